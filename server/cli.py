@@ -1,0 +1,166 @@
+"""The ``bimbing`` command line (names are a contract: see docs/api.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+from server.settings import ConfigError, Settings
+
+
+def _settings(demo: bool = False) -> Settings:
+    try:
+        return Settings.from_env(demo=demo)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Bimbing: video-call guidance for probation offices."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _tls_context(settings: Settings, tls: bool, cert: str | None, key: str | None):
+    if not (tls or cert):
+        return None
+    from server.security.tls import self_signed, ssl_context
+
+    if cert:
+        if not key:
+            raise click.ClickException("--cert needs --key")
+        return ssl_context(Path(cert), Path(key))
+    cert_path, key_path = self_signed(settings.data_dir)
+    click.echo(f"Using a self-signed certificate ({cert_path}); browsers will ask you to accept it once.")
+    return ssl_context(cert_path, key_path)
+
+
+def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None) -> None:
+    from server.app import create_app
+
+    async def _print_banner(app):
+        if banner:
+            banner()
+        sys.stdout.flush()
+
+    app = create_app(settings)
+    app.on_startup.append(_print_banner)
+    web.run_app(app, host=host, port=port, ssl_context=ssl_ctx, print=None, access_log=None, shutdown_timeout=10)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--tls", is_flag=True, help="Serve HTTPS with a self-signed certificate kept in the data folder.")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate chain for HTTPS.")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), help="PEM private key for --cert.")
+def serve(host: str, port: int, tls: bool, cert: str | None, key: str | None) -> None:
+    """Serve the app."""
+    settings = _settings()
+    ssl_ctx = _tls_context(settings, tls, cert, key)
+    scheme = "https" if ssl_ctx else "http"
+    _run(settings, host, port, ssl_ctx, banner=lambda: click.echo(f"Bimbing serving on {scheme}://{host}:{port}/"))
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema."""
+    from server.db.engine import make_engine
+    from server.db.migrate import upgrade
+
+    settings = _settings()
+
+    async def go():
+        engine = make_engine(settings.database_url)
+        try:
+            await upgrade(engine, revision)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    click.echo(f"Schema is at {revision}.")
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts."""
+
+
+@user.command("add")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(["pk", "supervisor", "admin"]))
+@click.option("--name", default=None, help="Full name (defaults to the username).")
+@click.option("--office", default=None, help="Office name (the first office by default; created if none exists).")
+def user_add(username: str, role: str, name: str | None, office: str | None) -> None:
+    """Add a staff member. The password comes from standard input, never an argument."""
+    from server.security.passwords import MIN_LENGTH
+    from server.staff import add_user
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != password:
+            raise click.ClickException("The passwords differ.")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_LENGTH:
+        raise click.ClickException(f"The password must be at least {MIN_LENGTH} characters.")
+    settings = _settings()
+    try:
+        staff_id = asyncio.run(add_user(settings, username=username, role=role, name=name or username, password=password, office_name=office))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Added {role} {username} (id {staff_id}).")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Use 0.0.0.0 with --tls to let phones on the network join.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--tls", is_flag=True, help="Serve HTTPS with a self-signed certificate.")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", type=click.Path(exists=True, dir_okay=False))
+def demo(host: str, port: int, tls: bool, cert: str | None, key: str | None) -> None:
+    """Seed a demo office (once) and serve it."""
+    from server.demo import seed_demo
+
+    settings = _settings(demo=True)
+    logins = asyncio.run(seed_demo(settings))
+    ssl_ctx = _tls_context(settings, tls, cert, key)
+    scheme = "https" if ssl_ctx else "http"
+    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+
+    def banner():
+        click.echo(f"Bimbing demo: {scheme}://{shown_host}:{port}/")
+        click.echo("Demo logins (username / password / role):")
+        for entry in logins:
+            click.echo(f"  {entry['username']} / {entry['password']} / {entry['role']}")
+
+    _run(settings, host, port, ssl_ctx, banner=banner)
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Re-walk the audit trail; exit 0 if intact, 1 naming the first broken entry."""
+    from server.audit.verify import verify_database
+
+    settings = _settings()
+    report = asyncio.run(verify_database(settings))
+    click.echo(report.summary())
+    sys.exit(0 if report.ok else 1)

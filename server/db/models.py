@@ -1,0 +1,344 @@
+"""The data model: office and working area, staff, clients, guidance sessions,
+their events and note versions, and the audit trail.
+
+Timestamps are stored in UTC (``UTCDateTime`` makes SQLite agree with
+PostgreSQL) and shown in the office's time zone at the edges.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Role(str, enum.Enum):
+    pk = "pk"
+    supervisor = "supervisor"
+    admin = "admin"
+
+
+class AreaLevel(str, enum.Enum):
+    city = "city"
+    kecamatan = "kecamatan"
+    kelurahan = "kelurahan"
+
+
+class Program(str, enum.Enum):
+    pb = "PB"  # Pembebasan Bersyarat (parole)
+    cb = "CB"  # Cuti Bersyarat
+    cmb = "CMB"  # Cuti Menjelang Bebas
+    asimilasi = "Asimilasi"
+    diversi = "Diversi"  # children: diversion
+    pengawasan = "Pengawasan"  # children: supervision order
+
+
+class ClientCategory(str, enum.Enum):
+    adult = "adult"
+    child = "child"
+
+
+class SessionMode(str, enum.Enum):
+    video = "video"
+    office = "office"
+    home_visit = "home_visit"
+    mobile = "mobile"
+
+
+class SessionStatus(str, enum.Enum):
+    scheduled = "scheduled"
+    active = "active"
+    ended = "ended"
+    interrupted = "interrupted"
+    cancelled = "cancelled"
+
+
+class Outcome(str, enum.Enum):
+    attended = "attended"
+    excused = "excused"
+    no_show = "no_show"
+    rescheduled = "rescheduled"
+
+
+TOPICS = (
+    # kepribadian
+    "faith",
+    "civic_awareness",
+    "intellect",
+    "attitude_behaviour",
+    "legal_awareness",
+    "reintegration",
+    # kemandirian
+    "work_skills",
+    "work_training",
+)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK, so PostgreSQL and SQLite share one schema.
+    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e], length=32)
+
+
+class Office(Base):
+    __tablename__ = "office"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Jakarta")
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    areas: Mapped[list["Area"]] = relationship(back_populates="office")
+
+
+class Area(Base):
+    """One node of the office's working area: city → kecamatan → kelurahan."""
+
+    __tablename__ = "area"
+    __table_args__ = (UniqueConstraint("office_id", "level", "name", "parent_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    level: Mapped[AreaLevel] = mapped_column(_enum(AreaLevel, "area_level"))
+    name: Mapped[str] = mapped_column(String(100))
+
+    office: Mapped[Office] = relationship(back_populates="areas")
+    parent: Mapped["Area | None"] = relationship(remote_side=[id])
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role, "staff_role"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class StaffSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its hash is stored."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    staff: Mapped[Staff] = relationship(lazy="joined")
+
+
+class Client(Base):
+    __tablename__ = "client"
+    __table_args__ = (UniqueConstraint("office_id", "register_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), index=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    register_number: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[ClientCategory] = mapped_column(_enum(ClientCategory, "client_category"))
+    program: Mapped[Program] = mapped_column(_enum(Program, "client_program"))
+    supervision_start: Mapped[date] = mapped_column(Date)
+    supervision_end: Mapped[date] = mapped_column(Date)
+    reporting_interval_days: Mapped[int] = mapped_column(Integer)
+    kelurahan: Mapped[str] = mapped_column(String(100))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    employment: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    officer: Mapped[Staff] = relationship(lazy="joined")
+
+
+class GuidanceSession(Base):
+    __tablename__ = "guidance_session"
+    __table_args__ = (
+        Index("ix_session_client_scheduled", "client_id", "scheduled_at"),
+        Index("ix_session_officer_scheduled", "officer_id", "scheduled_at"),
+        Index("ix_session_office_scheduled", "office_id", "scheduled_at"),
+        Index("ix_session_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"))
+    officer_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    mode: Mapped[SessionMode] = mapped_column(_enum(SessionMode, "session_mode"))
+    status: Mapped[SessionStatus] = mapped_column(_enum(SessionStatus, "session_status"))
+    scheduled_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    # Video: seconds both parties were connected, summed over reconnects (server-observed).
+    # Other modes: entered by the PK.
+    duration_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[Outcome | None] = mapped_column(_enum(Outcome, "session_outcome"))
+    topics: Mapped[list[str]] = mapped_column(default=list)
+    record: Mapped[bool] = mapped_column(Boolean, default=False)
+    location: Mapped[str] = mapped_column(String(200), default="")
+    # Bumped to revoke every join link issued so far.
+    link_version: Mapped[int] = mapped_column(Integer, default=1)
+    last_heartbeat_at: Mapped[datetime | None]
+    notes_updated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+    client: Mapped[Client] = relationship(lazy="joined")
+    officer: Mapped[Staff] = relationship(lazy="joined", foreign_keys=[officer_id])
+    events: Mapped[list["SessionEvent"]] = relationship(
+        order_by="SessionEvent.id", lazy="selectin", back_populates="session"
+    )
+
+
+class SessionEventKind(str, enum.Enum):
+    created = "created"
+    link_issued = "link_issued"
+    link_revoked = "link_revoked"
+    link_opened = "link_opened"
+    officer_joined = "officer_joined"
+    client_waiting = "client_waiting"
+    admitted = "admitted"
+    denied = "denied"
+    media_connected = "media_connected"
+    disconnected = "disconnected"
+    reconnected = "reconnected"
+    officer_left = "officer_left"
+    client_left = "client_left"
+    server_restarted = "server_restarted"
+    resumed = "resumed"
+    interrupted = "interrupted"
+    ended = "ended"
+    notes_changed = "notes_changed"
+    recording_started = "recording_started"
+    recording_stopped = "recording_stopped"
+
+
+class SessionEvent(Base):
+    __tablename__ = "session_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("guidance_session.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(16), default="system")  # officer | client | system
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    session: Mapped[GuidanceSession] = relationship(back_populates="events")
+
+
+class NoteVersion(Base):
+    """Every saved state of a session's notes/outcome/topics; never updated in place."""
+
+    __tablename__ = "note_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("guidance_session.id"), index=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    topics: Mapped[list[str]] = mapped_column(default=list)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Kendala(Base):
+    """A client's report of an obstacle, optionally asking to move a session."""
+
+    __tablename__ = "kendala"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("guidance_session.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # work | transport_cost | illness | other
+    message: Mapped[str] = mapped_column(Text, default="")
+    requested_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | accepted | declined
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """One link of the hash chain (see docs/audit.md)."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(100), default="")
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32), default="")
+    target_id: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """A signed snapshot of the chain's head (Ed25519, key kept outside the database)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,244 @@
+"""The demo office: Bapas Kelas I Jakarta Timur-Utara with its working area,
+a supervisor, an admin, two PKs and twenty clients with months of history.
+
+Seeded once per database; the logins (random passwords) are kept beside the
+database so that every later ``bimbing demo`` prints the same ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from server.audit.chain import AuditLog
+from server.db.engine import make_engine, make_sessionmaker
+from server.db.migrate import upgrade
+from server.db.models import (
+    TOPICS,
+    Area,
+    AreaLevel,
+    Client,
+    ClientCategory,
+    GuidanceSession,
+    NoteVersion,
+    Office,
+    Outcome,
+    Program,
+    Role,
+    SessionEvent,
+    SessionMode,
+    SessionStatus,
+    Staff,
+)
+from server.security.passwords import hash_password
+from server.settings import Settings
+
+OFFICE_NAME = "Bapas Kelas I Jakarta Timur-Utara"
+
+WORKING_AREA = {
+    "Jakarta Timur": {
+        "Cakung": ["Cakung Barat", "Pulo Gebang", "Penggilingan"],
+        "Duren Sawit": ["Pondok Kopi", "Klender", "Malaka Jaya"],
+        "Jatinegara": ["Cipinang Besar Utara", "Bali Mester", "Kampung Melayu"],
+        "Pulo Gadung": ["Rawamangun", "Jati", "Pisangan Timur"],
+    },
+    "Jakarta Utara": {
+        "Tanjung Priok": ["Sunter Agung", "Papanggo", "Warakas"],
+        "Koja": ["Tugu Utara", "Lagoa", "Rawa Badak Selatan"],
+        "Cilincing": ["Semper Barat", "Kalibaru", "Marunda"],
+        "Penjaringan": ["Pluit", "Penjaringan", "Kamal Muara"],
+    },
+    "Kepulauan Seribu": {
+        "Kepulauan Seribu Utara": ["Pulau Kelapa", "Pulau Harapan", "Pulau Panggang"],
+        "Kepulauan Seribu Selatan": ["Pulau Tidung", "Pulau Pari", "Pulau Untung Jawa"],
+    },
+}
+
+STAFF = [
+    ("kasie", "Dra. Ratna Wulandari", Role.supervisor),
+    ("admin", "Agus Setiawan", Role.admin),
+    ("pk.sari", "Sari Handayani, S.Sos.", Role.pk),
+    ("pk.budi", "Budi Santoso, S.H.", Role.pk),
+]
+
+FIRST = ["Andi", "Rizky", "Dedi", "Hendra", "Yusuf", "Fajar", "Wahyu", "Agus", "Joko", "Bayu", "Siti", "Dewi", "Rina", "Putri",
+         "Ilham", "Arif", "Dimas", "Eko", "Rahmat", "Taufik", "Nur", "Lestari"]
+LAST = ["Saputra", "Pratama", "Hidayat", "Nugroho", "Kurniawan", "Setiadi", "Gunawan", "Wijaya", "Ramadhan", "Firmansyah",
+        "Syahputra", "Maulana", "Hasibuan", "Siregar", "Lubis"]
+JOBS = ["Ojek daring", "Buruh pelabuhan", "Nelayan", "Pedagang kaki lima", "Karyawan bengkel", "Belum bekerja", "Kuli bangunan",
+        "Pelajar SMK", "Penjaga toko", "Sopir angkot"]
+NOTES = [
+    "Klien hadir tepat waktu. Membahas pekerjaan sebagai {job}; penghasilan cukup untuk kebutuhan keluarga.",
+    "Klien menyampaikan kendala biaya transportasi. Disarankan tetap lapor melalui panggilan video.",
+    "Bimbingan kepribadian: kesadaran hukum dan tanggung jawab kepada keluarga. Klien kooperatif.",
+    "Klien mengikuti pengajian rutin di lingkungan rumah. Hubungan dengan tetangga baik.",
+    "Membahas rencana pelatihan keterampilan las di BLK. Klien antusias.",
+    "Klien sempat sakit minggu lalu; kondisi membaik. Tidak ada pelanggaran syarat.",
+    "Kunjungan ke rumah: bertemu orang tua klien, lingkungan mendukung reintegrasi.",
+    "Klien bekerja shift malam; sesi dipindah ke pagi hari atas permintaan klien.",
+]
+
+
+async def seed_demo(settings: Settings, *, clients: int = 20, rng_seed: int = 2026) -> list[dict[str, str]]:
+    engine = make_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        sessionmaker = make_sessionmaker(engine)
+        logins_path = settings.data_dir / "demo-logins.json"
+        async with sessionmaker() as db:
+            existing = await db.scalar(select(Office.id).where(Office.name == OFFICE_NAME))
+            if existing is not None and logins_path.exists():
+                return json.loads(logins_path.read_text())
+            if existing is not None:
+                raise RuntimeError(f"The database already holds {OFFICE_NAME} but {logins_path} is missing; use another database for the demo.")
+            logins = await _seed(db, settings, clients, random.Random(rng_seed))
+            await db.commit()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(logins_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(logins, fh, indent=1)
+        await AuditLog(sessionmaker).record("demo.seed", actor="cli", detail={"clients": clients})
+        return logins
+    finally:
+        await engine.dispose()
+
+
+async def _seed(db, settings: Settings, n_clients: int, rng: random.Random) -> list[dict[str, str]]:
+    tz = ZoneInfo(settings.timezone)
+    office = Office(name=OFFICE_NAME, city="Jakarta", timezone=settings.timezone, settings={"mobile_counseling": "second Saturday"})
+    db.add(office)
+    await db.flush()
+    kelurahan: list[Area] = []
+    for city, kecamatans in WORKING_AREA.items():
+        c = Area(office_id=office.id, level=AreaLevel.city, name=city)
+        db.add(c)
+        await db.flush()
+        for kec, kels in kecamatans.items():
+            k = Area(office_id=office.id, level=AreaLevel.kecamatan, name=kec, parent_id=c.id)
+            db.add(k)
+            await db.flush()
+            for kel in kels:
+                a = Area(office_id=office.id, level=AreaLevel.kelurahan, name=kel, parent_id=k.id)
+                db.add(a)
+                kelurahan.append(a)
+    await db.flush()
+
+    logins = []
+    staff: dict[str, Staff] = {}
+    for username, name, role in STAFF:
+        password = secrets.token_urlsafe(9)
+        s = Staff(office_id=office.id, username=username, name=name, role=role, password_hash=hash_password(password))
+        db.add(s)
+        staff[username] = s
+        logins.append({"username": username, "password": password, "role": role.value, "name": name})
+    await db.flush()
+    pks = [staff["pk.sari"], staff["pk.budi"]]
+
+    today = datetime.now(tz).date()
+    programs = [Program.pb, Program.pb, Program.pb, Program.cb, Program.cmb, Program.asimilasi, Program.diversi]
+    used_names = set()
+    for i in range(n_clients):
+        while True:
+            name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+            if name not in used_names:
+                used_names.add(name)
+                break
+        program = rng.choice(programs)
+        child = program in (Program.diversi, Program.pengawasan)
+        start = today - timedelta(days=rng.randint(20, 240))
+        end = start + timedelta(days=rng.choice([180, 270, 365, 540]))
+        interval = rng.choice([7, 14, 14, 30])
+        area = rng.choice(kelurahan)
+        job = rng.choice(JOBS)
+        client = Client(
+            office_id=office.id,
+            officer_id=pks[i % 2].id,
+            register_number=f"PAS.{start.year}.{1000 + i}",
+            name=name,
+            category=ClientCategory.child if child else ClientCategory.adult,
+            program=program,
+            supervision_start=start,
+            supervision_end=end,
+            reporting_interval_days=interval,
+            kelurahan=area.name,
+            area_id=area.id,
+            phone=f"+62 812-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
+            employment=job,
+        )
+        db.add(client)
+        await db.flush()
+        # Some clients slip: stop their history early so that they show as overdue.
+        reliability = rng.choice([0.95, 0.9, 0.85, 0.6])
+        stop_early = rng.random() < 0.25
+        day = start
+        islander = area.name.startswith("Pulau")
+        while day < today - timedelta(days=1):
+            if stop_early and day > today - timedelta(days=interval * 3):
+                break
+            if islander:
+                mode = rng.choice([SessionMode.video, SessionMode.video, SessionMode.video, SessionMode.mobile])
+            else:
+                mode = rng.choice([SessionMode.video, SessionMode.video, SessionMode.office, SessionMode.office, SessionMode.home_visit, SessionMode.mobile])
+            when = datetime.combine(day, time(rng.randint(8, 15), rng.choice([0, 15, 30, 45])), tz)
+            roll = rng.random()
+            outcome = Outcome.attended if roll < reliability else (Outcome.excused if roll < reliability + 0.05 else Outcome.no_show)
+            await _history_session(db, client, pks[i % 2], mode, when, outcome, rng, job)
+            day += timedelta(days=interval + rng.randint(-2, 2))
+    await db.flush()
+    return logins
+
+
+async def _history_session(db, client: Client, pk: Staff, mode: SessionMode, when: datetime, outcome: Outcome, rng: random.Random, job: str) -> None:
+    attended = outcome == Outcome.attended
+    minutes = rng.randint(12, 45) if attended else 0
+    if attended and mode == SessionMode.video and rng.random() < 0.08:
+        minutes = rng.randint(1, 3)  # a call that barely happened: shows up as an anomaly
+    notes = rng.choice(NOTES).format(job=job.lower()) if attended and rng.random() > 0.07 else ""
+    if outcome == Outcome.excused:
+        notes = "Klien izin: " + rng.choice(["sakit", "bekerja shift", "tidak ada ongkos kapal", "urusan keluarga"]) + "."
+    topics = rng.sample(TOPICS, k=rng.randint(1, 3)) if attended else []
+    status = SessionStatus.ended
+    session = GuidanceSession(
+        office_id=client.office_id,
+        client=client,
+        officer_id=pk.id,
+        mode=mode,
+        status=status,
+        scheduled_at=when,
+        started_at=when if attended or mode != SessionMode.video else None,
+        ended_at=when + timedelta(minutes=minutes) if attended else when,
+        duration_seconds=minutes * 60 + (rng.randint(0, 59) if minutes else 0),
+        notes=notes,
+        outcome=outcome,
+        topics=topics,
+        location={SessionMode.office: "Kantor Bapas", SessionMode.home_visit: f"Rumah klien, {client.kelurahan}", SessionMode.mobile: f"Kantor Kelurahan {client.kelurahan}"}.get(mode, ""),
+        created_at=when - timedelta(days=2),
+        created_by_id=pk.id,
+        notes_updated_at=when + timedelta(minutes=minutes + 5) if notes else None,
+    )
+    db.add(session)
+    await db.flush()
+    events = [("created", "officer", when - timedelta(days=2))]
+    if mode == SessionMode.video:
+        events.append(("link_issued", "officer", when - timedelta(days=2)))
+        if attended:
+            events += [
+                ("officer_joined", "officer", when - timedelta(minutes=2)),
+                ("link_opened", "client", when - timedelta(minutes=1)),
+                ("client_waiting", "client", when - timedelta(seconds=50)),
+                ("admitted", "officer", when - timedelta(seconds=20)),
+                ("media_connected", "system", when),
+            ]
+        events.append(("ended", "officer", when + timedelta(minutes=minutes)))
+    else:
+        events.append(("ended", "officer", when + timedelta(minutes=minutes)))
+    for kind, actor, at in events:
+        db.add(SessionEvent(session_id=session.id, kind=kind, actor=actor, at=at, detail={}))
+    if notes or topics:
+        db.add(NoteVersion(session_id=session.id, notes=notes, outcome=outcome.value, topics=topics, author_id=pk.id, created_at=session.notes_updated_at or when))

@@ -1,0 +1,140 @@
+"""Guidance sessions: creating and logging them, notes with history, ending them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import (
+    Client,
+    GuidanceSession,
+    NoteVersion,
+    Outcome,
+    SessionEvent,
+    SessionMode,
+    SessionStatus,
+    Staff,
+    utcnow,
+)
+from server.web.errors import ApiError
+
+OPEN_STATUSES = (SessionStatus.scheduled, SessionStatus.active)
+
+
+def add_event(db: AsyncSession, session: GuidanceSession, kind: str, actor: str = "system", at: datetime | None = None, **detail: Any) -> SessionEvent:
+    event = SessionEvent(session_id=session.id, kind=kind, actor=actor, at=at or utcnow(), detail=detail)
+    db.add(event)
+    return event
+
+
+async def create_session(
+    db: AsyncSession,
+    actor: Staff,
+    client: Client,
+    *,
+    mode: SessionMode,
+    scheduled_at: datetime | None,
+    record: bool = False,
+    notes: str = "",
+    outcome: Outcome | None = None,
+    topics: list[str] | None = None,
+    duration_minutes: int | None = None,
+    location: str = "",
+) -> GuidanceSession:
+    now = utcnow()
+    scheduled_at = scheduled_at or now
+    if mode == SessionMode.video:
+        if outcome is not None or duration_minutes is not None:
+            raise ApiError(400, "invalid-body", "A video session's outcome and duration come from the call itself.")
+        status = SessionStatus.scheduled
+        started = ended = None
+        duration = 0
+    else:
+        # Office, home-visit and mobile sessions are logged by the PK after they happened.
+        if scheduled_at > now + timedelta(minutes=5) and outcome is not None:
+            raise ApiError(400, "invalid-body", "scheduled_at: a session with an outcome cannot be in the future")
+        if outcome is None:
+            status, started, ended, duration = SessionStatus.scheduled, None, None, 0
+        else:
+            duration = (duration_minutes or 0) * 60
+            status = SessionStatus.ended
+            started = scheduled_at
+            ended = scheduled_at + timedelta(seconds=duration)
+    session = GuidanceSession(
+        office_id=client.office_id,
+        client_id=client.id,
+        officer_id=client.officer_id,
+        mode=mode,
+        status=status,
+        scheduled_at=scheduled_at,
+        started_at=started,
+        ended_at=ended,
+        duration_seconds=duration,
+        notes=notes,
+        outcome=outcome,
+        topics=list(topics or []),
+        record=record,
+        location=location,
+        created_by_id=actor.id,
+        created_at=now,
+        notes_updated_at=now if notes else None,
+    )
+    db.add(session)
+    await db.flush()
+    add_event(db, session, "created", "officer", at=now, mode=mode.value, by=actor.username)
+    if notes or outcome or topics:
+        db.add(NoteVersion(session_id=session.id, notes=notes, outcome=outcome.value if outcome else None, topics=list(topics or []), author_id=actor.id, created_at=now))
+    if status == SessionStatus.ended:
+        add_event(db, session, "ended", "officer", at=now, logged_after_the_fact=True)
+    return session
+
+
+async def update_notes(
+    db: AsyncSession,
+    actor: Staff,
+    session: GuidanceSession,
+    *,
+    notes: str | None = None,
+    outcome: Outcome | None = None,
+    topics: list[str] | None = None,
+    clear_outcome: bool = False,
+) -> NoteVersion | None:
+    """Apply a change and keep the previous state as history. Returns the new version,
+    or None when nothing changed (autosave sends the same text again)."""
+    new_notes = session.notes if notes is None else notes
+    new_outcome = None if clear_outcome else (session.outcome if outcome is None else outcome)
+    new_topics = session.topics if topics is None else list(topics)
+    if (new_notes, new_outcome, list(new_topics or [])) == (session.notes, session.outcome, list(session.topics or [])):
+        return None
+    now = utcnow()
+    # The first version of a session that predates history is its current state.
+    has_history = await db.scalar(select(NoteVersion.id).where(NoteVersion.session_id == session.id).limit(1))
+    if not has_history and (session.notes or session.outcome or session.topics):
+        db.add(NoteVersion(session_id=session.id, notes=session.notes, outcome=session.outcome.value if session.outcome else None, topics=list(session.topics or []), author_id=session.created_by_id, created_at=session.notes_updated_at or session.created_at))
+    session.notes = new_notes
+    session.outcome = new_outcome
+    session.topics = list(new_topics or [])
+    session.notes_updated_at = now
+    version = NoteVersion(session_id=session.id, notes=new_notes, outcome=new_outcome.value if new_outcome else None, topics=list(new_topics or []), author_id=actor.id, created_at=now)
+    db.add(version)
+    return version
+
+
+async def note_history(db: AsyncSession, session_id: int) -> list[NoteVersion]:
+    return list((await db.execute(select(NoteVersion).where(NoteVersion.session_id == session_id).order_by(NoteVersion.id))).scalars().all())
+
+
+def end_session(db: AsyncSession, session: GuidanceSession, actor: str = "officer", status: SessionStatus = SessionStatus.ended, at: datetime | None = None) -> None:
+    """Close a session. Video duration is already summed from connected intervals
+    by the call lifecycle; other modes keep what the PK entered."""
+    if session.status not in OPEN_STATUSES:
+        raise ApiError(409, "session-closed", f"The session is already {session.status.value}.")
+    at = at or utcnow()
+    session.status = status
+    if session.started_at is None:
+        session.started_at = at if session.mode != SessionMode.video else None
+    session.ended_at = at
+    add_event(db, session, status.value, actor, at=at)

@@ -1,0 +1,152 @@
+"""Configuration. This is the only module that reads the environment.
+
+Every knob is a field of the frozen :class:`Settings`; tests build one directly
+(``Settings(database_url=..., secret_key=...)``) and the CLI builds one with
+:meth:`Settings.from_env`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+ENV_PREFIX = "BIMBING_"
+DEFAULT_DATA_DIR = Path("data")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unusable; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///data/bimbing.db"
+    # Signs join links, CSRF tokens and TURN credentials; >= 32 bytes of entropy.
+    secret_key: str = ""
+    redis_url: str | None = None
+    production: bool = False
+    data_dir: Path = DEFAULT_DATA_DIR
+    recordings_dir: Path = Path("recordings")
+    timezone: str = "Asia/Jakarta"
+    default_locale: str = "id"
+    # Public origin used to build links sent to clients, e.g. https://bimbing.bapas.go.id
+    public_url: str | None = None
+    # ICE: STUN urls, TURN urls and the coturn ``static-auth-secret``.
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    turn_ttl_seconds: int = 3600
+    # Join links open this long before the scheduled start and expire this long after it.
+    join_opens_before_minutes: int = 60
+    join_expires_after_hours: int = 12
+    staff_session_hours: int = 12
+    login_max_failures: int = 5
+    login_window_seconds: int = 300
+    max_body_bytes: int = 64 * 1024
+    # Audit: sessions shorter than this are listed as anomalies.
+    min_video_minutes: int = 5
+    notes_grace_hours: int = 24
+    late_edit_days: int = 7
+    audit_retention_days: int = 730
+    session_retention_days: int = 3650
+    audit_signing_key_path: Path | None = None
+    audit_sign_every: int = 100
+    # How long the server waits for parties to come back after a restart.
+    resume_grace_seconds: int = 120
+    heartbeat_seconds: int = 15
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def turn_enabled(self) -> bool:
+        return bool(self.turn_urls and self.turn_secret)
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, demo: bool = False) -> "Settings":
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str | None = None) -> str | None:
+            value = env.get(ENV_PREFIX + name)
+            return value if value not in (None, "") else default
+
+        def get_int(name: str, default: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                return int(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
+
+        def get_list(name: str) -> tuple[str, ...]:
+            raw = get(name, "") or ""
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+        data_dir = Path(get("DATA_DIR", str(DEFAULT_DATA_DIR)))
+        production = (get("ENV", "development") or "").lower() == "production"
+        database_url = get("DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'bimbing.db'}"
+        secret_key = get("SECRET_KEY")
+        if not secret_key:
+            if production:
+                raise ConfigError(
+                    "BIMBING_SECRET_KEY is required in production "
+                    "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            secret_key = _local_secret(data_dir)
+        if len(secret_key) < 32:
+            raise ConfigError("BIMBING_SECRET_KEY must be at least 32 characters")
+        signing_key = get("AUDIT_SIGNING_KEY")
+        return cls(
+            database_url=_normalise_db_url(database_url),
+            secret_key=secret_key,
+            redis_url=get("REDIS_URL"),
+            production=production,
+            data_dir=data_dir,
+            recordings_dir=Path(get("RECORDINGS_DIR", "recordings")),
+            timezone=get("TIMEZONE", "Asia/Jakarta"),
+            default_locale=get("LOCALE", "id"),
+            public_url=get("PUBLIC_URL"),
+            stun_urls=get_list("STUN_URLS"),
+            turn_urls=get_list("TURN_URLS"),
+            turn_secret=get("TURN_SECRET"),
+            turn_ttl_seconds=min(get_int("TURN_TTL_SECONDS", 3600), 3600),
+            join_opens_before_minutes=get_int("JOIN_OPENS_BEFORE_MINUTES", 60),
+            join_expires_after_hours=get_int("JOIN_EXPIRES_AFTER_HOURS", 12),
+            staff_session_hours=get_int("STAFF_SESSION_HOURS", 12),
+            min_video_minutes=get_int("MIN_VIDEO_MINUTES", 5),
+            audit_retention_days=max(get_int("AUDIT_RETENTION_DAYS", 730), 365),
+            session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
+            audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
+            if signing_key or not production
+            else None,
+        )
+
+
+def _normalise_db_url(url: str) -> str:
+    """Accept the plain URLs people paste and pick the async driver for them."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    return url
+
+
+def _local_secret(data_dir: Path) -> str:
+    """A development/demo secret generated once and kept beside the database."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value

@@ -1,0 +1,38 @@
+"""Adding staff from the command line (the API path is in web/api_staff.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from server.audit.chain import AuditLog
+from server.db.engine import make_engine, make_sessionmaker
+from server.db.models import Office, Role, Staff
+from server.security.passwords import hash_password
+from server.settings import Settings
+
+DEFAULT_OFFICE = "Bapas"
+
+
+async def add_user(settings: Settings, *, username: str, role: str, name: str, password: str, office_name: str | None = None) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        sessionmaker = make_sessionmaker(engine)
+        async with sessionmaker() as db:
+            if await db.scalar(select(Staff.id).where(Staff.username == username)):
+                raise ValueError(f"The username {username} is taken.")
+            query = select(Office).order_by(Office.id).limit(1)
+            if office_name:
+                query = select(Office).where(Office.name == office_name)
+            office = await db.scalar(query)
+            if office is None:
+                office = Office(name=office_name or DEFAULT_OFFICE, timezone=settings.timezone)
+                db.add(office)
+                await db.flush()
+            staff = Staff(office_id=office.id, username=username, name=name, role=Role(role), password_hash=hash_password(password))
+            db.add(staff)
+            await db.commit()
+            staff_id = staff.id
+        await AuditLog(sessionmaker).record("staff.create", actor="cli", target_type="staff", target_id=staff_id, detail={"username": username, "role": role})
+        return staff_id
+    finally:
+        await engine.dispose()

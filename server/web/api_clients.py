@@ -1,0 +1,89 @@
+"""Clients and their supervision records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from aiohttp import web
+from pydantic import Field
+from sqlalchemy import select
+
+from server.db.models import Client, ClientCategory, Program
+from server.domain import clients as clients_domain
+from server.domain.access import require_client
+from server.domain.records import attendance, caseload_sort_key, local_date
+from server.keys import audit_key, db_key, settings_key
+from server.security.auth import current_staff
+from server.web.fields import Id, Name, Phone, ShortText
+from server.web.serialize import attendance_json, client_json, session_json
+from server.web.validation import Body, int_param, parse_body
+
+routes = web.RouteTableDef()
+
+
+class ClientCreate(Body):
+    name: Name
+    register_number: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9./ -]+$")
+    program: Program
+    supervision_start: date
+    supervision_end: date
+    reporting_interval_days: int = Field(ge=1, le=365)
+    kelurahan: str = Field(min_length=1, max_length=100)
+    phone: Phone = ""
+    officer_id: Id | None = None
+    category: ClientCategory = ClientCategory.adult
+    employment: ShortText = ""
+
+
+def today(request: web.Request) -> date:
+    return local_date(datetime.now().astimezone(), request.app[settings_key].timezone)
+
+
+@routes.get("/api/clients")
+async def list_clients(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    tz = request.app[settings_key].timezone
+    now = today(request)
+    async with request.app[db_key]() as db:
+        rows = await clients_domain.caseload(db, staff)
+    items = sorted(((c, attendance(c, ss, now, tz)) for c, ss in rows), key=caseload_sort_key)
+    return web.json_response({"clients": [dict(client_json(c, tz), attendance=attendance_json(a)) for c, a in items]})
+
+
+@routes.post("/api/clients")
+async def create_client(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    body = await parse_body(request, ClientCreate)
+    async with request.app[db_key]() as db:
+        client = await clients_domain.create_client(db, staff, **body.model_dump())
+        await db.commit()
+        client = await db.get(Client, client.id)
+    await request.app[audit_key].record("client.create", actor=staff, target_type="client", target_id=client.id, detail={"register_number": client.register_number, "officer_id": client.officer_id})
+    return web.json_response(client_json(client, request.app[settings_key].timezone), status=201)
+
+
+@routes.get("/api/clients/{id}")
+async def get_client(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    client_id = int_param(request, "id")
+    async with request.app[db_key]() as db:
+        client = require_client(staff, await db.get(Client, client_id))
+    return web.json_response(client_json(client, request.app[settings_key].timezone))
+
+
+@routes.get("/api/clients/{id}/record")
+async def get_record(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    client_id = int_param(request, "id")
+    tz = request.app[settings_key].timezone
+    async with request.app[db_key]() as db:
+        client = require_client(staff, await db.get(Client, client_id))
+        sessions = await clients_domain.client_sessions(db, client.id)
+    await request.app[audit_key].record("record.view", actor=staff, target_type="client", target_id=client.id)
+    return web.json_response(
+        {
+            "client": client_json(client, tz),
+            "attendance": attendance_json(attendance(client, sessions, today(request), tz)),
+            "sessions": [session_json(s, tz, events=False) for s in sessions],
+        }
+    )

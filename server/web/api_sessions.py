@@ -1,0 +1,185 @@
+"""Guidance sessions: schedule or start, read, notes and outcome, end, join links."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import Field, model_validator
+from sqlalchemy import select
+
+from server.db.models import Client, GuidanceSession, Outcome, SessionMode, SessionStatus, Staff
+from server.domain import sessions as sessions_domain
+from server.domain.access import require_client, require_session
+from server.keys import audit_key, db_key, rooms_key, settings_key
+from server.security.auth import current_staff
+from server.web.errors import ApiError
+from server.web.fields import Id, LocalDateTime, Notes, ShortText, Topics
+from server.web.links import session_links
+from server.web.serialize import note_version_json, session_json
+from server.web.validation import Body, int_param, parse_body
+
+routes = web.RouteTableDef()
+
+
+class SessionCreate(Body):
+    client_id: Id
+    mode: SessionMode
+    scheduled_at: LocalDateTime | None = None
+    record: bool = False
+    notes: Notes = ""
+    outcome: Outcome | None = None
+    topics: Topics = []
+    duration_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+    location: ShortText = ""
+
+
+class SessionUpdate(Body):
+    notes: Notes | None = None
+    outcome: Outcome | None = None
+    topics: Topics | None = None
+
+    @model_validator(mode="after")
+    def _something(self):
+        if not self.model_fields_set:
+            raise ValueError("give at least one of notes, outcome, topics")
+        return self
+
+
+async def load_session(request: web.Request, db, staff: Staff) -> GuidanceSession:
+    session_id = int_param(request, "id")
+    return require_session(staff, await db.get(GuidanceSession, session_id))
+
+
+@routes.post("/api/sessions")
+async def create_session(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    settings = request.app[settings_key]
+    body = await parse_body(request, SessionCreate)
+    async with request.app[db_key]() as db:
+        client = require_client(staff, await db.get(Client, body.client_id))
+        session = await sessions_domain.create_session(
+            db,
+            staff,
+            client,
+            mode=body.mode,
+            scheduled_at=body.scheduled_at,
+            record=body.record,
+            notes=body.notes,
+            outcome=body.outcome,
+            topics=body.topics,
+            duration_minutes=body.duration_minutes,
+            location=body.location,
+        )
+        if session.mode == SessionMode.video:
+            sessions_domain.add_event(db, session, "link_issued", "officer", version=session.link_version)
+        await db.commit()
+        session_id = session.id
+    async with request.app[db_key]() as db:
+        session = await db.get(GuidanceSession, session_id)
+    await request.app[audit_key].record("session.create", actor=staff, target_type="session", target_id=session.id, detail={"client_id": client.id, "mode": session.mode.value})
+    data = session_json(session, settings.timezone)
+    if session.mode == SessionMode.video:
+        data.update(session_links(request, settings, session))
+        await request.app[audit_key].record("link.issue", actor=staff, target_type="session", target_id=session.id, detail={"version": session.link_version})
+    return web.json_response(data, status=201)
+
+
+@routes.get("/api/sessions/{id}")
+async def get_session(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    async with request.app[db_key]() as db:
+        session = await load_session(request, db, staff)
+    return web.json_response(session_json(session, request.app[settings_key].timezone))
+
+
+@routes.patch("/api/sessions/{id}")
+async def update_session(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    body = await parse_body(request, SessionUpdate)
+    async with request.app[db_key]() as db:
+        session = await load_session(request, db, staff)
+        if session.status == SessionStatus.cancelled:
+            raise ApiError(409, "session-cancelled", "A cancelled session cannot be changed.")
+        version = await sessions_domain.update_notes(
+            db,
+            staff,
+            session,
+            notes=body.notes,
+            outcome=body.outcome,
+            topics=body.topics,
+            clear_outcome="outcome" in body.model_fields_set and body.outcome is None,
+        )
+        await db.commit()
+        session_id = session.id
+    if version is not None:
+        await request.app[audit_key].record(
+            "session.notes_change",
+            actor=staff,
+            target_type="session",
+            target_id=session_id,
+            detail={"version_id": version.id, "fields": sorted(body.model_fields_set)},
+        )
+    async with request.app[db_key]() as db:
+        session = await db.get(GuidanceSession, session_id)
+    return web.json_response(session_json(session, request.app[settings_key].timezone))
+
+
+@routes.post("/api/sessions/{id}/end")
+async def end_session(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    async with request.app[db_key]() as db:
+        session = await load_session(request, db, staff)
+        sessions_domain.end_session(db, session, "officer")
+        await db.commit()
+        session_id = session.id
+    rooms = request.app.get(rooms_key)
+    if rooms is not None:
+        await rooms.session_ended(session_id)
+    await request.app[audit_key].record("session.end", actor=staff, target_type="session", target_id=session_id)
+    async with request.app[db_key]() as db:
+        session = await db.get(GuidanceSession, session_id)
+    return web.json_response(session_json(session, request.app[settings_key].timezone))
+
+
+@routes.get("/api/sessions/{id}/history")
+async def session_history(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    tz = request.app[settings_key].timezone
+    async with request.app[db_key]() as db:
+        session = await load_session(request, db, staff)
+        versions = await sessions_domain.note_history(db, session.id)
+        ids = {v.author_id for v in versions if v.author_id}
+        authors = {s.id: s.name for s in (await db.execute(select(Staff).where(Staff.id.in_(ids)))).scalars()} if ids else {}
+    return web.json_response({"session_id": session.id, "versions": [note_version_json(v, tz, authors) for v in versions]})
+
+
+@routes.post("/api/sessions/{id}/link")
+async def reissue_link(request: web.Request) -> web.Response:
+    """Revoke every join link issued so far and hand out a fresh one."""
+    staff = current_staff(request)
+    settings = request.app[settings_key]
+    async with request.app[db_key]() as db:
+        session = await load_session(request, db, staff)
+        if session.mode != SessionMode.video:
+            raise ApiError(409, "not-video", "Only video sessions have join links.")
+        if session.status not in sessions_domain.OPEN_STATUSES:
+            raise ApiError(409, "session-closed", f"The session is already {session.status.value}.")
+        session.link_version += 1
+        sessions_domain.add_event(db, session, "link_revoked", "officer", version=session.link_version - 1)
+        sessions_domain.add_event(db, session, "link_issued", "officer", version=session.link_version)
+        await db.commit()
+    await request.app[audit_key].record("link.reissue", actor=staff, target_type="session", target_id=session.id, detail={"version": session.link_version})
+    return web.json_response(session_links(request, settings, session))
+
+
+@routes.delete("/api/sessions/{id}/link")
+async def revoke_link(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    async with request.app[db_key]() as db:
+        session = await load_session(request, db, staff)
+        if session.mode != SessionMode.video:
+            raise ApiError(409, "not-video", "Only video sessions have join links.")
+        session.link_version += 1
+        sessions_domain.add_event(db, session, "link_revoked", "officer", version=session.link_version - 1)
+        await db.commit()
+    await request.app[audit_key].record("link.revoke", actor=staff, target_type="session", target_id=session.id)
+    return web.json_response({"revoked": True})

@@ -1,0 +1,90 @@
+"""Staff accounts (admin) and the office's PKs (anyone signed in, for forms)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import Field
+from sqlalchemy import func, select
+
+from server.db.models import Role, Staff
+from server.domain.access import require_role
+from server.keys import audit_key, db_key
+from server.security.auth import current_staff
+from server.security.passwords import MIN_LENGTH, hash_password
+from server.web.errors import ApiError, not_found
+from server.web.fields import Name
+from server.web.serialize import staff_json
+from server.web.validation import Body, int_param, parse_body
+
+routes = web.RouteTableDef()
+
+
+class StaffCreate(Body):
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9._-]+$")
+    name: Name
+    role: Role
+    password: str = Field(min_length=MIN_LENGTH, max_length=1024)
+
+
+class StaffUpdate(Body):
+    name: Name | None = None
+    role: Role | None = None
+    active: bool | None = None
+    password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=1024)
+
+
+async def add_staff(db, office_id: int, username: str, name: str, role: Role, password: str) -> Staff:
+    if await db.scalar(select(func.count()).select_from(Staff).where(Staff.username == username)):
+        raise ApiError(409, "username-taken", f"The username {username} is taken.")
+    staff = Staff(office_id=office_id, username=username, name=name, role=role, password_hash=hash_password(password))
+    db.add(staff)
+    await db.flush()
+    return staff
+
+
+@routes.get("/api/staff")
+async def list_staff(request: web.Request) -> web.Response:
+    me = current_staff(request)
+    async with request.app[db_key]() as db:
+        query = select(Staff).where(Staff.office_id == me.office_id).order_by(Staff.name)
+        if me.role == Role.pk:
+            query = query.where(Staff.id == me.id)
+        rows = (await db.execute(query)).scalars().all()
+    return web.json_response({"staff": [staff_json(s) for s in rows]})
+
+
+@routes.post("/api/staff")
+async def create_staff(request: web.Request) -> web.Response:
+    me = current_staff(request)
+    require_role(me, Role.admin)
+    body = await parse_body(request, StaffCreate)
+    async with request.app[db_key]() as db:
+        staff = await add_staff(db, me.office_id, body.username, body.name, body.role, body.password)
+        await db.commit()
+    await request.app[audit_key].record("staff.create", actor=me, target_type="staff", target_id=staff.id, detail={"username": staff.username, "role": staff.role.value})
+    return web.json_response(staff_json(staff), status=201)
+
+
+@routes.patch("/api/staff/{id}")
+async def update_staff(request: web.Request) -> web.Response:
+    me = current_staff(request)
+    require_role(me, Role.admin)
+    body = await parse_body(request, StaffUpdate)
+    staff_id = int_param(request, "id")
+    async with request.app[db_key]() as db:
+        staff = await db.get(Staff, staff_id)
+        if staff is None or staff.office_id != me.office_id:
+            raise not_found("staff member")
+        if staff.id == me.id and (body.active is False or (body.role and body.role != Role.admin)):
+            raise ApiError(409, "self-lockout", "You cannot deactivate or demote your own account.")
+        changes = body.model_dump(exclude_unset=True, exclude={"password"})
+        for key, value in changes.items():
+            setattr(staff, key, value)
+        if body.password:
+            staff.password_hash = hash_password(body.password)
+            changes["password"] = "changed"
+        await db.commit()
+    await request.app[audit_key].record("staff.update", actor=me, target_type="staff", target_id=staff.id, detail={k: (v.value if isinstance(v, Role) else v) for k, v in changes.items()})
+    return web.json_response(staff_json(staff))

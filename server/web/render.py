@@ -1,0 +1,58 @@
+"""Rendering pages: every template gets the translator, the signed-in staff
+member, the CSRF token for forms and the locale."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from server.keys import catalogue_key, settings_key
+from server.security import csrf
+from server.security.auth import session_token_key, set_cookie, staff_request_key
+from server.web.i18n import LANG_COOKIE, pick_locale
+from server.web.serialize import iso
+
+
+def locale_of(request: web.Request) -> str:
+    return pick_locale(request, request.app[settings_key].default_locale)
+
+
+def page_context(request: web.Request) -> dict[str, Any]:
+    settings = request.app[settings_key]
+    catalogue = request.app[catalogue_key]
+    locale = locale_of(request)
+    token = request.get(session_token_key)
+
+    def t(key: str, **params) -> str:
+        return catalogue.gettext(locale, key, **params)
+
+    def local(moment, fmt: str = "%d-%m-%Y %H:%M") -> str:
+        if moment is None:
+            return "—"
+        text = iso(moment, settings.timezone)
+        from datetime import datetime
+
+        return datetime.fromisoformat(text).strftime(fmt) if "T" in text else moment.strftime("%d-%m-%Y")
+
+    return {
+        "t": t,
+        "locale": locale,
+        "staff": request.get(staff_request_key),
+        "csrf_token": csrf.form_token(settings.secret_key, token) if token else "",
+        "path": request.path,
+        "path_qs": request.path_qs,
+        "local": local,
+        "tojson": lambda value: json.dumps(value, ensure_ascii=False).replace("<", "\\u003c"),
+    }
+
+
+def render(request: web.Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> web.Response:
+    ctx = page_context(request)
+    ctx.update(context or {})
+    response = aiohttp_jinja2.render_template(template, request, ctx, status=status)
+    if "lang" in request.query and request.query["lang"] in ("id", "en"):
+        set_cookie(request, response, LANG_COOKIE, request.query["lang"], max_age=365 * 86400)
+    return response

@@ -1,0 +1,85 @@
+"""Rows to JSON, with timestamps in the office's time zone (ISO 8601 with offset)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from server.db.models import Client, GuidanceSession, NoteVersion, SessionEvent, Staff
+from server.domain.records import Attendance
+
+
+def iso(moment: datetime | date | None, tz: str = "Asia/Jakarta") -> str | None:
+    if moment is None:
+        return None
+    if isinstance(moment, datetime):
+        return moment.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
+    return moment.isoformat()
+
+
+def staff_json(staff: Staff) -> dict[str, Any]:
+    return {"id": staff.id, "username": staff.username, "name": staff.name, "role": staff.role.value, "active": staff.active}
+
+
+def client_json(client: Client, tz: str) -> dict[str, Any]:
+    return {
+        "id": client.id,
+        "name": client.name,
+        "register_number": client.register_number,
+        "category": client.category.value,
+        "program": client.program.value,
+        "supervision_start": iso(client.supervision_start),
+        "supervision_end": iso(client.supervision_end),
+        "reporting_interval_days": client.reporting_interval_days,
+        "kelurahan": client.kelurahan,
+        "phone": client.phone,
+        "employment": client.employment,
+        "officer_id": client.officer_id,
+        "officer_name": client.officer.name if client.officer else None,
+        "created_at": iso(client.created_at, tz),
+    }
+
+
+def event_json(event: SessionEvent, tz: str) -> dict[str, Any]:
+    return {"id": event.id, "kind": event.kind, "at": iso(event.at, tz), "actor": event.actor, "detail": event.detail or {}}
+
+
+def session_json(session: GuidanceSession, tz: str, *, events: bool = True) -> dict[str, Any]:
+    data = {
+        "id": session.id,
+        "client_id": session.client_id,
+        "client_name": session.client.name if session.client else None,
+        "officer_id": session.officer_id,
+        "officer_name": session.officer.name if session.officer else None,
+        "mode": session.mode.value,
+        "status": session.status.value,
+        "scheduled_at": iso(session.scheduled_at, tz),
+        "started_at": iso(session.started_at, tz),
+        "ended_at": iso(session.ended_at, tz),
+        "duration_seconds": session.duration_seconds,
+        "notes": session.notes,
+        "outcome": session.outcome.value if session.outcome else None,
+        "topics": list(session.topics or []),
+        "record": session.record,
+        "location": session.location,
+    }
+    if events:
+        data["events"] = [event_json(e, tz) for e in session.events]
+    return data
+
+
+def note_version_json(version: NoteVersion, tz: str, authors: dict[int, str] | None = None) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "notes": version.notes,
+        "outcome": version.outcome,
+        "topics": list(version.topics or []),
+        "author_id": version.author_id,
+        "author": (authors or {}).get(version.author_id) if version.author_id else None,
+        "created_at": iso(version.created_at, tz),
+    }
+
+
+def attendance_json(att: Attendance) -> dict[str, Any]:
+    return att.as_dict()

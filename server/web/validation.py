@@ -1,0 +1,77 @@
+"""Request bodies are parsed into pydantic models at the edge, or refused with a 400.
+
+Models forbid unknown fields, so a typo is an error rather than a silent no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from server.keys import settings_key
+from server.web.errors import ApiError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def describe(exc: ValidationError) -> tuple[str, dict[str, str]]:
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        fields.setdefault(loc, err["msg"])
+    message = "; ".join(f"{k}: {v}" for k, v in fields.items())
+    return message, fields
+
+
+async def read_raw(request: web.Request) -> tuple[bytes, object]:
+    limit = request.app[settings_key].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "body-too-large", f"The body is larger than {limit} bytes.")
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported-media-type", "Send the body as application/json.")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, "body-too-large", f"The body is larger than {limit} bytes.")
+    try:
+        return raw, json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "malformed-json", "The body is not valid JSON.") from None
+
+
+async def read_json(request: web.Request) -> object:
+    return (await read_raw(request))[1]
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    raw, data = await read_raw(request)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid-body", "The body must be a JSON object.")
+    try:
+        # Strict JSON mode: "5" is not an int and "yes" is not a bool, but ISO dates
+        # and enum values arrive as strings as JSON requires.
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        message, fields = describe(exc)
+        raise ApiError(400, "invalid-body", message, fields=fields) from None
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        message, fields = describe(exc)
+        raise ApiError(400, "invalid-query", message, fields=fields) from None
+
+
+def int_param(request: web.Request, name: str) -> int:
+    raw = request.match_info.get(name, "")
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(404, "not-found", "No such resource.")
+    return int(raw)

@@ -1,0 +1,54 @@
+"""Reaching the real services tests need, and the CI rule: in CI (CI=true) a
+missing PostgreSQL, Redis or Chromium fails the test; on a laptop it skips."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+POSTGRES_URL = os.environ.get("BIMBING_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BIMBING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+CHROMIUM = os.environ.get("BIMBING_CHROMIUM", "/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(what: str, why: str):
+    message = f"{what} is not available: {why}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: this must run in CI)", pytrace=False)
+    pytest.skip(message)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_postgres() -> str:
+    if not _port_open("127.0.0.1", 5432):
+        unavailable("PostgreSQL", "nothing listens on 127.0.0.1:5432")
+    return POSTGRES_URL
+
+
+def require_redis() -> str:
+    if not _port_open("127.0.0.1", 6379):
+        unavailable("Redis", "nothing listens on 127.0.0.1:6379")
+    return REDIS_URL
+
+
+def require_chromium() -> str:
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        unavailable("Chromium", f"{CHROMIUM} not found (apt-get install -y chromium)")
+    return CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
