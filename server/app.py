@@ -17,7 +17,10 @@ from server.security.auth import auth_middleware
 from server.security.headers import security_headers_middleware
 from server.security.ratelimit import RateLimiter
 from server.settings import Settings
-from server.web import api_auth, api_clients, api_sessions, api_staff, health, pages
+from server.web import api_audit, audit_pages
+from server.web import api_auth, api_clients, api_sessions, api_staff, call_pages, health, pages
+from server.signaling import ws as signaling_ws
+from server.web import join as join_links
 from server.web.errors import error_middleware
 from server.web.i18n import Catalogue
 
@@ -32,7 +35,7 @@ async def _database(app: web.Application):
     engine = make_engine(settings.database_url)
     app[engine_key] = engine
     app[db_key] = make_sessionmaker(engine)
-    app[audit_key] = AuditLog(app[db_key])
+    app[audit_key] = AuditLog.from_settings(app[db_key], settings)
     yield
     await engine.dispose()
 
@@ -56,7 +59,10 @@ def create_app(settings: Settings) -> web.Application:
         undefined=jinja2.StrictUndefined,
     )
 
-    for module in (health, api_auth, api_clients, api_sessions, api_staff, pages):
+    for module in (health, api_auth, api_clients, api_sessions, api_staff, pages, call_pages, api_audit, audit_pages):
         app.router.add_routes(module.routes)
+    app.router.add_routes(join_links.routes)
+    # Rooms and the call log: after the database ctx, which they use.
+    signaling_ws.setup(app)
     app.router.add_static("/static/", WEBCLIENT_DIR, name="static", append_version=True)
     return app

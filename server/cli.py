@@ -164,3 +164,58 @@ def audit_verify() -> None:
     report = asyncio.run(verify_database(settings))
     click.echo(report.summary())
     sys.exit(0 if report.ok else 1)
+
+
+def _audit_log_run(settings: Settings, work):
+    """Open the database and the audit log (with its signing key), run ``work``."""
+    from server.audit.chain import AuditLog
+    from server.audit.signing import SigningKeyError
+    from server.db.engine import make_engine, make_sessionmaker
+
+    async def go():
+        engine = make_engine(settings.database_url)
+        try:
+            sessionmaker = make_sessionmaker(engine)
+            return await work(sessionmaker, AuditLog.from_settings(sessionmaker, settings))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(go())
+    except SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@audit.command("sign")
+def audit_sign() -> None:
+    """Sign the current head of the audit trail now (e.g. before a backup)."""
+    settings = _settings()
+    if settings.audit_signing_key_path is None:
+        raise click.ClickException("No signing key: set BIMBING_AUDIT_SIGNING_KEY.")
+
+    async def work(_sessionmaker, log):
+        return await log.sign_head()
+
+    head = _audit_log_run(settings, work)
+    if head is None:
+        click.echo("Nothing to sign: the trail is empty or its head is already signed.")
+    else:
+        click.echo(f"Signed head seq={head.seq} hash={head.hash} key={head.key_id}.")
+
+
+@audit.command("retention")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
+def audit_retention(dry_run: bool) -> None:
+    """Remove sessions and audit entries older than the retention settings (audited)."""
+    from server.audit.retention import RetentionRefused, apply_retention
+
+    settings = _settings()
+
+    async def work(sessionmaker, log):
+        return await apply_retention(sessionmaker, settings, log, dry_run=dry_run, actor="cli")
+
+    try:
+        result = _audit_log_run(settings, work)
+    except RetentionRefused as exc:
+        raise click.ClickException(f"Retention refused: {exc}") from None
+    click.echo(result.summary())

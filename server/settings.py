@@ -34,6 +34,9 @@ class Settings:
     default_locale: str = "id"
     # Public origin used to build links sent to clients, e.g. https://bimbing.bapas.go.id
     public_url: str | None = None
+    # Behind a reverse proxy that terminates TLS: believe its X-Forwarded-Proto and
+    # X-Forwarded-For. Off by default, because without a proxy any caller could set them.
+    trust_proxy: bool = False
     # ICE: STUN urls, TURN urls and the coturn ``static-auth-secret``.
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
@@ -86,6 +89,16 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
 
+        def get_bool(name: str, default: bool) -> bool:
+            raw = get(name)
+            if raw is None:
+                return default
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{ENV_PREFIX}{name} must be true or false, got {raw!r}")
+
         def get_list(name: str) -> tuple[str, ...]:
             raw = get(name, "") or ""
             return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -114,6 +127,7 @@ class Settings:
             timezone=get("TIMEZONE", "Asia/Jakarta"),
             default_locale=get("LOCALE", "id"),
             public_url=get("PUBLIC_URL"),
+            trust_proxy=get_bool("TRUST_PROXY", False),
             stun_urls=get_list("STUN_URLS"),
             turn_urls=get_list("TURN_URLS"),
             turn_secret=get("TURN_SECRET"),
@@ -122,7 +136,12 @@ class Settings:
             join_expires_after_hours=get_int("JOIN_EXPIRES_AFTER_HOURS", 12),
             staff_session_hours=get_int("STAFF_SESSION_HOURS", 12),
             min_video_minutes=get_int("MIN_VIDEO_MINUTES", 5),
+            notes_grace_hours=get_int("NOTES_GRACE_HOURS", 24),
+            late_edit_days=get_int("LATE_EDIT_DAYS", 7),
+            audit_sign_every=max(get_int("AUDIT_SIGN_EVERY", 100), 1),
             audit_retention_days=max(get_int("AUDIT_RETENTION_DAYS", 730), 365),
+            resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),
+            heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
             audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
             if signing_key or not production

@@ -1,52 +1,166 @@
-"""Re-walking the whole audit trail (``bimbing audit verify``, ``GET /api/audit/verify``)."""
+"""Re-walking the whole audit trail (``bimbing audit verify``, ``GET /api/audit/verify``).
+
+One streamed pass over the entries in ``seq`` order checks every link and
+every hash, and collects the hashes at the seqs of the signed heads; then each
+head's signature is checked against the public key and its hash against the
+chain. The first problem (lowest seq) is what gets named.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.audit.chain import Break, walk
+from server.audit.chain import GENESIS, Break, ChainWalker
+from server.audit.signing import CHECKPOINT, load_public_keys, signature_ok
 from server.db.engine import make_engine, make_sessionmaker
-from server.db.models import AuditEntry
+from server.db.models import AuditEntry, AuditHead
 from server.settings import Settings
+
+_COLUMNS = [getattr(AuditEntry, name) for name in ("id", "seq", "at", "actor_id", "actor", "action", "target_type", "target_id", "detail", "prev_hash", "hash")]
 
 
 @dataclass
 class VerifyReport:
     entries: int
     first_break: Break | None
+    last_seq: int = 0
+    start_seq: int = 1
+    heads_total: int = 0
+    heads_ok: int = 0
+    heads_unchecked: int = 0
+    last_signed_seq: int | None = None
+    key_ids: list[str] = field(default_factory=list)
+    head_problems: list[Break] = field(default_factory=list)
+    checkpoint: dict | None = None
+
+    @property
+    def first_problem(self) -> Break | None:
+        problems = ([self.first_break] if self.first_break else []) + self.head_problems
+        return min(problems, key=lambda b: b.seq) if problems else None
 
     @property
     def ok(self) -> bool:
-        return self.first_break is None
+        return self.first_problem is None
+
+    @property
+    def heads_status(self) -> str:
+        if self.head_problems:
+            return "broken"
+        if self.heads_total == 0:
+            return "none"
+        if self.heads_unchecked:
+            return "unchecked"
+        return "ok"
+
+    @property
+    def unsigned_tail(self) -> int:
+        return max(self.last_seq - (self.last_signed_seq or (self.start_seq - 1)), 0)
 
     def summary(self) -> str:
+        lines = []
         if self.ok:
-            return f"Audit trail intact: {self.entries} entries."
-        b = self.first_break
-        return f"Audit trail BROKEN at entry seq={b.seq} (id={b.entry_id}): {b.reason}."
+            lines.append(f"Audit trail intact: {self.entries} entries (seq {self.start_seq}..{self.last_seq}).")
+        else:
+            b = self.first_problem
+            ident = f" (id={b.entry_id})" if b.entry_id is not None else ""
+            lines.append(f"Audit trail BROKEN at entry seq={b.seq}{ident}: {b.reason}.")
+            if self.first_break and self.first_break is not b:
+                lines.append(f"  chain: first break at seq={self.first_break.seq}: {self.first_break.reason}.")
+            for p in self.head_problems:
+                if p is not b:
+                    lines.append(f"  signed head at seq={p.seq}: {p.reason}.")
+        lines.append(
+            f"Signed heads: {self.heads_status}; {self.heads_ok} of {self.heads_total} verified"
+            + (f", {self.heads_unchecked} not checkable (no public key)" if self.heads_unchecked else "")
+            + (f"; last signed seq={self.last_signed_seq}, {self.unsigned_tail} entries after it unsigned" if self.last_signed_seq else "")
+            + "."
+        )
+        if self.checkpoint:
+            lines.append(f"Retention checkpoint: entries up to seq={self.checkpoint['seq']} removed; signature {self.checkpoint['signature']}.")
+        return "\n".join(lines)
 
     def as_dict(self) -> dict:
+        def brk(b: Break | None):
+            return None if b is None else {"seq": b.seq, "id": b.entry_id, "reason": b.reason}
+
         return {
             "ok": self.ok,
             "entries": self.entries,
-            "first_broken": None if self.ok else {"seq": self.first_break.seq, "id": self.first_break.entry_id, "reason": self.first_break.reason},
+            "first_seq": self.start_seq,
+            "last_seq": self.last_seq,
+            "first_broken": brk(self.first_problem),
+            "chain_break": brk(self.first_break),
+            "signed_heads": {
+                "status": self.heads_status,
+                "total": self.heads_total,
+                "verified": self.heads_ok,
+                "unchecked": self.heads_unchecked,
+                "last_signed_seq": self.last_signed_seq,
+                "unsigned_tail": self.unsigned_tail,
+                "key_ids": self.key_ids,
+                "problems": [brk(p) for p in self.head_problems],
+            },
+            "checkpoint": self.checkpoint,
+            "summary": self.summary(),
         }
 
 
-async def verify(db: AsyncSession) -> VerifyReport:
-    count = await db.scalar(select(func.count()).select_from(AuditEntry)) or 0
-    stream = await db.stream_scalars(select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=5000))
-    entries = [e async for e in stream]
-    return VerifyReport(count, walk(entries))
+async def verify(db: AsyncSession, settings: Settings | None = None) -> VerifyReport:
+    keys = load_public_keys(settings) if settings is not None else {}
+    heads = list((await db.execute(select(AuditHead).order_by(AuditHead.seq, AuditHead.id))).scalars())
+    checkpoints = [h for h in heads if h.kind == CHECKPOINT]
+    signed = [h for h in heads if h.kind != CHECKPOINT]
+    problems: list[Break] = []
+
+    # The newest checkpoint is the genesis of what remains; it must carry a valid signature.
+    start_seq, start_hash, checkpoint_info = 1, GENESIS, None
+    if checkpoints:
+        cp = checkpoints[-1]
+        status = signature_ok(cp, keys)
+        checkpoint_info = {"seq": cp.seq, "hash": cp.hash, "key_id": cp.key_id, "signature": {True: "valid", False: "INVALID", None: "not checkable"}[status]}
+        if status is False:
+            problems.append(Break(cp.seq + 1, None, "the retention checkpoint's signature does not verify (checkpoint edited)"))
+        start_seq, start_hash = cp.seq + 1, cp.hash
+
+    live_heads = [h for h in signed if h.seq >= start_seq]
+    walker = ChainWalker(start_seq, start_hash, watch={h.seq for h in live_heads})
+    result = await db.stream(select(*_COLUMNS).order_by(AuditEntry.seq).execution_options(yield_per=5000))
+    async for row in result:
+        walker.feed(row)
+
+    report = VerifyReport(walker.count, walker.first_break, last_seq=walker.last_seq, start_seq=start_seq, checkpoint=checkpoint_info)
+    report.key_ids = sorted(keys)
+    report.heads_total = len(live_heads)
+    for head in live_heads:
+        status = signature_ok(head, keys)
+        if status is None:
+            if keys:
+                problems.append(Break(head.seq, None, f"signed head carries an unknown key id {head.key_id!r} (head edited or key missing)"))
+            else:
+                report.heads_unchecked += 1
+            continue
+        if status is False:
+            problems.append(Break(head.seq, None, "signed head's signature does not verify (head edited)"))
+            continue
+        seen = walker.seen.get(head.seq)
+        if seen is None:
+            problems.append(Break(head.seq, None, f"entry {head.seq} was signed but is gone (entries removed or the tail truncated)"))
+        elif seen != head.hash:
+            problems.append(Break(head.seq, None, "entry does not match the hash in its signed head (edited or replaced)"))
+        else:
+            report.heads_ok += 1
+            report.last_signed_seq = max(report.last_signed_seq or 0, head.seq)
+    report.head_problems = sorted(problems, key=lambda b: b.seq)
+    return report
 
 
 async def verify_database(settings: Settings) -> VerifyReport:
     engine = make_engine(settings.database_url)
     try:
         async with make_sessionmaker(engine)() as db:
-            return await verify(db)
+            return await verify(db, settings)
     finally:
         await engine.dispose()

@@ -214,6 +214,8 @@ class GuidanceSession(Base):
         Index("ix_session_officer_scheduled", "officer_id", "scheduled_at"),
         Index("ix_session_office_scheduled", "office_id", "scheduled_at"),
         Index("ix_session_status", "status"),
+        # The audit log sorted by duration (shortest calls first) without a full sort.
+        Index("ix_session_office_duration", "office_id", "duration_seconds"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -332,12 +334,16 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """A signed snapshot of the chain's head (Ed25519, key kept outside the database)."""
+    """A signed snapshot of the chain's head (Ed25519, key kept outside the database).
+
+    ``kind`` is ``head`` (taken every ``audit_sign_every`` entries or on demand) or
+    ``checkpoint`` (the last entry removed by retention; the new genesis)."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), default="head")
+    seq: Mapped[int] = mapped_column(Integer, index=True)
     hash: Mapped[str] = mapped_column(String(64))
     signed_at: Mapped[datetime]
     key_id: Mapped[str] = mapped_column(String(64))

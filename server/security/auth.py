@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from server.db.models import Staff, StaffSession, utcnow
 from server.keys import db_key, settings_key
 from server.security.csrf import check_form_token, cross_site_reason
+from server.security.proxy import is_https
 from server.web.errors import json_error
 
 COOKIE = "bimbing_session"
@@ -62,8 +63,9 @@ def set_cookie(request: web.Request, response: web.StreamResponse, name: str, va
         path=path,
         httponly=True,
         samesite="Lax",
-        # Secure whenever we are reached over HTTPS; a plain-HTTP localhost demo still works.
-        secure=request.secure or request.headers.get("X-Forwarded-Proto") == "https",
+        # Secure whenever we are reached over HTTPS (directly, or through a trusted proxy);
+        # a plain-HTTP localhost demo still works.
+        secure=is_https(request),
     )
 
 

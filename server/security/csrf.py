@@ -20,6 +20,8 @@ import hmac
 
 from aiohttp import web
 
+from server.security.proxy import scheme
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -34,9 +36,8 @@ def check_form_token(secret: str, session_token: str | None, submitted: str | No
 
 
 def request_origin(request: web.Request) -> str:
-    forwarded_proto = request.headers.get("X-Forwarded-Proto")
-    scheme = forwarded_proto or request.scheme
-    return f"{scheme}://{request.host}"
+    # X-Forwarded-Proto counts only behind a trusted proxy (settings.trust_proxy).
+    return f"{scheme(request)}://{request.host}"
 
 
 def cross_site_reason(request: web.Request) -> str | None:

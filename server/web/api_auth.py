@@ -12,6 +12,7 @@ from server.db.models import Staff, utcnow
 from server.keys import audit_key, db_key, login_limiter_key
 from server.security import auth
 from server.security.passwords import hash_password, needs_rehash, verify_password
+from server.security.proxy import client_address
 from server.web.errors import ApiError
 from server.web.serialize import staff_json
 from server.web.validation import Body, parse_body
@@ -25,10 +26,6 @@ FAILED_LOGIN_PAUSE = 0.3
 class LoginBody(Body):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
-
-
-def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
 
 
 async def authenticate(request: web.Request, username: str, password: str) -> Staff:

@@ -57,7 +57,9 @@ async def create_client(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         client = await clients_domain.create_client(db, staff, **body.model_dump())
         await db.commit()
-        client = await db.get(Client, client.id)
+        # The new row is still in the identity map without its officer: load it here,
+        # inside the session (a lazy load after the block would fail under asyncio).
+        await db.refresh(client, ["officer"])
     await request.app[audit_key].record("client.create", actor=staff, target_type="client", target_id=client.id, detail={"register_number": client.register_number, "officer_id": client.officer_id})
     return web.json_response(client_json(client, request.app[settings_key].timezone), status=201)
 

@@ -6,10 +6,11 @@ from aiohttp import web
 from pydantic import Field, model_validator
 from sqlalchemy import select
 
+from server.db.models import utcnow
 from server.db.models import Client, GuidanceSession, Outcome, SessionMode, SessionStatus, Staff
 from server.domain import sessions as sessions_domain
 from server.domain.access import require_client, require_session
-from server.keys import audit_key, db_key, rooms_key, settings_key
+from server.keys import audit_key, calls_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
 from server.web.errors import ApiError
 from server.web.fields import Id, LocalDateTime, Notes, ShortText, Topics
@@ -128,7 +129,12 @@ async def end_session(request: web.Request) -> web.Response:
     staff = current_staff(request)
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
-        sessions_domain.end_session(db, session, "officer")
+        ended_at = utcnow()
+        calls = request.app.get(calls_key)
+        if calls is not None and session.status in sessions_domain.OPEN_STATUSES:
+            # A call in progress: its connected interval closes at the end, logged before `ended`.
+            await calls.close_for_end(db, session, ended_at)
+        sessions_domain.end_session(db, session, "officer", at=ended_at)
         await db.commit()
         session_id = session.id
     rooms = request.app.get(rooms_key)

@@ -28,12 +28,15 @@ routes = web.RouteTableDef()
 
 
 def home_for(staff: Staff) -> str:
-    return {Role.pk: "/caseload", Role.supervisor: "/caseload", Role.admin: "/admin/staff"}[staff.role]
+    return {Role.pk: "/caseload", Role.supervisor: "/audit", Role.admin: "/admin/staff"}[staff.role]
 
 
 def safe_next(value: str | None) -> str | None:
-    # Only same-site paths: "//evil.example" and "https://..." are open redirects.
+    # Only same-site paths: "//evil.example" and "https://..." are open redirects, and
+    # browsers read "/\evil.example" as "//evil.example" (WHATWG URL: backslash is a slash).
     if not value or not value.startswith("/") or value.startswith("//") or urlparse(value).netloc:
+        return None
+    if "\\" in value or any(ord(ch) < 0x20 for ch in value):
         return None
     return value
 
@@ -59,7 +62,7 @@ async def set_language(request: web.Request) -> web.Response:
 
 @routes.get("/login")
 async def login_page(request: web.Request) -> web.Response:
-    return render(request, "login.html", {"next": safe_next(request.query.get("next")) or ""})
+    return render(request, "login.html", {"next": safe_next(request.query.get("next")) or "", "error": None, "username": ""})
 
 
 @routes.post("/login")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 07:24:48.895254
+Create Date: 2026-11-28 07:32:05.854013
 """
 from alembic import op
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ def upgrade() -> None:
 
     op.create_table('audit_head',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.Column('signed_at', server.db.models.UTCDateTime(timezone=True), nullable=False),
@@ -44,6 +45,9 @@ def upgrade() -> None:
     sa.Column('signature', sa.String(length=200), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    with op.batch_alter_table('audit_head', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_head_seq'), ['seq'], unique=False)
+
     op.create_table('office',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -152,6 +156,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('guidance_session', schema=None) as batch_op:
         batch_op.create_index('ix_session_client_scheduled', ['client_id', 'scheduled_at'], unique=False)
+        batch_op.create_index('ix_session_office_duration', ['office_id', 'duration_seconds'], unique=False)
         batch_op.create_index('ix_session_office_scheduled', ['office_id', 'scheduled_at'], unique=False)
         batch_op.create_index('ix_session_officer_scheduled', ['officer_id', 'scheduled_at'], unique=False)
         batch_op.create_index('ix_session_status', ['status'], unique=False)
@@ -221,6 +226,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_session_status')
         batch_op.drop_index('ix_session_officer_scheduled')
         batch_op.drop_index('ix_session_office_scheduled')
+        batch_op.drop_index('ix_session_office_duration')
         batch_op.drop_index('ix_session_client_scheduled')
 
     op.drop_table('guidance_session')
@@ -242,6 +248,9 @@ def downgrade() -> None:
 
     op.drop_table('area')
     op.drop_table('office')
+    with op.batch_alter_table('audit_head', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_head_seq'))
+
     op.drop_table('audit_head')
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_at')

@@ -1,0 +1,142 @@
+"""Anomalies a supervisor should review, each pointing at the session (and so
+its events and note history) or, for an overdue client, at the record.
+
+Kinds (thresholds from Settings):
+- ``short_video``: a video session that ended or was interrupted with less than
+  ``min_video_minutes`` of connected time;
+- ``interrupted``: a session closed as ``interrupted``;
+- ``missing_notes``: a session that ended more than ``notes_grace_hours`` ago and
+  still has no notes;
+- ``late_edit``: a version of the notes saved more than ``late_edit_days`` after
+  the session ended (one anomaly per such version);
+- ``overdue_client``: a client past their wajib lapor date (today's state).
+
+Sessions are looked at when scheduled within [date_from, date_to] (office dates);
+with neither given, the last ``DEFAULT_WINDOW_DAYS`` days, so the review stays
+quick on an office with years of history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import Client, GuidanceSession, NoteVersion, SessionMode, SessionStatus, Staff
+from server.domain.reports import HELD, SessionFilter, _filtered, client_attendance
+from server.settings import Settings
+
+DEFAULT_WINDOW_DAYS = 90
+KINDS = ("overdue_client", "short_video", "interrupted", "missing_notes", "late_edit")
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    kind: str
+    client_id: int
+    officer_id: int
+    session_id: int | None = None
+    at: datetime | None = None  # when it happened (session end, or the late version's save)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def sort_key(self):
+        return (KINDS.index(self.kind), self.at or datetime.min.replace(tzinfo=timezone.utc), self.session_id or 0, self.client_id, self.detail.get("version_id", 0))
+
+    def links(self) -> dict[str, str]:
+        links = {"client": f"/clients/{self.client_id}"}
+        if self.session_id is not None:
+            links.update(
+                session=f"/sessions/{self.session_id}",
+                events=f"/api/sessions/{self.session_id}",
+                history=f"/api/sessions/{self.session_id}/history",
+            )
+        return links
+
+
+_COLUMNS = (
+    GuidanceSession.id,
+    GuidanceSession.client_id,
+    GuidanceSession.officer_id,
+    GuidanceSession.mode,
+    GuidanceSession.status,
+    GuidanceSession.ended_at,
+    GuidanceSession.duration_seconds,
+    GuidanceSession.notes,
+)
+
+
+async def find_anomalies(
+    db: AsyncSession, staff: Staff, settings: Settings, *, now: datetime, today: date, date_from: date | None = None, date_to: date | None = None, officer_id: int | None = None, client_id: int | None = None
+) -> list[Anomaly]:
+    tz = settings.timezone
+    if date_from is None and date_to is None:
+        date_from = today - timedelta(days=DEFAULT_WINDOW_DAYS)
+    f = SessionFilter(officer_id=officer_id, client_id=client_id, date_from=date_from, date_to=date_to)
+    found: list[Anomaly] = []
+    min_seconds = settings.min_video_minutes * 60
+    notes_due = now - timedelta(hours=settings.notes_grace_hours)
+
+    held = _filtered(select(*_COLUMNS), staff, f, tz).where(GuidanceSession.status.in_(HELD))
+    ended_at: dict[int, datetime | None] = {}
+    for row in await db.execute(held):
+        ended_at[row.id] = row.ended_at
+        base = {"client_id": row.client_id, "officer_id": row.officer_id, "session_id": row.id, "at": row.ended_at}
+        if row.mode == SessionMode.video and (row.duration_seconds or 0) < min_seconds:
+            found.append(Anomaly("short_video", detail={"duration_seconds": row.duration_seconds, "minimum_seconds": min_seconds}, **base))
+        if row.status == SessionStatus.interrupted:
+            found.append(Anomaly("interrupted", **base))
+        if not (row.notes or "").strip() and row.ended_at is not None and row.ended_at < notes_due:
+            hours = int((now - row.ended_at).total_seconds() // 3600)
+            found.append(Anomaly("missing_notes", detail={"hours_since_end": hours}, **base))
+
+    late = timedelta(days=settings.late_edit_days)
+    versions = await db.execute(
+        _filtered(
+            select(NoteVersion.id, NoteVersion.session_id, NoteVersion.created_at, NoteVersion.author_id, GuidanceSession.client_id, GuidanceSession.officer_id, GuidanceSession.ended_at)
+            .join(GuidanceSession, GuidanceSession.id == NoteVersion.session_id),
+            staff,
+            f,
+            tz,
+        ).where(GuidanceSession.status.in_(HELD), GuidanceSession.ended_at.is_not(None))
+    )
+    for v in versions:
+        if v.created_at > v.ended_at + late:
+            days = (v.created_at - v.ended_at).days
+            found.append(
+                Anomaly(
+                    "late_edit",
+                    client_id=v.client_id,
+                    officer_id=v.officer_id,
+                    session_id=v.session_id,
+                    at=v.created_at,
+                    detail={"version_id": v.id, "author_id": v.author_id, "days_after_session": days},
+                )
+            )
+
+    for client, att in await client_attendance(db, staff, today, tz, officer_id=officer_id, client_id=client_id):
+        if att.state == "overdue":
+            found.append(
+                Anomaly(
+                    "overdue_client",
+                    client_id=client.id,
+                    officer_id=client.officer_id,
+                    detail={
+                        "overdue_days": att.overdue_days,
+                        "next_due": att.next_due.isoformat() if att.next_due else None,
+                        "last_attended": att.last_attended.isoformat() if att.last_attended else None,
+                    },
+                )
+            )
+    return sorted(found, key=Anomaly.sort_key)
+
+
+async def names(db: AsyncSession, anomalies: list[Anomaly]) -> tuple[dict[int, str], dict[int, str]]:
+    """Client and officer names for display."""
+    client_ids = {a.client_id for a in anomalies}
+    officer_ids = {a.officer_id for a in anomalies}
+    clients = dict((await db.execute(select(Client.id, Client.name).where(Client.id.in_(client_ids)))).all()) if client_ids else {}
+    officers = dict((await db.execute(select(Staff.id, Staff.name).where(Staff.id.in_(officer_ids)))).all()) if officer_ids else {}
+    return clients, officers

@@ -1,0 +1,339 @@
+"""The video call's lifecycle over the database: the session log as evidence.
+
+Every step is an event with a server timestamp. ``duration_seconds`` is the
+sum of the intervals in which *both* parties' last reported ICE state was
+connected, stamped here on receipt, summed over reconnects (see
+docs/signaling.md §6). Each closed interval is an event carrying its exact
+``seconds``; the duration is their rounded sum, written at every close, so a
+crash loses at most the interval still open. ``last_heartbeat_at`` (throttled)
+bounds that loss: on start-up an interval left open is closed at the last
+heartbeat, and the session is resumed if both parties come back within the
+grace period, or closed as ``interrupted`` at its last heartbeat.
+
+No HTTP and no WebSocket here: the signaling handler calls these methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.db.models import GuidanceSession, SessionMode, SessionStatus, utcnow
+from server.domain.sessions import OPEN_STATUSES, add_event, end_session
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONNECTED_STATES = frozenset({"connected", "completed"})
+# Events that open a connected interval, and those that close one.
+OPENERS = frozenset({"media_connected", "reconnected", "resumed"})
+CLOSERS = frozenset({"disconnected", "server_restarted"})
+
+
+def is_open(session: GuidanceSession) -> bool:
+    return session.status in OPEN_STATUSES
+
+
+def device_label(user_agent: str) -> str:
+    """A short, human label for the officer's waiting list ("Android Chrome")."""
+    ua = user_agent or ""
+    system = next(
+        (name for key, name in (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS", "Mac"), ("Linux", "Linux")) if key in ua),
+        "",
+    )
+    browser = next(
+        (name for key, name in (("SamsungBrowser", "Samsung Internet"), ("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"), ("Python", "aiohttp")) if key in ua),
+        "",
+    )
+    return (f"{system} {browser}".strip() or "Browser")[:60]
+
+
+def log_link_opened(db: AsyncSession, session: GuidanceSession, *, device: str, label: str) -> None:
+    add_event(db, session, "link_opened", "client", device=device, label=label)
+
+
+def interval_seconds(session: GuidanceSession) -> float:
+    """The exact connected time recorded in the log so far."""
+    return sum(float((e.detail or {}).get("seconds", 0) or 0) for e in session.events if e.kind in CLOSERS)
+
+
+@dataclass
+class CallState:
+    """What the log needs to remember between messages for one session."""
+
+    media: dict[str, str] = field(default_factory=lambda: {"officer": "new", "client": "new"})
+    open_since: datetime | None = None
+    ever_connected: bool = False
+    awaiting_resume: bool = False
+    heartbeat_written: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class CallLog:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings):
+        self._db = sessionmaker
+        self._settings = settings
+        self._states: dict[int, CallState] = {}
+        self._timers: dict[int, asyncio.Task] = {}
+        # Set by the app: tells the room that a session closed without an officer's ``end``.
+        self.on_closed: Callable[[int], Awaitable[None]] | None = None
+
+    def _state(self, session_id: int) -> CallState:
+        return self._states.setdefault(session_id, CallState())
+
+    async def _load(self, db: AsyncSession, session_id: int) -> GuidanceSession | None:
+        session = await db.get(GuidanceSession, session_id)
+        if session is None or session.mode != SessionMode.video or not is_open(session):
+            return None
+        return session
+
+    # ---- joining --------------------------------------------------------
+
+    async def known_devices(self, session_id: int) -> set[str]:
+        """Devices the officer admitted before; remembered in the log, so across restarts."""
+        async with self._db() as db:
+            session = await db.get(GuidanceSession, session_id)
+            if session is None:
+                return set()
+            return {str(e.detail.get("device")) for e in session.events if e.kind == "admitted" and e.detail.get("device")}
+
+    async def _log(self, session_id: int, kind: str, actor: str, **detail) -> bool:
+        async with self._state(session_id).lock:
+            async with self._db() as db:
+                session = await self._load(db, session_id)
+                if session is None:
+                    return False
+                add_event(db, session, kind, actor, **detail)
+                await db.commit()
+                return True
+
+    async def officer_joined(self, session_id: int, staff_username: str) -> None:
+        await self._log(session_id, "officer_joined", "officer", staff=staff_username)
+
+    async def client_waiting(self, session_id: int, device: str, label: str) -> None:
+        await self._log(session_id, "client_waiting", "client", device=device, label=label)
+
+    async def denied(self, session_id: int, device: str) -> None:
+        await self._log(session_id, "denied", "officer", device=device)
+
+    async def admitted(self, session_id: int, device: str, *, automatic: bool = False) -> None:
+        """The first admit makes the session ``active`` and is its ``started_at``."""
+        state = self._state(session_id)
+        async with state.lock:
+            async with self._db() as db:
+                session = await self._load(db, session_id)
+                if session is None:
+                    return
+                now = utcnow()
+                detail = {"device": device, "automatic": True} if automatic else {"device": device}
+                add_event(db, session, "admitted", "system" if automatic else "officer", at=now, **detail)
+                if session.status == SessionStatus.scheduled:
+                    session.status = SessionStatus.active
+                    session.started_at = now
+                await db.commit()
+
+    # ---- media ------------------------------------------------------------
+
+    async def media_state(self, session_id: int, role: str, ice_state: str) -> None:
+        state = self._state(session_id)
+        async with state.lock:
+            before = self._both_connected(state)
+            state.media[role] = ice_state
+            after = self._both_connected(state)
+            if before == after:
+                return
+            async with self._db() as db:
+                session = await self._load(db, session_id)
+                if session is None:
+                    return
+                if after:
+                    self._open_interval(db, session, state)
+                else:
+                    self._close_interval(db, session, state, role=role, reason=f"ice-{ice_state}")
+                await db.commit()
+
+    async def party_gone(self, session_id: int, role: str, reason: str, *, device: str | None = None, admitted: bool = True) -> None:
+        """A socket closed (``dropped``/``hangup``) or was taken over (``replaced``).
+        Its media counts as gone until the new connection reports again."""
+        state = self._state(session_id)
+        async with state.lock:
+            was_open = admitted and self._both_connected(state)
+            if admitted:
+                state.media[role] = "closed"
+            async with self._db() as db:
+                session = await self._load(db, session_id)
+                if session is None:
+                    return
+                if was_open:
+                    self._close_interval(db, session, state, role=role, reason=reason)
+                if reason != "replaced":
+                    detail = {"reason": reason}
+                    if device:
+                        detail["device"] = device
+                    if not admitted:
+                        detail["waiting"] = True
+                    add_event(db, session, f"{role}_left", role, **detail)
+                await db.commit()
+
+    @staticmethod
+    def _both_connected(state: CallState) -> bool:
+        return state.media["officer"] in CONNECTED_STATES and state.media["client"] in CONNECTED_STATES
+
+    def _open_interval(self, db: AsyncSession, session: GuidanceSession, state: CallState) -> None:
+        now = utcnow()
+        if state.awaiting_resume:
+            kind = "resumed"
+            state.awaiting_resume = False
+            timer = self._timers.pop(session.id, None)
+            if timer:
+                timer.cancel()
+        elif state.ever_connected or any(e.kind in OPENERS for e in session.events):
+            kind = "reconnected"
+        else:
+            kind = "media_connected"
+        state.ever_connected = True
+        state.open_since = now
+        add_event(db, session, kind, "system", at=now)
+        # The heartbeat marks how far a crash can cut this interval back.
+        session.last_heartbeat_at = now
+        state.heartbeat_written = time.monotonic()
+
+    def _close_interval(self, db: AsyncSession, session: GuidanceSession, state: CallState, *, role: str, reason: str, at: datetime | None = None) -> None:
+        if state.open_since is None:
+            return
+        at = at or utcnow()
+        seconds = max(0.0, (at - state.open_since).total_seconds())
+        state.open_since = None
+        add_event(db, session, "disconnected", "system", at=at, role=role, reason=reason, seconds=round(seconds, 3))
+        session.duration_seconds = round(interval_seconds(session) + seconds)
+        session.last_heartbeat_at = at
+
+    # ---- heartbeat and end -------------------------------------------------
+
+    async def heartbeat(self, session_id: int) -> None:
+        state = self._state(session_id)
+        # Throttled: at most one write per heartbeat period per session.
+        if time.monotonic() - state.heartbeat_written < self._settings.heartbeat_seconds:
+            return
+        state.heartbeat_written = time.monotonic()
+        async with state.lock:
+            async with self._db() as db:
+                session = await self._load(db, session_id)
+                if session is not None:
+                    session.last_heartbeat_at = utcnow()
+                    await db.commit()
+
+    async def close_for_end(self, db: AsyncSession, session: GuidanceSession, at: datetime) -> None:
+        """Close the open interval at the moment the session ends (before ``ended``)."""
+        state = self._states.get(session.id)
+        if state is None:
+            return
+        async with state.lock:
+            self._close_interval(db, session, state, role="officer", reason="ended", at=at)
+            state.media = {"officer": "closed", "client": "closed"}
+
+    async def end(self, session_id: int, actor: str = "officer") -> bool:
+        """The officer's ``end`` over the WebSocket. False if it was already closed."""
+        async with self._db() as db:
+            session = await self._load(db, session_id)
+            if session is None:
+                return False
+            now = utcnow()
+            await self.close_for_end(db, session, now)
+            end_session(db, session, actor, at=now)
+            await db.commit()
+        self.forget(session_id)
+        return True
+
+    def forget(self, session_id: int) -> None:
+        self._states.pop(session_id, None)
+        timer = self._timers.pop(session_id, None)
+        if timer:
+            timer.cancel()
+
+    # ---- restart ---------------------------------------------------------------
+
+    async def recover(self) -> list[int]:
+        """On start-up: every ``active`` video session was cut by the stop.
+        Close its open interval at the last heartbeat and wait for the parties."""
+        recovered: list[int] = []
+        async with self._db() as db:
+            rows = (
+                await db.execute(
+                    select(GuidanceSession).where(GuidanceSession.status == SessionStatus.active, GuidanceSession.mode == SessionMode.video)
+                )
+            ).scalars().all()
+            for session in rows:
+                open_at = None
+                for event in session.events:
+                    if event.kind in OPENERS:
+                        open_at = event.at
+                    elif event.kind in CLOSERS:
+                        open_at = None
+                last = session.last_heartbeat_at
+                detail: dict = {"last_heartbeat_at": last.isoformat() if last else None}
+                if open_at is not None:
+                    closed_at = max(open_at, last or open_at)
+                    seconds = (closed_at - open_at).total_seconds()
+                    detail.update(interval_closed_at=closed_at.isoformat(), seconds=round(seconds, 3))
+                    session.duration_seconds = round(interval_seconds(session) + seconds)
+                add_event(db, session, "server_restarted", "system", **detail)
+                state = self._state(session.id)
+                state.awaiting_resume = True
+                state.ever_connected = open_at is not None or any(e.kind in OPENERS for e in session.events)
+                recovered.append(session.id)
+            await db.commit()
+        for session_id in recovered:
+            self._timers[session_id] = asyncio.create_task(self._interrupt_later(session_id), name=f"resume-grace-{session_id}")
+        if recovered:
+            log.info("after restart, waiting %ss for sessions %s to resume", self._settings.resume_grace_seconds, recovered)
+        return recovered
+
+    async def _interrupt_later(self, session_id: int) -> None:
+        await asyncio.sleep(self._settings.resume_grace_seconds)
+        state = self._state(session_id)
+        async with state.lock:
+            if not state.awaiting_resume:
+                return
+            async with self._db() as db:
+                session = await self._load(db, session_id)
+                if session is None:
+                    return
+                ended_at = session.last_heartbeat_at or session.started_at or utcnow()
+                session.status = SessionStatus.interrupted
+                session.ended_at = ended_at
+                add_event(db, session, "interrupted", "system", ended_at=ended_at.isoformat(), grace_seconds=self._settings.resume_grace_seconds)
+                await db.commit()
+            log.info("session %s closed as interrupted (nobody resumed it)", session_id)
+        self._timers.pop(session_id, None)
+        self._states.pop(session_id, None)
+        if self.on_closed is not None:
+            await self.on_closed(session_id)
+
+    async def checkpoint(self) -> None:
+        """On a clean shutdown: stamp the heartbeat of every call in progress, so
+        the restart closes its interval at this moment rather than earlier."""
+        now = utcnow()
+        ids = [sid for sid, st in self._states.items() if st.open_since is not None]
+        if not ids:
+            return
+        async with self._db() as db:
+            for sid in ids:
+                session = await db.get(GuidanceSession, sid)
+                if session is not None and is_open(session):
+                    session.last_heartbeat_at = now
+            await db.commit()
+
+    async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        if self._timers:
+            await asyncio.gather(*self._timers.values(), return_exceptions=True)
+        self._timers.clear()

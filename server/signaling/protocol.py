@@ -1,0 +1,234 @@
+"""Every signaling message, defined once (docs/signaling.md is the prose form).
+
+Peer → server messages form one discriminated union on ``type``; parsing a
+frame checks its size, that it is a JSON object, that its ``type`` is known and
+that its fields match, and raises :class:`ProtocolError` with a stable code
+otherwise. Server → peer messages are models too, serialised in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_SDP_CHARS = 32 * 1024
+MAX_CANDIDATE_CHARS = 1024
+# The WebSocket layer cuts anything larger than this off by itself (close 1009);
+# between this and MAX_MESSAGE_BYTES the peer gets a polite ``too-large``.
+TRANSPORT_MAX_BYTES = 256 * 1024
+
+Role = Literal["officer", "client"]
+IceState = Literal["new", "checking", "connected", "completed", "disconnected", "failed", "closed"]
+Device = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- peer → server -------------------------------------------------------
+
+
+class Join(Message):
+    type: Literal["join"]
+    role: Role
+
+
+class Admit(Message):
+    type: Literal["admit"]
+    device: Device | None = None
+
+
+class Deny(Message):
+    type: Literal["deny"]
+    device: Device | None = None
+
+
+class Offer(Message):
+    type: Literal["offer"]
+    sdp: Annotated[str, Field(max_length=MAX_SDP_CHARS)]
+
+
+class Answer(Message):
+    type: Literal["answer"]
+    sdp: Annotated[str, Field(max_length=MAX_SDP_CHARS)]
+
+
+class IceCandidate(Message):
+    candidate: Annotated[str, Field(max_length=MAX_CANDIDATE_CHARS)]
+    sdpMid: Annotated[str, Field(max_length=64)] | None = None
+    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
+    usernameFragment: Annotated[str, Field(max_length=256)] | None = None
+
+
+class Candidate(Message):
+    type: Literal["candidate"]
+    candidate: IceCandidate | None
+
+
+class MediaState(Message):
+    type: Literal["media-state"]
+    state: IceState
+
+
+class Ping(Message):
+    type: Literal["ping"]
+
+
+class Hangup(Message):
+    type: Literal["hangup"]
+
+
+class End(Message):
+    type: Literal["end"]
+
+
+PeerMessage = Annotated[
+    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Ping, Hangup, End],
+    Field(discriminator="type"),
+]
+_peer_adapter: TypeAdapter[PeerMessage] = TypeAdapter(PeerMessage)
+PEER_TYPES: frozenset[str] = frozenset(
+    m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Ping, Hangup, End)
+)
+RELAYED = (Offer, Answer, Candidate)
+OFFICER_ONLY = (Admit, Deny, End)
+
+
+def parse(frame: str | bytes) -> PeerMessage:
+    """One text frame → one validated message, or :class:`ProtocolError`."""
+    if isinstance(frame, bytes):
+        raise ProtocolError("bad-message", "Send text frames holding one JSON object.")
+    if len(frame) > MAX_MESSAGE_BYTES or len(frame.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("too-large", f"A message may be at most {MAX_MESSAGE_BYTES} bytes.")
+    try:
+        data = json.loads(frame)
+    except ValueError:
+        raise ProtocolError("bad-message", "The message is not valid JSON.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError("bad-message", "A message is a JSON object with a string \"type\".")
+    if data["type"] not in PEER_TYPES:
+        raise ProtocolError("unknown-type", f"Unknown message type {data['type'][:40]!r}.")
+    try:
+        return _peer_adapter.validate_python(data, strict=True)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if any(err["type"] == "string_too_long" for err in errors):
+            raise ProtocolError("too-large", "A field is longer than allowed (sdp 32 KiB, candidate 1 KiB).") from None
+        where = ", ".join(".".join(str(p) for p in err["loc"][1:]) or "message" for err in errors[:3])
+        raise ProtocolError("bad-message", f"Invalid {data['type']} message ({where}).") from None
+
+
+# ---- server → peer -------------------------------------------------------
+
+
+class Welcome(Message):
+    type: Literal["welcome"] = "welcome"
+    role: Role
+    session_id: int
+    device: str | None
+    ice_servers: list[dict[str, Any]]
+    heartbeat_seconds: int
+    peer_present: bool
+
+
+class Waiting(Message):
+    type: Literal["waiting"] = "waiting"
+
+
+class ClientWaiting(Message):
+    type: Literal["client-waiting"] = "client-waiting"
+    device: str
+    label: str
+
+
+class Admitted(Message):
+    type: Literal["admitted"] = "admitted"
+    polite: bool = True
+
+
+class PeerJoined(Message):
+    type: Literal["peer-joined"] = "peer-joined"
+    role: Role
+    polite: bool
+
+
+class Denied(Message):
+    type: Literal["denied"] = "denied"
+
+
+class PeerLeft(Message):
+    type: Literal["peer-left"] = "peer-left"
+    role: Role
+    reason: Literal["hangup", "dropped", "replaced", "denied"]
+    device: str | None = None
+
+
+class SessionEnded(Message):
+    type: Literal["session-ended"] = "session-ended"
+
+
+class Pong(Message):
+    type: Literal["pong"] = "pong"
+
+
+class Error(Message):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+class RelayedOffer(Offer):
+    from_: Role = Field(alias="from")
+
+
+class RelayedAnswer(Answer):
+    from_: Role = Field(alias="from")
+
+
+class RelayedCandidate(Candidate):
+    from_: Role = Field(alias="from")
+
+
+SERVER_MESSAGES = (
+    Welcome, Waiting, ClientWaiting, Admitted, PeerJoined, Denied, PeerLeft, SessionEnded, Pong, Error,
+    RelayedOffer, RelayedAnswer, RelayedCandidate,
+)
+SERVER_TYPES: frozenset[str] = frozenset(
+    m.model_fields["type"].annotation.__args__[0] for m in SERVER_MESSAGES  # type: ignore[union-attr]
+)
+
+ERROR_CODES = (
+    "bad-message", "too-large", "unknown-type", "not-joined", "already-joined", "unauthorized", "forbidden",
+    "link-expired", "link-revoked", "session-closed", "room-full", "not-admitted", "no-peer", "rate-limited",
+    "replaced",
+)
+
+
+def relayed(message: Offer | Answer | Candidate, sender: str) -> Message:
+    """The message as the other party receives it: the same fields plus ``from``."""
+    cls = {Offer: RelayedOffer, Answer: RelayedAnswer, Candidate: RelayedCandidate}[type(message)]
+    return cls.model_validate({**message.model_dump(), "from": sender})
+
+
+def error(code: str, message: str) -> Error:
+    assert code in ERROR_CODES, code
+    return Error(code=code, message=message)
+
+
+def dump(message: Message) -> str:
+    if isinstance(message, RelayedCandidate) and message.candidate is not None:
+        # Pass the browser's candidate init on as it came: no invented null fields.
+        return json.dumps({"type": "candidate", "candidate": message.candidate.model_dump(exclude_none=True), "from": message.from_}, separators=(",", ":"))
+    return message.model_dump_json(by_alias=True)

@@ -1,0 +1,313 @@
+"""``GET /ws/sessions/{id}``: the signaling WebSocket (docs/signaling.md).
+
+Prepare, check the ``join`` and its credential, take a place in the room, then
+dispatch each validated message; in ``finally`` leave the room and tell the
+other party. Every refusal is an ``error`` with a stable code; only the
+offending connection is ever closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import WSMsgType, web
+
+from server.db.models import GuidanceSession, Role, SessionMode, Staff
+from server.domain.calls import CallLog, device_label, is_open
+from server.keys import calls_key, db_key, rooms_key, settings_key
+from server.security import joinpass
+from server.security.auth import staff_request_key
+from server.security.csrf import request_origin
+from server.signaling import protocol as p
+from server.signaling.bus import LocalBus
+from server.signaling.rooms import Party, Refusal, RoomRegistry
+from server.web.ice import ice_servers
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+JOIN_TIMEOUT = 10.0
+MAX_ERRORS = 10
+RATE_PER_SECOND = 50.0
+RATE_BURST = 100.0
+CLOSE_REFUSED = 1008
+
+
+class TokenBucket:
+    """``rate`` messages per second on average, up to ``burst`` at once."""
+
+    def __init__(self, rate: float = RATE_PER_SECOND, burst: float = RATE_BURST):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def origin_allowed(request: web.Request) -> bool:
+    # Browsers send cookies with a cross-site WebSocket handshake and WebSockets
+    # have no CORS, so without this any page could open a socket as the PK
+    # (cross-site WebSocket hijacking, OWASP WebSocket Security Cheat Sheet).
+    # Non-browser clients send no Origin, and carry no victim's cookies either.
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    allowed = {request_origin(request)}
+    public_url = request.app[settings_key].public_url
+    if public_url:
+        allowed.add(public_url.rstrip("/"))
+    return origin.rstrip("/") in allowed
+
+
+async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int = CLOSE_REFUSED) -> None:
+    try:
+        await ws.send_str(p.dump(p.error(code, message)))
+        await asyncio.wait_for(ws.close(code=close_code), 2)
+    except (ConnectionError, RuntimeError, asyncio.TimeoutError):
+        pass
+
+
+def _may_lead(staff: Staff, session: GuidanceSession) -> bool:
+    """The session's own PK, or a supervisor of its office."""
+    if staff.office_id != session.office_id:
+        return False
+    return staff.id == session.officer_id or staff.role == Role.supervisor
+
+
+async def _credential(request: web.Request, session_id: int, role: str) -> tuple[Party, p.Welcome]:
+    """Check the credential for the role: the place it entitles to, or Refusal."""
+    settings = request.app[settings_key]
+    grant = None
+    if role == "client":
+        try:
+            grant = joinpass.read_pass(request)
+        except joinpass.PassError as exc:
+            raise Refusal(exc.code, exc.message) from None
+        if grant.session_id != session_id:
+            raise Refusal("forbidden", "Your link is for another session.")
+    else:
+        staff = request.get(staff_request_key)
+        if staff is None:
+            raise Refusal("unauthorized", "Sign in as staff first.")
+    async with request.app[db_key]() as db:
+        session = await db.get(GuidanceSession, session_id)
+    if role == "officer" and (session is None or not _may_lead(staff, session)):
+        raise Refusal("forbidden", "You may not lead this session.")
+    if session is None or session.mode != SessionMode.video or not is_open(session):
+        raise Refusal("session-closed", "This session is not open.")
+    if grant is not None and grant.link_version != session.link_version:
+        raise Refusal("link-revoked", "This link was revoked or replaced; ask your PK for the new one.")
+    socket_label = device_label(request.headers.get("User-Agent", ""))
+    if role == "officer":
+        party = Party(session_id, "officer", None, staff_id=staff.id, label=staff.username)  # type: ignore[arg-type]
+    else:
+        party = Party(session_id, "client", None, device=grant.device, label=socket_label)  # type: ignore[arg-type, union-attr]
+    party_id = f"{role}-{session_id}-{party.staff_id if role == 'officer' else party.device}"
+    welcome = p.Welcome(
+        role=role,
+        session_id=session_id,
+        device=party.device,
+        ice_servers=ice_servers(settings, party_id),
+        heartbeat_seconds=settings.heartbeat_seconds,
+        peer_present=False,
+    )
+    return party, welcome
+
+
+async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: int) -> Party | None:
+    """The first message must be ``join``; check it and take a place."""
+    rooms = request.app[rooms_key]
+    calls = request.app[calls_key]
+    try:
+        first = await asyncio.wait_for(ws.receive(), JOIN_TIMEOUT)
+    except asyncio.TimeoutError:
+        await _refuse(ws, "not-joined", "Send join first.")
+        return None
+    if first.type != WSMsgType.TEXT:
+        if first.type in (WSMsgType.BINARY,):
+            await _refuse(ws, "not-joined", "Send join first.")
+        return None
+    try:
+        join = p.parse(first.data)
+    except p.ProtocolError:
+        join = None
+    if not isinstance(join, p.Join):
+        await _refuse(ws, "not-joined", "The first message must be a valid join.")
+        return None
+    try:
+        party, welcome = await _credential(request, session_id, join.role)
+    except Refusal as exc:
+        await _refuse(ws, exc.code, exc.message)
+        return None
+    party.socket = ws
+
+    if party.role == "officer":
+        async def logged(_what, old):
+            if old is not None:
+                await calls.party_gone(session_id, "officer", "replaced")
+            await calls.officer_joined(session_id, party.label)
+
+        room = rooms.room(session_id)
+        try:
+            await rooms.enter_officer(room, party, welcome, logged)
+        except Refusal as exc:
+            await _refuse(ws, exc.code, exc.message)
+            return None
+    else:
+        async def logged(placed, old):
+            if old is not None:
+                await calls.party_gone(session_id, "client", "replaced", device=old.device, admitted=old.admitted)
+            if placed == "admitted":
+                await calls.admitted(session_id, party.device or "", automatic=True)
+            else:
+                await calls.client_waiting(session_id, party.device or "", party.label)
+
+        room = rooms.room(session_id, known_devices=await calls.known_devices(session_id))
+        await rooms.enter_client(room, party, welcome, logged)
+    return party
+
+
+async def _dispatch(request: web.Request, party: Party, message) -> str | None:
+    """Handle one message. Returns why the loop should stop, or None."""
+    rooms: RoomRegistry = request.app[rooms_key]
+    calls: CallLog = request.app[calls_key]
+    sid = party.session_id
+    room = rooms.get(sid)
+    if room is None or party.gone:
+        return "gone"
+    if isinstance(message, p.Join):
+        raise Refusal("already-joined", "This connection has already joined.")
+    if isinstance(message, p.OFFICER_ONLY) and party.role != "officer":
+        raise Refusal("forbidden", "Only the officer may do that.")
+
+    # handle heartbeat
+    if isinstance(message, p.Ping):
+        await party.send(p.Pong())
+        if party.role == "officer" or party.admitted:
+            await calls.heartbeat(sid)
+    # relay offer / answer / candidate
+    elif isinstance(message, p.RELAYED):
+        await rooms.relay(room, party, message)
+    # stamp this side's ICE state
+    elif isinstance(message, p.MediaState):
+        if party.role == "officer" and room.officer is party or party.role == "client" and room.client is party:
+            await calls.media_state(sid, party.role, message.state)
+    # the officer admits or denies a waiting device
+    elif isinstance(message, p.Admit):
+        async def log_admit(_what, displaced, admitted):
+            if displaced is not None:
+                await calls.party_gone(sid, "client", "replaced", device=displaced.device)
+            await calls.admitted(sid, admitted.device or "")
+
+        await rooms.admit(room, message.device, log_admit)
+    elif isinstance(message, p.Deny):
+        async def log_deny(_what, _old, denied):
+            await calls.denied(sid, denied.device or "")
+
+        await rooms.deny(room, message.device, log_deny)
+    # leave, or end for good
+    elif isinstance(message, p.Hangup):
+        return "hangup"
+    elif isinstance(message, p.End):
+        await calls.end(sid, "officer")
+        await rooms.session_ended(sid)
+        return "ended"
+    return None
+
+
+@routes.get("/ws/sessions/{id}")
+async def signaling(request: web.Request) -> web.StreamResponse:
+    try:
+        session_id = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    if not origin_allowed(request):
+        return web.json_response({"error": "cross-site", "message": "WebSocket from another site refused."}, status=403)
+    ws = web.WebSocketResponse(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True)
+    await ws.prepare(request)
+    party = await _enter(request, ws, session_id)
+    if party is None:
+        return ws
+    reason = "dropped"
+    bucket = TokenBucket()
+    errors = 0
+    try:
+        async for frame in ws:
+            if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                break
+            if not bucket.take():
+                await party.send(p.error("rate-limited", "Too many messages; this connection is closed."))
+                await party.close(CLOSE_REFUSED)
+                break
+            try:
+                stop = await _dispatch(request, party, p.parse(frame.data))
+            except (p.ProtocolError, Refusal) as exc:
+                errors += 1
+                await party.send(p.error(exc.code, exc.message))
+                if getattr(exc, "close", False) or errors >= MAX_ERRORS:
+                    await party.close(CLOSE_REFUSED)
+                    break
+                continue
+            if stop:
+                reason = "hangup" if stop == "hangup" else reason
+                break
+    finally:
+        # Shielded: a cancelled handler (shutdown) must still leave the room and log it.
+        await asyncio.shield(_leave(request, party, reason))
+    return ws
+
+
+async def _leave(request: web.Request, party: Party, reason: str) -> None:
+    if party.gone:
+        await party.close(1000)
+        return
+    rooms = request.app[rooms_key]
+    was_admitted = party.role == "officer" or party.admitted
+    held = await rooms.leave(party, reason)  # type: ignore[arg-type]
+    if held:
+        await request.app[calls_key].party_gone(party.session_id, party.role, reason, device=party.device, admitted=was_admitted)
+
+
+# ---- wiring --------------------------------------------------------------------
+
+
+async def _signaling_ctx(app: web.Application):
+    calls = CallLog(app[db_key], app[settings_key])
+    rooms = RoomRegistry(LocalBus())
+    rooms.on_ended.append(calls.forget)
+    calls.on_closed = rooms.session_ended
+    app[calls_key] = calls
+    app[rooms_key] = rooms
+    await calls.recover()
+    yield
+    await calls.close()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown: stamp calls in progress, then close every socket (bounded)."""
+    if calls_key in app:
+        try:
+            await asyncio.wait_for(app[calls_key].checkpoint(), 5)
+        except Exception:  # shutdown goes on whatever happens
+            log.exception("checkpoint on shutdown failed")
+    if rooms_key in app:
+        try:
+            await app[rooms_key].close_all(timeout=5)
+        except Exception:
+            log.exception("closing sockets on shutdown failed")
+
+
+def setup(app: web.Application) -> None:
+    """Register the signaling endpoint and its state (after the database ctx)."""
+    app.cleanup_ctx.append(_signaling_ctx)
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_routes(routes)

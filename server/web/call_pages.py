@@ -1,0 +1,142 @@
+"""The two pages of a video call: the client's join page (``/join``, reached
+through the join link and its pass cookie) and the officer's call console
+(``/sessions/{id}/call``), plus the join link as a QR code."""
+
+from __future__ import annotations
+
+import io
+import re
+from urllib.parse import quote
+
+import segno
+from aiohttp import web
+
+from server.db.models import TOPICS, GuidanceSession, Outcome, Role, SessionMode
+from server.domain import clients as clients_domain
+from server.domain import sessions as sessions_domain
+from server.domain.access import require_role, require_session
+from server.domain.records import attendance
+from server.keys import catalogue_key, db_key, settings_key
+from server.security import auth
+from server.security.joinpass import client_pass
+from server.web.api_clients import today
+from server.web.links import session_links
+from server.web.render import locale_of, page_context, render
+from server.web.validation import int_param
+
+routes = web.RouteTableDef()
+
+RECENT_SESSIONS = 5
+
+
+def whatsapp_number(phone: str | None) -> str | None:
+    """An Indonesian phone number in the international form wa.me wants
+    (``62…``, digits only), or None when it does not look like one."""
+    digits = re.sub(r"\D", "", phone or "")
+    if digits.startswith("0"):
+        digits = "62" + digits[1:]
+    elif digits.startswith("8"):
+        digits = "62" + digits
+    if not digits.startswith("62") or not 10 <= len(digits) <= 15:
+        return None
+    return digits
+
+
+def _strings(request: web.Request, *prefixes: str) -> dict[str, str]:
+    catalogue = request.app[catalogue_key]
+    locale = locale_of(request)
+    strings: dict[str, str] = {}
+    for prefix in prefixes:
+        strings.update(catalogue.subset(locale, prefix))
+    return strings
+
+
+@routes.get("/join")
+async def join_page(request: web.Request) -> web.Response:
+    """The client's page. It reads nothing from the URL: the pass cookie says
+    which session this browser may join; the WebSocket checks it again."""
+    grant = client_pass(request)
+    if grant is None:
+        return render(request, "join.html", {"data": None, "problem": "join.no_pass"}, status=403)
+    async with request.app[db_key]() as db:
+        session = await db.get(GuidanceSession, grant.session_id)
+    if session is None or session.mode != SessionMode.video or session.link_version != grant.link_version:
+        return render(request, "join.html", {"data": None, "problem": "join.no_pass"}, status=403)
+    if session.status not in sessions_domain.OPEN_STATUSES:
+        return render(request, "join.html", {"data": None, "problem": "join.closed"}, status=410)
+    ctx = page_context(request)
+    data = {
+        "session_id": session.id,
+        "officer_name": session.officer.name,
+        "scheduled_local": ctx["local"](session.scheduled_at),
+        "record": session.record,
+        "locale": ctx["locale"],
+        "strings": _strings(request, "join.", "call."),
+    }
+    return render(request, "join.html", {"data": data})
+
+
+async def _console_session(request: web.Request, db) -> GuidanceSession:
+    staff = auth.current_staff(request)
+    # The PK who owns the client, or a supervisor of the office (require_session
+    # scopes both); admins manage accounts and do not hold calls.
+    require_role(staff, Role.pk, Role.supervisor)
+    return require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
+
+
+@routes.get("/sessions/{id}/call")
+async def console_page(request: web.Request) -> web.Response:
+    settings = request.app[settings_key]
+    async with request.app[db_key]() as db:
+        session = await _console_session(request, db)
+        if session.mode != SessionMode.video or session.status not in sessions_domain.OPEN_STATUSES:
+            raise web.HTTPFound(f"/sessions/{session.id}")
+        client = session.client
+        history = await clients_domain.client_sessions(db, client.id)
+    att = attendance(client, history, today(request), settings.timezone)
+    recent = [s for s in history if s.id != session.id][:RECENT_SESSIONS]
+    links = session_links(request, settings, session)
+    ctx = page_context(request)
+    # The message goes to the client, so it is in Bahasa Indonesia whatever the PK's page language.
+    wa_template = request.app[catalogue_key].gettext(
+        "id", "console.wa_message", name=client.name, officer=session.officer.name,
+        when=ctx["local"](session.scheduled_at), link="{link}",
+    )
+    wa_text = quote(wa_template.replace("{link}", links["client_join_url"]), safe="")
+    phone = whatsapp_number(client.phone)
+    data = {
+        "session_id": session.id,
+        "join_url": links["client_join_url"],
+        "wa_template": wa_template,
+        "wa_phone": phone,
+        "sound_url": str(request.app.router["static"].url_for(filename="notify.wav")),
+        "locale": ctx["locale"],
+        "strings": _strings(request, "console.", "call.", "join.err_", "status."),
+    }
+    return render(request, "console.html", {
+        "s": session,
+        "client": client,
+        "att": att,
+        "recent": recent,
+        "links": links,
+        "wa_share": f"https://wa.me/?text={wa_text}",
+        "wa_direct": f"https://wa.me/{phone}?text={wa_text}" if phone else None,
+        "outcomes": list(Outcome),
+        "topics": TOPICS,
+        "data": data,
+    })
+
+
+@routes.get("/sessions/{id}/qr.svg")
+async def join_link_qr(request: web.Request) -> web.Response:
+    """The current join link as a QR code, for a client sitting across the desk
+    or a PK reading it off another screen. Staff only: it carries the token."""
+    settings = request.app[settings_key]
+    async with request.app[db_key]() as db:
+        session = await _console_session(request, db)
+    if session.mode != SessionMode.video:
+        raise web.HTTPNotFound()
+    url = session_links(request, settings, session)["client_join_url"]
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=4, border=2, xmldecl=False, title="QR")
+    return web.Response(body=out.getvalue(), content_type="image/svg+xml", headers={"Cache-Control": "no-store"})

@@ -1,0 +1,69 @@
+"""A real demo server for the supervisor's browser tests: ``bimbing demo`` on a
+free port with its own data folder, and Chromium launched the way CI runs it.
+Kept apart from conftest.py on purpose (the call tests own that)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.services import free_port, require_chromium
+
+BIMBING = Path(sys.executable).with_name("bimbing")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@dataclass
+class DemoServer:
+    url: str
+    logins: dict[str, dict[str, str]]
+    process: subprocess.Popen
+    log: Path
+
+
+def start_demo(data_dir: Path, timeout: float = 60.0) -> DemoServer:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+    env.update(BIMBING_DATA_DIR=str(data_dir), BIMBING_AUDIT_SIGN_EVERY="10")
+    log = data_dir.parent / "demo-server.log"
+    command = [str(BIMBING)] if BIMBING.exists() else [sys.executable, "-m", "server"]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command + ["demo", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:  # poll until it answers (or has died, or the time is up)
+        if proc.poll() is not None:
+            raise RuntimeError(f"bimbing demo exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise RuntimeError(f"bimbing demo did not answer within {timeout}s:\n{log.read_text()}")
+        time.sleep(0.2)
+    # The same logins the demo prints, from the file it prints them from.
+    logins = {entry["username"]: entry for entry in json.loads((data_dir / "demo-logins.json").read_text())}
+    return DemoServer(url, logins, proc, log)
+
+
+def stop_demo(server: DemoServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+async def launch_chromium(playwright):
+    return await playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_FLAGS)

@@ -1,0 +1,118 @@
+"""Browser tests: a real ``bimbing serve`` process on a free port with its own
+SQLite database, driven by Playwright with Debian's Chromium (fake camera and
+microphone). Chromium is launched per test: a browser made in one event loop
+cannot be used from another (PITFALLS 6), and pytest-asyncio gives each test
+its own loop here."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.services import free_port, require_chromium
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "tests" / "artifacts"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+PK_USERNAME = "pk.sari"
+PK_NAME = "Sari Handayani, S.Sos."
+PK_PASSWORD = "kata sandi uji yang panjang"
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    log: Path
+
+
+def _bimbing(env: dict, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run([sys.executable, "-m", "server", *args], input=stdin, env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"bimbing {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"bimbing serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"bimbing serve did not become healthy in {timeout}s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory) -> LiveServer:
+    """``bimbing db upgrade``, ``bimbing user add`` (password on stdin), then
+    ``bimbing serve`` on a free port, exactly as an office would run it."""
+    root = tmp_path_factory.mktemp("live")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+    env.update(
+        BIMBING_DATABASE_URL=f"sqlite+aiosqlite:///{root / 'bimbing.db'}",
+        BIMBING_DATA_DIR=str(root / "data"),
+        BIMBING_RECORDINGS_DIR=str(root / "recordings"),
+        BIMBING_SECRET_KEY=secrets.token_urlsafe(48),
+    )
+    _bimbing(env, "db", "upgrade")
+    _bimbing(env, "user", "add", "--username", PK_USERNAME, "--role", "pk", "--name", PK_NAME, stdin=PK_PASSWORD + "\n")
+    port = free_port()
+    log = root / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield LiveServer(url, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture
+async def browser():
+    executable = require_chromium()  # in CI a missing Chromium fails, never skips
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,370 @@
+"""Drive a real aiortc peer through the real signaling server, as the officer
+or as the client — for tests and for bench/.
+
+    http = party_http(base_url)                       # one browser: its own cookie jar
+    await sign_in(http, "pk1")                        # officer
+    session = await start_video_session(http, client_id)
+    await open_join_link(client_http, session["client_join_url"])   # client: link -> pass
+    officer = CallPeer(http, session["id"], "officer"); await officer.join()
+    client = CallPeer(client_http, session["id"], "client"); await client.join()
+    await officer.next("client-waiting"); await officer.admit()
+    await officer.wait_connected(); await client.wait_connected()
+    await client.wait_frames(video=10, audio=10)
+    await officer.end()
+
+Media is generated (small green video frames and silence, real encoded RTP);
+every received track is counted. Following docs/signaling.md: the officer
+offers when it hears ``peer-joined``; both report ICE state with
+``media-state``; aiortc sends no trickle candidates (PITFALLS 3) but applies
+received ones. Signaling work is queued per peer (PITFALLS 5), ICE servers
+come from ``welcome`` and are always given explicitly (PITFALLS 4), and
+closing a peer connection is shielded and bounded (PITFALLS 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+from aiortc.sdp import candidate_from_sdp
+from av import VideoFrame
+
+CONNECTED = ("connected", "completed")
+
+
+class SmallVideo(VideoStreamTrack):
+    """A generated 160×120 video at 30 fps: cheap enough for a shared 2-core box."""
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        frame = VideoFrame(width=160, height=120)
+        for plane in frame.planes:
+            plane.update(bytes([90]) * plane.buffer_size)
+        frame.pts, frame.time_base = pts, time_base
+        return frame
+
+
+class Tone(AudioStreamTrack):
+    """Generated audio (silence, 20 ms frames at 48 kHz), encoded as Opus."""
+
+
+def party_http(base_url: str) -> aiohttp.ClientSession:
+    """One 'browser': its own cookies. The cookie jar accepts 127.0.0.1."""
+    return aiohttp.ClientSession(base_url=base_url, cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def sign_in(http: aiohttp.ClientSession, username: str, password: str = "correct horse battery") -> dict:
+    async with http.post("/api/login", json={"username": username, "password": password}) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def start_video_session(http: aiohttp.ClientSession, client_id: int, **fields: Any) -> dict:
+    async with http.post("/api/sessions", json={"client_id": client_id, "mode": "video", **fields}) as resp:
+        assert resp.status == 201, await resp.text()
+        return await resp.json()
+
+
+async def open_join_link(http: aiohttp.ClientSession, join_url: str) -> aiohttp.ClientResponse:
+    """Open the client's link as a phone would (first hop only): 303 to /join with the pass."""
+    path = urlsplit(join_url).path
+    async with http.get(path, allow_redirects=False) as resp:
+        await resp.read()
+        return resp
+
+
+async def session_json(http: aiohttp.ClientSession, session_id: int) -> dict:
+    async with http.get(f"/api/sessions/{session_id}") as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``predicate`` (sync or async) until truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def close_pc(pc: RTCPeerConnection, timeout: float = 5.0) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(pc.close()), timeout)
+    except (asyncio.TimeoutError, Exception):
+        pass
+
+
+class CallPeer:
+    """One party: a signaling WebSocket plus (once in a call) a peer connection."""
+
+    def __init__(self, http: aiohttp.ClientSession, session_id: int, role: str, *, origin: str | None = None, send_media: bool = True, webrtc: bool = True):
+        self.http = http
+        self.session_id = session_id
+        self.role = role
+        self.origin = origin
+        self.send_media = send_media
+        # webrtc=False: signaling only; the test reads relayed offers itself.
+        self.webrtc = webrtc
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.pc: RTCPeerConnection | None = None
+        self.welcome: dict | None = None
+        self.received: list[dict] = []  # every message from the server, in order
+        self.ice_states: list[str] = []
+        self.video_frames = 0
+        self.audio_frames = 0
+        self.close_code: int | None = None
+        self._cursor: dict[str, int] = {}
+        self._arrived = asyncio.Event()
+        self._signals: asyncio.Queue = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+        self._media_tasks: list[asyncio.Task] = []
+        self._outbox: asyncio.Queue = asyncio.Queue()
+
+    # ---- signaling -----------------------------------------------------
+
+    async def connect(self) -> None:
+        headers = {"Origin": self.origin} if self.origin else {}
+        self.ws = await self.http.ws_connect(f"/ws/sessions/{self.session_id}", headers=headers, autoping=True)
+        self._tasks = [
+            asyncio.create_task(self._read(), name=f"{self.role}-read"),
+            asyncio.create_task(self._work(), name=f"{self.role}-signals"),
+            asyncio.create_task(self._write(), name=f"{self.role}-write"),
+        ]
+
+    async def join(self, timeout: float = 10.0) -> dict:
+        """Connect, send ``join`` and return ``welcome`` (or fail on ``error``)."""
+        if self.ws is None:
+            await self.connect()
+        await self.send({"type": "join", "role": self.role})
+        first = await self.next_of(("welcome", "error"), timeout)
+        if first["type"] == "error":
+            raise AssertionError(f"join refused: {first}")
+        self.welcome = first
+        return first
+
+    async def send(self, message: dict | str) -> None:
+        await self._outbox.put(message if isinstance(message, str) else json.dumps(message))
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        await self._outbox.put(frame)
+
+    async def _write(self) -> None:
+        while True:
+            frame = await self._outbox.get()
+            try:
+                if isinstance(frame, bytes):
+                    await self.ws.send_bytes(frame)
+                else:
+                    await self.ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                pass
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for frame in self.ws:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                break
+            message = json.loads(frame.data)
+            self.received.append(message)
+            self._arrived.set()
+            if self.webrtc and message["type"] in ("offer", "answer", "candidate", "peer-joined", "peer-left"):
+                await self._signals.put(message)
+        self.close_code = self.ws.close_code
+        self._arrived.set()
+
+    def types(self) -> list[str]:
+        return [m["type"] for m in self.received]
+
+    async def next(self, kind: str, timeout: float = 10.0) -> dict:
+        return await self.next_of((kind,), timeout)
+
+    async def next_of(self, kinds: tuple[str, ...], timeout: float = 10.0) -> dict:
+        """The next message of one of ``kinds`` not returned before."""
+        key = ",".join(kinds)
+        deadline = time.monotonic() + timeout
+        while True:
+            start = self._cursor.get(key, 0)
+            for index in range(start, len(self.received)):
+                if self.received[index]["type"] in kinds:
+                    self._cursor[key] = index + 1
+                    return self.received[index]
+            self._cursor[key] = len(self.received)
+            if self.closed:
+                raise AssertionError(f"{self.role}: socket closed ({self.close_code}) before {kinds}; got {self.types()}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{self.role}: no {kinds} within {timeout}s; got {self.types()}")
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    @property
+    def closed(self) -> bool:
+        return self.ws is None or self.ws.closed
+
+    async def wait_closed(self, timeout: float = 10.0) -> int | None:
+        await until(lambda: self.ws is not None and self.ws.closed and self._tasks[0].done(), timeout, what=f"{self.role} socket to close")
+        return self.close_code
+
+    # ---- the peer connection, one signaling message at a time (PITFALLS 5) ----
+
+    async def _work(self) -> None:
+        while True:
+            message = await self._signals.get()
+            try:
+                await self._handle(message)
+            except Exception as exc:  # a test reads the failure from the history
+                self.received.append({"type": "peer-error", "error": repr(exc)})
+
+    async def _handle(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "peer-joined":
+            await self._new_pc()
+            if self.role == "officer":
+                # handle peer-joined: the impolite officer makes the offer
+                await self.pc.setLocalDescription(await self.pc.createOffer())
+                await self.send({"type": "offer", "sdp": self.pc.localDescription.sdp})
+        elif kind == "peer-left":
+            if self.pc is not None:
+                await close_pc(self.pc)
+        elif kind == "offer":
+            if self.pc is None:
+                await self._new_pc()
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            await self.send({"type": "answer", "sdp": self.pc.localDescription.sdp})
+        elif kind == "answer" and self.pc is not None:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
+        elif kind == "candidate" and self.pc is not None and message.get("candidate"):
+            init = message["candidate"]
+            candidate = candidate_from_sdp(init["candidate"].removeprefix("candidate:"))
+            candidate.sdpMid, candidate.sdpMLineIndex = init.get("sdpMid"), init.get("sdpMLineIndex")
+            await self.pc.addIceCandidate(candidate)
+
+    def _configuration(self) -> RTCConfiguration:
+        servers = [
+            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            for s in (self.welcome or {}).get("ice_servers", [])
+        ]
+        # Explicit, even when empty: aiortc would otherwise use a public STUN server (PITFALLS 4).
+        return RTCConfiguration(iceServers=servers)
+
+    async def _new_pc(self) -> None:
+        if self.pc is not None:
+            await close_pc(self.pc)
+        pc = self.pc = RTCPeerConnection(self._configuration())
+        if self.send_media:
+            pc.addTrack(Tone())
+            pc.addTrack(SmallVideo())
+
+        @pc.on("iceconnectionstatechange")
+        async def _ice_changed():
+            if pc is not self.pc:
+                return
+            self.ice_states.append(pc.iceConnectionState)
+            await self.send({"type": "media-state", "state": pc.iceConnectionState})
+
+        @pc.on("track")
+        def _track(track):
+            self._media_tasks.append(asyncio.create_task(self._count(track)))
+
+    async def _count(self, track) -> None:
+        try:
+            while True:
+                await track.recv()
+                if track.kind == "video":
+                    self.video_frames += 1
+                else:
+                    self.audio_frames += 1
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+
+    # ---- what a test does ---------------------------------------------------------
+
+    @property
+    def ice_connected(self) -> bool:
+        return self.pc is not None and self.pc.iceConnectionState in CONNECTED
+
+    async def wait_connected(self, timeout: float = 15.0) -> None:
+        await until(lambda: self.ice_connected, timeout, what=f"{self.role} ICE connected")
+
+    async def wait_frames(self, video: int = 10, audio: int = 10, timeout: float = 15.0) -> None:
+        await until(lambda: self.video_frames >= video and self.audio_frames >= audio, timeout, what=f"{self.role} to receive {video} video and {audio} audio frames")
+
+    async def admit(self, device: str | None = None) -> None:
+        await self.send({"type": "admit", **({"device": device} if device else {})})
+
+    async def deny(self, device: str | None = None) -> None:
+        await self.send({"type": "deny", **({"device": device} if device else {})})
+
+    async def ping(self) -> dict:
+        await self.send({"type": "ping"})
+        return await self.next("pong")
+
+    def start_heartbeat(self, every: float) -> None:
+        async def beat():
+            while not self.closed:
+                await self.send({"type": "ping"})
+                await asyncio.sleep(every)
+
+        self._tasks.append(asyncio.create_task(beat(), name=f"{self.role}-heartbeat"))
+
+    async def end(self) -> None:
+        await self.send({"type": "end"})
+        await self.next("session-ended")
+
+    async def hangup(self) -> None:
+        await self.send({"type": "hangup"})
+        await self.close()
+
+    async def drop(self) -> None:
+        """A phone losing its network: the socket and the media just stop."""
+        if self.ws is not None and not self.ws.closed:
+            # Abort, not a polite close: no close frame, like a dropped connection.
+            conn = self.ws._conn
+            transport = conn.transport if conn is not None else None
+            if transport is not None:
+                transport.abort()
+        await self.close()
+
+    async def close(self) -> None:
+        if self.pc is not None:
+            await close_pc(self.pc)
+        if self.ws is not None and not self.ws.closed:
+            try:
+                await asyncio.wait_for(self.ws.close(), 3)
+            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                pass
+        for task in self._tasks + self._media_tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._media_tasks, return_exceptions=True)
+        self._tasks, self._media_tasks = [], []
+
+
+async def connected_call(officer: CallPeer, client: CallPeer, timeout: float = 15.0) -> None:
+    """Officer and client already joined; officer admits; both ICE connected."""
+    waiting = await officer.next("client-waiting", timeout)
+    await officer.admit(waiting["device"])
+    await client.next("admitted", timeout)
+    await officer.wait_connected(timeout)
+    await client.wait_connected(timeout)
+

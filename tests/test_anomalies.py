@@ -1,0 +1,114 @@
+"""A supervisor reviews the anomalies of a crafted month: short video calls,
+interrupted sessions, sessions left without notes past the grace period, notes
+changed long after the session, and an overdue client; exactly those, in
+order, each linking to the session (and so its events and history)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from server.db.models import Client, ClientCategory, Outcome, Program, SessionMode, SessionStatus
+from tests.audit_support import NOW, add_session
+from tests.foundation import database
+
+H = timedelta(hours=1)
+D = timedelta(days=1)
+
+
+@pytest.fixture
+async def history(database_url, office, other_office):
+    c1, c2 = office.clients["c1"], office.clients["c2"]
+    async with database(database_url) as db:  # a third client of pk1 who never came
+        c3 = Client(
+            office_id=office.id, officer_id=office.staff["pk1"].id, register_number="REG-c3", name="Klien c3", category=ClientCategory.adult,
+            program=Program.cb, supervision_start=date.today() - timedelta(days=60), supervision_end=date.today() + timedelta(days=300),
+            reporting_interval_days=14, kelurahan="Pulau Pari",
+        )
+        db.add(c3)
+        await db.commit()
+    s = {}
+    s["A_short_video"] = await add_session(database_url, c1, mode=SessionMode.video, duration_seconds=180, ended_at=NOW - 10 * D, scheduled_at=NOW - 10 * D - 3 * 60 * timedelta(seconds=1))
+    s["B_fine_video"] = await add_session(database_url, c1, mode=SessionMode.video, duration_seconds=600, scheduled_at=NOW - 9 * D)
+    s["C_short_interrupted_no_notes"] = await add_session(
+        database_url, c2, mode=SessionMode.video, status=SessionStatus.interrupted, duration_seconds=120, notes="", outcome=None, ended_at=NOW - 5 * D, scheduled_at=NOW - 5 * D - 2 * 60 * timedelta(seconds=1)
+    )
+    s["D_no_notes"] = await add_session(database_url, c2, mode=SessionMode.office, notes="  ", ended_at=NOW - 2 * D, scheduled_at=NOW - 2 * D - H)
+    s["E_no_notes_yet"] = await add_session(database_url, c1, mode=SessionMode.office, notes="", ended_at=NOW - 2 * H, scheduled_at=NOW - 3 * H)
+    f_end = NOW - 20 * D
+    s["F_late_edit"] = await add_session(
+        database_url, c2, mode=SessionMode.home_visit, ended_at=f_end, scheduled_at=f_end - H,
+        versions=[(f_end + H, "Kunjungan rumah: klien ada di rumah."), (f_end + 9 * D, "Kunjungan rumah: klien TIDAK ada di rumah.")],
+    )
+    s["G_upcoming"] = await add_session(database_url, c1, mode=SessionMode.video, status=SessionStatus.scheduled, scheduled_at=NOW + 2 * D, notes="", outcome=None)
+    s["H_no_show"] = await add_session(database_url, c1, mode=SessionMode.mobile, outcome=Outcome.no_show, scheduled_at=NOW - 30 * D)
+    # Another office's short call is none of this office's business.
+    s["X_other_office"] = await add_session(database_url, other_office.clients["c1"], mode=SessionMode.video, duration_seconds=30)
+    labels = {v: k for k, v in s.items()}
+    labels.update({("client", c.id): k for k, c in {**office.clients, "c3": c3}.items()})
+    labels.update({("staff", st.id): k for k, st in office.staff.items()})
+    return labels
+
+
+EXPECTED = [
+    ("overdue_client", None, "c3", "pk1", {"overdue_days": 60, "next_due": (date.today() - timedelta(days=60)).isoformat(), "last_attended": None}),
+    ("short_video", "A_short_video", "c1", "pk1", {"duration_seconds": 180, "minimum_seconds": 300}),
+    ("short_video", "C_short_interrupted_no_notes", "c2", "pk2", {"duration_seconds": 120, "minimum_seconds": 300}),
+    ("interrupted", "C_short_interrupted_no_notes", "c2", "pk2", {}),
+    ("missing_notes", "C_short_interrupted_no_notes", "c2", "pk2", {"hours_since_end": 120}),
+    ("missing_notes", "D_no_notes", "c2", "pk2", {"hours_since_end": 48}),
+    ("late_edit", "F_late_edit", "c2", "pk2", {"days_after_session": 9}),
+]
+
+
+def readable(a: dict, labels: dict) -> tuple:
+    detail = {k: v for k, v in a["detail"].items() if k not in ("version_id", "author_id")}
+    return (a["kind"], labels.get(a["session_id"]), labels[("client", a["client_id"])], labels[("staff", a["officer_id"])], detail)
+
+
+async def test_the_crafted_month_yields_exactly_the_expected_anomalies(client, history, sign_in):
+    await sign_in(client, "kasie")
+    resp = await client.get(f"/api/audit/anomalies?date_from={(NOW - 45 * D).date()}&date_to={(NOW + 5 * D).date()}")
+    assert resp.status == 200
+    found = (await resp.json())["anomalies"]
+    assert [readable(a, history) for a in found] == EXPECTED
+
+
+async def test_each_anomaly_links_to_its_session_events_and_history(client, history, sign_in):
+    await sign_in(client, "kasie")
+    found = (await (await client.get("/api/audit/anomalies")).json())["anomalies"]
+    late = next(a for a in found if a["kind"] == "late_edit")
+    assert late["links"]["session"] == f"/sessions/{late['session_id']}"
+    events = await (await client.get(late["links"]["events"])).json()
+    assert [e["kind"] for e in events["events"]] == ["created", "ended"]
+    versions = (await (await client.get(late["links"]["history"])).json())["versions"]
+    assert versions[-1]["id"] == late["detail"]["version_id"]
+    assert versions[-1]["notes"] == "Kunjungan rumah: klien TIDAK ada di rumah."
+    overdue = next(a for a in found if a["kind"] == "overdue_client")
+    assert overdue["links"] == {"client": f"/clients/{overdue['client_id']}"}
+
+
+async def test_a_pk_reviews_only_their_own_anomalies_and_the_page_lists_them_in_order(client, history, sign_in):
+    await sign_in(client, "pk1")
+    found = (await (await client.get("/api/audit/anomalies")).json())["anomalies"]
+    assert [readable(a, history) for a in found] == [e for e in EXPECTED if e[3] == "pk1"]
+    await sign_in(client, "kasie")
+    html = await (await client.get("/audit/anomalies")).text()
+    kinds = [chunk.split('"', 1)[0] for chunk in html.split('<tr data-kind="')[1:]]
+    assert kinds == [e[0] for e in EXPECTED]
+
+
+async def test_the_thresholds_come_from_the_settings(aiohttp_client, settings, history, sign_in):
+    from server.app import create_app
+
+    strict = await aiohttp_client(create_app(settings.with_(min_video_minutes=11, notes_grace_hours=200, late_edit_days=10)))
+    await sign_in(strict, "kasie")
+    found = (await (await strict.get("/api/audit/anomalies")).json())["anomalies"]
+    assert [(a["kind"], history.get(a["session_id"])) for a in found] == [
+        ("overdue_client", None),
+        ("short_video", "A_short_video"),
+        ("short_video", "B_fine_video"),
+        ("short_video", "C_short_interrupted_no_notes"),
+        ("interrupted", "C_short_interrupted_no_notes"),
+    ]

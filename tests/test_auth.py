@@ -1,0 +1,182 @@
+"""Staff sign-in: rate limits, sign-out, the cookie's flags, proxies, and the
+security headers on pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from server.app import create_app
+from server.security.auth import COOKIE
+from tests.conftest import PASSWORD
+
+
+def cookie_attributes(resp, name: str = COOKIE) -> dict[str, str]:
+    """The Set-Cookie attributes for ``name``, lower-cased keys ('' for flags)."""
+    for header in resp.headers.getall("Set-Cookie", []):
+        parts = [p.strip() for p in header.split(";")]
+        if parts[0].split("=", 1)[0] == name:
+            attrs = {}
+            for part in parts[1:]:
+                key, _, value = part.partition("=")
+                attrs[key.lower()] = value
+            attrs["value"] = parts[0].split("=", 1)[1]
+            return attrs
+    raise AssertionError(f"no Set-Cookie for {name}: {resp.headers.getall('Set-Cookie', [])}")
+
+
+async def app_client(aiohttp_client, settings, **changes):
+    return await aiohttp_client(create_app(settings.with_(**changes)))
+
+
+async def test_after_too_many_failures_sign_in_is_paused_even_with_the_right_password(aiohttp_client, settings, office):
+    http = await app_client(aiohttp_client, settings, login_max_failures=3)
+    statuses = []
+    for _ in range(3):
+        resp = await http.post("/api/login", json={"username": "pk1", "password": "salah sekali"})
+        statuses.append(resp.status)
+    resp = await http.post("/api/login", json={"username": "pk1", "password": PASSWORD})
+    statuses.append(resp.status)
+    assert statuses == [401, 401, 401, 429]
+    answer = await resp.json()
+    assert answer["error"] == "too-many-attempts"
+    assert re.search(r"try again in \d+ seconds", answer["message"])
+    assert 0 < answer["retry_after"] <= settings.login_window_seconds + 1
+    # The login form says so too, in Bahasa Indonesia by default.
+    form = await http.post("/login", data={"username": "pk1", "password": PASSWORD}, allow_redirects=False)
+    assert form.status == 429
+    assert "Terlalu banyak" in await form.text()
+
+
+async def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(client, office):
+    wrong = await client.post("/api/login", json={"username": "pk1", "password": "salah sekali"})
+    unknown = await client.post("/api/login", json={"username": "siapa", "password": "salah sekali"})
+    assert (wrong.status, await wrong.json()) == (unknown.status, await unknown.json()) == (
+        401,
+        {"error": "invalid-credentials", "message": "Wrong username or password."},
+    )
+
+
+@pytest.mark.parametrize(
+    "trust_proxy, second_address, second_user_status",
+    [
+        (True, "203.0.113.7", 200),  # another browser behind the proxy is not held back
+        (True, "198.51.100.1", 429),  # the same browser is, whatever username it tries
+        (False, "203.0.113.7", 429),  # without a trusted proxy the header means nothing
+    ],
+)
+async def test_the_address_rate_limit_counts_the_browser_behind_a_trusted_proxy(aiohttp_client, settings, office, trust_proxy, second_address, second_user_status):
+    http = await app_client(aiohttp_client, settings, login_max_failures=2, trust_proxy=trust_proxy)
+    guesser = {"X-Forwarded-For": "10.0.0.1, 198.51.100.1"}  # the proxy appends the real address last
+    for user in ("pk2", "kasie"):
+        assert (await http.post("/api/login", json={"username": user, "password": "tebakan"}, headers=guesser)).status == 401
+    resp = await http.post("/api/login", json={"username": "pk1", "password": PASSWORD}, headers={"X-Forwarded-For": second_address})
+    assert resp.status == second_user_status
+
+
+async def test_signing_out_ends_the_session_for_good(client, office, sign_in):
+    await sign_in(client, "pk1")
+    token = cookie_value = {c.key: c.value for c in client.session.cookie_jar}[COOKIE]
+    resp = await client.post("/api/logout")
+    assert resp.status == 200
+    assert cookie_attributes(resp)["value"] in ("", '""')  # the browser is told to forget it
+    client.session.cookie_jar.clear()
+    # A copy of the old cookie is worth nothing.
+    replay = await client.get("/api/me", headers={"Cookie": f"{COOKIE}={token}"})
+    assert replay.status == 401
+    assert cookie_value == token
+
+
+async def test_signing_out_through_the_page_form(client, office, sign_in):
+    await sign_in(client, "pk1")
+    token = {c.key: c.value for c in client.session.cookie_jar}[COOKIE]
+    page = await (await client.get("/caseload")).text()
+    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
+    resp = await client.post("/logout", data={"csrf_token": csrf}, allow_redirects=False)
+    assert (resp.status, resp.headers["Location"]) == (302, "/login")
+    client.session.cookie_jar.clear()
+    assert (await client.get("/api/me", headers={"Cookie": f"{COOKIE}={token}"})).status == 401
+
+
+@pytest.mark.parametrize(
+    "trust_proxy, headers, secure",
+    [
+        (False, {}, False),  # the plain-HTTP localhost demo still works
+        (True, {"X-Forwarded-Proto": "https"}, True),  # behind a TLS-terminating proxy
+        (True, {"X-Forwarded-Proto": "http"}, False),
+        (False, {"X-Forwarded-Proto": "https"}, False),  # nobody vouches for the header
+    ],
+)
+async def test_the_session_cookie_flags(aiohttp_client, settings, office, trust_proxy, headers, secure):
+    http = await app_client(aiohttp_client, settings, trust_proxy=trust_proxy)
+    resp = await http.post("/api/login", json={"username": "pk1", "password": PASSWORD}, headers=headers)
+    assert resp.status == 200
+    attrs = cookie_attributes(resp)
+    assert "httponly" in attrs
+    assert attrs["samesite"] == "Lax"
+    assert attrs["path"] == "/"
+    assert int(attrs["max-age"]) == settings.staff_session_hours * 3600
+    assert ("secure" in attrs) is secure
+    assert len(attrs["value"]) >= 40  # 32 random bytes, URL-safe base64
+
+
+async def test_a_deactivated_staff_member_is_signed_out_everywhere(client, office, sign_in, aiohttp_client, settings):
+    await sign_in(client, "pk2")
+    admin = await aiohttp_client(create_app(settings))
+    await sign_in(admin, "admin")
+    assert (await admin.patch(f"/api/staff/{office.staff['pk2'].id}", json={"active": False})).status == 200
+    assert (await client.get("/api/me")).status == 401
+    again = await client.post("/api/login", json={"username": "pk2", "password": PASSWORD})
+    assert again.status == 401
+
+
+async def test_an_admin_cannot_lock_themself_out(client, office, sign_in):
+    await sign_in(client, "admin")
+    resp = await client.patch(f"/api/staff/{office.staff['admin'].id}", json={"active": False})
+    assert resp.status == 409
+    assert (await resp.json())["error"] == "self-lockout"
+
+
+@pytest.mark.parametrize(
+    "next_value, location",
+    [
+        ("/clients/new", "/clients/new"),
+        ("//evil.example/steal", "/caseload"),
+        ("https://evil.example/", "/caseload"),
+        ("/\\evil.example", "/caseload"),
+        ("", "/caseload"),
+    ],
+)
+async def test_the_login_form_only_sends_you_on_within_the_site(client, office, next_value, location):
+    resp = await client.post("/login", data={"username": "pk1", "password": PASSWORD, "next": next_value}, allow_redirects=False)
+    assert resp.status == 302
+    assert resp.headers["Location"] == location
+
+
+@pytest.mark.parametrize("path", ["/login", "/caseload", "/clients/{c1}"])
+async def test_pages_carry_the_security_headers(client, office, sign_in, path):
+    await sign_in(client, "pk1")
+    resp = await client.get(path.format(c1=office.clients["c1"].id))
+    assert resp.status == 200
+    csp = resp.headers["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["object-src"] == "'none'"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    # No inline script or style for the policy to have to allow.
+    html = await resp.text()
+    assert not re.search(r"<script(?![^>]*\b(src|type=\"application/json\"))[^>]*>", html)
+    assert "<style" not in html and " style=" not in html
+
+
+async def test_api_answers_are_not_cached(client, office, sign_in):
+    await sign_in(client, "pk1")
+    resp = await client.get("/api/me")
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"

@@ -1,0 +1,178 @@
+"""Bad input at the edge, as a table: every case is a 4xx with a JSON
+``{"error", "message"}`` body, no stack trace, and nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.foundation import add_office_session, row_counts
+
+GOOD_CLIENT = {
+    "name": "Rudi Hartono",
+    "register_number": "PAS.2026.9001",
+    "program": "PB",
+    "supervision_start": "2026-01-05",
+    "supervision_end": "2026-12-31",
+    "reporting_interval_days": 14,
+    "kelurahan": "Pulo Gebang",
+}
+GOOD_SESSION = {"mode": "office", "scheduled_at": "2026-01-10T09:00:00+07:00", "outcome": "attended", "duration_minutes": 30}
+MAX_BODY = 64 * 1024  # Settings.max_body_bytes
+
+
+def client_with(**changes):
+    body = dict(GOOD_CLIENT)
+    for key, value in changes.items():
+        if value is ...:
+            body.pop(key)
+        else:
+            body[key] = value
+    return body
+
+
+def session_with(**changes):
+    body = dict(GOOD_SESSION, client_id="{c1}")
+    for key, value in changes.items():
+        if value is ...:
+            body.pop(key)
+        else:
+            body[key] = value
+    return body
+
+
+JSON = "application/json"
+
+# (label, signed in as, method, path, body (object -> JSON, bytes -> as is), content type, status, error code)
+CASES = [
+    # missing fields
+    ("client: empty object", "pk1", "POST", "/api/clients", {}, JSON, 400, "invalid-body"),
+    ("client: no program", "pk1", "POST", "/api/clients", client_with(program=...), JSON, 400, "invalid-body"),
+    ("client: no officer from a supervisor", "kasie", "POST", "/api/clients", client_with(), JSON, 400, "invalid-body"),
+    ("session: no client_id", "pk1", "POST", "/api/sessions", session_with(client_id=...), JSON, 400, "invalid-body"),
+    ("session: no mode", "pk1", "POST", "/api/sessions", session_with(mode=...), JSON, 400, "invalid-body"),
+    ("notes: nothing to change", "pk1", "PATCH", "/api/sessions/{s1}", {}, JSON, 400, "invalid-body"),
+    ("login: no password", None, "POST", "/api/login", {"username": "pk1"}, JSON, 400, "invalid-body"),
+    ("staff: no role", "admin", "POST", "/api/staff", {"username": "pk.baru", "name": "PK Baru", "password": "kata sandi panjang"}, JSON, 400, "invalid-body"),
+    # wrong types
+    ('client: "14" for an int', "pk1", "POST", "/api/clients", client_with(reporting_interval_days="14"), JSON, 400, "invalid-body"),
+    ("client: 5 for a string", "pk1", "POST", "/api/clients", client_with(name=5), JSON, 400, "invalid-body"),
+    ("client: 14.5 for an int", "pk1", "POST", "/api/clients", client_with(reporting_interval_days=14.5), JSON, 400, "invalid-body"),
+    ("client: huge int", "pk1", "POST", "/api/clients", client_with(reporting_interval_days=10**30), JSON, 400, "invalid-body"),
+    ("client: list for a string", "pk1", "POST", "/api/clients", client_with(kelurahan=["Pulo Gebang"]), JSON, 400, "invalid-body"),
+    ('session: "1" for client_id', "pk1", "POST", "/api/sessions", session_with(client_id="1"), JSON, 400, "invalid-body"),
+    ('session: "yes" for record', "pk1", "POST", "/api/sessions", session_with(record="yes"), JSON, 400, "invalid-body"),
+    ("session: negative duration", "pk1", "POST", "/api/sessions", session_with(duration_minutes=-5), JSON, 400, "invalid-body"),
+    ("session: client_id 0", "pk1", "POST", "/api/sessions", session_with(client_id=0), JSON, 400, "invalid-body"),
+    ("notes: number for notes", "pk1", "PATCH", "/api/sessions/{s1}", {"notes": 42}, JSON, 400, "invalid-body"),
+    ("staff: string for active", "admin", "PATCH", "/api/staff/{pk2}", {"active": "false"}, JSON, 400, "invalid-body"),
+    ("login: number for username", None, "POST", "/api/login", {"username": 1, "password": "x"}, JSON, 400, "invalid-body"),
+    # unknown enum values
+    ("client: unknown program", "pk1", "POST", "/api/clients", client_with(program="Bebas"), JSON, 400, "invalid-body"),
+    ("client: unknown category", "pk1", "POST", "/api/clients", client_with(category="elder"), JSON, 400, "invalid-body"),
+    ("session: unknown mode", "pk1", "POST", "/api/sessions", session_with(mode="teleport"), JSON, 400, "invalid-body"),
+    ("session: unknown outcome", "pk1", "POST", "/api/sessions", session_with(outcome="maybe"), JSON, 400, "invalid-body"),
+    ("session: unknown topic", "pk1", "POST", "/api/sessions", session_with(topics=["astrology"]), JSON, 400, "invalid-body"),
+    ("notes: unknown outcome", "pk1", "PATCH", "/api/sessions/{s1}", {"outcome": "vanished"}, JSON, 400, "invalid-body"),
+    ("staff: unknown role", "admin", "POST", "/api/staff", {"username": "pk.baru", "name": "PK Baru", "role": "root", "password": "kata sandi panjang"}, JSON, 400, "invalid-body"),
+    # unknown fields
+    ("client: unknown field", "pk1", "POST", "/api/clients", client_with(colour="red"), JSON, 400, "invalid-body"),
+    ("session: unknown field", "pk1", "POST", "/api/sessions", session_with(duration_seconds=3600), JSON, 400, "invalid-body"),
+    ("notes: unknown field", "pk1", "PATCH", "/api/sessions/{s1}", {"notes": "x", "officer_id": 1}, JSON, 400, "invalid-body"),
+    ("staff: unknown field", "admin", "PATCH", "/api/staff/{pk2}", {"office_id": 2}, JSON, 400, "invalid-body"),
+    # bad dates and times
+    ("client: month 13", "pk1", "POST", "/api/clients", client_with(supervision_start="2026-13-05"), JSON, 400, "invalid-body"),
+    ("client: words for a date", "pk1", "POST", "/api/clients", client_with(supervision_end="next year"), JSON, 400, "invalid-body"),
+    ("client: end before start", "pk1", "POST", "/api/clients", client_with(supervision_start="2026-06-01", supervision_end="2026-05-31"), JSON, 400, "invalid-body"),
+    ("session: words for a time", "pk1", "POST", "/api/sessions", session_with(scheduled_at="tomorrow 9am"), JSON, 400, "invalid-body"),
+    ("session: outcome in the future", "pk1", "POST", "/api/sessions", session_with(scheduled_at="2099-01-01T09:00:00+07:00"), JSON, 400, "invalid-body"),
+    # malformed and non-object JSON
+    ("client: truncated JSON", "pk1", "POST", "/api/clients", b'{"name": "Rudi', JSON, 400, "malformed-json"),
+    ("client: not UTF-8", "pk1", "POST", "/api/clients", b'{"name": "\xff\xfe"}', JSON, 400, "malformed-json"),
+    ("client: empty body", "pk1", "POST", "/api/clients", b"", JSON, 400, "invalid-body"),
+    ("client: deeply nested", "pk1", "POST", "/api/clients", b"[" * 30000 + b"]" * 30000, JSON, 400, "malformed-json"),
+    ("client: NaN", "pk1", "POST", "/api/clients", json.dumps(client_with(reporting_interval_days=float("nan"))).encode(), JSON, 400, "invalid-body"),
+    ("client: a list", "pk1", "POST", "/api/clients", [GOOD_CLIENT], JSON, 400, "invalid-body"),
+    ("client: a string", "pk1", "POST", "/api/clients", "Rudi", JSON, 400, "invalid-body"),
+    ("client: null", "pk1", "POST", "/api/clients", None, JSON, 400, "invalid-body"),
+    ("login: a number", None, "POST", "/api/login", 5, JSON, 400, "invalid-body"),
+    # wrong content type
+    ("client: text/plain", "pk1", "POST", "/api/clients", json.dumps(GOOD_CLIENT).encode(), "text/plain", 415, "unsupported-media-type"),
+    ("client: form-encoded", "pk1", "POST", "/api/clients", b"name=Rudi&program=PB", "application/x-www-form-urlencoded", 415, "unsupported-media-type"),
+    ("session: no content type", "pk1", "POST", "/api/sessions", json.dumps(session_with()).encode(), None, 415, "unsupported-media-type"),
+    ("login: form-encoded", None, "POST", "/api/login", b"username=pk1&password=x", "application/x-www-form-urlencoded", 415, "unsupported-media-type"),
+    # oversized
+    ("client: body over the limit", "pk1", "POST", "/api/clients", client_with(employment="x" * (MAX_BODY + 1)), JSON, 413, "body-too-large"),
+    ("notes: body over the limit", "pk1", "PATCH", "/api/sessions/{s1}", {"notes": "x" * (MAX_BODY + 1)}, JSON, 413, "body-too-large"),
+    ("notes: longer than 20000 characters", "pk1", "PATCH", "/api/sessions/{s1}", {"notes": "x" * 20001}, JSON, 400, "invalid-body"),
+    ("login: body over the limit", None, "POST", "/api/login", {"username": "pk1", "password": "x" * (MAX_BODY + 1)}, JSON, 413, "body-too-large"),
+    # ids in the path
+    ("client: id is not a number", "pk1", "GET", "/api/clients/abc", None, None, 404, "not-found"),
+    ("session: id overflows", "pk1", "GET", "/api/sessions/99999999999999999999999", None, None, 404, "not-found"),
+]
+
+
+def _fill(value, ids):
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
+    if isinstance(value, str) and value[:1] == "{" and value[-1:] == "}" and value[1:-1] in ids:
+        return ids[value[1:-1]]
+    if isinstance(value, str):
+        return value.format(**ids) if "{" in value and "}" in value and value.count("{") == 1 else value
+    return value
+
+
+@pytest.mark.parametrize("label, who, method, path, body, content_type, status, code", CASES, ids=[c[0] for c in CASES])
+async def test_bad_input_is_refused_and_nothing_is_written(client, office, sign_in, database_url, label, who, method, path, body, content_type, status, code):
+    s1 = await add_office_session(database_url, office.clients["c1"].id, office.staff["pk1"], notes="Catatan awal.")
+    ids = {"c1": office.clients["c1"].id, "s1": s1, "pk2": office.staff["pk2"].id}
+    if who:
+        await sign_in(client, who)
+    if body is None and content_type is None:
+        data = None
+    elif isinstance(body, bytes):
+        data = body
+    else:
+        data = json.dumps(_fill(body, ids)).encode()
+    headers = {"Content-Type": content_type} if content_type else {}
+    before = await row_counts(database_url)
+
+    resp = await client.request(method, path.format(**ids), data=data, headers=headers)
+
+    text = await resp.text()
+    assert resp.status == status, text
+    assert resp.content_type == "application/json"
+    answer = json.loads(text)
+    assert answer["error"] == code
+    assert isinstance(answer["message"], str) and answer["message"]
+    assert "Traceback" not in text and 'File "' not in text
+    assert await row_counts(database_url) == before
+
+
+async def test_a_chunked_body_over_the_limit_is_refused(client, office, sign_in, database_url):
+    """No Content-Length to check up front: the limit holds while reading."""
+    await sign_in(client, "pk1")
+
+    async def chunks():
+        yield b'{"name": "'
+        for _ in range(MAX_BODY // 1024 + 2):
+            yield b"x" * 1024
+        yield b'"}'
+
+    before = await row_counts(database_url)
+    resp = await client.post("/api/clients", data=chunks(), headers={"Content-Type": JSON})
+    assert resp.status == 413
+    assert (await resp.json())["error"] == "body-too-large"
+    assert await row_counts(database_url) == before
+
+
+async def test_validation_errors_name_the_field(client, office, sign_in):
+    await sign_in(client, "pk1")
+    resp = await client.post("/api/clients", json=client_with(reporting_interval_days="14", program="Bebas"))
+    answer = await resp.json()
+    assert resp.status == 400
+    assert set(answer["fields"]) == {"reporting_interval_days", "program"}
+    assert "reporting_interval_days" in answer["message"] and "program" in answer["message"]

@@ -1,0 +1,88 @@
+"""Bahasa Indonesia and English carry the same messages, and every message a
+template asks for exists."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from server.db.models import TOPICS, ClientCategory, Outcome, Program, Role, SessionEventKind, SessionMode, SessionStatus
+from server.domain.records import STATE_ORDER
+from server.web.i18n import CATALOGUE_DIR
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "server" / "web" / "templates"
+
+# Keys templates build with ``~`` ("status." ~ s.status.value): the values they can take.
+DYNAMIC_PREFIXES = {
+    "status.": [s.value for s in SessionStatus],
+    "state.": list(STATE_ORDER),
+    "program.": [p.value for p in Program],
+    "category.": [c.value for c in ClientCategory],
+    "mode.": [m.value for m in SessionMode],
+    "outcome.": [o.value for o in Outcome],
+    "topic.": list(TOPICS),
+    "event.": [k.value for k in SessionEventKind],
+    "role.": [r.value for r in Role],
+}
+# Keys chosen in Python and handed to a template as a variable.
+KEYS_FROM_CODE = ["login.failed", "login.too_many"]
+
+LITERAL = re.compile(r"""\bt\(\s*(["'])([A-Za-z0-9_.\-]+)\1\s*[,)]""")
+BUILT = re.compile(r"""\bt\(\s*(["'])([A-Za-z0-9_.\-]+)\1\s*~""")
+
+
+def catalogue(locale: str) -> dict[str, str]:
+    return json.loads((CATALOGUE_DIR / f"{locale}.json").read_text(encoding="utf-8"))
+
+
+def template_sources() -> dict[str, str]:
+    return {str(p.relative_to(TEMPLATES)): p.read_text(encoding="utf-8") for p in sorted(TEMPLATES.rglob("*.html"))}
+
+
+def test_indonesian_and_english_have_exactly_the_same_keys():
+    ids, ens = set(catalogue("id")), set(catalogue("en"))
+    assert sorted(ids - ens) == [], "missing in en.json"
+    assert sorted(ens - ids) == [], "missing in id.json"
+
+
+def test_every_message_has_text_and_the_same_placeholders_in_both_languages():
+    ids, ens = catalogue("id"), catalogue("en")
+    fields = lambda text: sorted(f for _lit, f, _spec, _conv in string.Formatter().parse(text) if f)  # noqa: E731
+    for key in ids:
+        assert ids[key].strip() and ens.get(key, "x").strip(), key
+        assert fields(ids[key]) == fields(ens.get(key, "")), key
+
+
+@pytest.mark.parametrize("template", sorted(template_sources()))
+def test_every_literal_key_in_a_template_exists(template):
+    source = template_sources()[template]
+    keys = {m.group(2) for m in LITERAL.finditer(source)}
+    missing = sorted(k for k in keys if k not in catalogue("id"))
+    assert missing == []
+
+
+@pytest.mark.parametrize("template", sorted(template_sources()))
+def test_every_built_key_in_a_template_exists_for_every_value(template):
+    source = template_sources()[template]
+    ids = catalogue("id")
+    missing = []
+    for m in BUILT.finditer(source):
+        prefix = m.group(2)
+        assert prefix in DYNAMIC_PREFIXES, f"{template} builds keys from {prefix!r}: add its values to DYNAMIC_PREFIXES"
+        missing += [prefix + v for v in DYNAMIC_PREFIXES[prefix] if prefix + v not in ids]
+    assert missing == []
+
+
+def test_keys_chosen_in_code_exist():
+    assert [k for k in KEYS_FROM_CODE if k not in catalogue("id")] == []
+
+
+def test_the_scan_finds_keys_at_all():
+    # Guard against a regex that silently matches nothing.
+    sources = "".join(template_sources().values())
+    assert len({m.group(2) for m in LITERAL.finditer(sources)}) > 40
+    assert {m.group(2) for m in BUILT.finditer(sources)} >= {"status.", "state.", "outcome.", "mode."}

@@ -1,0 +1,321 @@
+// @ts-check
+/**
+ * The officer's call console: share the link, hear and see when the client
+ * waits, admit or deny, run the call, write notes that save as they type, end
+ * the session. Page code only; protocol in signaling.js, call in call.js.
+ */
+import { SignalingClient, signalingUrl } from "./signaling.js";
+import { Call } from "./call.js";
+import { classifyMediaError, openMedia } from "./devicecheck.js";
+import { $, show, tr, attachStream, setPressed } from "./ui.js";
+
+const data = JSON.parse(/** @type {HTMLElement} */ ($("console-data")).textContent || "{}");
+const T = tr(data.strings);
+const API = `/api/sessions/${data.session_id}`;
+const NOTES_DEBOUNCE_MS = 700;
+
+const state = {
+  /** @type {MediaStream | null} */ stream: null,
+  /** @type {Call | null} */ call: null,
+  /** @type {RTCIceServer[]} */ iceServers: [],
+  /** @type {string | null} */ waitingDevice: null,
+  muted: false,
+  cameraOff: false,
+  ended: false,
+  joinUrl: data.join_url,
+};
+
+const banner = /** @type {HTMLElement} */ ($("banner"));
+/** @param {string} text */
+function setBanner(text) {
+  banner.textContent = text || "";
+  show(banner, !!text);
+}
+/** @param {string} text */
+function setStatus(text) {
+  /** @type {HTMLElement} */ ($("call-status")).textContent = text;
+}
+
+// --- JSON calls (same-origin cookie; the server's CSRF check is Origin/Sec-Fetch-Site) ---
+/** @param {string} method @param {string} url @param {any} [body] */
+async function api(method, url, body) {
+  const response = await fetch(url, {
+    method,
+    credentials: "same-origin",
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const payload = await response.json().catch(() => ({}));
+  if (!response.ok) throw Object.assign(new Error(payload.message || response.statusText), { status: response.status, code: payload.error });
+  return payload;
+}
+
+// --- sharing the link -------------------------------------------------------
+const shareStatus = /** @type {HTMLElement} */ ($("share-status"));
+$("copy-link")?.addEventListener("click", async () => {
+  const input = /** @type {HTMLInputElement} */ ($("join-link"));
+  try {
+    await navigator.clipboard.writeText(input.value);
+    shareStatus.textContent = T("console.copied");
+  } catch {
+    // Clipboard API refused (older browser, no permission): select it for Ctrl+C.
+    input.select();
+    shareStatus.textContent = T("console.copy_failed");
+  }
+});
+
+/** @param {string} url */
+function showLink(url) {
+  state.joinUrl = url;
+  /** @type {HTMLInputElement} */ ($("join-link")).value = url;
+  const text = data.wa_template.replace("{link}", url);
+  /** @type {HTMLAnchorElement} */ ($("wa-share")).href = `https://wa.me/?text=${encodeURIComponent(text)}`;
+  const direct = /** @type {HTMLAnchorElement | null} */ ($("wa-direct"));
+  if (direct && data.wa_phone) direct.href = `https://wa.me/${data.wa_phone}?text=${encodeURIComponent(text)}`;
+  /** @type {HTMLImageElement} */ ($("qr")).src = `/sessions/${data.session_id}/qr.svg?t=${Date.now()}`;
+}
+
+$("reissue")?.addEventListener("click", async () => {
+  if (!window.confirm(T("console.reissue_confirm"))) return;
+  try {
+    const links = await api("POST", `${API}/link`);
+    showLink(links.client_join_url);
+    shareStatus.textContent = T("console.reissued");
+  } catch (err) {
+    shareStatus.textContent = /** @type {Error} */ (err).message;
+  }
+});
+
+// --- notes, topics, outcome: autosave ------------------------------------------
+const saveStatus = /** @type {HTMLElement} */ ($("save-status"));
+const notesBox = /** @type {HTMLTextAreaElement} */ ($("notes"));
+/** Pending changes, merged until the next save goes out. @type {Record<string, any>} */
+let pending = {};
+/** @type {ReturnType<typeof setTimeout> | null} */
+let saveTimer = null;
+/** @type {Promise<void>} */
+let saving = Promise.resolve();
+
+/** @param {Record<string, any>} change @param {number} delay */
+function queueSave(change, delay) {
+  Object.assign(pending, change);
+  if (saveTimer) clearTimeout(saveTimer);
+  saveTimer = setTimeout(() => { saveTimer = null; flush(); }, delay);
+}
+
+/** Send what is pending, one request at a time (later edits wait for earlier ones). */
+function flush() {
+  if (saveTimer) { clearTimeout(saveTimer); saveTimer = null; }
+  saving = saving.then(async () => {
+    if (!Object.keys(pending).length) return;
+    const body = pending;
+    pending = {};
+    saveStatus.textContent = T("console.saving");
+    try {
+      await api("PATCH", API, body);
+      saveStatus.textContent = T("console.saved", { time: new Date().toLocaleTimeString(data.locale === "en" ? "en-GB" : "id-ID", { hour: "2-digit", minute: "2-digit", second: "2-digit" }) });
+      saveStatus.dataset.state = "saved";
+    } catch (err) {
+      // Keep the text: merge it back (newer edits win) and try again shortly.
+      pending = { ...body, ...pending };
+      saveStatus.textContent = T("console.save_failed");
+      saveStatus.dataset.state = "failed";
+      const status = /** @type {any} */ (err).status;
+      if (!status || status >= 500 || status === 429) queueSave({}, 3000);
+    }
+  });
+  return saving;
+}
+
+notesBox.addEventListener("input", () => {
+  saveStatus.dataset.state = "dirty";
+  queueSave({ notes: notesBox.value }, NOTES_DEBOUNCE_MS);
+});
+notesBox.addEventListener("blur", () => { if (Object.keys(pending).length) flush(); });
+$("topics")?.addEventListener("change", () => {
+  const topics = [...document.querySelectorAll('#topics input[name="topics"]:checked')].map((el) => /** @type {HTMLInputElement} */ (el).value);
+  queueSave({ topics }, 0);
+});
+$("outcome")?.addEventListener("change", () => {
+  queueSave({ outcome: /** @type {HTMLSelectElement} */ ($("outcome")).value || null }, 0);
+});
+// Do not lose the last keystrokes when the tab closes.
+window.addEventListener("beforeunload", (event) => {
+  if (Object.keys(pending).length || saveStatus.dataset.state === "dirty") {
+    flush();
+    event.preventDefault();
+  }
+});
+
+// --- ending the session ------------------------------------------------------
+$("end")?.addEventListener("click", async () => {
+  if (!window.confirm(T("console.end_confirm"))) return;
+  await flush();
+  try {
+    const session = await api("POST", `${API}/end`);
+    showEnded(session);
+  } catch (err) {
+    setBanner(/** @type {Error} */ (err).message);
+  }
+});
+
+/** @param {{duration_seconds?: number, status?: string}} session */
+function showEnded(session) {
+  state.ended = true;
+  endCall();
+  sig.close(false);
+  for (const t of state.stream ? state.stream.getTracks() : []) t.stop();
+  show($("waiting-notice"), false);
+  /** @type {HTMLButtonElement} */ ($("end")).disabled = true;
+  const seconds = session.duration_seconds || 0;
+  /** @type {HTMLElement} */ ($("ended-duration")).textContent = T("console.ended_duration", { minutes: Math.floor(seconds / 60), seconds: seconds % 60 });
+  show($("ended"), true);
+  setStatus(T("console.ended"));
+  /** @type {HTMLElement} */ ($("session-status")).textContent = T("status.ended");
+}
+
+// --- waiting room notice ---------------------------------------------------------
+const baseTitle = document.title;
+/** @type {ReturnType<typeof setInterval> | null} */
+let titleTimer = null;
+
+function notifyWaiting() {
+  // A short chime (generated WAV, same origin) and a blinking tab title.
+  const audio = new Audio(data.sound_url);
+  audio.play().catch(() => { /* autoplay refused before any click: the visible notice remains */ });
+  if (!titleTimer) {
+    let on = false;
+    titleTimer = setInterval(() => {
+      on = !on;
+      document.title = on ? T("console.notify_title") : baseTitle;
+    }, 1000);
+  }
+}
+
+function clearWaiting() {
+  state.waitingDevice = null;
+  show($("waiting-notice"), false);
+  if (titleTimer) clearInterval(titleTimer);
+  titleTimer = null;
+  document.title = baseTitle;
+}
+
+$("admit")?.addEventListener("click", () => {
+  if (sig.send({ type: "admit", ...(state.waitingDevice ? { device: state.waitingDevice } : {}) })) clearWaiting();
+});
+$("deny")?.addEventListener("click", () => {
+  if (sig.send({ type: "deny", ...(state.waitingDevice ? { device: state.waitingDevice } : {}) })) clearWaiting();
+});
+
+// --- the call ------------------------------------------------------------------
+function startCall() {
+  endCall();
+  const call = new Call({ signaling: sig, polite: false, iceServers: state.iceServers, localStream: state.stream });
+  state.call = call;
+  call.setMuted(state.muted);
+  call.setCameraOff(state.cameraOff);
+  setStatus(T("call.connecting"));
+  show($("remote-placeholder"), false);
+  show($("quality"), true);
+  call.addEventListener("remote-stream", (e) => attachStream(/** @type {HTMLVideoElement} */ ($("remote")), /** @type {CustomEvent} */ (e).detail.stream));
+  call.addEventListener("ice-state", (e) => {
+    const s = /** @type {CustomEvent} */ (e).detail.state;
+    if (s === "connected" || s === "completed") {
+      setStatus(T("console.in_call"));
+      setBanner("");
+    } else if (s === "disconnected" || s === "failed") {
+      setBanner(T("call.reconnecting"));
+    }
+  });
+  call.addEventListener("quality", (e) => {
+    const { level, rttMs, kbps } = /** @type {CustomEvent} */ (e).detail;
+    const q = /** @type {HTMLElement} */ ($("quality"));
+    q.dataset.level = level;
+    q.textContent = T(`call.quality_${level}`);
+    q.title = rttMs != null ? `RTT ${rttMs} ms · ${kbps ?? "?"} kbit/s` : "";
+  });
+}
+
+function endCall() {
+  if (!state.call) return;
+  state.call.close();
+  state.call = null;
+  /** @type {HTMLVideoElement} */ ($("remote")).srcObject = null;
+  show($("remote-placeholder"), true);
+  show($("quality"), false);
+}
+
+/** @param {string} text */
+function setPlaceholder(text) {
+  /** @type {HTMLElement} */ ($("remote-placeholder")).textContent = text;
+}
+
+$("mute")?.addEventListener("click", () => {
+  state.muted = !state.muted;
+  state.call?.setMuted(state.muted);
+  for (const t of state.stream ? state.stream.getAudioTracks() : []) t.enabled = !state.muted;
+  setPressed($("mute"), state.muted, T(state.muted ? "call.unmute" : "call.mute"));
+});
+$("camera")?.addEventListener("click", () => {
+  state.cameraOff = !state.cameraOff;
+  state.call?.setCameraOff(state.cameraOff);
+  for (const t of state.stream ? state.stream.getVideoTracks() : []) t.enabled = !state.cameraOff;
+  setPressed($("camera"), state.cameraOff, T(state.cameraOff ? "call.camera_on" : "call.camera_off"));
+});
+
+// --- signaling -------------------------------------------------------------------
+const sig = new SignalingClient({ url: signalingUrl(location, data.session_id), role: "officer" });
+sig.addEventListener("welcome", (e) => {
+  const w = /** @type {CustomEvent} */ (e).detail;
+  state.iceServers = w.ice_servers || [];
+  setBanner("");
+  if (!state.call) setStatus(T("console.status_waiting_client"));
+});
+sig.addEventListener("client-waiting", (e) => {
+  const { device, label } = /** @type {CustomEvent} */ (e).detail;
+  state.waitingDevice = device || null;
+  /** @type {HTMLElement} */ ($("waiting-device")).textContent = label ? T("console.client_waiting_device", { label }) : "";
+  show($("waiting-notice"), true);
+  setStatus(T("console.client_waiting"));
+  setPlaceholder(T("console.client_waiting"));
+  notifyWaiting();
+});
+sig.addEventListener("peer-joined", (e) => {
+  if (/** @type {CustomEvent} */ (e).detail.role === "client") {
+    clearWaiting();
+    startCall();
+    /** @type {HTMLElement} */ ($("session-status")).textContent = T("status.active");
+  }
+});
+sig.addEventListener("peer-left", (e) => {
+  const { role, reason } = /** @type {CustomEvent} */ (e).detail;
+  if (role !== "client") return;
+  endCall();
+  setStatus(T(reason === "hangup" ? "console.client_left" : "console.client_dropped"));
+  setPlaceholder(T(reason === "hangup" ? "console.client_left" : "console.client_dropped"));
+});
+sig.addEventListener("session-ended", () => {
+  if (!state.ended) api("GET", API).then(showEnded).catch(() => showEnded({}));
+});
+sig.addEventListener("error", (e) => {
+  const { message } = /** @type {CustomEvent} */ (e).detail;
+  setBanner(message);
+});
+sig.addEventListener("reconnecting", () => {
+  // Our own socket dropped: the server tells the client we left; rebuild on return.
+  endCall();
+  setBanner(T("call.reconnecting"));
+});
+window.addEventListener("online", () => { if (!sig.stopped) sig.reconnectNow(); });
+
+// --- start: camera first (so the first offer carries our tracks), then signaling ---
+(async () => {
+  try {
+    const opened = await openMedia({});
+    state.stream = opened.stream;
+    attachStream(/** @type {HTMLVideoElement} */ ($("local")), opened.audioOnly ? null : opened.stream);
+  } catch (err) {
+    setBanner(T("console.camera_failed", { reason: T(`join.err_${classifyMediaError(err).replace("-", "")}_title`) }));
+  }
+  sig.connect();
+})();

@@ -1,0 +1,91 @@
+// @ts-check
+/**
+ * Camera and microphone check: open the devices, show a preview, measure the
+ * sound level, and turn browser errors into advice a client can follow.
+ */
+
+/**
+ * What went wrong, in words the page can translate.
+ * @param {unknown} err
+ * @returns {"denied" | "not-found" | "in-use" | "insecure" | "other"}
+ */
+export function classifyMediaError(err) {
+  const name = err && typeof err === "object" && "name" in err ? String(err.name) : "";
+  if (name === "NotAllowedError" || name === "PermissionDeniedError" || name === "SecurityError") return "denied";
+  if (name === "NotFoundError" || name === "DevicesNotFoundError" || name === "OverconstrainedError") return "not-found";
+  if (name === "NotReadableError" || name === "TrackStartError" || name === "AbortError") return "in-use";
+  if (name === "TypeError" && !(globalThis.isSecureContext ?? true)) return "insecure";
+  return "other";
+}
+
+/**
+ * Open camera and microphone, or the microphone only. When the camera is
+ * missing but a microphone exists, fall back to audio only rather than fail.
+ * @param {{audioOnly?: boolean}} options
+ * @returns {Promise<{stream: MediaStream, audioOnly: boolean, fellBack: boolean}>}
+ */
+export async function openMedia({ audioOnly = false } = {}) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    const err = new Error("getUserMedia unavailable");
+    err.name = globalThis.isSecureContext === false ? "TypeError" : "NotFoundError";
+    throw err;
+  }
+  const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+  // A small picture: most clients are on prepaid mobile data.
+  const video = { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 20, max: 24 } };
+  if (audioOnly) {
+    return { stream: await navigator.mediaDevices.getUserMedia({ audio }), audioOnly: true, fellBack: false };
+  }
+  try {
+    return { stream: await navigator.mediaDevices.getUserMedia({ audio, video }), audioOnly: false, fellBack: false };
+  } catch (err) {
+    if (classifyMediaError(err) !== "not-found" && classifyMediaError(err) !== "in-use") throw err;
+    // No camera (or it is busy): try the microphone alone.
+    return { stream: await navigator.mediaDevices.getUserMedia({ audio }), audioOnly: true, fellBack: true };
+  }
+}
+
+/** Sound-level meter over an AnalyserNode; calls back with a level in 0..1. */
+export class SoundMeter {
+  /**
+   * @param {MediaStream} stream
+   * @param {(level: number) => void} onLevel
+   */
+  constructor(stream, onLevel) {
+    const Ctx = globalThis.AudioContext || /** @type {any} */ (globalThis).webkitAudioContext;
+    this.context = new Ctx();
+    this.source = this.context.createMediaStreamSource(stream);
+    this.analyser = this.context.createAnalyser();
+    this.analyser.fftSize = 512;
+    this.source.connect(this.analyser);
+    this.samples = new Float32Array(this.analyser.fftSize);
+    this.onLevel = onLevel;
+    /** Highest level seen: lets the page say "we heard you". */
+    this.peak = 0;
+    // Timers, not requestAnimationFrame: rAF stops in background tabs and headless runs.
+    this.timer = setInterval(() => this._tick(), 100);
+    this.context.resume?.().catch(() => {});
+  }
+
+  _tick() {
+    this.analyser.getFloatTimeDomainData(this.samples);
+    let sum = 0;
+    for (const x of this.samples) sum += x * x;
+    const rms = Math.sqrt(sum / this.samples.length);
+    // Speech sits around 0.02-0.2 RMS; scale so that normal talk fills most of the bar.
+    const level = Math.min(1, rms * 5);
+    this.peak = Math.max(this.peak, level);
+    this.onLevel(level);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    try { this.source.disconnect(); } catch { /* ignore */ }
+    this.context.close().catch(() => {});
+  }
+}
+
+/** Stop every track of a stream (camera light off). @param {MediaStream | null} stream */
+export function stopStream(stream) {
+  for (const t of stream ? stream.getTracks() : []) t.stop();
+}
