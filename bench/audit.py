@@ -22,7 +22,6 @@ import hashlib
 import json
 import random
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ from server.audit.signing import HeadSigner  # noqa: E402
 from server.audit.verify import verify  # noqa: E402
 from server.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
-from server.db.models import AuditEntry, GuidanceSession, Role, Staff  # noqa: E402
+from server.db.models import AuditEntry, Staff  # noqa: E402
 from server.domain import reports  # noqa: E402
 from server.settings import Settings  # noqa: E402
 

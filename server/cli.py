@@ -118,10 +118,15 @@ def user_add(username: str, role: str, name: str | None, office: str | None) -> 
     if len(password) < MIN_LENGTH:
         raise click.ClickException(f"The password must be at least {MIN_LENGTH} characters.")
     settings = _settings()
+    from sqlalchemy.exc import DBAPIError
+
     try:
         staff_id = asyncio.run(add_user(settings, username=username, role=role, name=name or username, password=password, office_name=office))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    except DBAPIError as exc:
+        # Usually a database that was never migrated; say what to do, not a traceback.
+        raise click.ClickException(f"The database refused: {exc.orig}. Has `bimbing db upgrade` been run?") from None
     click.echo(f"Added {role} {username} (id {staff_id}).")
 
 

@@ -5,7 +5,8 @@ order, each linking to the session (and so its events and history)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,6 +14,8 @@ from server.db.models import Client, ClientCategory, Outcome, Program, SessionMo
 from tests.audit_support import NOW, add_session
 from tests.foundation import database
 
+# The server counts wajib lapor in office days (WIB), whatever the test machine's zone.
+OFFICE_TODAY = NOW.astimezone(ZoneInfo("Asia/Jakarta")).date()
 H = timedelta(hours=1)
 D = timedelta(days=1)
 
@@ -23,7 +26,7 @@ async def history(database_url, office, other_office):
     async with database(database_url) as db:  # a third client of pk1 who never came
         c3 = Client(
             office_id=office.id, officer_id=office.staff["pk1"].id, register_number="REG-c3", name="Klien c3", category=ClientCategory.adult,
-            program=Program.cb, supervision_start=date.today() - timedelta(days=60), supervision_end=date.today() + timedelta(days=300),
+            program=Program.cb, supervision_start=OFFICE_TODAY - timedelta(days=60), supervision_end=OFFICE_TODAY + timedelta(days=300),
             reporting_interval_days=14, kelurahan="Pulau Pari",
         )
         db.add(c3)
@@ -52,7 +55,7 @@ async def history(database_url, office, other_office):
 
 
 EXPECTED = [
-    ("overdue_client", None, "c3", "pk1", {"overdue_days": 60, "next_due": (date.today() - timedelta(days=60)).isoformat(), "last_attended": None}),
+    ("overdue_client", None, "c3", "pk1", {"overdue_days": 60, "next_due": (OFFICE_TODAY - timedelta(days=60)).isoformat(), "last_attended": None}),
     ("short_video", "A_short_video", "c1", "pk1", {"duration_seconds": 180, "minimum_seconds": 300}),
     ("short_video", "C_short_interrupted_no_notes", "c2", "pk2", {"duration_seconds": 120, "minimum_seconds": 300}),
     ("interrupted", "C_short_interrupted_no_notes", "c2", "pk2", {}),
@@ -112,3 +115,13 @@ async def test_the_thresholds_come_from_the_settings(aiohttp_client, settings, h
         ("short_video", "C_short_interrupted_no_notes"),
         ("interrupted", "C_short_interrupted_no_notes"),
     ]
+
+
+async def test_attendance_per_client_gives_the_last_and_next_session_and_overdue_days(client, office, history, sign_in):
+    await sign_in(client, "kasie")
+    rows = {history[("client", r["client_id"])]: r for r in (await (await client.get("/api/audit/clients")).json())["clients"]}
+    assert sorted(rows) == ["c1", "c2", "c3"]
+    assert rows["c1"]["last_session_at"] == (NOW - 3 * H).astimezone(ZoneInfo("Asia/Jakarta")).isoformat()  # E, the latest held
+    assert rows["c1"]["next_session_at"] == (NOW + 2 * D).astimezone(ZoneInfo("Asia/Jakarta")).isoformat()  # G, still scheduled
+    assert (rows["c3"]["attendance"]["state"], rows["c3"]["attendance"]["overdue_days"], rows["c3"]["last_session_at"]) == ("overdue", 60, None)
+    assert rows["c2"]["attendance"]["state"] in ("ok", "due")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -164,3 +165,27 @@ async def test_a_pk_never_reaches_the_integrity_page_and_pages_are_scoped(client
     ids, _names = offices
     assert resp.status == 200
     assert f'data-session-id="{ids["s1"]}"' in html and f'data-session-id="{ids["s2"]}"' not in html
+
+
+async def test_the_supervisor_reads_every_audit_page_and_a_pk_only_their_own_reports(client, office, offices, sign_in):
+    ids, _names = offices
+    pk1, pk2 = office.staff["pk1"].id, office.staff["pk2"].id
+    c1, c2 = office.clients["c1"].id, office.clients["c2"].id
+    month = (NOW - timedelta(days=3)).astimezone(ZoneInfo("Asia/Jakarta")).strftime("%Y-%m")  # the month of s1 and s2
+    await sign_in(client, "kasie")
+    home = await client.get("/")
+    assert str(home.url).endswith("/audit")  # a supervisor lands on the audit log
+    for path in ("/audit", "/audit?sort=duration&page=1", "/audit/anomalies", f"/audit/officers?month={month}", "/audit/integrity",
+                 f"/audit/reports/client/{c1}?month={month}", f"/audit/reports/officer/{pk2}?month={month}"):
+        resp = await client.get(path)
+        assert resp.status == 200, (path, await resp.text())
+    report = await (await client.get(f"/audit/reports/client/{c1}?month={month}")).text()
+    assert "audit-print.css" in report and f'data-session-id="{ids["s1"]}"' in report and f'data-session-id="{ids["s2"]}"' not in report
+    integrity = await (await client.get("/audit/integrity")).text()
+    assert 'data-ok="true"' in integrity
+
+    await sign_in(client, "pk1")
+    assert (await client.get(f"/audit/reports/officer/{pk1}?month={month}")).status == 200
+    assert (await client.get(f"/audit/reports/officer/{pk2}?month={month}")).status == 404
+    assert (await client.get(f"/audit/reports/client/{c2}?month={month}")).status == 404
+    assert (await client.get(f"/audit/reports/client/{c1}?month=2026-13")).status == 400

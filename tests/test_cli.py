@@ -101,3 +101,11 @@ def test_production_refuses_to_start_without_a_secret(tmp_path):
     result = bimbing("db", "upgrade", env=env)
     assert result.returncode != 0
     assert "BIMBING_SECRET_KEY is required in production" in result.stderr
+
+
+def test_user_add_before_db_upgrade_says_what_to_do(tmp_path):
+    env = cli_env(f"sqlite:///{tmp_path / 'never-migrated.db'}", tmp_path)
+    result = bimbing("user", "add", "--username", "u", "--role", "pk", env=env, stdin="rahasia panjang sekali\n")
+    assert result.returncode != 0
+    assert "bimbing db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -13,6 +13,7 @@ import pytest
 from server.db.models import TOPICS, ClientCategory, Outcome, Program, Role, SessionEventKind, SessionMode, SessionStatus
 from server.domain.records import STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR
+from server.web.join import _STATUS as JOIN_REFUSALS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "server" / "web" / "templates"
 
@@ -27,6 +28,7 @@ DYNAMIC_PREFIXES = {
     "topic.": list(TOPICS),
     "event.": [k.value for k in SessionEventKind],
     "role.": [r.value for r in Role],
+    "join_error.": list(JOIN_REFUSALS),
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many"]

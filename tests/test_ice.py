@@ -8,7 +8,7 @@ import hmac
 
 from server.settings import Settings
 from server.web.ice import ice_servers, turn_credentials
-from tests.signaling_fixtures import stage
+from tests.peers import stage
 
 
 def test_no_ice_servers_unless_configured():

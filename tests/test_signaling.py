@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.peers import session_json, until
-from tests.signaling_fixtures import offer_answer_works, stage
+from tests.peers import offer_answer_works, stage
 
 
 async def test_client_waits_until_officer_admits(aiohttp_server, settings, office):

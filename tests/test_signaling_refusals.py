@@ -13,7 +13,7 @@ import pytest
 
 from server.security import joinpass
 from tests.conftest import seed_office
-from tests.signaling_fixtures import Stage, offer_answer_works, stage
+from tests.peers import Stage, offer_answer_works, stage
 
 
 def _pass(settings, session_id: int, version: int, *, expires_in: timedelta = timedelta(hours=1), device: str = "feedfacecafebeef") -> str:
@@ -145,6 +145,8 @@ ABUSES = {
 }
 
 
+# Message handling does not touch the database: these run on SQLite only.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("abuse", [pytest.param(a, id=name) for name, a in ABUSES.items()])
 async def test_bad_message_gets_its_error_and_the_room_keeps_working(aiohttp_server, settings, office, abuse: Abuse):
     async with stage(aiohttp_server, settings, office) as st:

@@ -83,6 +83,12 @@ export class Call extends EventTarget {
   _wire() {
     const pc = this.pc;
     pc.onnegotiationneeded = async () => {
+      // The polite side lets the officer's first offer set the call up and only
+      // renegotiates after that (the event fires again once the state is stable
+      // if anything is left to negotiate). A glare on the very first exchange is
+      // resolved by perfect negotiation in theory, but Chromium sometimes then
+      // gathers no candidates for the answer and ICE never leaves "new".
+      if (this.polite && !pc.remoteDescription) return;
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();

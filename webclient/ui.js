@@ -11,12 +11,16 @@ export function show(el, visible) {
   if (el) /** @type {HTMLElement} */ (el).hidden = !visible;
 }
 
-/** Show exactly one `[data-step]` section. @param {string} name */
+/**
+ * Show exactly one `section[data-step]`; the body's `data-view` names it for CSS
+ * (a different attribute, so that the body is never one of the steps).
+ * @param {string} name
+ */
 export function showStep(name) {
-  for (const el of document.querySelectorAll("[data-step]")) {
+  for (const el of document.querySelectorAll("section[data-step]")) {
     /** @type {HTMLElement} */ (el).hidden = /** @type {HTMLElement} */ (el).dataset.step !== name;
   }
-  document.body.dataset.step = name;
+  document.body.dataset.view = name;
 }
 
 /**

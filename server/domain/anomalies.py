@@ -116,7 +116,7 @@ async def find_anomalies(
                 )
             )
 
-    for client, att in await client_attendance(db, staff, today, tz, officer_id=officer_id, client_id=client_id):
+    for client, att, *_ in await client_attendance(db, staff, today, tz, officer_id=officer_id, client_id=client_id):
         if att.state == "overdue":
             found.append(
                 Anomaly(

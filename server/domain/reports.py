@@ -203,9 +203,21 @@ async def iter_session_log(db: AsyncSession, staff: Staff, f: SessionFilter, tz:
 _ATT_COLUMNS = (GuidanceSession.client_id, GuidanceSession.status, GuidanceSession.outcome, GuidanceSession.started_at, GuidanceSession.scheduled_at)
 
 
+@dataclass(frozen=True)
+class ClientAttendance:
+    client: Client
+    attendance: Attendance
+    last_session: datetime | None  # the latest session held (ended or interrupted)
+    next_session: datetime | None  # the earliest session still scheduled
+
+    def __iter__(self):  # ``for client, att, *_ in rows``
+        return iter((self.client, self.attendance, self.last_session, self.next_session))
+
+
 async def client_attendance(
     db: AsyncSession, staff: Staff, today: date, tz: str, officer_id: int | None = None, client_id: int | None = None
-) -> list[tuple[Client, Attendance]]:
+) -> list[ClientAttendance]:
+    """Each client in scope measured against wajib lapor, with their last and next session."""
     query = scope_clients(select(Client), staff).order_by(Client.name, Client.id)
     if officer_id is not None:
         query = query.where(Client.officer_id == officer_id)
@@ -220,7 +232,13 @@ async def client_attendance(
         rows = await db.execute(select(*_ATT_COLUMNS).where(GuidanceSession.client_id.in_(ids[start : start + 500])))
         for row in rows:
             by_client[row.client_id].append(row)
-    return [(c, attendance(c, by_client[c.id], today, tz)) for c in clients]
+    out = []
+    for c in clients:
+        rows = by_client[c.id]
+        held = [r.started_at or r.scheduled_at for r in rows if r.status in HELD]
+        upcoming = [r.scheduled_at for r in rows if r.status == SessionStatus.scheduled]
+        out.append(ClientAttendance(c, attendance(c, rows, today, tz), max(held) if held else None, min(upcoming) if upcoming else None))
+    return out
 
 
 # --- per-PK statistics --------------------------------------------------------

@@ -259,28 +259,32 @@ class RoomRegistry:
 
     # ---- leaving -------------------------------------------------------------------
 
-    async def leave(self, party: Party, reason: Literal["hangup", "dropped"]) -> bool:
-        """Remove a party that left; tell the other one. False if it no longer held
-        a place (it was replaced, denied or the room closed)."""
+    async def leave(self, party: Party, reason: Literal["hangup", "dropped"], logged: Logger | None = None) -> bool:
+        """Remove a party that left; log it, then tell the other one. False if it no
+        longer held a place (it was replaced, denied or the room closed)."""
         room = self._rooms.get(party.session_id)
         held = False
         if room is not None:
             async with room.lock:
                 if room.officer is party:
                     room.officer = None
-                    held = True
-                    if room.client:
-                        await self._to(room, "client", p.PeerLeft(role="officer", reason=reason))
+                    place, tell = "officer", ("client" if room.client else None)
                 elif room.client is party:
                     room.client = None
-                    held = True
-                    await self._to(room, "officer", p.PeerLeft(role="client", reason=reason, device=party.device))
+                    place, tell = "client", "officer"
                 elif room.waiting.get(party.device or "") is party:
                     del room.waiting[party.device or ""]
-                    held = True
-                    await self._to(room, "officer", p.PeerLeft(role="client", reason=reason, device=party.device))
-                # Admitted devices are remembered in the session log, not here.
+                    place, tell = "waiting", "officer"
+                else:
+                    place, tell = None, None
+                held = place is not None
+                if held and logged is not None:
+                    await logged(place, None, party)
+                if tell is not None:
+                    device = None if party.role == "officer" else party.device
+                    await self._to(room, tell, p.PeerLeft(role=party.role, reason=reason, device=device))
                 if not room.parties():
+                    # Admitted devices are remembered in the session log, not here.
                     self._rooms.pop(party.session_id, None)
         await party.close(1000)
         return held

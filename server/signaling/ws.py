@@ -270,11 +270,13 @@ async def _leave(request: web.Request, party: Party, reason: str) -> None:
     if party.gone:
         await party.close(1000)
         return
-    rooms = request.app[rooms_key]
+    calls = request.app[calls_key]
     was_admitted = party.role == "officer" or party.admitted
-    held = await rooms.leave(party, reason)  # type: ignore[arg-type]
-    if held:
-        await request.app[calls_key].party_gone(party.session_id, party.role, reason, device=party.device, admitted=was_admitted)
+
+    async def logged(_place, _old, _party):
+        await calls.party_gone(party.session_id, party.role, reason, device=party.device, admitted=was_admitted)
+
+    await request.app[rooms_key].leave(party, reason, logged)  # type: ignore[arg-type]
 
 
 # ---- wiring --------------------------------------------------------------------

@@ -242,8 +242,16 @@ async def audit_clients(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "clients": [
-                {"client_id": c.id, "name": c.name, "register_number": c.register_number, "officer_id": c.officer_id, "attendance": att.as_dict()}
-                for c, att in rows
+                {
+                    "client_id": c.id,
+                    "name": c.name,
+                    "register_number": c.register_number,
+                    "officer_id": c.officer_id,
+                    "attendance": att.as_dict(),
+                    "last_session_at": iso(last, tz),
+                    "next_session_at": iso(nxt, tz),
+                }
+                for c, att, last, nxt in rows
             ]
         }
     )

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from server.audit.verify import verify
 from server.db.models import Client, Outcome, Role, SessionMode, SessionStatus, Staff
 from server.domain import reports
-from server.domain.access import require_client, require_role
+from server.domain.access import require_client, require_role, scope_clients
 from server.domain.anomalies import find_anomalies, names
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
@@ -40,8 +40,6 @@ async def _officers(db, staff: Staff) -> list[Staff]:
 
 
 async def _clients(db, staff: Staff) -> list[Client]:
-    from server.domain.access import scope_clients
-
     return list((await db.execute(scope_clients(select(Client), staff).order_by(Client.name))).scalars())
 
 
@@ -145,7 +143,7 @@ async def client_report(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
         rows = await reports.sessions_in_range(db, staff, reports.SessionFilter(client_id=client.id, date_from=first, date_to=last), tz)
-        att = [a for c, a in await reports.client_attendance(db, staff, min(today(request), last), tz) if c.id == client.id][0]
+        att = (await reports.client_attendance(db, staff, min(today(request), last), tz, client_id=client.id))[0].attendance
     await request.app[audit_key].record("report.view", actor=staff, target_type="client", target_id=client.id, detail={"month": month})
     return render(request, "audit_report.html", {"kind": "client", "client": client, "officer": None, "rows": rows, "totals": reports.totals(rows), "att": att, "month": month, "first": first, "last": last})
 

@@ -41,7 +41,8 @@ async def read_raw(request: web.Request) -> tuple[bytes, object]:
         raise ApiError(413, "body-too-large", f"The body is larger than {limit} bytes.")
     try:
         return raw, json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
+    # RecursionError: "[[[[..." nested a few thousand deep fits in the size limit.
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "malformed-json", "The body is not valid JSON.") from None
 
 

@@ -2,13 +2,16 @@
 the PK signs in, starts a video session from the caseload and takes the link;
 the client opens it on a phone, checks camera and microphone and waits; the PK
 admits; both decode each other's video; the PK writes notes that save as they
-type and ends; the session record shows the duration and the notes."""
+type and ends; the session record shows the duration and the notes. And the
+phone's bad days: audio only to save data, and a dropped connection that comes
+back by itself."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import time
+from dataclasses import dataclass
 
 import pytest
 from playwright.async_api import Page, expect
@@ -32,18 +35,48 @@ RECORD_PEER_CONNECTIONS = """
   window.RTCPeerConnection = class extends Native {
     constructor(...args) { super(...args); made.push(this); }
   };
+  // ...and the signaling message types each way, to explain a failure.
+  const signals = [];
+  window.__signals = signals;
+  const NativeWS = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends NativeWS {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+      this.addEventListener("message", (e) => { try { signals.push("<" + JSON.parse(e.data).type); } catch {} });
+      this.addEventListener("close", (e) => signals.push("closed " + e.code));
+    }
+    send(data) { try { signals.push(">" + JSON.parse(data).type); } catch {} return super.send(data); }
+  };
 })();
 """
 
+CALL_STATE = """
+() => ({
+  signals: (window.__signals || []).filter((t) => t !== ">ping" && t !== "<pong").join(" "),
+  peers: (window.__peerConnections || []).map((pc) => [pc.signalingState, pc.iceConnectionState, pc.connectionState,
+    pc.getTransceivers().map((t) => `${t.mid}:${t.receiver.track.kind}:${t.currentDirection}`).join(",")]),
+})
+"""
+
+# Video frames decoded by the page's current (latest) peer connection.
 FRAMES_DECODED = """
 async () => {
+  const pc = (window.__peerConnections || []).at(-1);
+  if (!pc || pc.connectionState === "closed") return 0;
   let frames = 0;
-  for (const pc of window.__peerConnections || []) {
-    if (pc.connectionState === "closed") continue;
-    const report = await pc.getStats();
-    report.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0; });
-  }
+  (await pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0; });
   return frames;
+}
+"""
+
+# The direction both sides agreed for video on the current peer connection.
+VIDEO_DIRECTION = """
+() => {
+  const pc = (window.__peerConnections || []).at(-1);
+  const t = pc && pc.getTransceivers().find((t) => t.receiver.track.kind === "video");
+  return t ? t.currentDirection : null;
 }
 """
 
@@ -76,15 +109,34 @@ def watch_for_errors(page: Page, name: str, errors: list[str]) -> None:
 
 
 async def frames_keep_coming(page: Page, who: str) -> int:
-    first = await poll(lambda: page.evaluate(FRAMES_DECODED), lambda n: n > 0, what=f"{who} to decode a video frame")
+    try:
+        first = await poll(lambda: page.evaluate(FRAMES_DECODED), lambda n: n > 0, what=f"{who} to decode a video frame")
+    except BaseException:
+        for p in page.context.browser.contexts:
+            for other in p.pages:
+                print("call state", other.url, await other.evaluate(CALL_STATE))
+        raise
     # About a second of video at the fake camera's 20-30 fps: the picture is live, not a single frame.
     return await poll(lambda: page.evaluate(FRAMES_DECODED), lambda n: n >= first + 20, what=f"{who} to keep decoding video")
 
 
-async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, live_server, artifacts):
-    errors: list[str] = []
+@dataclass
+class Call:
+    """The two sides of one session, as the test drives them."""
 
-    # --- the PK signs in and adds a client to the caseload (the form a PK uses) -------------------------------
+    pk: Page
+    phone: Page | None
+    session_id: int
+    link: str
+    errors: list[str]
+
+    async def session(self) -> dict:
+        return await (await self.pk.request.get(f"/api/sessions/{self.session_id}")).json()
+
+
+async def pk_starts_video_session(browser, live_server, client: dict, errors: list[str]) -> Call:
+    """The PK signs in, adds the client with the form a PK uses, and starts a
+    video session from the caseload; the console opens with the link."""
     pk_ctx = await browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="id-ID")
     await pk_ctx.grant_permissions(["camera", "microphone", "clipboard-read", "clipboard-write"], origin=live_server.url)
     await pk_ctx.add_init_script(RECORD_PEER_CONNECTIONS)
@@ -97,18 +149,13 @@ async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, l
     await pk.click("button[type=submit]")
     await expect(pk).to_have_url(re.compile(r"/caseload$"))
     await pk.goto("/clients/new")
-    for name, value in {
-        "name": "Rizky Saputra", "register_number": "PAS.2026.0417", "supervision_start": "2026-01-05",
-        "supervision_end": "2027-01-05", "reporting_interval_days": "14", "kelurahan": "Pulau Tidung",
-        "phone": "0812-3456-7890", "employment": "Nelayan",
-    }.items():
+    for name, value in client.items():
         await pk.fill(f'form input[name="{name}"]', value)
     await pk.select_option("select[name=program]", "PB")
     await pk.click("form.stack button[type=submit]")
     await expect(pk).to_have_url(re.compile(r"/clients/\d+$"))
     client_id = int(pk.url.rsplit("/", 1)[1])
 
-    # --- from the caseload: start a video session now --------------------------------------
     await pk.goto("/caseload")
     await pk.click(f'tr[data-client-id="{client_id}"] a[href$="mode=video"]')
     await expect(pk.locator("select[name=mode]")).to_have_value("video")
@@ -117,12 +164,12 @@ async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, l
     session_id = int(re.search(r"/sessions/(\d+)/call", pk.url).group(1))
     link = await pk.input_value("#join-link")
     assert re.fullmatch(re.escape(live_server.url) + r"/j/[\w-]+\.[\w-]+", link), link
-    await pk.click("#copy-link")
-    await expect(pk.locator("#share-status")).to_have_text("Tautan tersalin.")
-    assert await pk.evaluate("navigator.clipboard.readText()") == link
+    # the console's script is running and its socket is in the room
     await expect(pk.locator("#call-status")).to_have_text("Menunggu klien membuka tautan.")
+    return Call(pk, None, session_id, link, errors)
 
-    # --- the client opens the link on a phone -------------------------------------------------
+
+async def client_opens_link_on_phone(browser, live_server, call: Call) -> Page:
     phone_ctx = await browser.new_context(
         viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True, has_touch=True,
         user_agent=ANDROID_CHROME, locale="id-ID",
@@ -130,9 +177,40 @@ async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, l
     await phone_ctx.grant_permissions(["camera", "microphone"], origin=live_server.url)
     await phone_ctx.add_init_script(RECORD_PEER_CONNECTIONS)
     phone = await phone_ctx.new_page()
-    watch_for_errors(phone, "phone", errors)
-    await phone.goto(link)
+    watch_for_errors(phone, "phone", call.errors)
+    await phone.goto(call.link)
     assert phone.url == live_server.url + "/join"  # the token left the address bar
+    call.phone = phone
+    return phone
+
+
+async def admit_and_see_video(call: Call) -> None:
+    pk, phone = call.pk, call.phone
+    await expect(pk.locator("#waiting-notice")).to_be_visible()
+    await pk.click("#admit")
+    await expect(pk.locator("#waiting-notice")).to_be_hidden()
+    await expect(phone.locator("#step-call")).to_be_visible()
+    await frames_keep_coming(phone, "the client")
+    await frames_keep_coming(pk, "the PK")
+    await expect(phone.locator("#call-status")).to_have_text("Tersambung")
+    await expect(pk.locator("#call-status")).to_have_text("Dalam panggilan")
+
+
+async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, live_server, artifacts):
+    errors: list[str] = []
+    call = await pk_starts_video_session(browser, live_server, {
+        "name": "Rizky Saputra", "register_number": "PAS.2026.0417", "supervision_start": "2026-01-05",
+        "supervision_end": "2027-01-05", "reporting_interval_days": "14", "kelurahan": "Pulau Tidung",
+        "phone": "0812-3456-7890", "employment": "Nelayan",
+    }, errors)
+    pk = call.pk
+    await pk.click("#copy-link")
+    await expect(pk.locator("#share-status")).to_have_text("Tautan tersalin.")
+    assert await pk.evaluate("navigator.clipboard.readText()") == call.link
+    assert "wa.me/6281234567890?text=" in await pk.get_attribute("#wa-direct", "href")
+
+    # --- the client opens the link on a phone -------------------------------------------------
+    phone = await client_opens_link_on_phone(browser, live_server, call)
     await expect(phone.locator("h1")).to_have_text(f"Bimbingan dengan {PK_NAME}")
     await expect(phone.locator("#step-intro")).to_contain_text("tidak direkam")
     await phone.screenshot(path=artifacts / "client-0-notice.png")
@@ -144,7 +222,7 @@ async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, l
     await expect(phone.locator("#heard")).to_have_text("Suara Anda terdengar.", timeout=15000)
     await phone.screenshot(path=artifacts / "client-1-device-check.png")
 
-    # waiting room; the PK hears a chime and sees the notice
+    # waiting room; the PK sees the notice (and hears a chime)
     await phone.click("#enter")
     await expect(phone.locator("#waiting-title")).to_have_text("Menunggu PK")
     await expect(phone.locator("#waiting-text")).to_contain_text("PK sudah diberi tahu")
@@ -154,13 +232,7 @@ async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, l
     await pk.screenshot(path=artifacts / "console-1-client-waiting.png", full_page=True)
 
     # --- the PK admits; both sides decode live video ------------------------------------------------
-    await pk.click("#admit")
-    await expect(pk.locator("#waiting-notice")).to_be_hidden()
-    await expect(phone.locator("#step-call")).to_be_visible()
-    await frames_keep_coming(phone, "the client")
-    await frames_keep_coming(pk, "the PK")
-    await expect(phone.locator("#call-status")).to_have_text("Tersambung")
-    await expect(pk.locator("#call-status")).to_have_text("Dalam panggilan")
+    await admit_and_see_video(call)
     await expect(phone.locator("#quality")).not_to_have_attribute("data-level", "unknown", timeout=10000)
     await phone.screenshot(path=artifacts / "client-3-in-call.png")
 
@@ -169,11 +241,7 @@ async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, l
     await pk.check('#topics input[value="work_skills"]')
     await pk.select_option("#outcome", "attended")
     await expect(pk.locator("#save-status")).to_have_attribute("data-state", "saved")
-
-    async def saved_session():
-        return await (await pk.request.get(f"/api/sessions/{session_id}")).json()
-
-    during = await poll(saved_session, lambda s: s["notes"] == NOTES and s["outcome"] == "attended" and s["topics"] == ["work_skills"],
+    during = await poll(call.session, lambda s: s["notes"] == NOTES and s["outcome"] == "attended" and s["topics"] == ["work_skills"],
                         what="the notes, topic and outcome to be saved during the call")
     assert during["status"] == "active"
     await pk.screenshot(path=artifacts / "console-2-in-call.png", full_page=True)
@@ -183,9 +251,10 @@ async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, l
     await expect(pk.locator("#ended")).to_be_visible()
     await expect(pk.locator("#ended-duration")).to_contain_text("Lama sesi tercatat")
     await expect(phone.locator("#final-title")).to_have_text("Sesi selesai")
+    await expect(phone.locator("#final-title")).to_be_visible()
     await phone.screenshot(path=artifacts / "client-4-ended.png")
 
-    ended = await saved_session()
+    ended = await call.session()
     assert ended["status"] == "ended"
     assert ended["duration_seconds"] > 0
     assert ended["notes"] == NOTES
@@ -196,12 +265,57 @@ async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, l
 
     # the session page, reached from the console, shows the duration and the notes
     await pk.click("#view-session")
-    await expect(pk).to_have_url(re.compile(rf"/sessions/{session_id}$"))
+    await expect(pk).to_have_url(re.compile(rf"/sessions/{call.session_id}$"))
     await expect(pk.locator('[data-field="notes"]')).to_have_text(NOTES)
     seconds = int(await pk.locator('[data-field="duration"]').get_attribute("data-seconds"))
     assert seconds == ended["duration_seconds"]
     await pk.screenshot(path=artifacts / "console-3-session-record.png", full_page=True)
-
     assert errors == []
-    await phone_ctx.close()
-    await pk_ctx.close()
+
+
+async def test_client_saves_data_with_audio_only_and_rejoins_by_itself_after_a_drop(browser, live_server, artifacts):
+    errors: list[str] = []
+    call = await pk_starts_video_session(browser, live_server, {
+        "name": "Dewi Lestari", "register_number": "PAS.2026.0533", "supervision_start": "2026-03-02",
+        "supervision_end": "2027-03-02", "reporting_interval_days": "30", "kelurahan": "Kalibaru",
+    }, errors)
+    pk = call.pk
+    phone = await client_opens_link_on_phone(browser, live_server, call)
+    await phone.click("#start-check")
+    await phone.click("#enter")
+    await admit_and_see_video(call)
+
+    # "hemat kuota": video stops both ways after renegotiation, the call goes on with sound
+    await phone.click("#saver")
+    await expect(phone.locator("#saver")).to_have_attribute("aria-pressed", "true")
+    await poll(lambda: phone.evaluate(VIDEO_DIRECTION), lambda d: d == "inactive", what="the phone to stop video")
+    await poll(lambda: pk.evaluate(VIDEO_DIRECTION), lambda d: d == "inactive", what="the PK to stop video")
+    await expect(phone.locator("#remote-audio-only")).to_be_visible()
+    await phone.screenshot(path=artifacts / "client-5-audio-only.png")
+    await phone.click("#saver")
+    await poll(lambda: phone.evaluate(VIDEO_DIRECTION), lambda d: d == "sendrecv", what="the phone to send video again")
+    await frames_keep_coming(pk, "the PK after audio-only")
+
+    # the phone loses its network and its socket: it says so, and the PK sees the client drop
+    await phone.context.set_offline(True)
+    await expect(phone.locator("#banner")).to_have_text("Tidak ada internet. Menunggu sinyal…")
+    await phone.evaluate("window.__sockets.at(-1).close(4001, 'test: connection lost')")
+    await expect(pk.locator("#call-status")).to_have_text("Sambungan klien terputus; menunggu klien kembali…")
+    await phone.screenshot(path=artifacts / "client-6-reconnecting.png")
+
+    # the network comes back: the page rejoins on its own, without a tap, into a fresh call
+    await phone.context.set_offline(False)
+    await expect(phone.locator("#banner")).to_be_hidden(timeout=15000)
+    await frames_keep_coming(phone, "the client after rejoining")
+    await frames_keep_coming(pk, "the PK after the client rejoined")
+    await expect(phone.locator("#call-status")).to_have_text("Tersambung")
+
+    await pk.click("#end")
+    await expect(phone.locator("#final-title")).to_have_text("Sesi selesai")
+    ended = await call.session()
+    kinds = [e["kind"] for e in ended["events"]]
+    assert kinds.count("media_connected") == 1, kinds
+    first_drop = kinds.index("disconnected")
+    assert kinds.index("media_connected") < first_drop < kinds.index("reconnected") < kinds.index("ended"), kinds
+    assert ended["status"] == "ended" and ended["duration_seconds"] > 0
+    assert errors == []

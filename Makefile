@@ -1,0 +1,33 @@
+# Two commands for a newcomer (see README.md):
+#   make demo   create .venv, install Bimbing, run the demo office
+#   make test   create .venv, install Bimbing with its test tools, run the tests
+# The install steps run again only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV := .venv
+PIP := $(VENV)/bin/pip --disable-pip-version-check --quiet
+PORT ?= 8080
+
+.PHONY: demo test clean
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Bimbing needs Python 3.11 or newer; found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.installed-app: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e '.[test]'
+	@touch $@ $(VENV)/.installed-app
+
+demo: $(VENV)/.installed-app
+	$(VENV)/bin/bimbing demo --port $(PORT)
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache tests/artifacts

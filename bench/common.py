@@ -1,0 +1,262 @@
+"""Shared helpers for the signaling benchmarks (bench/join_to_connected.py,
+bench/relay.py): a real ``bimbing serve`` subprocess on a free port with a
+throw-away SQLite database, bulk seeding of video sessions, join tokens minted
+with the server's own code and secret, percentiles and a plain table.
+
+Everything talks to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import psutil  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
+
+from server.db.engine import make_engine, make_sessionmaker  # noqa: E402
+from server.db.models import (  # noqa: E402
+    Client,
+    ClientCategory,
+    GuidanceSession,
+    Program,
+    SessionMode,
+    SessionStatus,
+    Staff,
+)
+from server.settings import Settings  # noqa: E402
+from server.web.links import join_token  # noqa: E402
+
+BIMBING = Path(sys.executable).with_name("bimbing")
+PK_USERNAME = "pk_bench"
+PK_PASSWORD = "bench horse battery staple"
+
+
+def raise_nofile() -> int:
+    """Raise this process's open-file limit to its hard limit (children inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _raise_nofile_in_child() -> None:  # preexec_fn: runs in the child before exec
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def wait_http(url: str, proc: asyncio.subprocess.Process, log: Path, timeout: float = 30.0) -> None:
+    """Poll ``url`` until it answers 200; fail if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            if proc.returncode is not None:
+                raise RuntimeError(f"server exited early ({proc.returncode}): {log.read_text()[-2000:]}")
+            try:
+                async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                    if resp.status == 200:
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {timeout}s: {log.read_text()[-2000:]}")
+            await asyncio.sleep(0.1)
+
+
+async def stop_process(proc: asyncio.subprocess.Process | None, timeout: float = 15.0) -> None:
+    """SIGTERM, wait (bounded), then SIGKILL: only the process we started."""
+    if proc is None or proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+class BimbingServer:
+    """``bimbing serve`` as its own process on a free port, with a tmp SQLite
+    database, a tmp ``BIMBING_DATA_DIR`` and a fresh ``BIMBING_SECRET_KEY``.
+    ``setup()`` creates the schema and one PK (password on stdin) with the CLI."""
+
+    def __init__(self, keep: bool = False, **env: str):
+        self.dir = Path(tempfile.mkdtemp(prefix="bimbing-bench-"))
+        self.keep = keep
+        self.port = free_port()
+        self.secret = secrets.token_urlsafe(48)
+        self.db_path = self.dir / "bench.db"
+        self.database_url = f"sqlite+aiosqlite:///{self.db_path}"
+        self.log = self.dir / "server.log"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")},
+            "BIMBING_DATABASE_URL": self.database_url,
+            "BIMBING_DATA_DIR": str(self.dir / "data"),
+            "BIMBING_SECRET_KEY": self.secret,
+            **env,
+        }
+        self.proc: asyncio.subprocess.Process | None = None
+        self.pk_id: int | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the server builds from the same environment (same secret, same windows)."""
+        return Settings.from_env(self.env)
+
+    def _cli(self, *args: str, stdin: str | None = None) -> str:
+        result = subprocess.run(
+            [str(BIMBING), *args], input=stdin, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"bimbing {' '.join(args)} failed: {result.stderr[-2000:]}")
+        return result.stdout
+
+    def setup(self) -> None:
+        self._cli("db", "upgrade")
+        self._cli("user", "add", "--username", PK_USERNAME, "--role", "pk", stdin=PK_PASSWORD + "\n")
+
+    async def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                str(BIMBING), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                env=self.env, stdout=log, stderr=log, preexec_fn=_raise_nofile_in_child,
+            )
+        await wait_http(f"{self.base}/healthz", self.proc, self.log)
+
+    def rss(self) -> int:
+        assert self.proc is not None
+        return psutil.Process(self.proc.pid).memory_info().rss
+
+    def cpu_seconds(self) -> float:
+        assert self.proc is not None
+        t = psutil.Process(self.proc.pid).cpu_times()
+        return t.user + t.system
+
+    async def stop(self) -> None:
+        await stop_process(self.proc)
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    session_id: int
+    token: str
+
+
+async def seed_video_sessions(server: BimbingServer, count: int, batch: int = 1000) -> list[Seeded]:
+    """``count`` clients of the bench PK, each with one scheduled video session
+    starting now, inserted with SQLAlchemy bulk inserts; then a join token for
+    each, minted with the server's own code and secret."""
+    settings = server.settings
+    engine = make_engine(server.database_url)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    today = date.today()
+    try:
+        sm = make_sessionmaker(engine)
+        async with sm() as db:
+            pk = await db.scalar(select(Staff).where(Staff.username == PK_USERNAME))
+            assert pk is not None, "run server.setup() first"
+            server.pk_id = pk.id
+            first_client = (await db.scalar(select(Client.id).order_by(Client.id.desc()).limit(1))) or 0
+            first_session = (await db.scalar(select(GuidanceSession.id).order_by(GuidanceSession.id.desc()).limit(1))) or 0
+            for start in range(0, count, batch):
+                n = min(batch, count - start)
+                clients = [
+                    dict(
+                        id=first_client + start + i + 1, office_id=pk.office_id, officer_id=pk.id,
+                        register_number=f"BENCH-{first_client + start + i + 1}", name=f"Klien {first_client + start + i + 1}",
+                        category=ClientCategory.adult, program=Program.pb,
+                        supervision_start=today - timedelta(days=30), supervision_end=today + timedelta(days=300),
+                        reporting_interval_days=14, kelurahan="Cakung Barat", phone="", employment="", created_at=now,
+                    )
+                    for i in range(n)
+                ]
+                await db.execute(insert(Client), clients)
+                sessions = [
+                    dict(
+                        id=first_session + start + i + 1, office_id=pk.office_id, client_id=c["id"], officer_id=pk.id,
+                        mode=SessionMode.video, status=SessionStatus.scheduled, scheduled_at=now,
+                        duration_seconds=0, notes="", topics=[], record=False, location="", link_version=1,
+                        created_at=now, created_by_id=pk.id,
+                    )
+                    for i, c in enumerate(clients)
+                ]
+                await db.execute(insert(GuidanceSession), sessions)
+            await db.commit()
+    finally:
+        await engine.dispose()
+    out = []
+    for i in range(count):
+        sid = first_session + i + 1
+        row = GuidanceSession(id=sid, link_version=1, scheduled_at=now)
+        out.append(Seeded(sid, join_token(settings, row)))
+    return out
+
+
+# ---- numbers and tables ------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default); q in 0..100."""
+    if not values:
+        return float("nan")
+    data = sorted(values)
+    if len(data) == 1:
+        return data[0]
+    pos = (len(data) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def ms(seconds: float) -> str:
+    if seconds != seconds:
+        return "n/a"
+    value = seconds * 1000
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def print_table(headers: list[str], rows: list[list[object]]) -> None:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    line = "  ".join("-" * w for w in widths)
+    for n, row in enumerate(cells):
+        print("  ".join(c.rjust(w) if n and i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if n == 0:
+            print(line)
+    sys.stdout.flush()
+
+
+def machine() -> str:
+    import platform
+
+    return f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, aiohttp {aiohttp.__version__}, {datetime.now().strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}"

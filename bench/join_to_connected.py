@@ -1,0 +1,227 @@
+"""Benchmark: from a client opening the join link to ICE connected.
+
+Two aiortc peers (officer and client, ``RTCConfiguration(iceServers=[])``,
+each sending the generated 160x120 video and Opus audio of tests/peers.py)
+hold a call through the real server: ``bimbing serve`` as a subprocess on
+127.0.0.1 with a tmp SQLite database, real WebSockets. The officer is already
+in the room and admits as soon as ``client-waiting`` arrives. The clock starts
+when the client sends ``GET /j/{token}`` (first hop; the 303 sets the join
+pass) and stops when both peers' ``iceConnectionState`` is connected.
+
+Split: link -> waiting (link exchange, WebSocket handshake, ``join``, the
+client receives ``waiting``), waiting -> admitted (``client-waiting`` reaches
+the officer, who sends ``admit``; the client receives ``admitted``), admitted
+-> connected (``peer-joined``, offer, answer through the server, ICE checks).
+
+Baseline, in the same run and interleaved with it: the same two peers with
+the offer and answer handed over directly in one process (no server), from
+creating the peer connections to both connected.
+
+    .venv/bin/python bench/join_to_connected.py               # 10 repetitions
+    .venv/bin/python bench/join_to_connected.py --reps 30 --warmup 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    PK_PASSWORD,
+    PK_USERNAME,
+    BimbingServer,
+    machine,
+    ms,
+    percentile,
+    print_table,
+    seed_video_sessions,
+)
+from aiortc import RTCConfiguration, RTCPeerConnection  # noqa: E402
+
+from tests.peers import CONNECTED, CallPeer, SmallVideo, Tone, close_pc, party_http, sign_in  # noqa: E402
+
+STEP_TIMEOUT = 20.0
+
+
+async def settle(pc) -> None:
+    """Untimed: let DTLS finish before closing, or aiortc's connect task trips over
+    the closed transport ("Task exception was never retrieved")."""
+    deadline = time.monotonic() + 10
+    while pc is not None and pc.connectionState not in ("connected", "failed", "closed") and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
+class TimedPeer(CallPeer):
+    """A CallPeer that stamps the moment its ICE connection state becomes connected."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connected_at: float | None = None
+        self.connected = asyncio.Event()
+
+    async def _new_pc(self) -> None:
+        await super()._new_pc()
+        pc = self.pc
+
+        @pc.on("iceconnectionstatechange")
+        def _stamp():
+            if pc.iceConnectionState in CONNECTED and self.connected_at is None:
+                self.connected_at = time.perf_counter()
+                self.connected.set()
+
+
+async def through_server(server: BimbingServer, pk_http, sid: int, token: str) -> dict[str, float]:
+    officer = TimedPeer(pk_http, sid, "officer")
+    phone = party_http(server.base)
+    client = TimedPeer(phone, sid, "client")
+    admitter = None
+    try:
+        await officer.join(STEP_TIMEOUT)
+
+        async def admit_when_waiting():
+            waiting = await officer.next("client-waiting", STEP_TIMEOUT)
+            await officer.admit(waiting["device"])
+
+        admitter = asyncio.create_task(admit_when_waiting())
+        await asyncio.sleep(0)  # the officer is listening before the clock starts
+
+        t0 = time.perf_counter()
+        async with phone.get(f"/j/{token}", allow_redirects=False) as resp:
+            await resp.read()
+            if resp.status != 303:
+                raise RuntimeError(f"/j/ answered {resp.status}")
+        await client.join(STEP_TIMEOUT)
+        await client.next("waiting", STEP_TIMEOUT)
+        t_waiting = time.perf_counter()
+        await client.next("admitted", STEP_TIMEOUT)
+        t_admitted = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(officer.connected.wait(), client.connected.wait()), STEP_TIMEOUT)
+        t_connected = max(officer.connected_at, client.connected_at)
+        await admitter
+        await settle(officer.pc)
+        await settle(client.pc)
+        return {
+            "total": t_connected - t0,
+            "link->waiting": t_waiting - t0,
+            "waiting->admitted": t_admitted - t_waiting,
+            "admitted->connected": t_connected - t_admitted,
+        }
+    finally:
+        if admitter is not None and not admitter.done():
+            admitter.cancel()
+        try:
+            if not officer.closed:
+                await officer.send({"type": "end"})
+                await officer.next("session-ended", 5)
+        except AssertionError:
+            pass
+        await client.close()
+        await officer.close()
+        await phone.close()
+
+
+async def direct_handover() -> float:
+    """The same two peers, offer/answer handed over in-process; creation -> both connected."""
+    stamps: dict[str, float] = {}
+    done = asyncio.Event()
+    media: list[asyncio.Task] = []
+
+    async def drain(track):
+        try:
+            while True:
+                await track.recv()
+        except Exception:
+            pass
+
+    def make(name: str) -> RTCPeerConnection:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTrack(Tone())
+        pc.addTrack(SmallVideo())
+
+        @pc.on("iceconnectionstatechange")
+        def _stamp():
+            if pc.iceConnectionState in CONNECTED and name not in stamps:
+                stamps[name] = time.perf_counter()
+                if len(stamps) == 2:
+                    done.set()
+
+        @pc.on("track")
+        def _track(track):
+            media.append(asyncio.create_task(drain(track)))
+
+        return pc
+
+    t0 = time.perf_counter()
+    officer, client = make("officer"), make("client")
+    try:
+        await officer.setLocalDescription(await officer.createOffer())
+        await client.setRemoteDescription(officer.localDescription)
+        await client.setLocalDescription(await client.createAnswer())
+        await officer.setRemoteDescription(client.localDescription)
+        await asyncio.wait_for(done.wait(), STEP_TIMEOUT)
+        took = max(stamps.values()) - t0
+        await settle(officer)
+        await settle(client)
+        return took
+    finally:
+        await close_pc(officer)
+        await close_pc(client)
+        for task in media:
+            task.cancel()
+        await asyncio.gather(*media, return_exceptions=True)
+
+
+def summary(values: list[float]) -> list[str]:
+    return [ms(statistics.median(values)), ms(percentile(values, 90)), ms(min(values)), ms(max(values))]
+
+
+async def main(reps: int, warmup: int, keep: bool) -> None:
+    print(f"# join link -> ICE connected, {reps} repetitions (+{warmup} warm-up), {machine()}")
+    server = BimbingServer(keep=keep)
+    try:
+        server.setup()
+        await server.start()
+        seeded = await seed_video_sessions(server, reps + warmup)
+        rows: list[dict[str, float]] = []
+        baseline: list[float] = []
+        async with party_http(server.base) as pk_http:
+            await sign_in(pk_http, PK_USERNAME, PK_PASSWORD)
+            for i, s in enumerate(seeded):
+                # Interleaved so both see the same machine load.
+                figures = await through_server(server, pk_http, s.session_id, s.token)
+                base = await direct_handover()
+                if i >= warmup:
+                    rows.append(figures)
+                    baseline.append(base)
+        print()
+        print("all figures in ms; 'through server' starts at GET /j/{token}, 'baseline' at creating the two peer connections")
+        table = [[phase, *summary([r[phase] for r in rows])] for phase in ("link->waiting", "waiting->admitted", "admitted->connected", "total")]
+        table[-1][0] = "through server: link -> connected"
+        for row in table[:-1]:
+            row[0] = "  split: " + row[0]
+        table.insert(0, table.pop())
+        table.append(["baseline: direct handover, no server", *summary(baseline)])
+        print_table(["", "median", "p90", "min", "max"], table)
+        overhead = statistics.median([r["total"] for r in rows]) - statistics.median(baseline)
+        negotiation = statistics.median([r["admitted->connected"] for r in rows]) - statistics.median(baseline)
+        print()
+        print(f"server path minus baseline (medians): link->connected {ms(overhead)} ms; admitted->connected {ms(negotiation)} ms")
+    finally:
+        await server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=10, help="measured repetitions (default 10)")
+    parser.add_argument("--warmup", type=int, default=1, help="unmeasured repetitions first (default 1)")
+    parser.add_argument("--keep", action="store_true", help="keep the tmp folder (database, server log)")
+    args = parser.parse_args()
+    if not 1 <= args.reps <= 1000 or not 0 <= args.warmup <= 10:
+        parser.error("--reps must be 1..1000, --warmup 0..10")
+    asyncio.run(main(args.reps, args.warmup, args.keep))
