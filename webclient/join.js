@@ -59,9 +59,12 @@ async function startCheck() {
   } catch (err) {
     const kind = classifyMediaError(err);
     showHelp(`join.err_${kind.replace("-", "")}_title`, `join.err_${kind.replace("-", "")}_help`);
+    // Nothing to preview: put the advice and "Coba lagi" where the eye is.
+    show($("check-media"), false);
     show(retry, true);
     return;
   }
+  show($("check-media"), true);
   attachStream(/** @type {HTMLVideoElement} */ ($("preview")), state.audioOnly ? null : state.stream);
   show($("preview"), !state.audioOnly);
   show($("preview-audio-only"), state.audioOnly);
@@ -139,6 +142,7 @@ function enterWaitingRoom() {
     // Our socket dropped: the server treats us as gone, so the call restarts on return.
     endCall();
     setBanner(navigator.onLine ? T("call.reconnecting") : T("call.offline"));
+    setStatus(T("call.reconnecting"));
   });
   sig.connect();
 }
@@ -199,6 +203,10 @@ function endCall() {
   if (!state.call) return;
   state.call.close();
   state.call = null;
+  const q = /** @type {HTMLElement} */ ($("quality"));
+  q.dataset.level = "unknown";
+  q.textContent = T("call.quality_unknown");
+  /** @type {HTMLVideoElement} */ ($("remote")).srcObject = null;
 }
 
 /** @param {string} text */
@@ -208,7 +216,7 @@ function setStatus(text) {
 
 function applySaverView() {
   show($("remote-audio-only"), state.audioOnly);
-  show($("remote"), true);
+  show($("remote"), !state.audioOnly);
   show($("local"), !state.audioOnly);
   setPressed($("saver"), state.audioOnly, T(state.audioOnly ? "call.saver_off" : "call.saver_on"));
   /** @type {HTMLButtonElement} */ ($("switch")).disabled = state.audioOnly;

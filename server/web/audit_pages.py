@@ -30,6 +30,7 @@ from server.web.validation import int_param
 routes = web.RouteTableDef()
 
 PAGE_ONLY = ("lang",)
+# The page pages by number (it shows "page x of y"); keyset paging is for API clients.
 
 
 async def _officers(db, staff: Staff) -> list[Staff]:
@@ -52,13 +53,13 @@ def _month(request: web.Request) -> tuple[str, date, date]:
 @routes.get("/audit")
 async def audit_page(request: web.Request) -> web.Response:
     staff = current_staff(request)
-    q = parse(request, SessionLogQuery, drop=PAGE_ONLY)
+    q = parse(request, SessionLogQuery, drop=PAGE_ONLY + ("after",))
     if q.format != "json":
         raise ApiError(400, "invalid-query", "format: the page is HTML; use /api/audit/sessions?format=csv")
     tz = request.app[settings_key].timezone
     f = q.filter()
     async with request.app[db_key]() as db:
-        page = await reports.session_log_page(db, staff, f, tz, page=q.page, per_page=q.per_page, after=q.after)
+        page = await reports.session_log_page(db, staff, f, tz, page=q.page, per_page=q.per_page)
         officers = await _officers(db, staff)
         clients = await _clients(db, staff)
     filt = f.as_query()

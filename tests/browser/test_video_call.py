@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import PK_NAME, PK_PASSWORD, PK_USERNAME
+from tests.browser.conftest import CHROMIUM_ARGS, PK_NAME, PK_PASSWORD, PK_USERNAME
+from tests.services import require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -319,3 +320,37 @@ async def test_client_saves_data_with_audio_only_and_rejoins_by_itself_after_a_d
     assert kinds.index("media_connected") < first_drop < kinds.index("reconnected") < kinds.index("ended"), kinds
     assert ended["status"] == "ended" and ended["duration_seconds"] > 0
     assert errors == []
+
+
+async def test_client_who_blocked_the_camera_is_told_how_to_allow_it_and_can_try_again(browser, live_server, artifacts):
+    errors: list[str] = []
+    call = await pk_starts_video_session(browser, live_server, {
+        "name": "Fajar Nugroho", "register_number": "PAS.2026.0610", "supervision_start": "2026-05-04",
+        "supervision_end": "2027-05-04", "reporting_interval_days": "14", "kelurahan": "Marunda",
+    }, errors)
+    # A phone browser that asks before giving the camera (no fake permission
+    # UI): with nothing granted the request is refused, as when the client taps "Block".
+    asking = await browser.browser_type.launch(
+        executable_path=require_chromium(), headless=True,
+        args=[a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"],
+    )
+    phone_ctx = await asking.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True,
+                                         has_touch=True, user_agent=ANDROID_CHROME, locale="id-ID")
+    phone = await phone_ctx.new_page()
+    watch_for_errors(phone, "phone", errors)
+    await phone.goto(call.link)
+    await phone.click("#start-check")
+    await expect(phone.locator("#check-help")).to_be_visible()
+    await expect(phone.locator("#check-help-title")).to_have_text("Izin kamera atau mikrofon ditolak")
+    await expect(phone.locator("#check-help-text")).to_contain_text("ikon gembok")
+    await expect(phone.locator("#enter")).to_be_disabled()
+    await phone.screenshot(path=artifacts / "client-7-permission-denied.png")
+
+    # the client allows camera and microphone in the browser and taps "Coba lagi"
+    await phone_ctx.grant_permissions(["camera", "microphone"], origin=live_server.url)
+    await phone.click("#retry-check")
+    await expect(phone.locator("#check-help")).to_be_hidden()
+    await expect(phone.locator("#enter")).to_be_enabled()
+    await poll(lambda: phone.evaluate("document.getElementById('preview').videoWidth"), lambda w: w > 0, what="the camera preview")
+    assert errors == []
+    await asking.close()
