@@ -27,6 +27,7 @@ const state = {
 };
 
 const banner = /** @type {HTMLElement} */ ($("banner"));
+/** @param {string} text */
 function setBanner(text) {
   banner.textContent = text || "";
   show(banner, !!text);

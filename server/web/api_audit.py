@@ -218,9 +218,10 @@ async def stream_csv(request: web.Request, staff: Staff, f: reports.SessionFilte
                     buffer.seek(0)
                     buffer.truncate()
         await response.write(buffer.getvalue().encode("utf-8"))
-        await response.write_eof()
         complete = True
     finally:
+        # Recorded before the response ends, so nobody holds a finished export
+        # that the trail does not know about yet; a broken-off one is recorded too.
         await request.app[audit_key].record(
             "audit.export",
             actor=staff,
@@ -228,6 +229,7 @@ async def stream_csv(request: web.Request, staff: Staff, f: reports.SessionFilte
             target_id=staff.office_id,
             detail={"format": "csv", "filter": f.as_query(), "rows": rows, "complete": complete, "scope": "own" if staff.role == Role.pk else "office"},
         )
+    await response.write_eof()
     return response
 
 
