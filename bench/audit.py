@@ -338,7 +338,8 @@ async def main() -> None:
             print(f"{'query':<28} {'rows':>9}  {'indexed p50':>11} {'p95':>8}   {'no index p50':>12} {'p95':>8}")
             for q, (p50, p95, rows) in indexed.items():
                 b50, b95, _ = baseline[q]
-                print(f"{q:<28} {rows:>9,}  {p50:>11.1f} {p95:>8.1f}   {b50:>12.1f} {b95:>8.1f}")
+                shown = f"{rows:,}" if rows is not None else "(no count)"
+                print(f"{q:<28} {shown:>9}  {p50:>11.1f} {p95:>8.1f}   {b50:>12.1f} {b95:>8.1f}")
             print(flush=True)
 
         url, name = await fresh_database(backend, workdir)

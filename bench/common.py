@@ -99,12 +99,39 @@ async def stop_process(proc: asyncio.subprocess.Process | None, timeout: float =
         await proc.wait()
 
 
+GC_LOGGER = """
+import gc, os, time
+_out = open(os.environ["BENCH_GC_LOG"], "a", buffering=1)
+_start = [0.0]
+def _gc(phase, info):
+    if phase == "start":
+        _start[0] = time.perf_counter()
+        return
+    took = time.perf_counter() - _start[0]
+    if info["generation"] == 2 or took > 0.005:
+        _out.write(f"{time.perf_counter():.3f} {info['generation']} {took:.4f} {info['collected']}\\n")
+gc.callbacks.append(_gc)
+"""
+
+
+def read_gc_log(path: Path | None, since: float, until: float) -> list[tuple[int, float]]:
+    """(generation, seconds) of the logged collections between two perf_counter stamps."""
+    if path is None or not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        at, gen, took, _ = line.split()
+        if since <= float(at) <= until:
+            out.append((int(gen), float(took)))
+    return out
+
+
 class BimbingServer:
     """``bimbing serve`` as its own process on a free port, with a tmp SQLite
     database, a tmp ``BIMBING_DATA_DIR`` and a fresh ``BIMBING_SECRET_KEY``.
     ``setup()`` creates the schema and one PK (password on stdin) with the CLI."""
 
-    def __init__(self, keep: bool = False, **env: str):
+    def __init__(self, keep: bool = False, gc_log: bool = False, **env: str):
         self.dir = Path(tempfile.mkdtemp(prefix="bimbing-bench-"))
         self.keep = keep
         self.port = free_port()
@@ -121,6 +148,16 @@ class BimbingServer:
         }
         self.proc: asyncio.subprocess.Process | None = None
         self.pk_id: int | None = None
+        self.gc_log: Path | None = None
+        if gc_log:
+            # Diagnostic only: a sitecustomize in the bench's tmp folder (nothing in
+            # server/) logs the server's slow garbage collections.
+            site = self.dir / "site"
+            site.mkdir()
+            (site / "sitecustomize.py").write_text(GC_LOGGER)
+            self.gc_log = self.dir / "gc.log"
+            self.env["PYTHONPATH"] = str(site)
+            self.env["BENCH_GC_LOG"] = str(self.gc_log)
 
     @property
     def base(self) -> str:

@@ -61,6 +61,7 @@ from bench.common import (  # noqa: E402
     percentile,
     print_table,
     raise_nofile,
+    read_gc_log,
     seed_video_sessions,
     stop_process,
     wait_http,
@@ -274,8 +275,8 @@ async def latency_phase(pairs, per_room: int, rate: float, make) -> tuple[Sink, 
         await asyncio.gather(*readers, return_exceptions=True)
 
 
-async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int) -> Result:
-    server = BimbingServer()
+async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_log: bool = False) -> Result:
+    server = BimbingServer(gc_log=gc_log)
     connector_o = aiohttp.TCPConnector(limit=0)
     connector_c = aiohttp.TCPConnector(limit=0)
     officer_http = aiohttp.ClientSession(server.base, connector=connector_o, cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -328,8 +329,15 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int) -> R
         print(f"  bimbing: {n} rooms admitted in {setup_s:.1f} s", flush=True)
 
         cpu0 = server.cpu_seconds()
+        t0 = time.perf_counter()
         sink, sent, took = await latency_phase(pairs, per_room, rate, candidate_frame)
         cpu = server.cpu_seconds() - cpu0
+        if gc_log:
+            collections_ = read_gc_log(server.gc_log, t0, time.perf_counter())
+            gen2 = [t for g, t in collections_ if g == 2]
+            print(f"  bimbing: server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
+                  f"longest {max(gen2, default=0) * 1000:.0f} ms, total {sum(t for _, t in collections_) * 1000:.0f} ms "
+                  f"in collections over 5 ms or gen 2", flush=True)
         return Result("bimbing server: relay, one-way", n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other))
     finally:
         t = time.perf_counter()
@@ -391,12 +399,13 @@ def report(results: list[Result], per_room: int, rate: float) -> None:
             r.name, r.rooms, 2 * r.rooms, f"{r.setup_s:.1f}",
             ms(percentile(r.latencies, 50)), ms(percentile(r.latencies, 90)), ms(percentile(r.latencies, 99)),
             ms(max(r.latencies) if r.latencies else float("nan")),
+            sum(1 for x in r.latencies if x > 0.1),
             f"{r.sent}/{lost}", f"{r.sent / r.send_s:.0f}" if r.send_s else "n/a",
             f"{r.cpu_s / max(r.sent, 1) * 1e6:.0f}",
             f"{r.rss_before / MiB:.1f}", f"{r.rss_after / MiB:.1f}", f"{r.per_connection / 1024:.1f}",
         ])
     print_table(
-        ["", "rooms", "conns", "setup s", "p50", "p90", "p99", "max", "sent/lost", "msg/s", "srv CPU us/msg", "RSS0 MiB", "RSS1 MiB", "KiB/conn"],
+        ["", "rooms", "conns", "setup s", "p50", "p90", "p99", "max", ">100ms", "sent/lost", "msg/s", "srv CPU us/msg", "RSS0 MiB", "RSS1 MiB", "KiB/conn"],
         rows,
     )
     for r in results:
@@ -404,7 +413,7 @@ def report(results: list[Result], per_room: int, rate: float) -> None:
             print(f"  {r.name} @ {r.rooms}: other messages received: {r.other}")
 
 
-async def main(rooms: list[int], per_room: int, rate: float, concurrency: int) -> None:
+async def main(rooms: list[int], per_room: int, rate: float, concurrency: int, gc_log: bool) -> None:
     limit = raise_nofile()
     print(f"# signaling relay, rooms {rooms}, {machine()}, open-file limit {limit}")
     results: list[Result] = []
@@ -415,7 +424,7 @@ async def main(rooms: list[int], per_room: int, rate: float, concurrency: int) -
         print(f"\n## {n} rooms", flush=True)
         batch = []
         try:
-            batch.append(await run_bimbing(n, per_room, rate, concurrency))
+            batch.append(await run_bimbing(n, per_room, rate, concurrency, gc_log))
         except Exception as exc:  # report what limited it and go on
             print(f"  bimbing at {n} rooms failed: {type(exc).__name__}: {exc}", flush=True)
         batch.extend(await run_baseline(n, per_room, rate, concurrency))
@@ -434,6 +443,7 @@ if __name__ == "__main__":
     parser.add_argument("--messages-per-room", type=int, default=10)
     parser.add_argument("--rate", type=float, default=1000.0, help="aggregate messages per second (default 1000)")
     parser.add_argument("--concurrency", type=int, default=50, help="rooms being set up at once (default 50)")
+    parser.add_argument("--gc-log", action="store_true", help="diagnostic: log the server's slow garbage collections")
     args = parser.parse_args()
     try:
         sizes = [int(x) for x in args.rooms.split(",") if x.strip()]
@@ -443,4 +453,4 @@ if __name__ == "__main__":
         parser.error("each room count must be 1..20000")
     if not 1 <= args.messages_per_room <= 1000 or not 1 <= args.rate <= 100000 or not 1 <= args.concurrency <= 1000:
         parser.error("--messages-per-room 1..1000, --rate 1..100000, --concurrency 1..1000")
-    asyncio.run(main(sizes, args.messages_per_room, args.rate, args.concurrency))
+    asyncio.run(main(sizes, args.messages_per_room, args.rate, args.concurrency, args.gc_log))

@@ -8,6 +8,7 @@ Every knob is a field of the frozen :class:`Settings`; tests build one directly
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +28,8 @@ class Settings:
     # Signs join links, CSRF tokens and TURN credentials; >= 32 bytes of entropy.
     secret_key: str = ""
     redis_url: str | None = None
+    # Names every Redis key and channel, so several deployments (or test runs) can share one Redis.
+    redis_prefix: str = "bimbing"
     production: bool = False
     data_dir: Path = DEFAULT_DATA_DIR
     recordings_dir: Path = Path("recordings")
@@ -121,6 +124,7 @@ class Settings:
             database_url=_normalise_db_url(database_url),
             secret_key=secret_key,
             redis_url=get("REDIS_URL"),
+            redis_prefix=_redis_prefix(get("REDIS_PREFIX", "bimbing") or "bimbing"),
             production=production,
             data_dir=data_dir,
             recordings_dir=Path(get("RECORDINGS_DIR", "recordings")),
@@ -147,6 +151,13 @@ class Settings:
             if signing_key or not production
             else None,
         )
+
+
+def _redis_prefix(raw: str) -> str:
+    # It becomes part of every key and channel name, and ':' separates their parts.
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", raw):
+        raise ConfigError(f"{ENV_PREFIX}REDIS_PREFIX must be 1-64 letters, digits, '_', '.' or '-', got {raw!r}")
+    return raw
 
 
 def _normalise_db_url(url: str) -> str:

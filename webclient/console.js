@@ -18,7 +18,10 @@ const state = {
   /** @type {MediaStream | null} */ stream: null,
   /** @type {Call | null} */ call: null,
   /** @type {RTCIceServer[]} */ iceServers: [],
-  /** @type {string | null} */ waitingDevice: null,
+  /** Devices in the waiting room, in arrival order: device id -> label. @type {Map<string, string>} */
+  waiting: new Map(),
+  /** The device in the call, when known (to tell it apart from a waiting one that leaves). @type {string | null} */
+  callDevice: null,
   muted: false,
   cameraOff: false,
   ended: false,
@@ -165,7 +168,8 @@ function showEnded(session) {
   endCall();
   sig.close(false);
   for (const t of state.stream ? state.stream.getTracks() : []) t.stop();
-  show($("waiting-notice"), false);
+  state.waiting.clear();
+  renderWaiting();
   /** @type {HTMLButtonElement} */ ($("end")).disabled = true;
   const seconds = session.duration_seconds || 0;
   /** @type {HTMLElement} */ ($("ended-duration")).textContent = T("console.ended_duration", { minutes: Math.floor(seconds / 60), seconds: seconds % 60 });
@@ -192,20 +196,29 @@ function notifyWaiting() {
   }
 }
 
-function clearWaiting() {
-  state.waitingDevice = null;
-  show($("waiting-notice"), false);
+/** Show the latest waiting device (admit/deny act on it), or hide the notice. */
+function renderWaiting() {
+  const latest = [...state.waiting.entries()].at(-1);
+  show($("waiting-notice"), !!latest);
+  if (latest) {
+    /** @type {HTMLElement} */ ($("waiting-device")).textContent = latest[1] ? T("console.client_waiting_device", { label: latest[1] }) : "";
+    return;
+  }
   if (titleTimer) clearInterval(titleTimer);
   titleTimer = null;
   document.title = baseTitle;
 }
 
-$("admit")?.addEventListener("click", () => {
-  if (sig.send({ type: "admit", ...(state.waitingDevice ? { device: state.waitingDevice } : {}) })) clearWaiting();
-});
-$("deny")?.addEventListener("click", () => {
-  if (sig.send({ type: "deny", ...(state.waitingDevice ? { device: state.waitingDevice } : {}) })) clearWaiting();
-});
+/** @param {"admit" | "deny"} type */
+function decide(type) {
+  const latest = [...state.waiting.keys()].at(-1);
+  if (!sig.send({ type, ...(latest ? { device: latest } : {}) })) return;
+  if (latest) state.waiting.delete(latest);
+  if (type === "admit") state.callDevice = latest || null;
+  renderWaiting();
+}
+$("admit")?.addEventListener("click", () => decide("admit"));
+$("deny")?.addEventListener("click", () => decide("deny"));
 
 // --- the call ------------------------------------------------------------------
 function startCall() {
@@ -273,23 +286,31 @@ sig.addEventListener("welcome", (e) => {
 });
 sig.addEventListener("client-waiting", (e) => {
   const { device, label } = /** @type {CustomEvent} */ (e).detail;
-  state.waitingDevice = device || null;
-  /** @type {HTMLElement} */ ($("waiting-device")).textContent = label ? T("console.client_waiting_device", { label }) : "";
-  show($("waiting-notice"), true);
-  setStatus(T("console.client_waiting"));
-  setPlaceholder(T("console.client_waiting"));
+  state.waiting.delete(device);
+  state.waiting.set(device, label || "");
+  renderWaiting();
+  if (!state.call) {
+    setStatus(T("console.client_waiting"));
+    setPlaceholder(T("console.client_waiting"));
+  }
   notifyWaiting();
 });
 sig.addEventListener("peer-joined", (e) => {
   if (/** @type {CustomEvent} */ (e).detail.role === "client") {
-    clearWaiting();
     startCall();
     /** @type {HTMLElement} */ ($("session-status")).textContent = T("status.active");
   }
 });
 sig.addEventListener("peer-left", (e) => {
-  const { role, reason } = /** @type {CustomEvent} */ (e).detail;
+  const { role, reason, device } = /** @type {CustomEvent} */ (e).detail;
   if (role !== "client") return;
+  if (device && state.waiting.has(device)) {
+    // Someone in the waiting room gave up; the call (if any) goes on.
+    state.waiting.delete(device);
+    renderWaiting();
+    return;
+  }
+  if (state.call && device && state.callDevice && device !== state.callDevice) return;
   endCall();
   setStatus(T(reason === "hangup" ? "console.client_left" : "console.client_dropped"));
   setPlaceholder(T(reason === "hangup" ? "console.client_left" : "console.client_dropped"));

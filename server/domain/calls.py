@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -88,6 +89,18 @@ class CallLog:
     def _state(self, session_id: int) -> CallState:
         return self._states.setdefault(session_id, CallState())
 
+    @asynccontextmanager
+    async def _locked(self, session_id: int, *, create: bool = True) -> AsyncIterator[CallState | None]:
+        """The session's state, held exclusively for one step. Every change to the
+        state goes through here, so that a subclass can keep it elsewhere (Redis,
+        when several processes share a call: server/signaling/shared_state.py)."""
+        state = self._state(session_id) if create else self._states.get(session_id)
+        if state is None:
+            yield None
+            return
+        async with state.lock:
+            yield state
+
     async def _load(self, db: AsyncSession, session_id: int) -> GuidanceSession | None:
         session = await db.get(GuidanceSession, session_id)
         if session is None or session.mode != SessionMode.video or not is_open(session):
@@ -105,7 +118,7 @@ class CallLog:
             return {str(e.detail.get("device")) for e in session.events if e.kind == "admitted" and e.detail.get("device")}
 
     async def _log(self, session_id: int, kind: str, actor: str, **detail) -> bool:
-        async with self._state(session_id).lock:
+        async with self._locked(session_id):
             async with self._db() as db:
                 session = await self._load(db, session_id)
                 if session is None:
@@ -125,8 +138,7 @@ class CallLog:
 
     async def admitted(self, session_id: int, device: str, *, automatic: bool = False) -> None:
         """The first admit makes the session ``active`` and is its ``started_at``."""
-        state = self._state(session_id)
-        async with state.lock:
+        async with self._locked(session_id):
             async with self._db() as db:
                 session = await self._load(db, session_id)
                 if session is None:
@@ -142,8 +154,7 @@ class CallLog:
     # ---- media ------------------------------------------------------------
 
     async def media_state(self, session_id: int, role: str, ice_state: str) -> None:
-        state = self._state(session_id)
-        async with state.lock:
+        async with self._locked(session_id) as state:
             before = self._both_connected(state)
             state.media[role] = ice_state
             after = self._both_connected(state)
@@ -162,8 +173,7 @@ class CallLog:
     async def party_gone(self, session_id: int, role: str, reason: str, *, device: str | None = None, admitted: bool = True) -> None:
         """A socket closed (``dropped``/``hangup``) or was taken over (``replaced``).
         Its media counts as gone until the new connection reports again."""
-        state = self._state(session_id)
-        async with state.lock:
+        async with self._locked(session_id) as state:
             was_open = admitted and self._both_connected(state)
             if admitted:
                 state.media[role] = "closed"
@@ -219,11 +229,11 @@ class CallLog:
 
     async def heartbeat(self, session_id: int) -> None:
         state = self._state(session_id)
-        # Throttled: at most one write per heartbeat period per session.
+        # Throttled: at most one write per heartbeat period per session (and process).
         if time.monotonic() - state.heartbeat_written < self._settings.heartbeat_seconds:
             return
         state.heartbeat_written = time.monotonic()
-        async with state.lock:
+        async with self._locked(session_id):
             async with self._db() as db:
                 session = await self._load(db, session_id)
                 if session is not None:
@@ -232,10 +242,9 @@ class CallLog:
 
     async def close_for_end(self, db: AsyncSession, session: GuidanceSession, at: datetime) -> None:
         """Close the open interval at the moment the session ends (before ``ended``)."""
-        state = self._states.get(session.id)
-        if state is None:
-            return
-        async with state.lock:
+        async with self._locked(session.id, create=False) as state:
+            if state is None:
+                return
             self._close_interval(db, session, state, role="officer", reason="ended", at=at)
             state.media = {"officer": "closed", "client": "closed"}
 
@@ -249,7 +258,7 @@ class CallLog:
             await self.close_for_end(db, session, now)
             end_session(db, session, actor, at=now)
             await db.commit()
-        self.forget(session_id)
+        await self.discard(session_id)
         return True
 
     def forget(self, session_id: int) -> None:
@@ -257,6 +266,14 @@ class CallLog:
         timer = self._timers.pop(session_id, None)
         if timer:
             timer.cancel()
+
+    async def discard(self, session_id: int) -> None:
+        """The session is closed: drop its state (here, and wherever it is shared)."""
+        self.forget(session_id)
+
+    async def _recoverable(self, session_ids: list[int]) -> set[int]:
+        """Which active sessions the stop cut: all of them, for a single process."""
+        return set(session_ids)
 
     # ---- restart ---------------------------------------------------------------
 
@@ -270,7 +287,11 @@ class CallLog:
                     select(GuidanceSession).where(GuidanceSession.status == SessionStatus.active, GuidanceSession.mode == SessionMode.video)
                 )
             ).scalars().all()
+            cut = await self._recoverable([session.id for session in rows])
+            ever: dict[int, bool] = {}
             for session in rows:
+                if session.id not in cut:
+                    continue
                 open_at = None
                 for event in session.events:
                     if event.kind in OPENERS:
@@ -285,11 +306,16 @@ class CallLog:
                     detail.update(interval_closed_at=closed_at.isoformat(), seconds=round(seconds, 3))
                     session.duration_seconds = round(interval_seconds(session) + seconds)
                 add_event(db, session, "server_restarted", "system", **detail)
-                state = self._state(session.id)
-                state.awaiting_resume = True
-                state.ever_connected = open_at is not None or any(e.kind in OPENERS for e in session.events)
+                ever[session.id] = open_at is not None or any(e.kind in OPENERS for e in session.events)
                 recovered.append(session.id)
             await db.commit()
+        for session_id in recovered:
+            async with self._locked(session_id) as state:
+                # Whatever the stopped process remembered is gone with it.
+                state.media = {"officer": "new", "client": "new"}
+                state.open_since = None
+                state.awaiting_resume = True
+                state.ever_connected = ever[session_id]
         for session_id in recovered:
             self._timers[session_id] = asyncio.create_task(self._interrupt_later(session_id), name=f"resume-grace-{session_id}")
         if recovered:
@@ -298,8 +324,7 @@ class CallLog:
 
     async def _interrupt_later(self, session_id: int) -> None:
         await asyncio.sleep(self._settings.resume_grace_seconds)
-        state = self._state(session_id)
-        async with state.lock:
+        async with self._locked(session_id) as state:
             if not state.awaiting_resume:
                 return
             async with self._db() as db:
@@ -313,7 +338,7 @@ class CallLog:
                 await db.commit()
             log.info("session %s closed as interrupted (nobody resumed it)", session_id)
         self._timers.pop(session_id, None)
-        self._states.pop(session_id, None)
+        await self.discard(session_id)
         if self.on_closed is not None:
             await self.on_closed(session_id)
 

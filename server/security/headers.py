@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.security.proxy import is_https
+
 # No inline script or style anywhere: pages load their code from /static and pass
 # data in <script type="application/json"> blocks, which are never executed.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -46,7 +48,7 @@ def _apply(request: web.Request, response: web.StreamResponse) -> None:
     h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     h.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
     h.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    if request.secure:
+    if is_https(request):
         h.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.path.startswith("/api/") or request.path.startswith("/j/"):
         h.setdefault("Cache-Control", "no-store")

@@ -61,6 +61,8 @@ class Party:
     staff_id: int | None = None
     admitted: bool = False
     gone: bool = False
+    # This connection's id when rooms are shared between processes (shared_state.py).
+    conn: str = ""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
