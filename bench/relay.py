@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import collections
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field

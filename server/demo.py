@@ -103,7 +103,7 @@ async def seed_demo(settings: Settings, *, clients: int = 20, rng_seed: int = 20
         fd = os.open(logins_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(logins, fh, indent=1)
-        await AuditLog(sessionmaker).record("demo.seed", actor="cli", detail={"clients": clients})
+        await AuditLog.from_settings(sessionmaker, settings).record("demo.seed", actor="cli", detail={"clients": clients})
         return logins
     finally:
         await engine.dispose()

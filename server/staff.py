@@ -32,7 +32,7 @@ async def add_user(settings: Settings, *, username: str, role: str, name: str, p
             db.add(staff)
             await db.commit()
             staff_id = staff.id
-        await AuditLog(sessionmaker).record("staff.create", actor="cli", target_type="staff", target_id=staff_id, detail={"username": username, "role": role})
+        await AuditLog.from_settings(sessionmaker, settings).record("staff.create", actor="cli", target_type="staff", target_id=staff_id, detail={"username": username, "role": role})
         return staff_id
     finally:
         await engine.dispose()

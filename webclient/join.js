@@ -251,9 +251,22 @@ $("hangup")?.addEventListener("click", () => {
   state.admitted = false;
   state.sig?.close(true);
   state.sig = null;
+  // Camera light off while they are out of the call.
+  stopStream(state.stream);
+  state.stream = null;
   showStep("left");
 });
-$("rejoin")?.addEventListener("click", () => enterWaitingRoom());
+$("rejoin")?.addEventListener("click", async () => {
+  try {
+    const opened = await openMedia({ audioOnly: state.audioOnly });
+    state.stream = opened.stream;
+    state.audioOnly = opened.audioOnly;
+  } catch {
+    startCheck(); // the devices went away meanwhile: back to the check, with its help
+    return;
+  }
+  enterWaitingRoom();
+});
 
 // --- network changes ----------------------------------------------------------
 window.addEventListener("offline", () => {

@@ -283,15 +283,25 @@ async def _leave(request: web.Request, party: Party, reason: str) -> None:
 
 
 async def _signaling_ctx(app: web.Application):
-    calls = CallLog(app[db_key], app[settings_key])
-    rooms = RoomRegistry(LocalBus())
-    rooms.on_ended.append(calls.forget)
+    settings = app[settings_key]
+    close_shared = None
+    if settings.redis_url:
+        # Several processes share rooms and call state (docs/deploy.md, "Several processes").
+        from server.signaling.shared_state import open_shared
+
+        calls, rooms, close_shared = await open_shared(app[db_key], settings)
+    else:
+        calls = CallLog(app[db_key], settings)
+        rooms = RoomRegistry(LocalBus())
+    rooms.on_ended.append(calls.discard)
     calls.on_closed = rooms.session_ended
     app[calls_key] = calls
     app[rooms_key] = rooms
     await calls.recover()
     yield
     await calls.close()
+    if close_shared is not None:
+        await close_shared()
 
 
 async def _close_sockets(app: web.Application) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from urllib.parse import quote
 from dataclasses import dataclass
 
 import pytest
@@ -274,7 +275,7 @@ async def test_pk_and_client_hold_a_logged_video_call_in_two_browsers(browser, l
     assert errors == []
 
 
-async def test_client_saves_data_with_audio_only_and_rejoins_by_itself_after_a_drop(browser, live_server, artifacts):
+async def test_client_saves_data_with_audio_only_and_comes_back_after_a_drop_and_a_hang_up(browser, live_server, artifacts):
     errors: list[str] = []
     call = await pk_starts_video_session(browser, live_server, {
         "name": "Dewi Lestari", "register_number": "PAS.2026.0533", "supervision_start": "2026-03-02",
@@ -311,6 +312,14 @@ async def test_client_saves_data_with_audio_only_and_rejoins_by_itself_after_a_d
     await frames_keep_coming(pk, "the PK after the client rejoined")
     await expect(phone.locator("#call-status")).to_have_text("Tersambung")
 
+    # the client hangs up by mistake and taps "Gabung lagi": a device the PK admitted comes straight back
+    await phone.click("#hangup")
+    await expect(phone.locator("#step-left")).to_be_visible()
+    await expect(pk.locator("#call-status")).to_have_text("Klien keluar dari panggilan.")
+    await phone.click("#rejoin")
+    await frames_keep_coming(pk, "the PK after the client came back")
+    await expect(pk.locator("#waiting-notice")).to_be_hidden()
+
     await pk.click("#end")
     await expect(phone.locator("#final-title")).to_have_text("Sesi selesai")
     ended = await call.session()
@@ -322,12 +331,19 @@ async def test_client_saves_data_with_audio_only_and_rejoins_by_itself_after_a_d
     assert errors == []
 
 
-async def test_client_who_blocked_the_camera_is_told_how_to_allow_it_and_can_try_again(browser, live_server, artifacts):
+async def test_client_uses_the_reissued_link_and_is_helped_when_the_camera_is_blocked(browser, live_server, artifacts):
     errors: list[str] = []
     call = await pk_starts_video_session(browser, live_server, {
         "name": "Fajar Nugroho", "register_number": "PAS.2026.0610", "supervision_start": "2026-05-04",
         "supervision_end": "2027-05-04", "reporting_interval_days": "14", "kelurahan": "Marunda",
     }, errors)
+    # the PK thinks the link went to the wrong number and reissues it (confirming the dialog)
+    old_link = call.link
+    await call.pk.click("#reissue")
+    await expect(call.pk.locator("#share-status")).to_have_text("Tautan baru dibuat; tautan lama tidak berlaku lagi.")
+    call.link = await call.pk.input_value("#join-link")
+    assert call.link != old_link
+    assert quote(call.link, safe="") in await call.pk.get_attribute("#wa-share", "href")
     # A phone browser that asks before giving the camera (no fake permission
     # UI): with nothing granted the request is refused, as when the client taps "Block".
     asking = await browser.browser_type.launch(
@@ -338,6 +354,7 @@ async def test_client_who_blocked_the_camera_is_told_how_to_allow_it_and_can_try
                                          has_touch=True, user_agent=ANDROID_CHROME, locale="id-ID")
     phone = await phone_ctx.new_page()
     watch_for_errors(phone, "phone", errors)
+    assert (await phone.goto(old_link)).status == 410  # the old link is dead
     await phone.goto(call.link)
     await phone.click("#start-check")
     await expect(phone.locator("#check-help")).to_be_visible()
