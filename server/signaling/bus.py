@@ -4,12 +4,13 @@ The registry never writes to another party's socket directly: it publishes to
 ``(session_id, address)`` where the address is ``"officer"``, ``"client"`` or
 ``"device:<id>"``, and whoever holds that socket has subscribed to it. In one
 process (the default) :class:`LocalBus` is a dictionary of callbacks. With
-several server processes behind a load balancer, a Redis bus would implement
-the same two methods over pub/sub channels ``bimbing:room:<id>:<address>``
-(publish returns whether anyone received it: Redis PUBLISH's receiver count);
-the admission state in :class:`~server.signaling.rooms.Room` (who holds the
-officer's place, who waits, which devices were admitted) would then move to
-Redis hashes next to it, while the log stays in the database.
+``BIMBING_REDIS_URL``, :class:`~server.signaling.redis_bus.RedisBus` implements
+the same two methods over Redis pub/sub channels ``<prefix>:room:<id>:<address>``
+(publish returns whether anyone received it: PUBLISH's receiver count; its
+subscribe is awaited, so that nothing published after it is lost), and
+:mod:`server.signaling.shared_state` moves the admission state of
+:class:`~server.signaling.rooms.Room` and CallLog's per-call state to Redis,
+while the log stays in the database.
 """
 
 from __future__ import annotations
