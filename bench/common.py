@@ -144,6 +144,8 @@ class BimbingServer:
             "BIMBING_DATABASE_URL": self.database_url,
             "BIMBING_DATA_DIR": str(self.dir / "data"),
             "BIMBING_SECRET_KEY": self.secret,
+            # Every room's client opens its link from 127.0.0.1.
+            "BIMBING_JOIN_OPENS_PER_WINDOW": "1000000",
             **env,
         }
         self.proc: asyncio.subprocess.Process | None = None

@@ -12,12 +12,12 @@ from aiohttp import web
 
 from server.audit.chain import AuditLog
 from server.db.engine import make_engine, make_sessionmaker
-from server.keys import audit_key, catalogue_key, db_key, engine_key, login_limiter_key, settings_key
+from server.keys import audit_key, catalogue_key, db_key, engine_key, join_limiter_key, login_limiter_key, settings_key
 from server.security.auth import auth_middleware
 from server.security.headers import security_headers_middleware
 from server.security.ratelimit import RateLimiter
 from server.settings import Settings
-from server.web import api_audit, audit_pages
+from server.web import api_audit, api_kendala, audit_pages, pages_kendala
 from server.web import api_auth, api_clients, api_sessions, api_staff, call_pages, health, pages
 from server.signaling import ws as signaling_ws
 from server.web import join as join_links
@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> web.Application:
     app[settings_key] = settings
     app[catalogue_key] = Catalogue()
     app[login_limiter_key] = RateLimiter(settings.login_max_failures, settings.login_window_seconds)
+    app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, join_links.JOIN_WINDOW_SECONDS)
     app.cleanup_ctx.append(_database)
 
     aiohttp_jinja2.setup(
@@ -59,7 +60,7 @@ def create_app(settings: Settings) -> web.Application:
         undefined=jinja2.StrictUndefined,
     )
 
-    for module in (health, api_auth, api_clients, api_sessions, api_staff, pages, call_pages, api_audit, audit_pages):
+    for module in (health, api_auth, api_clients, api_sessions, api_staff, pages, call_pages, api_audit, audit_pages, api_kendala, pages_kendala):
         app.router.add_routes(module.routes)
     app.router.add_routes(join_links.routes)
     # Rooms and the call log: after the database ctx, which they use.

@@ -20,6 +20,7 @@ settings_key = web.AppKey("settings", Settings)
 engine_key = web.AppKey("engine", AsyncEngine)
 db_key = web.AppKey("db", async_sessionmaker[AsyncSession])
 audit_key: web.AppKey["AuditLog"] = web.AppKey("audit", "AuditLog")  # type: ignore[arg-type]
+join_limiter_key: web.AppKey["RateLimiter"] = web.AppKey("join_limiter", "RateLimiter")  # type: ignore[arg-type]
 login_limiter_key: web.AppKey["RateLimiter"] = web.AppKey("login_limiter", "RateLimiter")  # type: ignore[arg-type]
 catalogue_key: web.AppKey["Catalogue"] = web.AppKey("catalogue", "Catalogue")  # type: ignore[arg-type]
 rooms_key: web.AppKey["RoomRegistry"] = web.AppKey("rooms", "RoomRegistry")  # type: ignore[arg-type]

@@ -51,6 +51,8 @@ class Settings:
     staff_session_hours: int = 12
     login_max_failures: int = 5
     login_window_seconds: int = 300
+    # Join-link openings per client address per 5 minutes (each one is logged).
+    join_opens_per_window: int = 30
     max_body_bytes: int = 64 * 1024
     # Audit: sessions shorter than this are listed as anomalies.
     min_video_minutes: int = 5
@@ -139,6 +141,7 @@ class Settings:
             join_opens_before_minutes=get_int("JOIN_OPENS_BEFORE_MINUTES", 60),
             join_expires_after_hours=get_int("JOIN_EXPIRES_AFTER_HOURS", 12),
             staff_session_hours=get_int("STAFF_SESSION_HOURS", 12),
+            join_opens_per_window=max(get_int("JOIN_OPENS_PER_WINDOW", 30), 1),
             min_video_minutes=get_int("MIN_VIDEO_MINUTES", 5),
             notes_grace_hours=get_int("NOTES_GRACE_HOURS", 24),
             late_edit_days=get_int("LATE_EDIT_DAYS", 7),

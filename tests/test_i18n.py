@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from server.db.models import TOPICS, ClientCategory, Outcome, Program, Role, SessionEventKind, SessionMode, SessionStatus
+from server.db.models import TOPICS, ClientCategory, KendalaKind, KendalaStatus, Outcome, Program, Role, SessionEventKind, SessionMode, SessionStatus
 from server.domain.records import STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR
 from server.web.join import _STATUS as JOIN_REFUSALS
@@ -29,6 +29,8 @@ DYNAMIC_PREFIXES = {
     "event.": [k.value for k in SessionEventKind],
     "role.": [r.value for r in Role],
     "join_error.": list(JOIN_REFUSALS),
+    "kendala.kind.": [k.value for k in KendalaKind],
+    "kendala.status.": [s.value for s in KendalaStatus],
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many"]

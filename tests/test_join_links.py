@@ -160,3 +160,18 @@ async def test_a_join_pass_cannot_be_forged_or_kept_past_its_window(settings):
     with pytest.raises(joinpass.PassError) as info:
         joinpass.decode(settings.secret_key, value, now=now + timedelta(minutes=6))
     assert info.value.code == "link-expired"
+
+
+async def test_a_flood_of_link_opens_from_one_address_is_paused(aiohttp_client, settings, office):
+    """Each opening is logged, so one address may open links only so often."""
+    from server.app import create_app
+
+    limit = settings.join_opens_per_window
+    http = await aiohttp_client(create_app(settings))
+    statuses = []
+    for _ in range(limit + 1):
+        resp = await http.get("/j/not-a-token", allow_redirects=False)
+        statuses.append(resp.status)
+    assert statuses[:limit] == [404] * limit
+    assert statuses[-1] == 429
+    assert 'data-error-code="too-many"' in await resp.text()

@@ -13,13 +13,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 WEBCLIENT = REPO / "webclient"
 CATALOGUES = {loc: json.loads((REPO / "server" / "web" / "i18n" / f"{loc}.json").read_text(encoding="utf-8")) for loc in ("id", "en")}
-PAGE_SCRIPTS = ["join.js", "console.js"]
+PAGE_SCRIPTS = ["join.js", "console.js", "kendala.js"]
 
 # Keys the scripts build at run time: T(`call.quality_${level}`) and the like.
 DYNAMIC_KEYS = {
     "call.quality_": ["good", "fair", "poor", "unknown"],
     "join.err_": [f"{kind}_{part}" for kind in ("denied", "notfound", "inuse", "insecure", "other") for part in ("title", "help")],
     "join.code.": ["link-expired", "link-revoked", "session-closed", "replaced", "unauthorized", "forbidden"],
+    "kendala.kind.": ["work_shift", "transport_cost", "illness", "family", "other"],
+    "kendala.status.": ["open", "accepted", "declined"],
 }
 
 
@@ -64,7 +66,7 @@ def test_every_text_the_scripts_show_is_in_the_catalogue(locale):
 def test_pages_hand_the_scripts_the_strings_they_use():
     """call_pages passes the catalogue subsets by prefix: every key a script
     uses must fall under a prefix its page sends."""
-    sent = {"join.js": ("join.", "call."), "console.js": ("console.", "call.", "join.err_", "status.")}
+    sent = {"join.js": ("join.", "call."), "console.js": ("console.", "call.", "join.err_", "status."), "kendala.js": ("join.", "kendala.")}
     for name, prefixes in sent.items():
         code = source(name)
         for key in re.findall(r"""\bT\(\s*["']([\w.\-]+)["']""", code):

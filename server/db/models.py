@@ -108,6 +108,20 @@ class Outcome(str, enum.Enum):
     rescheduled = "rescheduled"
 
 
+class KendalaKind(str, enum.Enum):
+    work_shift = "work_shift"
+    transport_cost = "transport_cost"
+    illness = "illness"
+    family = "family"
+    other = "other"
+
+
+class KendalaStatus(str, enum.Enum):
+    open = "open"
+    accepted = "accepted"
+    declined = "declined"
+
+
 TOPICS = (
     # kepribadian
     "faith",
@@ -270,6 +284,10 @@ class SessionEventKind(str, enum.Enum):
     notes_changed = "notes_changed"
     recording_started = "recording_started"
     recording_stopped = "recording_stopped"
+    cancelled = "cancelled"
+    kendala_reported = "kendala_reported"
+    kendala_answered = "kendala_answered"
+    rescheduled = "rescheduled"
 
 
 class SessionEvent(Base):
@@ -300,18 +318,28 @@ class NoteVersion(Base):
 
 
 class Kendala(Base):
-    """A client's report of an obstacle, optionally asking to move a session."""
+    """A client's report of an obstacle, optionally asking to move a session,
+    and the PK's answer (see server/domain/kendala.py)."""
 
     __tablename__ = "kendala"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
-    session_id: Mapped[int | None] = mapped_column(ForeignKey("guidance_session.id"))
-    kind: Mapped[str] = mapped_column(String(32))  # work | transport_cost | illness | other
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("guidance_session.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # work_shift | transport_cost | illness | family | other
     message: Mapped[str] = mapped_column(Text, default="")
-    requested_at: Mapped[datetime | None]
+    requested_at: Mapped[datetime | None]  # the client's proposed new time
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | accepted | declined
+    # The device (join-pass id) that sent it: rate limits and the client's own view.
+    device: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reply: Mapped[str] = mapped_column(Text, default="")
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    answered_at: Mapped[datetime | None]
+    # The session created when an accepted kendala moved the meeting.
+    new_session_id: Mapped[int | None] = mapped_column(ForeignKey("guidance_session.id"))
+
+    new_session: Mapped["GuidanceSession | None"] = relationship(lazy="joined", foreign_keys=[new_session_id])
 
 
 class AuditEntry(Base):

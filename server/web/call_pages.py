@@ -11,8 +11,9 @@ from urllib.parse import quote
 import segno
 from aiohttp import web
 
-from server.db.models import TOPICS, GuidanceSession, Outcome, Role, SessionMode
+from server.db.models import TOPICS, GuidanceSession, KendalaKind, Outcome, Role, SessionMode
 from server.domain import clients as clients_domain
+from server.domain import kendala as kendala_domain
 from server.domain import sessions as sessions_domain
 from server.domain.access import require_role, require_session
 from server.domain.records import attendance
@@ -63,7 +64,10 @@ async def join_page(request: web.Request) -> web.Response:
     if session is None or session.mode != SessionMode.video or session.link_version != grant.link_version:
         return render(request, "join.html", {"data": None, "problem": "join.no_pass"}, status=403)
     if session.status not in sessions_domain.OPEN_STATUSES:
-        return render(request, "join.html", {"data": None, "problem": "join.closed"}, status=410)
+        # A session moved at the client's request is cancelled: show them the answer.
+        async with request.app[db_key]() as db:
+            kendala = await kendala_domain.for_session(db, session.id)
+        return render(request, "join.html", {"data": None, "problem": "join.closed", "kendala": kendala}, status=410)
     ctx = page_context(request)
     data = {
         "session_id": session.id,
@@ -71,9 +75,9 @@ async def join_page(request: web.Request) -> web.Response:
         "scheduled_local": ctx["local"](session.scheduled_at),
         "record": session.record,
         "locale": ctx["locale"],
-        "strings": _strings(request, "join.", "call."),
+        "strings": _strings(request, "join.", "call.", "kendala."),
     }
-    return render(request, "join.html", {"data": data})
+    return render(request, "join.html", {"data": data, "kendala_kinds": [k.value for k in KendalaKind]})
 
 
 async def _console_session(request: web.Request, db) -> GuidanceSession:
@@ -93,6 +97,7 @@ async def console_page(request: web.Request) -> web.Response:
             raise web.HTTPFound(f"/sessions/{session.id}")
         client = session.client
         history = await clients_domain.client_sessions(db, client.id)
+        open_kendala = await kendala_domain.for_client(db, client.id, only_open=True)
     att = attendance(client, history, today(request), settings.timezone)
     recent = [s for s in history if s.id != session.id][:RECENT_SESSIONS]
     links = session_links(request, settings, session)
@@ -123,6 +128,7 @@ async def console_page(request: web.Request) -> web.Response:
         "wa_direct": f"https://wa.me/{phone}?text={wa_text}" if phone else None,
         "outcomes": list(Outcome),
         "topics": TOPICS,
+        "open_kendala": open_kendala,
         "data": data,
     })
 

@@ -15,14 +15,20 @@ from aiohttp import web
 
 from server.db.models import GuidanceSession, SessionMode
 from server.domain import calls
-from server.keys import audit_key, db_key, settings_key
+from server.keys import audit_key, db_key, join_limiter_key, settings_key
 from server.security import joinpass, tokens
+from server.security.proxy import client_address
 from server.web.render import render
 from server.web.serialize import iso
 
 routes = web.RouteTableDef()
 
-_STATUS = {"invalid-token": 404, "link-not-open": 403, "link-expired": 410, "link-revoked": 410, "session-closed": 410}
+_STATUS = {"invalid-token": 404, "link-not-open": 403, "link-expired": 410, "link-revoked": 410, "session-closed": 410, "too-many": 429}
+
+# Opening a link writes an event and an audit entry; a bound per address
+# (settings.join_opens_per_window) keeps a leaked link, or a script guessing
+# tokens, from flooding the log.
+JOIN_WINDOW_SECONDS = 300
 
 
 def join_refusal(request: web.Request, code: str, opens: datetime | None = None) -> web.Response:
@@ -39,6 +45,11 @@ def join_refusal(request: web.Request, code: str, opens: datetime | None = None)
 async def open_join_link(request: web.Request) -> web.StreamResponse:
     settings = request.app[settings_key]
     token = request.match_info["token"]
+    limiter = request.app[join_limiter_key]
+    address = f"join:{client_address(request)}"
+    if limiter.blocked(address) > 0:
+        return join_refusal(request, "too-many")
+    limiter.hit(address)
     try:
         claim = tokens.verify(settings.secret_key, token)
     except tokens.TokenError as exc:

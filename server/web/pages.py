@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from server.db.models import TOPICS, Client, ClientCategory, GuidanceSession, Outcome, Program, Role, SessionMode, Staff
 from server.domain import clients as clients_domain
+from server.domain import kendala as kendala_domain
 from server.domain import sessions as sessions_domain
 from server.domain.access import require_client, require_role, require_session
 from server.domain.records import attendance, caseload_sort_key
@@ -96,12 +97,13 @@ async def caseload_page(request: web.Request) -> web.Response:
     now = today(request)
     async with request.app[db_key]() as db:
         rows = await clients_domain.caseload(db, staff)
+        kendala_open = await kendala_domain.open_counts(db, [c.id for c, _ss in rows])
     items = sorted(((c, attendance(c, ss, now, tz)) for c, ss in rows), key=caseload_sort_key)
     upcoming = sorted(
         (s for _c, ss in rows for s in ss if s.status.value in ("scheduled", "active") and s.mode == SessionMode.video),
         key=lambda s: s.scheduled_at,
     )
-    return render(request, "caseload.html", {"items": items, "upcoming": upcoming, "today": now})
+    return render(request, "caseload.html", {"items": items, "upcoming": upcoming, "today": now, "kendala_open": kendala_open})
 
 
 async def _pk_choices(db, staff: Staff) -> list[Staff]:
@@ -137,15 +139,23 @@ async def new_client_submit(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/clients/{client.id}")
 
 
+async def client_record_context(request: web.Request, staff: Staff, client_id: int) -> dict:
+    """What client.html shows; also used to show a kendala answer form again with its error."""
+    tz = request.app[settings_key].timezone
+    async with request.app[db_key]() as db:
+        client = require_client(staff, await db.get(Client, client_id))
+        sessions = await clients_domain.client_sessions(db, client.id)
+        kendala = await kendala_domain.for_client(db, client.id)
+    return {"client": client, "sessions": sessions, "att": attendance(client, sessions, today(request), tz),
+            "kendala": kendala, "kendala_errors": {}, "kendala_form": {}}
+
+
 @routes.get("/clients/{id}")
 async def client_page(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
-    tz = request.app[settings_key].timezone
-    async with request.app[db_key]() as db:
-        client = require_client(staff, await db.get(Client, int_param(request, "id")))
-        sessions = await clients_domain.client_sessions(db, client.id)
-    await request.app[audit_key].record("record.view", actor=staff, target_type="client", target_id=client.id)
-    return render(request, "client.html", {"client": client, "sessions": sessions, "att": attendance(client, sessions, today(request), tz)})
+    ctx = await client_record_context(request, staff, int_param(request, "id"))
+    await request.app[audit_key].record("record.view", actor=staff, target_type="client", target_id=ctx["client"].id)
+    return render(request, "client.html", ctx)
 
 
 def _session_form_ctx(client, form, errors):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 07:32:05.854013
+Create Date: 2026-11-28 08:07:20.063672
 """
 from alembic import op
 import sqlalchemy as sa
@@ -169,13 +169,21 @@ def upgrade() -> None:
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('requested_at', server.db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('device', sa.String(length=32), nullable=False),
     sa.Column('created_at', server.db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('reply', sa.Text(), nullable=False),
+    sa.Column('answered_by_id', sa.Integer(), nullable=True),
+    sa.Column('answered_at', server.db.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('new_session_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['answered_by_id'], ['staff.id'], ),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], ),
+    sa.ForeignKeyConstraint(['new_session_id'], ['guidance_session.id'], ),
     sa.ForeignKeyConstraint(['session_id'], ['guidance_session.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('kendala', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_kendala_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_kendala_session_id'), ['session_id'], unique=False)
 
     op.create_table('note_version',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -219,6 +227,7 @@ def downgrade() -> None:
 
     op.drop_table('note_version')
     with op.batch_alter_table('kendala', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_kendala_session_id'))
         batch_op.drop_index(batch_op.f('ix_kendala_client_id'))
 
     op.drop_table('kendala')

@@ -1,0 +1,45 @@
+"""The PK's answer to a kendala, from the form on the client's record page
+(``/clients/{id}``, section "Kendala"). The list itself is rendered there."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from server.db.models import Kendala
+from server.keys import db_key
+from server.security import auth
+from server.web.api_kendala import KendalaAnswer, answer_kendala
+from server.web.errors import ApiError, not_found
+from server.web.pages import client_record_context, form_dict
+from server.web.render import render
+from server.web.validation import describe, int_param
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/kendala/{id}/answer")
+async def answer_kendala_form(request: web.Request) -> web.Response:
+    staff = auth.current_staff(request)
+    kendala_id = int_param(request, "id")
+    form = form_dict(await request.post())
+    # Two buttons share one form: "Terima" keeps the proposed time, "Tolak" ignores it.
+    if form.get("status") == "declined":
+        form.pop("new_scheduled_at", None)
+    try:
+        body = KendalaAnswer.model_validate(form)
+        _data, client_id = await answer_kendala(request, staff, kendala_id, body)
+    except (ValidationError, ApiError) as exc:
+        if isinstance(exc, ApiError) and exc.status_code in (403, 404):
+            raise
+        message = describe(exc)[0] if isinstance(exc, ValidationError) else exc.message
+        status = 400 if isinstance(exc, ValidationError) else exc.status_code
+        async with request.app[db_key]() as db:
+            kendala = await db.get(Kendala, kendala_id)
+        if kendala is None:
+            raise not_found("kendala") from None
+        ctx = await client_record_context(request, staff, kendala.client_id)
+        ctx["kendala_errors"] = {kendala_id: message}
+        ctx["kendala_form"] = {kendala_id: form}
+        return render(request, "client.html", ctx, status=status)
+    raise web.HTTPFound(f"/clients/{client_id}#kendala")
