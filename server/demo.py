@@ -11,7 +11,7 @@ import json
 import os
 import random
 import secrets
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 

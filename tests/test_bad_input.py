@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from tests.foundation import add_office_session, row_counts
 

@@ -345,10 +345,12 @@ class CallLog:
     async def checkpoint(self) -> None:
         """On a clean shutdown: stamp the heartbeat of every call in progress, so
         the restart closes its interval at this moment rather than earlier."""
-        now = utcnow()
-        ids = [sid for sid, st in self._states.items() if st.open_since is not None]
+        await self._stamp_heartbeats([sid for sid, st in self._states.items() if st.open_since is not None])
+
+    async def _stamp_heartbeats(self, ids: list[int]) -> None:
         if not ids:
             return
+        now = utcnow()
         async with self._db() as db:
             for sid in ids:
                 session = await db.get(GuidanceSession, sid)

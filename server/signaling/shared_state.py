@@ -42,8 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.models import GuidanceSession, utcnow
-from server.domain.calls import CallLog, CallState, is_open
+from server.domain.calls import CallLog, CallState
 from server.settings import Settings
 from server.signaling import protocol as p
 from server.signaling.redis_bus import PROCESS_TTL, RedisBus
@@ -608,20 +607,12 @@ class SharedCallLog(CallLog):
         return cut
 
     async def checkpoint(self) -> None:
-        now = utcnow()
         ids = []
         for sid in list(self._states):
             async with self._locked(sid, create=False) as state:
                 if state is not None and state.open_since is not None:
                     ids.append(sid)
-        if not ids:
-            return
-        async with self._db() as db:
-            for sid in ids:
-                session = await db.get(GuidanceSession, sid)
-                if session is not None and is_open(session):
-                    session.last_heartbeat_at = now
-            await db.commit()
+        await self._stamp_heartbeats(ids)
 
 
 async def open_shared(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings):

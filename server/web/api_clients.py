@@ -6,7 +6,6 @@ from datetime import date, datetime
 
 from aiohttp import web
 from pydantic import Field
-from sqlalchemy import select
 
 from server.db.models import Client, ClientCategory, Program
 from server.domain import clients as clients_domain
