@@ -1,0 +1,120 @@
+"""A phone on the office network needs HTTPS before the browser will open its
+camera, so `bimbing serve --tls` makes and keeps a self-signed certificate, and
+`--cert/--key` serve a given one. Each runs here as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import secrets
+import signal
+import ssl
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography import x509
+
+from tests.services import free_port
+
+BIMBING = Path(sys.executable).with_name("bimbing")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+    env["BIMBING_DATA_DIR"] = str(tmp_path / "data")
+    env["BIMBING_SECRET_KEY"] = secrets.token_urlsafe(48)
+    return env
+
+
+async def run(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
+    command = [str(BIMBING)] if BIMBING.exists() else [sys.executable, "-m", "server"]
+    return await asyncio.create_subprocess_exec(*command, *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+
+
+async def healthz_over_https(port: int, cafile: Path, timeout: float = 30) -> dict:
+    """Poll until the server answers over TLS, trusting only ``cafile``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                # The server writes its certificate as it starts: load it once it is there.
+                ctx = ssl.create_default_context(cafile=str(cafile))
+                async with http.get(f"https://localhost:{port}/healthz", ssl=ctx) as resp:
+                    return {"status": resp.status, "hsts": resp.headers.get("Strict-Transport-Security"), "body": await resp.json()}
+            except (aiohttp.ClientConnectionError, FileNotFoundError, ssl.SSLError):
+                if loop.time() > deadline:
+                    raise AssertionError(f"no HTTPS answer on port {port} within {timeout}s") from None
+                await asyncio.sleep(0.1)
+
+
+async def stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_serve_with_tls_makes_a_certificate_browsers_can_be_told_to_trust(env, tmp_path):
+    upgrade = await run(env, tmp_path, "db", "upgrade")
+    assert await upgrade.wait() == 0
+    port = free_port()
+    proc = await run(env, tmp_path, "serve", "--tls", "--port", str(port))
+    try:
+        cert_path = tmp_path / "data" / "tls-cert.pem"
+        answer = await healthz_over_https(port, cert_path)
+        assert answer["status"] == 200 and answer["body"]["database"] is True
+        # Served over HTTPS, browsers are told to stay on HTTPS.
+        assert answer["hsts"] and "max-age=" in answer["hsts"]
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "localhost" in names.get_values_for_type(x509.DNSName)
+        assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
+        # The private key is readable by its owner only.
+        assert (tmp_path / "data" / "tls-key.pem").stat().st_mode & 0o077 == 0
+    finally:
+        await stop(proc)
+
+    # A second start keeps the same certificate, so phones need to accept it only once.
+    first = cert_path.read_bytes()
+    port = free_port()
+    proc = await run(env, tmp_path, "serve", "--tls", "--port", str(port))
+    try:
+        await healthz_over_https(port, cert_path)
+        assert cert_path.read_bytes() == first
+    finally:
+        await stop(proc)
+
+
+async def test_serve_uses_a_given_certificate_and_key(env, tmp_path):
+    from server.security.tls import self_signed
+
+    given_cert, given_key = self_signed(tmp_path / "given")
+    assert await (await run(env, tmp_path, "db", "upgrade")).wait() == 0
+    port = free_port()
+    proc = await run(env, tmp_path, "serve", "--cert", str(given_cert), "--key", str(given_key), "--port", str(port))
+    try:
+        answer = await healthz_over_https(port, given_cert)
+        assert answer["status"] == 200
+        # Nothing was generated in the data folder when a certificate was given.
+        assert not (tmp_path / "data" / "tls-cert.pem").exists()
+    finally:
+        await stop(proc)
+
+
+async def test_cert_without_key_is_refused_with_a_clear_message(env, tmp_path):
+    from server.security.tls import self_signed
+
+    given_cert, _ = self_signed(tmp_path / "given")
+    proc = await run(env, tmp_path, "serve", "--cert", str(given_cert), "--port", str(free_port()))
+    output = (await asyncio.wait_for(proc.communicate(), 60))[0].decode()
+    assert proc.returncode != 0
+    assert "--cert needs --key" in output
+    assert "Traceback" not in output
