@@ -13,6 +13,7 @@ import pytest
 from server.db.models import TOPICS, ClientCategory, KendalaKind, KendalaStatus, Outcome, Program, Role, SessionEventKind, SessionMode, SessionStatus
 from server.domain.records import STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR
+from server.web.admin_pages import SETTING_KEYS
 from server.web.join import _STATUS as JOIN_REFUSALS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "server" / "web" / "templates"
@@ -33,7 +34,7 @@ DYNAMIC_PREFIXES = {
     "kendala.status.": [s.value for s in KendalaStatus],
 }
 # Keys chosen in Python and handed to a template as a variable.
-KEYS_FROM_CODE = ["login.failed", "login.too_many"]
+KEYS_FROM_CODE = ["login.failed", "login.too_many", *SETTING_KEYS]
 
 LITERAL = re.compile(r"""\bt\(\s*(["'])([A-Za-z0-9_.\-]+)\1\s*[,)]""")
 BUILT = re.compile(r"""\bt\(\s*(["'])([A-Za-z0-9_.\-]+)\1\s*~""")

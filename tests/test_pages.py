@@ -182,3 +182,31 @@ async def test_an_admin_adds_a_pk_through_the_staff_page(client, office, sign_in
     assert "pk.baru" in await (await client.get("/admin/staff")).text()
     client.session.cookie_jar.clear()
     assert (await client.post("/api/login", json={"username": "pk.baru", "password": "kata sandi panjang"})).status == 200
+
+
+async def test_admin_reads_the_settings_in_force_without_seeing_secrets(aiohttp_client, settings, office):
+    from server.app import create_app
+    from tests.conftest import login
+
+    turned = settings.with_(turn_urls=("turn:turn.bapas.example:3478",), turn_secret="s3cret-turn-value")
+    http = await aiohttp_client(create_app(turned))
+    await login(http, "admin")
+    resp = await http.get("/admin/settings")
+    assert resp.status == 200
+    page = await resp.text()
+    assert "turn:turn.bapas.example:3478" in page
+    assert "s3cret-turn-value" not in page
+    assert settings.secret_key not in page
+
+
+async def test_only_an_admin_opens_the_settings_page(aiohttp_client, settings, office):
+    from server.app import create_app
+    from tests.conftest import login
+
+    http = await aiohttp_client(create_app(settings))
+    resp = await http.get("/admin/settings", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"].startswith("/login")
+    for username in ("pk1", "kasie"):
+        await login(http, username)
+        resp = await http.get("/admin/settings", headers={"Accept": "application/json"})
+        assert resp.status == 403, username

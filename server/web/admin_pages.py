@@ -1,0 +1,55 @@
+"""The admin's view of the office settings that matter for calls and evidence.
+
+Settings come from the environment (docs/deploy.md), not from this page: a
+change to TURN or retention is an operator's act on the server, reviewed like
+any deployment, so the page shows what is in force and where to change it.
+Secrets are never shown, only whether they are set.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from server.db.models import Office, Role
+from server.domain.access import require_role
+from server.keys import audit_key, db_key, settings_key
+from server.security.auth import current_staff
+from server.web.render import render
+
+routes = web.RouteTableDef()
+
+# The catalogue keys of the rows, in the order shown (tests/test_i18n.py checks them).
+SETTING_KEYS = (
+    "settings.office", "settings.timezone", "settings.public_url", "settings.stun_urls", "settings.turn_urls",
+    "settings.turn_secret", "settings.turn_ttl", "settings.join_window", "settings.min_video",
+    "settings.audit_retention", "settings.session_retention", "settings.audit_key", "settings.recordings_dir", "settings.redis",
+)
+
+
+@routes.get("/admin/settings")
+async def settings_page(request: web.Request) -> web.Response:
+    me = current_staff(request)
+    require_role(me, Role.admin)
+    settings = request.app[settings_key]
+    async with request.app[db_key]() as db:
+        office = await db.scalar(select(Office).where(Office.id == me.office_id))
+    signer = request.app[audit_key].signer
+    values = {
+        "settings.office": office.name if office else "—",
+        "settings.timezone": settings.timezone,
+        "settings.public_url": settings.public_url or "—",
+        "settings.stun_urls": ", ".join(settings.stun_urls) or "—",
+        "settings.turn_urls": ", ".join(settings.turn_urls) or "—",
+        "settings.turn_secret": "set" if settings.turn_secret else "unset",
+        "settings.turn_ttl": f"{settings.turn_ttl_seconds} s",
+        "settings.join_window": f"-{settings.join_opens_before_minutes} min / +{settings.join_expires_after_hours} h",
+        "settings.min_video": f"{settings.min_video_minutes} min",
+        "settings.audit_retention": f"{settings.audit_retention_days} d",
+        "settings.session_retention": f"{settings.session_retention_days} d",
+        "settings.audit_key": signer.key_id if signer else "unset",
+        "settings.recordings_dir": str(settings.recordings_dir),
+        "settings.redis": "set" if settings.redis_url else "unset",
+    }
+    rows = [(key, values[key]) for key in SETTING_KEYS]
+    return render(request, "admin_settings.html", {"rows": rows, "turn_ok": settings.turn_enabled})
