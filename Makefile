@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 PIP := $(VENV)/bin/pip --disable-pip-version-check --quiet
 PORT ?= 8080
+DEMO_ARGS ?=
 
 .PHONY: demo test clean
 
@@ -24,7 +25,7 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	@touch $@ $(VENV)/.installed-app
 
 demo: $(VENV)/.installed-app
-	$(VENV)/bin/bimbing demo --port $(PORT)
+	$(VENV)/bin/bimbing demo --port $(PORT) $(DEMO_ARGS)
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/pytest

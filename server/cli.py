@@ -154,6 +154,18 @@ def demo(host: str, port: int, tls: bool, cert: str | None, key: str | None) -> 
 
     def banner():
         click.echo(f"Bimbing demo: {scheme}://{shown_host}:{port}/")
+        if host in ("0.0.0.0", "::"):
+            from server.security.tls import local_addresses
+
+            lan = [a for a in local_addresses() if not a.startswith("127.")]
+            for address in lan:
+                click.echo(f"  on this network: {scheme}://{address}:{port}/")
+            # Join links are built from the address the PK's browser used.
+            click.echo("  Sign in as a PK through a network address so the links you share reach phones.")
+            if not ssl_ctx:
+                click.echo("  Phones open the camera only over HTTPS: add --tls.")
+        else:
+            click.echo("  Only this computer can reach it; for phones on the network use --host 0.0.0.0 --tls.")
         click.echo("Demo logins (username / password / role):")
         for entry in logins:
             click.echo(f"  {entry['username']} / {entry['password']} / {entry['role']}")
