@@ -33,6 +33,9 @@ class Settings:
     production: bool = False
     data_dir: Path = DEFAULT_DATA_DIR
     recordings_dir: Path = Path("recordings")
+    # Master key for recordings at rest: 32 random bytes, base64 (server/media/crypto.py).
+    # Empty in development: one is generated once into data_dir.
+    recording_key: str = ""
     timezone: str = "Asia/Jakarta"
     default_locale: str = "id"
     # Public origin used to build links sent to clients, e.g. https://bimbing.bapas.go.id
@@ -122,6 +125,19 @@ class Settings:
         if len(secret_key) < 32:
             raise ConfigError("BIMBING_SECRET_KEY must be at least 32 characters")
         signing_key = get("AUDIT_SIGNING_KEY")
+        recording_key = get("RECORDING_KEY") or ""
+        if production and not recording_key:
+            raise ConfigError(
+                "BIMBING_RECORDING_KEY is required in production (32 random bytes, base64; generate one with: "
+                "python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')"
+            )
+        if recording_key:
+            from server.media.crypto import parse_master_key
+
+            try:
+                parse_master_key(recording_key)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         return cls(
             database_url=_normalise_db_url(database_url),
             secret_key=secret_key,
@@ -130,6 +146,7 @@ class Settings:
             production=production,
             data_dir=data_dir,
             recordings_dir=Path(get("RECORDINGS_DIR", "recordings")),
+            recording_key=recording_key,
             timezone=get("TIMEZONE", "Asia/Jakarta"),
             default_locale=get("LOCALE", "id"),
             public_url=get("PUBLIC_URL"),

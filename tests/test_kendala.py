@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import AuditEntry, Kendala
@@ -179,7 +179,7 @@ async def test_pk_sees_the_badge_and_the_form_on_the_caseload_and_record(client,
     await sign_in(client, "pk1")
     c1 = office.clients["c1"].id
     caseload = await (await client.get("/caseload")).text()
-    row = re.search(rf'<tr[^>]*data-client-id="{c1}".*?</tr>', caseload, re.S).group(0)
+    row = re.search(rf'<tr[^>]*data-client-id="{c1}".*?</tr>', caseload, re.DOTALL).group(0)
     assert "1 kendala" in row and f'href="/clients/{c1}#kendala"' in row
     record = await (await client.get(f"/clients/{c1}")).text()
     assert f'action="/kendala/{reported["kendala"]["id"]}/answer"' in record

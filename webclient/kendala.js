@@ -134,4 +134,10 @@ form?.addEventListener("submit", async (e) => {
   }
 });
 
+// When the call page reaches an end screen (e.g. the PK moved this session,
+// which closes it), look for the answer at once instead of at the next poll.
+new MutationObserver(() => {
+  if (document.body.dataset.view === "final") refresh();
+}).observe(document.body, { attributes: true, attributeFilter: ["data-view"] });
+
 refresh();

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -340,6 +341,29 @@ class Kendala(Base):
     new_session_id: Mapped[int | None] = mapped_column(ForeignKey("guidance_session.id"))
 
     new_session: Mapped["GuidanceSession | None"] = relationship(lazy="joined", foreign_keys=[new_session_id])
+
+
+class Recording(Base):
+    """One party's side of a recorded video call, encrypted at rest
+    (server/media/crypto.py). ``path`` is a server-generated name inside
+    ``recordings_dir``, never a path; ``sha256`` is of the ciphertext, so a
+    backup can be checked without the key."""
+
+    __tablename__ = "recording"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("guidance_session.id"), index=True)
+    party: Mapped[str] = mapped_column(String(16))  # officer | client
+    path: Mapped[str] = mapped_column(String(128), unique=True)
+    content_type: Mapped[str] = mapped_column(String(32), default="video/mp4")
+    status: Mapped[str] = mapped_column(String(16), default="recording")  # recording | ready | failed
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    duration_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    # Why it is not ready (the recorder's error), for the session page and the audit.
+    problem: Mapped[str] = mapped_column(String(200), default="")
 
 
 class AuditEntry(Base):

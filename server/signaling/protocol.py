@@ -93,17 +93,33 @@ class End(Message):
     type: Literal["end"]
 
 
+TrackId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9{}_.:-]+$")]
+
+
+class RecordOffer(Message):
+    """The officer's second peer connection, to the server's recorder: both
+    parties' tracks, and which track is whose (track id → party, at most 4)."""
+
+    type: Literal["record-offer"]
+    sdp: Annotated[str, Field(max_length=MAX_SDP_CHARS)]
+    tracks: Annotated[dict[TrackId, Role], Field(min_length=1, max_length=4)]
+
+
+class RecordStop(Message):
+    type: Literal["record-stop"]
+
+
 PeerMessage = Annotated[
-    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Ping, Hangup, End],
+    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Ping, Hangup, End, RecordOffer, RecordStop],
     Field(discriminator="type"),
 ]
 _peer_adapter: TypeAdapter[PeerMessage] = TypeAdapter(PeerMessage)
 PEER_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Ping, Hangup, End)
+    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Ping, Hangup, End, RecordOffer, RecordStop)
 )
 RELAYED = (Offer, Answer, Candidate)
-OFFICER_ONLY = (Admit, Deny, End)
+OFFICER_ONLY = (Admit, Deny, End, RecordOffer, RecordStop)
 
 
 def parse(frame: str | bytes) -> PeerMessage:
@@ -189,6 +205,18 @@ class Error(Message):
     message: str
 
 
+class RecordAnswer(Message):
+    type: Literal["record-answer"] = "record-answer"
+    sdp: str
+
+
+class Recording(Message):
+    """To both parties: the call is (or is no longer) being recorded."""
+
+    type: Literal["recording"] = "recording"
+    active: bool
+
+
 class RelayedOffer(Offer):
     from_: Role = Field(alias="from")
 
@@ -203,7 +231,7 @@ class RelayedCandidate(Candidate):
 
 SERVER_MESSAGES = (
     Welcome, Waiting, ClientWaiting, Admitted, PeerJoined, Denied, PeerLeft, SessionEnded, Pong, Error,
-    RelayedOffer, RelayedAnswer, RelayedCandidate,
+    RelayedOffer, RelayedAnswer, RelayedCandidate, RecordAnswer, Recording,
 )
 SERVER_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0] for m in SERVER_MESSAGES  # type: ignore[union-attr]
@@ -212,7 +240,7 @@ SERVER_TYPES: frozenset[str] = frozenset(
 ERROR_CODES = (
     "bad-message", "too-large", "unknown-type", "not-joined", "already-joined", "unauthorized", "forbidden",
     "link-expired", "link-revoked", "session-closed", "room-full", "not-admitted", "no-peer", "rate-limited",
-    "replaced",
+    "replaced", "not-recorded", "record-failed",
 )
 
 

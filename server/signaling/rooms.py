@@ -143,6 +143,10 @@ class RoomRegistry:
     async def _to(self, room: Room, address: str, message: p.Message) -> bool:
         return await self.bus.publish(room.session_id, address, p.dump(message))
 
+    async def tell(self, session_id: int, address: str, message: p.Message) -> bool:
+        """A server message to whoever holds ``address`` ("officer", "client") now."""
+        return await self.bus.publish(session_id, address, p.dump(message))
+
     def _subscribe(self, party: Party) -> None:
         party._unsubscribe.append(self.bus.subscribe(party.session_id, party.address, party.send_frame))
         if party.role == "client" and party.admitted:

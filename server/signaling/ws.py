@@ -16,7 +16,8 @@ from aiohttp import WSMsgType, web
 
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
 from server.domain.calls import CallLog, device_label, is_open
-from server.keys import calls_key, db_key, rooms_key, settings_key
+from server.domain.recordings import RecordingRefused, RecordingService
+from server.keys import audit_key, calls_key, db_key, recordings_key, rooms_key, settings_key
 from server.security import joinpass
 from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
@@ -214,14 +215,37 @@ async def _dispatch(request: web.Request, party: Party, message) -> str | None:
             await calls.denied(sid, denied.device or "")
 
         await rooms.deny(room, message.device, log_deny)
+    # the officer's second peer connection, to the server's recorder
+    elif isinstance(message, p.RecordOffer):
+        if room.officer is not party:
+            raise Refusal("replaced", "This connection was replaced.")
+        settings = request.app[settings_key]
+        try:
+            answer = await request.app[recordings_key].start(
+                sid, request.get(staff_request_key) or party.label, message.sdp, dict(message.tracks), ice_servers(settings, f"recorder-{sid}")
+            )
+        except RecordingRefused as exc:
+            raise Refusal(exc.code, exc.message) from None
+        await party.send(p.RecordAnswer(sdp=answer))
+        await _tell_recording(rooms, sid, True)
+    elif isinstance(message, p.RecordStop):
+        if await request.app[recordings_key].stop(sid, "officer"):
+            await _tell_recording(rooms, sid, False)
     # leave, or end for good
     elif isinstance(message, p.Hangup):
         return "hangup"
     elif isinstance(message, p.End):
+        # Stopped first, so the file ends where the call did.
+        await request.app[recordings_key].stop(sid, "ended")
         await calls.end(sid, "officer")
         await rooms.session_ended(sid)
         return "ended"
     return None
+
+
+async def _tell_recording(rooms: RoomRegistry, session_id: int, active: bool) -> None:
+    for address in ("officer", "client"):
+        await rooms.tell(session_id, address, p.Recording(active=active))
 
 
 @routes.get("/ws/sessions/{id}")
@@ -272,6 +296,12 @@ async def _leave(request: web.Request, party: Party, reason: str) -> None:
         return
     calls = request.app[calls_key]
     was_admitted = party.role == "officer" or party.admitted
+    if party.role == "officer" and recordings_key in request.app:
+        # Without the officer's console nothing reaches the recorder any more.
+        rooms = request.app[rooms_key]
+        room = rooms.get(party.session_id)
+        if room is not None and room.officer is party and await request.app[recordings_key].stop(party.session_id, reason):
+            await rooms.tell(party.session_id, "client", p.Recording(active=False))
 
     async def logged(_place, _old, _party):
         await calls.party_gone(party.session_id, party.role, reason, device=party.device, admitted=was_admitted)
@@ -297,7 +327,15 @@ async def _signaling_ctx(app: web.Application):
     calls.on_closed = rooms.session_ended
     app[calls_key] = calls
     app[rooms_key] = rooms
+    recordings = RecordingService(app[db_key], settings, app[audit_key])
+    app[recordings_key] = recordings
+    # Ended by the API or closed as interrupted: the recording stops with the session.
+    rooms.on_ended.append(lambda sid: recordings.stop(sid, "ended"))
     await calls.recover()
+    if not settings.redis_url:
+        # With several processes another one may be recording right now; a lone
+        # process knows that whatever is still "recording" was cut by its own stop.
+        await recordings.recover()
     yield
     await calls.close()
     if close_shared is not None:
@@ -305,7 +343,12 @@ async def _signaling_ctx(app: web.Application):
 
 
 async def _close_sockets(app: web.Application) -> None:
-    """On shutdown: stamp calls in progress, then close every socket (bounded)."""
+    """On shutdown: seal recordings, stamp calls in progress, then close every socket (bounded)."""
+    if recordings_key in app:
+        try:
+            await app[recordings_key].stop_all("shutdown")
+        except Exception:
+            log.exception("stopping recordings on shutdown failed")
     if calls_key in app:
         try:
             await asyncio.wait_for(app[calls_key].checkpoint(), 5)

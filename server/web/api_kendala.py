@@ -14,7 +14,16 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import StringConstraints
 
-from server.db.models import Client, GuidanceSession, Kendala, KendalaKind, KendalaStatus, Role, SessionMode, Staff
+from server.db.models import (
+    Client,
+    GuidanceSession,
+    Kendala,
+    KendalaKind,
+    KendalaStatus,
+    Role,
+    SessionMode,
+    Staff,
+)
 from server.domain import kendala as kendala_domain
 from server.domain.access import require_client, require_role
 from server.keys import audit_key, db_key, rooms_key, settings_key

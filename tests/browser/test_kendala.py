@@ -9,7 +9,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.test_video_call import client_opens_link_on_phone, pk_starts_video_session
+from tests.browser.test_video_call import (
+    client_opens_link_on_phone,
+    pk_starts_video_session,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 08:07:20.063672
+Create Date: 2026-11-28 08:13:55.908937
 """
 from alembic import op
 import sqlalchemy as sa
@@ -200,6 +200,26 @@ def upgrade() -> None:
     with op.batch_alter_table('note_version', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_note_version_session_id'), ['session_id'], unique=False)
 
+    op.create_table('recording',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('session_id', sa.Integer(), nullable=False),
+    sa.Column('party', sa.String(length=16), nullable=False),
+    sa.Column('path', sa.String(length=128), nullable=False),
+    sa.Column('content_type', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('duration_seconds', sa.Float(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('started_at', server.db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', server.db.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('problem', sa.String(length=200), nullable=False),
+    sa.ForeignKeyConstraint(['session_id'], ['guidance_session.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('path')
+    )
+    with op.batch_alter_table('recording', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_recording_session_id'), ['session_id'], unique=False)
+
     op.create_table('session_event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
@@ -222,6 +242,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_session_event_session_id'))
 
     op.drop_table('session_event')
+    with op.batch_alter_table('recording', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_recording_session_id'))
+
+    op.drop_table('recording')
     with op.batch_alter_table('note_version', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_note_version_session_id'))
 

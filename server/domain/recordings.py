@@ -1,0 +1,246 @@
+"""Recorded sessions over the database: when a recording starts and stops, the
+``Recording`` rows, the session events and the audit entries.
+
+The media work is :class:`server.media.recorder.SessionRecorder` (aiortc, no
+database); sealing is server/media/crypto.py. The signaling handler calls
+:meth:`RecordingService.start` / :meth:`stop`; the app stops every recorder on
+shutdown (bounded) and :meth:`recover` marks what a crash cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.audit.chain import AuditLog
+from server.db.models import GuidanceSession, Recording, Role, SessionMode, Staff, utcnow
+from server.domain.sessions import OPEN_STATUSES, add_event
+from server.media import crypto
+from server.media.recorder import CONTENT_TYPE, PartyFile, RecorderError, SessionRecorder, probe
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STOP_ALL_TIMEOUT = 20.0
+
+
+class RecordingRefused(Exception):
+    """A ``record-offer`` the server will not take; ``code`` is a protocol error code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def may_play(staff: Staff, session: GuidanceSession) -> bool:
+    """The PK who owns the session, or a supervisor of its office. Admins manage
+    accounts; they do not watch guidance calls."""
+    if staff.office_id != session.office_id:
+        return False
+    if staff.role == Role.supervisor:
+        return True
+    return staff.role == Role.pk and session.officer_id == staff.id
+
+
+def recording_json(rec: Recording) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "session_id": rec.session_id,
+        "party": rec.party,
+        "status": rec.status,
+        "content_type": rec.content_type,
+        "size": rec.size,
+        "duration_seconds": rec.duration_seconds,
+        "sha256": rec.sha256,
+        "started_at": rec.started_at.isoformat(),
+        "ended_at": rec.ended_at.isoformat() if rec.ended_at else None,
+        "problem": rec.problem,
+        "url": f"/recordings/{rec.id}" if rec.status == "ready" else None,
+    }
+
+
+async def session_recordings(db: AsyncSession, session_id: int) -> list[Recording]:
+    return list((await db.execute(select(Recording).where(Recording.session_id == session_id).order_by(Recording.id))).scalars())
+
+
+@dataclass
+class _Live:
+    recorder: SessionRecorder
+    rows: dict[str, int]  # party -> Recording.id
+    actor: str
+
+
+class RecordingService:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, audit: AuditLog):
+        self._db = sessionmaker
+        self._settings = settings
+        self._audit = audit
+        self._live: dict[int, _Live] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._key: bytes | None = None
+
+    @property
+    def directory(self) -> Path:
+        return Path(self._settings.recordings_dir)
+
+    def master_key(self) -> bytes:
+        if self._key is None:
+            self._key = crypto.load_master_key(self._settings)
+        return self._key
+
+    def active(self, session_id: int) -> bool:
+        return session_id in self._live
+
+    def _lock(self, session_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(session_id, asyncio.Lock())
+
+    # ---- start / stop ------------------------------------------------------------
+
+    async def start(self, session_id: int, actor: str, offer_sdp: str, tracks: dict[str, str], ice_servers: list[dict[str, Any]]) -> str:
+        """The officer's ``record-offer``: a new recording per party; the answer SDP."""
+        self.master_key()  # no key, no recording: fail before anything is written
+        async with self._lock(session_id):
+            async with self._db() as db:
+                session = await db.get(GuidanceSession, session_id)
+                if session is None or session.mode != SessionMode.video or session.status not in OPEN_STATUSES:
+                    raise RecordingRefused("session-closed", "This session is not open.")
+                if not session.record:
+                    raise RecordingRefused("not-recorded", "This session is not set to be recorded.")
+            # A new offer replaces the running recording (the call was rebuilt).
+            await self._stop_locked(session_id, "renegotiated")
+            recorder = SessionRecorder(session_id, self.directory, ice_servers)
+            try:
+                answer = await recorder.accept(offer_sdp, tracks)
+            except RecorderError as exc:
+                raise RecordingRefused("record-failed", str(exc)) from None
+            rows: dict[str, int] = {}
+            async with self._db() as db:
+                session = await db.get(GuidanceSession, session_id)
+                now = utcnow()
+                for party, entry in recorder.files.items():
+                    row = Recording(session_id=session_id, party=party, path=entry.name, content_type=CONTENT_TYPE, status="recording", started_at=now)
+                    db.add(row)
+                    await db.flush()
+                    rows[party] = row.id
+                    add_event(db, session, "recording_started", "officer", at=now, party=party, recording_id=row.id)
+                await db.commit()
+            self._live[session_id] = _Live(recorder, rows, actor)
+        for party, rec_id in rows.items():
+            await self._audit.record("recording.start", actor=actor, target_type="recording", target_id=rec_id, detail={"session_id": session_id, "party": party})
+        return answer
+
+    async def stop(self, session_id: int, reason: str) -> list[int]:
+        """Stop and seal the session's recording, if one runs. Returns the row ids."""
+        if session_id not in self._live:
+            return []
+        async with self._lock(session_id):
+            return await self._stop_locked(session_id, reason)
+
+    async def _stop_locked(self, session_id: int, reason: str) -> list[int]:
+        live = self._live.pop(session_id, None)
+        if live is None:
+            return []
+        files = await live.recorder.stop()
+        ended = utcnow()
+        done: list[tuple[int, dict[str, Any]]] = []
+        for entry in files:
+            rec_id = live.rows.get(entry.party)
+            if rec_id is None:
+                continue
+            outcome = await asyncio.to_thread(self._seal, entry)
+            done.append((rec_id, outcome))
+        async with self._db() as db:
+            session = await db.get(GuidanceSession, session_id)
+            for rec_id, outcome in done:
+                row = await db.get(Recording, rec_id)
+                if row is None:
+                    continue
+                row.status = outcome["status"]
+                row.size = outcome.get("size", 0)
+                row.sha256 = outcome.get("sha256", "")
+                row.duration_seconds = outcome.get("duration_seconds", 0.0)
+                row.problem = outcome.get("problem", "")
+                row.ended_at = ended
+                if session is not None:
+                    # Logged whatever the session's state: an end stops the recording after ``ended``.
+                    add_event(db, session, "recording_stopped", "system", at=ended, party=row.party, recording_id=rec_id, reason=reason, status=row.status, duration_seconds=row.duration_seconds)
+            await db.commit()
+        for rec_id, outcome in done:
+            detail = {"session_id": session_id, "reason": reason, "status": outcome["status"]}
+            if outcome.get("sha256"):
+                detail["sha256"] = outcome["sha256"]
+            await self._audit.record("recording.stop", actor="system", target_type="recording", target_id=rec_id, detail=detail)
+        return [rec_id for rec_id, _ in done]
+
+    def _seal(self, entry: PartyFile) -> dict[str, Any]:
+        """Blocking (a thread): check what the plaintext holds, encrypt it, delete it."""
+        part = entry.part_path
+        try:
+            if not part.exists() or part.stat().st_size == 0:
+                return {"status": "failed", "problem": entry.error or "nothing was written"}
+            try:
+                info = probe(part)
+            except Exception as exc:
+                return {"status": "failed", "problem": (entry.error or f"unreadable: {type(exc).__name__}")[:200]}
+            target = crypto.safe_path(self.directory, entry.name)
+            size, sha256 = crypto.encrypt_file(part, target, self.master_key())
+            status = "ready" if info["has_video"] and not entry.error else "failed"
+            return {"status": status, "size": size, "sha256": sha256, "duration_seconds": info["duration_seconds"], "problem": entry.error[:200]}
+        except Exception as exc:
+            log.exception("sealing recording %s failed", entry.name)
+            return {"status": "failed", "problem": f"{type(exc).__name__}: {exc}"[:200]}
+        finally:
+            # The plaintext never stays on disk, whatever happened above.
+            part.unlink(missing_ok=True)
+
+    async def stop_all(self, reason: str = "shutdown", timeout: float = STOP_ALL_TIMEOUT) -> None:
+        ids = list(self._live)
+        if not ids:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*(self.stop(sid, reason) for sid in ids), return_exceptions=True), timeout)
+        except asyncio.TimeoutError:
+            log.error("recordings of sessions %s did not finish within %ss", ids, timeout)
+
+    async def recover(self) -> int:
+        """On start-up: rows a stopped process left ``recording`` are ``failed``;
+        plaintext parts it left behind are deleted (never kept unencrypted)."""
+        for leftover in self.directory.glob("*.part") if self.directory.exists() else []:
+            try:
+                leftover.unlink()
+            except OSError:
+                log.warning("could not delete %s", leftover)
+        async with self._db() as db:
+            result = await db.execute(
+                update(Recording).where(Recording.status == "recording").values(status="failed", problem="the server stopped during the recording", ended_at=utcnow())
+            )
+            await db.commit()
+            return result.rowcount or 0
+
+    # ---- playback ----------------------------------------------------------------------
+
+    def plaintext(self, rec: Recording) -> Iterator[bytes]:
+        """The decrypted file, chunk by chunk (blocking reads; small chunks)."""
+        return crypto.decrypt_chunks(crypto.safe_path(self.directory, rec.path), self.master_key())
+
+
+def remove_recording_files(settings: Settings, names: list[str]) -> int:
+    """For retention: delete sealed files by their stored names (confined)."""
+    removed = 0
+    for name in names:
+        try:
+            os.unlink(crypto.safe_path(Path(settings.recordings_dir), name))
+            removed += 1
+        except FileNotFoundError:
+            pass
+        except (crypto.UnsafePath, OSError):
+            log.warning("not deleting recording %r", name)
+    return removed

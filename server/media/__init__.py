@@ -1,0 +1,1 @@
+"""Media on the server: the session recorder (aiortc) and encryption at rest."""
