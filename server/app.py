@@ -18,6 +18,7 @@ from server.security.headers import security_headers_middleware
 from server.security.ratelimit import RateLimiter
 from server.settings import Settings
 from server.web import api_audit, api_kendala, audit_pages, pages_kendala
+from server.web import api_recordings
 from server.web import admin_pages, api_auth, api_clients, api_sessions, api_staff, call_pages, health, pages
 from server.signaling import ws as signaling_ws
 from server.web import join as join_links
@@ -60,7 +61,7 @@ def create_app(settings: Settings) -> web.Application:
         undefined=jinja2.StrictUndefined,
     )
 
-    for module in (health, api_auth, api_clients, api_sessions, api_staff, pages, call_pages, api_audit, audit_pages, api_kendala, pages_kendala, admin_pages):
+    for module in (health, api_auth, api_clients, api_sessions, api_staff, pages, call_pages, api_audit, audit_pages, api_kendala, pages_kendala, admin_pages, api_recordings):
         app.router.add_routes(module.routes)
     app.router.add_routes(join_links.routes)
     # Rooms and the call log: after the database ctx, which they use.

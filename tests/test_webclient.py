@@ -29,7 +29,7 @@ def source(name: str) -> str:
     return (WEBCLIENT / name).read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", ["signaling.js", "call.js"])
+@pytest.mark.parametrize("name", ["signaling.js", "call.js", "recording.js"])
 def test_protocol_and_call_libraries_never_touch_the_page(name):
     code = re.sub(r"//.*|/\*[\s\S]*?\*/", "", source(name))  # comments may mention the page
     for word in ("document", "window", "innerHTML", "querySelector", "getElementById"):

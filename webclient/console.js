@@ -6,6 +6,7 @@
  */
 import { SignalingClient, signalingUrl } from "./signaling.js";
 import { Call } from "./call.js";
+import { RecordingUplink } from "./recording.js";
 import { classifyMediaError, openMedia } from "./devicecheck.js";
 import { $, show, tr, attachStream, setPressed } from "./ui.js";
 
@@ -17,6 +18,8 @@ const NOTES_DEBOUNCE_MS = 700;
 const state = {
   /** @type {MediaStream | null} */ stream: null,
   /** @type {Call | null} */ call: null,
+  /** Uploads the call to the server's recorder when the session is recorded. @type {RecordingUplink | null} */
+  recorder: null,
   /** @type {RTCIceServer[]} */ iceServers: [],
   /** Devices in the waiting room, in arrival order: device id -> label. @type {Map<string, string>} */
   waiting: new Map(),
@@ -236,6 +239,7 @@ function startCall() {
     if (s === "connected" || s === "completed") {
       setStatus(T("console.in_call"));
       setBanner("");
+      startRecording(call);
     } else if (s === "disconnected" || s === "failed") {
       setBanner(T("call.reconnecting"));
     }
@@ -249,7 +253,21 @@ function startCall() {
   });
 }
 
+/** Once a recorded call is connected: our own tracks and the client's, to the server. @param {Call} call */
+function startRecording(call) {
+  if (!data.record || state.recorder?.pcs.size) return;
+  if (!state.recorder) {
+    const recorder = new RecordingUplink({ signaling: sig, iceServers: state.iceServers });
+    recorder.addEventListener("state", (e) => show($("recording-badge"), /** @type {CustomEvent} */ (e).detail.active));
+    recorder.addEventListener("failed", (e) => setBanner(T("console.recording_failed", { reason: /** @type {CustomEvent} */ (e).detail.message })));
+    state.recorder = recorder;
+  }
+  state.recorder.start({ officer: state.stream, client: call.remoteStream }).catch((err) => setBanner(T("console.recording_failed", { reason: String(err) })));
+}
+
 function endCall() {
+  state.recorder?.stop();
+  show($("recording-badge"), false);
   if (!state.call) return;
   state.call.close();
   state.call = null;

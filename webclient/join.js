@@ -130,6 +130,10 @@ function enterWaitingRoom() {
     endCall();
     setStatus(T("call.officer_left"));
   });
+  sig.addEventListener("recording", (e) => {
+    // The PK's console is sending this call to the server's recorder (or stopped).
+    show($("recorded"), !!(/** @type {CustomEvent} */ (e).detail.active));
+  });
   sig.addEventListener("denied", () => finish("join.denied_title", "join.denied_text"));
   sig.addEventListener("session-ended", () => finish("join.ended_title", "join.ended_text"));
   sig.addEventListener("error", (e) => {

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.audit.chain import AuditLog
 from server.audit.signing import CHECKPOINT
 from server.audit.verify import verify
-from server.db.models import AuditEntry, AuditHead, GuidanceSession, Kendala, NoteVersion, SessionEvent, SessionStatus, utcnow
+from server.db.models import AuditEntry, AuditHead, GuidanceSession, Kendala, NoteVersion, Recording, SessionEvent, SessionStatus, utcnow
 from server.settings import Settings
 
 BATCH = 1000
@@ -38,6 +38,7 @@ class RetentionResult:
     sessions_removed: int = 0
     events_removed: int = 0
     note_versions_removed: int = 0
+    recordings_removed: int = 0
     audit_entries_removed: int = 0
     checkpoint_seq: int | None = None
     dry_run: bool = False
@@ -67,6 +68,8 @@ async def apply_retention(
 ) -> RetentionResult:
     now = now or utcnow()
     result = RetentionResult(dry_run=dry_run)
+    # Encrypted files of removed sessions: deleted once the rows are gone for good.
+    recording_files: list[str] = []
     session_cutoff = now - timedelta(days=settings.session_retention_days)
     audit_cutoff = now - timedelta(days=settings.audit_retention_days)
 
@@ -77,9 +80,13 @@ async def apply_retention(
             chunk = ids[start : start + BATCH]
             result.events_removed += await db.scalar(select(func.count()).select_from(SessionEvent).where(SessionEvent.session_id.in_(chunk))) or 0
             result.note_versions_removed += await db.scalar(select(func.count()).select_from(NoteVersion).where(NoteVersion.session_id.in_(chunk))) or 0
+            names = list((await db.execute(select(Recording.path).where(Recording.session_id.in_(chunk)))).scalars())
+            result.recordings_removed += len(names)
             if not dry_run:
                 await db.execute(delete(SessionEvent).where(SessionEvent.session_id.in_(chunk)))
                 await db.execute(delete(NoteVersion).where(NoteVersion.session_id.in_(chunk)))
+                await db.execute(delete(Recording).where(Recording.session_id.in_(chunk)))
+                recording_files.extend(names)
                 # A kendala belongs to the client; it only loses its link to the session.
                 await db.execute(update(Kendala).where(Kendala.session_id.in_(chunk)).values(session_id=None))
                 await db.execute(delete(GuidanceSession).where(GuidanceSession.id.in_(chunk)))
@@ -105,6 +112,10 @@ async def apply_retention(
             await db.rollback()
         else:
             await db.commit()
+    if recording_files:
+        from server.domain.recordings import remove_recording_files
+
+        remove_recording_files(settings, recording_files)
 
     if not dry_run:
         await audit.record(

@@ -20,10 +20,23 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.audit.chain import AuditLog
-from server.db.models import GuidanceSession, Recording, Role, SessionMode, Staff, utcnow
+from server.db.models import (
+    GuidanceSession,
+    Recording,
+    Role,
+    SessionMode,
+    Staff,
+    utcnow,
+)
 from server.domain.sessions import OPEN_STATUSES, add_event
 from server.media import crypto
-from server.media.recorder import CONTENT_TYPE, PartyFile, RecorderError, SessionRecorder, probe
+from server.media.recorder import (
+    CONTENT_TYPE,
+    PartyFile,
+    RecorderError,
+    SessionRecorder,
+    probe,
+)
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,8 +87,7 @@ async def session_recordings(db: AsyncSession, session_id: int) -> list[Recordin
 @dataclass
 class _Live:
     recorder: SessionRecorder
-    rows: dict[str, int]  # party -> Recording.id
-    actor: str
+    row_id: int
 
 
 class RecordingService:
@@ -83,7 +95,7 @@ class RecordingService:
         self._db = sessionmaker
         self._settings = settings
         self._audit = audit
-        self._live: dict[int, _Live] = {}
+        self._live: dict[int, dict[str, _Live]] = {}  # session -> party -> recording
         self._locks: dict[int, asyncio.Lock] = {}
         self._key: bytes | None = None
 
@@ -104,8 +116,8 @@ class RecordingService:
 
     # ---- start / stop ------------------------------------------------------------
 
-    async def start(self, session_id: int, actor: str, offer_sdp: str, tracks: dict[str, str], ice_servers: list[dict[str, Any]]) -> str:
-        """The officer's ``record-offer``: a new recording per party; the answer SDP."""
+    async def start(self, session_id: int, party: str, actor: Any, offer_sdp: str, ice_servers: list[dict[str, Any]]) -> str:
+        """The officer's ``record-offer`` for one party: a new recording; the answer SDP."""
         self.master_key()  # no key, no recording: fail before anything is written
         async with self._lock(session_id):
             async with self._db() as db:
@@ -114,49 +126,48 @@ class RecordingService:
                     raise RecordingRefused("session-closed", "This session is not open.")
                 if not session.record:
                     raise RecordingRefused("not-recorded", "This session is not set to be recorded.")
-            # A new offer replaces the running recording (the call was rebuilt).
-            await self._stop_locked(session_id, "renegotiated")
-            recorder = SessionRecorder(session_id, self.directory, ice_servers)
+            # A new offer for a party replaces its running recording (the call was rebuilt).
+            await self._stop_locked(session_id, "renegotiated", parties=(party,))
+            recorder = SessionRecorder(session_id, party, self.directory, ice_servers)  # type: ignore[arg-type]
             try:
-                answer = await recorder.accept(offer_sdp, tracks)
+                answer = await recorder.accept(offer_sdp)
             except RecorderError as exc:
                 raise RecordingRefused("record-failed", str(exc)) from None
-            rows: dict[str, int] = {}
+            assert recorder.file is not None
             async with self._db() as db:
                 session = await db.get(GuidanceSession, session_id)
                 now = utcnow()
-                for party, entry in recorder.files.items():
-                    row = Recording(session_id=session_id, party=party, path=entry.name, content_type=CONTENT_TYPE, status="recording", started_at=now)
-                    db.add(row)
-                    await db.flush()
-                    rows[party] = row.id
-                    add_event(db, session, "recording_started", "officer", at=now, party=party, recording_id=row.id)
+                row = Recording(session_id=session_id, party=party, path=recorder.file.name, content_type=CONTENT_TYPE, status="recording", started_at=now)
+                db.add(row)
+                await db.flush()
+                row_id = row.id
+                add_event(db, session, "recording_started", "officer", at=now, party=party, recording_id=row_id)
                 await db.commit()
-            self._live[session_id] = _Live(recorder, rows, actor)
-        for party, rec_id in rows.items():
-            await self._audit.record("recording.start", actor=actor, target_type="recording", target_id=rec_id, detail={"session_id": session_id, "party": party})
+            self._live.setdefault(session_id, {})[party] = _Live(recorder, row_id)
+        await self._audit.record("recording.start", actor=actor, target_type="recording", target_id=row_id, detail={"session_id": session_id, "party": party})
         return answer
 
     async def stop(self, session_id: int, reason: str) -> list[int]:
-        """Stop and seal the session's recording, if one runs. Returns the row ids."""
-        if session_id not in self._live:
+        """Stop and seal the session's recordings, if any run. Returns the row ids."""
+        if not self._live.get(session_id):
             return []
         async with self._lock(session_id):
             return await self._stop_locked(session_id, reason)
 
-    async def _stop_locked(self, session_id: int, reason: str) -> list[int]:
-        live = self._live.pop(session_id, None)
-        if live is None:
+    async def _stop_locked(self, session_id: int, reason: str, parties: tuple[str, ...] = ("officer", "client")) -> list[int]:
+        running = self._live.get(session_id, {})
+        lives = [running.pop(party) for party in parties if party in running]
+        if not running:
+            self._live.pop(session_id, None)
+        if not lives:
             return []
-        files = await live.recorder.stop()
+        entries = await asyncio.gather(*(live.recorder.stop() for live in lives))
         ended = utcnow()
         done: list[tuple[int, dict[str, Any]]] = []
-        for entry in files:
-            rec_id = live.rows.get(entry.party)
-            if rec_id is None:
+        for live, entry in zip(lives, entries):
+            if entry is None:
                 continue
-            outcome = await asyncio.to_thread(self._seal, entry)
-            done.append((rec_id, outcome))
+            done.append((live.row_id, await asyncio.to_thread(self._seal, entry)))
         async with self._db() as db:
             session = await db.get(GuidanceSession, session_id)
             for rec_id, outcome in done:
@@ -171,7 +182,7 @@ class RecordingService:
                 row.ended_at = ended
                 if session is not None:
                     # Logged whatever the session's state: an end stops the recording after ``ended``.
-                    add_event(db, session, "recording_stopped", "system", at=ended, party=row.party, recording_id=rec_id, reason=reason, status=row.status, duration_seconds=row.duration_seconds)
+                    add_event(db, session, "recording_stopped", "system", at=ended, party=row.party, recording_id=rec_id, reason=reason, status=row.status, duration_seconds=row.duration_seconds, **({"problem": row.problem} if row.problem else {}))
             await db.commit()
         for rec_id, outcome in done:
             detail = {"session_id": session_id, "reason": reason, "status": outcome["status"]}

@@ -1,6 +1,8 @@
 """The disk writer for one recorded session: an aiortc peer connection that
-receives the officer's upload of both parties' tracks and writes one file per
-party ("officer", "client"), each video + audio, H.264 + AAC in MP4.
+receives the officer's upload of one party's tracks and writes that party's
+file ("officer" or "client"), video + audio, H.264 + AAC in MP4. A recorded call
+is two of them: the console uploads its own camera and microphone, and re-sends
+the client's tracks it receives.
 
 Why the officer uploads: the client's weak uplink is never asked to send twice
 (docs/DESIGN: the console re-sends the client's tracks it receives). Why MP4:
@@ -9,7 +11,7 @@ WebM (PITFALLS), and every browser plays H.264/AAC.
 
 This module knows nothing of the database or the signaling socket; it is the
 narrow interface a separate recorder process could offer later
-(:class:`SessionRecorder`: ``accept(offer) -> answer``, ``stop() -> files``).
+(:class:`SessionRecorder`: ``accept(offer) -> answer``, ``stop() -> file``).
 Files are written as plaintext only to a ``.part`` file inside the recordings
 folder; the caller seals them (server/media/crypto.py) and deletes the part.
 
@@ -28,9 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.contrib.media import MediaRecorder
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from server.media.crypto import recording_name, safe_path
@@ -110,34 +117,27 @@ class PartyFile:
         return self.gate.audio_frames
 
 
-def track_parties(offer_sdp: str, tracks: dict[str, str]) -> dict[str, tuple[str, str]]:
-    """track id → (party, kind) for every sending m-line of the offer that the
-    console named. Raises RecorderError when the SDP does not parse."""
+def offered_kinds(offer_sdp: str) -> set[str]:
+    """The kinds the offer sends. Raises RecorderError when the SDP does not parse."""
     try:
         description = SessionDescription.parse(offer_sdp)
     except Exception as exc:
         raise RecorderError(f"the offer is not valid SDP ({type(exc).__name__})") from None
-    found: dict[str, tuple[str, str]] = {}
-    for media in description.media:
-        if media.kind not in ("audio", "video") or media.direction not in (None, "sendrecv", "sendonly"):
-            continue
-        track_id = description.webrtc_track_id(media)
-        party = tracks.get(track_id or "")
-        if party in PARTIES:
-            found[track_id] = (party, media.kind)  # type: ignore[index]
-    return found
+    return {m.kind for m in description.media if m.kind in ("audio", "video") and m.direction in (None, "sendrecv", "sendonly")}
 
 
 class SessionRecorder:
-    """Records one session's call: one aiortc peer connection, a file per party."""
+    """Records one party of one session's call: one aiortc peer connection
+    carrying that party's audio and video (one of each: aiortc is reliable with
+    that, and not with two videos bundled in one connection), one file."""
 
-    def __init__(self, session_id: int, directory: Path, ice_servers: list[dict[str, Any]]):
+    def __init__(self, session_id: int, party: Party, directory: Path, ice_servers: list[dict[str, Any]]):
         self.session_id = session_id
+        self.party = party
         self.directory = Path(directory)
         self.ice_servers = ice_servers
         self.pc: RTCPeerConnection | None = None
-        self.files: dict[str, PartyFile] = {}
-        self._by_track: dict[str, tuple[str, str]] = {}
+        self.file: PartyFile | None = None
         self.stopped = False
 
     def _configuration(self) -> RTCConfiguration:
@@ -145,39 +145,30 @@ class SessionRecorder:
         # Explicit, even when empty: aiortc would otherwise use a public STUN server (PITFALLS 4).
         return RTCConfiguration(iceServers=servers)
 
-    async def accept(self, offer_sdp: str, tracks: dict[str, str]) -> str:
+    async def accept(self, offer_sdp: str) -> str:
         """Take the console's offer; return the answer SDP (all candidates in it:
         aiortc does not trickle, PITFALLS 3)."""
-        self._by_track = track_parties(offer_sdp, tracks)
-        if not self._by_track:
-            raise RecorderError("the offer carries no track named in tracks")
+        kinds = offered_kinds(offer_sdp)
+        if not kinds:
+            raise RecorderError("the offer sends neither audio nor video")
         self.directory.mkdir(parents=True, exist_ok=True)
-        for party in PARTIES:
-            kinds = {kind for p, kind in self._by_track.values() if p == party}
-            if not kinds:
-                continue
-            part_name = recording_name(self.session_id, party, EXTENSION) + ".part"
-            part = safe_path(self.directory, part_name)
-            # faststart: the index goes to the front at close, so playback starts at once.
-            recorder = MediaRecorder(str(part), format="mp4", options={"movflags": "+faststart"})
-            self.files[party] = PartyFile(party, part_name.removesuffix(".part") + ".enc", part, _Gate("video" in kinds), recorder)
+        part_name = recording_name(self.session_id, self.party, EXTENSION) + ".part"
+        part = safe_path(self.directory, part_name)
+        # faststart: the index goes to the front at close, so playback starts at once.
+        recorder = MediaRecorder(str(part), format="mp4", options={"movflags": "+faststart"})
+        entry = self.file = PartyFile(self.party, part_name.removesuffix(".part") + ".enc", part, _Gate("video" in kinds), recorder)
+        seen: set[str] = set()
 
         pc = self.pc = RTCPeerConnection(self._configuration())
 
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
-            party_kind = self._by_track.get(track.id)
-            if party_kind is None or self.stopped:
-                return  # a track the console did not name: not recorded
-            entry = self.files[party_kind[0]]
+            if self.stopped or track.kind in seen or entry.recorder is None:
+                return  # one track of each kind per recording
+            seen.add(track.kind)
             recorded = _Recorded(track, entry.gate)
             entry.tracks.append(recorded)
-            assert entry.recorder is not None
             entry.recorder.addTrack(recorded)
-
-        @pc.on("connectionstatechange")
-        async def _state() -> None:
-            log.info("recorder for session %s: %s", self.session_id, pc.connectionState)
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -185,21 +176,20 @@ class SessionRecorder:
             for transceiver in pc.getTransceivers():
                 transceiver.direction = "recvonly"
             await pc.setLocalDescription(await pc.createAnswer())
-            for entry in self.files.values():
-                assert entry.recorder is not None
-                await entry.recorder.start()
+            await recorder.start()
         except Exception as exc:
             await self.stop()
             raise RecorderError(f"the offer could not be accepted ({type(exc).__name__}: {exc})"[:200]) from None
         return pc.localDescription.sdp
 
-    async def stop(self) -> list[PartyFile]:
-        """Stop receiving and close the files (bounded). Returns each party's
-        file; ``error`` says why one holds nothing usable."""
+    async def stop(self) -> PartyFile | None:
+        """Stop receiving and close the file (bounded). ``error`` on the returned
+        file says why it holds nothing usable."""
+        entry = self.file
         if self.stopped:
-            return list(self.files.values())
+            return entry
         self.stopped = True
-        for entry in self.files.values():
+        if entry is not None:
             for track in entry.tracks:
                 track.stop()
             if entry.recorder is not None:
@@ -215,7 +205,7 @@ class SessionRecorder:
                 await asyncio.wait_for(asyncio.shield(self.pc.close()), CLOSE_TIMEOUT)
             except (asyncio.TimeoutError, Exception):
                 log.warning("recorder pc of session %s did not close in time", self.session_id)
-        return list(self.files.values())
+        return entry
 
 
 def probe(path: Path) -> dict[str, Any]:

@@ -93,16 +93,14 @@ class End(Message):
     type: Literal["end"]
 
 
-TrackId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9{}_.:-]+$")]
-
-
 class RecordOffer(Message):
-    """The officer's second peer connection, to the server's recorder: both
-    parties' tracks, and which track is whose (track id → party, at most 4)."""
+    """An upload from the officer's console to the server's recorder: one peer
+    connection per recorded party (its audio and video), so that the recorder
+    never has to tell two videos of one connection apart."""
 
     type: Literal["record-offer"]
+    party: Role
     sdp: Annotated[str, Field(max_length=MAX_SDP_CHARS)]
-    tracks: Annotated[dict[TrackId, Role], Field(min_length=1, max_length=4)]
 
 
 class RecordStop(Message):
@@ -207,6 +205,7 @@ class Error(Message):
 
 class RecordAnswer(Message):
     type: Literal["record-answer"] = "record-answer"
+    party: Role
     sdp: str
 
 

@@ -222,11 +222,11 @@ async def _dispatch(request: web.Request, party: Party, message) -> str | None:
         settings = request.app[settings_key]
         try:
             answer = await request.app[recordings_key].start(
-                sid, request.get(staff_request_key) or party.label, message.sdp, dict(message.tracks), ice_servers(settings, f"recorder-{sid}")
+                sid, message.party, request.get(staff_request_key) or party.label, message.sdp, ice_servers(settings, f"recorder-{sid}")
             )
         except RecordingRefused as exc:
             raise Refusal(exc.code, exc.message) from None
-        await party.send(p.RecordAnswer(sdp=answer))
+        await party.send(p.RecordAnswer(party=message.party, sdp=answer))
         await _tell_recording(rooms, sid, True)
     elif isinstance(message, p.RecordStop):
         if await request.app[recordings_key].stop(sid, "officer"):

@@ -115,6 +115,8 @@ async def console_page(request: web.Request) -> web.Response:
         "wa_template": wa_template,
         "wa_phone": phone,
         "sound_url": str(request.app.router["static"].url_for(filename="notify.wav")),
+        # The console uploads the call to the server's recorder only when this is set.
+        "record": session.record,
         "locale": ctx["locale"],
         "strings": _strings(request, "console.", "call.", "join.err_", "status."),
     }

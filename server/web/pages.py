@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from server.domain.recordings import may_play, session_recordings
 from server.db.models import TOPICS, Client, ClientCategory, GuidanceSession, Outcome, Program, Role, SessionMode, Staff
 from server.domain import clients as clients_domain
 from server.domain import kendala as kendala_domain
@@ -208,7 +209,9 @@ async def session_page(request: web.Request) -> web.Response:
         versions = await sessions_domain.note_history(db, session.id)
         ids = {v.author_id for v in versions if v.author_id}
         authors = {s.id: s.name for s in (await db.execute(select(Staff).where(Staff.id.in_(ids)))).scalars()} if ids else {}
-    return render(request, "session.html", {"s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS})
+        # Only those who may play them see the recordings (the PK and supervisors; not admins).
+        recordings = await session_recordings(db, session.id) if may_play(staff, session) else None
+    return render(request, "session.html", {"s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS, "recordings": recordings})
 
 
 @routes.post("/sessions/{id}/notes")

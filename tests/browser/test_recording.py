@@ -1,0 +1,128 @@
+"""A recorded session in two Chromium contexts: the PK's console uploads the
+call to the server's recorder, both pages say so, and after the end the
+session holds two encrypted recordings that decrypt to MP4s with video and
+audio (PITFALLS 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from pathlib import Path
+
+import av
+import pytest
+from playwright.async_api import expect
+
+from server.media import crypto
+from tests.browser.conftest import PK_PASSWORD, PK_USERNAME
+from tests.browser.test_video_call import (
+    RECORD_PEER_CONNECTIONS,
+    Call,
+    client_opens_link_on_phone,
+    poll,
+    watch_for_errors,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def server_cpu_seconds(url: str) -> float | None:
+    """CPU time of the ``bimbing serve`` process behind ``url`` (Linux /proc), for the log."""
+    port = url.rsplit(":", 1)[1]
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"serve" in cmdline and port.encode() in cmdline:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+# Video frames decoded by the call's own peer connection (the first one made:
+# the uploads to the recorder come after it and receive nothing).
+CALL_FRAMES = """
+async () => {
+  const pc = (window.__peerConnections || [])[0];
+  if (!pc) return 0;
+  let n = 0;
+  (await pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") n += r.framesDecoded || 0; });
+  return n;
+}
+"""
+
+
+async def test_a_recorded_call_in_two_browsers_yields_recordings_with_video(browser, live_server, tmp_path):
+    errors: list[str] = []
+    pk_ctx = await browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="id-ID")
+    await pk_ctx.grant_permissions(["camera", "microphone"], origin=live_server.url)
+    await pk_ctx.add_init_script(RECORD_PEER_CONNECTIONS)
+    pk = await pk_ctx.new_page()
+    watch_for_errors(pk, "console", errors)
+    pk.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await pk.goto("/login")
+    await pk.fill("input[name=username]", PK_USERNAME)
+    await pk.fill("input[name=password]", PK_PASSWORD)
+    await pk.click("button[type=submit]")
+    await expect(pk).to_have_url(re.compile(r"/caseload$"))
+    await pk.goto("/clients/new")
+    for name, value in {"name": "Dewi Lestari", "register_number": "PAS.2026.0999", "supervision_start": "2026-01-05",
+                        "supervision_end": "2027-01-05", "reporting_interval_days": "14", "kelurahan": "Cakung Barat"}.items():
+        await pk.fill(f'form input[name="{name}"]', value)
+    await pk.select_option("select[name=program]", "PB")
+    await pk.click("form.stack button[type=submit]")
+    await expect(pk).to_have_url(re.compile(r"/clients/\d+$"))
+    client_id = int(pk.url.rsplit("/", 1)[1])
+    await pk.goto("/caseload")
+    await pk.click(f'tr[data-client-id="{client_id}"] a[href$="mode=video"]')
+    await pk.check("input[name=record]")
+    await pk.click("#session-form button[type=submit]")
+    await expect(pk).to_have_url(re.compile(r"/sessions/\d+/call$"))
+    session_id = int(re.search(r"/sessions/(\d+)/call", pk.url).group(1))
+    call = Call(pk, None, session_id, await pk.input_value("#join-link"), errors)
+
+    phone = await client_opens_link_on_phone(browser, live_server, call)
+    await expect(phone.locator("#step-intro")).to_contain_text("merekam")
+    await phone.click("#start-check")
+    await expect(phone.locator("#enter")).to_be_enabled()
+    await phone.click("#enter")
+    await expect(pk.locator("#waiting-notice")).to_be_visible()
+    await pk.click("#admit")
+    await expect(pk.locator("#recording-badge")).to_be_visible(timeout=20000)
+    await expect(phone.locator("#recorded")).to_have_text("Sesi ini direkam")
+    await expect(phone.locator("#recorded")).to_be_visible()
+    # Some seconds of recorded call, measured in frames the PK's page decodes.
+    first = await poll(lambda: pk.evaluate(CALL_FRAMES), lambda n: n > 0, what="the PK to decode video")
+    cpu0, wall0 = server_cpu_seconds(live_server.url), time.monotonic()
+    await poll(lambda: pk.evaluate(CALL_FRAMES), lambda n: n >= first + 60, timeout=30, what="about three seconds of recorded call")
+    cpu1, wall1 = server_cpu_seconds(live_server.url), time.monotonic()
+    if cpu0 is not None and cpu1 is not None:
+        # A measurement for the log, not an assertion: the server only relays signaling
+        # here, so its CPU is the recorder's (two parties, Chromium's fake 640x480 camera).
+        print(f"[recording cost] server {(cpu1 - cpu0) / (wall1 - wall0):.2f} CPU-s per second of recorded call")
+    await pk.click("#end")
+    await expect(phone.locator("#recorded")).to_be_hidden()
+
+    async def listing():
+        return (await (await pk.request.get(f"/api/sessions/{session_id}/recordings")).json())["recordings"]
+
+    recs = await poll(listing, lambda rs: len(rs) == 2 and all(r["status"] != "recording" for r in rs), timeout=30, what="both recordings sealed")
+    assert {r["party"]: r["status"] for r in recs} == {"officer": "ready", "client": "ready"}, recs
+    root = live_server.log.parent
+    key = crypto.load_master_key(type("S", (), {"recording_key": "", "production": False, "data_dir": root / "data"})())
+    for rec in recs:
+        stored = next(Path(root / "recordings").glob(f"s{session_id}-{rec['party']}-*.enc"))
+        plain = tmp_path / f"{rec['party']}.mp4"
+        plain.write_bytes(crypto.decrypt_file(stored, key))
+        with av.open(str(plain)) as container:
+            video = next(s for s in container.streams if s.type == "video")
+            assert any(s.type == "audio" for s in container.streams)
+            frames = sum(1 for _ in container.decode(video))
+        assert frames >= 30 and float(video.duration * video.time_base) >= 1.5, (rec, frames)
+        served = await pk.request.get(rec["url"])
+        assert served.status == 200 and await served.body() == plain.read_bytes()
+    await pk.goto(f"/sessions/{session_id}")
+    await expect(pk.locator("#recordings video")).to_have_count(2)
+    assert errors == []

@@ -1,0 +1,406 @@
+"""Recording a video session: the officer's peer uploads both parties' tracks
+over a second peer connection to the server's aiortc recorder; the stored files
+are ciphertext that decrypt to MP4s holding video *and* audio (PITFALLS 1), the
+log and the trail say so, and only the owning PK and supervisors can play them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+from pathlib import Path
+
+import av
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+
+from server.app import create_app
+from server.media import crypto
+from tests.peers import (
+    CallPeer,
+    SmallVideo,
+    Tone,
+    close_pc,
+    connected_call,
+    open_join_link,
+    party_http,
+    session_json,
+    sign_in,
+    start_video_session,
+    until,
+)
+
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# Seconds of media to record: enough for a real file, cheap on a 2-core box.
+RECORD_FRAMES = 90  # at the generated 30 fps
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class RecordingOfficer(CallPeer):
+    """The officer as the console behaves: it keeps the client's received tracks
+    (through a MediaRelay, so counting them goes on) and re-sends them, with its
+    own camera and microphone, to the recorder."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.relay = MediaRelay()
+        self.remote: dict[str, object] = {}
+        self.uploads: list[RTCPeerConnection] = []
+
+    async def _count(self, track) -> None:
+        self.remote[track.kind] = self.relay.subscribe(track)
+        await super()._count(self.relay.subscribe(track))
+
+    async def start_recording(self) -> dict:
+        """One upload per party, as the console does: its own tracks, then the client's."""
+        await until(lambda: len(self.remote) == 2, what="both client tracks at the officer")
+        reply: dict = {}
+        for party, tracks in (("officer", (Tone(), SmallVideo())), ("client", (self.remote["audio"], self.remote["video"]))):
+            pc = RTCPeerConnection(self._configuration())
+            self.uploads.append(pc)
+            for track in tracks:
+                pc.addTrack(track)
+            await pc.setLocalDescription(await pc.createOffer())
+            await self.send({"type": "record-offer", "party": party, "sdp": pc.localDescription.sdp})
+            reply = await self.next_of(("record-answer", "error"))
+            if reply["type"] != "record-answer":
+                return reply
+            assert reply["party"] == party
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+        return reply
+
+    @property
+    def uploading(self) -> bool:
+        return len(self.uploads) == 2 and all(pc.connectionState == "connected" for pc in self.uploads)
+
+    async def close(self) -> None:
+        for pc in self.uploads:
+            await close_pc(pc)
+        await super().close()
+
+
+async def _call(aiohttp_server, settings, office, *, record: bool):
+    app = create_app(settings)
+    server = await aiohttp_server(app)
+    base = str(server.make_url("/")).rstrip("/")
+    pk_http, phone = party_http(base), party_http(base)
+    await sign_in(pk_http, "pk1")
+    session = await start_video_session(pk_http, office.clients["c1"].id, record=record)
+    await open_join_link(phone, session["client_join_url"])
+    officer = RecordingOfficer(pk_http, session["id"], "officer")
+    client = CallPeer(phone, session["id"], "client")
+    await officer.join()
+    await client.join()
+    await connected_call(officer, client)
+    return app, base, pk_http, phone, session, officer, client
+
+
+@pytest.mark.slow
+@SQLITE_ONLY
+async def test_a_recorded_call_is_stored_encrypted_with_video_and_audio(aiohttp_server, settings, office, capsys):
+    app, base, pk_http, phone, session, officer, client = await _call(aiohttp_server, settings, office, record=True)
+    sid = session["id"]
+    try:
+        await officer.wait_frames(video=10, audio=10)
+        # The same stretch of call without and with the recorder: the difference is its cost.
+        start_frames, cpu0 = client.video_frames, _cpu()
+        await until(lambda: client.video_frames >= start_frames + RECORD_FRAMES, 30, what="a stretch of call without recording")
+        cpu_plain = _cpu() - cpu0
+
+        reply = await officer.start_recording()
+        assert reply["type"] == "record-answer", reply
+        assert (await client.next("recording"))["active"] is True
+        assert (await officer.next("recording"))["active"] is True
+        await until(lambda: officer.uploading, 15, what="the upload to the recorder")
+        start_frames, cpu0 = client.video_frames, _cpu()
+        await until(lambda: client.video_frames >= start_frames + RECORD_FRAMES, 30, what="a stretch of recorded call")
+        cpu_recorded = _cpu() - cpu0
+        media_seconds = RECORD_FRAMES / 30
+        with capsys.disabled():
+            print(f"\n[recording cost] call alone {cpu_plain / media_seconds:.2f} CPU-s/s, "
+                  f"with recorder {cpu_recorded / media_seconds:.2f} CPU-s/s "
+                  f"(recorder ≈ {(cpu_recorded - cpu_plain) / media_seconds:.2f} CPU-s per second of call, two 160x120 files)")
+        await officer.end()
+        await client.next("session-ended")
+    finally:
+        await officer.close()
+        await client.close()
+
+    record = await session_json(pk_http, sid)
+    kinds = [e["kind"] for e in record["events"]]
+    assert kinds.count("recording_started") == 2 and kinds.count("recording_stopped") == 2
+    stopped = [e["detail"] for e in record["events"] if e["kind"] == "recording_stopped"]
+    assert {d["party"] for d in stopped} == {"officer", "client"} and all(d["status"] == "ready" for d in stopped), [(d["party"], d.get("problem")) for d in stopped]
+
+    async with pk_http.get(f"/api/sessions/{sid}/recordings") as resp:
+        assert resp.status == 200
+        listing = (await resp.json())["recordings"]
+    assert sorted(r["party"] for r in listing) == ["client", "officer"], listing
+    key = crypto.load_master_key(settings)
+    folder = Path(settings.recordings_dir)
+    assert not list(folder.glob("*.part")), "plaintext left on disk"
+    for rec in listing:
+        assert rec["status"] == "ready" and rec["url"] == f"/recordings/{rec['id']}"
+        stored = next(folder.glob(f"s{sid}-{rec['party']}-*.enc"))
+        raw = stored.read_bytes()
+        # Ciphertext at rest: no MP4 box header, the stored hash is of these bytes.
+        assert raw.startswith(crypto.MAGIC) and b"ftyp" not in raw[:64]
+        assert hashlib.sha256(raw).hexdigest() == rec["sha256"] and len(raw) == rec["size"]
+        assert oct(stored.stat().st_mode & 0o777) == "0o600"
+        plain = crypto.decrypt_file(stored, key)
+        plain_path = folder.parent / f"check-{rec['party']}.mp4"
+        plain_path.write_bytes(plain)
+        with av.open(str(plain_path)) as container:
+            video = next(s for s in container.streams if s.type == "video")
+            audio = next(s for s in container.streams if s.type == "audio")
+            frames = sum(1 for _ in container.decode(video))
+        video_seconds = float(video.duration * video.time_base)
+        # The recorded stretch is RECORD_FRAMES of media plus the end handshake; the
+        # file must hold about that much video, not a few frames (PITFALLS 1).
+        assert media_seconds * 0.6 <= video_seconds <= media_seconds + 30, video_seconds
+        assert frames >= RECORD_FRAMES * 0.5 and audio is not None
+        assert (video.codec_context.width, video.codec_context.height) == (160, 120)
+        # Playback serves exactly the decrypted file, and is audited.
+        async with pk_http.get(rec["url"]) as resp:
+            assert resp.status == 200 and resp.headers["Content-Type"] == "video/mp4"
+            assert await resp.read() == plain
+    await pk_http.close()
+    await phone.close()
+
+
+@pytest.mark.slow
+@SQLITE_ONLY
+async def test_playback_permissions_and_audit(aiohttp_server, settings, office):
+    app, base, pk_http, phone, session, officer, client = await _call(aiohttp_server, settings, office, record=True)
+    sid = session["id"]
+    try:
+        assert (await officer.start_recording())["type"] == "record-answer"
+        await until(lambda: officer.uploading, 15, what="the upload to the recorder")
+        start = client.video_frames
+        await until(lambda: client.video_frames >= start + 30, 20, what="a second of recorded call")
+        await officer.send({"type": "record-stop"})
+        await until(lambda: any(m["type"] == "recording" and m["active"] is False for m in client.received), what="the client told recording stopped")
+        await officer.end()
+    finally:
+        await officer.close()
+        await client.close()
+    async with pk_http.get(f"/api/sessions/{sid}/recordings") as resp:
+        rec = next(r for r in (await resp.json())["recordings"] if r["party"] == "client")
+    expected = crypto.decrypt_file(next(Path(settings.recordings_dir).glob(f"s{sid}-client-*.enc")), crypto.load_master_key(settings))
+
+    table = [("pk1", 200, 200), ("pk2", 404, 404), ("kasie", 200, 200), ("admin", 404, 404), (None, 401, 302)]
+    for username, list_status, play_status in table:
+        async with party_http(base) as http:
+            if username:
+                await sign_in(http, username)
+            async with http.get(f"/api/sessions/{sid}/recordings", allow_redirects=False) as resp:
+                assert resp.status == list_status, (username, resp.status)
+            async with http.get(rec["url"], allow_redirects=False) as resp:
+                assert resp.status == play_status, (username, resp.status)
+                if play_status == 200:
+                    assert await resp.read() == expected
+    async with party_http(base) as http:
+        await sign_in(http, "kasie")
+        async with http.get("/api/audit/trail?action=recording.view") as resp:
+            assert resp.status == 200
+            views = (await resp.json())["entries"]
+        async with http.get("/api/audit/trail?action=recording.start") as resp:
+            starts = (await resp.json())["entries"]
+    # Every playback is in the trail (two here: pk1 and kasie; refused ones are not).
+    assert sorted(e["actor"] for e in views) == ["kasie", "pk1"]
+    assert len(starts) == 2 and {e["actor"] for e in starts} == {"pk1"}
+    await pk_http.close()
+    await phone.close()
+
+
+@pytest.mark.slow
+@SQLITE_ONLY
+async def test_record_offer_is_refused_when_not_recorded_and_from_the_client(aiohttp_server, settings, office):
+    app, base, pk_http, phone, session, officer, client = await _call(aiohttp_server, settings, office, record=False)
+    try:
+        reply = await officer.start_recording()
+        assert reply["type"] == "error" and reply["code"] == "not-recorded"
+        # A client may not record, nor stop a recording.
+        await client.send({"type": "record-offer", "party": "client", "sdp": "v=0\r\n"})
+        assert (await client.next("error"))["code"] == "forbidden"
+        await client.send({"type": "record-stop"})
+        assert (await client.next("error"))["code"] == "forbidden"
+        # Bad record messages cost only an error; the call goes on.
+        await officer.send({"type": "record-offer", "party": "../x", "sdp": "v=0\r\n"})
+        await until(lambda: any(m.get("code") == "bad-message" for m in officer.received), what="bad-message for the officer")
+        assert officer.ice_connected and client.ice_connected and not officer.closed and not client.closed
+        record = await session_json(pk_http, session["id"])
+        assert "recording_started" not in [e["kind"] for e in record["events"]]
+    finally:
+        await officer.close()
+        await client.close()
+        await pk_http.close()
+        await phone.close()
+
+
+@pytest.mark.slow
+@SQLITE_ONLY
+@pytest.mark.parametrize("how", ["dropped", "hangup", "shutdown"])
+async def test_the_recording_is_sealed_when_the_officer_leaves_or_the_server_stops(aiohttp_server, settings, office, how):
+    from server.keys import recordings_key
+    from server.signaling.ws import _close_sockets
+
+    app, base, pk_http, phone, session, officer, client = await _call(aiohttp_server, settings, office, record=True)
+    sid = session["id"]
+    try:
+        assert (await officer.start_recording())["type"] == "record-answer"
+        await until(lambda: officer.uploading, 15, what="the upload to the recorder")
+        start = client.video_frames
+        await until(lambda: client.video_frames >= start + 30, 20, what="a second of recorded call")
+        if how == "dropped":
+            await officer.drop()
+        elif how == "hangup":
+            await officer.hangup()
+        else:
+            # What aiohttp runs on SIGTERM before closing: recordings are sealed, bounded.
+            await _close_sockets(app)
+            assert not app[recordings_key]._live
+        if how != "shutdown":
+            await until(lambda: any(m["type"] == "recording" and m["active"] is False for m in client.received), what="the client told recording stopped")
+    finally:
+        await officer.close()
+        await client.close()
+    async with pk_http.get(f"/api/sessions/{sid}/recordings") as resp:
+        recs = (await resp.json())["recordings"]
+    record = await session_json(pk_http, sid)
+    stopped = [e["detail"] for e in record["events"] if e["kind"] == "recording_stopped"]
+    assert len(stopped) == 2 and {d["reason"] for d in stopped} == {how}, stopped
+    assert {r["party"]: r["status"] for r in recs} == {"officer": "ready", "client": "ready"}, recs
+    assert not list(Path(settings.recordings_dir).glob("*.part"))
+    await pk_http.close()
+    await phone.close()
+
+
+async def test_an_unusable_offer_is_refused_with_record_failed(aiohttp_server, settings, office):
+    server = await aiohttp_server(create_app(settings))
+    base = str(server.make_url("/")).rstrip("/")
+    async with party_http(base) as pk_http:
+        await sign_in(pk_http, "pk1")
+        session = await start_video_session(pk_http, office.clients["c1"].id, record=True)
+        officer = CallPeer(pk_http, session["id"], "officer", webrtc=False)
+        try:
+            await officer.join()
+            await officer.send({"type": "record-offer", "party": "officer", "sdp": "v=0\r\n"})
+            assert (await officer.next("error"))["code"] == "record-failed"
+            assert not officer.closed
+        finally:
+            await officer.close()
+    # Nothing was left behind: no part file, no sealed file.
+    folder = Path(settings.recordings_dir)
+    assert not folder.exists() or not list(folder.iterdir())
+
+
+# ---- files: names confined to the folder, sealing -----------------------------------------
+
+HOSTILE = [
+    "../x",
+    "/etc/passwd",
+    "a/../../b",
+    "..",
+    ".",
+    "",
+    "a\x00b",
+    "x" * 300,
+    "s1-client-00.mp4/../../etc",
+    "..\\windows",
+    "~root",
+    ".hidden",
+    "a b.mp4",
+    "ok.mp4\n",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_safe_path_refuses_hostile_names(tmp_path, name):
+    with pytest.raises(crypto.UnsafePath):
+        crypto.safe_path(tmp_path, name)
+
+
+def test_safe_path_refuses_a_symlink_out_of_the_folder(tmp_path):
+    root = tmp_path / "recordings"
+    root.mkdir()
+    (tmp_path / "secret").write_text("x")
+    os.symlink(tmp_path / "secret", root / "s1-client-abcd.mp4.enc")
+    with pytest.raises(crypto.UnsafePath):
+        crypto.safe_path(root, "s1-client-abcd.mp4.enc")
+
+
+def test_safe_path_accepts_server_names(tmp_path):
+    name = crypto.recording_name(12, "client", "mp4") + ".enc"
+    assert crypto.safe_path(tmp_path, name) == tmp_path.resolve() / name
+
+
+def test_sealing_round_trip_and_tampering(tmp_path):
+    key = crypto.parse_master_key(crypto.new_master_key())
+    source = tmp_path / "plain.bin"
+    data = os.urandom(crypto.CHUNK * 2 + 123)
+    source.write_bytes(data)
+    target = tmp_path / "sealed.enc"
+    size, digest = crypto.encrypt_file(source, target, key)
+    sealed = target.read_bytes()
+    assert size == len(sealed) and data[:32] not in sealed
+    assert crypto.decrypt_file(target, key) == data
+    with pytest.raises(crypto.DecryptionError):
+        crypto.decrypt_file(target, crypto.parse_master_key(crypto.new_master_key()))
+    # Cut off the last chunk: the new last chunk is not marked last, so it fails.
+    cut = tmp_path / "cut.enc"
+    cut.write_bytes(sealed[: len(sealed) - (123 + 16 + 4)])
+    with pytest.raises(crypto.DecryptionError):
+        crypto.decrypt_file(cut, key)
+    flipped = bytearray(sealed)
+    flipped[-5] ^= 1
+    (tmp_path / "flip.enc").write_bytes(bytes(flipped))
+    with pytest.raises(crypto.DecryptionError):
+        crypto.decrypt_file(tmp_path / "flip.enc", key)
+    with pytest.raises(FileExistsError):
+        crypto.encrypt_file(source, target, key)
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "QUJD", "x" * 44])
+def test_bad_master_keys_are_refused(raw):
+    with pytest.raises(ValueError):
+        crypto.parse_master_key(raw)
+
+
+async def test_retention_removes_the_recordings_of_the_sessions_it_removes(settings, office):
+    from datetime import timedelta
+
+    from server.audit.chain import AuditLog
+    from server.audit.retention import apply_retention
+    from server.db.engine import make_engine, make_sessionmaker
+    from server.db.models import Recording
+    from tests.audit_support import NOW, add_session
+    from tests.foundation import database
+
+    old = await add_session(settings.database_url, office.clients["c1"], scheduled_at=NOW - timedelta(days=settings.session_retention_days + 5))
+    recent = await add_session(settings.database_url, office.clients["c1"], scheduled_at=NOW - timedelta(days=3))
+    folder = Path(settings.recordings_dir)
+    folder.mkdir(parents=True)
+    names = {}
+    async with database(settings.database_url) as db:
+        for sid in (old, recent):
+            names[sid] = crypto.recording_name(sid, "client", "mp4") + ".enc"
+            (folder / names[sid]).write_bytes(crypto.MAGIC + b"x")
+            db.add(Recording(session_id=sid, party="client", path=names[sid], status="ready"))
+        await db.commit()
+    engine = make_engine(settings.database_url)
+    try:
+        result = await apply_retention(make_sessionmaker(engine), settings, AuditLog(make_sessionmaker(engine)), now=NOW)
+    finally:
+        await engine.dispose()
+    assert result.recordings_removed == 1
+    assert not (folder / names[old]).exists() and (folder / names[recent]).exists()
+    async with database(settings.database_url) as db:
+        from sqlalchemy import select
+
+        assert [r.session_id for r in (await db.execute(select(Recording))).scalars()] == [recent]
