@@ -42,6 +42,14 @@ def require_redis() -> str:
     return REDIS_URL
 
 
+def require_redis_server() -> str:
+    """The redis-server binary, for a test that starts (and kills) a Redis of its own."""
+    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
+    if found is None:
+        unavailable("redis-server", "not found (apt-get install -y redis-server)")
+    return found
+
+
 def require_chromium() -> str:
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         unavailable("Chromium", f"{CHROMIUM} not found (apt-get install -y chromium)")

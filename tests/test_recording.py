@@ -5,6 +5,7 @@ log and the trail say so, and only the owning PK and supervisors can play them."
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import resource
@@ -14,6 +15,7 @@ import av
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamTrack
 
 from server.app import create_app
 from server.media import crypto
@@ -32,6 +34,15 @@ from tests.peers import (
 )
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+class SilentVideo(MediaStreamTrack):
+    """A video track that never yields a frame: video offered and lost."""
+
+    kind = "video"
+
+    async def recv(self):
+        await asyncio.Event().wait()
 # Seconds of media to record: enough for a real file, cheap on a 2-core box.
 RECORD_FRAMES = 90  # at the generated 30 fps
 
@@ -56,11 +67,13 @@ class RecordingOfficer(CallPeer):
         self.remote[track.kind] = self.relay.subscribe(track)
         await super()._count(self.relay.subscribe(track))
 
-    async def start_recording(self) -> dict:
-        """One upload per party, as the console does: its own tracks, then the client's."""
-        await until(lambda: len(self.remote) == 2, what="both client tracks at the officer")
+    async def start_recording(self, client_kinds: tuple[str, ...] = ("audio", "video")) -> dict:
+        """One upload per party, as the console does: its own tracks, then the
+        client's (only the kinds the client sends, as the console does for a
+        client in audio-only mode)."""
+        await until(lambda: set(client_kinds) <= set(self.remote), what=f"the client's {client_kinds} at the officer")
         reply: dict = {}
-        for party, tracks in (("officer", (Tone(), SmallVideo())), ("client", (self.remote["audio"], self.remote["video"]))):
+        for party, tracks in (("officer", (Tone(), SmallVideo())), ("client", tuple(self.remote[k] for k in client_kinds))):
             pc = RTCPeerConnection(self._configuration())
             self.uploads.append(pc)
             for track in tracks:
@@ -84,7 +97,17 @@ class RecordingOfficer(CallPeer):
         await super().close()
 
 
-async def _call(aiohttp_server, settings, office, *, record: bool):
+class AudioOnlyClient(CallPeer):
+    """A client in audio-only "hemat kuota" mode from the start: it sends its
+    microphone and no video at all (no camera track, so its answer does not send video)."""
+
+    async def _new_pc(self) -> None:
+        self.send_media = False
+        await super()._new_pc()
+        self.pc.addTrack(Tone())
+
+
+async def _call(aiohttp_server, settings, office, *, record: bool, client_class: type[CallPeer] = CallPeer):
     app = create_app(settings)
     server = await aiohttp_server(app)
     base = str(server.make_url("/")).rstrip("/")
@@ -93,7 +116,7 @@ async def _call(aiohttp_server, settings, office, *, record: bool):
     session = await start_video_session(pk_http, office.clients["c1"].id, record=record)
     await open_join_link(phone, session["client_join_url"])
     officer = RecordingOfficer(pk_http, session["id"], "officer")
-    client = CallPeer(phone, session["id"], "client")
+    client = client_class(phone, session["id"], "client")
     await officer.join()
     await client.join()
     await connected_call(officer, client)
@@ -169,6 +192,95 @@ async def test_a_recorded_call_is_stored_encrypted_with_video_and_audio(aiohttp_
         async with pk_http.get(rec["url"]) as resp:
             assert resp.status == 200 and resp.headers["Content-Type"] == "video/mp4"
             assert await resp.read() == plain
+    await pk_http.close()
+    await phone.close()
+
+
+@pytest.mark.slow
+@SQLITE_ONLY
+async def test_a_client_in_audio_only_mode_is_recorded_as_a_ready_audio_recording(aiohttp_server, settings, office):
+    app, base, pk_http, phone, session, officer, client = await _call(aiohttp_server, settings, office, record=True, client_class=AudioOnlyClient)
+    sid = session["id"]
+    try:
+        # The client sends sound only; the officer still sends both.
+        await until(lambda: officer.audio_frames >= 20, 15, what="the client's audio at the officer")
+        await client.wait_frames(video=10, audio=10)
+        assert "video" not in officer.remote and officer.video_frames == 0
+        reply = await officer.start_recording(client_kinds=("audio",))
+        assert reply["type"] == "record-answer", reply
+        await until(lambda: officer.uploading, 15, what="the upload to the recorder")
+        start_audio, start_video = officer.audio_frames, client.video_frames
+        # About two seconds of call: 20 ms audio frames, 30 fps video.
+        await until(lambda: officer.audio_frames >= start_audio + 100 and client.video_frames >= start_video + 60, 30, what="a stretch of recorded call")
+        await officer.end()
+        await client.next("session-ended")
+    finally:
+        await officer.close()
+        await client.close()
+
+    async with pk_http.get(f"/api/sessions/{sid}/recordings") as resp:
+        listing = {r["party"]: r for r in (await resp.json())["recordings"]}
+    assert set(listing) == {"officer", "client"}, listing
+    officer_rec, client_rec = listing["officer"], listing["client"]
+    # The officer's side is a video recording as ever.
+    assert officer_rec["status"] == "ready" and officer_rec["has_video"] is True and officer_rec["content_type"] == "video/mp4", officer_rec
+    # The client's side is a valid recording of sound alone, not a failure.
+    assert client_rec["status"] == "ready", client_rec
+    assert client_rec["has_video"] is False and client_rec["content_type"] == "audio/mp4" and client_rec["problem"] == ""
+    assert client_rec["url"] == f"/recordings/{client_rec['id']}" and client_rec["duration_seconds"] >= 1.0, client_rec
+    record = await session_json(pk_http, sid)
+    stopped = {e["detail"]["party"]: e["detail"] for e in record["events"] if e["kind"] == "recording_stopped"}
+    assert stopped["client"]["status"] == "ready" and "problem" not in stopped["client"], stopped
+
+    folder = Path(settings.recordings_dir)
+    assert not list(folder.glob("*.part")), "plaintext left on disk"
+    plain = crypto.decrypt_file(next(folder.glob(f"s{sid}-client-*.enc")), crypto.load_master_key(settings))
+    plain_path = folder.parent / "check-client-audio.mp4"
+    plain_path.write_bytes(plain)
+    with av.open(str(plain_path)) as container:
+        assert not [s for s in container.streams if s.type == "video"]
+        audio = next(s for s in container.streams if s.type == "audio")
+        samples = sum(frame.samples for frame in container.decode(audio))
+    # The recorded stretch (about two seconds, plus the end handshake) is really in the file.
+    assert samples / audio.codec_context.sample_rate >= 1.0, samples
+    async with pk_http.get(client_rec["url"]) as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"] == "audio/mp4"
+        assert await resp.read() == plain
+    # The session page plays it with an audio player, and the officer's with a video player.
+    async with pk_http.get(f"/sessions/{sid}") as resp:
+        page = await resp.text()
+    assert f'<audio controls preload="metadata" src="/recordings/{client_rec["id"]}">' in page
+    assert f'<video controls preload="metadata" src="/recordings/{officer_rec["id"]}"' in page
+    assert 'data-field="audio-only"' in page
+    await pk_http.close()
+    await phone.close()
+
+
+@pytest.mark.slow
+@SQLITE_ONLY
+async def test_a_recording_whose_offered_video_never_arrives_is_still_failed(aiohttp_server, settings, office):
+    """Video offered and lost stays a failure (PITFALLS 1): the client's upload
+    offers a video track that carries no frame at all."""
+    app, base, pk_http, phone, session, officer, client = await _call(aiohttp_server, settings, office, record=True, client_class=AudioOnlyClient)
+    sid = session["id"]
+    try:
+        await until(lambda: officer.audio_frames >= 20, 15, what="the client's audio at the officer")
+        officer.remote["video"] = SilentVideo()
+        assert (await officer.start_recording())["type"] == "record-answer"
+        await until(lambda: officer.uploading, 15, what="the upload to the recorder")
+        start = officer.audio_frames
+        await until(lambda: officer.audio_frames >= start + 50, 20, what="a second of recorded call")
+        await officer.end()
+    finally:
+        await officer.close()
+        await client.close()
+    async with pk_http.get(f"/api/sessions/{sid}/recordings") as resp:
+        listing = {r["party"]: r for r in (await resp.json())["recordings"]}
+    assert listing["officer"]["status"] == "ready"
+    assert listing["client"]["status"] == "failed" and listing["client"]["url"] is None, listing["client"]
+    # It was meant to be a video recording; the video was lost, and the row says why.
+    assert listing["client"]["has_video"] is True and "video" in listing["client"]["problem"], listing["client"]
+    assert not list(Path(settings.recordings_dir).glob("*.part"))
     await pk_http.close()
     await phone.close()
 

@@ -9,7 +9,8 @@
  *
  * No DOM access here either: the page gives us a MediaStream and listens for
  * events: "remote-stream" ({stream}), "ice-state" ({state}), "quality"
- * ({level, rttMs, lossPct, kbps}), "local-stream" ({stream}) after a camera change.
+ * ({level, rttMs, lossPct, kbps}), "local-stream" ({stream}) after a camera change,
+ * "remote-video" ({sending}) when the other side starts or stops sending video.
  */
 
 /** @typedef {import("./signaling.js").SignalingClient} SignalingClient */
@@ -57,6 +58,8 @@ export class Call extends EventTarget {
     this.lastStats = null;
     /** @type {MediaStream} */
     this.remoteStream = new MediaStream();
+    /** Whether the other side sends video, as last negotiated (null: not yet known). @type {boolean | null} */
+    this.remoteVideo = null;
 
     // An explicit list, empty when none is configured: no public STUN sneaks in.
     this.pc = new RTCPeerConnection({ iceServers });
@@ -109,6 +112,23 @@ export class Call extends EventTarget {
       // ICE failed (a network change, NAT rebinding): gather fresh candidates.
       // restartIce() triggers negotiationneeded; perfect negotiation does the rest.
       if (state === "failed") pc.restartIce();
+    };
+    // Does the other side send video? Read from the negotiated direction of our
+    // video transceiver each time an offer/answer exchange completes: audio-only
+    // ("hemat kuota", or no camera) makes the other side answer or offer video
+    // without "send", so ours has no "recv". This is the SDP both sides agreed,
+    // so it needs no extra signaling message (and works with any client), it is
+    // known before the first frame, and it does not flicker on a slow network
+    // the way track mute/unmute or a stalled framesDecoded counter can.
+    pc.onsignalingstatechange = () => {
+      if (pc.signalingState !== "stable") return;
+      const video = this._transceiver("video");
+      const direction = video && video.currentDirection;
+      if (!direction || direction === "stopped") return;
+      const sending = direction === "sendrecv" || direction === "recvonly";
+      if (sending === this.remoteVideo) return;
+      this.remoteVideo = sending;
+      this._emit("remote-video", { sending });
     };
     pc.ontrack = ({ track, streams }) => {
       const stream = streams[0];

@@ -27,6 +27,8 @@ const state = {
   callDevice: null,
   muted: false,
   cameraOff: false,
+  /** Whether the running upload of the client's side carries video. */
+  recordingClientVideo: false,
   ended: false,
   joinUrl: data.join_url,
 };
@@ -234,6 +236,18 @@ function startCall() {
   show($("remote-placeholder"), false);
   show($("quality"), true);
   call.addEventListener("remote-stream", (e) => attachStream(/** @type {HTMLVideoElement} */ ($("remote")), /** @type {CustomEvent} */ (e).detail.stream));
+  call.addEventListener("remote-video", (e) => {
+    const sending = /** @type {CustomEvent} */ (e).detail.sending;
+    showRemoteVideo(sending);
+    // A recorded client whose video comes back: start a new upload that carries it
+    // (the running one holds audio only). Going audio-only keeps the running one.
+    if (sending && state.recorder?.pcs.size && !state.recordingClientVideo) {
+      const upload = () => { uploadClient(call).catch((err) => setBanner(T("console.recording_failed", { reason: String(err) }))); };
+      // After our own offer is answered the track event follows the state change.
+      if (call.remoteStream.getVideoTracks().length) upload();
+      else call.addEventListener("remote-stream", upload, { once: true });
+    }
+  });
   call.addEventListener("ice-state", (e) => {
     const s = /** @type {CustomEvent} */ (e).detail.state;
     if (s === "connected" || s === "completed") {
@@ -262,7 +276,36 @@ function startRecording(call) {
     recorder.addEventListener("failed", (e) => setBanner(T("console.recording_failed", { reason: /** @type {CustomEvent} */ (e).detail.message })));
     state.recorder = recorder;
   }
-  state.recorder.start({ officer: state.stream, client: call.remoteStream }).catch((err) => setBanner(T("console.recording_failed", { reason: String(err) })));
+  state.recordingClientVideo = call.remoteVideo !== false;
+  state.recorder.start({ officer: state.stream, client: clientStream(call) }).catch((err) => setBanner(T("console.recording_failed", { reason: String(err) })));
+}
+
+/**
+ * The client's tracks to record: audio only while the client sends no video, so
+ * that the recorder makes a valid audio-only file instead of waiting for video
+ * that will never come (a video track in the upload means "video expected").
+ * @param {Call} call
+ */
+function clientStream(call) {
+  return call.remoteVideo === false ? new MediaStream(call.remoteStream.getAudioTracks()) : call.remoteStream;
+}
+
+/** @param {Call} call */
+async function uploadClient(call) {
+  if (!state.recorder) return;
+  state.recordingClientVideo = call.remoteVideo !== false;
+  await state.recorder.start({ client: clientStream(call) });
+}
+
+/**
+ * The client's picture, or a clear notice while they send no video ("hemat
+ * kuota"): a frozen last frame would look like a stuck call. The hidden video
+ * element keeps playing the client's voice.
+ * @param {boolean} sending
+ */
+function showRemoteVideo(sending) {
+  show($("remote"), sending);
+  show($("remote-audio-only"), !sending);
 }
 
 function endCall() {
@@ -272,6 +315,7 @@ function endCall() {
   state.call.close();
   state.call = null;
   /** @type {HTMLVideoElement} */ ($("remote")).srcObject = null;
+  showRemoteVideo(true);
   show($("remote-placeholder"), true);
   show($("quality"), false);
 }

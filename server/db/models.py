@@ -364,6 +364,11 @@ class Recording(Base):
     ended_at: Mapped[datetime | None]
     # Why it is not ready (the recorder's error), for the session page and the audit.
     problem: Mapped[str] = mapped_column(String(200), default="")
+    # False for an audio-only recording: the party sent no video on purpose
+    # ("hemat kuota", no camera), so the upload offered none. Set from the offer,
+    # when the recording starts: a "ready" row holds what it says. An offered
+    # video that never arrives leaves it True and the row "failed" (PITFALLS 1).
+    has_video: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class AuditEntry(Base):

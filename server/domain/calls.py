@@ -60,6 +60,17 @@ def log_link_opened(db: AsyncSession, session: GuidanceSession, *, device: str, 
     add_event(db, session, "link_opened", "client", device=device, label=label)
 
 
+def open_interval_since(session: GuidanceSession) -> datetime | None:
+    """When the connected interval the log shows open began, or None."""
+    open_at = None
+    for event in session.events:
+        if event.kind in OPENERS:
+            open_at = event.at
+        elif event.kind in CLOSERS:
+            open_at = None
+    return open_at
+
+
 def interval_seconds(session: GuidanceSession) -> float:
     """The exact connected time recorded in the log so far."""
     return sum(float((e.detail or {}).get("seconds", 0) or 0) for e in session.events if e.kind in CLOSERS)
@@ -192,12 +203,57 @@ class CallLog:
                     add_event(db, session, f"{role}_left", role, **detail)
                 await db.commit()
 
+    async def party_unavailable(
+        self, session_id: int, role: str, *, device: str | None = None, admitted: bool = True, at: datetime | None = None
+    ) -> None:
+        """The socket was closed as ``unavailable``: the shared call state (Redis)
+        cannot be reached, so log from the database alone. An interval the log
+        shows open is closed at ``at`` (when the outage was noticed) as
+        ``disconnected`` reason ``unavailable``, then ``<role>_left`` reason
+        ``unavailable``. The session row is locked (PostgreSQL) so that two
+        processes losing Redis together close the interval once."""
+        at = at or utcnow()
+        local = self._state(session_id)
+        async with local.lock:
+            async with self._db() as db:
+                session = (
+                    await db.execute(
+                        select(GuidanceSession).where(GuidanceSession.id == session_id).with_for_update(of=GuidanceSession)
+                    )
+                ).unique().scalar_one_or_none()
+                if session is None or session.mode != SessionMode.video or not is_open(session):
+                    return
+                opened = open_interval_since(session) if admitted else None
+                if opened is not None:
+                    closed_at = max(at, opened)
+                    seconds = (closed_at - opened).total_seconds()
+                    add_event(db, session, "disconnected", "system", at=closed_at, role=role, reason="unavailable", seconds=round(seconds, 3))
+                    session.duration_seconds = round(interval_seconds(session) + seconds)
+                    session.last_heartbeat_at = closed_at
+                detail: dict = {"reason": "unavailable"}
+                if device:
+                    detail["device"] = device
+                if not admitted:
+                    detail["waiting"] = True
+                add_event(db, session, f"{role}_left", role, **detail)
+                await db.commit()
+            local.open_since = None
+            if admitted:
+                local.media[role] = "closed"
+
     @staticmethod
     def _both_connected(state: CallState) -> bool:
         return state.media["officer"] in CONNECTED_STATES and state.media["client"] in CONNECTED_STATES
 
     def _open_interval(self, db: AsyncSession, session: GuidanceSession, state: CallState) -> None:
         now = utcnow()
+        already = open_interval_since(session)
+        if already is not None:
+            # The log shows an interval open (the state that knew of it was lost,
+            # e.g. Redis restarted empty): continue it rather than open a second one.
+            state.ever_connected = True
+            state.open_since = already
+            return
         if state.awaiting_resume:
             kind = "resumed"
             state.awaiting_resume = False
@@ -217,6 +273,10 @@ class CallLog:
 
     def _close_interval(self, db: AsyncSession, session: GuidanceSession, state: CallState, *, role: str, reason: str, at: datetime | None = None) -> None:
         if state.open_since is None:
+            return
+        if open_interval_since(session) is None:
+            # Already closed in the log (after a Redis outage, by party_unavailable).
+            state.open_since = None
             return
         at = at or utcnow()
         seconds = max(0.0, (at - state.open_since).total_seconds())

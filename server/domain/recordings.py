@@ -31,6 +31,7 @@ from server.db.models import (
 from server.domain.sessions import OPEN_STATUSES, add_event
 from server.media import crypto
 from server.media.recorder import (
+    AUDIO_CONTENT_TYPE,
     CONTENT_TYPE,
     PartyFile,
     RecorderError,
@@ -76,6 +77,7 @@ def recording_json(rec: Recording) -> dict[str, Any]:
         "started_at": rec.started_at.isoformat(),
         "ended_at": rec.ended_at.isoformat() if rec.ended_at else None,
         "problem": rec.problem,
+        "has_video": rec.has_video,
         "url": f"/recordings/{rec.id}" if rec.status == "ready" else None,
     }
 
@@ -137,7 +139,9 @@ class RecordingService:
             async with self._db() as db:
                 session = await db.get(GuidanceSession, session_id)
                 now = utcnow()
-                row = Recording(session_id=session_id, party=party, path=recorder.file.name, content_type=CONTENT_TYPE, status="recording", started_at=now)
+                audio_only = recorder.file.audio_only
+                row = Recording(session_id=session_id, party=party, path=recorder.file.name, status="recording", started_at=now,
+                                content_type=AUDIO_CONTENT_TYPE if audio_only else CONTENT_TYPE, has_video=not audio_only)
                 db.add(row)
                 await db.flush()
                 row_id = row.id
@@ -203,8 +207,13 @@ class RecordingService:
                 return {"status": "failed", "problem": (entry.error or f"unreadable: {type(exc).__name__}")[:200]}
             target = crypto.safe_path(self.directory, entry.name)
             size, sha256 = crypto.encrypt_file(part, target, self.master_key())
-            status = "ready" if info["has_video"] and not entry.error else "failed"
-            return {"status": status, "size": size, "sha256": sha256, "duration_seconds": info["duration_seconds"], "problem": entry.error[:200]}
+            # Ready: the video that was offered is there, or (audio only by design:
+            # no video was offered) the audio is. Video offered and missing stays a
+            # failure, whatever audio the file holds (PITFALLS 1).
+            usable = info["has_audio"] if entry.audio_only else info["has_video"]
+            status = "ready" if usable and not entry.error else "failed"
+            problem = entry.error or ("" if usable else ("the file holds no audio" if entry.audio_only else "the file holds no video"))
+            return {"status": status, "size": size, "sha256": sha256, "duration_seconds": info["duration_seconds"], "problem": problem[:200]}
         except Exception as exc:
             log.exception("sealing recording %s failed", entry.name)
             return {"status": "failed", "problem": f"{type(exc).__name__}: {exc}"[:200]}

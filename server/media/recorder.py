@@ -1,6 +1,8 @@
 """The disk writer for one recorded session: an aiortc peer connection that
 receives the officer's upload of one party's tracks and writes that party's
-file ("officer" or "client"), video + audio, H.264 + AAC in MP4. A recorded call
+file ("officer" or "client"), video + audio, H.264 + AAC in MP4 (audio only,
+AAC in MP4, when the upload offers no video: a party in audio-only "hemat
+kuota" mode or without a camera). A recorded call
 is two of them: the console uploads its own camera and microphone, and re-sends
 the client's tracks it receives.
 
@@ -47,6 +49,9 @@ log = logging.getLogger(__name__)
 Party = Literal["officer", "client"]
 PARTIES: tuple[Party, ...] = ("officer", "client")
 CONTENT_TYPE = "video/mp4"
+# A party that sends no video on purpose (audio-only "hemat kuota", no camera):
+# the upload offers no video, and the file is AAC in MP4 with no video stream.
+AUDIO_CONTENT_TYPE = "audio/mp4"
 EXTENSION = "mp4"
 CLOSE_TIMEOUT = 5.0
 STOP_TIMEOUT = 10.0
@@ -115,6 +120,11 @@ class PartyFile:
     @property
     def audio_frames(self) -> int:
         return self.gate.audio_frames
+
+    @property
+    def audio_only(self) -> bool:
+        """The upload offered no video: an audio recording by design."""
+        return not self.gate.expect_video
 
 
 def offered_kinds(offer_sdp: str) -> set[str]:
@@ -199,7 +209,10 @@ class SessionRecorder:
                     entry.error = f"{type(exc).__name__}: {exc}"[:200]
                 entry.recorder = None
             if not entry.error and entry.gate.expect_video and entry.video_frames == 0:
+                # Video was offered and never came: the failure PITFALLS 1 warns of.
                 entry.error = "no video frame was received"
+            elif not entry.error and not entry.gate.expect_video and entry.audio_frames == 0:
+                entry.error = "no audio frame was received"
         if self.pc is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self.pc.close()), CLOSE_TIMEOUT)

@@ -11,6 +11,12 @@ a process that died (SIGKILL, a lost machine) from one that holds a call.
 
 Everything read back from Redis crossed a process boundary and is checked
 before use: channel names against a pattern, frames for type and size.
+
+Redis may go away. The bus notices (the subscriber connection fails, or the
+liveness refresh does), logs one warning, marks itself down (``up`` False,
+``down_since``) and runs ``on_down``: the registry then closes this process's
+sockets with ``unavailable``, since every subscription they relied on is gone.
+When a liveness refresh succeeds again it logs one line and runs ``on_up``.
 """
 
 from __future__ import annotations
@@ -19,11 +25,16 @@ import asyncio
 import logging
 import re
 import uuid
-from typing import Callable
+from datetime import datetime
+from typing import Awaitable, Callable
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from server.db.models import utcnow
 from server.signaling.bus import Deliver
 from server.signaling.protocol import TRANSPORT_MAX_BYTES
 
@@ -33,6 +44,9 @@ log = logging.getLogger(__name__)
 PROCESS_TTL = 10
 BEAT_EVERY = 3.0
 SUBSCRIBE_TIMEOUT = 5.0
+# A Redis that does not answer within this long counts as down.
+COMMAND_TIMEOUT = 5.0
+HEALTH_TIMEOUT = 1.0
 # What may follow "room:<id>:" in a channel name: a party's place, one
 # connection, or the whole room (the "session ended" broadcast).
 ADDRESS = re.compile(r"^(?:officer|client|room|device:[A-Za-z0-9_-]{1,64}|conn:[0-9a-f]{32})$")
@@ -42,11 +56,18 @@ class RedisBus:
     def __init__(self, url: str, prefix: str):
         self.prefix = prefix
         self.process_id = uuid.uuid4().hex
+        # A few quick retries, not redis-py's default of several seconds: a Redis
+        # that is down should be reported as such at once (docs/deploy.md).
+        def retry() -> Retry:
+            return Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+
         # Commands (and PUBLISH) share a pool; text in, text out.
-        self.redis: redis.Redis = redis.from_url(url, decode_responses=True)
+        self.redis: redis.Redis = redis.from_url(
+            url, decode_responses=True, retry=retry(), socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=COMMAND_TIMEOUT
+        )
         # The subscriber connection reads bytes: a frame that is not UTF-8 is dropped
         # here rather than breaking the reader.
-        self._sub_client: redis.Redis = redis.from_url(url, decode_responses=False)
+        self._sub_client: redis.Redis = redis.from_url(url, decode_responses=False, retry=retry(), socket_connect_timeout=COMMAND_TIMEOUT)
         self._pubsub = self._sub_client.pubsub(ignore_subscribe_messages=False)
         self._subscribers: dict[tuple[int, str], Deliver] = {}
         self._subscribed: set[str] = set()
@@ -56,6 +77,11 @@ class RedisBus:
         self._tasks: set[asyncio.Task] = set()
         self._reader: asyncio.Task | None = None
         self._beat: asyncio.Task | None = None
+        # Whether Redis was reachable at the last try, and since when it is not.
+        self.up = True
+        self.down_since: datetime | None = None
+        self.on_down: list[Callable[[], Awaitable[None]]] = []
+        self.on_up: list[Callable[[], Awaitable[None]]] = []
 
     # ---- names ------------------------------------------------------------------
 
@@ -90,11 +116,54 @@ class RedisBus:
 
     async def _keep_alive(self) -> None:
         while True:
-            await asyncio.sleep(BEAT_EVERY)
+            # Every BEAT_EVERY seconds; every half second while Redis is down, to see it back soon.
+            await asyncio.sleep(BEAT_EVERY if self.up else 0.5)
             try:
                 await self._announce()
             except (RedisError, OSError) as exc:
-                log.warning("cannot refresh this process's liveness key in Redis: %s", exc)
+                self.mark_down(exc)
+            else:
+                self._mark_up()
+
+    # ---- reachability -------------------------------------------------------------
+
+    def mark_down(self, exc: BaseException) -> None:
+        """Redis failed: one warning (no traceback) and ``on_down``, once per outage."""
+        if not self.up:
+            log.debug("Redis still unavailable: %s", exc)
+            return
+        self.up = False
+        self.down_since = utcnow()
+        log.warning("Redis unavailable (%s: %s): closing this process's signaling connections until it is back", type(exc).__name__, exc)
+        for callback in self.on_down:
+            self._spawn(callback())
+
+    def _mark_up(self) -> None:
+        if self.up:
+            return
+        self.up = True
+        self.down_since = None
+        log.warning("Redis reachable again: signaling resumes")
+        for callback in self.on_up:
+            self._spawn(callback())
+
+    async def ping(self) -> bool:
+        """Whether Redis answers now (for /healthz), within HEALTH_TIMEOUT."""
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), HEALTH_TIMEOUT))
+        except (RedisError, OSError, asyncio.TimeoutError):
+            return False
+
+    def forget_channels(self) -> None:
+        """Redis is down: this process's sockets are closed, so no channel of theirs
+        is wanted when the subscriber reconnects (it subscribes again to what it knew)."""
+        for channel in self._subscribed:
+            self._pubsub.channels.pop(channel.encode(), None)
+        self._subscribed.clear()
+        self._subscribers.clear()
+        for future in self._confirm.values():
+            if not future.done():
+                future.set_exception(RedisConnectionError("Redis is unavailable"))
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -135,9 +204,16 @@ class RedisBus:
             self._subscribers[key] = deliver
             if channel not in self._subscribed:
                 future = self._confirm[channel] = asyncio.get_running_loop().create_future()
-                await self._pubsub.subscribe(channel)
                 try:
+                    await self._pubsub.subscribe(channel)
                     await asyncio.wait_for(future, SUBSCRIBE_TIMEOUT)
+                except asyncio.TimeoutError:
+                    # Unconfirmed: as good as a Redis that does not answer.
+                    self._subscribers.pop(key, None)
+                    raise RedisConnectionError(f"no confirmation of SUBSCRIBE {channel} within {SUBSCRIBE_TIMEOUT}s") from None
+                except BaseException:
+                    self._subscribers.pop(key, None)
+                    raise
                 finally:
                     self._confirm.pop(channel, None)
                 self._subscribed.add(channel)
@@ -157,7 +233,8 @@ class RedisBus:
                 try:
                     await self._pubsub.unsubscribe(channel)
                 except (RedisError, OSError) as exc:
-                    log.warning("cannot unsubscribe %s: %s", channel, exc)
+                    if self.up:
+                        log.warning("cannot unsubscribe %s: %s", channel, exc)
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -171,7 +248,8 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                log.warning("Redis subscriber connection failed (%s); retrying", exc)
+                # Every subscription may be lost: the registry closes its sockets.
+                self.mark_down(exc)
                 await asyncio.sleep(0.5)
                 continue
             except Exception:  # a malformed reply must not stop every call's signaling

@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Awaitable, Callable, Literal, Protocol
 
 from server.signaling import protocol as p
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 SEND_TIMEOUT = 5.0
 CLOSE_TIMEOUT = 2.0
 CLOSE_REPLACED = 4000
+# ``unavailable``: the shared state (Redis) cannot be reached; try again later (RFC 6455 1013).
+CLOSE_UNAVAILABLE = 1013
+UNAVAILABLE_MESSAGE = "The call service is temporarily unavailable; reconnecting."
 
 
 class Socket(Protocol):
@@ -61,6 +65,9 @@ class Party:
     staff_id: int | None = None
     admitted: bool = False
     gone: bool = False
+    # Closed with ``unavailable``: its place could not be kept (Redis down); its
+    # handler logs it from the database alone (ws.py).
+    lost: bool = False
     # This connection's id when rooms are shared between processes (shared_state.py).
     conn: str = ""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -139,6 +146,37 @@ class RoomRegistry:
 
     def __len__(self) -> int:
         return len(self._rooms)
+
+    def available(self) -> bool:
+        """Whether the rooms can be used now (always, in one process; see shared_state.py)."""
+        return True
+
+    def unavailable_since(self) -> datetime | None:
+        """Since when the rooms cannot be used (never, in one process)."""
+        return None
+
+    async def lose(self, party: Party) -> None:
+        """Close a connection whose place cannot be kept (``unavailable``, 1013):
+        forget it here without telling anyone, its handler logs it."""
+        if party.lost:
+            return
+        party.lost = True
+        self.forget_local(party)
+        await party.send(p.error("unavailable", UNAVAILABLE_MESSAGE))
+        await party.close(CLOSE_UNAVAILABLE)
+
+    def forget_local(self, party: Party) -> None:
+        room = self._rooms.get(party.session_id)
+        if room is None:
+            return
+        if room.officer is party:
+            room.officer = None
+        if room.client is party:
+            room.client = None
+        if room.waiting.get(party.device or "") is party:
+            del room.waiting[party.device or ""]
+        if not room.parties():
+            self._rooms.pop(party.session_id, None)
 
     async def _to(self, room: Room, address: str, message: p.Message) -> bool:
         return await self.bus.publish(room.session_id, address, p.dump(message))

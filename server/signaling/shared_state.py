@@ -26,6 +26,12 @@ recovery only touches sessions nobody alive holds.
 
 Everything read from Redis is validated before use (it crossed a process
 boundary): holders and envelopes by pydantic models, states by enumeration.
+
+When Redis goes away (:class:`~server.signaling.redis_bus.RedisBus` notices) this
+process closes every socket it holds with ``unavailable`` (1013) and logs their
+parties from the database alone (``CallLog.party_unavailable``). When Redis is
+back it removes the places those sockets still held there, if Redis kept them,
+and marks their media closed in ``call:<id>``; the pages reconnect by themselves.
 """
 
 from __future__ import annotations
@@ -121,7 +127,72 @@ class SharedRoomRegistry(RoomRegistry):
         self._room_subs: dict[int, Callable[[], None]] = {}
         # Logs a party whose process died (set by the wiring to CallLog.party_gone).
         self.on_dropped: Callable[[int, Holder], Awaitable[None]] | None = None
+        # Told which roles' places were cleared after an outage (set to SharedCallLog.places_lost).
+        self.on_places_lost: Callable[[int, list[str]], Awaitable[None]] | None = None
         self._reaper: asyncio.Task | None = None
+        # Sessions whose places in Redis may still name sockets closed as unavailable.
+        self._stale: set[int] = set()
+        bus.on_down.append(self._redis_down)
+        bus.on_up.append(self._redis_up)
+
+    # ---- Redis unavailable ---------------------------------------------------------
+
+    def available(self) -> bool:
+        return self.rbus.up
+
+    def unavailable_since(self) -> datetime | None:
+        return self.rbus.down_since
+
+    def forget_local(self, party: Party) -> None:
+        """Forget a lost socket here only; its place in Redis is cleared once Redis answers."""
+        sid = party.session_id
+        self._detach(party)
+        self._stale.add(sid)
+        room = self._rooms.get(sid)
+        if room is None or not room.parties():
+            self._rooms.pop(sid, None)
+            unsubscribe = self._room_subs.pop(sid, None)
+            if unsubscribe is not None and self.rbus.up:
+                unsubscribe()
+        if self.rbus.up:
+            # A single failed step, Redis still there: tidy up now.
+            self.rbus._spawn(self._clean_stale())
+
+    async def _redis_down(self) -> None:
+        parties = [party for room in self._rooms.values() for party in room.parties()]
+        parties += [party for party in self._local.values() if party not in parties]
+        self._stale.update(self._rooms)
+        self.rbus.forget_channels()
+        self._room_subs.clear()
+        await asyncio.gather(*(self.lose(party) for party in parties), return_exceptions=True)
+
+    async def _redis_up(self) -> None:
+        await self._clean_stale()
+
+    async def _clean_stale(self) -> None:
+        for sid in list(self._stale):
+            try:
+                roles = await self._clear_lost_places(sid)
+                self._stale.discard(sid)
+                if roles and self.on_places_lost is not None:
+                    await self.on_places_lost(sid, roles)
+            except (RedisError, OSError, RuntimeError) as exc:
+                # Tried again when Redis is back.
+                log.debug("cannot clear the places of session %s yet: %s", sid, exc)
+
+    async def _clear_lost_places(self, session_id: int) -> list[str]:
+        """Remove the places this process holds in Redis for sockets it no longer has."""
+        mine = self.rbus.process_id
+        roles = []
+        async with self._exclusive(session_id):
+            for role, holder in (await self.places(session_id)).items():
+                if holder.proc == mine and holder.conn not in self._local:
+                    await self._remove(session_id, "places", role)
+                    roles.append(role)
+            for device, holder in (await self.waiting(session_id)).items():
+                if holder.proc == mine and holder.conn not in self._local:
+                    await self._remove(session_id, "waiting", device)
+        return roles
 
     # ---- Redis names and state -------------------------------------------------
 
@@ -475,6 +546,9 @@ class SharedRoomRegistry(RoomRegistry):
                 await self.reap()
             except asyncio.CancelledError:
                 raise
+            except (RedisError, OSError) as exc:
+                if self.rbus.up:
+                    log.warning("reaping the rooms of dead processes failed: %s", exc)
             except Exception:
                 log.exception("reaping the rooms of dead processes failed")
 
@@ -606,7 +680,20 @@ class SharedCallLog(CallLog):
                 await self.rooms.forget_places(sid)
         return cut
 
+    async def places_lost(self, session_id: int, roles: list[str]) -> None:
+        """After an outage: the sockets of these roles were closed as ``unavailable``
+        and their interval closed in the database; the shared state says so too."""
+        async with self._locked(session_id, create=False) as state:
+            if state is None:
+                return
+            for role in roles:
+                state.media[role] = "closed"
+            state.open_since = None
+
     async def checkpoint(self) -> None:
+        if not self.rbus.up:
+            # Every socket was closed and its interval closed in the log when Redis went away.
+            return
         ids = []
         for sid in list(self._states):
             async with self._locked(sid, create=False) as state:
@@ -628,6 +715,7 @@ async def open_shared(sessionmaker: async_sessionmaker[AsyncSession], settings: 
         await calls.party_gone(session_id, holder.role, "dropped", device=holder.device, admitted=admitted)
 
     rooms.on_dropped = dropped
+    rooms.on_places_lost = calls.places_lost
     await rooms.start()
 
     async def close() -> None:

@@ -4,6 +4,11 @@ Prepare, check the ``join`` and its credential, take a place in the room, then
 dispatch each validated message; in ``finally`` leave the room and tell the
 other party. Every refusal is an ``error`` with a stable code; only the
 offending connection is ever closed.
+
+With Redis (several processes), a Redis failure while entering or handling a
+message closes that connection with ``unavailable`` (1013) and it is logged from
+the database alone (``CallLog.party_unavailable``); when the bus notices Redis
+is down it closes every socket of this process the same way (shared_state.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import time
 
 from aiohttp import WSMsgType, web
+from redis.exceptions import RedisError
 
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
 from server.domain.calls import CallLog, device_label, is_open
@@ -23,7 +29,7 @@ from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
 from server.signaling import protocol as p
 from server.signaling.bus import LocalBus
-from server.signaling.rooms import Party, Refusal, RoomRegistry
+from server.signaling.rooms import CLOSE_UNAVAILABLE, UNAVAILABLE_MESSAGE, Party, Refusal, RoomRegistry
 from server.web.ice import ice_servers
 
 log = logging.getLogger(__name__)
@@ -150,18 +156,27 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
         await _refuse(ws, exc.code, exc.message)
         return None
     party.socket = ws
+    if not rooms.available():
+        await _refuse(ws, "unavailable", UNAVAILABLE_MESSAGE, CLOSE_UNAVAILABLE)
+        return None
+    # What the log shows of this entry so far (a Redis failure may cut it short).
+    entered = {"logged": False, "admitted": party.role == "officer"}
 
     if party.role == "officer":
         async def logged(_what, old):
             if old is not None:
                 await calls.party_gone(session_id, "officer", "replaced")
             await calls.officer_joined(session_id, party.label)
+            entered["logged"] = True
 
         room = rooms.room(session_id)
         try:
             await rooms.enter_officer(room, party, welcome, logged)
         except Refusal as exc:
             await _refuse(ws, exc.code, exc.message)
+            return None
+        except RedisError as exc:
+            await _lost_entering(request, party, exc, entered)
             return None
     else:
         async def logged(placed, old):
@@ -171,10 +186,34 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
                 await calls.admitted(session_id, party.device or "", automatic=True)
             else:
                 await calls.client_waiting(session_id, party.device or "", party.label)
+            entered.update(logged=True, admitted=placed == "admitted")
 
         room = rooms.room(session_id, known_devices=await calls.known_devices(session_id))
-        await rooms.enter_client(room, party, welcome, logged)
+        try:
+            await rooms.enter_client(room, party, welcome, logged)
+        except RedisError as exc:
+            await _lost_entering(request, party, exc, entered)
+            return None
     return party
+
+
+def _warn_unavailable(rooms: RoomRegistry, party: Party, exc: BaseException) -> None:
+    # One warning per outage: once the bus knows Redis is down it has said so.
+    level = logging.WARNING if rooms.available() else logging.INFO
+    log.log(level, "session %s: %s closed as unavailable, Redis failed (%s: %s)", party.session_id, party.role, type(exc).__name__, exc)
+
+
+async def _lost_entering(request: web.Request, party: Party, exc: BaseException, entered: dict) -> None:
+    """Redis failed while the party took its place: close it as unavailable and
+    log its leaving if its arrival was logged."""
+    rooms: RoomRegistry = request.app[rooms_key]
+    _warn_unavailable(rooms, party, exc)
+    # Whoever closed it (this, or the bus noticing first), _leave never runs for it.
+    await rooms.lose(party)
+    if entered["logged"]:
+        await request.app[calls_key].party_unavailable(
+            party.session_id, party.role, device=party.device, admitted=entered["admitted"], at=rooms.unavailable_since()
+        )
 
 
 async def _dispatch(request: web.Request, party: Party, message) -> str | None:
@@ -274,6 +313,11 @@ async def signaling(request: web.Request) -> web.StreamResponse:
                 break
             try:
                 stop = await _dispatch(request, party, p.parse(frame.data))
+            except RedisError as exc:
+                rooms: RoomRegistry = request.app[rooms_key]
+                _warn_unavailable(rooms, party, exc)
+                await rooms.lose(party)
+                break
             except (p.ProtocolError, Refusal) as exc:
                 errors += 1
                 await party.send(p.error(exc.code, exc.message))
@@ -291,22 +335,48 @@ async def signaling(request: web.Request) -> web.StreamResponse:
 
 
 async def _leave(request: web.Request, party: Party, reason: str) -> None:
+    calls = request.app[calls_key]
+    rooms: RoomRegistry = request.app[rooms_key]
+    was_admitted = party.role == "officer" or party.admitted
+    if party.lost:
+        await _leave_lost(request, party, was_admitted)
+        return
     if party.gone:
         await party.close(1000)
         return
-    calls = request.app[calls_key]
-    was_admitted = party.role == "officer" or party.admitted
+    done = {"logged": False}
+    try:
+        if party.role == "officer" and recordings_key in request.app:
+            # Without the officer's console nothing reaches the recorder any more.
+            room = rooms.get(party.session_id)
+            if room is not None and room.officer is party and await request.app[recordings_key].stop(party.session_id, reason):
+                await rooms.tell(party.session_id, "client", p.Recording(active=False))
+
+        async def logged(_place, _old, _party):
+            await calls.party_gone(party.session_id, party.role, reason, device=party.device, admitted=was_admitted)
+            done["logged"] = True
+
+        await rooms.leave(party, reason, logged)  # type: ignore[arg-type]
+    except RedisError as exc:
+        _warn_unavailable(rooms, party, exc)
+        if done["logged"]:
+            rooms.forget_local(party)
+            await party.close(CLOSE_UNAVAILABLE)
+        else:
+            party.lost = True
+            rooms.forget_local(party)
+            await _leave_lost(request, party, was_admitted)
+
+
+async def _leave_lost(request: web.Request, party: Party, was_admitted: bool) -> None:
+    """The party was closed as ``unavailable``: stop its recording, log it from the database alone."""
+    rooms: RoomRegistry = request.app[rooms_key]
     if party.role == "officer" and recordings_key in request.app:
-        # Without the officer's console nothing reaches the recorder any more.
-        rooms = request.app[rooms_key]
-        room = rooms.get(party.session_id)
-        if room is not None and room.officer is party and await request.app[recordings_key].stop(party.session_id, reason):
-            await rooms.tell(party.session_id, "client", p.Recording(active=False))
-
-    async def logged(_place, _old, _party):
-        await calls.party_gone(party.session_id, party.role, reason, device=party.device, admitted=was_admitted)
-
-    await request.app[rooms_key].leave(party, reason, logged)  # type: ignore[arg-type]
+        await request.app[recordings_key].stop(party.session_id, "unavailable")
+    await request.app[calls_key].party_unavailable(
+        party.session_id, party.role, device=party.device, admitted=was_admitted, at=rooms.unavailable_since()
+    )
+    await party.close(CLOSE_UNAVAILABLE)
 
 
 # ---- wiring --------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """A recorded session in two Chromium contexts: the PK's console uploads the
 call to the server's recorder, both pages say so, and after the end the
 session holds two encrypted recordings that decrypt to MP4s with video and
-audio (PITFALLS 1)."""
+audio (PITFALLS 1). A client in audio-only mode is recorded as audio only."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import time
@@ -54,8 +55,8 @@ async () => {
 """
 
 
-async def test_a_recorded_call_in_two_browsers_yields_recordings_with_video(browser, live_server, tmp_path):
-    errors: list[str] = []
+async def pk_starts_recorded_session(browser, live_server, errors: list[str], client: dict) -> Call:
+    """The PK signs in, adds the client and starts a recorded video session; the console opens."""
     pk_ctx = await browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="id-ID")
     await pk_ctx.grant_permissions(["camera", "microphone"], origin=live_server.url)
     await pk_ctx.add_init_script(RECORD_PEER_CONNECTIONS)
@@ -68,8 +69,7 @@ async def test_a_recorded_call_in_two_browsers_yields_recordings_with_video(brow
     await pk.click("button[type=submit]")
     await expect(pk).to_have_url(re.compile(r"/caseload$"))
     await pk.goto("/clients/new")
-    for name, value in {"name": "Dewi Lestari", "register_number": "PAS.2026.0999", "supervision_start": "2026-01-05",
-                        "supervision_end": "2027-01-05", "reporting_interval_days": "14", "kelurahan": "Cakung Barat"}.items():
+    for name, value in client.items():
         await pk.fill(f'form input[name="{name}"]', value)
     await pk.select_option("select[name=program]", "PB")
     await pk.click("form.stack button[type=submit]")
@@ -81,7 +81,26 @@ async def test_a_recorded_call_in_two_browsers_yields_recordings_with_video(brow
     await pk.click("#session-form button[type=submit]")
     await expect(pk).to_have_url(re.compile(r"/sessions/\d+/call$"))
     session_id = int(re.search(r"/sessions/(\d+)/call", pk.url).group(1))
-    call = Call(pk, None, session_id, await pk.input_value("#join-link"), errors)
+    return Call(pk, None, session_id, await pk.input_value("#join-link"), errors)
+
+# Audio packets received by the call's own peer connection.
+CALL_AUDIO_PACKETS = """
+async () => {
+  const pc = (window.__peerConnections || [])[0];
+  if (!pc) return 0;
+  let n = 0;
+  (await pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "audio") n += r.packetsReceived || 0; });
+  return n;
+}
+"""
+
+
+async def test_a_recorded_call_in_two_browsers_yields_recordings_with_video(browser, live_server, tmp_path):
+    errors: list[str] = []
+    call = await pk_starts_recorded_session(browser, live_server, errors, {
+        "name": "Dewi Lestari", "register_number": "PAS.2026.0999", "supervision_start": "2026-01-05",
+        "supervision_end": "2027-01-05", "reporting_interval_days": "14", "kelurahan": "Cakung Barat"})
+    pk, session_id = call.pk, call.session_id
 
     phone = await client_opens_link_on_phone(browser, live_server, call)
     await expect(phone.locator("#step-intro")).to_contain_text("merekam")
@@ -125,4 +144,71 @@ async def test_a_recorded_call_in_two_browsers_yields_recordings_with_video(brow
         assert served.status == 200 and await served.body() == plain.read_bytes()
     await pk.goto(f"/sessions/{session_id}")
     await expect(pk.locator("#recordings video")).to_have_count(2)
+    assert errors == []
+
+
+async def test_a_client_in_audio_only_mode_is_recorded_as_audio_and_the_console_says_so(browser, live_server, tmp_path, artifacts):
+    """The client chooses "hemat kuota" at the device check: the console shows the
+    notice, not a black or frozen picture, and records the client's sound as a
+    valid audio-only recording next to the PK's video. When the client turns
+    video on, the picture returns and the client's side is recorded anew, with video."""
+    errors: list[str] = []
+    call = await pk_starts_recorded_session(browser, live_server, errors, {
+        "name": "Siti Aminah", "register_number": "PAS.2026.1001", "supervision_start": "2026-02-02",
+        "supervision_end": "2027-02-02", "reporting_interval_days": "14", "kelurahan": "Pulau Pramuka"})
+    pk, session_id = call.pk, call.session_id
+    phone = await client_opens_link_on_phone(browser, live_server, call)
+    await phone.click("#start-check")
+    await expect(phone.locator("#enter")).to_be_enabled()
+    await phone.check("#audio-only")
+    await expect(phone.locator("#preview-audio-only")).to_be_visible()
+    await expect(phone.locator("#enter")).to_be_enabled()
+    await phone.click("#enter")
+    await expect(pk.locator("#waiting-notice")).to_be_visible()
+    await pk.click("#admit")
+    await expect(pk.locator("#recording-badge")).to_be_visible(timeout=20000)
+    await expect(pk.locator("#remote-audio-only")).to_be_visible()
+    await expect(pk.locator("#remote-audio-only")).to_have_text("Klien memakai mode hemat kuota (hanya suara)")
+    await expect(pk.locator("#remote")).to_be_hidden()
+    await pk.screenshot(path=artifacts / "console-6-recorded-audio-only-client.png")
+    # No video either way in audio-only mode: some seconds of recorded call,
+    # measured in the client's audio packets (20 ms each) the PK's page receives.
+    first = await poll(lambda: pk.evaluate(CALL_AUDIO_PACKETS), lambda n: n > 0, what="the PK to receive the client's audio")
+    await poll(lambda: pk.evaluate(CALL_AUDIO_PACKETS), lambda n: n >= first + 150, timeout=30, what="about three seconds of recorded call")
+    assert await pk.evaluate("!document.getElementById('remote').paused"), "the hidden video element must keep playing the client's voice"
+
+    async def listing():
+        return (await (await pk.request.get(f"/api/sessions/{session_id}/recordings")).json())["recordings"]
+
+    # The client turns video on mid-call: the notice goes, the picture comes, and the
+    # console starts a new upload of the client's side, with video this time.
+    await phone.click("#saver")
+    await expect(pk.locator("#remote-audio-only")).to_be_hidden()
+    await expect(pk.locator("#remote")).to_be_visible()
+    first = await poll(lambda: pk.evaluate(CALL_FRAMES), lambda n: n > 0, what="the PK to decode the client's video")
+    await poll(listing, lambda rs: any(r["party"] == "client" and r["has_video"] and r["status"] == "recording" for r in rs),
+               what="a new recording of the client with video")
+    await poll(lambda: pk.evaluate(CALL_FRAMES), lambda n: n >= first + 40, timeout=30, what="some seconds of recorded video")
+    await pk.click("#end")
+    await expect(phone.locator("#recorded")).to_be_hidden()
+
+    recs = await poll(listing, lambda rs: len(rs) == 3 and all(r["status"] != "recording" for r in rs), timeout=30, what="the recordings sealed")
+    summary = sorted((r["party"], r["status"], r["has_video"]) for r in recs)
+    assert summary == [("client", "ready", False), ("client", "ready", True), ("officer", "ready", True)], recs
+    audio_rec = next(r for r in recs if not r["has_video"])
+    root = live_server.log.parent
+    key = crypto.load_master_key(type("S", (), {"recording_key": "", "production": False, "data_dir": root / "data"})())
+    stored = next(p for p in Path(root / "recordings").glob(f"s{session_id}-client-*.enc") if hashlib.sha256(p.read_bytes()).hexdigest() == audio_rec["sha256"])
+    plain = tmp_path / "client.mp4"
+    plain.write_bytes(crypto.decrypt_file(stored, key))
+    with av.open(str(plain)) as container:
+        assert not any(s.type == "video" for s in container.streams)
+        audio = next(s for s in container.streams if s.type == "audio")
+        seconds = sum(frame.samples for frame in container.decode(audio)) / audio.codec_context.sample_rate
+    assert seconds >= 1.5, seconds
+    await pk.goto(f"/sessions/{session_id}")
+    await expect(pk.locator("#recordings video")).to_have_count(2)
+    await expect(pk.locator("#recordings audio")).to_have_count(1)
+    await expect(pk.locator('#recordings [data-field="audio-only"]')).to_have_text("Hanya suara (tanpa video)")
+    await pk.screenshot(path=artifacts / "console-7-session-audio-recording.png", full_page=True)
     assert errors == []

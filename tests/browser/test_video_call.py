@@ -294,9 +294,17 @@ async def test_client_saves_data_with_audio_only_and_comes_back_after_a_drop_and
     await poll(lambda: pk.evaluate(VIDEO_DIRECTION), lambda d: d == "inactive", what="the PK to stop video")
     await expect(phone.locator("#remote-audio-only")).to_be_visible()
     await phone.screenshot(path=artifacts / "client-5-audio-only.png")
+    # the PK sees a clear notice instead of the client's last frame, frozen
+    await expect(pk.locator("#remote-audio-only")).to_be_visible()
+    await expect(pk.locator("#remote-audio-only")).to_have_text("Klien memakai mode hemat kuota (hanya suara)")
+    await expect(pk.locator("#remote")).to_be_hidden()
+    await pk.screenshot(path=artifacts / "console-4-client-audio-only.png")
     await phone.click("#saver")
     await poll(lambda: phone.evaluate(VIDEO_DIRECTION), lambda d: d == "sendrecv", what="the phone to send video again")
     await frames_keep_coming(pk, "the PK after audio-only")
+    await expect(pk.locator("#remote-audio-only")).to_be_hidden()
+    await expect(pk.locator("#remote")).to_be_visible()
+    await pk.screenshot(path=artifacts / "console-5-client-video-back.png")
 
     # the phone loses its network and its socket: it says so, and the PK sees the client drop
     await phone.context.set_offline(True)

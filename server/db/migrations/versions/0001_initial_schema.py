@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 08:13:55.908937
+Create Date: 2026-11-28 08:43:37.033245
 """
 from alembic import op
 import sqlalchemy as sa
@@ -213,6 +213,7 @@ def upgrade() -> None:
     sa.Column('started_at', server.db.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ended_at', server.db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('problem', sa.String(length=200), nullable=False),
+    sa.Column('has_video', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['session_id'], ['guidance_session.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('path')
