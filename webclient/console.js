@@ -27,8 +27,6 @@ const state = {
   callDevice: null,
   muted: false,
   cameraOff: false,
-  /** Whether the running upload of the client's side carries video. */
-  recordingClientVideo: false,
   ended: false,
   joinUrl: data.join_url,
 };
@@ -236,18 +234,13 @@ function startCall() {
   show($("remote-placeholder"), false);
   show($("quality"), true);
   call.addEventListener("remote-stream", (e) => attachStream(/** @type {HTMLVideoElement} */ ($("remote")), /** @type {CustomEvent} */ (e).detail.stream));
-  call.addEventListener("remote-video", (e) => {
-    const sending = /** @type {CustomEvent} */ (e).detail.sending;
-    showRemoteVideo(sending);
-    // A recorded client whose video comes back: start a new upload that carries it
-    // (the running one holds audio only). Going audio-only keeps the running one.
-    if (sending && state.recorder?.pcs.size && !state.recordingClientVideo) {
-      const upload = () => { uploadClient(call).catch((err) => setBanner(T("console.recording_failed", { reason: String(err) }))); };
-      // After our own offer is answered the track event follows the state change.
-      if (call.remoteStream.getVideoTracks().length) upload();
-      else call.addEventListener("remote-stream", upload, { once: true });
-    }
-  });
+  // The running recording is not restarted when the client's video comes back:
+  // a fresh upload split off mid-call failed to seal in about 1 of 7 browser runs
+  // (aiortc's MediaRecorder: the H.264 flush at stop is refused by the muxer,
+  // EINVAL), losing the audio after the switch too. Keeping the client's voice
+  // for sure matters more than their picture: an upload that started audio-only
+  // stays audio-only until the call is rebuilt (reconnect, rejoin).
+  call.addEventListener("remote-video", (e) => showRemoteVideo(/** @type {CustomEvent} */ (e).detail.sending));
   call.addEventListener("ice-state", (e) => {
     const s = /** @type {CustomEvent} */ (e).detail.state;
     if (s === "connected" || s === "completed") {
@@ -276,7 +269,6 @@ function startRecording(call) {
     recorder.addEventListener("failed", (e) => setBanner(T("console.recording_failed", { reason: /** @type {CustomEvent} */ (e).detail.message })));
     state.recorder = recorder;
   }
-  state.recordingClientVideo = call.remoteVideo !== false;
   state.recorder.start({ officer: state.stream, client: clientStream(call) }).catch((err) => setBanner(T("console.recording_failed", { reason: String(err) })));
 }
 
@@ -288,13 +280,6 @@ function startRecording(call) {
  */
 function clientStream(call) {
   return call.remoteVideo === false ? new MediaStream(call.remoteStream.getAudioTracks()) : call.remoteStream;
-}
-
-/** @param {Call} call */
-async function uploadClient(call) {
-  if (!state.recorder) return;
-  state.recordingClientVideo = call.remoteVideo !== false;
-  await state.recorder.start({ client: clientStream(call) });
 }
 
 /**
