@@ -13,6 +13,17 @@ from server.db.models import Base, GuidanceSession, SessionMode, Staff
 from server.domain import sessions as sessions_domain
 
 
+# A valid POST /api/clients body, which tables of tests vary one field at a time.
+CLIENT_BODY = {
+    "name": "Rudi Hartono",
+    "register_number": "PAS.2026.9001",
+    "program": "PB",
+    "supervision_start": "2026-01-05",
+    "supervision_end": "2026-12-31",
+    "reporting_interval_days": 14,
+    "kelurahan": "Pulo Gebang",
+}
+
 @asynccontextmanager
 async def database(database_url: str):
     engine = make_engine(database_url)

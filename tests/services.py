@@ -60,3 +60,48 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_healthy_process(url: str, proc, log, timeout: float = 30.0) -> None:
+    """Poll ``url``/healthz until a started server process answers 200; fail early
+    if the process dies, and show its log either way."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the server did not become healthy in {timeout}s:\n{log.read_text()}")
+
+
+async def wait_healthz(base: str, timeout: float = 30.0, ssl_context=None) -> dict:
+    """Poll ``base``/healthz until the server answers 200; return its status,
+    headers and JSON body. ``ssl_context`` is a callable, since a server writes
+    its certificate as it starts."""
+    import asyncio
+    import ssl
+
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                ctx = ssl_context() if ssl_context else True
+                async with http.get(base + "/healthz", ssl=ctx) as resp:
+                    if resp.status == 200:
+                        return {"status": resp.status, "headers": resp.headers, "body": await resp.json()}
+            except (aiohttp.ClientConnectionError, FileNotFoundError, ssl.SSLError):
+                pass
+            if loop.time() > deadline:
+                raise AssertionError(f"{base}/healthz did not answer within {timeout}s")
+            await asyncio.sleep(0.1)

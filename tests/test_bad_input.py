@@ -6,17 +6,9 @@ from __future__ import annotations
 import json
 
 
-from tests.foundation import add_office_session, row_counts
+from tests.foundation import CLIENT_BODY, add_office_session, row_counts
 
-GOOD_CLIENT = {
-    "name": "Rudi Hartono",
-    "register_number": "PAS.2026.9001",
-    "program": "PB",
-    "supervision_start": "2026-01-05",
-    "supervision_end": "2026-12-31",
-    "reporting_interval_days": 14,
-    "kelurahan": "Pulo Gebang",
-}
+GOOD_CLIENT = CLIENT_BODY
 GOOD_SESSION = {"mode": "office", "scheduled_at": "2026-01-10T09:00:00+07:00", "outcome": "attended", "duration_minutes": 30}
 MAX_BODY = 64 * 1024  # Settings.max_body_bytes
 

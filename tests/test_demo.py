@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.services import free_port
+from tests.services import free_port, wait_healthz
 
 BIMBING = Path(sys.executable).with_name("bimbing")
 LOGIN_LINE = re.compile(r"^\s+(\S+) / (\S+) / (pk|supervisor|admin)$")
@@ -42,18 +42,7 @@ async def read_banner(proc: asyncio.subprocess.Process, timeout: float = 90) -> 
 
 
 async def wait_healthy(base: str, timeout: float = 30) -> dict:
-    deadline = asyncio.get_running_loop().time() + timeout
-    async with aiohttp.ClientSession() as http:
-        while True:
-            try:
-                async with http.get(base + "/healthz") as resp:
-                    if resp.status == 200:
-                        return await resp.json()
-            except aiohttp.ClientConnectionError:
-                pass
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{base}/healthz did not answer within {timeout}s")
-            await asyncio.sleep(0.1)
+    return (await wait_healthz(base, timeout))["body"]
 
 
 @pytest.fixture

@@ -15,21 +15,12 @@ from sqlalchemy import update
 
 from server.db.models import StaffSession, utcnow
 from server.security.auth import COOKIE
-from tests.foundation import add_office_session, database, row_counts
+from tests.foundation import CLIENT_BODY, add_office_session, database, row_counts
 
 ROLES = ["anonymous", "pk1", "pk2", "kasie", "admin", "other_office"]
 USERNAMES = {"pk1": "pk1", "pk2": "pk2", "kasie": "kasie", "admin": "admin", "other_office": "x_kasie"}
 
-NEW_CLIENT = {
-    "name": "Rudi Hartono",
-    "register_number": "PAS.2026.9001",
-    "program": "PB",
-    "supervision_start": "2026-01-05",
-    "supervision_end": "2026-12-31",
-    "reporting_interval_days": 14,
-    "kelurahan": "Pulo Gebang",
-    "phone": "+62 812 1111 2222",
-}
+NEW_CLIENT = {**CLIENT_BODY, "phone": "+62 812 1111 2222"}
 OFFICE_SESSION = {"mode": "office", "scheduled_at": "2026-01-10T09:00:00+07:00", "outcome": "attended", "duration_minutes": 30, "notes": "Hadir."}
 NEW_STAFF = {"username": "pk.baru", "name": "PK Baru", "role": "pk", "password": "kata sandi panjang"}
 

@@ -13,11 +13,10 @@ import ssl
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 from cryptography import x509
 
-from tests.services import free_port
+from tests.services import free_port, wait_healthz
 
 BIMBING = Path(sys.executable).with_name("bimbing")
 
@@ -37,19 +36,8 @@ async def run(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.
 
 async def healthz_over_https(port: int, cafile: Path, timeout: float = 30) -> dict:
     """Poll until the server answers over TLS, trusting only ``cafile``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    async with aiohttp.ClientSession() as http:
-        while True:
-            try:
-                # The server writes its certificate as it starts: load it once it is there.
-                ctx = ssl.create_default_context(cafile=str(cafile))
-                async with http.get(f"https://localhost:{port}/healthz", ssl=ctx) as resp:
-                    return {"status": resp.status, "hsts": resp.headers.get("Strict-Transport-Security"), "body": await resp.json()}
-            except (aiohttp.ClientConnectionError, FileNotFoundError, ssl.SSLError):
-                if loop.time() > deadline:
-                    raise AssertionError(f"no HTTPS answer on port {port} within {timeout}s") from None
-                await asyncio.sleep(0.1)
+    answer = await wait_healthz(f"https://localhost:{port}", timeout, ssl_context=lambda: ssl.create_default_context(cafile=str(cafile)))
+    return {"status": answer["status"], "hsts": answer["headers"].get("Strict-Transport-Security"), "body": answer["body"]}
 
 
 async def stop(proc: asyncio.subprocess.Process) -> None:

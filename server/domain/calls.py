@@ -352,12 +352,7 @@ class CallLog:
             for session in rows:
                 if session.id not in cut:
                     continue
-                open_at = None
-                for event in session.events:
-                    if event.kind in OPENERS:
-                        open_at = event.at
-                    elif event.kind in CLOSERS:
-                        open_at = None
+                open_at = open_interval_since(session)
                 last = session.last_heartbeat_at
                 detail: dict = {"last_heartbeat_at": last.isoformat() if last else None}
                 if open_at is not None:

@@ -201,7 +201,6 @@ async def answer(
         new = await sessions_domain.create_session(
             db, staff, client, mode=SessionMode.video, scheduled_at=new_scheduled_at, record=old.record if old else False
         )
-        sessions_domain.add_event(db, new, "link_issued", "officer", at=now, version=new.link_version)
         sessions_domain.add_event(
             db, new, "rescheduled", "officer", at=now, kendala_id=kendala.id, from_session_id=old.id if old else None
         )

@@ -85,6 +85,9 @@ async def create_session(
     db.add(session)
     await db.flush()
     add_event(db, session, "created", "officer", at=now, mode=mode.value, by=actor.username)
+    if mode == SessionMode.video:
+        # A video session is born with its first join link (server/web/links.py builds it).
+        add_event(db, session, "link_issued", "officer", at=now, version=session.link_version)
     if notes or outcome or topics:
         db.add(NoteVersion(session_id=session.id, notes=notes, outcome=outcome.value if outcome else None, topics=list(topics or []), author_id=actor.id, created_at=now))
     if status == SessionStatus.ended:
@@ -138,3 +141,15 @@ def end_session(db: AsyncSession, session: GuidanceSession, actor: str = "office
         session.started_at = at if session.mode != SessionMode.video else None
     session.ended_at = at
     add_event(db, session, status.value, actor, at=at)
+
+
+def revoke_links(db: AsyncSession, session: GuidanceSession, *, reissue: bool) -> int:
+    """Invalidate every join link issued so far (tokens carry ``link_version``);
+    with ``reissue`` the new version is logged as issued. Returns the new version."""
+    if session.mode != SessionMode.video:
+        raise ApiError(409, "not-video", "Only video sessions have join links.")
+    session.link_version += 1
+    add_event(db, session, "link_revoked", "officer", version=session.link_version - 1)
+    if reissue:
+        add_event(db, session, "link_issued", "officer", version=session.link_version)
+    return session.link_version

@@ -24,7 +24,8 @@ from server.web.errors import json_error
 COOKIE = "bimbing_session"
 
 # Routes that need no staff sign-in. Everything else does (secure by default).
-PUBLIC_PREFIXES = ("/static/", "/j/", "/join", "/ws/", "/api/join/")
+STATIC_PREFIX = "/static/"
+PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/")
 PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang"})
 
 staff_request_key = web.RequestKey("staff", Staff | None)  # type: ignore[arg-type]
@@ -100,15 +101,17 @@ def current_staff(request: web.Request) -> Staff:
 @web.middleware
 async def auth_middleware(request: web.Request, handler):
     settings = request.app[settings_key]
-    token = request.cookies.get(COOKIE)
-    staff = await staff_for_token(request, token)
-    request[staff_request_key] = staff
-    request[session_token_key] = token if staff else None
-    api = request.path.startswith("/api/")
-
     reason = cross_site_reason(request)
     if reason:
         return json_error(403, "cross-site", f"Cross-site request refused ({reason}).")
+
+    token = request.cookies.get(COOKIE)
+    # Static files are public and never ask who is signed in: a page pulls several,
+    # and each would otherwise cost a database lookup of the cookie.
+    staff = None if request.path.startswith(STATIC_PREFIX) else await staff_for_token(request, token)
+    request[staff_request_key] = staff
+    request[session_token_key] = token if staff else None
+    api = request.path.startswith("/api/")
 
     if staff is None and not is_public(request.path):
         if api:

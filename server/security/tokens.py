@@ -18,10 +18,12 @@ from datetime import datetime, timezone
 
 
 class TokenError(Exception):
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, not_before: datetime | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        # For "link-not-open": when the link opens, so the page can say so.
+        self.not_before = not_before
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def verify(secret: str, token: str, now: datetime | None = None) -> JoinClaim:
     except (ValueError, KeyError, TypeError):
         raise TokenError("invalid-token", "This link is not valid.") from None
     if now < claim.not_before:
-        raise TokenError("link-not-open", "This session has not opened yet.")
+        raise TokenError("link-not-open", "This session has not opened yet.", claim.not_before)
     if now >= claim.expires:
         raise TokenError("link-expired", "This link has expired.")
     return claim

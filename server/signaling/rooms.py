@@ -112,6 +112,15 @@ class Room:
     admitted_devices: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    def remove(self, party: Party) -> None:
+        """Free whatever place ``party`` holds (officer, client or waiting)."""
+        if self.officer is party:
+            self.officer = None
+        if self.client is party:
+            self.client = None
+        if self.waiting.get(party.device or "") is party:
+            del self.waiting[party.device or ""]
+
     def parties(self) -> list[Party]:
         return [x for x in (self.officer, self.client, *self.waiting.values()) if x is not None]
 
@@ -169,12 +178,7 @@ class RoomRegistry:
         room = self._rooms.get(party.session_id)
         if room is None:
             return
-        if room.officer is party:
-            room.officer = None
-        if room.client is party:
-            room.client = None
-        if room.waiting.get(party.device or "") is party:
-            del room.waiting[party.device or ""]
+        room.remove(party)
         if not room.parties():
             self._rooms.pop(party.session_id, None)
 

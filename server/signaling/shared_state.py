@@ -298,14 +298,8 @@ class SharedRoomRegistry(RoomRegistry):
         if self._local.get(party.conn) is party:
             del self._local[party.conn]
         room = self._rooms.get(party.session_id)
-        if room is None:
-            return
-        if room.officer is party:
-            room.officer = None
-        if room.client is party:
-            room.client = None
-        if room.waiting.get(party.device or "") is party:
-            del room.waiting[party.device or ""]
+        if room is not None:
+            room.remove(party)
 
     async def _drop_room_if_empty(self, session_id: int) -> None:
         room = self._rooms.get(session_id)

@@ -70,8 +70,6 @@ async def create_session(request: web.Request) -> web.Response:
             duration_minutes=body.duration_minutes,
             location=body.location,
         )
-        if session.mode == SessionMode.video:
-            sessions_domain.add_event(db, session, "link_issued", "officer", version=session.link_version)
         await db.commit()
         session_id = session.id
     async with request.app[db_key]() as db:
@@ -165,13 +163,9 @@ async def reissue_link(request: web.Request) -> web.Response:
     settings = request.app[settings_key]
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
-        if session.mode != SessionMode.video:
-            raise ApiError(409, "not-video", "Only video sessions have join links.")
-        if session.status not in sessions_domain.OPEN_STATUSES:
+        if session.mode == SessionMode.video and session.status not in sessions_domain.OPEN_STATUSES:
             raise ApiError(409, "session-closed", f"The session is already {session.status.value}.")
-        session.link_version += 1
-        sessions_domain.add_event(db, session, "link_revoked", "officer", version=session.link_version - 1)
-        sessions_domain.add_event(db, session, "link_issued", "officer", version=session.link_version)
+        sessions_domain.revoke_links(db, session, reissue=True)
         await db.commit()
     await request.app[audit_key].record("link.reissue", actor=staff, target_type="session", target_id=session.id, detail={"version": session.link_version})
     return web.json_response(session_links(request, settings, session))
@@ -182,10 +176,7 @@ async def revoke_link(request: web.Request) -> web.Response:
     staff = current_staff(request)
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
-        if session.mode != SessionMode.video:
-            raise ApiError(409, "not-video", "Only video sessions have join links.")
-        session.link_version += 1
-        sessions_domain.add_event(db, session, "link_revoked", "officer", version=session.link_version - 1)
+        sessions_domain.revoke_links(db, session, reissue=False)
         await db.commit()
     await request.app[audit_key].record("link.revoke", actor=staff, target_type="session", target_id=session.id)
     return web.json_response({"revoked": True})

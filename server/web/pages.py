@@ -187,8 +187,6 @@ async def new_session_submit(request: web.Request) -> web.Response:
                 db, staff, client, mode=body.mode, scheduled_at=body.scheduled_at, record=body.record, notes=body.notes,
                 outcome=body.outcome, topics=body.topics, duration_minutes=body.duration_minutes, location=body.location,
             )
-            if session.mode == SessionMode.video:
-                sessions_domain.add_event(db, session, "link_issued", "officer", version=session.link_version)
             await db.commit()
         except ValidationError as exc:
             _msg, errors = describe(exc)

@@ -4,7 +4,9 @@ member, the CSRF token for forms and the locale."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -13,7 +15,6 @@ from server.keys import catalogue_key, settings_key
 from server.security import csrf
 from server.security.auth import session_token_key, set_cookie, staff_request_key
 from server.web.i18n import LANG_COOKIE, pick_locale
-from server.web.serialize import iso
 
 
 def locale_of(request: web.Request) -> str:
@@ -32,10 +33,9 @@ def page_context(request: web.Request) -> dict[str, Any]:
     def local(moment, fmt: str = "%d-%m-%Y %H:%M") -> str:
         if moment is None:
             return "—"
-        text = iso(moment, settings.timezone)
-        from datetime import datetime
-
-        return datetime.fromisoformat(text).strftime(fmt) if "T" in text else moment.strftime("%d-%m-%Y")
+        if isinstance(moment, datetime):
+            return moment.astimezone(ZoneInfo(settings.timezone)).strftime(fmt)
+        return moment.strftime("%d-%m-%Y")
 
     return {
         "t": t,

@@ -8,12 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.services import free_port, require_chromium
+from tests.services import free_port, require_chromium, wait_healthy_process
 
 BIMBING = Path(sys.executable).with_name("bimbing")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -37,20 +35,11 @@ def start_demo(data_dir: Path, timeout: float = 60.0) -> DemoServer:
     with log.open("wb") as out:
         proc = subprocess.Popen(command + ["demo", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:  # poll until it answers (or has died, or the time is up)
-        if proc.poll() is not None:
-            raise RuntimeError(f"bimbing demo exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise RuntimeError(f"bimbing demo did not answer within {timeout}s:\n{log.read_text()}")
-        time.sleep(0.2)
+    try:
+        wait_healthy_process(url, proc, log, timeout)
+    except BaseException:
+        proc.terminate()
+        raise
     # The same logins the demo prints, from the file it prints them from.
     logins = {entry["username"]: entry for entry in json.loads((data_dir / "demo-logins.json").read_text())}
     return DemoServer(url, logins, proc, log)

@@ -10,14 +10,12 @@ import os
 import secrets
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.services import free_port, require_chromium
+from tests.services import free_port, require_chromium, wait_healthy_process
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -52,21 +50,6 @@ def _bimbing(env: dict, *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"bimbing serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"bimbing serve did not become healthy in {timeout}s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory) -> LiveServer:
     """``bimbing db upgrade``, ``bimbing user add`` (password on stdin), then
@@ -88,7 +71,7 @@ def live_server(tmp_path_factory) -> LiveServer:
                                 env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc, log)
+        wait_healthy_process(url, proc, log)
         yield LiveServer(url, log)
     finally:
         proc.terminate()
