@@ -12,15 +12,35 @@ from aiohttp import web
 
 from server.audit.chain import AuditLog
 from server.db.engine import make_engine, make_sessionmaker
-from server.keys import audit_key, catalogue_key, db_key, engine_key, join_limiter_key, login_limiter_key, settings_key
+from server.keys import (
+    audit_key,
+    catalogue_key,
+    db_key,
+    engine_key,
+    join_limiter_key,
+    login_limiter_key,
+    settings_key,
+)
 from server.security.auth import auth_middleware
 from server.security.headers import security_headers_middleware
 from server.security.ratelimit import RateLimiter
 from server.settings import Settings
-from server.web import api_audit, api_kendala, audit_pages, pages_kendala
-from server.web import api_recordings
-from server.web import admin_pages, api_auth, api_clients, api_sessions, api_staff, call_pages, health, pages
 from server.signaling import ws as signaling_ws
+from server.web import (
+    admin_pages,
+    api_audit,
+    api_auth,
+    api_clients,
+    api_kendala,
+    api_recordings,
+    api_sessions,
+    api_staff,
+    audit_pages,
+    call_pages,
+    health,
+    pages,
+    pages_kendala,
+)
 from server.web import join as join_links
 from server.web.errors import error_middleware
 from server.web.i18n import Catalogue

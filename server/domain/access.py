@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Select
 
 from server.db.models import Client, GuidanceSession, Role, Staff
-from server.web.errors import ApiError, not_found
+from server.domain.errors import DomainError, ErrorKind, not_found
 
 
 def scope_clients(query: Select, staff: Staff) -> Select:
@@ -50,4 +50,4 @@ def require_session(staff: Staff, session: GuidanceSession | None) -> GuidanceSe
 
 def require_role(staff: Staff, *roles: Role) -> None:
     if staff.role not in roles:
-        raise ApiError(403, "forbidden", "Your role may not do that.")
+        raise DomainError(ErrorKind.forbidden, "forbidden", "Your role may not do that.")

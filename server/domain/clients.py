@@ -7,9 +7,18 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Area, AreaLevel, Client, ClientCategory, GuidanceSession, Program, Role, Staff
+from server.db.models import (
+    Area,
+    AreaLevel,
+    Client,
+    ClientCategory,
+    GuidanceSession,
+    Program,
+    Role,
+    Staff,
+)
 from server.domain.access import scope_clients
-from server.web.errors import ApiError
+from server.domain.errors import DomainError, ErrorKind
 
 
 async def create_client(
@@ -30,21 +39,21 @@ async def create_client(
 ) -> Client:
     if actor.role == Role.pk:
         if officer_id not in (None, actor.id):
-            raise ApiError(403, "forbidden", "A PK can only add clients to their own caseload.")
+            raise DomainError(ErrorKind.forbidden, "forbidden", "A PK can only add clients to their own caseload.")
         officer_id = actor.id
     else:
         if officer_id is None:
-            raise ApiError(400, "invalid-body", "officer_id: required when a supervisor or admin adds a client", fields={"officer_id": "required"})
+            raise DomainError(ErrorKind.invalid, "invalid-body", "officer_id: required when a supervisor or admin adds a client", fields={"officer_id": "required"})
         officer = await db.get(Staff, officer_id)
         if officer is None or officer.office_id != actor.office_id or officer.role != Role.pk or not officer.active:
-            raise ApiError(400, "invalid-body", "officer_id: no active PK with that id in this office", fields={"officer_id": "unknown"})
+            raise DomainError(ErrorKind.invalid, "invalid-body", "officer_id: no active PK with that id in this office", fields={"officer_id": "unknown"})
     if supervision_end < supervision_start:
-        raise ApiError(400, "invalid-body", "supervision_end: must not be before supervision_start", fields={"supervision_end": "before start"})
+        raise DomainError(ErrorKind.invalid, "invalid-body", "supervision_end: must not be before supervision_start", fields={"supervision_end": "before start"})
     taken = await db.scalar(
         select(func.count()).select_from(Client).where(Client.office_id == actor.office_id, Client.register_number == register_number)
     )
     if taken:
-        raise ApiError(409, "duplicate-register-number", f"A client with register number {register_number} already exists.")
+        raise DomainError(ErrorKind.conflict, "duplicate-register-number", f"A client with register number {register_number} already exists.")
     area_id = await db.scalar(
         select(Area.id).where(Area.office_id == actor.office_id, Area.level == AreaLevel.kelurahan, func.lower(Area.name) == kelurahan.lower()).limit(1)
     )

@@ -41,7 +41,7 @@ from server.db.models import (
     utcnow,
 )
 from server.domain import sessions as sessions_domain
-from server.web.errors import ApiError
+from server.domain.errors import DomainError, ErrorKind
 
 MAX_MESSAGE = 1000
 MAX_REPLY = 500
@@ -55,8 +55,8 @@ REPORT_WINDOW = timedelta(hours=1)
 HORIZON = timedelta(days=366)
 
 
-def _invalid(field: str, problem: str) -> ApiError:
-    return ApiError(400, "invalid-body", f"{field}: {problem}", fields={field: problem})
+def _invalid(field: str, problem: str) -> DomainError:
+    return DomainError(ErrorKind.invalid, "invalid-body", f"{field}: {problem}", fields={field: problem})
 
 
 def _check_future(field: str, moment: datetime | None, now: datetime) -> None:
@@ -83,7 +83,7 @@ async def report(
     message = message.strip()
     # validate
     if session.status not in sessions_domain.OPEN_STATUSES:
-        raise ApiError(409, "session-closed", f"The session is already {session.status.value}.")
+        raise DomainError(ErrorKind.conflict, "session-closed", f"The session is already {session.status.value}.")
     if len(message) > MAX_MESSAGE:
         raise _invalid("message", f"at most {MAX_MESSAGE} characters")
     if kind == KendalaKind.other and not message:
@@ -101,7 +101,7 @@ async def report(
     )
     if len(recent) >= REPORTS_PER_WINDOW:
         retry = int((recent[-REPORTS_PER_WINDOW] + REPORT_WINDOW - now).total_seconds()) + 1
-        raise ApiError(429, "too-many-reports", "Too many reports for now; try again later.", retry_after=max(retry, 1))
+        raise DomainError(ErrorKind.rate_limited, "too-many-reports", "Too many reports for now; try again later.", retry_after=max(retry, 1))
     # mutate
     kendala = Kendala(
         client_id=session.client_id,
@@ -174,7 +174,7 @@ async def answer(
     reply = reply.strip()
     # validate
     if kendala.status != KendalaStatus.open.value:
-        raise ApiError(409, "kendala-answered", f"This kendala was already {kendala.status}.")
+        raise DomainError(ErrorKind.conflict, "kendala-answered", f"This kendala was already {kendala.status}.")
     if status == KendalaStatus.open:
         raise _invalid("status", "accepted or declined")
     if len(reply) > MAX_REPLY:

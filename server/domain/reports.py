@@ -19,10 +19,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Client, GuidanceSession, Outcome, Role, SessionMode, SessionStatus, Staff
+from server.db.models import (
+    Client,
+    GuidanceSession,
+    Outcome,
+    Role,
+    SessionMode,
+    SessionStatus,
+    Staff,
+)
 from server.domain.access import scope_clients, scope_sessions
+from server.domain.errors import DomainError, ErrorKind
 from server.domain.records import Attendance, attendance
-from server.web.errors import ApiError
 
 MAX_PER_PAGE = 200
 HELD = (SessionStatus.ended, SessionStatus.interrupted)
@@ -71,7 +79,7 @@ def month_range(month: str) -> tuple[date, date]:
         year, mon = (int(part) for part in month.split("-"))
         first = date(year, mon, 1)
     except (ValueError, TypeError):
-        raise ApiError(400, "invalid-query", "month: expected YYYY-MM", fields={"month": "expected YYYY-MM"}) from None
+        raise DomainError(ErrorKind.invalid, "invalid-query", "month: expected YYYY-MM", fields={"month": "expected YYYY-MM"}) from None
     nxt = date(year + (mon == 12), mon % 12 + 1, 1)
     return first, nxt - timedelta(days=1)
 
@@ -153,7 +161,7 @@ def decode_cursor(sort: str, token: str) -> tuple[Any, int]:
         column, _ = SORTS[sort]
         value = datetime.fromisoformat(raw) if column.key == "scheduled_at" else int(raw)
     except (ValueError, TypeError, KeyError, json.JSONDecodeError):
-        raise ApiError(400, "invalid-query", "after: not a cursor from this listing and sort", fields={"after": "invalid"}) from None
+        raise DomainError(ErrorKind.invalid, "invalid-query", "after: not a cursor from this listing and sort", fields={"after": "invalid"}) from None
     return value, last_id
 
 

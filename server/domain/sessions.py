@@ -19,7 +19,7 @@ from server.db.models import (
     Staff,
     utcnow,
 )
-from server.web.errors import ApiError
+from server.domain.errors import DomainError, ErrorKind
 
 OPEN_STATUSES = (SessionStatus.scheduled, SessionStatus.active)
 
@@ -48,14 +48,14 @@ async def create_session(
     scheduled_at = scheduled_at or now
     if mode == SessionMode.video:
         if outcome is not None or duration_minutes is not None:
-            raise ApiError(400, "invalid-body", "A video session's outcome and duration come from the call itself.")
+            raise DomainError(ErrorKind.invalid, "invalid-body", "A video session's outcome and duration come from the call itself.")
         status = SessionStatus.scheduled
         started = ended = None
         duration = 0
     else:
         # Office, home-visit and mobile sessions are logged by the PK after they happened.
         if scheduled_at > now + timedelta(minutes=5) and outcome is not None:
-            raise ApiError(400, "invalid-body", "scheduled_at: a session with an outcome cannot be in the future")
+            raise DomainError(ErrorKind.invalid, "invalid-body", "scheduled_at: a session with an outcome cannot be in the future")
         if outcome is None:
             status, started, ended, duration = SessionStatus.scheduled, None, None, 0
         else:
@@ -134,7 +134,7 @@ def end_session(db: AsyncSession, session: GuidanceSession, actor: str = "office
     """Close a session. Video duration is already summed from connected intervals
     by the call lifecycle; other modes keep what the PK entered."""
     if session.status not in OPEN_STATUSES:
-        raise ApiError(409, "session-closed", f"The session is already {session.status.value}.")
+        raise DomainError(ErrorKind.conflict, "session-closed", f"The session is already {session.status.value}.")
     at = at or utcnow()
     session.status = status
     if session.started_at is None:
@@ -147,7 +147,7 @@ def revoke_links(db: AsyncSession, session: GuidanceSession, *, reissue: bool) -
     """Invalidate every join link issued so far (tokens carry ``link_version``);
     with ``reissue`` the new version is logged as issued. Returns the new version."""
     if session.mode != SessionMode.video:
-        raise ApiError(409, "not-video", "Only video sessions have join links.")
+        raise DomainError(ErrorKind.conflict, "not-video", "Only video sessions have join links.")
     session.link_version += 1
     add_event(db, session, "link_revoked", "officer", version=session.link_version - 1)
     if reissue:

@@ -16,10 +16,10 @@ from aiohttp import web
 from sqlalchemy import delete, select
 
 from server.db.models import Staff, StaffSession, utcnow
+from server.domain.errors import DomainError, ErrorKind
 from server.keys import db_key, settings_key
 from server.security.csrf import check_form_token, cross_site_reason
 from server.security.proxy import is_https
-from server.web.errors import json_error
 
 COOKIE = "bimbing_session"
 
@@ -103,7 +103,7 @@ async def auth_middleware(request: web.Request, handler):
     settings = request.app[settings_key]
     reason = cross_site_reason(request)
     if reason:
-        return json_error(403, "cross-site", f"Cross-site request refused ({reason}).")
+        raise DomainError(ErrorKind.forbidden, "cross-site", f"Cross-site request refused ({reason}).")
 
     token = request.cookies.get(COOKIE)
     # Static files are public and never ask who is signed in: a page pulls several,
@@ -115,7 +115,7 @@ async def auth_middleware(request: web.Request, handler):
 
     if staff is None and not is_public(request.path):
         if api:
-            return json_error(401, "unauthenticated", "Sign in first.")
+            raise DomainError(ErrorKind.unauthenticated, "unauthenticated", "Sign in first.")
         raise web.HTTPFound(f"/login?next={request.path_qs}" if request.method == "GET" else "/login")
 
     if staff is not None and not api and request.method == "POST" and request.content_type in (
@@ -124,5 +124,5 @@ async def auth_middleware(request: web.Request, handler):
     ):
         form = await request.post()
         if not check_form_token(settings.secret_key, token, form.get("csrf_token")):
-            return json_error(403, "csrf", "The form has expired; reload the page and try again.")
+            raise DomainError(ErrorKind.forbidden, "csrf", "The form has expired; reload the page and try again.")
     return await handler(request)

@@ -21,15 +21,22 @@ from pydantic import Field, ValidationError, model_validator
 from sqlalchemy import and_, or_, select
 
 from server.audit.verify import verify
-from server.db.models import AuditEntry, Outcome, Role, SessionMode, SessionStatus, Staff
+from server.db.models import (
+    AuditEntry,
+    Outcome,
+    Role,
+    SessionMode,
+    SessionStatus,
+    Staff,
+)
 from server.domain import reports
 from server.domain.access import require_role
 from server.domain.anomalies import Anomaly, find_anomalies, names
+from server.domain.errors import DomainError, ErrorKind
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.api_clients import today
 from server.web.serialize import iso
-from server.web.errors import ApiError
 from server.web.validation import Body, describe
 
 routes = web.RouteTableDef()
@@ -95,7 +102,7 @@ def parse(request: web.Request, model, drop: tuple[str, ...] = ()):
         return model.model_validate(query_without_blanks(request, drop))
     except ValidationError as exc:
         message, fields = describe(exc)
-        raise ApiError(400, "invalid-query", message, fields=fields) from None
+        raise DomainError(ErrorKind.invalid, "invalid-query", message, fields=fields) from None
 
 
 # --- one row of the session log, the same for JSON and CSV ---------------------

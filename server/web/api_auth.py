@@ -9,11 +9,11 @@ from pydantic import Field
 from sqlalchemy import select
 
 from server.db.models import Staff, utcnow
+from server.domain.errors import DomainError, ErrorKind
 from server.keys import audit_key, db_key, login_limiter_key
 from server.security import auth
 from server.security.passwords import hash_password, needs_rehash, verify_password
 from server.security.proxy import client_address
-from server.web.errors import ApiError
 from server.web.serialize import staff_json
 from server.web.validation import Body, parse_body
 
@@ -29,12 +29,12 @@ class LoginBody(Body):
 
 
 async def authenticate(request: web.Request, username: str, password: str) -> Staff:
-    """Shared by the JSON API and the login form. Raises ApiError on refusal."""
+    """Shared by the JSON API and the login form. Raises DomainError on refusal."""
     limiter = request.app[login_limiter_key]
     keys = (f"ip:{client_address(request)}", f"user:{username.lower()}")
     wait = limiter.blocked(*keys)
     if wait > 0:
-        raise ApiError(429, "too-many-attempts", f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", retry_after=int(wait) + 1)
+        raise DomainError(ErrorKind.rate_limited, "too-many-attempts", f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", retry_after=int(wait) + 1)
     async with request.app[db_key]() as db:
         staff = (await db.execute(select(Staff).where(Staff.username == username))).scalar_one_or_none()
         ok = verify_password(staff.password_hash if staff else None, password) and staff is not None and staff.active
@@ -48,7 +48,7 @@ async def authenticate(request: web.Request, username: str, password: str) -> St
         limiter.hit(*keys)
         await audit.record("auth.login_failed", actor=username[:64], detail={"ip": client_address(request)})
         await asyncio.sleep(FAILED_LOGIN_PAUSE)
-        raise ApiError(401, "invalid-credentials", "Wrong username or password.")
+        raise DomainError(ErrorKind.unauthenticated, "invalid-credentials", "Wrong username or password.")
     limiter.reset(keys[1])
     await audit.record("auth.login", actor=staff, target_type="staff", target_id=staff.id, detail={"ip": client_address(request)})
     return staff

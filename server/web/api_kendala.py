@@ -26,10 +26,10 @@ from server.db.models import (
 )
 from server.domain import kendala as kendala_domain
 from server.domain.access import require_client, require_role
+from server.domain.errors import DomainError, ErrorKind, not_found
 from server.keys import audit_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
 from server.security.joinpass import ClientPass, PassError, read_pass
-from server.web.errors import ApiError, not_found
 from server.web.fields import LocalDateTime
 from server.web.serialize import iso
 from server.web.validation import Body, int_param, parse_body
@@ -76,10 +76,10 @@ async def _pass_session(request: web.Request, db) -> tuple[ClientPass, GuidanceS
     try:
         grant = read_pass(request)
     except PassError as exc:
-        raise ApiError(401, exc.code, exc.message) from None
+        raise DomainError(ErrorKind.unauthenticated, exc.code, exc.message) from None
     session = await db.get(GuidanceSession, grant.session_id)
     if session is None or session.mode != SessionMode.video or session.link_version != grant.link_version:
-        raise ApiError(403, "link-revoked", "This link is no longer valid; ask your PK for a new one.")
+        raise DomainError(ErrorKind.forbidden, "link-revoked", "This link is no longer valid; ask your PK for a new one.")
     return grant, session
 
 

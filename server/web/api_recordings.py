@@ -14,11 +14,11 @@ import asyncio
 from aiohttp import web
 
 from server.db.models import GuidanceSession, Recording
+from server.domain.errors import not_found
 from server.domain.recordings import may_play, recording_json, session_recordings
 from server.keys import audit_key, db_key, recordings_key
 from server.media.crypto import DecryptionError, UnsafePath
 from server.security.auth import current_staff
-from server.web.errors import not_found
 from server.web.validation import int_param
 
 routes = web.RouteTableDef()

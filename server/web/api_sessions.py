@@ -6,13 +6,20 @@ from aiohttp import web
 from pydantic import Field, model_validator
 from sqlalchemy import select
 
-from server.db.models import utcnow
-from server.db.models import Client, GuidanceSession, Outcome, SessionMode, SessionStatus, Staff
+from server.db.models import (
+    Client,
+    GuidanceSession,
+    Outcome,
+    SessionMode,
+    SessionStatus,
+    Staff,
+    utcnow,
+)
 from server.domain import sessions as sessions_domain
 from server.domain.access import require_client, require_session
+from server.domain.errors import DomainError, ErrorKind
 from server.keys import audit_key, calls_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
-from server.web.errors import ApiError
 from server.web.fields import Id, LocalDateTime, Notes, ShortText, Topics
 from server.web.links import session_links
 from server.web.serialize import note_version_json, session_json
@@ -97,7 +104,7 @@ async def update_session(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
         if session.status == SessionStatus.cancelled:
-            raise ApiError(409, "session-cancelled", "A cancelled session cannot be changed.")
+            raise DomainError(ErrorKind.conflict, "session-cancelled", "A cancelled session cannot be changed.")
         version = await sessions_domain.update_notes(
             db,
             staff,
@@ -164,7 +171,7 @@ async def reissue_link(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
         if session.mode == SessionMode.video and session.status not in sessions_domain.OPEN_STATUSES:
-            raise ApiError(409, "session-closed", f"The session is already {session.status.value}.")
+            raise DomainError(ErrorKind.conflict, "session-closed", f"The session is already {session.status.value}.")
         sessions_domain.revoke_links(db, session, reissue=True)
         await db.commit()
     await request.app[audit_key].record("link.reissue", actor=staff, target_type="session", target_id=session.id, detail={"version": session.link_version})

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-
 from aiohttp import web
 from pydantic import Field
 from sqlalchemy import func, select
 
 from server.db.models import Role, Staff
 from server.domain.access import require_role
+from server.domain.errors import DomainError, ErrorKind, not_found
 from server.keys import audit_key, db_key
 from server.security.auth import current_staff
 from server.security.passwords import MIN_LENGTH, hash_password
-from server.web.errors import ApiError, not_found
 from server.web.fields import Name
 from server.web.serialize import staff_json
 from server.web.validation import Body, int_param, parse_body
@@ -36,7 +35,7 @@ class StaffUpdate(Body):
 
 async def add_staff(db, office_id: int, username: str, name: str, role: Role, password: str) -> Staff:
     if await db.scalar(select(func.count()).select_from(Staff).where(Staff.username == username)):
-        raise ApiError(409, "username-taken", f"The username {username} is taken.")
+        raise DomainError(ErrorKind.conflict, "username-taken", f"The username {username} is taken.")
     staff = Staff(office_id=office_id, username=username, name=name, role=role, password_hash=hash_password(password))
     db.add(staff)
     await db.flush()
@@ -77,7 +76,7 @@ async def update_staff(request: web.Request) -> web.Response:
         if staff is None or staff.office_id != me.office_id:
             raise not_found("staff member")
         if staff.id == me.id and (body.active is False or (body.role and body.role != Role.admin)):
-            raise ApiError(409, "self-lockout", "You cannot deactivate or demote your own account.")
+            raise DomainError(ErrorKind.conflict, "self-lockout", "You cannot deactivate or demote your own account.")
         changes = body.model_dump(exclude_unset=True, exclude={"password"})
         for key, value in changes.items():
             setattr(staff, key, value)

@@ -19,11 +19,17 @@ from server.db.models import Client, Outcome, Role, SessionMode, SessionStatus, 
 from server.domain import reports
 from server.domain.access import require_client, require_role, scope_clients
 from server.domain.anomalies import find_anomalies, names
+from server.domain.errors import DomainError, ErrorKind, not_found
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
-from server.web.api_audit import AnomalyQuery, SessionLogQuery, TrailQuery, parse, trail_page
+from server.web.api_audit import (
+    AnomalyQuery,
+    SessionLogQuery,
+    TrailQuery,
+    parse,
+    trail_page,
+)
 from server.web.api_clients import today
-from server.web.errors import ApiError, not_found
 from server.web.render import render
 from server.web.validation import int_param
 
@@ -55,7 +61,7 @@ async def audit_page(request: web.Request) -> web.Response:
     staff = current_staff(request)
     q = parse(request, SessionLogQuery, drop=PAGE_ONLY + ("after",))
     if q.format != "json":
-        raise ApiError(400, "invalid-query", "format: the page is HTML; use /api/audit/sessions?format=csv")
+        raise DomainError(ErrorKind.invalid, "invalid-query", "format: the page is HTML; use /api/audit/sessions?format=csv")
     tz = request.app[settings_key].timezone
     f = q.filter()
     async with request.app[db_key]() as db:

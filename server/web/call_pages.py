@@ -11,7 +11,14 @@ from urllib.parse import quote
 import segno
 from aiohttp import web
 
-from server.db.models import TOPICS, GuidanceSession, KendalaKind, Outcome, Role, SessionMode
+from server.db.models import (
+    TOPICS,
+    GuidanceSession,
+    KendalaKind,
+    Outcome,
+    Role,
+    SessionMode,
+)
 from server.domain import clients as clients_domain
 from server.domain import kendala as kendala_domain
 from server.domain import sessions as sessions_domain

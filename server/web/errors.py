@@ -1,7 +1,9 @@
 """One shape for every error: ``{"error": code, "message": text}`` with a 4xx.
 
-The middleware turns aiohttp's HTTP exceptions and unexpected failures into
-that shape; a stack trace goes to the log, never to the caller.
+This is the one place where a refusal becomes HTTP: ``STATUS`` maps each kind
+of ``DomainError`` to its status. The middleware renders domain refusals and
+aiohttp's own HTTP exceptions in that shape, and turns an unexpected failure
+into a 500 whose stack trace goes to the log, never to the caller.
 """
 
 from __future__ import annotations
@@ -10,32 +12,37 @@ import logging
 
 from aiohttp import web
 
+from server.domain.errors import DomainError, ErrorKind
+
 log = logging.getLogger(__name__)
 
+STATUS: dict[ErrorKind, int] = {
+    ErrorKind.invalid: 400,
+    ErrorKind.unauthenticated: 401,
+    ErrorKind.forbidden: 403,
+    ErrorKind.not_found: 404,
+    ErrorKind.conflict: 409,
+    ErrorKind.gone: 410,
+    ErrorKind.too_large: 413,
+    ErrorKind.unsupported: 415,
+    ErrorKind.rate_limited: 429,
+}
+assert set(STATUS) == set(ErrorKind), "every kind of refusal needs a status"
 
-class ApiError(Exception):
-    """Raised by views and domain code; rendered as JSON by the middleware."""
 
-    def __init__(self, status: int, code: str, message: str, **extra):
-        super().__init__(message)
-        self.status_code = status
-        self.code = code
-        self.message = message
-        self.extra = extra
+def http_status(exc: DomainError) -> int:
+    return STATUS[exc.kind]
 
 
 def json_error(status: int, code: str, message: str, **extra) -> web.Response:
     return web.json_response({"error": code, "message": message, **extra}, status=status)
 
 
-def not_found(what: str = "resource") -> ApiError:
-    return ApiError(404, "not-found", f"No such {what}.")
+def error_response(exc: DomainError) -> web.Response:
+    return json_error(http_status(exc), exc.code, exc.message, **exc.extra)
 
 
-def forbidden(message: str = "You may not do that.") -> ApiError:
-    return ApiError(403, "forbidden", message)
-
-
+# For aiohttp's own HTTP exceptions (no route, wrong method, body too large).
 _CODES = {
     400: "bad-request",
     401: "unauthenticated",
@@ -53,8 +60,8 @@ _CODES = {
 async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
-    except ApiError as exc:
-        return json_error(exc.status_code, exc.code, exc.message, **exc.extra)
+    except DomainError as exc:
+        return error_response(exc)
     except web.HTTPException as exc:
         if exc.status_code < 400 or not _wants_json(request):
             raise

@@ -8,12 +8,23 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from server.domain.recordings import may_play, session_recordings
-from server.db.models import TOPICS, Client, ClientCategory, GuidanceSession, Outcome, Program, Role, SessionMode, Staff
+from server.db.models import (
+    TOPICS,
+    Client,
+    ClientCategory,
+    GuidanceSession,
+    Outcome,
+    Program,
+    Role,
+    SessionMode,
+    Staff,
+)
 from server.domain import clients as clients_domain
 from server.domain import kendala as kendala_domain
 from server.domain import sessions as sessions_domain
 from server.domain.access import require_client, require_role, require_session
+from server.domain.errors import DomainError, ErrorKind
+from server.domain.recordings import may_play, session_recordings
 from server.domain.records import attendance, caseload_sort_key
 from server.keys import audit_key, db_key, settings_key
 from server.security import auth
@@ -21,7 +32,7 @@ from server.web.api_auth import authenticate
 from server.web.api_clients import ClientCreate, today
 from server.web.api_sessions import SessionCreate
 from server.web.api_staff import StaffCreate, add_staff
-from server.web.errors import ApiError
+from server.web.errors import http_status
 from server.web.render import render
 from server.web.validation import describe, int_param
 
@@ -73,9 +84,9 @@ async def login_form(request: web.Request) -> web.Response:
     password = str(form.get("password", ""))[:1024]
     try:
         staff = await authenticate(request, username, password)
-    except ApiError as exc:
-        key = "login.too_many" if exc.status_code == 429 else "login.failed"
-        return render(request, "login.html", {"error": key, "username": username, "next": safe_next(str(form.get("next", ""))) or ""}, status=exc.status_code)
+    except DomainError as exc:
+        key = "login.too_many" if http_status(exc) == 429 else "login.failed"
+        return render(request, "login.html", {"error": key, "username": username, "next": safe_next(str(form.get("next", ""))) or ""}, status=http_status(exc))
     response = web.HTTPFound(safe_next(str(form.get("next", ""))) or home_for(staff))
     await auth.start_session(request, response, staff)
     raise response
@@ -133,8 +144,8 @@ async def new_client_submit(request: web.Request) -> web.Response:
         except ValidationError as exc:
             _msg, errors = describe(exc)
             return render(request, "client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": errors}, status=400)
-        except ApiError as exc:
-            return render(request, "client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": {"form": exc.message}}, status=exc.status_code)
+        except DomainError as exc:
+            return render(request, "client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": {"form": exc.message}}, status=http_status(exc))
     await request.app[audit_key].record("client.create", actor=staff, target_type="client", target_id=client.id)
     raise web.HTTPFound(f"/clients/{client.id}")
 
@@ -191,8 +202,8 @@ async def new_session_submit(request: web.Request) -> web.Response:
         except ValidationError as exc:
             _msg, errors = describe(exc)
             return render(request, "session_form.html", _session_form_ctx(client, form, errors), status=400)
-        except ApiError as exc:
-            return render(request, "session_form.html", _session_form_ctx(client, form, {"form": exc.message}), status=exc.status_code)
+        except DomainError as exc:
+            return render(request, "session_form.html", _session_form_ctx(client, form, {"form": exc.message}), status=http_status(exc))
     await request.app[audit_key].record("session.create", actor=staff, target_type="session", target_id=session.id, detail={"client_id": client.id, "mode": session.mode.value})
     if session.mode == SessionMode.video:
         raise web.HTTPFound(f"/sessions/{session.id}/call")
@@ -222,7 +233,7 @@ async def session_notes_submit(request: web.Request) -> web.Response:
     try:
         outcome = Outcome(outcome_raw) if outcome_raw else None
     except ValueError:
-        raise ApiError(400, "invalid-body", "outcome: unknown value") from None
+        raise DomainError(ErrorKind.invalid, "invalid-body", "outcome: unknown value") from None
     async with request.app[db_key]() as db:
         session = require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
         version = await sessions_domain.update_notes(db, staff, session, notes=notes, outcome=outcome, topics=topics, clear_outcome=outcome is None)
@@ -256,8 +267,8 @@ async def staff_submit(request: web.Request) -> web.Response:
             _msg, errors = describe(exc)
             form.pop("password", None)
             return render(request, "staff.html", {"rows": rows, "roles": list(Role), "errors": errors, "form": form}, status=400)
-        except ApiError as exc:
+        except DomainError as exc:
             form.pop("password", None)
-            return render(request, "staff.html", {"rows": rows, "roles": list(Role), "errors": {"form": exc.message}, "form": form}, status=exc.status_code)
+            return render(request, "staff.html", {"rows": rows, "roles": list(Role), "errors": {"form": exc.message}, "form": form}, status=http_status(exc))
     await request.app[audit_key].record("staff.create", actor=me, target_type="staff", target_id=staff.id, detail={"username": staff.username, "role": staff.role.value})
     raise web.HTTPFound("/admin/staff")

@@ -7,10 +7,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from server.db.models import Kendala
+from server.domain.errors import DomainError, ErrorKind, not_found
 from server.keys import db_key
 from server.security import auth
 from server.web.api_kendala import KendalaAnswer, answer_kendala
-from server.web.errors import ApiError, not_found
+from server.web.errors import http_status
 from server.web.pages import client_record_context, form_dict
 from server.web.render import render
 from server.web.validation import describe, int_param
@@ -29,11 +30,11 @@ async def answer_kendala_form(request: web.Request) -> web.Response:
     try:
         body = KendalaAnswer.model_validate(form)
         _data, client_id = await answer_kendala(request, staff, kendala_id, body)
-    except (ValidationError, ApiError) as exc:
-        if isinstance(exc, ApiError) and exc.status_code in (403, 404):
+    except (ValidationError, DomainError) as exc:
+        if isinstance(exc, DomainError) and exc.kind in (ErrorKind.forbidden, ErrorKind.not_found):
             raise
         message = describe(exc)[0] if isinstance(exc, ValidationError) else exc.message
-        status = 400 if isinstance(exc, ValidationError) else exc.status_code
+        status = 400 if isinstance(exc, ValidationError) else http_status(exc)
         async with request.app[db_key]() as db:
             kendala = await db.get(Kendala, kendala_id)
         if kendala is None:

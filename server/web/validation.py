@@ -11,8 +11,8 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from server.domain.errors import DomainError, ErrorKind
 from server.keys import settings_key
-from server.web.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -33,17 +33,17 @@ def describe(exc: ValidationError) -> tuple[str, dict[str, str]]:
 async def read_raw(request: web.Request) -> tuple[bytes, object]:
     limit = request.app[settings_key].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "body-too-large", f"The body is larger than {limit} bytes.")
+        raise DomainError(ErrorKind.too_large, "body-too-large", f"The body is larger than {limit} bytes.")
     if request.content_type != "application/json":
-        raise ApiError(415, "unsupported-media-type", "Send the body as application/json.")
+        raise DomainError(ErrorKind.unsupported, "unsupported-media-type", "Send the body as application/json.")
     raw = await request.content.read(limit + 1)
     if len(raw) > limit:
-        raise ApiError(413, "body-too-large", f"The body is larger than {limit} bytes.")
+        raise DomainError(ErrorKind.too_large, "body-too-large", f"The body is larger than {limit} bytes.")
     try:
         return raw, json.loads(raw or b"null")
     # RecursionError: "[[[[..." nested a few thousand deep fits in the size limit.
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ApiError(400, "malformed-json", "The body is not valid JSON.") from None
+        raise DomainError(ErrorKind.invalid, "malformed-json", "The body is not valid JSON.") from None
 
 
 async def read_json(request: web.Request) -> object:
@@ -53,14 +53,14 @@ async def read_json(request: web.Request) -> object:
 async def parse_body(request: web.Request, model: type[M]) -> M:
     raw, data = await read_raw(request)
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid-body", "The body must be a JSON object.")
+        raise DomainError(ErrorKind.invalid, "invalid-body", "The body must be a JSON object.")
     try:
         # Strict JSON mode: "5" is not an int and "yes" is not a bool, but ISO dates
         # and enum values arrive as strings as JSON requires.
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         message, fields = describe(exc)
-        raise ApiError(400, "invalid-body", message, fields=fields) from None
+        raise DomainError(ErrorKind.invalid, "invalid-body", message, fields=fields) from None
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
@@ -68,11 +68,11 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:
         message, fields = describe(exc)
-        raise ApiError(400, "invalid-query", message, fields=fields) from None
+        raise DomainError(ErrorKind.invalid, "invalid-query", message, fields=fields) from None
 
 
 def int_param(request: web.Request, name: str) -> int:
     raw = request.match_info.get(name, "")
     if not raw.isdigit() or len(raw) > 18:
-        raise ApiError(404, "not-found", "No such resource.")
+        raise DomainError(ErrorKind.not_found, "not-found", "No such resource.")
     return int(raw)
