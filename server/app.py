@@ -26,24 +26,10 @@ from server.security.headers import security_headers_middleware
 from server.security.ratelimit import RateLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
-from server.web import (
-    admin_pages,
-    api_audit,
-    api_auth,
-    api_clients,
-    api_kendala,
-    api_recordings,
-    api_sessions,
-    api_staff,
-    audit_pages,
-    call_pages,
-    health,
-    pages,
-    pages_kendala,
-)
-from server.web import join as join_links
+from server.web import api, pages
 from server.web.errors import error_middleware
 from server.web.i18n import Catalogue
+from server.web.pages.join_link import JOIN_WINDOW_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +57,7 @@ def create_app(settings: Settings) -> web.Application:
     app[settings_key] = settings
     app[catalogue_key] = Catalogue()
     app[login_limiter_key] = RateLimiter(settings.login_max_failures, settings.login_window_seconds)
-    app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, join_links.JOIN_WINDOW_SECONDS)
+    app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, JOIN_WINDOW_SECONDS)
     app.cleanup_ctx.append(_database)
 
     aiohttp_jinja2.setup(
@@ -81,9 +67,8 @@ def create_app(settings: Settings) -> web.Application:
         undefined=jinja2.StrictUndefined,
     )
 
-    for module in (health, api_auth, api_clients, api_sessions, api_staff, pages, call_pages, api_audit, audit_pages, api_kendala, pages_kendala, admin_pages, api_recordings):
+    for module in (*api.MODULES, *pages.MODULES):
         app.router.add_routes(module.routes)
-    app.router.add_routes(join_links.routes)
     # Rooms and the call log: after the database ctx, which they use.
     signaling_ws.setup(app)
     app.router.add_static("/static/", WEBCLIENT_DIR, name="static", append_version=True)

@@ -1,4 +1,4 @@
-"""Adding staff from the command line (the API path is in web/api_staff.py)."""
+"""Adding staff from the command line (the API path is in web/api/staff.py)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from server.web.call_pages import whatsapp_number
+from server.web.pages.call import whatsapp_number
 
 
 async def start_video_session(http, sign_in, office, pk="pk1", client="c1") -> dict:

@@ -10,11 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from server.db.models import TOPICS, ClientCategory, KendalaKind, KendalaStatus, Outcome, Program, Role, SessionEventKind, SessionMode, SessionStatus
+from server.db.models import (
+    TOPICS,
+    ClientCategory,
+    KendalaKind,
+    KendalaStatus,
+    Outcome,
+    Program,
+    Role,
+    SessionEventKind,
+    SessionMode,
+    SessionStatus,
+)
 from server.domain.records import STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR
-from server.web.admin_pages import SETTING_KEYS
-from server.web.join import _STATUS as JOIN_REFUSALS
+from server.web.pages.admin import SETTING_KEYS
+from server.web.pages.join_link import _STATUS as JOIN_REFUSALS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "server" / "web" / "templates"
 

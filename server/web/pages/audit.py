@@ -22,14 +22,14 @@ from server.domain.anomalies import find_anomalies, names
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
-from server.web.api_audit import (
+from server.web.api.audit import (
     AnomalyQuery,
     SessionLogQuery,
     TrailQuery,
     parse,
     trail_page,
 )
-from server.web.api_clients import today
+from server.web.dates import today
 from server.web.render import render
 from server.web.validation import int_param
 
@@ -86,7 +86,7 @@ async def audit_page(request: web.Request) -> web.Response:
     pages = max((page.total + page.per_page - 1) // page.per_page, 1)
     return render(
         request,
-        "audit.html",
+        "audit/sessions.html",
         {
             "rows": page.rows,
             "q": q,
@@ -115,7 +115,7 @@ async def anomalies_page(request: web.Request) -> web.Response:
         found = await find_anomalies(db, staff, settings, now=datetime.now().astimezone(), today=today(request), date_from=q.date_from, date_to=q.date_to, officer_id=q.officer_id, client_id=q.client_id)
         client_names, officer_names = await names(db, found)
         officers = await _officers(db, staff)
-    return render(request, "audit_anomalies.html", {"items": found, "client_names": client_names, "officer_names": officer_names, "officers": officers, "q": q, "settings": settings})
+    return render(request, "audit/anomalies.html", {"items": found, "client_names": client_names, "officer_names": officer_names, "officers": officers, "q": q, "settings": settings})
 
 
 @routes.get("/audit/officers")
@@ -127,7 +127,7 @@ async def officers_page(request: web.Request) -> web.Response:
         stats = await reports.officer_stats(db, staff, first, last, tz)
         attendance = await reports.client_attendance(db, staff, today(request), tz)
     officer_names = {s.officer_id: s.name for s in stats}
-    return render(request, "audit_officers.html", {"stats": stats, "attendance": attendance, "month": month, "officer_names": officer_names})
+    return render(request, "audit/officers.html", {"stats": stats, "attendance": attendance, "month": month, "officer_names": officer_names})
 
 
 @routes.get("/audit/integrity")
@@ -139,7 +139,7 @@ async def integrity_page(request: web.Request) -> web.Response:
         report = await verify(db, request.app[settings_key])
         entries = await trail_page(db, staff, q)
     await request.app[audit_key].record("audit.verify", actor=staff, detail={"ok": report.ok, "entries": report.entries})
-    return render(request, "audit_integrity.html", {"report": report, "entries": entries, "q": q})
+    return render(request, "audit/integrity.html", {"report": report, "entries": entries, "q": q})
 
 
 @routes.get("/audit/reports/client/{id}")
@@ -152,7 +152,7 @@ async def client_report(request: web.Request) -> web.Response:
         rows = await reports.sessions_in_range(db, staff, reports.SessionFilter(client_id=client.id, date_from=first, date_to=last), tz)
         att = (await reports.client_attendance(db, staff, min(today(request), last), tz, client_id=client.id))[0].attendance
     await request.app[audit_key].record("report.view", actor=staff, target_type="client", target_id=client.id, detail={"month": month})
-    return render(request, "audit_report.html", {"kind": "client", "client": client, "officer": None, "rows": rows, "totals": reports.totals(rows), "att": att, "month": month, "first": first, "last": last})
+    return render(request, "audit/report.html", {"kind": "client", "client": client, "officer": None, "rows": rows, "totals": reports.totals(rows), "att": att, "month": month, "first": first, "last": last})
 
 
 @routes.get("/audit/reports/officer/{id}")
@@ -167,4 +167,4 @@ async def officer_report(request: web.Request) -> web.Response:
             raise not_found("officer")
         rows = await reports.sessions_in_range(db, staff, reports.SessionFilter(officer_id=officer.id, date_from=first, date_to=last), tz)
     await request.app[audit_key].record("report.view", actor=staff, target_type="staff", target_id=officer.id, detail={"month": month})
-    return render(request, "audit_report.html", {"kind": "officer", "client": None, "officer": officer, "rows": rows, "totals": reports.totals(rows), "att": None, "month": month, "first": first, "last": last})
+    return render(request, "audit/report.html", {"kind": "officer", "client": None, "officer": officer, "rows": rows, "totals": reports.totals(rows), "att": None, "month": month, "first": first, "last": last})

@@ -35,7 +35,7 @@ from server.domain.anomalies import Anomaly, find_anomalies, names
 from server.domain.errors import DomainError, ErrorKind
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
-from server.web.api_clients import today
+from server.web.dates import today
 from server.web.serialize import iso
 from server.web.validation import Body, describe
 

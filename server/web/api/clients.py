@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from aiohttp import web
 from pydantic import Field
@@ -10,9 +10,10 @@ from pydantic import Field
 from server.db.models import Client, ClientCategory, Program
 from server.domain import clients as clients_domain
 from server.domain.access import require_client
-from server.domain.records import attendance, caseload_sort_key, local_date
+from server.domain.records import attendance, caseload_sort_key
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
+from server.web.dates import today
 from server.web.fields import Id, Name, Phone, ShortText
 from server.web.serialize import attendance_json, client_json, session_json
 from server.web.validation import Body, int_param, parse_body
@@ -32,10 +33,6 @@ class ClientCreate(Body):
     officer_id: Id | None = None
     category: ClientCategory = ClientCategory.adult
     employment: ShortText = ""
-
-
-def today(request: web.Request) -> date:
-    return local_date(datetime.now().astimezone(), request.app[settings_key].timezone)
 
 
 @routes.get("/api/clients")

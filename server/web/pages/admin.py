@@ -9,13 +9,21 @@ Secrets are never shown, only whether they are set.
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy import select
 
-from server.db.models import Office, Role
+from server.db.models import Office, Role, Staff
 from server.domain.access import require_role
+from server.domain.errors import DomainError
+from server.domain.staff import add_staff
 from server.keys import audit_key, db_key, settings_key
+from server.security import auth
 from server.security.auth import current_staff
+from server.web.api.staff import StaffCreate
+from server.web.errors import http_status
+from server.web.forms import form_dict
 from server.web.render import render
+from server.web.validation import describe
 
 routes = web.RouteTableDef()
 
@@ -52,4 +60,35 @@ async def settings_page(request: web.Request) -> web.Response:
         "settings.redis": "set" if settings.redis_url else "unset",
     }
     rows = [(key, values[key]) for key in SETTING_KEYS]
-    return render(request, "admin_settings.html", {"rows": rows, "turn_ok": settings.turn_enabled})
+    return render(request, "admin/settings.html", {"rows": rows, "turn_ok": settings.turn_enabled})
+
+
+@routes.get("/admin/staff")
+async def staff_page(request: web.Request) -> web.Response:
+    me = auth.current_staff(request)
+    require_role(me, Role.admin)
+    async with request.app[db_key]() as db:
+        rows = list((await db.execute(select(Staff).where(Staff.office_id == me.office_id).order_by(Staff.role, Staff.name))).scalars())
+    return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": {}, "form": {}})
+
+
+@routes.post("/admin/staff")
+async def staff_submit(request: web.Request) -> web.Response:
+    me = auth.current_staff(request)
+    require_role(me, Role.admin)
+    form = form_dict(await request.post())
+    async with request.app[db_key]() as db:
+        rows = list((await db.execute(select(Staff).where(Staff.office_id == me.office_id).order_by(Staff.role, Staff.name))).scalars())
+        try:
+            body = StaffCreate.model_validate(form)
+            staff = await add_staff(db, me.office_id, body.username, body.name, body.role, body.password)
+            await db.commit()
+        except ValidationError as exc:
+            _msg, errors = describe(exc)
+            form.pop("password", None)
+            return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": errors, "form": form}, status=400)
+        except DomainError as exc:
+            form.pop("password", None)
+            return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": {"form": exc.message}, "form": form}, status=http_status(exc))
+    await request.app[audit_key].record("staff.create", actor=me, target_type="staff", target_id=staff.id, detail={"username": staff.username, "role": staff.role.value})
+    raise web.HTTPFound("/admin/staff")

@@ -34,7 +34,7 @@ JOIN_WINDOW_SECONDS = 300
 def join_refusal(request: web.Request, code: str, opens: datetime | None = None) -> web.Response:
     tz = request.app[settings_key].timezone
     opens_text = (iso(opens, tz) or "").replace("T", " ")[:16] if opens else ""
-    response = render(request, "join_error.html", {"code": code, "opens": opens_text}, status=_STATUS[code])
+    response = render(request, "call/join_error.html", {"code": code, "opens": opens_text}, status=_STATUS[code])
     # The refusal must not be cached or indexed: it names nothing, but the URL holds the token.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"

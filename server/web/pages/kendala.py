@@ -10,9 +10,10 @@ from server.db.models import Kendala
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.keys import db_key
 from server.security import auth
-from server.web.api_kendala import KendalaAnswer, answer_kendala
+from server.web.api.kendala import KendalaAnswer, answer_kendala
 from server.web.errors import http_status
-from server.web.pages import client_record_context, form_dict
+from server.web.forms import form_dict
+from server.web.pages.clients import client_record_context
 from server.web.render import render
 from server.web.validation import describe, int_param
 
@@ -42,5 +43,5 @@ async def answer_kendala_form(request: web.Request) -> web.Response:
         ctx = await client_record_context(request, staff, kendala.client_id)
         ctx["kendala_errors"] = {kendala_id: message}
         ctx["kendala_form"] = {kendala_id: form}
-        return render(request, "client.html", ctx, status=status)
+        return render(request, "clients/client.html", ctx, status=status)
     raise web.HTTPFound(f"/clients/{client_id}#kendala")

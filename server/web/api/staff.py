@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from server.db.models import Role, Staff
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind, not_found
+from server.domain.staff import add_staff
 from server.keys import audit_key, db_key
 from server.security.auth import current_staff
 from server.security.passwords import MIN_LENGTH, hash_password
@@ -31,15 +32,6 @@ class StaffUpdate(Body):
     role: Role | None = None
     active: bool | None = None
     password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=1024)
-
-
-async def add_staff(db, office_id: int, username: str, name: str, role: Role, password: str) -> Staff:
-    if await db.scalar(select(func.count()).select_from(Staff).where(Staff.username == username)):
-        raise DomainError(ErrorKind.conflict, "username-taken", f"The username {username} is taken.")
-    staff = Staff(office_id=office_id, username=username, name=name, role=role, password_hash=hash_password(password))
-    db.add(staff)
-    await db.flush()
-    return staff
 
 
 @routes.get("/api/staff")

@@ -27,7 +27,7 @@ from server.domain.records import attendance
 from server.keys import catalogue_key, db_key, settings_key
 from server.security import auth
 from server.security.joinpass import client_pass
-from server.web.api_clients import today
+from server.web.dates import today
 from server.web.links import session_links
 from server.web.render import locale_of, page_context, render
 from server.web.validation import int_param
@@ -65,16 +65,16 @@ async def join_page(request: web.Request) -> web.Response:
     which session this browser may join; the WebSocket checks it again."""
     grant = client_pass(request)
     if grant is None:
-        return render(request, "join.html", {"data": None, "problem": "join.no_pass"}, status=403)
+        return render(request, "call/join.html", {"data": None, "problem": "join.no_pass"}, status=403)
     async with request.app[db_key]() as db:
         session = await db.get(GuidanceSession, grant.session_id)
     if session is None or session.mode != SessionMode.video or session.link_version != grant.link_version:
-        return render(request, "join.html", {"data": None, "problem": "join.no_pass"}, status=403)
+        return render(request, "call/join.html", {"data": None, "problem": "join.no_pass"}, status=403)
     if session.status not in sessions_domain.OPEN_STATUSES:
         # A session moved at the client's request is cancelled: show them the answer.
         async with request.app[db_key]() as db:
             kendala = await kendala_domain.for_session(db, session.id)
-        return render(request, "join.html", {"data": None, "problem": "join.closed", "kendala": kendala}, status=410)
+        return render(request, "call/join.html", {"data": None, "problem": "join.closed", "kendala": kendala}, status=410)
     ctx = page_context(request)
     data = {
         "session_id": session.id,
@@ -84,7 +84,7 @@ async def join_page(request: web.Request) -> web.Response:
         "locale": ctx["locale"],
         "strings": _strings(request, "join.", "call.", "kendala."),
     }
-    return render(request, "join.html", {"data": data, "kendala_kinds": [k.value for k in KendalaKind]})
+    return render(request, "call/join.html", {"data": data, "kendala_kinds": [k.value for k in KendalaKind]})
 
 
 async def _console_session(request: web.Request, db) -> GuidanceSession:
@@ -127,7 +127,7 @@ async def console_page(request: web.Request) -> web.Response:
         "locale": ctx["locale"],
         "strings": _strings(request, "console.", "call.", "join.err_", "status."),
     }
-    return render(request, "console.html", {
+    return render(request, "call/console.html", {
         "s": session,
         "client": client,
         "att": att,

@@ -1,0 +1,15 @@
+"""The JSON API under ``/api/``, one module per resource (plus ``/healthz``).
+Each module holds its request models and its ``routes``; docs/api.md is the contract."""
+
+from server.web.api import (
+    audit,
+    auth,
+    clients,
+    health,
+    kendala,
+    recordings,
+    sessions,
+    staff,
+)
+
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings)

@@ -1,0 +1,15 @@
+"""Server-rendered pages, one module per area of the office's work; each
+renders the templates in the folder of the same name under ``templates/``."""
+
+from server.web.pages import (
+    admin,
+    audit,
+    auth,
+    call,
+    clients,
+    join_link,
+    kendala,
+    sessions,
+)
+
+MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin)

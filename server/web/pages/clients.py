@@ -1,0 +1,92 @@
+"""The PK's caseload, adding a client, and the client's supervision record."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from server.db.models import Client, ClientCategory, Program, Role, SessionMode, Staff
+from server.domain import clients as clients_domain
+from server.domain import kendala as kendala_domain
+from server.domain.access import require_client
+from server.domain.errors import DomainError
+from server.domain.records import attendance, caseload_sort_key
+from server.keys import audit_key, db_key, settings_key
+from server.security import auth
+from server.web.api.clients import ClientCreate
+from server.web.dates import today
+from server.web.errors import http_status
+from server.web.forms import form_dict
+from server.web.render import render
+from server.web.validation import describe, int_param
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/caseload")
+async def caseload_page(request: web.Request) -> web.Response:
+    staff = auth.current_staff(request)
+    tz = request.app[settings_key].timezone
+    now = today(request)
+    async with request.app[db_key]() as db:
+        rows = await clients_domain.caseload(db, staff)
+        kendala_open = await kendala_domain.open_counts(db, [c.id for c, _ss in rows])
+    items = sorted(((c, attendance(c, ss, now, tz)) for c, ss in rows), key=caseload_sort_key)
+    upcoming = sorted(
+        (s for _c, ss in rows for s in ss if s.status.value in ("scheduled", "active") and s.mode == SessionMode.video),
+        key=lambda s: s.scheduled_at,
+    )
+    return render(request, "clients/caseload.html", {"items": items, "upcoming": upcoming, "today": now, "kendala_open": kendala_open})
+
+
+async def _pk_choices(db, staff: Staff) -> list[Staff]:
+    if staff.role == Role.pk:
+        return [staff]
+    return list((await db.execute(select(Staff).where(Staff.office_id == staff.office_id, Staff.role == Role.pk, Staff.active).order_by(Staff.name))).scalars())
+
+
+@routes.get("/clients/new")
+async def new_client_page(request: web.Request) -> web.Response:
+    staff = auth.current_staff(request)
+    async with request.app[db_key]() as db:
+        pks = await _pk_choices(db, staff)
+    return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": {}, "errors": {}})
+
+
+@routes.post("/clients/new")
+async def new_client_submit(request: web.Request) -> web.Response:
+    staff = auth.current_staff(request)
+    form = form_dict(await request.post())
+    async with request.app[db_key]() as db:
+        pks = await _pk_choices(db, staff)
+        try:
+            body = ClientCreate.model_validate(form)
+            client = await clients_domain.create_client(db, staff, **body.model_dump())
+            await db.commit()
+        except ValidationError as exc:
+            _msg, errors = describe(exc)
+            return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": errors}, status=400)
+        except DomainError as exc:
+            return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": {"form": exc.message}}, status=http_status(exc))
+    await request.app[audit_key].record("client.create", actor=staff, target_type="client", target_id=client.id)
+    raise web.HTTPFound(f"/clients/{client.id}")
+
+
+async def client_record_context(request: web.Request, staff: Staff, client_id: int) -> dict:
+    """What client.html shows; also used to show a kendala answer form again with its error."""
+    tz = request.app[settings_key].timezone
+    async with request.app[db_key]() as db:
+        client = require_client(staff, await db.get(Client, client_id))
+        sessions = await clients_domain.client_sessions(db, client.id)
+        kendala = await kendala_domain.for_client(db, client.id)
+    return {"client": client, "sessions": sessions, "att": attendance(client, sessions, today(request), tz),
+            "kendala": kendala, "kendala_errors": {}, "kendala_form": {}}
+
+
+@routes.get("/clients/{id}")
+async def client_page(request: web.Request) -> web.Response:
+    staff = auth.current_staff(request)
+    ctx = await client_record_context(request, staff, int_param(request, "id"))
+    await request.app[audit_key].record("record.view", actor=staff, target_type="client", target_id=ctx["client"].id)
+    return render(request, "clients/client.html", ctx)

@@ -1,0 +1,103 @@
+"""Logging a session, and a session's page with its notes and their history."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from server.db.models import (
+    TOPICS,
+    Client,
+    GuidanceSession,
+    Outcome,
+    SessionMode,
+    Staff,
+)
+from server.domain import sessions as sessions_domain
+from server.domain.access import require_client, require_session
+from server.domain.errors import DomainError, ErrorKind
+from server.domain.recordings import may_play, session_recordings
+from server.keys import audit_key, db_key
+from server.security import auth
+from server.web.api.sessions import SessionCreate
+from server.web.errors import http_status
+from server.web.forms import form_dict
+from server.web.render import render
+from server.web.validation import describe, int_param
+
+routes = web.RouteTableDef()
+
+
+def _session_form_ctx(client, form, errors):
+    return {"client": client, "modes": list(SessionMode), "outcomes": list(Outcome), "topics": TOPICS, "form": form, "errors": errors}
+
+
+@routes.get("/clients/{id}/sessions/new")
+async def new_session_page(request: web.Request) -> web.Response:
+    staff = auth.current_staff(request)
+    async with request.app[db_key]() as db:
+        client = require_client(staff, await db.get(Client, int_param(request, "id")))
+    mode = request.query.get("mode", "office")
+    return render(request, "sessions/session_form.html", _session_form_ctx(client, {"mode": mode}, {}))
+
+
+@routes.post("/clients/{id}/sessions/new")
+async def new_session_submit(request: web.Request) -> web.Response:
+    staff = auth.current_staff(request)
+    raw = await request.post()
+    form = form_dict(raw)
+    form["topics"] = raw.getall("topics", [])
+    form["record"] = raw.get("record") == "on"
+    async with request.app[db_key]() as db:
+        client = require_client(staff, await db.get(Client, int_param(request, "id")))
+        form["client_id"] = client.id
+        try:
+            body = SessionCreate.model_validate(form)
+            session = await sessions_domain.create_session(
+                db, staff, client, mode=body.mode, scheduled_at=body.scheduled_at, record=body.record, notes=body.notes,
+                outcome=body.outcome, topics=body.topics, duration_minutes=body.duration_minutes, location=body.location,
+            )
+            await db.commit()
+        except ValidationError as exc:
+            _msg, errors = describe(exc)
+            return render(request, "sessions/session_form.html", _session_form_ctx(client, form, errors), status=400)
+        except DomainError as exc:
+            return render(request, "sessions/session_form.html", _session_form_ctx(client, form, {"form": exc.message}), status=http_status(exc))
+    await request.app[audit_key].record("session.create", actor=staff, target_type="session", target_id=session.id, detail={"client_id": client.id, "mode": session.mode.value})
+    if session.mode == SessionMode.video:
+        raise web.HTTPFound(f"/sessions/{session.id}/call")
+    raise web.HTTPFound(f"/sessions/{session.id}")
+
+
+@routes.get("/sessions/{id}")
+async def session_page(request: web.Request) -> web.Response:
+    staff = auth.current_staff(request)
+    async with request.app[db_key]() as db:
+        session = require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
+        versions = await sessions_domain.note_history(db, session.id)
+        ids = {v.author_id for v in versions if v.author_id}
+        authors = {s.id: s.name for s in (await db.execute(select(Staff).where(Staff.id.in_(ids)))).scalars()} if ids else {}
+        # Only those who may play them see the recordings (the PK and supervisors; not admins).
+        recordings = await session_recordings(db, session.id) if may_play(staff, session) else None
+    return render(request, "sessions/session.html", {"s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS, "recordings": recordings})
+
+
+@routes.post("/sessions/{id}/notes")
+async def session_notes_submit(request: web.Request) -> web.Response:
+    staff = auth.current_staff(request)
+    raw = await request.post()
+    notes = str(raw.get("notes", ""))[:20000]
+    outcome_raw = raw.get("outcome") or None
+    topics = [t for t in raw.getall("topics", []) if t in TOPICS]
+    try:
+        outcome = Outcome(outcome_raw) if outcome_raw else None
+    except ValueError:
+        raise DomainError(ErrorKind.invalid, "invalid-body", "outcome: unknown value") from None
+    async with request.app[db_key]() as db:
+        session = require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
+        version = await sessions_domain.update_notes(db, staff, session, notes=notes, outcome=outcome, topics=topics, clear_outcome=outcome is None)
+        await db.commit()
+    if version is not None:
+        await request.app[audit_key].record("session.notes_change", actor=staff, target_type="session", target_id=session.id, detail={"version_id": version.id})
+    raise web.HTTPFound(f"/sessions/{session.id}")
