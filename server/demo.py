@@ -35,6 +35,7 @@ from server.db.models import (
     SessionMode,
     SessionStatus,
     Staff,
+    evidence_for,
 )
 from server.security.passwords import hash_password
 from server.settings import Settings
@@ -209,6 +210,7 @@ async def _history_session(db, client: Client, pk: Staff, mode: SessionMode, whe
         client=client,
         officer_id=pk.id,
         mode=mode,
+        evidence=evidence_for(mode),
         status=status,
         scheduled_at=when,
         started_at=when if attended or mode != SessionMode.video else None,

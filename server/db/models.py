@@ -94,6 +94,19 @@ class SessionMode(str, enum.Enum):
     mobile = "mobile"
 
 
+class Evidence(str, enum.Enum):
+    """How a session's facts are known; every view and export keeps them apart."""
+
+    observed = "observed"  # a video call: the server saw both parties connected, media flowing
+    reported = "reported"  # entered by staff: office, home visit, a call held outside Bimbing
+    roll_call = "roll_call"  # checked in at a mobile-counseling event by the PKs on duty
+
+
+def evidence_for(mode: "SessionMode") -> "Evidence":
+    """The evidence a new session of this mode carries (a roll call sets its own)."""
+    return Evidence.observed if mode == SessionMode.video else Evidence.reported
+
+
 class SessionStatus(str, enum.Enum):
     scheduled = "scheduled"
     active = "active"
@@ -238,6 +251,9 @@ class GuidanceSession(Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id"))
     officer_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     mode: Mapped[SessionMode] = mapped_column(_enum(SessionMode, "session_mode"))
+    evidence: Mapped[Evidence] = mapped_column(
+        _enum(Evidence, "session_evidence"), default=Evidence.reported, server_default=Evidence.reported.value
+    )
     status: Mapped[SessionStatus] = mapped_column(_enum(SessionStatus, "session_status"))
     scheduled_at: Mapped[datetime]
     started_at: Mapped[datetime | None]

@@ -73,6 +73,43 @@ def attendance(client: Client, sessions: Iterable[GuidanceSession], today: date,
     return Attendance(due, attended, excused, no_show, rate, last, next_due, overdue, state)
 
 
+@dataclass(frozen=True)
+class Periods:
+    """Wajib lapor counted by reporting period, as of a day."""
+
+    due: int  # periods begun by the day (the current one included), within supervision
+    met: int  # of those, periods in which an attended session fell
+
+    @property
+    def rate(self) -> float | None:
+        return round(self.met / self.due, 3) if self.due else None
+
+
+def period_of(client: Client, day: date) -> int:
+    """The index of the reporting period holding ``day`` (0 is the first)."""
+    return (day - client.supervision_start).days // max(client.reporting_interval_days, 1)
+
+
+def reporting_periods(client: Client, sessions: Iterable[GuidanceSession], as_of: date, tz: str) -> Periods:
+    """Cut supervision into periods of ``reporting_interval_days`` from its start;
+    a period is met by an attended session in it. Several sessions in one period
+    count once, and a session after ``as_of`` clears nothing, so the rate can
+    never pass 1 nor be raised by an entry dated ahead."""
+    start, end = client.supervision_start, client.supervision_end
+    if as_of < start:
+        return Periods(0, 0)
+    last_day = min(as_of, end)
+    due = period_of(client, last_day) + 1
+    met = set()
+    for s in sessions:
+        if s.status == SessionStatus.cancelled or s.outcome != Outcome.attended:
+            continue
+        day = local_date(s.started_at or s.scheduled_at, tz)
+        if start <= day <= last_day:
+            met.add(period_of(client, day))
+    return Periods(due, len(met))
+
+
 STATE_ORDER = {"overdue": 0, "due": 1, "ok": 2, "not_started": 3, "completed": 4}
 
 

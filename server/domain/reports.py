@@ -116,6 +116,7 @@ LOG_COLUMNS = (
     GuidanceSession.officer_id,
     Staff.name.label("officer_name"),
     GuidanceSession.mode,
+    GuidanceSession.evidence,
     GuidanceSession.status,
     GuidanceSession.outcome,
     GuidanceSession.duration_seconds,

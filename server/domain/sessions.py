@@ -17,6 +17,7 @@ from server.db.models import (
     SessionMode,
     SessionStatus,
     Staff,
+    evidence_for,
     utcnow,
 )
 from server.domain.errors import DomainError, ErrorKind
@@ -68,6 +69,7 @@ async def create_session(
         client_id=client.id,
         officer_id=client.officer_id,
         mode=mode,
+        evidence=evidence_for(mode),
         status=status,
         scheduled_at=scheduled_at,
         started_at=started,

@@ -53,6 +53,7 @@ def session_json(session: GuidanceSession, tz: str, *, events: bool = True) -> d
         "officer_id": session.officer_id,
         "officer_name": session.officer.name if session.officer else None,
         "mode": session.mode.value,
+        "evidence": session.evidence.value,
         "status": session.status.value,
         "scheduled_at": iso(session.scheduled_at, tz),
         "started_at": iso(session.started_at, tz),
