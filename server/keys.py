@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from server.domain.calls import CallLog
     from server.domain.recordings import RecordingService
     from server.security.ratelimit import RateLimiter
-    from server.signaling.rooms import RoomRegistry
+    from server.signaling.registry import RoomRegistry
     from server.web.i18n import Catalogue
 
 settings_key = web.AppKey("settings", Settings)

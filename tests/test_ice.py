@@ -7,7 +7,7 @@ import hashlib
 import hmac
 
 from server.settings import Settings
-from server.web.ice import ice_servers, turn_credentials
+from server.signaling.ice import ice_servers, turn_credentials
 from tests.peers import stage
 
 

@@ -104,7 +104,7 @@ class CallLog:
     async def _locked(self, session_id: int, *, create: bool = True) -> AsyncIterator[CallState | None]:
         """The session's state, held exclusively for one step. Every change to the
         state goes through here, so that a subclass can keep it elsewhere (Redis,
-        when several processes share a call: server/signaling/shared_state.py)."""
+        when several processes share a call: server/signaling/shared/calls.py)."""
         state = self._state(session_id) if create else self._states.get(session_id)
         if state is None:
             yield None

@@ -4,12 +4,12 @@ The registry never writes to another party's socket directly: it publishes to
 ``(session_id, address)`` where the address is ``"officer"``, ``"client"`` or
 ``"device:<id>"``, and whoever holds that socket has subscribed to it. In one
 process (the default) :class:`LocalBus` is a dictionary of callbacks. With
-``BIMBING_REDIS_URL``, :class:`~server.signaling.redis_bus.RedisBus` implements
+``BIMBING_REDIS_URL``, :class:`~server.signaling.shared.bus.RedisBus` implements
 the same two methods over Redis pub/sub channels ``<prefix>:room:<id>:<address>``
 (publish returns whether anyone received it: PUBLISH's receiver count; its
-subscribe is awaited, so that nothing published after it is lost), and
-:mod:`server.signaling.shared_state` moves the admission state of
-:class:`~server.signaling.rooms.Room` and CallLog's per-call state to Redis,
+subscribe is awaited, so that nothing published after it is lost), and the rest
+of :mod:`server.signaling.shared` moves the admission state of
+:class:`~server.signaling.registry.Room` and CallLog's per-call state to Redis,
 while the log stays in the database.
 """
 

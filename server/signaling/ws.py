@@ -8,7 +8,10 @@ offending connection is ever closed.
 With Redis (several processes), a Redis failure while entering or handling a
 message closes that connection with ``unavailable`` (1013) and it is logged from
 the database alone (``CallLog.party_unavailable``); when the bus notices Redis
-is down it closes every socket of this process the same way (shared_state.py).
+is down it closes every socket of this process the same way (shared/rooms.py).
+
+The handler knows the room registry only through its interface
+(server/signaling/registry.py); state.py picks the implementation.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from server.security import joinpass
 from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
 from server.signaling import protocol as p
-from server.signaling.bus import LocalBus
-from server.signaling.rooms import CLOSE_UNAVAILABLE, UNAVAILABLE_MESSAGE, Party, Refusal, RoomRegistry
-from server.web.ice import ice_servers
+from server.signaling.ice import ice_servers
+from server.signaling.registry import CLOSE_UNAVAILABLE, UNAVAILABLE_MESSAGE, Party, Refusal, RoomRegistry
+from server.signaling.state import open_state
 
 log = logging.getLogger(__name__)
 
@@ -384,15 +387,8 @@ async def _leave_lost(request: web.Request, party: Party, was_admitted: bool) ->
 
 async def _signaling_ctx(app: web.Application):
     settings = app[settings_key]
-    close_shared = None
-    if settings.redis_url:
-        # Several processes share rooms and call state (docs/deploy.md, "Several processes").
-        from server.signaling.shared_state import open_shared
-
-        calls, rooms, close_shared = await open_shared(app[db_key], settings)
-    else:
-        calls = CallLog(app[db_key], settings)
-        rooms = RoomRegistry(LocalBus())
+    # In this process, or shared through Redis (docs/deploy.md, "Several processes").
+    calls, rooms, close_shared = await open_state(app[db_key], settings)
     rooms.on_ended.append(calls.discard)
     calls.on_closed = rooms.session_ended
     app[calls_key] = calls

@@ -1,0 +1,278 @@
+"""The room registry's interface: who may be in a session's room, and in which place.
+
+Two implementations keep these rules, and one test suite
+(tests/test_room_registry_contract.py) checks both:
+
+* :class:`~server.signaling.rooms.LocalRoomRegistry`: one process, places in memory;
+* :class:`~server.signaling.shared.rooms.SharedRoomRegistry`: several processes,
+  places in Redis (``BIMBING_REDIS_URL``).
+
+The handler (ws.py) knows only :class:`RoomRegistry`.
+
+Admission rules (docs/signaling.md §5):
+
+* a room holds one officer connection, one admitted client connection and a
+  waiting room of client devices — never more;
+* the same party connecting again *replaces* its old connection (a phone that
+  dropped); a different staff member finds the officer's place taken
+  (``room-full``);
+* a device the officer admitted before is re-admitted directly; any other
+  device waits until the officer admits or denies it;
+* offer/answer/candidate go only between the officer and the admitted client.
+
+No SQL here: the handler checks credentials and writes the log through the
+``logged`` callback each step takes (called under the room's lock, before
+anyone is told, so the log's order is the order of events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Awaitable, Callable, Literal, Protocol
+
+from server.signaling import protocol as p
+from server.signaling.bus import Bus
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 5.0
+CLOSE_TIMEOUT = 2.0
+CLOSE_REPLACED = 4000
+# ``unavailable``: the shared state (Redis) cannot be reached; try again later (RFC 6455 1013).
+CLOSE_UNAVAILABLE = 1013
+UNAVAILABLE_MESSAGE = "The call service is temporarily unavailable; reconnecting."
+
+
+class Socket(Protocol):
+    """The part of aiohttp's WebSocketResponse a party needs."""
+
+    closed: bool
+
+    async def send_str(self, data: str) -> None: ...
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool: ...
+
+
+class Refusal(Exception):
+    def __init__(self, code: str, message: str, *, close: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close = close
+
+
+@dataclass(eq=False)
+class Party:
+    session_id: int
+    role: Literal["officer", "client"]
+    socket: Socket
+    device: str | None = None
+    label: str = ""
+    staff_id: int | None = None
+    admitted: bool = False
+    gone: bool = False
+    # Closed with ``unavailable``: its place could not be kept (Redis down); its
+    # handler logs it from the database alone (ws.py).
+    lost: bool = False
+    # This connection's id when rooms are shared between processes (shared/rooms.py).
+    conn: str = ""
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return self.role if self.role == "officer" else f"device:{self.device}"
+
+    async def send(self, message: p.Message) -> None:
+        await self.send_frame(p.dump(message))
+
+    async def send_frame(self, frame: str) -> None:
+        if self.gone or self.socket.closed:
+            return
+        try:
+            # One writer at a time per socket, and a slow reader cannot hold the room up.
+            async with self._lock:
+                await asyncio.wait_for(self.socket.send_str(frame), SEND_TIMEOUT)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError) as exc:
+            # Its handler notices the closed socket and leaves the room the usual way.
+            log.info("dropping %s of session %s: send failed (%s)", self.role, self.session_id, type(exc).__name__)
+            await self.close(1011)
+
+    async def close(self, code: int = 1000) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        if not self.socket.closed:
+            try:
+                await asyncio.wait_for(self.socket.close(code=code), CLOSE_TIMEOUT)
+            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                pass
+
+
+@dataclass(eq=False)
+class Room:
+    """This process's sockets in one session's room (with Redis, the places
+    themselves are in Redis; ws.py checks ``room.officer is party`` on this)."""
+
+    session_id: int
+    officer: Party | None = None
+    client: Party | None = None
+    waiting: "OrderedDict[str, Party]" = field(default_factory=OrderedDict)
+    admitted_devices: set[str] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def remove(self, party: Party) -> None:
+        """Free whatever place ``party`` holds (officer, client or waiting)."""
+        if self.officer is party:
+            self.officer = None
+        if self.client is party:
+            self.client = None
+        if self.waiting.get(party.device or "") is party:
+            del self.waiting[party.device or ""]
+
+    def parties(self) -> list[Party]:
+        return [x for x in (self.officer, self.client, *self.waiting.values()) if x is not None]
+
+
+# Writes the log entry for a step, under the room's lock: (what, replaced party, subject party).
+Logger = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ClientEntry:
+    placed: Literal["admitted", "waiting"]
+    replaced: Party | None
+
+
+class RoomRegistry(ABC):
+    """What the handler may ask of a registry. The abstract methods are the
+    admission rules, each implementation keeping its places where it keeps
+    them; the concrete ones are the bookkeeping of this process's own sockets,
+    which is the same for both."""
+
+    def __init__(self, bus: Bus):
+        self.bus: Bus = bus
+        self._rooms: dict[int, Room] = {}
+        # Called with the session id when a room is closed because its session ended.
+        self.on_ended: list[Callable[[int], Awaitable[None] | None]] = []
+
+    # ---- the rules (one implementation each) ------------------------------------
+
+    @abstractmethod
+    async def enter_officer(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger) -> Party | None:
+        """Take the officer's place: ``welcome``, then a ``client-waiting`` per
+        waiting device, then ``peer-joined`` to both if the client is in. The
+        same staff member replaces their old connection (returned; it gets
+        ``replaced``, 4000); another staff member is refused ``room-full``."""
+
+    @abstractmethod
+    async def enter_client(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger) -> ClientEntry:
+        """A device joins: ``welcome``, then ``admitted`` directly if the officer
+        admitted it before and the client's place is free, else ``waiting`` (and
+        ``client-waiting`` to the officer). The same device replaces its old connection."""
+
+    @abstractmethod
+    async def admit(self, room: Room, device: str | None, logged: Logger) -> tuple[Party, Party | None]:
+        """The officer admits a waiting device (the longest waiting without one);
+        a client already in the call is replaced. ``no-peer`` if nobody waits.
+        Returns the admitted party and the displaced one (as this process knows them)."""
+
+    @abstractmethod
+    async def deny(self, room: Room, device: str | None, logged: Logger) -> Party:
+        """The officer denies a waiting device: it gets ``denied`` and is closed."""
+
+    @abstractmethod
+    async def leave(self, party: Party, reason: Literal["hangup", "dropped"], logged: Logger | None = None) -> bool:
+        """Remove a party that left; log it, then tell the other one. False if it no
+        longer held a place (it was replaced, denied or the room closed)."""
+
+    @abstractmethod
+    async def session_ended(self, session_id: int) -> None:
+        """The session is over (officer's ``end``, the API, or interrupted): tell
+        everyone in the room ``session-ended``, close their sockets, forget the room."""
+
+    @abstractmethod
+    async def _to(self, session_id: int, address: str, message: p.Message) -> bool:
+        """Deliver to whoever holds ``address`` ("officer", "client", "device:<id>")
+        now, wherever its socket is; False when nobody does."""
+
+    # ---- this process's sockets (the same for both) -------------------------------
+
+    def room(self, session_id: int, known_devices: set[str] | None = None) -> Room:
+        room = self._rooms.get(session_id)
+        if room is None:
+            room = self._rooms[session_id] = Room(session_id)
+        if known_devices:
+            room.admitted_devices |= known_devices
+        return room
+
+    def get(self, session_id: int) -> Room | None:
+        return self._rooms.get(session_id)
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def available(self) -> bool:
+        """Whether the rooms can be used now (always, in one process)."""
+        return True
+
+    def unavailable_since(self) -> datetime | None:
+        """Since when the rooms cannot be used (never, in one process)."""
+        return None
+
+    async def tell(self, session_id: int, address: str, message: p.Message) -> bool:
+        """A server message to whoever holds ``address`` ("officer", "client") now."""
+        return await self._to(session_id, address, message)
+
+    async def relay(self, room: Room, sender: Party, message: p.Offer | p.Answer | p.Candidate) -> None:
+        """offer/answer/candidate between the officer and the admitted client only."""
+        if sender.role == "client" and (not sender.admitted or room.client is not sender):
+            raise Refusal("not-admitted", "You are still in the waiting room.")
+        if sender.role == "officer" and room.officer is not sender:
+            raise Refusal("replaced", "This connection was replaced.")
+        target = "client" if sender.role == "officer" else "officer"
+        if not await self._to(room.session_id, target, p.relayed(message, sender.role)):
+            raise Refusal("no-peer", "The other party is not connected.")
+
+    async def lose(self, party: Party) -> None:
+        """Close a connection whose place cannot be kept (``unavailable``, 1013):
+        forget it here without telling anyone, its handler logs it."""
+        if party.lost:
+            return
+        party.lost = True
+        self.forget_local(party)
+        await party.send(p.error("unavailable", UNAVAILABLE_MESSAGE))
+        await party.close(CLOSE_UNAVAILABLE)
+
+    def forget_local(self, party: Party) -> None:
+        room = self._rooms.get(party.session_id)
+        if room is None:
+            return
+        room.remove(party)
+        if not room.parties():
+            self._rooms.pop(party.session_id, None)
+
+    async def _replace(self, old: Party) -> None:
+        await old.send(p.error("replaced", "You connected again from another window or device; this one is closed."))
+        old.gone = True
+        await old.close(CLOSE_REPLACED)
+
+    async def _run_on_ended(self, session_id: int) -> None:
+        for callback in self.on_ended:
+            result = callback(session_id)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def close_all(self, timeout: float = 5.0) -> None:
+        """Shutdown: close every socket with 1001 (going away), bounded."""
+        parties = [party for room in self._rooms.values() for party in room.parties()]
+        self._rooms.clear()
+        for party in parties:
+            party.gone = True
+        if parties:
+            await asyncio.wait_for(asyncio.gather(*(party.close(1001) for party in parties), return_exceptions=True), timeout)

@@ -1,0 +1,113 @@
+"""What the shared state looks like in Redis: key names, lifetimes, the stored
+forms of a place's holder and of a message between processes, and the locks.
+
+Every name starts with ``<prefix>:`` (``BIMBING_REDIS_PREFIX``; the table is in
+docs/deploy.md, "Several processes"):
+
+* ``room:<id>:places`` (hash ``officer``/``client`` → holder), ``room:<id>:waiting``
+  (hash device → holder), ``room:<id>:admitted`` (set of devices),
+  ``room:<id>:seq`` (waiting-room order). A *holder* names the connection
+  (``conn``) and the process (``proc``) that holds the place.
+* ``call:<id>`` (hash): each party's last ICE state, when the open connected
+  interval began, whether the session awaits a resume — CallLog's state.
+* ``proc:<id>`` (expiring liveness key), ``procs`` (every process seen),
+  ``proc:<id>:rooms`` (sessions a process holds sockets of), ``reap:<id>``
+  (who reaps a dead process).
+* channels ``room:<id>:conn:<conn>`` (one socket) and ``room:<id>:room``
+  ("session ended", to every process holding a socket of it).
+
+Every change to a room or to a call's state happens under a Redis lock
+(``room:<id>:lock``, ``call:<id>:lock``; redis-py's lock, whose release is its
+own Lua compare-and-delete), taken in that order, never the reverse. There are
+no Lua scripts of ours.
+
+Everything read from Redis crossed a process boundary and is validated before
+use: holders and envelopes by the pydantic models below, states by enumeration.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from redis.exceptions import LockError
+
+from server.signaling import protocol as p
+from server.signaling.shared.bus import RedisBus
+
+log = logging.getLogger(__name__)
+
+# A lock outlives a process that died holding it by at most this long.
+LOCK_TTL = 30
+LOCK_WAIT = 20
+# Room and call state a crash left behind disappears after two days at most.
+KEY_TTL = 2 * 24 * 3600
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+ICE_STATES = frozenset({"new", "checking", "connected", "completed", "disconnected", "failed", "closed"})
+# The fields of ``room:<id>:places``.
+PLACES = ("officer", "client")
+
+
+def room_key(bus: RedisBus, session_id: int, name: str) -> str:
+    """``room:<id>:<name>``: places, waiting, admitted, seq, lock."""
+    return bus.key("room", session_id, name)
+
+
+def call_key(bus: RedisBus, session_id: int) -> str:
+    return bus.key("call", session_id)
+
+
+def process_rooms_key(bus: RedisBus, process_id: str) -> str:
+    return bus.key("proc", process_id, "rooms")
+
+
+class Holder(BaseModel):
+    """Who holds a place: as stored in Redis, and checked when read back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    conn: str = Field(pattern=HEX32.pattern)
+    proc: str = Field(pattern=HEX32.pattern)
+    role: Literal["officer", "client"]
+    device: p.Device | None = None
+    staff_id: int | None = None
+    label: str = Field(default="", max_length=200)
+    admitted: bool = False
+    seq: int = 0
+
+
+class Envelope(BaseModel):
+    """What travels on a connection's channel: a frame for its socket, or a step
+    another process took for it (replaced, admitted, denied)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    op: Literal["frame", "replace", "admitted", "denied", "ended"]
+    frame: str | None = Field(default=None, max_length=p.TRANSPORT_MAX_BYTES)
+
+
+def read_holder(raw: str | None, role: str) -> Holder | None:
+    """A holder read back from Redis, or None if absent or not valid for ``role``."""
+    if raw is None:
+        return None
+    try:
+        holder = Holder.model_validate_json(raw)
+    except (ValidationError, ValueError):
+        log.warning("ignoring an invalid %s holder read from Redis", role)
+        return None
+    return holder if holder.role == role else None
+
+
+async def lock(bus: RedisBus, name: str):
+    lock = bus.redis.lock(name, timeout=LOCK_TTL, sleep=0.01, blocking_timeout=LOCK_WAIT)
+    if not await lock.acquire():
+        raise RuntimeError(f"{name} stayed locked for {LOCK_WAIT}s")
+    return lock
+
+
+async def release(lock) -> None:
+    try:
+        await lock.release()
+    except LockError:
+        # It expired (a step took longer than LOCK_TTL); someone else may hold it now.
+        log.warning("a Redis lock expired before it was released")
