@@ -89,6 +89,12 @@ class _Recorded(MediaStreamTrack):
         self._gate = gate
         self._first_pts: int | None = None
 
+    def pending(self) -> int:
+        """Frames received and not yet taken (aiortc's queue; 0 if it has none),
+        for the writer to write at stop."""
+        queue = getattr(self._source, "_queue", None)
+        return queue.qsize() if isinstance(queue, asyncio.Queue) else 0
+
     async def recv(self):
         while True:
             frame = await self._source.recv()

@@ -44,7 +44,15 @@ VIDEO_TIME_BASE = Fraction(1, 90000)  # RTP's video clock: no rounding of frame 
 VIDEO_RATE = 30  # a hint for the encoder's rate control, not the frames' times
 X264_OPTIONS = {"preset": "veryfast", "tune": "zerolatency"}
 # Frame-level write errors logged per stream; later ones are only counted.
+# At stop, how long frames already received may take to be written.
+DRAIN_LIMIT = 10.0
 LOGGED_ERRORS = 3
+
+
+def _pending(track: MediaStreamTrack) -> int:
+    """Frames the track has received and not yet given out, if it can say."""
+    pending = getattr(track, "pending", None)
+    return pending() if callable(pending) else 0
 
 
 class _Track:
@@ -59,6 +67,7 @@ class _Track:
         self.frames = 0  # frames handed to the encoder
         self.dropped = 0  # frames that could not be written
         self.first_error = ""
+        self.drain = 0  # at stop: frames that had already arrived, still to write
 
     @property
     def opened(self) -> bool:
@@ -97,13 +106,16 @@ class Mp4Writer:
 
     async def _run(self, entry: _Track) -> None:
         loop = asyncio.get_running_loop()
-        while not self._stopping:
+        while True:
+            if self._stopping:
+                # Only what is already queued: a recv that would wait ends the track here.
+                if entry.drain <= 0 or _pending(entry.track) == 0:
+                    return
+                entry.drain -= 1
             try:
                 frame = await entry.track.recv()
             except MediaStreamError:
                 return  # the track ended: the others go on, the file is closed at stop
-            if self._stopping:
-                return
             self._retime(entry, frame)
             # Awaited, one frame at a time: frames wait in aiortc's queue, not ours.
             await loop.run_in_executor(self._pool, self._write, entry, frame)
@@ -190,11 +202,24 @@ class Mp4Writer:
 
     async def _stop(self) -> str:
         self._stopping = True
+        # Frames that reached the server before the stop are evidence too: under
+        # load dozens wait in aiortc's queue for the encoder. Those are written
+        # (bounded); a track waiting for a frame that has not come is cancelled.
+        for entry in self._tracks:
+            entry.drain = _pending(entry.track)
         tasks = [t.task for t in self._tracks if t.task is not None]
+        for entry in self._tracks:
+            if entry.task is not None and entry.drain == 0:
+                entry.task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=DRAIN_LIMIT)
         for task in tasks:
             task.cancel()
-        # Wait for the tasks to end: a frame already with the worker is written first.
+        # A frame already with the worker is written before the flush (one thread, in order).
         await asyncio.gather(*tasks, return_exceptions=True)
+        left = sum(t.drain for t in self._tracks if t.task is not None and t.task.cancelled())
+        if left:
+            log.warning("recording %s: %d queued frames not written within %.0f s of the stop", self.path.name, left, DRAIN_LIMIT)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, self._finish)
         except Exception as exc:  # not expected: _finish catches what PyAV raises
