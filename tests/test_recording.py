@@ -326,7 +326,7 @@ def _decrypted(settings, session_id: int, party: str) -> Path:
 
 @pytest.mark.slow
 @SQLITE_ONLY
-async def test_a_recording_whose_offered_video_never_arrives_is_still_failed(aiohttp_server, settings, office):
+async def test_a_recording_whose_offered_video_never_arrives_is_still_failed(aiohttp_server, settings, office, caplog):
     """Video offered and lost stays a failure (PITFALLS 1): the client's upload
     offers a video track that carries no frame at all."""
     app, base, pk_http, phone, session, officer, client = await _call(aiohttp_server, settings, office, record=True, client_class=AudioOnlyClient)
@@ -348,6 +348,8 @@ async def test_a_recording_whose_offered_video_never_arrives_is_still_failed(aio
     assert listing["client"]["status"] == "failed" and listing["client"]["url"] is None, listing["client"]
     # It was meant to be a video recording; the video was lost, and the row says why.
     assert listing["client"]["has_video"] is True and "video" in listing["client"]["problem"], listing["client"]
+    # ...and so does the server log: a failed recording is never silent.
+    assert any(r.levelname == "WARNING" and "failed: no video frame was received" in r.getMessage() for r in caplog.records), caplog.text[-2000:]
     assert not list(Path(settings.recordings_dir).glob("*.part"))
     await pk_http.close()
     await phone.close()
