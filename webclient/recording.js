@@ -56,28 +56,34 @@ export class RecordingUplink extends EventTarget {
   }
 
   /**
-   * Start (or restart) recording: one upload per party that has tracks.
+   * Start (or restart) recording: one upload per party that has tracks. The
+   * parties' uploads gather ICE side by side, not one after the other: the
+   * client's recording used to start a whole gathering later than the
+   * officer's (1.5 s on a loaded machine), seconds of evidence lost.
    * @param {{officer?: MediaStream | null, client?: MediaStream | null}} streams
    */
   async start(streams) {
     this.stopped = false;
-    for (const party of /** @type {Party[]} */ (["officer", "client"])) {
-      const stream = streams[party];
-      if (!stream || !stream.getTracks().length) continue;
-      this.pcs.get(party)?.close();
-      // An explicit list, empty when none is configured: no public STUN sneaks in.
-      const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-      this.pcs.set(party, pc);
-      // One track of each kind: the recorder writes one video and one audio per party.
-      for (const kind of ["audio", "video"]) {
-        const track = stream.getTracks().find((t) => t.kind === kind);
-        if (track) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
-      }
-      await pc.setLocalDescription(await pc.createOffer());
-      await gatheringComplete(pc);
-      if (this.stopped || this.pcs.get(party) !== pc || !pc.localDescription) return;
-      this.signaling.send({ type: "record-offer", party, sdp: pc.localDescription.sdp });
+    const parties = /** @type {Party[]} */ (["officer", "client"]);
+    await Promise.all(parties.map((party) => this._upload(party, streams[party])));
+  }
+
+  /** @param {Party} party @param {MediaStream | null | undefined} stream */
+  async _upload(party, stream) {
+    if (!stream || !stream.getTracks().length) return;
+    this.pcs.get(party)?.close();
+    // An explicit list, empty when none is configured: no public STUN sneaks in.
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pcs.set(party, pc);
+    // One track of each kind: the recorder writes one video and one audio per party.
+    for (const kind of ["audio", "video"]) {
+      const track = stream.getTracks().find((t) => t.kind === kind);
+      if (track) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
     }
+    await pc.setLocalDescription(await pc.createOffer());
+    await gatheringComplete(pc);
+    if (this.stopped || this.pcs.get(party) !== pc || !pc.localDescription) return;
+    this.signaling.send({ type: "record-offer", party, sdp: pc.localDescription.sdp });
   }
 
   /** @param {Event} event */

@@ -171,7 +171,11 @@ class RecordingService:
         for live, entry in zip(lives, entries):
             if entry is None:
                 continue
-            done.append((live.row_id, await asyncio.to_thread(self._seal, entry)))
+            outcome = await asyncio.to_thread(self._seal, entry)
+            if outcome["status"] != "ready":
+                # A lost recording is lost evidence: the log says why, as the row and the event do.
+                log.warning("recording %s (session %s, %s) failed: %s", live.row_id, session_id, entry.party, outcome.get("problem", ""))
+            done.append((live.row_id, outcome))
         async with self._db() as db:
             session = await db.get(GuidanceSession, session_id)
             for rec_id, outcome in done:

@@ -17,11 +17,14 @@ narrow interface a separate recorder process could offer later
 Files are written as plaintext only to a ``.part`` file inside the recordings
 folder; the caller seals them (server/media/crypto.py) and deletes the part.
 
-PITFALLS 1: if an audio frame reaches ``MediaRecorder`` before the first video
-frame, the video encoder opens without a size and the file silently loses its
-video. Each party's audio is therefore held back (dropped) until that party's
-first video frame arrives. PITFALLS 2/4: close is shielded and bounded, and the
-ICE servers are always passed explicitly.
+The file is written by server/media/writer.py (PyAV, in a worker thread; why
+not aiortc's ``MediaRecorder``: issue 7). PITFALLS 1: if an audio
+frame reached the muxer before the first video frame, the video encoder would
+open without a size and the file would silently lose its video. Each party's
+audio is therefore held back (dropped) until that party's first video frame
+arrives. PITFALLS 2/4: close is shielded and bounded, and the ICE servers are
+always passed explicitly. Every recording that ends without a usable file says
+why, in its ``error`` and in the log.
 """
 
 from __future__ import annotations
@@ -38,11 +41,11 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.contrib.media import MediaRecorder
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from server.media.crypto import recording_name, safe_path
+from server.media.writer import Mp4Writer
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,9 @@ CONTENT_TYPE = "video/mp4"
 AUDIO_CONTENT_TYPE = "audio/mp4"
 EXTENSION = "mp4"
 CLOSE_TIMEOUT = 5.0
-STOP_TIMEOUT = 10.0
+# Closing the file writes what the worker still holds; on a starved machine that
+# takes seconds, and giving up early would lose the whole recording.
+STOP_TIMEOUT = 60.0
 # RTP timestamps are 32-bit and start at a random value: rebase each track to 0.
 _RTP_WRAP = 1 << 32
 
@@ -74,7 +79,7 @@ class _Gate:
 
 
 class _Recorded(MediaStreamTrack):
-    """A received track as MediaRecorder should see it: audio waits for the
+    """A received track as the writer should see it: audio waits for the
     party's first video frame, and timestamps start at zero."""
 
     def __init__(self, source: MediaStreamTrack, gate: _Gate):
@@ -83,6 +88,12 @@ class _Recorded(MediaStreamTrack):
         self._source = source
         self._gate = gate
         self._first_pts: int | None = None
+
+    def pending(self) -> int:
+        """Frames received and not yet taken (aiortc's queue; 0 if it has none),
+        for the writer to write at stop."""
+        queue = getattr(self._source, "_queue", None)
+        return queue.qsize() if isinstance(queue, asyncio.Queue) else 0
 
     async def recv(self):
         while True:
@@ -109,7 +120,7 @@ class PartyFile:
     name: str  # the sealed file's name (``<part name>.enc``), server-generated
     part_path: Path  # the plaintext being written
     gate: _Gate
-    recorder: MediaRecorder | None = None
+    recorder: Mp4Writer | None = None
     tracks: list[_Recorded] = field(default_factory=list)
     error: str = ""
 
@@ -149,6 +160,7 @@ class SessionRecorder:
         self.pc: RTCPeerConnection | None = None
         self.file: PartyFile | None = None
         self.stopped = False
+        self._stopping: asyncio.Future[PartyFile | None] | None = None
 
     def _configuration(self) -> RTCConfiguration:
         servers = [RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential")) for s in self.ice_servers]
@@ -164,8 +176,7 @@ class SessionRecorder:
         self.directory.mkdir(parents=True, exist_ok=True)
         part_name = recording_name(self.session_id, self.party, EXTENSION) + ".part"
         part = safe_path(self.directory, part_name)
-        # faststart: the index goes to the front at close, so playback starts at once.
-        recorder = MediaRecorder(str(part), format="mp4", options={"movflags": "+faststart"})
+        recorder = Mp4Writer(part)
         entry = self.file = PartyFile(self.party, part_name.removesuffix(".part") + ".enc", part, _Gate("video" in kinds), recorder)
         seen: set[str] = set()
 
@@ -178,7 +189,7 @@ class SessionRecorder:
             seen.add(track.kind)
             recorded = _Recorded(track, entry.gate)
             entry.tracks.append(recorded)
-            entry.recorder.addTrack(recorded)
+            entry.recorder.add_track(recorded)
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -194,25 +205,35 @@ class SessionRecorder:
 
     async def stop(self) -> PartyFile | None:
         """Stop receiving and close the file (bounded). ``error`` on the returned
-        file says why it holds nothing usable."""
-        entry = self.file
-        if self.stopped:
-            return entry
+        file says why it holds nothing usable. Idempotent: a second call (the
+        session ends while the officer leaves) waits for the first."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        return await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> PartyFile | None:
         self.stopped = True
+        entry = self.file
         if entry is not None:
+            writer, entry.recorder = entry.recorder, None
+            if writer is not None:
+                try:
+                    problem = await asyncio.wait_for(writer.stop(), STOP_TIMEOUT)
+                except asyncio.TimeoutError:
+                    problem = f"the file was not closed within {STOP_TIMEOUT:.0f} s"
+                except Exception as exc:
+                    problem = f"{type(exc).__name__}: {exc}"[:200]
+                entry.error = problem
+                log.info("recording %s stopped: %s", entry.name, writer.summary())
             for track in entry.tracks:
                 track.stop()
-            if entry.recorder is not None:
-                try:
-                    await asyncio.wait_for(entry.recorder.stop(), STOP_TIMEOUT)
-                except Exception as exc:  # an encoder never opened (no frame came) ends here
-                    entry.error = f"{type(exc).__name__}: {exc}"[:200]
-                entry.recorder = None
             if not entry.error and entry.gate.expect_video and entry.video_frames == 0:
                 # Video was offered and never came: the failure PITFALLS 1 warns of.
                 entry.error = "no video frame was received"
             elif not entry.error and not entry.gate.expect_video and entry.audio_frames == 0:
                 entry.error = "no audio frame was received"
+            if entry.error:
+                log.warning("recording %s of session %s failed: %s", entry.name, self.session_id, entry.error)
         if self.pc is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self.pc.close()), CLOSE_TIMEOUT)
