@@ -235,11 +235,11 @@ function startCall() {
   show($("quality"), true);
   call.addEventListener("remote-stream", (e) => attachStream(/** @type {HTMLVideoElement} */ ($("remote")), /** @type {CustomEvent} */ (e).detail.stream));
   // The running recording is not restarted when the client's video comes back:
-  // a fresh upload split off mid-call failed to seal in about 1 of 7 browser runs
-  // (aiortc's MediaRecorder: the H.264 flush at stop is refused by the muxer,
-  // EINVAL), losing the audio after the switch too. Keeping the client's voice
-  // for sure matters more than their picture: an upload that started audio-only
-  // stays audio-only until the call is rebuilt (reconnect, rejoin).
+  // an upload that started audio-only stays audio-only until the call is rebuilt
+  // (reconnect, rejoin). Splitting a fresh upload off mid-call would cut the
+  // client's voice into two files for the sake of their picture. (The EINVAL at
+  // stop that once made such splits fail came from uneven frame times; the
+  // recorder's own writer, server/media/writer.py, now keeps them rising.)
   call.addEventListener("remote-video", (e) => showRemoteVideo(/** @type {CustomEvent} */ (e).detail.sending));
   call.addEventListener("ice-state", (e) => {
     const s = /** @type {CustomEvent} */ (e).detail.state;
