@@ -21,13 +21,14 @@ from server.web import api_audit, api_kendala, audit_pages, pages_kendala
 from server.web import api_recordings
 from server.web import admin_pages, api_auth, api_clients, api_sessions, api_staff, call_pages, health, pages
 from server.signaling import ws as signaling_ws
+from server.static_files import webclient_dir
 from server.web import join as join_links
 from server.web.errors import error_middleware
 from server.web.i18n import Catalogue
 
 log = logging.getLogger(__name__)
 
-WEBCLIENT_DIR = Path(__file__).resolve().parent.parent / "webclient"
+WEBCLIENT_DIR = webclient_dir()
 TEMPLATES_DIR = Path(__file__).resolve().parent / "web" / "templates"
 
 
