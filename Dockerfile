@@ -15,10 +15,11 @@ WORKDIR /opt/bimbing
 # Dependencies first, so that a code change does not reinstall them.
 COPY pyproject.toml README.md ./
 RUN mkdir server && touch server/__init__.py && pip install . && pip uninstall -y bimbing && rm -rf server build *.egg-info
+COPY setup.py ./
 COPY server ./server
 COPY webclient ./webclient
-# Editable: the app serves webclient/ from beside the server package.
-RUN pip install --no-deps -e .
+# A plain install: the wheel carries webclient/ as server/webclient (see setup.py).
+RUN pip install --no-deps . && rm -rf build *.egg-info
 
 USER bimbing
 VOLUME ["/var/lib/bimbing"]

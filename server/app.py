@@ -26,6 +26,7 @@ from server.security.headers import security_headers_middleware
 from server.security.ratelimit import RateLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
+from server.static_files import webclient_dir
 from server.web import api, pages
 from server.web.errors import error_middleware
 from server.web.i18n import Catalogue
@@ -33,7 +34,7 @@ from server.web.pages.join_link import JOIN_WINDOW_SECONDS
 
 log = logging.getLogger(__name__)
 
-WEBCLIENT_DIR = Path(__file__).resolve().parent.parent / "webclient"
+WEBCLIENT_DIR = webclient_dir()
 TEMPLATES_DIR = Path(__file__).resolve().parent / "web" / "templates"
 
 
