@@ -85,7 +85,7 @@ def test_the_wheel_holds_every_file_of_the_server_and_the_browser_code(wheel):
         expected = _checkout_files()
         assert sorted(set(expected) - names) == [], "files missing from the wheel"
         # The copies are the files themselves, not empty placeholders.
-        for name in ("server/webclient/join.js", "server/webclient/notify.wav", "server/web/templates/join.html"):
+        for name in ("server/webclient/join.js", "server/webclient/notify.wav", "server/web/templates/call/join.html"):
             assert archive.read(name) == expected[name].read_bytes()
     # Nothing from outside the package (tests, docs, the top-level webclient/ itself).
     assert {n.split("/", 1)[0] for n in names if not n.endswith(".dist-info/" + n.rsplit("/", 1)[-1])} == {"server"}
