@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -19,6 +19,7 @@ from server.db.migrate import upgrade
 from server.db.models import Client, ClientCategory, Office, Program, Role, Staff
 from server.security.passwords import hash_password
 from server.settings import Settings
+from tests.clock import office_today, utc_now
 from tests.services import require_postgres
 
 PASSWORD = "correct horse battery"
@@ -95,7 +96,7 @@ async def seed_office(database_url: str, name: str = "Bapas Uji", prefix: str = 
                 db.add(s)
                 result.staff[username] = s
             await db.flush()
-            today = date.today()
+            today = office_today()  # the server's today, not the machine's (UTC) date
             for key, pk in (("c1", "pk1"), ("c2", "pk2")):
                 c = Client(
                     office_id=office.id,
@@ -116,6 +117,13 @@ async def seed_office(database_url: str, name: str = "Bapas Uji", prefix: str = 
             return result
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def now() -> datetime:
+    """This test's "now" (UTC, to the second), taken when the test starts: crafted
+    histories are placed relative to it, never to a fixed date or hour."""
+    return utc_now()
 
 
 @pytest.fixture
