@@ -9,9 +9,8 @@ import csv
 import io
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
 import pytest
+from sqlalchemy import func, select
 
 from server.db.models import GuidanceSession, Outcome, SessionMode, SessionStatus
 from tests.audit_support import add_session, audit_entries

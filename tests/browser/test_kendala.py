@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from playwright.async_api import expect
 
-from tests.clock import office_now
 from tests.browser.test_video_call import (
     client_opens_link_on_phone,
     pk_starts_video_session,
 )
+from tests.clock import office_now
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.clock]
 

@@ -12,7 +12,7 @@ file runs the tests marked ``clock`` under faked wall clocks to prove it.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 OFFICE_TZ = ZoneInfo("Asia/Jakarta")
@@ -42,3 +42,9 @@ def hours_ago(hours: float) -> datetime:
     """A moment on the office's wall clock some hours back, to the minute (as a
     form takes it): in the past at any hour, even just after midnight."""
     return (office_now() - timedelta(hours=hours)).replace(second=0, microsecond=0)
+
+
+def seconds_to_office_midnight() -> float:
+    now = office_now()
+    midnight = datetime.combine(now.date() + timedelta(days=1), time.min, OFFICE_TZ)
+    return (midnight - now).total_seconds()
