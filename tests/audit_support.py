@@ -4,14 +4,13 @@ the audit trail back."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from server.db.models import AuditEntry, GuidanceSession, NoteVersion, Outcome, SessionEvent, SessionMode, SessionStatus
+from tests.clock import utc_now
 from tests.foundation import database
-
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
 async def add_session(
@@ -28,8 +27,9 @@ async def add_session(
     versions: list[tuple[datetime, str]] = (),
 ) -> int:
     """A session of ``client`` (its own PK), with an ``ended`` event and the given
-    note versions (time, text) written as the PK would have saved them."""
-    scheduled_at = scheduled_at or NOW - timedelta(days=3)
+    note versions (time, text) written as the PK would have saved them. Without
+    ``scheduled_at``, three days before now (taken at the call, not at import)."""
+    scheduled_at = scheduled_at or utc_now() - timedelta(days=3)
     closed = status in (SessionStatus.ended, SessionStatus.interrupted)
     if closed and ended_at is None:
         ended_at = scheduled_at + timedelta(seconds=duration_seconds)

@@ -9,17 +9,20 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from server.db.models import GuidanceSession, Outcome, SessionMode, SessionStatus
-from tests.audit_support import NOW, add_session, audit_entries
+from tests.audit_support import add_session, audit_entries
+from tests.clock import office_date, utc_now
 from tests.foundation import database
 
 KEY_FIELDS = ("id", "client_id", "officer_id", "mode", "status", "outcome", "duration_seconds", "scheduled_at", "notes")
 
 
 async def seed_log(database_url, office) -> None:
-    """Thirty sessions over six weeks, both PKs, all modes; some share a time."""
+    """Thirty sessions over the six weeks up to now, both PKs, all modes; some share a time."""
+    now = utc_now()
     modes = [SessionMode.video, SessionMode.office, SessionMode.home_visit, SessionMode.mobile]
     for i in range(30):
         key = "c1" if i % 3 else "c2"
@@ -28,13 +31,13 @@ async def seed_log(database_url, office) -> None:
             office.clients[key],
             mode=modes[i % 4],
             status=SessionStatus.interrupted if i % 7 == 0 else SessionStatus.ended,
-            scheduled_at=NOW - timedelta(days=42) + timedelta(days=(i // 2) * 3),  # pairs share a time
+            scheduled_at=now - timedelta(days=42) + timedelta(days=(i // 2) * 3),  # pairs share a time
             duration_seconds=60 * (5 + i),
             outcome=Outcome.no_show if i % 5 == 0 else Outcome.attended,
             notes="" if i % 4 == 0 else f"Catatan ke-{i}: klien bekerja sebagai nelayan di Pulau Tidung,\nkondisi baik.",
         )
     # A note that Excel would run as a formula if it were written as is.
-    await add_session(database_url, office.clients["c1"], mode=SessionMode.video, scheduled_at=NOW - timedelta(days=10), notes="=HYPERLINK(\"http://evil\")")
+    await add_session(database_url, office.clients["c1"], mode=SessionMode.video, scheduled_at=now - timedelta(days=10), notes="=HYPERLINK(\"http://evil\")")
 
 
 async def json_pages(http, query: str) -> tuple[list[dict], int]:
@@ -68,11 +71,12 @@ def key(row: dict) -> tuple:
     return tuple(str(row[k]) if row[k] is not None else "" for k in KEY_FIELDS)
 
 
-async def test_the_csv_holds_exactly_the_rows_the_api_lists_for_the_same_filter(client, database_url, office, sign_in):
+@pytest.mark.clock
+async def test_the_csv_holds_exactly_the_rows_the_api_lists_for_the_same_filter(client, database_url, office, sign_in, now):
     await seed_log(database_url, office)
     await sign_in(client, "kasie")
     for query in (
-        f"officer_id={office.staff['pk1'].id}&date_from={(NOW - timedelta(days=30)).date()}&date_to={NOW.date()}",
+        f"officer_id={office.staff['pk1'].id}&date_from={office_date(now - timedelta(days=30))}&date_to={office_date(now)}",  # office dates
         "status=ended&sort=-duration",
         "outcome=attended&sort=scheduled_at",
         "mode=video&mode=video",  # repeated parameter: the last one counts, as in any query

@@ -8,23 +8,23 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from server.db.models import SessionMode, SessionStatus
 from server.security import joinpass
-from tests.audit_support import NOW, add_session
+from tests.audit_support import add_session
+from tests.clock import OFFICE_TZ
 
 VIEWS = ("sessions", "csv", "anomalies", "officers", "clients", "trail", "verify")
 
 
 @pytest.fixture
-async def offices(database_url, office, other_office):
-    """One interrupted session per client in both offices (so each is also an anomaly)."""
+async def offices(database_url, office, other_office, now):
+    """One interrupted session per client in both offices (so each is also an anomaly), three days ago."""
     ids = {}
     for label, o, key in (("s1", office, "c1"), ("s2", office, "c2"), ("x1", other_office, "c1")):
-        ids[label] = await add_session(database_url, o.clients[key], mode=SessionMode.video, status=SessionStatus.interrupted, duration_seconds=900)
+        ids[label] = await add_session(database_url, o.clients[key], mode=SessionMode.video, status=SessionStatus.interrupted, duration_seconds=900, scheduled_at=now - timedelta(days=3))
     names = {v: k for k, v in ids.items()}
     names.update({("staff", s.id): ("x_" if o is other_office else "") + k for o in (office, other_office) for k, s in o.staff.items()})
     names.update({("client", c.id): ("x" if o is other_office else "") + k for o in (office, other_office) for k, c in o.clients.items()})
@@ -145,10 +145,10 @@ async def test_filtering_for_someone_elses_sessions_gives_nothing(client, office
         assert status == 200 and seen == set(), f"{viewer} {view}{q}: {seen}"
 
 
-async def test_nobody_without_a_staff_session_gets_anything(client, database_url, office, offices, settings):
+async def test_nobody_without_a_staff_session_gets_anything(client, database_url, office, offices, settings, now):
     """Anonymous callers and a client's join pass (a real, valid one) get 401 on every view."""
     ids, names = offices
-    grant = joinpass.ClientPass(session_id=ids["s1"], link_version=1, device="d" * 16, expires=NOW + timedelta(hours=2))
+    grant = joinpass.ClientPass(session_id=ids["s1"], link_version=1, device="d" * 16, expires=now + timedelta(hours=2))
     for cookies in ({}, {joinpass.COOKIE: joinpass.encode(settings.secret_key, grant)}):
         client.session.cookie_jar.clear()
         client.session.cookie_jar.update_cookies(cookies)
@@ -167,11 +167,12 @@ async def test_a_pk_never_reaches_the_integrity_page_and_pages_are_scoped(client
     assert f'data-session-id="{ids["s1"]}"' in html and f'data-session-id="{ids["s2"]}"' not in html
 
 
-async def test_the_supervisor_reads_every_audit_page_and_a_pk_only_their_own_reports(client, office, offices, sign_in):
+@pytest.mark.clock
+async def test_the_supervisor_reads_every_audit_page_and_a_pk_only_their_own_reports(client, office, offices, sign_in, now):
     ids, _names = offices
     pk1, pk2 = office.staff["pk1"].id, office.staff["pk2"].id
     c1, c2 = office.clients["c1"].id, office.clients["c2"].id
-    month = (NOW - timedelta(days=3)).astimezone(ZoneInfo("Asia/Jakarta")).strftime("%Y-%m")  # the month of s1 and s2
+    month = (now - timedelta(days=3)).astimezone(OFFICE_TZ).strftime("%Y-%m")  # the month of s1 and s2
     await sign_in(client, "kasie")
     home = await client.get("/")
     assert str(home.url).endswith("/audit")  # a supervisor lands on the audit log

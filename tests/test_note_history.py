@@ -4,16 +4,20 @@ page and API show the history in order, and each change is in the audit trail.""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+
+import pytest
 
 from tests.audit_support import audit_entries
+from tests.clock import utc_now
 
 
+@pytest.mark.clock
 async def test_each_change_of_notes_is_kept_as_a_version_with_author_and_time(client, office, sign_in):
     await sign_in(client, "pk1")
     created = await client.post(
         "/api/sessions",
-        json={"client_id": office.clients["c1"].id, "mode": "office", "scheduled_at": "2026-11-02T09:00:00+07:00", "outcome": "attended", "duration_minutes": 40, "notes": "Klien hadir."},
+        json={"client_id": office.clients["c1"].id, "mode": "office", "scheduled_at": (utc_now() - timedelta(days=1)).isoformat(), "outcome": "attended", "duration_minutes": 40, "notes": "Klien hadir."},
     )
     assert created.status == 201, await created.text()
     sid = (await created.json())["id"]

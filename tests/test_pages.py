@@ -5,25 +5,19 @@ form, see it in the record, and switch the pages to English."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from html import unescape
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from server.db.models import Client, ClientCategory, GuidanceSession, Outcome, Program, SessionMode, SessionStatus
+from tests.clock import OFFICE_TZ as WIB, hours_ago, office_today
 from tests.conftest import PASSWORD
 from tests.foundation import database, row_counts
 
-WIB = ZoneInfo("Asia/Jakarta")
-
-
-def jakarta_today() -> date:
-    return datetime.now(WIB).date()
-
 
 async def add_client_with_history(database_url: str, office, name: str, *, started_days_ago: int, attended_days_ago: list[int]) -> int:
-    today = jakarta_today()
+    today = office_today()
     async with database(database_url) as db:
         client = Client(
             office_id=office.id, officer_id=office.staff["pk1"].id, register_number=f"REG-{name}", name=name,
@@ -69,6 +63,7 @@ async def caseload(database_url, office):
     }
 
 
+@pytest.mark.clock
 async def test_pk_signs_in_reads_the_caseload_and_logs_an_office_session(client, office, caseload, database_url):
     # Not signed in: the caseload sends the PK to the sign-in form and back.
     resp = await client.get("/caseload", allow_redirects=False)
@@ -91,13 +86,14 @@ async def test_pk_signs_in_reads_the_caseload_and_logs_an_office_session(client,
     assert "REG-c1" in record and "Belum ada bimbingan." in record
     assert 'class="attendance state-overdue"' in record
 
-    # Log the office session held this morning, after the fact, through the form.
+    # Log the office session held two hours ago, after the fact, through the form.
+    # Not "this morning at 09:00": before 09:00 WIB that is in the future, and refused.
     form_page = await (await client.get(f"/clients/{c1}/sessions/new?mode=office")).text()
-    this_morning = datetime.combine(jakarta_today(), time(9, 0)).strftime("%Y-%m-%dT%H:%M")
+    held = hours_ago(2)
     resp = await client.post(
         f"/clients/{c1}/sessions/new",
         data=[
-            ("csrf_token", csrf_token(form_page)), ("mode", "office"), ("scheduled_at", this_morning),
+            ("csrf_token", csrf_token(form_page)), ("mode", "office"), ("scheduled_at", held.strftime("%Y-%m-%dT%H:%M")),
             ("duration_minutes", "35"), ("location", "Kantor Bapas"), ("outcome", "attended"),
             ("topics", "legal_awareness"), ("topics", "work_skills"),
             ("notes", "Klien hadir; membahas pekerjaan di bengkel & rencana kursus las."),
@@ -124,7 +120,7 @@ async def test_pk_signs_in_reads_the_caseload_and_logs_an_office_session(client,
     assert [(s["mode"], s["outcome"], s["duration_seconds"], s["topics"]) for s in api["sessions"]] == [
         ("office", "attended", 35 * 60, ["legal_awareness", "work_skills"])
     ]
-    assert api["sessions"][0]["scheduled_at"] == f"{jakarta_today().isoformat()}T09:00:00+07:00"
+    assert api["sessions"][0]["scheduled_at"] == held.isoformat() == held.strftime("%Y-%m-%dT%H:%M:00+07:00")
 
 
 async def test_a_session_form_with_a_mistake_comes_back_with_the_error_and_saves_nothing(client, office, sign_in, database_url):

@@ -171,6 +171,7 @@ async def test_a_tampered_cookie_signs_nobody_in(client, office, sign_in, tamper
     assert page.status == 302 and page.headers["Location"].startswith("/login")
 
 
+@pytest.mark.clock
 async def test_an_expired_session_cookie_is_refused(client, office, sign_in, database_url):
     await sign_in(client, "pk1")
     assert (await client.get("/api/me")).status == 200

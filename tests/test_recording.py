@@ -554,18 +554,19 @@ def test_bad_master_keys_are_refused(raw):
         crypto.parse_master_key(raw)
 
 
-async def test_retention_removes_the_recordings_of_the_sessions_it_removes(settings, office):
+@pytest.mark.clock
+async def test_retention_removes_the_recordings_of_the_sessions_it_removes(settings, office, now):
     from datetime import timedelta
 
     from server.audit.chain import AuditLog
     from server.audit.retention import apply_retention
     from server.db.engine import make_engine, make_sessionmaker
     from server.db.models import Recording
-    from tests.audit_support import NOW, add_session
+    from tests.audit_support import add_session
     from tests.foundation import database
 
-    old = await add_session(settings.database_url, office.clients["c1"], scheduled_at=NOW - timedelta(days=settings.session_retention_days + 5))
-    recent = await add_session(settings.database_url, office.clients["c1"], scheduled_at=NOW - timedelta(days=3))
+    old = await add_session(settings.database_url, office.clients["c1"], scheduled_at=now - timedelta(days=settings.session_retention_days + 5))
+    recent = await add_session(settings.database_url, office.clients["c1"], scheduled_at=now - timedelta(days=3))
     folder = Path(settings.recordings_dir)
     folder.mkdir(parents=True)
     names = {}
@@ -577,7 +578,7 @@ async def test_retention_removes_the_recordings_of_the_sessions_it_removes(setti
         await db.commit()
     engine = make_engine(settings.database_url)
     try:
-        result = await apply_retention(make_sessionmaker(engine), settings, AuditLog(make_sessionmaker(engine)), now=NOW)
+        result = await apply_retention(make_sessionmaker(engine), settings, AuditLog(make_sessionmaker(engine)), now=now)
     finally:
         await engine.dispose()
     assert result.recordings_removed == 1

@@ -20,11 +20,10 @@ from server.audit.signing import HeadSigner
 from server.audit.verify import verify_database
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import AuditEntry, AuditHead, GuidanceSession, NoteVersion, SessionEvent, SessionStatus
-from tests.audit_support import NOW, add_session, audit_entries
+from tests.audit_support import add_session, audit_entries
 from tests.foundation import database
 
 BIMBING = Path(sys.executable).with_name("bimbing")
-OLD = NOW - timedelta(days=400)
 
 
 def bimbing(settings, tmp_path, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
@@ -40,14 +39,15 @@ def bimbing(settings, tmp_path, *args: str, **env_extra: str) -> subprocess.Comp
 
 
 @pytest.fixture
-async def aged(settings, office):
+async def aged(settings, office, now):
     """Five audit entries from 400 days ago, then three from today (head signed
     every four); a session that ended 400 days ago, one from last week, and one
     scheduled 400 days ago that never happened (still open: kept)."""
+    old = now - timedelta(days=400)
     async with database(settings.database_url) as db:
         prev = GENESIS
         for seq in range(1, 6):
-            e = AuditEntry(seq=seq, at=OLD + timedelta(minutes=seq), actor_id=None, actor="system", action="auth.login_failed", target_type="", target_id="", detail={"n": seq}, prev_hash=prev)
+            e = AuditEntry(seq=seq, at=old + timedelta(minutes=seq), actor_id=None, actor="system", action="auth.login_failed", target_type="", target_id="", detail={"n": seq}, prev_hash=prev)
             e.hash = entry_hash(e)
             prev = e.hash
             db.add(e)
@@ -62,9 +62,9 @@ async def aged(settings, office):
         await engine.dispose()
     c1 = office.clients["c1"]
     sessions = {
-        "old": await add_session(settings.database_url, c1, scheduled_at=OLD, versions=[(OLD + timedelta(hours=2), "Catatan lama")]),
-        "recent": await add_session(settings.database_url, c1, scheduled_at=NOW - timedelta(days=7)),
-        "never_held": await add_session(settings.database_url, c1, status=SessionStatus.scheduled, scheduled_at=OLD, outcome=None),
+        "old": await add_session(settings.database_url, c1, scheduled_at=old, versions=[(old + timedelta(hours=2), "Catatan lama")]),
+        "recent": await add_session(settings.database_url, c1, scheduled_at=now - timedelta(days=7)),
+        "never_held": await add_session(settings.database_url, c1, status=SessionStatus.scheduled, scheduled_at=old, outcome=None),
     }
     return sessions
 
@@ -149,7 +149,8 @@ async def test_retention_refuses_to_prune_a_trail_that_does_not_verify(settings,
     assert (await verify_database(settings)).first_problem.seq == 2
 
 
-async def test_new_entries_after_every_entry_was_removed_link_to_the_checkpoint(settings, office):
+@pytest.mark.clock
+async def test_new_entries_after_every_entry_was_removed_link_to_the_checkpoint(settings, office, now):
     """A quiet installation: retention removes the whole trail; the next entry
     continues from the checkpoint, not from a fresh genesis."""
     engine = make_engine(settings.database_url)
@@ -158,7 +159,7 @@ async def test_new_entries_after_every_entry_was_removed_link_to_the_checkpoint(
         log = AuditLog.from_settings(sm, settings)
         await log.record("auth.login", actor=office.staff["kasie"])
         later = settings.with_(audit_retention_days=1)
-        await apply_retention(sm, later, log, now=NOW + timedelta(days=3))
+        await apply_retention(sm, later, log, now=now + timedelta(days=3))
     finally:
         await engine.dispose()
     report = await verify_database(settings)

@@ -4,7 +4,7 @@ session: real server, real Chromium, the phone and the office desk."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from playwright.async_api import expect
@@ -13,8 +13,9 @@ from tests.browser.test_video_call import (
     client_opens_link_on_phone,
     pk_starts_video_session,
 )
+from tests.clock import office_now
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.clock]
 
 
 async def test_client_asks_to_reschedule_from_the_phone_and_the_pk_accepts(browser, live_server, artifacts):
@@ -28,7 +29,8 @@ async def test_client_asks_to_reschedule_from_the_phone_and_the_pk_accepts(brows
     phone = await client_opens_link_on_phone(browser, live_server, call)
 
     # --- the client: "Ada kendala?" below the notice --------------------------------------------
-    proposed = (datetime.now(timezone(timedelta(hours=7))) + timedelta(days=2)).replace(hour=9, minute=30)
+    # Two office days ahead at 09:30: in the future at any hour, within the year the form allows.
+    proposed = (office_now() + timedelta(days=2)).replace(hour=9, minute=30)
     await phone.click("#kendala-details summary")
     await phone.select_option("#kendala-kind", "work_shift")
     await phone.fill("#kendala-message", "Minggu ini saya dapat giliran pagi di pelabuhan.")
