@@ -62,7 +62,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy_process(url: str, proc, log, timeout: float = 30.0) -> None:
+# How long a freshly started server may take to answer /healthz. It imports
+# aiortc and PyAV and migrates its database first: about 2 s on a quiet machine,
+# but over 30 s was seen with the two cores shared ten ways. A dead process still
+# fails at once (``proc.poll()``), so the bound costs nothing when things are well.
+STARTUP_TIMEOUT = 120.0
+
+
+def wait_healthy_process(url: str, proc, log, timeout: float = STARTUP_TIMEOUT) -> None:
     """Poll ``url``/healthz until a started server process answers 200; fail early
     if the process dies, and show its log either way."""
     import time
@@ -82,7 +89,7 @@ def wait_healthy_process(url: str, proc, log, timeout: float = 30.0) -> None:
     pytest.fail(f"the server did not become healthy in {timeout}s:\n{log.read_text()}")
 
 
-async def wait_healthz(base: str, timeout: float = 30.0, ssl_context=None) -> dict:
+async def wait_healthz(base: str, timeout: float = STARTUP_TIMEOUT, ssl_context=None) -> dict:
     """Poll ``base``/healthz until the server answers 200; return its status,
     headers and JSON body. ``ssl_context`` is a callable, since a server writes
     its certificate as it starts."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.services import free_port, wait_healthz
+from tests.services import STARTUP_TIMEOUT, free_port, wait_healthz
 
 BIMBING = Path(sys.executable).with_name("bimbing")
 LOGIN_LINE = re.compile(r"^\s+(\S+) / (\S+) / (pk|supervisor|admin)$")
@@ -41,7 +41,7 @@ async def read_banner(proc: asyncio.subprocess.Process, timeout: float = 90) -> 
     return url, logins
 
 
-async def wait_healthy(base: str, timeout: float = 30) -> dict:
+async def wait_healthy(base: str, timeout: float = STARTUP_TIMEOUT) -> dict:
     return (await wait_healthz(base, timeout))["body"]
 
 

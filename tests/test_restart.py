@@ -18,7 +18,7 @@ import pytest
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import GuidanceSession
 from tests.peers import CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
-from tests.services import free_port
+from tests.services import STARTUP_TIMEOUT, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
@@ -61,7 +61,7 @@ class ServerProcess:
             except aiohttp.ClientError:
                 return False
 
-        await until(healthy, timeout=30, interval=0.1, what="the server to answer /healthz")
+        await until(healthy, timeout=STARTUP_TIMEOUT, interval=0.1, what="the server to answer /healthz")
 
     async def kill(self) -> None:
         if self.proc and self.proc.returncode is None:

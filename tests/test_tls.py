@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.services import free_port, wait_healthz
+from tests.services import STARTUP_TIMEOUT, free_port, wait_healthz
 
 BIMBING = Path(sys.executable).with_name("bimbing")
 
@@ -34,7 +34,7 @@ async def run(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.
     return await asyncio.create_subprocess_exec(*command, *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
 
 
-async def healthz_over_https(port: int, cafile: Path, timeout: float = 30) -> dict:
+async def healthz_over_https(port: int, cafile: Path, timeout: float = STARTUP_TIMEOUT) -> dict:
     """Poll until the server answers over TLS, trusting only ``cafile``."""
     answer = await wait_healthz(f"https://localhost:{port}", timeout, ssl_context=lambda: ssl.create_default_context(cafile=str(cafile)))
     return {"status": answer["status"], "hsts": answer["headers"].get("Strict-Transport-Security"), "body": answer["body"]}

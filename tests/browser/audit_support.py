@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.services import free_port, require_chromium, wait_healthy_process
+from tests.services import STARTUP_TIMEOUT, free_port, require_chromium, wait_healthy_process
 
 BIMBING = Path(sys.executable).with_name("bimbing")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -25,7 +25,7 @@ class DemoServer:
     log: Path
 
 
-def start_demo(data_dir: Path, timeout: float = 60.0) -> DemoServer:
+def start_demo(data_dir: Path, timeout: float = STARTUP_TIMEOUT) -> DemoServer:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
     env.update(BIMBING_DATA_DIR=str(data_dir), BIMBING_AUDIT_SIGN_EVERY="10")

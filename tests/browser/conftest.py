@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import free_port, require_chromium, wait_healthy_process
+from tests.services import STARTUP_TIMEOUT, free_port, require_chromium, wait_healthy_process
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -45,7 +45,7 @@ class LiveServer:
 
 def _bimbing(env: dict, *args: str, stdin: str | None = None) -> str:
     done = subprocess.run([sys.executable, "-m", "server", *args], input=stdin, env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=STARTUP_TIMEOUT)
     assert done.returncode == 0, f"bimbing {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
