@@ -10,18 +10,14 @@ from sqlalchemy import select
 
 from server.db.models import Staff, utcnow
 from server.domain.errors import DomainError, ErrorKind
-from server.keys import audit_key, db_key, login_limiter_key
+from server.keys import audit_key, db_key, login_guard_key, passwords_key
 from server.security import auth
-from server.security.passwords import hash_password, needs_rehash, verify_password
+from server.security.passwords import needs_rehash
 from server.security.proxy import client_address
 from server.web.serialize import staff_json
 from server.web.validation import Body, parse_body
 
 routes = web.RouteTableDef()
-
-# A failed sign-in waits this long before answering: slows guessing without locking anyone out.
-FAILED_LOGIN_PAUSE = 0.3
-
 
 class LoginBody(Body):
     username: str = Field(min_length=1, max_length=64)
@@ -30,27 +26,28 @@ class LoginBody(Body):
 
 async def authenticate(request: web.Request, username: str, password: str) -> Staff:
     """Shared by the JSON API and the login form. Raises DomainError on refusal."""
-    limiter = request.app[login_limiter_key]
-    keys = (f"ip:{client_address(request)}", f"user:{username.lower()}")
-    wait = limiter.blocked(*keys)
+    guard = request.app[login_guard_key]
+    address = client_address(request)
+    # Reserve before any await: see server/security/login_guard.py.
+    wait = guard.reserve(address, username)
     if wait > 0:
         raise DomainError(ErrorKind.rate_limited, "too-many-attempts", f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", retry_after=int(wait) + 1)
+    workers = request.app[passwords_key]
     async with request.app[db_key]() as db:
         staff = (await db.execute(select(Staff).where(Staff.username == username))).scalar_one_or_none()
-        ok = verify_password(staff.password_hash if staff else None, password) and staff is not None and staff.active
+        ok = await workers.verify(staff.password_hash if staff else None, password) and staff is not None and staff.active
         if ok:
             staff.last_login_at = utcnow()
             if needs_rehash(staff.password_hash):
-                staff.password_hash = hash_password(password)
+                staff.password_hash = await workers.hash(password)
             await db.commit()
     audit = request.app[audit_key]
     if not ok:
-        limiter.hit(*keys)
-        await audit.record("auth.login_failed", actor=username[:64], detail={"ip": client_address(request)})
-        await asyncio.sleep(FAILED_LOGIN_PAUSE)
+        await audit.record("auth.login_failed", actor=username[:64], detail={"ip": address})
+        await asyncio.sleep(guard.pause_after_failure(username))
         raise DomainError(ErrorKind.unauthenticated, "invalid-credentials", "Wrong username or password.")
-    limiter.reset(keys[1])
-    await audit.record("auth.login", actor=staff, target_type="staff", target_id=staff.id, detail={"ip": client_address(request)})
+    guard.succeeded(address, username)
+    await audit.record("auth.login", actor=staff, target_type="staff", target_id=staff.id, detail={"ip": address})
     return staff
 
 
