@@ -185,7 +185,7 @@ class Denied(Message):
 class PeerLeft(Message):
     type: Literal["peer-left"] = "peer-left"
     role: Role
-    reason: Literal["hangup", "dropped", "replaced", "denied"]
+    reason: Literal["hangup", "dropped", "replaced", "denied", "link-revoked"]
     device: str | None = None
 
 

@@ -337,6 +337,8 @@ async def signaling(request: web.Request) -> web.StreamResponse:
 async def _leave(request: web.Request, party: Party, reason: str) -> None:
     calls = request.app[calls_key]
     rooms: RoomRegistry = request.app[rooms_key]
+    if party.revoked:
+        reason = "link-revoked"
     was_admitted = party.role == "officer" or party.admitted
     if party.lost:
         await _leave_lost(request, party, was_admitted)

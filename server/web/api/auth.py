@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.db.models import Staff, utcnow
 from server.domain.errors import DomainError, ErrorKind
@@ -35,11 +35,15 @@ async def authenticate(request: web.Request, username: str, password: str) -> St
     workers = request.app[passwords_key]
     async with request.app[db_key]() as db:
         staff = (await db.execute(select(Staff).where(Staff.username == username))).scalar_one_or_none()
-        ok = await workers.verify(staff.password_hash if staff else None, password) and staff is not None and staff.active
-        if ok:
-            staff.last_login_at = utcnow()
-            if needs_rehash(staff.password_hash):
-                staff.password_hash = await workers.hash(password)
+    # No database connection is held while Argon2 runs: twenty parallel sign-ins
+    # waiting for the workers would otherwise take every pooled connection and
+    # stall /healthz and the call log with them (bench/login_burst.py).
+    ok = await workers.verify(staff.password_hash if staff else None, password) and staff is not None and staff.active
+    if ok:
+        new_hash = await workers.hash(password) if needs_rehash(staff.password_hash) else None
+        async with request.app[db_key]() as db:
+            values = {"last_login_at": utcnow(), **({"password_hash": new_hash} if new_hash else {})}
+            await db.execute(update(Staff).where(Staff.id == staff.id).values(**values))
             await db.commit()
     audit = request.app[audit_key]
     if not ok:
