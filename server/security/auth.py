@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from server.db.models import Staff, StaffSession, utcnow
 from server.domain.errors import DomainError, ErrorKind
 from server.keys import db_key, settings_key
-from server.security.csrf import check_form_token, cross_site_reason
+from server.security.csrf import SAFE_METHODS, cross_site_reason, page_token_ok
 from server.security.proxy import is_https
 
 COOKIE = "bimbing_session"
@@ -118,11 +118,7 @@ async def auth_middleware(request: web.Request, handler):
             raise DomainError(ErrorKind.unauthenticated, "unauthenticated", "Sign in first.")
         raise web.HTTPFound(f"/login?next={request.path_qs}" if request.method == "GET" else "/login")
 
-    if staff is not None and not api and request.method == "POST" and request.content_type in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ):
-        form = await request.post()
-        if not check_form_token(settings.secret_key, token, form.get("csrf_token")):
+    if staff is not None and not api and request.method not in SAFE_METHODS and not request.path.startswith("/ws/"):
+        if not await page_token_ok(request, settings.secret_key, token):
             raise DomainError(ErrorKind.forbidden, "csrf", "The form has expired; reload the page and try again.")
     return await handler(request)
