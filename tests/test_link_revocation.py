@@ -93,3 +93,15 @@ async def test_revoking_on_one_process_shows_out_the_client_on_another(cluster, 
 
         kinds = await until(logged, what="the client logged as gone")
         assert kinds.index("disconnected") > kinds.index("media_connected")
+
+
+async def test_deactivating_the_officer_closes_their_call_socket(aiohttp_server, settings, office):
+    """Credentials are checked at join; a sign-out everywhere must reach the open socket too."""
+    async with stage(aiohttp_server, settings, office) as st:
+        officer, client = await st.officer_and_admitted_client()
+        admin = await st.browser("admin")
+        resp = await admin.patch(f"/api/staff/{office.staff['pk1'].id}", json={"active": False})
+        assert resp.status == 200
+        assert (await officer.next("error"))["code"] == "signed-out"
+        assert await officer.wait_closed() == 1008
+        assert (await client.next("peer-left"))["role"] == "officer"

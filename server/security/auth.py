@@ -79,6 +79,14 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
     response.del_cookie(COOKIE, path="/")
 
 
+async def end_staff_sessions(db, staff_id: int) -> int:
+    """Sign a staff member out of every browser: on deactivation, password change
+    or role change (issue #12). A sign-in that merely stopped matching (inactive)
+    would come back to life on reactivation, so the rows go. The caller commits."""
+    result = await db.execute(delete(StaffSession).where(StaffSession.staff_id == staff_id))
+    return result.rowcount or 0
+
+
 async def staff_for_token(request: web.Request, token: str | None) -> Staff | None:
     if not token or len(token) > 100:
         return None

@@ -239,7 +239,7 @@ SERVER_TYPES: frozenset[str] = frozenset(
 ERROR_CODES = (
     "bad-message", "too-large", "unknown-type", "not-joined", "already-joined", "unauthorized", "forbidden",
     "link-expired", "link-revoked", "session-closed", "room-full", "not-admitted", "no-peer", "rate-limited",
-    "replaced", "not-recorded", "record-failed", "unavailable",
+    "replaced", "not-recorded", "record-failed", "unavailable", "signed-out",
 )
 
 

@@ -278,6 +278,16 @@ class RoomRegistry:
         await party.send(p.error("link-revoked", REVOKED_MESSAGE))
         await party.close(CLOSE_REVOKED)
 
+    async def close_staff(self, staff_id: int) -> int:
+        """The staff member was signed out everywhere (deactivated, password or
+        role changed): credentials are checked at ``join`` only, so close their
+        sockets here with ``signed-out``; their handlers leave the rooms as usual."""
+        parties = [x for room in self._rooms.values() for x in room.parties() if x.role == "officer" and x.staff_id == staff_id]
+        for party in parties:
+            await party.send(p.error("signed-out", "Your sign-in was ended; sign in again."))
+            await party.close(CLOSE_REVOKED)
+        return len(parties)
+
     # ---- the officer decides -------------------------------------------------------
 
     def _pick_waiting(self, room: Room, device: str | None) -> Party:
