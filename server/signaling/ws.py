@@ -289,10 +289,11 @@ async def _tell_recording(rooms: RoomRegistry, session_id: int, active: bool) ->
 
 @routes.get("/ws/sessions/{id}")
 async def signaling(request: web.Request) -> web.StreamResponse:
-    try:
-        session_id = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    raw_id = request.match_info["id"]
+    # Refused before the upgrade: an id no database column holds failed after it (issue #12).
+    if not raw_id.isdigit() or len(raw_id) > 18:
+        raise web.HTTPNotFound()
+    session_id = int(raw_id)
     if not origin_allowed(request):
         return web.json_response({"error": "cross-site", "message": "WebSocket from another site refused."}, status=403)
     ws = web.WebSocketResponse(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True)
