@@ -23,7 +23,7 @@ from server.keys import (
     settings_key,
 )
 from server.security.auth import auth_middleware
-from server.security.headers import security_headers_middleware
+from server.security import headers
 from server.security.login_guard import LoginGuard
 from server.security.passwords import PasswordWorkers
 from server.security.ratelimit import RateLimiter
@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> web.Application:
     if len(settings.secret_key) < 32:
         raise ValueError("settings.secret_key must be at least 32 characters")
     app = web.Application(
-        middlewares=[security_headers_middleware, error_middleware, auth_middleware],
+        middlewares=[error_middleware, auth_middleware],
         client_max_size=max(settings.max_body_bytes, 1024 * 1024),
     )
     app[settings_key] = settings
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
     app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, JOIN_WINDOW_SECONDS)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_password_workers)
+    headers.setup(app)
 
     aiohttp_jinja2.setup(
         app,

@@ -129,6 +129,11 @@ class Settings:
             secret_key = _local_secret(data_dir)
         if len(secret_key) < 32:
             raise ConfigError("BIMBING_SECRET_KEY must be at least 32 characters")
+        public_url = get("PUBLIC_URL")
+        if production and not public_url:
+            # Without it join links would be built from the request's Host header,
+            # which the caller chooses (issue #12: Host: evil.example made http://evil.example/j/...).
+            raise ConfigError("BIMBING_PUBLIC_URL is required in production (the address clients open, e.g. https://bimbing.bapas.go.id)")
         signing_key = get("AUDIT_SIGNING_KEY")
         recording_key = get("RECORDING_KEY") or ""
         if production and not recording_key:
@@ -154,7 +159,7 @@ class Settings:
             recording_key=recording_key,
             timezone=get("TIMEZONE", "Asia/Jakarta"),
             default_locale=get("LOCALE", "id"),
-            public_url=get("PUBLIC_URL"),
+            public_url=public_url,
             trust_proxy=get_bool("TRUST_PROXY", False),
             stun_urls=get_list("STUN_URLS"),
             turn_urls=get_list("TURN_URLS"),
