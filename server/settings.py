@@ -72,6 +72,12 @@ class Settings:
     audit_sign_every: int = 100
     # How long the server waits for parties to come back after a restart.
     resume_grace_seconds: int = 120
+    # Networks of the server's own interfaces the recorder may still reach (an
+    # office LAN the server sits on); server/media/ice_filter.py says why.
+    recorder_allow_networks: tuple[str, ...] = ()
+    # WebSocket handshakes that have not sent ``join`` yet, per address and in total.
+    ws_pending_per_address: int = 20
+    ws_pending_total: int = 500
     heartbeat_seconds: int = 15
 
     @property
@@ -178,6 +184,9 @@ class Settings:
             late_edit_days=get_int("LATE_EDIT_DAYS", 7),
             audit_sign_every=max(get_int("AUDIT_SIGN_EVERY", 100), 1),
             audit_retention_days=max(get_int("AUDIT_RETENTION_DAYS", 730), 365),
+            recorder_allow_networks=_networks(get_list("RECORDER_ALLOW_NETWORKS")),
+            ws_pending_per_address=max(get_int("WS_PENDING_PER_ADDRESS", 20), 1),
+            ws_pending_total=max(get_int("WS_PENDING_TOTAL", 500), 1),
             resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
@@ -185,6 +194,17 @@ class Settings:
             if signing_key or not production
             else None,
         )
+
+
+def _networks(values: tuple[str, ...]) -> tuple[str, ...]:
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}RECORDER_ALLOW_NETWORKS: {value!r} is not a network like 192.168.1.0/24") from None
+    return values
 
 
 def _redis_prefix(raw: str) -> str:
