@@ -28,6 +28,15 @@ STATIC_PREFIX = "/static/"
 PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/")
 PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang"})
 
+# What a staff member whose password an admin reset may still reach.
+PASSWORD_PAGE = "/account/password"
+OPEN_BEFORE_PASSWORD_CHANGE = frozenset({PASSWORD_PAGE, "/api/me/password", "/api/me", "/logout", "/api/logout"})
+
+
+def _open_before_password_change(path: str) -> bool:
+    return path in OPEN_BEFORE_PASSWORD_CHANGE or (is_public(path) and not path.startswith("/ws/"))
+
+
 staff_request_key = web.RequestKey("staff", Staff | None)  # type: ignore[arg-type]
 session_token_key = web.RequestKey("session_token", str | None)  # type: ignore[arg-type]
 
@@ -125,6 +134,12 @@ async def auth_middleware(request: web.Request, handler):
         if api:
             raise DomainError(ErrorKind.unauthenticated, "unauthenticated", "Sign in first.")
         raise web.HTTPFound(f"/login?next={request.path_qs}" if request.method == "GET" else "/login")
+
+    if staff is not None and staff.must_change_password and not _open_before_password_change(request.path):
+        # An admin reset the password: nothing but choosing a new one (and signing out).
+        if api or request.path.startswith("/ws/") or request.method not in SAFE_METHODS:
+            raise DomainError(ErrorKind.forbidden, "password-change-required", "Choose a new password first (POST /api/me/password).")
+        raise web.HTTPFound(PASSWORD_PAGE)
 
     if staff is not None and not api and request.method not in SAFE_METHODS and not request.path.startswith("/ws/"):
         if not await page_token_ok(request, settings.secret_key, token):

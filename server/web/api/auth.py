@@ -12,9 +12,10 @@ from server.db.models import Staff, utcnow
 from server.domain.errors import DomainError, ErrorKind
 from server.keys import audit_key, db_key, login_guard_key, passwords_key
 from server.security import auth
-from server.security.passwords import needs_rehash
+from server.security.passwords import MIN_LENGTH, needs_rehash
 from server.security.proxy import client_address
 from server.web.serialize import staff_json
+from server.web.staff_account import change_own_password
 from server.web.validation import Body, parse_body
 
 routes = web.RouteTableDef()
@@ -76,3 +77,18 @@ async def logout(request: web.Request) -> web.Response:
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
     return web.json_response(staff_json(auth.current_staff(request)))
+
+
+class PasswordChange(Body):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=MIN_LENGTH, max_length=1024)
+
+
+@routes.post("/api/me/password")
+async def change_password(request: web.Request) -> web.Response:
+    """The signed-in staff member chooses a new password (required after an admin's reset)."""
+    me = auth.current_staff(request)
+    body = await parse_body(request, PasswordChange)
+    response = web.json_response({"changed": True})
+    await change_own_password(request, me, body.current_password, body.new_password, response)
+    return response
