@@ -1,0 +1,164 @@
+"""schemathesis against a live ``bimbing serve`` (issue #12, finding 3): every
+operation of /api/openapi.json, stateless and stateful, signed in as each
+role. Pass: no answer is a 5xx and the server log holds no traceback.
+
+The document is the one the server serves, built from the pydantic models that
+validate the requests (server/web/openapi.py). ``FUZZ_EXAMPLES`` sets the
+examples per operation (CI: the default; more by hand).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+
+from tests.services import free_port
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+PASSWORD = "kata sandi fuzz panjang"
+ROLES = {"pk": "fuzz.pk", "supervisor": "fuzz.kasie", "admin": "fuzz.admin"}
+# Signing out or changing one's own password would end the fuzzer's own sign-in.
+SKIP = {("POST", "/api/logout"), ("POST", "/api/me/password")}
+
+
+def _bimbing(env, *args, stdin=None):
+    done = subprocess.run([sys.executable, "-m", "server", *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+class Live:
+    def __init__(self, root: Path):
+        self.root = root
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = root / "serve.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+        self.env.update(
+            BIMBING_DATABASE_URL=f"sqlite+aiosqlite:///{root / 'bimbing.db'}",
+            BIMBING_DATA_DIR=str(root / "data"),
+            BIMBING_RECORDINGS_DIR=str(root / "recordings"),
+            BIMBING_SECRET_KEY=secrets.token_urlsafe(48),
+            # The fuzzer signs in a few times from one address.
+            BIMBING_LOGIN_MAX_FAILURES="1000",
+        )
+        self.cookies: dict[str, str] = {}
+
+    def start(self) -> None:
+        _bimbing(self.env, "db", "upgrade")
+        # Staff the fuzzer may deactivate or demote by guessing small ids, before its own.
+        for n in range(6):
+            _bimbing(self.env, "user", "add", "--username", f"spare{n}", "--role", "pk", stdin=PASSWORD + "\n")
+        for role, username in ROLES.items():
+            _bimbing(self.env, "user", "add", "--username", username, "--role", role, stdin=PASSWORD + "\n")
+        self.out = open(self.log, "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(self.port)], env=self.env, stdout=self.out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.log.read_text()[-2000:]
+            time.sleep(0.1)
+
+    def cookie(self, role: str | None) -> dict[str, str]:
+        """The role's session cookie, signed in once."""
+        if role is None:
+            return {}
+        if role not in self.cookies:
+            self.sign_in(role)
+        return {"bimbing_session": self.cookies[role]}
+
+    def sign_in(self, role: str) -> None:
+        resp = requests.post(f"{self.base}/api/login", json={"username": ROLES[role], "password": PASSWORD}, timeout=30)
+        self.cookies[role] = resp.cookies.get("bimbing_session", "")
+
+    def call(self, case, role: str | None):
+        response = case.call(base_url=self.base, cookies=self.cookie(role), timeout=30)
+        if role is not None and response.status_code == 401:
+            # The fuzzer ended this role's sign-in (a role change, a password reset): sign in again.
+            self.sign_in(role)
+        return response
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.out.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    server = Live(tmp_path_factory.mktemp("fuzz"))
+    server.start()
+    yield server
+    server.stop()
+    log = server.log.read_text()
+    assert "Traceback" not in log, log[log.index("Traceback") - 500:][:4000]
+
+
+@pytest.fixture(scope="module")
+def api_schema(live):
+    return schemathesis.openapi.from_url(f"{live.base}/api/openapi.json")
+
+
+def _no_server_error(response, case) -> None:
+    assert response.status_code < 500, f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:500]}"
+
+
+def _operations(api_schema):
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) not in SKIP:
+            yield operation
+
+
+@pytest.mark.slow
+def test_no_operation_answers_5xx_to_any_role(api_schema, live):
+    """Each operation: EXAMPLES generated requests, each sent as nobody, a PK, a supervisor and an admin."""
+    seen = []
+    for operation in _operations(api_schema):
+
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate], database=None)
+        @given(case=operation.as_strategy())
+        def fuzz(case):
+            for role in (None, "pk", "supervisor", "admin"):
+                _no_server_error(live.call(case, role), case)
+
+        fuzz()
+        seen.append(f"{operation.method.upper()} {operation.path}")
+    assert len(seen) >= 25, seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ["pk", "supervisor", "admin"])
+def test_stateful_sequences_never_answer_5xx(api_schema, live, role):
+    machine = api_schema.as_state_machine()
+
+    class Sequences(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case):
+            return {"base_url": live.base, "cookies": live.cookie(role), "timeout": 30}
+
+        def validate_response(self, response, case, **kwargs):
+            _no_server_error(response, case)
+
+        def before_call(self, case):
+            if (case.method.upper(), case.path) in SKIP:
+                case.path = "/api/me"
+                case.method = "GET"
+                case.body = schemathesis.NOT_SET if hasattr(schemathesis, "NOT_SET") else None
+
+    Sequences.TestCase.settings = settings(max_examples=max(EXAMPLES // 3, 5), stateful_step_count=8, deadline=None, suppress_health_check=list(HealthCheck))
+    Sequences.TestCase().runTest()
