@@ -18,11 +18,14 @@ from server.keys import (
     db_key,
     engine_key,
     join_limiter_key,
-    login_limiter_key,
+    login_guard_key,
+    passwords_key,
     settings_key,
 )
 from server.security.auth import auth_middleware
-from server.security.headers import security_headers_middleware
+from server.security import headers
+from server.security.login_guard import LoginGuard
+from server.security.passwords import PasswordWorkers
 from server.security.ratelimit import RateLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
@@ -48,18 +51,27 @@ async def _database(app: web.Application):
     await engine.dispose()
 
 
+async def _password_workers(app: web.Application):
+    workers = PasswordWorkers(app[settings_key].password_workers)
+    app[passwords_key] = workers
+    yield
+    workers.close()
+
+
 def create_app(settings: Settings) -> web.Application:
     if len(settings.secret_key) < 32:
         raise ValueError("settings.secret_key must be at least 32 characters")
     app = web.Application(
-        middlewares=[security_headers_middleware, error_middleware, auth_middleware],
+        middlewares=[error_middleware, auth_middleware],
         client_max_size=max(settings.max_body_bytes, 1024 * 1024),
     )
     app[settings_key] = settings
     app[catalogue_key] = Catalogue()
-    app[login_limiter_key] = RateLimiter(settings.login_max_failures, settings.login_window_seconds)
+    app[login_guard_key] = LoginGuard.from_settings(settings)
     app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, JOIN_WINDOW_SECONDS)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_password_workers)
+    headers.setup(app)
 
     aiohttp_jinja2.setup(
         app,

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from server.audit.chain import AuditLog
     from server.domain.calls import CallLog
     from server.domain.recordings import RecordingService
+    from server.security.login_guard import LoginGuard
+    from server.security.passwords import PasswordWorkers
+    from server.security.pending import PendingHandshakes
     from server.security.ratelimit import RateLimiter
     from server.signaling.registry import RoomRegistry
     from server.web.i18n import Catalogue
@@ -22,8 +25,10 @@ engine_key = web.AppKey("engine", AsyncEngine)
 db_key = web.AppKey("db", async_sessionmaker[AsyncSession])
 audit_key: web.AppKey["AuditLog"] = web.AppKey("audit", "AuditLog")  # type: ignore[arg-type]
 join_limiter_key: web.AppKey["RateLimiter"] = web.AppKey("join_limiter", "RateLimiter")  # type: ignore[arg-type]
-login_limiter_key: web.AppKey["RateLimiter"] = web.AppKey("login_limiter", "RateLimiter")  # type: ignore[arg-type]
+login_guard_key: web.AppKey["LoginGuard"] = web.AppKey("login_guard", "LoginGuard")  # type: ignore[arg-type]
+passwords_key: web.AppKey["PasswordWorkers"] = web.AppKey("passwords", "PasswordWorkers")  # type: ignore[arg-type]
 catalogue_key: web.AppKey["Catalogue"] = web.AppKey("catalogue", "Catalogue")  # type: ignore[arg-type]
+pending_ws_key: web.AppKey["PendingHandshakes"] = web.AppKey("pending_ws", "PendingHandshakes")  # type: ignore[arg-type]
 rooms_key: web.AppKey["RoomRegistry"] = web.AppKey("rooms", "RoomRegistry")  # type: ignore[arg-type]
 calls_key: web.AppKey["CallLog"] = web.AppKey("calls", "CallLog")  # type: ignore[arg-type]
 recordings_key: web.AppKey["RecordingService"] = web.AppKey("recordings", "RecordingService")  # type: ignore[arg-type]

@@ -52,8 +52,13 @@ class Settings:
     join_opens_before_minutes: int = 60
     join_expires_after_hours: int = 12
     staff_session_hours: int = 12
+    # Failed sign-ins per address per window; a username alone gets the higher ceiling
+    # (server/security/login_guard.py says why).
     login_max_failures: int = 5
+    login_user_max_failures: int = 50
     login_window_seconds: int = 300
+    # Threads that run Argon2 off the event loop (server/security/passwords.py).
+    password_workers: int = 2
     # Join-link openings per client address per 5 minutes (each one is logged).
     join_opens_per_window: int = 30
     max_body_bytes: int = 64 * 1024
@@ -67,6 +72,12 @@ class Settings:
     audit_sign_every: int = 100
     # How long the server waits for parties to come back after a restart.
     resume_grace_seconds: int = 120
+    # Networks of the server's own interfaces the recorder may still reach (an
+    # office LAN the server sits on); server/media/ice_filter.py says why.
+    recorder_allow_networks: tuple[str, ...] = ()
+    # WebSocket handshakes that have not sent ``join`` yet, per address and in total.
+    ws_pending_per_address: int = 20
+    ws_pending_total: int = 500
     heartbeat_seconds: int = 15
 
     @property
@@ -124,6 +135,11 @@ class Settings:
             secret_key = _local_secret(data_dir)
         if len(secret_key) < 32:
             raise ConfigError("BIMBING_SECRET_KEY must be at least 32 characters")
+        public_url = get("PUBLIC_URL")
+        if production and not public_url:
+            # Without it join links would be built from the request's Host header,
+            # which the caller chooses (issue #12: Host: evil.example made http://evil.example/j/...).
+            raise ConfigError("BIMBING_PUBLIC_URL is required in production (the address clients open, e.g. https://bimbing.bapas.go.id)")
         signing_key = get("AUDIT_SIGNING_KEY")
         recording_key = get("RECORDING_KEY") or ""
         if production and not recording_key:
@@ -149,7 +165,7 @@ class Settings:
             recording_key=recording_key,
             timezone=get("TIMEZONE", "Asia/Jakarta"),
             default_locale=get("LOCALE", "id"),
-            public_url=get("PUBLIC_URL"),
+            public_url=public_url,
             trust_proxy=get_bool("TRUST_PROXY", False),
             stun_urls=get_list("STUN_URLS"),
             turn_urls=get_list("TURN_URLS"),
@@ -158,12 +174,19 @@ class Settings:
             join_opens_before_minutes=get_int("JOIN_OPENS_BEFORE_MINUTES", 60),
             join_expires_after_hours=get_int("JOIN_EXPIRES_AFTER_HOURS", 12),
             staff_session_hours=get_int("STAFF_SESSION_HOURS", 12),
+            login_max_failures=max(get_int("LOGIN_MAX_FAILURES", 5), 1),
+            login_user_max_failures=max(get_int("LOGIN_USER_MAX_FAILURES", 50), 1),
+            login_window_seconds=max(get_int("LOGIN_WINDOW_SECONDS", 300), 1),
+            password_workers=max(get_int("PASSWORD_WORKERS", 2), 1),
             join_opens_per_window=max(get_int("JOIN_OPENS_PER_WINDOW", 30), 1),
             min_video_minutes=get_int("MIN_VIDEO_MINUTES", 5),
             notes_grace_hours=get_int("NOTES_GRACE_HOURS", 24),
             late_edit_days=get_int("LATE_EDIT_DAYS", 7),
             audit_sign_every=max(get_int("AUDIT_SIGN_EVERY", 100), 1),
             audit_retention_days=max(get_int("AUDIT_RETENTION_DAYS", 730), 365),
+            recorder_allow_networks=_networks(get_list("RECORDER_ALLOW_NETWORKS")),
+            ws_pending_per_address=max(get_int("WS_PENDING_PER_ADDRESS", 20), 1),
+            ws_pending_total=max(get_int("WS_PENDING_TOTAL", 500), 1),
             resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
@@ -171,6 +194,17 @@ class Settings:
             if signing_key or not production
             else None,
         )
+
+
+def _networks(values: tuple[str, ...]) -> tuple[str, ...]:
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}RECORDER_ALLOW_NETWORKS: {value!r} is not a network like 192.168.1.0/24") from None
+    return values
 
 
 def _redis_prefix(raw: str) -> str:

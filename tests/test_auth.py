@@ -180,3 +180,33 @@ async def test_api_answers_are_not_cached(client, office, sign_in):
     resp = await client.get("/api/me")
     assert resp.headers["Cache-Control"] == "no-store"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"active": False},
+        {"role": "supervisor"},
+        {"password": "kata sandi baru sekali"},
+    ],
+)
+async def test_a_change_to_the_account_ends_its_sign_ins_for_good(client, office, sign_in, aiohttp_client, settings, change):
+    """Issue #12: sign-ins survived deactivation (and came back on reactivation),
+    and password or role changes."""
+    await sign_in(client, "pk2")
+    token = {c.key: c.value for c in client.session.cookie_jar}[COOKIE]
+    admin = await aiohttp_client(create_app(settings))
+    await sign_in(admin, "admin")
+    pk2 = office.staff["pk2"].id
+    assert (await admin.patch(f"/api/staff/{pk2}", json=change)).status == 200
+    if change == {"active": False}:
+        assert (await admin.patch(f"/api/staff/{pk2}", json={"active": True})).status == 200
+    assert (await client.get("/api/me", headers={"Cookie": f"{COOKIE}={token}"})).status == 401
+
+
+async def test_a_rename_keeps_the_sign_in(client, office, sign_in, aiohttp_client, settings):
+    await sign_in(client, "pk2")
+    admin = await aiohttp_client(create_app(settings))
+    await sign_in(admin, "admin")
+    assert (await admin.patch(f"/api/staff/{office.staff['pk2'].id}", json={"name": "Nama Baru", "role": "pk"})).status == 200
+    assert (await client.get("/api/me")).status == 200

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
+import aiohttp
+import pytest
 
 from tests.foundation import CLIENT_BODY, add_office_session, row_counts
 
@@ -36,6 +39,11 @@ def session_with(**changes):
 JSON = "application/json"
 
 # (label, signed in as, method, path, body (object -> JSON, bytes -> as is), content type, status, error code)
+def _cursor(sort: str, value, last_id) -> str:
+    """A keyset cursor as the server encodes one (server/domain/reports.py), with hostile parts."""
+    return base64.urlsafe_b64encode(json.dumps([sort, value, last_id]).encode()).decode().rstrip("=")
+
+
 CASES = [
     # missing fields
     ("client: empty object", "pk1", "POST", "/api/clients", {}, JSON, 400, "invalid-body"),
@@ -101,6 +109,15 @@ CASES = [
     # ids in the path
     ("client: id is not a number", "pk1", "GET", "/api/clients/abc", None, None, 404, "not-found"),
     ("session: id overflows", "pk1", "GET", "/api/sessions/99999999999999999999999", None, None, 404, "not-found"),
+    # issue #12: each of these answered 500
+    ("audit: cursor time without a zone", "kasie", "GET", "/api/audit/sessions?after=" + _cursor("-scheduled_at", "2026-01-10T09:00:00", 5), None, None, 400, "invalid-query"),
+    ("audit: cursor duration 1e308", "kasie", "GET", "/api/audit/sessions?sort=-duration&after=" + _cursor("-duration", 1e308, 5), None, None, 400, "invalid-query"),
+    ("audit: cursor id beyond any row", "kasie", "GET", "/api/audit/sessions?sort=-duration&after=" + _cursor("-duration", 60, 10**30), None, None, 400, "invalid-query"),
+    ("audit: before_seq 1e23", "kasie", "GET", "/api/audit/trail?before_seq=1e23", None, None, 400, "invalid-query"),
+    ("audit: before_seq beyond any row", "kasie", "GET", "/api/audit/trail?before_seq=99999999999999999999", None, None, 400, "invalid-query"),
+    ("audit page: month 9999-12", "kasie", "GET", "/audit/officers?month=9999-12", None, None, 400, "invalid-query"),
+    ("audit page: client report month 9999-12", "kasie", "GET", "/audit/reports/client/{c1}?month=9999-12", None, None, 400, "invalid-query"),
+    ("audit page: month 0000-01", "kasie", "GET", "/audit/officers?month=0000-01", None, None, 400, "invalid-query"),
 ]
 
 
@@ -182,3 +199,11 @@ async def test_validation_errors_name_the_field(client, office, sign_in):
     assert resp.status == 400
     assert set(answer["fields"]) == {"reporting_interval_days", "program"}
     assert "reporting_interval_days" in answer["message"] and "program" in answer["message"]
+
+
+async def test_a_socket_for_a_session_id_no_row_can_have_is_refused_before_the_upgrade(client, office, sign_in):
+    """Issue #12: joining /ws/sessions/99999999999999999999 as officer failed after the upgrade."""
+    await sign_in(client, "pk1")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect("/ws/sessions/99999999999999999999")
+    assert refused.value.status == 404

@@ -109,3 +109,22 @@ def test_user_add_before_db_upgrade_says_what_to_do(tmp_path):
     assert result.returncode != 0
     assert "bimbing db upgrade" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_production_refuses_to_start_without_the_public_url(tmp_path):
+    """Issue #12: without it join links were built from the Host header (Host: evil.example)."""
+    env = cli_env(f"sqlite:///{tmp_path / 'p.db'}", tmp_path)
+    env.update(BIMBING_ENV="production", BIMBING_SECRET_KEY="s" * 48, BIMBING_RECORDING_KEY="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+    env.pop("BIMBING_PUBLIC_URL", None)
+    result = bimbing("db", "upgrade", env=env)
+    assert result.returncode != 0
+    assert "BIMBING_PUBLIC_URL is required in production" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_sqlite_database_is_created_readable_by_its_owner_only(tmp_path):
+    """Issue #12: it was created 0644 while the secrets beside it are 0600."""
+    db = tmp_path / "data" / "bimbing.db"
+    env = cli_env(f"sqlite:///{db}", tmp_path)
+    assert bimbing("db", "upgrade", env=env).returncode == 0
+    assert db.stat().st_mode & 0o777 == 0o600

@@ -36,6 +36,9 @@ ENDPOINTS = [
     ("edit notes", "PATCH", "/api/sessions/{s1}", {"notes": "Catatan tambahan."}),
     ("notes history", "GET", "/api/sessions/{s1}/history", None),
     ("log session", "POST", "/api/sessions", dict(OFFICE_SESSION, client_id="{c1}")),
+    ("start video session", "POST", "/api/sessions", {"mode": "video", "client_id": "{c1}"}),
+    ("reissue join link", "POST", "/api/sessions/{v1}/link", None),
+    ("revoke join link", "DELETE", "/api/sessions/{v1}/link", None),
     ("end session", "POST", "/api/sessions/{s1}/end", None),
     ("list staff", "GET", "/api/staff", None),
     ("add staff", "POST", "/api/staff", NEW_STAFF),
@@ -59,17 +62,21 @@ EXPECTED = {
     "read missing client":     (401, 404, 404, 404, 404, 404),
     "add client for pk1":      (401, 201, 403, 201, 201, 400),
     "read session":            (401, 200, 404, 200, 200, 404),
-    "edit notes":              (401, 200, 404, 200, 200, 404),
+    # Admins manage staff and settings and do not run guidance (DESIGN.md; docs/api.md).
+    "edit notes":              (401, 200, 404, 200, 403, 404),
     "notes history":           (401, 200, 404, 200, 200, 404),
-    "log session":             (401, 201, 404, 201, 201, 404),
-    "end session":             (401, 200, 404, 200, 200, 404),
+    "log session":             (401, 201, 404, 201, 403, 404),
+    "start video session":     (401, 201, 404, 201, 403, 404),
+    "reissue join link":       (401, 200, 404, 200, 403, 404),
+    "revoke join link":        (401, 200, 404, 200, 403, 404),
+    "end session":             (401, 200, 404, 200, 403, 404),
     "list staff":              (401, 200, 200, 200, 200, 200),
     "add staff":               (401, 403, 403, 403, 201, 403),
     "rename staff":            (401, 403, 403, 403, 200, 403),
     "caseload page":           (302, 200, 200, 200, 200, 200),
     "new client page":         (302, 200, 200, 200, 200, 200),
     "client page":             (302, 200, 404, 200, 200, 404),
-    "log session page":        (302, 200, 404, 200, 200, 404),
+    "log session page":        (302, 200, 404, 200, 403, 404),
     "session page":            (302, 200, 404, 200, 200, 404),
     "staff admin page":        (302, 403, 403, 403, 200, 403),
     "health":                  (200, 200, 200, 200, 200, 200),
@@ -92,9 +99,25 @@ async def s1(database_url, office) -> int:
     return await add_office_session(database_url, office.clients["c1"].id, office.staff["pk1"])
 
 
+@pytest.fixture
+async def v1(database_url, office) -> int:
+    """A scheduled video session of pk1's client c1 (its join link can be reissued)."""
+    async with database(database_url) as db:
+        from datetime import datetime, timezone
+
+        from server.db.models import Client, SessionMode, Staff
+        from server.domain import sessions as sessions_domain
+
+        actor = await db.get(Staff, office.staff["pk1"].id)
+        c1 = await db.get(Client, office.clients["c1"].id)
+        session = await sessions_domain.create_session(db, actor, c1, mode=SessionMode.video, scheduled_at=datetime.now(timezone.utc))
+        await db.commit()
+        return session.id
+
+
 @pytest.mark.parametrize("role", ROLES)
-async def test_each_role_against_each_endpoint(client, office, other_office, s1, sign_in, role):
-    ids = {"c1": office.clients["c1"].id, "c2": office.clients["c2"].id, "s1": s1, "pk1": office.staff["pk1"].id, "pk2": office.staff["pk2"].id}
+async def test_each_role_against_each_endpoint(client, office, other_office, s1, v1, sign_in, role):
+    ids = {"c1": office.clients["c1"].id, "c2": office.clients["c2"].id, "s1": s1, "v1": v1, "pk1": office.staff["pk1"].id, "pk2": office.staff["pk2"].id}
     if role != "anonymous":
         await sign_in(client, USERNAMES[role])
     column = ROLES.index(role)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import av
 import pytest
+
+from server.media.ice_filter import server_networks
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
@@ -127,7 +129,9 @@ class AudioOnlyClient(CallPeer):
 
 
 async def _call(aiohttp_server, settings, office, *, record: bool, client_class: type[CallPeer] = CallPeer):
-    app = create_app(settings)
+    # The peers and the server share this machine: its networks stand for the office
+    # LAN the recorder must reach (server/media/ice_filter.py).
+    app = create_app(settings.with_(recorder_allow_networks=tuple(str(n) for n in server_networks())))
     server = await aiohttp_server(app)
     base = str(server.make_url("/")).rstrip("/")
     pk_http, phone = party_http(base), party_http(base)

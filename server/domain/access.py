@@ -1,5 +1,10 @@
 """Who may see and change what. A PK owns their caseload; supervisors and
-admins act on the whole office. Queries are scoped here, once."""
+admins see the whole office. Queries are scoped here, once.
+
+Duty separation (DESIGN.md, "Users"): the admin manages staff accounts and
+settings and does not run guidance. An admin may read the office's records
+but not log, annotate or end sessions, nor issue, reissue or revoke join
+links (:func:`require_guidance`); docs/api.md "Who may do what" is the table."""
 
 from __future__ import annotations
 
@@ -51,3 +56,9 @@ def require_session(staff: Staff, session: GuidanceSession | None) -> GuidanceSe
 def require_role(staff: Staff, *roles: Role) -> None:
     if staff.role not in roles:
         raise DomainError(ErrorKind.forbidden, "forbidden", "Your role may not do that.")
+
+
+def require_guidance(staff: Staff) -> None:
+    """Running guidance (sessions, notes, join links) is a PK's or supervisor's act."""
+    if staff.role not in (Role.pk, Role.supervisor):
+        raise DomainError(ErrorKind.forbidden, "no-guidance-role", "Admins manage staff and settings; guidance is run by PKs and supervisors.")

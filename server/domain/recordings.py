@@ -130,7 +130,7 @@ class RecordingService:
                     raise RecordingRefused("not-recorded", "This session is not set to be recorded.")
             # A new offer for a party replaces its running recording (the call was rebuilt).
             await self._stop_locked(session_id, "renegotiated", parties=(party,))
-            recorder = SessionRecorder(session_id, party, self.directory, ice_servers)  # type: ignore[arg-type]
+            recorder = SessionRecorder(session_id, party, self.directory, ice_servers, allow_networks=self._settings.recorder_allow_networks)  # type: ignore[arg-type]
             try:
                 answer = await recorder.accept(offer_sdp)
             except RecorderError as exc:

@@ -73,13 +73,22 @@ def local_midnight(day: date, tz: str) -> datetime:
     return datetime.combine(day, time.min, ZoneInfo(tz)).astimezone(timezone.utc)
 
 
+MIN_YEAR, MAX_YEAR = 1900, 2999
+# What a database integer column holds on both backends (PostgreSQL BIGINT is 2**63-1).
+MAX_DB_INT = 2**62
+
+
 def month_range(month: str) -> tuple[date, date]:
     """``2026-10`` -> (2026-10-01, 2026-10-31)."""
     try:
         year, mon = (int(part) for part in month.split("-"))
+        # Bounded so that every date computed from the month (its next month, local
+        # midnights in UTC) stays representable: 9999-12 answered 500 (issue #12).
+        if not MIN_YEAR <= year <= MAX_YEAR:
+            raise ValueError
         first = date(year, mon, 1)
     except (ValueError, TypeError):
-        raise DomainError(ErrorKind.invalid, "invalid-query", "month: expected YYYY-MM", fields={"month": "expected YYYY-MM"}) from None
+        raise DomainError(ErrorKind.invalid, "invalid-query", f"month: expected YYYY-MM, year {MIN_YEAR}-{MAX_YEAR}", fields={"month": "expected YYYY-MM"}) from None
     nxt = date(year + (mon == 12), mon % 12 + 1, 1)
     return first, nxt - timedelta(days=1)
 
@@ -159,9 +168,19 @@ def decode_cursor(sort: str, token: str) -> tuple[Any, int]:
         cursor_sort, raw, last_id = data
         if cursor_sort != sort or not isinstance(last_id, int):
             raise ValueError
+        if not -MAX_DB_INT <= last_id <= MAX_DB_INT:
+            raise ValueError
         column, _ = SORTS[sort]
-        value = datetime.fromisoformat(raw) if column.key == "scheduled_at" else int(raw)
-    except (ValueError, TypeError, KeyError, json.JSONDecodeError):
+        if column.key == "scheduled_at":
+            value = datetime.fromisoformat(raw)
+            # Compared with UTC timestamps: a time without a zone is not one of ours.
+            if value.tzinfo is None:
+                raise ValueError
+        elif isinstance(raw, int) and not isinstance(raw, bool) and -MAX_DB_INT <= raw <= MAX_DB_INT:
+            value = raw
+        else:  # 1e308, a string, a number no column holds
+            raise ValueError
+    except (ValueError, TypeError, KeyError, OverflowError, json.JSONDecodeError):
         raise DomainError(ErrorKind.invalid, "invalid-query", "after: not a cursor from this listing and sort", fields={"after": "invalid"}) from None
     return value, last_id
 

@@ -45,6 +45,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from server.media.crypto import recording_name, safe_path
+from server.media.ice_filter import filter_offer, parse_networks
 from server.media.writer import Mp4Writer
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,8 @@ class SessionRecorder:
     carrying that party's audio and video (one of each: aiortc is reliable with
     that, and not with two videos bundled in one connection), one file."""
 
-    def __init__(self, session_id: int, party: Party, directory: Path, ice_servers: list[dict[str, Any]]):
+    def __init__(self, session_id: int, party: Party, directory: Path, ice_servers: list[dict[str, Any]], *, allow_networks: tuple[str, ...] = ()):
+        self.allow_networks = parse_networks(allow_networks)
         self.session_id = session_id
         self.party = party
         self.directory = Path(directory)
@@ -170,6 +172,10 @@ class SessionRecorder:
     async def accept(self, offer_sdp: str) -> str:
         """Take the console's offer; return the answer SDP (all candidates in it:
         aiortc does not trickle, PITFALLS 3)."""
+        # Before aiortc sees it: no checks towards the server's own networks (ice_filter.py).
+        offer_sdp, dropped = filter_offer(offer_sdp, self.allow_networks)
+        if dropped:
+            log.info("session %s: dropped %d ICE candidates of the %s upload offer (server's own or special addresses)", self.session_id, dropped, self.party)
         kinds = offered_kinds(offer_sdp)
         if not kinds:
             raise RecorderError("the offer sends neither audio nor video")

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from server.db.models import Staff, StaffSession, utcnow
 from server.domain.errors import DomainError, ErrorKind
 from server.keys import db_key, settings_key
-from server.security.csrf import check_form_token, cross_site_reason
+from server.security.csrf import SAFE_METHODS, cross_site_reason, page_token_ok
 from server.security.proxy import is_https
 
 COOKIE = "bimbing_session"
@@ -26,7 +26,16 @@ COOKIE = "bimbing_session"
 # Routes that need no staff sign-in. Everything else does (secure by default).
 STATIC_PREFIX = "/static/"
 PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/")
-PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang"})
+PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json"})
+
+# What a staff member whose password an admin reset may still reach.
+PASSWORD_PAGE = "/account/password"
+OPEN_BEFORE_PASSWORD_CHANGE = frozenset({PASSWORD_PAGE, "/api/me/password", "/api/me", "/logout", "/api/logout"})
+
+
+def _open_before_password_change(path: str) -> bool:
+    return path in OPEN_BEFORE_PASSWORD_CHANGE or (is_public(path) and not path.startswith("/ws/"))
+
 
 staff_request_key = web.RequestKey("staff", Staff | None)  # type: ignore[arg-type]
 session_token_key = web.RequestKey("session_token", str | None)  # type: ignore[arg-type]
@@ -79,6 +88,14 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
     response.del_cookie(COOKIE, path="/")
 
 
+async def end_staff_sessions(db, staff_id: int) -> int:
+    """Sign a staff member out of every browser: on deactivation, password change
+    or role change (issue #12). A sign-in that merely stopped matching (inactive)
+    would come back to life on reactivation, so the rows go. The caller commits."""
+    result = await db.execute(delete(StaffSession).where(StaffSession.staff_id == staff_id))
+    return result.rowcount or 0
+
+
 async def staff_for_token(request: web.Request, token: str | None) -> Staff | None:
     if not token or len(token) > 100:
         return None
@@ -118,11 +135,13 @@ async def auth_middleware(request: web.Request, handler):
             raise DomainError(ErrorKind.unauthenticated, "unauthenticated", "Sign in first.")
         raise web.HTTPFound(f"/login?next={request.path_qs}" if request.method == "GET" else "/login")
 
-    if staff is not None and not api and request.method == "POST" and request.content_type in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ):
-        form = await request.post()
-        if not check_form_token(settings.secret_key, token, form.get("csrf_token")):
+    if staff is not None and staff.must_change_password and not _open_before_password_change(request.path):
+        # An admin reset the password: nothing but choosing a new one (and signing out).
+        if api or request.path.startswith("/ws/") or request.method not in SAFE_METHODS:
+            raise DomainError(ErrorKind.forbidden, "password-change-required", "Choose a new password first (POST /api/me/password).")
+        raise web.HTTPFound(PASSWORD_PAGE)
+
+    if staff is not None and not api and request.method not in SAFE_METHODS and not request.path.startswith("/ws/"):
+        if not await page_token_ok(request, settings.secret_key, token):
             raise DomainError(ErrorKind.forbidden, "csrf", "The form has expired; reload the page and try again.")
     return await handler(request)

@@ -7,10 +7,16 @@ Two layers, after the OWASP CSRF Prevention Cheat Sheet:
    address, bookmarks). Older browsers send only ``Origin``, which must equal
    our own origin. A request with neither is not from a modern browser's
    cross-site context (scripts, curl) and is let through to the other checks.
-2. HTML forms also carry a synchroniser token: HMAC-SHA256 of the staff
-   session token under the app secret, so it needs no storage and dies with
-   the session. JSON bodies need no token: ``application/json`` cannot be sent
-   cross-origin without a CORS preflight, which we never grant.
+2. Every state-changing *page* route (not ``/api/``) of a signed-in staff
+   member carries a synchroniser token: HMAC-SHA256 of the staff session
+   token under the app secret, so it needs no storage and dies with the
+   session. Forms send it as the ``csrf_token`` field; anything else must send
+   it as the ``X-CSRF-Token`` header. Whatever the content type: the review
+   (issue #12) found that a ``text/plain`` POST, which a cross-site form can
+   send, skipped a check made only for form content types and wiped the notes.
+   JSON API bodies need no token: ``application/json`` cannot be sent
+   cross-origin without a CORS preflight, which we never grant, and the API
+   refuses other content types (server/web/validation.py).
 """
 
 from __future__ import annotations
@@ -54,3 +60,15 @@ def cross_site_reason(request: web.Request) -> str | None:
         if origin == "null" or origin.rstrip("/") != request_origin(request):
             return f"Origin {origin} is not this site"
     return None
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+HEADER = "X-CSRF-Token"
+
+
+async def page_token_ok(request: web.Request, secret: str, session_token: str | None) -> bool:
+    """Whether a state-changing page request carries its token (form field or header)."""
+    if request.content_type in FORM_TYPES:
+        submitted = (await request.post()).get("csrf_token")
+        return check_form_token(secret, session_token, submitted if isinstance(submitted, str) else None)
+    return check_form_token(secret, session_token, request.headers.get(HEADER))

@@ -1,4 +1,13 @@
-"""Security headers on every response; a strict Content-Security-Policy on pages."""
+"""Security headers on every response; a strict Content-Security-Policy on pages.
+
+Set when a response is prepared (``on_response_prepare``), not in a middleware
+around the handler: a streamed response (the CSV export, a recording) is
+prepared inside its handler, before any middleware sees it, and went out with
+none of these headers (issue #12). The same hook names the server without a
+version (aiohttp's default ``Server`` said ``Python/3.11 aiohttp/3.x``) and
+forbids caching anything but the static files: every other answer is about a
+signed-in staff member's office or a client's link.
+"""
 
 from __future__ import annotations
 
@@ -27,21 +36,21 @@ CONTENT_SECURITY_POLICY = "; ".join(
 PERMISSIONS_POLICY = "camera=(self), microphone=(self), geolocation=(), payment=(), usb=()"
 
 
-@web.middleware
-async def security_headers_middleware(request: web.Request, handler):
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        _apply(request, exc)
-        raise
-    _apply(request, response)
-    return response
+SERVER_NAME = "Bimbing"
+STATIC_PREFIX = "/static/"
 
 
-def _apply(request: web.Request, response: web.StreamResponse) -> None:
-    if response.prepared:
-        return
+def setup(app: web.Application) -> None:
+    app.on_response_prepare.append(_on_prepare)
+
+
+async def _on_prepare(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    apply(request, response)
+
+
+def apply(request: web.BaseRequest, response: web.StreamResponse) -> None:
     h = response.headers
+    h["Server"] = SERVER_NAME
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "no-referrer")
     h.setdefault("X-Frame-Options", "DENY")
@@ -50,5 +59,6 @@ def _apply(request: web.Request, response: web.StreamResponse) -> None:
     h.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     if is_https(request):
         h.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.path.startswith("/api/") or request.path.startswith("/j/"):
+    if not request.path.startswith(STATIC_PREFIX):
+        # Staff pages carry personal data; /api/ and /j/ too (docs/deploy.md).
         h.setdefault("Cache-Control", "no-store")

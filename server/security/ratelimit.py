@@ -33,6 +33,18 @@ class RateLimiter:
                 wait = max(wait, self.window - (self._clock() - q[0]))
         return wait
 
+    def release(self, *keys: str) -> None:
+        """Give back one reserved attempt per key (the attempt turned out fine)."""
+        for key in keys:
+            q = self._events.get(key)
+            if q:
+                q.pop()
+                if not q:
+                    self._events.pop(key, None)
+
+    def count(self, key: str) -> int:
+        return len(self._prune(key))
+
     def hit(self, *keys: str) -> None:
         now = self._clock()
         for key in keys:

@@ -185,7 +185,7 @@ class Denied(Message):
 class PeerLeft(Message):
     type: Literal["peer-left"] = "peer-left"
     role: Role
-    reason: Literal["hangup", "dropped", "replaced", "denied"]
+    reason: Literal["hangup", "dropped", "replaced", "denied", "link-revoked"]
     device: str | None = None
 
 
@@ -239,7 +239,7 @@ SERVER_TYPES: frozenset[str] = frozenset(
 ERROR_CODES = (
     "bad-message", "too-large", "unknown-type", "not-joined", "already-joined", "unauthorized", "forbidden",
     "link-expired", "link-revoked", "session-closed", "room-full", "not-admitted", "no-peer", "rate-limited",
-    "replaced", "not-recorded", "record-failed", "unavailable",
+    "replaced", "not-recorded", "record-failed", "unavailable", "signed-out",
 )
 
 

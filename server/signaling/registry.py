@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 SEND_TIMEOUT = 5.0
 CLOSE_TIMEOUT = 2.0
 CLOSE_REPLACED = 4000
+# A client whose join link was revoked or reissued: policy violation (RFC 6455 1008).
+CLOSE_REVOKED = 1008
+REVOKED_MESSAGE = "This link was revoked or replaced; ask your PK for the new one."
 # ``unavailable``: the shared state (Redis) cannot be reached; try again later (RFC 6455 1013).
 CLOSE_UNAVAILABLE = 1013
 UNAVAILABLE_MESSAGE = "The call service is temporarily unavailable; reconnecting."
@@ -79,6 +82,8 @@ class Party:
     # Closed with ``unavailable``: its place could not be kept (Redis down); its
     # handler logs it from the database alone (ws.py).
     lost: bool = False
+    # Closed because its join link was revoked: its handler logs it as ``link-revoked``.
+    revoked: bool = False
     # This connection's id when rooms are shared between processes (shared/rooms.py).
     conn: str = ""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -256,6 +261,35 @@ class RoomRegistry(ABC):
         room.remove(party)
         if not room.parties():
             self._rooms.pop(party.session_id, None)
+
+    # ---- the join link is revoked, the staff member signed out ----------------------
+
+    async def revoke_clients(self, session_id: int) -> int:
+        """The session's join links were revoked or reissued: every client
+        connection, admitted or waiting, came in with a pass that is no longer
+        valid. Close each with ``link-revoked``; its handler then leaves the room
+        the usual way (the officer hears ``peer-left`` reason ``link-revoked``, the
+        log ends the open interval). Returns how many were closed. (The shared
+        registry overrides this to reach the other processes' sockets too.)"""
+        room = self._rooms.get(session_id)
+        clients = [x for x in room.parties() if x.role == "client"] if room else []
+        await asyncio.gather(*(self._revoke(x) for x in clients))
+        return len(clients)
+
+    async def _revoke(self, party: Party) -> None:
+        party.revoked = True
+        await party.send(p.error("link-revoked", REVOKED_MESSAGE))
+        await party.close(CLOSE_REVOKED)
+
+    async def close_staff(self, staff_id: int) -> int:
+        """The staff member was signed out everywhere (deactivated, password or
+        role changed): credentials are checked at ``join`` only, so close their
+        sockets here with ``signed-out``; their handlers leave the rooms as usual."""
+        parties = [x for room in self._rooms.values() for x in room.parties() if x.role == "officer" and x.staff_id == staff_id]
+        for party in parties:
+            await party.send(p.error("signed-out", "Your sign-in was ended; sign in again."))
+            await party.close(CLOSE_REVOKED)
+        return len(parties)
 
     async def _replace(self, old: Party) -> None:
         await old.send(p.error("replaced", "You connected again from another window or device; this one is closed."))

@@ -26,10 +26,12 @@ from redis.exceptions import RedisError
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
 from server.domain.calls import CallLog, device_label, is_open
 from server.domain.recordings import RecordingRefused, RecordingService
-from server.keys import audit_key, calls_key, db_key, recordings_key, rooms_key, settings_key
+from server.keys import audit_key, calls_key, db_key, pending_ws_key, recordings_key, rooms_key, settings_key
 from server.security import joinpass
 from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
+from server.security.pending import PendingHandshakes
+from server.security.proxy import client_address
 from server.signaling import protocol as p
 from server.signaling.ice import ice_servers
 from server.signaling.registry import CLOSE_UNAVAILABLE, UNAVAILABLE_MESSAGE, Party, Refusal, RoomRegistry
@@ -133,12 +135,13 @@ async def _credential(request: web.Request, session_id: int, role: str) -> tuple
     return party, welcome
 
 
-async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: int) -> Party | None:
+async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: int, spoke=lambda: None) -> Party | None:
     """The first message must be ``join``; check it and take a place."""
     rooms = request.app[rooms_key]
     calls = request.app[calls_key]
     try:
         first = await asyncio.wait_for(ws.receive(), JOIN_TIMEOUT)
+        spoke()
     except asyncio.TimeoutError:
         await _refuse(ws, "not-joined", "Send join first.")
         return None
@@ -292,15 +295,35 @@ async def _tell_recording(rooms: RoomRegistry, session_id: int, active: bool) ->
 
 @routes.get("/ws/sessions/{id}")
 async def signaling(request: web.Request) -> web.StreamResponse:
-    try:
-        session_id = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    raw_id = request.match_info["id"]
+    # Refused before the upgrade: an id no database column holds failed after it (issue #12).
+    if not raw_id.isdigit() or len(raw_id) > 18:
+        raise web.HTTPNotFound()
+    session_id = int(raw_id)
     if not origin_allowed(request):
         return web.json_response({"error": "cross-site", "message": "WebSocket from another site refused."}, status=403)
-    ws = web.WebSocketResponse(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True)
-    await ws.prepare(request)
-    party = await _enter(request, ws, session_id)
+    pending = request.app[pending_ws_key]
+    address = client_address(request)
+    if not pending.acquire(address):
+        return web.json_response(
+            {"error": "too-many-connections", "message": "Too many connections waiting to join; try again shortly."},
+            status=429, headers={"Retry-After": str(int(JOIN_TIMEOUT))},
+        )
+    released = False
+
+    def spoke() -> None:
+        # Counted only until the first message arrives (or the socket ends without one).
+        nonlocal released
+        if not released:
+            released = True
+            pending.release(address)
+
+    try:
+        ws = web.WebSocketResponse(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True)
+        await ws.prepare(request)
+        party = await _enter(request, ws, session_id, spoke)
+    finally:
+        spoke()
     if party is None:
         return ws
     reason = "dropped"
@@ -340,6 +363,8 @@ async def signaling(request: web.Request) -> web.StreamResponse:
 async def _leave(request: web.Request, party: Party, reason: str) -> None:
     calls = request.app[calls_key]
     rooms: RoomRegistry = request.app[rooms_key]
+    if party.revoked:
+        reason = "link-revoked"
     was_admitted = party.role == "officer" or party.admitted
     if party.lost:
         await _leave_lost(request, party, was_admitted)
@@ -429,6 +454,8 @@ async def _close_sockets(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     """Register the signaling endpoint and its state (after the database ctx)."""
+    settings = app[settings_key]
+    app[pending_ws_key] = PendingHandshakes(settings.ws_pending_per_address, settings.ws_pending_total)
     app.cleanup_ctx.append(_signaling_ctx)
     app.on_shutdown.append(_close_sockets)
     app.router.add_routes(routes)

@@ -44,9 +44,16 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "csrf_token": csrf.form_token(settings.secret_key, token) if token else "",
         "path": request.path,
         "path_qs": request.path_qs,
+        # The language link goes through /lang?next=<this page>; a page whose address
+        # carries a secret (a join token) switches in place instead, so the secret is
+        # not written into the page (issue #12).
+        "lang_next": None if request.path.startswith(SECRET_PATHS) else request.path_qs,
         "local": local,
         "tojson": lambda value: json.dumps(value, ensure_ascii=False).replace("<", "\\u003c"),
     }
+
+
+SECRET_PATHS = ("/j/",)
 
 
 def render(request: web.Request, template: str, context: dict[str, Any] | None = None, status: int = 200) -> web.Response:

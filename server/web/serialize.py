@@ -19,7 +19,10 @@ def iso(moment: datetime | date | None, tz: str = "Asia/Jakarta") -> str | None:
 
 
 def staff_json(staff: Staff) -> dict[str, Any]:
-    return {"id": staff.id, "username": staff.username, "name": staff.name, "role": staff.role.value, "active": staff.active}
+    return {
+        "id": staff.id, "username": staff.username, "name": staff.name, "role": staff.role.value, "active": staff.active,
+        "must_change_password": bool(staff.must_change_password),
+    }
 
 
 def client_json(client: Client, tz: str) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from server.media.ice_filter import server_networks
+
 from tests.services import STARTUP_TIMEOUT, free_port, require_chromium, wait_healthy_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +63,9 @@ def live_server(tmp_path_factory) -> LiveServer:
         BIMBING_DATA_DIR=str(root / "data"),
         BIMBING_RECORDINGS_DIR=str(root / "recordings"),
         BIMBING_SECRET_KEY=secrets.token_urlsafe(48),
+        # Chromium and the server share this machine: its networks stand for the
+        # office LAN the recorder must reach (server/media/ice_filter.py).
+        BIMBING_RECORDER_ALLOW_NETWORKS=",".join(str(n) for n in server_networks()),
     )
     _bimbing(env, "db", "upgrade")
     _bimbing(env, "user", "add", "--username", PK_USERNAME, "--role", "pk", "--name", PK_NAME, stdin=PK_PASSWORD + "\n")

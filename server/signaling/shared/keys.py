@@ -82,7 +82,7 @@ class Envelope(BaseModel):
     another process took for it (replaced, admitted, denied)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    op: Literal["frame", "replace", "admitted", "denied", "ended"]
+    op: Literal["frame", "replace", "admitted", "denied", "ended", "revoked"]
     frame: str | None = Field(default=None, max_length=p.TRANSPORT_MAX_BYTES)
 
 

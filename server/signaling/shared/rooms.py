@@ -255,6 +255,8 @@ class SharedRoomRegistry(RoomRegistry):
             room.client = party
             room.admitted_devices.add(party.device or "")
             await party.send(p.Admitted(polite=True))
+        elif envelope.op == "revoked":
+            await self._revoke(party)
         elif envelope.op == "denied":
             self._detach(party)
             await party.send(p.Denied())
@@ -381,6 +383,17 @@ class SharedRoomRegistry(RoomRegistry):
             await self.remove_holder(sid, "waiting", picked.device or "")
             await self._envelope(sid, picked.conn, "denied")
             return picked
+
+    async def revoke_clients(self, session_id):
+        """Close every client connection of the session, on whichever process holds it."""
+        clients = [h for h in await self.holders(session_id) if h.role == "client"]
+        for holder in clients:
+            party = self._local.get(holder.conn)
+            if party is not None:
+                await self._revoke(party)
+            else:
+                await self._envelope(session_id, holder.conn, "revoked")
+        return len(clients)
 
     # ---- leaving -----------------------------------------------------------------------
 

@@ -87,7 +87,7 @@ class AnomalyQuery(RangeQuery):
 
 
 class TrailQuery(Body):
-    before_seq: int | None = Field(default=None, ge=1)
+    before_seq: int | None = Field(default=None, ge=1, le=2**62)
     per_page: int = Field(default=100, ge=1, le=reports.MAX_PER_PAGE)
     action: str | None = Field(default=None, max_length=64)
 

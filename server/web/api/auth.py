@@ -6,22 +6,19 @@ import asyncio
 
 from aiohttp import web
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.db.models import Staff, utcnow
 from server.domain.errors import DomainError, ErrorKind
-from server.keys import audit_key, db_key, login_limiter_key
+from server.keys import audit_key, db_key, login_guard_key, passwords_key
 from server.security import auth
-from server.security.passwords import hash_password, needs_rehash, verify_password
+from server.security.passwords import MIN_LENGTH, needs_rehash
 from server.security.proxy import client_address
 from server.web.serialize import staff_json
+from server.web.staff_account import change_own_password
 from server.web.validation import Body, parse_body
 
 routes = web.RouteTableDef()
-
-# A failed sign-in waits this long before answering: slows guessing without locking anyone out.
-FAILED_LOGIN_PAUSE = 0.3
-
 
 class LoginBody(Body):
     username: str = Field(min_length=1, max_length=64)
@@ -30,27 +27,32 @@ class LoginBody(Body):
 
 async def authenticate(request: web.Request, username: str, password: str) -> Staff:
     """Shared by the JSON API and the login form. Raises DomainError on refusal."""
-    limiter = request.app[login_limiter_key]
-    keys = (f"ip:{client_address(request)}", f"user:{username.lower()}")
-    wait = limiter.blocked(*keys)
+    guard = request.app[login_guard_key]
+    address = client_address(request)
+    # Reserve before any await: see server/security/login_guard.py.
+    wait = guard.reserve(address, username)
     if wait > 0:
         raise DomainError(ErrorKind.rate_limited, "too-many-attempts", f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", retry_after=int(wait) + 1)
+    workers = request.app[passwords_key]
     async with request.app[db_key]() as db:
         staff = (await db.execute(select(Staff).where(Staff.username == username))).scalar_one_or_none()
-        ok = verify_password(staff.password_hash if staff else None, password) and staff is not None and staff.active
-        if ok:
-            staff.last_login_at = utcnow()
-            if needs_rehash(staff.password_hash):
-                staff.password_hash = hash_password(password)
+    # No database connection is held while Argon2 runs: twenty parallel sign-ins
+    # waiting for the workers would otherwise take every pooled connection and
+    # stall /healthz and the call log with them (bench/login_burst.py).
+    ok = await workers.verify(staff.password_hash if staff else None, password) and staff is not None and staff.active
+    if ok:
+        new_hash = await workers.hash(password) if needs_rehash(staff.password_hash) else None
+        async with request.app[db_key]() as db:
+            values = {"last_login_at": utcnow(), **({"password_hash": new_hash} if new_hash else {})}
+            await db.execute(update(Staff).where(Staff.id == staff.id).values(**values))
             await db.commit()
     audit = request.app[audit_key]
     if not ok:
-        limiter.hit(*keys)
-        await audit.record("auth.login_failed", actor=username[:64], detail={"ip": client_address(request)})
-        await asyncio.sleep(FAILED_LOGIN_PAUSE)
+        await audit.record("auth.login_failed", actor=username[:64], detail={"ip": address})
+        await asyncio.sleep(guard.pause_after_failure(username))
         raise DomainError(ErrorKind.unauthenticated, "invalid-credentials", "Wrong username or password.")
-    limiter.reset(keys[1])
-    await audit.record("auth.login", actor=staff, target_type="staff", target_id=staff.id, detail={"ip": client_address(request)})
+    guard.succeeded(address, username)
+    await audit.record("auth.login", actor=staff, target_type="staff", target_id=staff.id, detail={"ip": address})
     return staff
 
 
@@ -75,3 +77,18 @@ async def logout(request: web.Request) -> web.Response:
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
     return web.json_response(staff_json(auth.current_staff(request)))
+
+
+class PasswordChange(Body):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=MIN_LENGTH, max_length=1024)
+
+
+@routes.post("/api/me/password")
+async def change_password(request: web.Request) -> web.Response:
+    """The signed-in staff member chooses a new password (required after an admin's reset)."""
+    me = auth.current_staff(request)
+    body = await parse_body(request, PasswordChange)
+    response = web.json_response({"changed": True})
+    await change_own_password(request, me, body.current_password, body.new_password, response)
+    return response

@@ -10,16 +10,19 @@ never written to disk.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
 
 from server.db.models import GuidanceSession, Recording
-from server.domain.errors import not_found
+from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.recordings import may_play, recording_json, session_recordings
 from server.keys import audit_key, db_key, recordings_key
 from server.media.crypto import DecryptionError, UnsafePath
 from server.security.auth import current_staff
 from server.web.validation import int_param
+
+log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
@@ -49,7 +52,9 @@ async def play_recording(request: web.Request) -> web.StreamResponse:
         first = await asyncio.to_thread(next, chunks, b"")
     except (DecryptionError, UnsafePath, FileNotFoundError) as exc:
         # The row says ready but the file does not open: say so, do not serve bytes.
-        raise web.HTTPConflict(text=f"The recording cannot be opened: {exc}") from None
+        # The reason (with the file's path on the server) goes to the log only (issue #12).
+        log.warning("recording %s cannot be opened: %s", rec.id, exc)
+        raise DomainError(ErrorKind.conflict, "recording-unreadable", f"Recording {rec.id} cannot be opened; the server log says why.") from None
     await request.app[audit_key].record(
         "recording.view", actor=staff, target_type="recording", target_id=rec.id, detail={"session_id": rec.session_id, "party": rec.party}
     )

@@ -16,7 +16,7 @@ from server.db.models import (
     utcnow,
 )
 from server.domain import sessions as sessions_domain
-from server.domain.access import require_client, require_session
+from server.domain.access import require_client, require_guidance, require_session
 from server.domain.errors import DomainError, ErrorKind
 from server.keys import audit_key, calls_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
@@ -60,6 +60,7 @@ async def load_session(request: web.Request, db, staff: Staff) -> GuidanceSessio
 @routes.post("/api/sessions")
 async def create_session(request: web.Request) -> web.Response:
     staff = current_staff(request)
+    require_guidance(staff)
     settings = request.app[settings_key]
     body = await parse_body(request, SessionCreate)
     async with request.app[db_key]() as db:
@@ -100,6 +101,7 @@ async def get_session(request: web.Request) -> web.Response:
 @routes.patch("/api/sessions/{id}")
 async def update_session(request: web.Request) -> web.Response:
     staff = current_staff(request)
+    require_guidance(staff)
     body = await parse_body(request, SessionUpdate)
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
@@ -132,6 +134,7 @@ async def update_session(request: web.Request) -> web.Response:
 @routes.post("/api/sessions/{id}/end")
 async def end_session(request: web.Request) -> web.Response:
     staff = current_staff(request)
+    require_guidance(staff)
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
         ended_at = utcnow()
@@ -167,6 +170,7 @@ async def session_history(request: web.Request) -> web.Response:
 async def reissue_link(request: web.Request) -> web.Response:
     """Revoke every join link issued so far and hand out a fresh one."""
     staff = current_staff(request)
+    require_guidance(staff)
     settings = request.app[settings_key]
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
@@ -175,15 +179,19 @@ async def reissue_link(request: web.Request) -> web.Response:
         sessions_domain.revoke_links(db, session, reissue=True)
         await db.commit()
     await request.app[audit_key].record("link.reissue", actor=staff, target_type="session", target_id=session.id, detail={"version": session.link_version})
+    # Devices admitted or waiting with the old pass are shown out (link-revoked).
+    await request.app[rooms_key].revoke_clients(session.id)
     return web.json_response(session_links(request, settings, session))
 
 
 @routes.delete("/api/sessions/{id}/link")
 async def revoke_link(request: web.Request) -> web.Response:
     staff = current_staff(request)
+    require_guidance(staff)
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
         sessions_domain.revoke_links(db, session, reissue=False)
         await db.commit()
     await request.app[audit_key].record("link.revoke", actor=staff, target_type="session", target_id=session.id)
+    await request.app[rooms_key].revoke_clients(session.id)
     return web.json_response({"revoked": True})

@@ -8,13 +8,13 @@ from sqlalchemy import select
 
 from server.db.models import Role, Staff
 from server.domain.access import require_role
-from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.staff import add_staff
 from server.keys import audit_key, db_key
 from server.security.auth import current_staff
-from server.security.passwords import MIN_LENGTH, hash_password
+from server.security.passwords import MIN_LENGTH
 from server.web.fields import Name
 from server.web.serialize import staff_json
+from server.web.staff_account import change_account
 from server.web.validation import Body, int_param, parse_body
 
 routes = web.RouteTableDef()
@@ -62,19 +62,7 @@ async def update_staff(request: web.Request) -> web.Response:
     me = current_staff(request)
     require_role(me, Role.admin)
     body = await parse_body(request, StaffUpdate)
-    staff_id = int_param(request, "id")
-    async with request.app[db_key]() as db:
-        staff = await db.get(Staff, staff_id)
-        if staff is None or staff.office_id != me.office_id:
-            raise not_found("staff member")
-        if staff.id == me.id and (body.active is False or (body.role and body.role != Role.admin)):
-            raise DomainError(ErrorKind.conflict, "self-lockout", "You cannot deactivate or demote your own account.")
-        changes = body.model_dump(exclude_unset=True, exclude={"password"})
-        for key, value in changes.items():
-            setattr(staff, key, value)
-        if body.password:
-            staff.password_hash = hash_password(body.password)
-            changes["password"] = "changed"
-        await db.commit()
-    await request.app[audit_key].record("staff.update", actor=me, target_type="staff", target_id=staff.id, detail={k: (v.value if isinstance(v, Role) else v) for k, v in changes.items()})
+    staff, _changes = await change_account(
+        request, me, int_param(request, "id"), name=body.name, role=body.role, active=body.active, password=body.password
+    )
     return web.json_response(staff_json(staff))

@@ -2,6 +2,7 @@
 renders the templates in the folder of the same name under ``templates/``."""
 
 from server.web.pages import (
+    account,
     admin,
     audit,
     auth,
@@ -12,4 +13,4 @@ from server.web.pages import (
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin)
+MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin, account)

@@ -23,7 +23,9 @@ from server.web.api.staff import StaffCreate
 from server.web.errors import http_status
 from server.web.forms import form_dict
 from server.web.render import render
-from server.web.validation import describe
+from server.security.passwords import MIN_LENGTH
+from server.web.staff_account import change_account
+from server.web.validation import describe, int_param
 
 routes = web.RouteTableDef()
 
@@ -92,3 +94,43 @@ async def staff_submit(request: web.Request) -> web.Response:
             return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": {"form": exc.message}, "form": form}, status=http_status(exc))
     await request.app[audit_key].record("staff.create", actor=me, target_type="staff", target_id=staff.id, detail={"username": staff.username, "role": staff.role.value})
     raise web.HTTPFound("/admin/staff")
+
+
+# The admin's three changes to an account (issue #12, finding 5); each ends that
+# staff member's sign-ins and calls (server/web/staff_account.py) and is audited.
+ACTIONS = {
+    "deactivate": lambda form: {"active": False},
+    "reactivate": lambda form: {"active": True},
+    "role": lambda form: {"role": Role(form.get("role", ""))},
+    "reset-password": lambda form: {"password": _temporary_password(form.get("password", ""))},
+}
+
+
+def _temporary_password(value: str) -> str:
+    if not MIN_LENGTH <= len(value) <= 1024:
+        raise ValueError(f"password: at least {MIN_LENGTH} characters")
+    return value
+
+
+@routes.post("/admin/staff/{id}")
+async def staff_change(request: web.Request) -> web.Response:
+    me = auth.current_staff(request)
+    require_role(me, Role.admin)
+    form = form_dict(await request.post())
+    staff_id = int_param(request, "id")
+    try:
+        changes = ACTIONS[form.get("action", "")](form)
+    except (KeyError, ValueError) as exc:
+        message = str(exc) if isinstance(exc, ValueError) and "password" in str(exc) else "action: one of deactivate, reactivate, role, reset-password"
+        return await _staff_page(request, me, {"form": message}, status=400)
+    try:
+        await change_account(request, me, staff_id, **changes)
+    except DomainError as exc:
+        return await _staff_page(request, me, {"form": exc.message}, status=http_status(exc))
+    raise web.HTTPFound(f"/admin/staff#staff-{staff_id}")
+
+
+async def _staff_page(request: web.Request, me: Staff, errors: dict, status: int) -> web.Response:
+    async with request.app[db_key]() as db:
+        rows = list((await db.execute(select(Staff).where(Staff.office_id == me.office_id).order_by(Staff.role, Staff.name))).scalars())
+    return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": errors, "form": {}}, status=status)

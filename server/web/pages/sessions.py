@@ -15,7 +15,7 @@ from server.db.models import (
     Staff,
 )
 from server.domain import sessions as sessions_domain
-from server.domain.access import require_client, require_session
+from server.domain.access import require_client, require_guidance, require_session
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.recordings import may_play, session_recordings
 from server.keys import audit_key, db_key
@@ -36,6 +36,7 @@ def _session_form_ctx(client, form, errors):
 @routes.get("/clients/{id}/sessions/new")
 async def new_session_page(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
+    require_guidance(staff)
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
     mode = request.query.get("mode", "office")
@@ -45,6 +46,7 @@ async def new_session_page(request: web.Request) -> web.Response:
 @routes.post("/clients/{id}/sessions/new")
 async def new_session_submit(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
+    require_guidance(staff)
     raw = await request.post()
     form = form_dict(raw)
     form["topics"] = raw.getall("topics", [])
@@ -86,6 +88,7 @@ async def session_page(request: web.Request) -> web.Response:
 @routes.post("/sessions/{id}/notes")
 async def session_notes_submit(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
+    require_guidance(staff)
     raw = await request.post()
     notes = str(raw.get("notes", ""))[:20000]
     outcome_raw = raw.get("outcome") or None

@@ -1,0 +1,23 @@
+"""staff who must choose a new password at their next sign-in (admin reset)
+
+Revision ID: 0006
+Revises: 0002
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0006'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('staff') as batch:
+        batch.add_column(sa.Column('must_change_password', sa.Boolean(), server_default=sa.false(), nullable=False))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('staff') as batch:
+        batch.drop_column('must_change_password')

@@ -1,0 +1,152 @@
+"""The API's OpenAPI 3.1 document, built from the pydantic models that validate
+the requests (the same classes ``parse_body`` and the query parsers use), so
+the document cannot say something the server does not check.
+
+``OPERATIONS`` names, for every ``/api/`` route, its summary, the model of its
+JSON body and the model of its query; tests/test_openapi.py fails when a route
+is missing from it. Path ids are the positive integers ``int_param`` accepts.
+Answers are described by their shape only where it is one for all: every
+refusal is the ``Error`` object (docs/api.md, "Errors").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from server import __version__ as VERSION
+from server.web.api.audit import AnomalyQuery, RangeQuery, SessionLogQuery, TrailQuery
+from server.web.api.auth import LoginBody, PasswordChange
+from server.web.api.clients import ClientCreate
+from server.web.api.kendala import KendalaAnswer, KendalaReport
+from server.web.api.sessions import SessionCreate, SessionUpdate
+from server.web.api.staff import StaffCreate, StaffUpdate
+
+REF = "#/components/schemas/{model}"
+
+
+class Op:
+    def __init__(self, summary: str, *, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+                 public: bool = False, created: bool = False, links: dict[str, dict] | None = None):
+        self.summary, self.body, self.query, self.public, self.created, self.links = summary, body, query, public, created, links or {}
+
+
+def _id_link(operation: str) -> dict:
+    return {"operationId": operation, "parameters": {"id": "$response.body#/id"}}
+
+
+OPERATIONS: dict[tuple[str, str], Op] = {
+    ("POST", "/api/login"): Op("Sign in (sets the session cookie)", body=LoginBody, public=True),
+    ("POST", "/api/logout"): Op("Sign out"),
+    ("GET", "/api/me"): Op("The signed-in staff member"),
+    ("POST", "/api/me/password"): Op("Choose a new password", body=PasswordChange),
+    ("GET", "/api/clients"): Op("The caseload the caller may see"),
+    ("POST", "/api/clients"): Op("Add a client", body=ClientCreate, created=True, links={
+        "client": _id_link("get_api_clients_id"), "record": _id_link("get_api_clients_id_record"),
+    }),
+    ("GET", "/api/clients/{id}"): Op("One client"),
+    ("GET", "/api/clients/{id}/record"): Op("The client's supervision record"),
+    ("POST", "/api/sessions"): Op("Log, schedule or start a session", body=SessionCreate, created=True, links={
+        "session": _id_link("get_api_sessions_id"), "update": _id_link("patch_api_sessions_id"),
+        "end": _id_link("post_api_sessions_id_end"), "reissue": _id_link("post_api_sessions_id_link"),
+        "revoke": _id_link("delete_api_sessions_id_link"), "history": _id_link("get_api_sessions_id_history"),
+    }),
+    ("GET", "/api/sessions/{id}"): Op("One session with its events"),
+    ("PATCH", "/api/sessions/{id}"): Op("Notes, outcome, topics", body=SessionUpdate),
+    ("POST", "/api/sessions/{id}/end"): Op("End the session"),
+    ("GET", "/api/sessions/{id}/history"): Op("Versions of the notes"),
+    ("POST", "/api/sessions/{id}/link"): Op("Revoke the join links and issue a new one"),
+    ("DELETE", "/api/sessions/{id}/link"): Op("Revoke the join links"),
+    ("GET", "/api/sessions/{id}/recordings"): Op("The session's recordings"),
+    ("GET", "/api/staff"): Op("Staff of the office"),
+    ("POST", "/api/staff"): Op("Add a staff member (admin)", body=StaffCreate, created=True, links={"update": _id_link("patch_api_staff_id")}),
+    ("PATCH", "/api/staff/{id}"): Op("Change a staff member (admin)", body=StaffUpdate),
+    ("GET", "/api/audit/sessions"): Op("The session log (JSON or CSV)", query=SessionLogQuery),
+    ("GET", "/api/audit/clients"): Op("Attendance per client", query=AnomalyQuery),
+    ("GET", "/api/audit/officers"): Op("Statistics per PK", query=RangeQuery),
+    ("GET", "/api/audit/anomalies"): Op("Anomalies", query=AnomalyQuery),
+    ("GET", "/api/audit/verify"): Op("Verify the audit trail"),
+    ("GET", "/api/audit/trail"): Op("The audit trail", query=TrailQuery),
+    ("POST", "/api/join/kendala"): Op("A client reports a kendala (join pass)", body=KendalaReport, public=True),
+    ("GET", "/api/join/kendala"): Op("The client's own kendala (join pass)", public=True),
+    ("GET", "/api/clients/{id}/kendala"): Op("A client's kendala"),
+    ("POST", "/api/kendala/{id}/answer"): Op("Answer a kendala", body=KendalaAnswer),
+    ("GET", "/api/openapi.json"): Op("This document", public=True),
+}
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "a stable code for programs"},
+        "message": {"type": "string", "description": "a sentence for people"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        "retry_after": {"type": "integer"},
+    },
+}
+
+
+def operation_id(method: str, path: str) -> str:
+    return (method.lower() + path.replace("/", "_").replace("{", "").replace("}", "").replace(".", "_")).rstrip("_")
+
+
+def _query_parameters(model: type[BaseModel], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    required = set(schema.get("required", []))
+    for name, prop in schema.get("properties", {}).items():
+        # A query parameter is absent or a value; "null" has no spelling in a URL.
+        branches = [b for b in prop.get("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            prop = {**{k: v for k, v in prop.items() if k not in ("anyOf", "default")}, **branches[0]}
+        out.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    return out
+
+
+def build_document(app: web.Application) -> dict[str, Any]:
+    bodies = sorted({op.body for op in OPERATIONS.values() if op.body}, key=lambda m: m.__name__)
+    _, defs = models_json_schema([(m, "validation") for m in bodies], ref_template=REF)
+    components = dict(defs.get("$defs", {}))
+    components["Error"] = ERROR_SCHEMA
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if not path or not path.startswith("/api/") or route.method == "HEAD":
+            continue
+        op = OPERATIONS.get((route.method, path))
+        if op is None:
+            continue
+        item: dict[str, Any] = {"operationId": operation_id(route.method, path), "summary": op.summary, "parameters": []}
+        if "{id}" in path:
+            item["parameters"].append({"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": 2**62}})
+        if op.query:
+            query_schema = op.query.model_json_schema(ref_template=REF, mode="validation")
+            item["parameters"] += _query_parameters(op.query, query_schema)
+            for name, sub in query_schema.get("$defs", {}).items():
+                components.setdefault(name, sub)
+        if op.body:
+            item["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": REF.format(model=op.body.__name__)}}}}
+        ok = {"description": "done", "content": {"application/json": {"schema": {"type": "object"}}}}
+        if op.links:
+            ok["links"] = op.links
+        item["responses"] = {
+            "201" if op.created else "200": ok,
+            "4XX": {"description": "refused", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        }
+        if op.public:
+            item["security"] = []
+        paths.setdefault(path, {})[route.method.lower()] = item
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Bimbing API", "version": VERSION, "description": "Staff API of Bimbing; the contract in prose is docs/api.md."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"staffSession": {"type": "apiKey", "in": "cookie", "name": "bimbing_session"}},
+        },
+        "security": [{"staffSession": []}],
+    }

@@ -1,0 +1,111 @@
+"""Fuzzing the signaling protocol: hypothesis draws sequences of valid and
+malformed messages from both parties of a room, a real server relays or
+refuses them. Shared by tests/test_signaling_fuzz.py (CI) and
+bench/fuzz_signaling.py (a million messages).
+
+A party whose socket the server closed (ten errors, the rate limit, a
+``hangup``, replaced) connects and joins again before its next message, as the
+pages do. ``end`` is never sent: it closes the session for good, and the point
+is that the room is still usable afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+from hypothesis import strategies as st
+
+from server.signaling import protocol as p
+
+TYPES = ["join", "admit", "deny", "offer", "answer", "candidate", "media-state", "ping", "hangup", "record-offer", "record-stop"]
+ICE = ["new", "checking", "connected", "completed", "disconnected", "failed", "closed"]
+
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False), st.text(max_size=40))
+# Shallow on purpose: drawing deep trees made generation, not the server, the bottleneck.
+json_values = st.one_of(json_scalars, st.lists(json_scalars, max_size=3), st.dictionaries(st.text(max_size=8), json_scalars, max_size=3))
+device = st.one_of(st.none(), st.text(alphabet="abcdef0123456789", min_size=1, max_size=16), st.text(max_size=80))
+
+valid = st.one_of(
+    st.just({"type": "ping"}),
+    st.builds(lambda s: {"type": "offer", "sdp": s}, st.text(max_size=200)),
+    st.builds(lambda s: {"type": "answer", "sdp": s}, st.text(max_size=200)),
+    st.builds(lambda c, m, i: {"type": "candidate", "candidate": {"candidate": c, "sdpMid": m, "sdpMLineIndex": i}},
+              st.text(max_size=120), st.one_of(st.none(), st.text(max_size=4)), st.one_of(st.none(), st.integers(0, 3))),
+    st.builds(lambda s: {"type": "media-state", "state": s}, st.sampled_from(ICE)),
+    st.builds(lambda d: {"type": "admit", **({"device": d} if d is not None else {})}, device),
+    st.builds(lambda d: {"type": "deny", **({"device": d} if d is not None else {})}, device),
+    st.builds(lambda r: {"type": "join", "role": r}, st.sampled_from(["officer", "client"])),
+    st.builds(lambda party, sdp: {"type": "record-offer", "party": party, "sdp": sdp}, st.sampled_from(["officer", "client", "x"]), st.text(max_size=50)),
+    st.just({"type": "record-stop"}),
+    st.just({"type": "hangup"}),
+)
+# Right type, wrong fields; wrong or unknown types; not an object; not JSON at all.
+malformed_object = st.one_of(
+    st.builds(lambda t, extra: {"type": t, **extra}, st.sampled_from(TYPES), st.dictionaries(st.text(max_size=12), json_values, max_size=3)),
+    st.dictionaries(st.text(max_size=12), json_values, max_size=4),
+    st.builds(lambda t: {"type": t}, json_values),
+)
+frame = st.one_of(
+    valid.map(json.dumps),
+    malformed_object.map(lambda o: json.dumps(o, default=str)),
+    json_values.map(lambda v: json.dumps(v, default=str)),
+    st.text(max_size=200),
+    st.binary(max_size=64),
+    st.just("x" * (p.MAX_MESSAGE_BYTES + 10)),
+).filter(lambda f: not (isinstance(f, str) and '"type": "end"' in f))
+# One message: who sends it, and the frame.
+message = st.tuples(st.sampled_from(["officer", "client"]), frame)
+
+
+class Party:
+    """One side of the room; reconnects and joins again when the server closed it."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, session_id: int, role: str):
+        self.http, self.url, self.role = http, f"{base}/ws/sessions/{session_id}", role
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.reader: asyncio.Task | None = None
+        self.received: list[dict] = []
+        self.connects = 0
+        self.handshake_statuses: list[int] = []
+
+    async def ensure(self) -> None:
+        if self.ws is not None and not self.ws.closed:
+            return
+        if self.reader is not None:
+            await self.reader
+        try:
+            self.ws = await self.http.ws_connect(self.url, heartbeat=None, max_msg_size=0)
+        except aiohttp.WSServerHandshakeError as exc:
+            self.handshake_statuses.append(exc.status)
+            raise
+        self.connects += 1
+        self.reader = asyncio.create_task(self._read(self.ws))
+        await self.ws.send_str(json.dumps({"type": "join", "role": self.role}))
+
+    async def _read(self, ws) -> None:
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.received.append(json.loads(msg.data))
+
+    async def send(self, data: str | bytes) -> None:
+        await self.ensure()
+        try:
+            if isinstance(data, bytes):
+                await self.ws.send_bytes(data)
+            else:
+                await self.ws.send_str(data)
+        except (ConnectionError, RuntimeError):
+            pass  # the server closed it meanwhile: the next send reconnects
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await self.reader
+
+
+async def play(officer: Party, client: Party, batch: list[tuple[str, str | bytes]]) -> None:
+    for who, data in batch:
+        await (officer if who == "officer" else client).send(data)
