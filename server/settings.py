@@ -61,6 +61,8 @@ class Settings:
     min_video_minutes: int = 5
     notes_grace_hours: int = 24
     late_edit_days: int = 7
+    # A session whose outcome is first recorded more than this many days after it is a "late-entry" anomaly.
+    late_entry_days: int = 3
     audit_retention_days: int = 730
     session_retention_days: int = 3650
     audit_signing_key_path: Path | None = None
@@ -162,6 +164,7 @@ class Settings:
             min_video_minutes=get_int("MIN_VIDEO_MINUTES", 5),
             notes_grace_hours=get_int("NOTES_GRACE_HOURS", 24),
             late_edit_days=get_int("LATE_EDIT_DAYS", 7),
+            late_entry_days=max(get_int("LATE_ENTRY_DAYS", 3), 0),
             audit_sign_every=max(get_int("AUDIT_SIGN_EVERY", 100), 1),
             audit_retention_days=max(get_int("AUDIT_RETENTION_DAYS", 730), 365),
             resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),

@@ -13,6 +13,7 @@ import pytest
 from server.db.models import (
     TOPICS,
     ClientCategory,
+    Evidence,
     KendalaKind,
     KendalaStatus,
     Outcome,
@@ -43,6 +44,7 @@ DYNAMIC_PREFIXES = {
     "join_error.": list(JOIN_REFUSALS),
     "kendala.kind.": [k.value for k in KendalaKind],
     "kendala.status.": [s.value for s in KendalaStatus],
+    "evidence.": [e.value for e in Evidence],
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", *SETTING_KEYS]

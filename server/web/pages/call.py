@@ -29,6 +29,7 @@ from server.security import auth
 from server.security.joinpass import client_pass
 from server.web.dates import today
 from server.web.links import session_links
+from server.web.outcomes import outcome_choices
 from server.web.render import locale_of, page_context, render
 from server.web.validation import int_param
 
@@ -118,6 +119,7 @@ async def console_page(request: web.Request) -> web.Response:
     phone = whatsapp_number(client.phone)
     data = {
         "session_id": session.id,
+        "outcome": session.outcome.value if session.outcome else None,
         "join_url": links["client_join_url"],
         "wa_template": wa_template,
         "wa_phone": phone,
@@ -136,6 +138,7 @@ async def console_page(request: web.Request) -> web.Response:
         "wa_share": f"https://wa.me/?text={wa_text}",
         "wa_direct": f"https://wa.me/{phone}?text={wa_text}" if phone else None,
         "outcomes": list(Outcome),
+        **outcome_choices(request, session),
         "topics": TOPICS,
         "open_kendala": open_kendala,
         "data": data,
