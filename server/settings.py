@@ -70,6 +70,9 @@ class Settings:
     # How long the server waits for parties to come back after a restart.
     resume_grace_seconds: int = 120
     heartbeat_seconds: int = 15
+    # The server's own WebSocket ping: a connection that answers nothing for this long
+    # is closed, and its connected interval with reason ``timeout``.
+    heartbeat_timeout_seconds: float = 20
 
     @property
     def is_sqlite(self) -> bool:
@@ -169,6 +172,7 @@ class Settings:
             audit_retention_days=max(get_int("AUDIT_RETENTION_DAYS", 730), 365),
             resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
+            heartbeat_timeout_seconds=max(2, get_int("HEARTBEAT_TIMEOUT_SECONDS", 20)),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
             audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
             if signing_key or not production

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Client, GuidanceSession, NoteVersion, SessionEvent, SessionMode, SessionStatus, Staff
+from server.domain.calls import same_network
 from server.domain.records import local_date
 from server.domain.sessions import HAPPENED
 from server.domain.reports import HELD, SessionFilter, _filtered, client_attendance
@@ -181,21 +182,29 @@ async def _late_entries(db: AsyncSession, staff: Staff, f: SessionFilter, settin
 
 
 async def _same_network(db: AsyncSession, staff: Staff, f: SessionFilter, tz: str) -> list[Anomaly]:
-    """Video sessions whose ``same_network`` event says the client joined from the
-    officer's own network (a PK opening the client link on a second device)."""
+    """Video sessions whose client joined from the network (/24 or /48) the
+    officer's console used: a PK opening the client link on a second device
+    looks exactly like this."""
     rows = await db.execute(
         _filtered(
-            select(SessionEvent.session_id, SessionEvent.at, SessionEvent.detail, GuidanceSession.client_id, GuidanceSession.officer_id)
+            select(SessionEvent.session_id, SessionEvent.kind, SessionEvent.at, SessionEvent.detail, GuidanceSession.client_id, GuidanceSession.officer_id)
             .join(GuidanceSession, GuidanceSession.id == SessionEvent.session_id),
             staff,
             f,
             tz,
-        ).where(SessionEvent.kind == "same_network").order_by(SessionEvent.id)
+        ).where(SessionEvent.kind.in_(("officer_joined", "client_waiting")), GuidanceSession.mode == SessionMode.video).order_by(SessionEvent.id)
     )
-    seen: dict[int, Anomaly] = {}
+    by_session: dict[int, list[Any]] = {}
     for row in rows:
-        seen.setdefault(row.session_id, Anomaly("same-network", client_id=row.client_id, officer_id=row.officer_id, session_id=row.session_id, at=row.at, detail=dict(row.detail or {})))
-    return list(seen.values())
+        by_session.setdefault(row.session_id, []).append(row)
+    found = []
+    for session_id, events in by_session.items():
+        network = same_network(events)
+        if network is not None:
+            first = next(e for e in events if e.kind == "client_waiting" and (e.detail or {}).get("network") == network)
+            found.append(Anomaly("same-network", client_id=first.client_id, officer_id=first.officer_id, session_id=session_id, at=first.at,
+                                 detail={"network": network, "client_device": (first.detail or {}).get("ua_family")}))
+    return found
 
 
 async def names(db: AsyncSession, anomalies: list[Anomaly]) -> tuple[dict[int, str], dict[int, str]]:

@@ -37,6 +37,7 @@ and marks their media closed in ``call:<id>``; the pages reconnect by themselves
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import uuid
@@ -606,6 +607,11 @@ def _load_state(raw: dict[str, str]) -> CallState:
             state.open_since = parsed if parsed.tzinfo is not None else None
         except ValueError:
             log.warning("ignoring an invalid open_since read from Redis")
+    try:
+        flow = json.loads(raw.get("flow") or "{}")
+        state.flow = flow if isinstance(flow, dict) else {}
+    except ValueError:
+        log.warning("ignoring an invalid media flow read from Redis")
     state.ever_connected = raw.get("ever_connected") == "1"
     state.awaiting_resume = raw.get("awaiting_resume") == "1"
     return state
@@ -616,6 +622,7 @@ def _dump_state(state: CallState) -> dict[str, str]:
         "media_officer": state.media["officer"],
         "media_client": state.media["client"],
         "open_since": state.open_since.isoformat() if state.open_since else "",
+        "flow": json.dumps(state.flow, separators=(",", ":")),
         "ever_connected": "1" if state.ever_connected else "0",
         "awaiting_resume": "1" if state.awaiting_resume else "0",
     }
@@ -682,6 +689,7 @@ class SharedCallLog(CallLog):
                 return
             for role in roles:
                 state.media[role] = "closed"
+                state.flow.pop(role, None)
             state.open_since = None
 
     async def checkpoint(self) -> None:
