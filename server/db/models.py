@@ -421,3 +421,39 @@ class AuditHead(Base):
     signed_at: Mapped[datetime]
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(200))
+
+
+class PortalLink(Base):
+    """The client's own link (tautan klien): personal, revocable, valid until the
+    end of supervision. The token is not stored: it is the row id and an HMAC
+    of the id and ``salt`` under the app secret (server/domain/portal.py), so the
+    PK can show it again (WhatsApp, QR) and a database copy alone opens nothing.
+    Reissuing revokes the previous link."""
+
+    __tablename__ = "portal_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_opened_at: Mapped[datetime | None]
+
+
+class ReminderMark(Base):
+    """A reminder the PK marked as sent. Reminders themselves are computed each
+    day from the appointments (server/domain/reminders.py); their key names the
+    appointment *and its time*, so a moved appointment's reminder is new again
+    and a cancelled one's disappears, while this mark stays as history."""
+
+    __tablename__ = "reminder_mark"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(96), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("guidance_session.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))

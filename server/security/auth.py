@@ -25,8 +25,8 @@ COOKIE = "bimbing_session"
 
 # Routes that need no staff sign-in. Everything else does (secure by default).
 STATIC_PREFIX = "/static/"
-PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/")
-PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang"})
+PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/k/")
+PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang", "/klien", "/klien/kendala"})
 
 staff_request_key = web.RequestKey("staff", Staff | None)  # type: ignore[arg-type]
 session_token_key = web.RequestKey("session_token", str | None)  # type: ignore[arg-type]

@@ -9,7 +9,8 @@ from server.web.pages import (
     clients,
     join_link,
     kendala,
+    portal,
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, audit, admin)
