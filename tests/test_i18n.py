@@ -46,6 +46,7 @@ DYNAMIC_PREFIXES = {
     "kendala.status.": [s.value for s in KendalaStatus],
     "evidence.": [e.value for e in Evidence],
     "portal.err_": ["invalid_token", "link_revoked", "link_expired", "too_many"],
+    "reminder.kind.": ["morning_of", "overdue", "day_before", "mobile_invitation"],
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS]

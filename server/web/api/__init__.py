@@ -8,9 +8,10 @@ from server.web.api import (
     health,
     kendala,
     portal,
+    reminders,
     recordings,
     sessions,
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, portal)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, portal, reminders)

@@ -10,7 +10,8 @@ from server.web.pages import (
     join_link,
     kendala,
     portal,
+    reminders,
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, audit, admin)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin)

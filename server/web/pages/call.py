@@ -5,7 +5,6 @@ through the join link and its pass cookie) and the officer's call console
 from __future__ import annotations
 
 import io
-import re
 from urllib.parse import quote
 
 import segno
@@ -24,6 +23,7 @@ from server.domain import kendala as kendala_domain
 from server.domain import sessions as sessions_domain
 from server.domain.access import require_role, require_session
 from server.domain.records import attendance
+from server.domain.reminders import whatsapp_number
 from server.keys import catalogue_key, db_key, settings_key
 from server.security import auth
 from server.security.joinpass import client_pass
@@ -36,19 +36,6 @@ from server.web.validation import int_param
 routes = web.RouteTableDef()
 
 RECENT_SESSIONS = 5
-
-
-def whatsapp_number(phone: str | None) -> str | None:
-    """An Indonesian phone number in the international form wa.me wants
-    (``62…``, digits only), or None when it does not look like one."""
-    digits = re.sub(r"\D", "", phone or "")
-    if digits.startswith("0"):
-        digits = "62" + digits[1:]
-    elif digits.startswith("8"):
-        digits = "62" + digits
-    if not digits.startswith("62") or not 10 <= len(digits) <= 15:
-        return None
-    return digits
 
 
 def _strings(request: web.Request, *prefixes: str) -> dict[str, str]:
