@@ -23,6 +23,7 @@ from server.keys import (
 )
 from server.security.auth import auth_middleware
 from server.security.headers import security_headers_middleware
+from server.notify import notify_ctx
 from server.security.ratelimit import RateLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
@@ -59,6 +60,8 @@ def create_app(settings: Settings) -> web.Application:
     app[login_limiter_key] = RateLimiter(settings.login_max_failures, settings.login_window_seconds)
     app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, JOIN_WINDOW_SECONDS)
     app.cleanup_ctx.append(_database)
+    # The reminder gateway's sender, only when BIMBING_NOTIFY_URL is set (after the database ctx).
+    app.cleanup_ctx.append(notify_ctx)
 
     aiohttp_jinja2.setup(
         app,

@@ -73,6 +73,11 @@ class Settings:
     # The server's own WebSocket ping: a connection that answers nothing for this long
     # is closed, and its connected interval with reason ``timeout``.
     heartbeat_timeout_seconds: float = 20
+    # Optional SMS/WhatsApp gateway: reminders are POSTed there through an outbox (server/domain/notify.py).
+    notify_url: str | None = None
+    notify_timeout_seconds: float = 10
+    notify_poll_seconds: float = 30
+    notify_max_attempts: int = 8
 
     @property
     def is_sqlite(self) -> bool:
@@ -173,6 +178,10 @@ class Settings:
             resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
             heartbeat_timeout_seconds=max(2, get_int("HEARTBEAT_TIMEOUT_SECONDS", 20)),
+            notify_url=get("NOTIFY_URL"),
+            notify_timeout_seconds=max(1, get_int("NOTIFY_TIMEOUT_SECONDS", 10)),
+            notify_poll_seconds=max(1, get_int("NOTIFY_POLL_SECONDS", 30)),
+            notify_max_attempts=max(1, get_int("NOTIFY_MAX_ATTEMPTS", 8)),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
             audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
             if signing_key or not production

@@ -91,10 +91,12 @@ def _wa(client: Client, text: str) -> str | None:
     return f"https://wa.me/{number}?text={quote(text, safe='')}" if number else None
 
 
-async def daily_reminders(db: AsyncSession, staff: Staff, day: date, tz: str) -> list[Reminder]:
-    """The reminders of ``day`` for the clients ``staff`` may see (scoped like the caseload)."""
+async def daily_reminders(db: AsyncSession, staff: Staff | None, day: date, tz: str) -> list[Reminder]:
+    """The reminders of ``day`` for the clients ``staff`` may see (scoped like the
+    caseload); ``staff`` None: every client (the gateway's sender, no person)."""
     zone = ZoneInfo(tz)
-    clients = {c.id: c for c in (await db.execute(scope_clients(select(Client), staff))).scalars()}
+    query = scope_clients(select(Client), staff) if staff is not None else select(Client)
+    clients = {c.id: c for c in (await db.execute(query)).scalars()}
     if not clients:
         return []
     start = datetime.combine(day, time.min, zone)

@@ -7,6 +7,7 @@ from server.web.api import (
     clients,
     health,
     kendala,
+    notify,
     portal,
     reminders,
     recordings,
@@ -14,4 +15,4 @@ from server.web.api import (
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, portal, reminders)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, portal, reminders, notify)
