@@ -86,6 +86,8 @@ async def test_the_outbox_survives_gateway_failures_and_a_restart(tmp_path, sett
 
             problems = await until(failure_listed, timeout=15, what="the failure in the admin's view")
             assert problems[0]["state"] == "pending" and problems[0]["attempts"] == 1
+            async with admin.get("/admin/notify") as resp:
+                assert resp.status == 200 and "HTTP 500" in await resp.text()
 
         # The gateway hangs on the second attempt: kill the server right then.
         await asyncio.wait_for(gateway.hanging.wait(), 30)

@@ -9,9 +9,10 @@ from server.web.pages import (
     clients,
     join_link,
     kendala,
+    notify,
     portal,
     reminders,
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, notify)
