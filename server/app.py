@@ -26,6 +26,7 @@ from server.security.auth import auth_middleware
 from server.security import headers
 from server.security.login_guard import LoginGuard
 from server.security.passwords import PasswordWorkers
+from server.notify import notify_ctx
 from server.security.ratelimit import RateLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
@@ -72,6 +73,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_password_workers)
     headers.setup(app)
+    # The reminder gateway's sender, only when BIMBING_NOTIFY_URL is set (after the database ctx).
+    app.cleanup_ctx.append(notify_ctx)
 
     aiohttp_jinja2.setup(
         app,

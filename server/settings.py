@@ -66,6 +66,8 @@ class Settings:
     min_video_minutes: int = 5
     notes_grace_hours: int = 24
     late_edit_days: int = 7
+    # A session whose outcome is first recorded more than this many days after it is a "late-entry" anomaly.
+    late_entry_days: int = 3
     audit_retention_days: int = 730
     session_retention_days: int = 3650
     audit_signing_key_path: Path | None = None
@@ -79,6 +81,14 @@ class Settings:
     ws_pending_per_address: int = 20
     ws_pending_total: int = 500
     heartbeat_seconds: int = 15
+    # The server's own WebSocket ping: a connection that answers nothing for this long
+    # is closed, and its connected interval with reason ``timeout``.
+    heartbeat_timeout_seconds: float = 20
+    # Optional SMS/WhatsApp gateway: reminders are POSTed there through an outbox (server/domain/notify.py).
+    notify_url: str | None = None
+    notify_timeout_seconds: float = 10
+    notify_poll_seconds: float = 30
+    notify_max_attempts: int = 8
 
     @property
     def is_sqlite(self) -> bool:
@@ -182,6 +192,7 @@ class Settings:
             min_video_minutes=get_int("MIN_VIDEO_MINUTES", 5),
             notes_grace_hours=get_int("NOTES_GRACE_HOURS", 24),
             late_edit_days=get_int("LATE_EDIT_DAYS", 7),
+            late_entry_days=max(get_int("LATE_ENTRY_DAYS", 3), 0),
             audit_sign_every=max(get_int("AUDIT_SIGN_EVERY", 100), 1),
             audit_retention_days=max(get_int("AUDIT_RETENTION_DAYS", 730), 365),
             recorder_allow_networks=_networks(get_list("RECORDER_ALLOW_NETWORKS")),
@@ -189,6 +200,11 @@ class Settings:
             ws_pending_total=max(get_int("WS_PENDING_TOTAL", 500), 1),
             resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
+            heartbeat_timeout_seconds=max(2, get_int("HEARTBEAT_TIMEOUT_SECONDS", 20)),
+            notify_url=get("NOTIFY_URL"),
+            notify_timeout_seconds=max(1, get_int("NOTIFY_TIMEOUT_SECONDS", 10)),
+            notify_poll_seconds=max(1, get_int("NOTIFY_POLL_SECONDS", 30)),
+            notify_max_attempts=max(1, get_int("NOTIFY_MAX_ATTEMPTS", 8)),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
             audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
             if signing_key or not production

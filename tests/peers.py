@@ -118,7 +118,10 @@ async def close_pc(pc: RTCPeerConnection, timeout: float = 5.0) -> None:
 class CallPeer:
     """One party: a signaling WebSocket plus (once in a call) a peer connection."""
 
-    def __init__(self, http: aiohttp.ClientSession, session_id: int, role: str, *, origin: str | None = None, send_media: bool = True, webrtc: bool = True):
+    def __init__(
+        self, http: aiohttp.ClientSession, session_id: int, role: str, *, origin: str | None = None, send_media: bool = True, webrtc: bool = True,
+        report_every: float | None = 0.5, report=None, headers: dict[str, str] | None = None,
+    ):
         self.http = http
         self.session_id = session_id
         self.role = role
@@ -140,11 +143,19 @@ class CallPeer:
         self._tasks: list[asyncio.Task] = []
         self._media_tasks: list[asyncio.Task] = []
         self._outbox: asyncio.Queue = asyncio.Queue()
+        # Heartbeats with this side's inbound counters while connected, as the
+        # webclient sends them (None: never). ``report`` may rewrite the real
+        # counters before they go out: a lying party in a test.
+        self.report_every = report_every
+        self.report = report
+        self.headers = dict(headers or {})
+        self.reports: list[dict] = []  # every inbound report sent, in order
+        self._reporter: asyncio.Task | None = None
 
     # ---- signaling -----------------------------------------------------
 
     async def connect(self) -> None:
-        headers = {"Origin": self.origin} if self.origin else {}
+        headers = {**self.headers, **({"Origin": self.origin} if self.origin else {})}
         self.ws = await self.http.ws_connect(f"/ws/sessions/{self.session_id}", headers=headers, autoping=True)
         self._tasks = [
             asyncio.create_task(self._read(), name=f"{self.role}-read"),
@@ -286,10 +297,36 @@ class CallPeer:
                 return
             self.ice_states.append(pc.iceConnectionState)
             await self.send({"type": "media-state", "state": pc.iceConnectionState})
+            if pc.iceConnectionState in CONNECTED and self.report_every and (self._reporter is None or self._reporter.done()):
+                self._reporter = asyncio.create_task(self._report_media(), name=f"{self.role}-media-report")
+                self._tasks.append(self._reporter)
 
         @pc.on("track")
         def _track(track):
             self._media_tasks.append(asyncio.create_task(self._count(track)))
+
+    async def inbound(self) -> dict:
+        """What this side has received, per kind, from its receivers' stats
+        (aiortc gives packets, not bytes, per inbound stream)."""
+        counters: dict[str, dict[str, int]] = {}
+        if self.pc is None:
+            return counters
+        for receiver in self.pc.getReceivers():
+            for stat in (await receiver.getStats()).values():
+                if getattr(stat, "type", None) == "inbound-rtp":
+                    kind = counters.setdefault(stat.kind, {"packets": 0})
+                    kind["packets"] += stat.packetsReceived
+        return counters
+
+    async def _report_media(self) -> None:
+        while not self.closed and self.pc is not None and self.pc.iceConnectionState in CONNECTED:
+            counters = await self.inbound()
+            if self.report is not None:
+                counters = self.report(counters)
+            if counters is not None:
+                self.reports.append(counters)
+                await self.send({"type": "ping", "inbound": counters})
+            await asyncio.sleep(self.report_every)
 
     async def _count(self, track) -> None:
         try:

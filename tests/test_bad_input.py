@@ -85,7 +85,7 @@ CASES = [
     ("client: words for a date", "pk1", "POST", "/api/clients", client_with(supervision_end="next year"), JSON, 400, "invalid-body"),
     ("client: end before start", "pk1", "POST", "/api/clients", client_with(supervision_start="2026-06-01", supervision_end="2026-05-31"), JSON, 400, "invalid-body"),
     ("session: words for a time", "pk1", "POST", "/api/sessions", session_with(scheduled_at="tomorrow 9am"), JSON, 400, "invalid-body"),
-    ("session: outcome in the future", "pk1", "POST", "/api/sessions", session_with(scheduled_at="2099-01-01T09:00:00+07:00"), JSON, 400, "invalid-body"),
+    ("session: outcome in the future", "pk1", "POST", "/api/sessions", session_with(scheduled_at="2099-01-01T09:00:00+07:00"), JSON, 409, "not-yet"),
     # malformed and non-object JSON
     ("client: truncated JSON", "pk1", "POST", "/api/clients", b'{"name": "Rudi', JSON, 400, "malformed-json"),
     ("client: not UTF-8", "pk1", "POST", "/api/clients", b'{"name": "\xff\xfe"}', JSON, 400, "malformed-json"),

@@ -13,6 +13,7 @@ import pytest
 from server.db.models import (
     TOPICS,
     ClientCategory,
+    Evidence,
     KendalaKind,
     KendalaStatus,
     Outcome,
@@ -43,9 +44,12 @@ DYNAMIC_PREFIXES = {
     "join_error.": list(JOIN_REFUSALS),
     "kendala.kind.": [k.value for k in KendalaKind],
     "kendala.status.": [s.value for s in KendalaStatus],
+    "evidence.": [e.value for e in Evidence],
+    "portal.err_": ["invalid_token", "link_revoked", "link_expired", "too_many"],
+    "reminder.kind.": ["morning_of", "overdue", "day_before", "mobile_invitation"],
 }
 # Keys chosen in Python and handed to a template as a variable.
-KEYS_FROM_CODE = ["login.failed", "login.too_many", *SETTING_KEYS]
+KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS]
 
 LITERAL = re.compile(r"""\bt\(\s*(["'])([A-Za-z0-9_.\-]+)\1\s*[,)]""")
 BUILT = re.compile(r"""\bt\(\s*(["'])([A-Za-z0-9_.\-]+)\1\s*~""")

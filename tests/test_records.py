@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.db.models import Client, GuidanceSession, Outcome, SessionStatus
-from server.domain.records import Attendance, attendance, caseload_sort_key
+from server.db.models import Client, Evidence, GuidanceSession, Outcome, SessionStatus
+from server.domain.records import attendance, caseload_sort_key
 
 WIB = ZoneInfo("Asia/Jakarta")
 START, END, EVERY = date(2026, 1, 1), date(2026, 6, 30), 14
@@ -67,10 +67,13 @@ CASES = [
 def test_attendance_against_wajib_lapor(story, history, today, expected):
     sessions = [held(day, *rest) for day, *rest in history]
     due, attended, excused, no_show, rate, last, next_due, overdue, state = expected
-    assert attendance(supervised_client(), sessions, d(today), "Asia/Jakarta") == Attendance(
-        due=due, attended=attended, excused=excused, no_show=no_show, rate=rate,
-        last_attended=d(last), next_due=d(next_due), overdue_days=overdue, state=state,
+    att = attendance(supervised_client(), sessions, d(today), "Asia/Jakarta")
+    assert (att.due, att.attended, att.excused, att.no_show, att.rate, att.last_attended, att.next_due, att.overdue_days, att.state) == (
+        due, attended, excused, no_show, rate, d(last), d(next_due), overdue, state,
     )
+    # The rate is periods met over periods due (``due`` is the same count of periods).
+    assert att.periods_due == due
+    assert att.rate == (round(att.periods_met / due, 3) if due else None)
 
 
 def test_a_late_evening_session_counts_on_the_jakarta_date():
@@ -91,6 +94,7 @@ def test_as_dict_gives_iso_dates():
     assert att.as_dict() == {
         "due": 1, "attended": 1, "excused": 0, "no_show": 0, "rate": 1.0,
         "last_attended": "2026-01-01", "next_due": "2026-01-15", "overdue_days": 0, "state": "ok",
+        "periods_due": 1, "periods_met": 1, "attended_by_evidence": {"observed": 0, "reported": 1, "roll_call": 0},
     }
 
 
@@ -111,3 +115,41 @@ def test_the_caseload_puts_the_most_overdue_first_then_due_then_fine():
         items.append((c, attendance(c, [held(day, o) for day, o in history], today, "Asia/Jakarta")))
     ordered = [c.name for c, _a in sorted(items, key=caseload_sort_key)]
     assert ordered == ["Overdue a lot", "Overdue a little", "Due soon", "Fine", "Completed"]
+
+
+# --- the bugs users found (issue #9): a future entry must clear nothing ------------
+
+
+def test_a_future_attended_session_is_not_the_last_attendance_nor_counted():
+    # "Hadir" on a session eleven days ahead showed "Terakhir hadir" on that date and "4 hadir dari 2".
+    history = [held("2026-01-01"), held("2026-01-15"), held("2026-01-16"), held("2026-02-06")]
+    att = attendance(supervised_client(), history, date(2026, 1, 26), "Asia/Jakarta")
+    assert att.last_attended == date(2026, 1, 16)
+    assert att.attended == 3
+    assert (att.periods_met, att.periods_due, att.rate) == (2, 2, 1.0)
+
+
+def test_an_overdue_client_is_not_made_tertib_by_a_future_session():
+    # Overdue since 15 January; a session logged as attended for 20 March changes nothing today.
+    history = [held("2026-01-01"), held("2026-03-20")]
+    att = attendance(supervised_client(), history, date(2026, 3, 1), "Asia/Jakarta")
+    assert att.state == "overdue"
+    assert att.overdue_days == 45
+    assert att.last_attended == date(2026, 1, 1)
+
+
+def test_two_sessions_in_two_days_count_once_and_the_rate_never_passes_one():
+    # "100% (3/2)": three attendances against two occasions. Periods: one met of five.
+    history = [held("2026-01-01"), held("2026-03-01"), held("2026-03-02")]
+    att = attendance(supervised_client(), history, date(2026, 3, 2), "Asia/Jakarta")
+    assert att.rate is not None and att.rate <= 1
+    assert (att.periods_met, att.periods_due) == (2, 5)
+    assert att.rate == 0.4
+
+
+def test_attended_sessions_are_counted_by_evidence():
+    history = [held("2026-01-01"), held("2026-01-15"), held("2026-01-29")]
+    history[0].evidence, history[1].evidence, history[2].evidence = Evidence.observed, Evidence.roll_call, Evidence.reported
+    history.append(held("2026-02-02", Outcome.no_show))
+    att = attendance(supervised_client(), history, date(2026, 2, 3), "Asia/Jakarta")
+    assert att.attended_by_evidence == {"observed": 1, "reported": 1, "roll_call": 1}

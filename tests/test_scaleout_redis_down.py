@@ -115,6 +115,9 @@ async def test_redis_down_closes_sockets_cleanly_and_the_service_recovers(tmp_pa
                 wall_from = time.monotonic()
                 await officer.send({"type": "media-state", "state": "connected"})
                 await client.send({"type": "media-state", "state": "connected"})
+                # Signaling-only doubles of a real call: both also report media arriving (signaling.md §6).
+                for peer in (officer, client):
+                    await peer.send({"type": "ping", "inbound": {"audio": {"packets": 50, "bytes": 4000}}})
                 await until(lambda: _has(pk_http, sid, "media_connected"), what="media_connected")
 
                 # ---- Redis goes away --------------------------------------------
@@ -167,6 +170,9 @@ async def test_redis_down_closes_sockets_cleanly_and_the_service_recovers(tmp_pa
                 assert (await officer.next("answer"))["from"] == "client"
                 await officer.send({"type": "media-state", "state": "connected"})
                 await client.send({"type": "media-state", "state": "connected"})
+                # Signaling-only doubles of a real call: both also report media arriving (signaling.md §6).
+                for peer in (officer, client):
+                    await peer.send({"type": "ping", "inbound": {"audio": {"packets": 50, "bytes": 4000}}})
                 await until(lambda: _has(pk_http, sid, "reconnected"), what="reconnected")
                 await officer.end()
                 await client.next("session-ended")

@@ -292,11 +292,17 @@ export class Call extends EventTarget {
     let bytes = 0;
     let lost = 0;
     let received = 0;
+    /** What we received, per kind: the server counts the call's time only while both sides' rise. */
+    const inbound = /** @type {Record<string, {packets: number, bytes: number}>} */ ({});
     report.forEach((s) => {
       if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.currentRoundTripTime != null) {
         rttMs = Math.round(s.currentRoundTripTime * 1000);
       }
       if (s.type === "inbound-rtp") {
+        const kind = s.kind === "video" ? "video" : "audio";
+        inbound[kind] = inbound[kind] || { packets: 0, bytes: 0 };
+        inbound[kind].packets += s.packetsReceived || 0;
+        inbound[kind].bytes += s.bytesReceived || 0;
         bytes += s.bytesReceived || 0;
         lost += Math.max(0, s.packetsLost || 0);
         received += s.packetsReceived || 0;
@@ -312,9 +318,10 @@ export class Call extends EventTarget {
       kbps = Math.round(((bytes - this.lastStats.bytes) * 8) / Math.max(1, now - this.lastStats.at));
     }
     this.lastStats = { at: now, bytes, lost, received };
-    const level = this.pc.iceConnectionState === "connected" || this.pc.iceConnectionState === "completed"
-      ? gradeQuality({ rttMs, lossPct })
-      : "unknown";
+    const connected = this.pc.iceConnectionState === "connected" || this.pc.iceConnectionState === "completed";
+    // The heartbeat with our inbound counters (docs/signaling.md, "ping"): the server's evidence of media.
+    if (connected) this.signaling.send({ type: "ping", inbound });
+    const level = connected ? gradeQuality({ rttMs, lossPct }) : "unknown";
     this._emit("quality", { level, rttMs, lossPct, kbps });
   }
 

@@ -118,10 +118,23 @@ function flush() {
     pending = {};
     saveStatus.textContent = T("console.saving");
     try {
-      await api("PATCH", API, body);
+      const saved = await api("PATCH", API, body);
+      data.outcome = saved.outcome;
       saveStatus.textContent = T("console.saved", { time: new Date().toLocaleTimeString(data.locale === "en" ? "en-GB" : "id-ID", { hour: "2-digit", minute: "2-digit", second: "2-digit" }) });
       saveStatus.dataset.state = "saved";
     } catch (err) {
+      const code = /** @type {any} */ (err).code;
+      if (code === "not-yet" || code === "not-observed") {
+        // The record's rules refused the outcome: say why, put the choice back, keep the rest.
+        const { outcome: _refused, ...rest } = body;
+        pending = { ...rest, ...pending };
+        const select = /** @type {HTMLSelectElement | null} */ ($("outcome"));
+        if (select) select.value = data.outcome || "";
+        saveStatus.textContent = T(`console.outcome_${code.replace("-", "_")}`);
+        saveStatus.dataset.state = "refused";
+        if (Object.keys(pending).length) queueSave({}, 0);
+        return;
+      }
       // Keep the text: merge it back (newer edits win) and try again shortly.
       pending = { ...body, ...pending };
       saveStatus.textContent = T("console.save_failed");
@@ -244,6 +257,13 @@ function startCall() {
   call.addEventListener("ice-state", (e) => {
     const s = /** @type {CustomEvent} */ (e).detail.state;
     if (s === "connected" || s === "completed") {
+      // Both parties connected: the server observes the call, so "Hadir" may be offered
+      // (if the server has not counted any time yet it still answers not-observed).
+      for (const opt of document.querySelectorAll('#outcome option[data-refused="not-observed"]')) {
+        /** @type {HTMLOptionElement} */ (opt).disabled = false;
+        delete /** @type {HTMLOptionElement} */ (opt).dataset.refused;
+      }
+      $("outcome-note")?.setAttribute("hidden", "");
       setStatus(T("console.in_call"));
       setBanner("");
       startRecording(call);

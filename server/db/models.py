@@ -425,3 +425,64 @@ class AuditHead(Base):
     signed_at: Mapped[datetime]
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(200))
+
+
+class PortalLink(Base):
+    """The client's own link (tautan klien): personal, revocable, valid until the
+    end of supervision. The token is not stored: it is the row id and an HMAC
+    of the id and ``salt`` under the app secret (server/domain/portal.py), so the
+    PK can show it again (WhatsApp, QR) and a database copy alone opens nothing.
+    Reissuing revokes the previous link."""
+
+    __tablename__ = "portal_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    salt: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_opened_at: Mapped[datetime | None]
+
+
+class ReminderMark(Base):
+    """A reminder the PK marked as sent. Reminders themselves are computed each
+    day from the appointments (server/domain/reminders.py); their key names the
+    appointment *and its time*, so a moved appointment's reminder is new again
+    and a cancelled one's disappears, while this mark stays as history."""
+
+    __tablename__ = "reminder_mark"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(96), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("guidance_session.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+
+class NotifyOutbox(Base):
+    """A reminder to send through the office's gateway (``BIMBING_NOTIFY_URL``).
+    One row per reminder key, which is also the idempotency key sent to the
+    gateway: a row survives a restart, and a delivery retried after one (the
+    answer lost with the process) carries the same key, so the gateway can
+    drop the double (server/domain/notify.py)."""
+
+    __tablename__ = "notify_outbox"
+    __table_args__ = (Index("ix_notify_outbox_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(96), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("guidance_session.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

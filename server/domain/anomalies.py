@@ -9,7 +9,12 @@ Kinds (thresholds from Settings):
   still has no notes;
 - ``late_edit``: a version of the notes saved more than ``late_edit_days`` after
   the session ended (one anomaly per such version);
-- ``overdue_client``: a client past their wajib lapor date (today's state).
+- ``overdue_client``: a client past their wajib lapor date (today's state);
+- ``late-entry``: a session whose outcome was first recorded more than
+  ``late_entry_days`` after its date (allowed, but the supervisor sees who
+  entered it and when);
+- ``same-network``: a video session whose client joined from the same network
+  address (/24 or /48) as the officer's console (see server/domain/calls.py).
 
 Sessions are looked at when scheduled within [date_from, date_to] (office dates);
 with neither given, the last ``DEFAULT_WINDOW_DAYS`` days, so the review stays
@@ -25,12 +30,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Client, GuidanceSession, NoteVersion, SessionMode, SessionStatus, Staff
+from server.db.models import Client, GuidanceSession, NoteVersion, SessionEvent, SessionMode, SessionStatus, Staff
+from server.domain.calls import same_network
+from server.domain.records import local_date
+from server.domain.sessions import HAPPENED
 from server.domain.reports import HELD, SessionFilter, _filtered, client_attendance
 from server.settings import Settings
 
 DEFAULT_WINDOW_DAYS = 90
-KINDS = ("overdue_client", "short_video", "interrupted", "missing_notes", "late_edit")
+KINDS = ("overdue_client", "short_video", "interrupted", "missing_notes", "late_edit", "late-entry", "same-network")
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,9 @@ async def find_anomalies(
                 )
             )
 
+    found.extend(await _late_entries(db, staff, f, settings))
+    found.extend(await _same_network(db, staff, f, tz))
+
     for client, att, *_ in await client_attendance(db, staff, today, tz, officer_id=officer_id, client_id=client_id):
         if att.state == "overdue":
             found.append(
@@ -131,6 +142,69 @@ async def find_anomalies(
                 )
             )
     return sorted(found, key=Anomaly.sort_key)
+
+
+async def _late_entries(db: AsyncSession, staff: Staff, f: SessionFilter, settings: Settings) -> list[Anomaly]:
+    """The first version that recorded an outcome of what happened, when it came
+    more than ``late_entry_days`` after the session's office date."""
+    tz = settings.timezone
+    rows = await db.execute(
+        _filtered(
+            select(NoteVersion.id, NoteVersion.session_id, NoteVersion.created_at, NoteVersion.author_id, GuidanceSession.client_id, GuidanceSession.officer_id, GuidanceSession.scheduled_at, GuidanceSession.started_at)
+            .join(GuidanceSession, GuidanceSession.id == NoteVersion.session_id),
+            staff,
+            f,
+            tz,
+        )
+        .where(NoteVersion.outcome.in_([o.value for o in HAPPENED]), GuidanceSession.status != SessionStatus.cancelled)
+        .order_by(NoteVersion.session_id, NoteVersion.id)
+    )
+    first: dict[int, Any] = {}
+    for row in rows:
+        first.setdefault(row.session_id, row)
+    authors_ids = {r.author_id for r in first.values() if r.author_id}
+    authors = dict((await db.execute(select(Staff.id, Staff.name).where(Staff.id.in_(authors_ids)))).all()) if authors_ids else {}
+    found = []
+    for row in first.values():
+        days = (local_date(row.created_at, tz) - local_date(row.started_at or row.scheduled_at, tz)).days
+        if days > settings.late_entry_days:
+            found.append(
+                Anomaly(
+                    "late-entry",
+                    client_id=row.client_id,
+                    officer_id=row.officer_id,
+                    session_id=row.session_id,
+                    at=row.created_at,
+                    detail={"version_id": row.id, "entered_by_id": row.author_id, "entered_by": authors.get(row.author_id), "entered_at": row.created_at.isoformat(), "days_after_session": days},
+                )
+            )
+    return found
+
+
+async def _same_network(db: AsyncSession, staff: Staff, f: SessionFilter, tz: str) -> list[Anomaly]:
+    """Video sessions whose client joined from the network (/24 or /48) the
+    officer's console used: a PK opening the client link on a second device
+    looks exactly like this."""
+    rows = await db.execute(
+        _filtered(
+            select(SessionEvent.session_id, SessionEvent.kind, SessionEvent.at, SessionEvent.detail, GuidanceSession.client_id, GuidanceSession.officer_id)
+            .join(GuidanceSession, GuidanceSession.id == SessionEvent.session_id),
+            staff,
+            f,
+            tz,
+        ).where(SessionEvent.kind.in_(("officer_joined", "client_waiting")), GuidanceSession.mode == SessionMode.video).order_by(SessionEvent.id)
+    )
+    by_session: dict[int, list[Any]] = {}
+    for row in rows:
+        by_session.setdefault(row.session_id, []).append(row)
+    found = []
+    for session_id, events in by_session.items():
+        network = same_network(events)
+        if network is not None:
+            first = next(e for e in events if e.kind == "client_waiting" and (e.detail or {}).get("network") == network)
+            found.append(Anomaly("same-network", client_id=first.client_id, officer_id=first.officer_id, session_id=session_id, at=first.at,
+                                 detail={"network": network, "client_device": (first.detail or {}).get("ua_family")}))
+    return found
 
 
 async def names(db: AsyncSession, anomalies: list[Anomaly]) -> tuple[dict[int, str], dict[int, str]]:

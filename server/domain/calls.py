@@ -2,7 +2,8 @@
 
 Every step is an event with a server timestamp. ``duration_seconds`` is the
 sum of the intervals in which *both* parties' last reported ICE state was
-connected, stamped here on receipt, summed over reconnects (see
+connected *and* both parties' heartbeats showed their inbound media counters
+rising (server/domain/media_evidence.py), stamped here on receipt, summed over reconnects (see
 docs/signaling.md §6). Each closed interval is an event carrying its exact
 ``seconds``; the duration is their rounded sum, written at every close, so a
 crash loses at most the interval still open. ``last_heartbeat_at`` (throttled)
@@ -16,6 +17,7 @@ No HTTP and no WebSocket here: the signaling handler calls these methods.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -27,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.models import GuidanceSession, SessionMode, SessionStatus, utcnow
+from server.domain import media_evidence
 from server.domain.sessions import OPEN_STATUSES, add_event, end_session
 from server.settings import Settings
 
@@ -56,6 +59,30 @@ def device_label(user_agent: str) -> str:
     return (f"{system} {browser}".strip() or "Browser")[:60]
 
 
+def network_of(address: str) -> str:
+    """The network an address belongs to, as recorded: IPv4 cut to its /24, IPv6
+    to its /48 (enough to tell "the same office or home connection" apart from
+    elsewhere, without keeping a person's exact address)."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%", 1)[0])
+    except ValueError:
+        return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def same_network(events) -> str | None:
+    """The network a client joined from that the officer's console also used,
+    from the session's ``officer_joined`` and ``client_waiting`` events."""
+    officer = {(e.detail or {}).get("network") for e in events if e.kind == "officer_joined"} - {None, ""}
+    for e in events:
+        if e.kind == "client_waiting" and (e.detail or {}).get("network") in officer:
+            return e.detail["network"]
+    return None
+
+
 def log_link_opened(db: AsyncSession, session: GuidanceSession, *, device: str, label: str) -> None:
     add_event(db, session, "link_opened", "client", device=device, label=label)
 
@@ -81,6 +108,9 @@ class CallState:
     """What the log needs to remember between messages for one session."""
 
     media: dict[str, str] = field(default_factory=lambda: {"officer": "new", "client": "new"})
+    # Per role, the last inbound media counters it reported and whether they rose
+    # (server/domain/media_evidence.py): time counts only while both sides' rise.
+    flow: dict[str, dict] = field(default_factory=dict)
     open_since: datetime | None = None
     ever_connected: bool = False
     awaiting_resume: bool = False
@@ -138,11 +168,12 @@ class CallLog:
                 await db.commit()
                 return True
 
-    async def officer_joined(self, session_id: int, staff_username: str) -> None:
-        await self._log(session_id, "officer_joined", "officer", staff=staff_username)
+    async def officer_joined(self, session_id: int, staff_username: str, **facts: str) -> None:
+        """``facts``: the console's device (``ua_family``, ``network``; see network_of)."""
+        await self._log(session_id, "officer_joined", "officer", staff=staff_username, **facts)
 
-    async def client_waiting(self, session_id: int, device: str, label: str) -> None:
-        await self._log(session_id, "client_waiting", "client", device=device, label=label)
+    async def client_waiting(self, session_id: int, device: str, label: str, **facts: str) -> None:
+        await self._log(session_id, "client_waiting", "client", device=device, label=label, **facts)
 
     async def denied(self, session_id: int, device: str) -> None:
         await self._log(session_id, "denied", "officer", device=device)
@@ -168,6 +199,9 @@ class CallLog:
         async with self._locked(session_id) as state:
             before = self._both_connected(state)
             state.media[role] = ice_state
+            if ice_state not in CONNECTED_STATES:
+                # A new or restarted connection counts its packets from zero again.
+                state.flow[role] = {"packets": 0, "bytes": 0, "flowing": False, "reason": f"ice-{ice_state}"}
             after = self._both_connected(state)
             if before == after:
                 return
@@ -181,6 +215,26 @@ class CallLog:
                     self._close_interval(db, session, state, role=role, reason=f"ice-{ice_state}")
                 await db.commit()
 
+    async def media_counters(self, session_id: int, role: str, inbound: dict) -> None:
+        """A heartbeat's inbound counters: judge this side's media, and open or
+        close the connected interval when the rule's answer changes. A side whose
+        counters froze or contradict themselves closes it with that reason."""
+        async with self._locked(session_id) as state:
+            before = self._both_connected(state)
+            state.flow[role] = media_evidence.judge(state.flow.get(role), inbound)
+            after = self._both_connected(state)
+            if before == after:
+                return
+            async with self._db() as db:
+                session = await self._load(db, session_id)
+                if session is None:
+                    return
+                if after:
+                    self._open_interval(db, session, state)
+                else:
+                    self._close_interval(db, session, state, role=role, reason=state.flow[role]["reason"] or media_evidence.FROZEN)
+                await db.commit()
+
     async def party_gone(self, session_id: int, role: str, reason: str, *, device: str | None = None, admitted: bool = True) -> None:
         """A socket closed (``dropped``/``hangup``) or was taken over (``replaced``).
         Its media counts as gone until the new connection reports again."""
@@ -188,6 +242,7 @@ class CallLog:
             was_open = admitted and self._both_connected(state)
             if admitted:
                 state.media[role] = "closed"
+                state.flow.pop(role, None)
             async with self._db() as db:
                 session = await self._load(db, session_id)
                 if session is None:
@@ -240,10 +295,12 @@ class CallLog:
             local.open_since = None
             if admitted:
                 local.media[role] = "closed"
+                local.flow.pop(role, None)
 
     @staticmethod
     def _both_connected(state: CallState) -> bool:
-        return state.media["officer"] in CONNECTED_STATES and state.media["client"] in CONNECTED_STATES
+        """Whether the call's time counts: both connected *and* both receiving media."""
+        return media_evidence.counting(state.media, state.flow)
 
     def _open_interval(self, db: AsyncSession, session: GuidanceSession, state: CallState) -> None:
         now = utcnow()
@@ -307,6 +364,7 @@ class CallLog:
                 return
             self._close_interval(db, session, state, role="officer", reason="ended", at=at)
             state.media = {"officer": "closed", "client": "closed"}
+            state.flow = {}
 
     async def end(self, session_id: int, actor: str = "officer") -> bool:
         """The officer's ``end`` over the WebSocket. False if it was already closed."""
@@ -368,6 +426,7 @@ class CallLog:
             async with self._locked(session_id) as state:
                 # Whatever the stopped process remembered is gone with it.
                 state.media = {"officer": "new", "client": "new"}
+                state.flow = {}
                 state.open_since = None
                 state.awaiting_resume = True
                 state.ever_connected = ever[session_id]

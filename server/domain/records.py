@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from server.db.models import Client, GuidanceSession, Outcome, SessionStatus
+from server.db.models import Client, Evidence, GuidanceSession, Outcome, SessionStatus
 
 DUE_SOON_DAYS = 3
 
 
 @dataclass(frozen=True)
 class Attendance:
-    due: int  # reporting occasions since supervision started (up to today or the end)
-    attended: int
+    due: int  # reporting periods begun since supervision started (up to today or the end)
+    attended: int  # attended sessions up to today (several in one period each count here)
     excused: int
     no_show: int
-    rate: float | None  # attended / due
-    last_attended: date | None
+    rate: float | None  # periods_met / periods_due, never above 1
+    last_attended: date | None  # never after today: a session ahead clears nothing
     next_due: date | None
     overdue_days: int
     state: str  # not_started | ok | due | overdue | completed
+    periods_due: int = 0
+    periods_met: int = 0
+    # Attended sessions by how they are known (observed | reported | roll_call), so a
+    # supervisor sees how much of the record rests on the officer's word.
+    attended_by_evidence: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -36,26 +41,31 @@ def local_date(moment: datetime, tz: str) -> date:
 
 
 def attendance(client: Client, sessions: Iterable[GuidanceSession], today: date, tz: str) -> Attendance:
+    """The client's state against wajib lapor as of ``today``. Only sessions dated
+    up to today count: an entry dated ahead (which the rules now refuse, but old
+    rows may hold) can neither set "last attended" nor clear an overdue state."""
+    sessions = list(sessions)
     interval = max(client.reporting_interval_days, 1)
     start, end = client.supervision_start, client.supervision_end
     attended_days: list[date] = []
+    by_evidence = {e.value: 0 for e in Evidence}
     excused = no_show = 0
     for s in sessions:
         if s.status == SessionStatus.cancelled:
             continue
+        day = local_date(s.started_at or s.scheduled_at, tz)
+        if day > today:
+            continue
         if s.outcome == Outcome.attended:
-            attended_days.append(local_date(s.started_at or s.scheduled_at, tz))
+            attended_days.append(day)
+            evidence = getattr(s, "evidence", None)
+            by_evidence[evidence.value if evidence is not None else Evidence.reported.value] += 1
         elif s.outcome == Outcome.excused:
             excused += 1
         elif s.outcome == Outcome.no_show:
             no_show += 1
     last = max(attended_days) if attended_days else None
-    if today < start:
-        due = 0
-    else:
-        due = (min(today, end) - start).days // interval + 1
-    attended = len(attended_days)
-    rate = round(min(attended / due, 1.0), 3) if due else None
+    periods = reporting_periods(client, sessions, today, tz)
     next_due = (last + timedelta(days=interval)) if last else start
     if next_due > end:
         next_due = None
@@ -70,7 +80,10 @@ def attendance(client: Client, sessions: Iterable[GuidanceSession], today: date,
         state = "due"
     else:
         state = "ok"
-    return Attendance(due, attended, excused, no_show, rate, last, next_due, overdue, state)
+    return Attendance(
+        periods.due, len(attended_days), excused, no_show, periods.rate, last, next_due, overdue, state,
+        periods_due=periods.due, periods_met=periods.met, attended_by_evidence=by_evidence,
+    )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
     Client,
+    Evidence,
     GuidanceSession,
     Outcome,
     Role,
@@ -230,7 +231,7 @@ async def iter_session_log(db: AsyncSession, staff: Staff, f: SessionFilter, tz:
 
 # --- per-client attendance --------------------------------------------------
 
-_ATT_COLUMNS = (GuidanceSession.client_id, GuidanceSession.status, GuidanceSession.outcome, GuidanceSession.started_at, GuidanceSession.scheduled_at)
+_ATT_COLUMNS = (GuidanceSession.client_id, GuidanceSession.status, GuidanceSession.outcome, GuidanceSession.started_at, GuidanceSession.scheduled_at, GuidanceSession.evidence)
 
 
 @dataclass(frozen=True)
@@ -353,6 +354,8 @@ def totals(rows: list[Any]) -> dict[str, Any]:
         "sessions": len(rows),
         "held": len(held),
         "attended": sum(1 for r in rows if r.outcome == Outcome.attended),
+        # How each attendance is known: the server's observation, an officer's word, a roll call.
+        "attended_by_evidence": {e.value: sum(1 for r in rows if r.outcome == Outcome.attended and r.evidence == e) for e in Evidence},
         "excused": sum(1 for r in rows if r.outcome == Outcome.excused),
         "no_show": sum(1 for r in rows if r.outcome == Outcome.no_show),
         "by_mode": {m.value: sum(1 for r in held if r.mode == m) for m in SessionMode},
@@ -360,3 +363,13 @@ def totals(rows: list[Any]) -> dict[str, Any]:
         "median_seconds": statistics.median(durations) if durations else None,
         "without_notes": sum(1 for r in held if not r.notes),
     }
+
+
+async def attended_by_evidence(db: AsyncSession, staff: Staff, f: SessionFilter, tz: str) -> dict[str, int]:
+    """Attended sessions of the filter by evidence, for the head of the audit view."""
+    query = _filtered(select(GuidanceSession.evidence, func.count()).select_from(GuidanceSession), staff, f, tz)
+    query = query.where(GuidanceSession.outcome == Outcome.attended, GuidanceSession.status != SessionStatus.cancelled).group_by(GuidanceSession.evidence)
+    counts = {e.value: 0 for e in Evidence}
+    for evidence, n in await db.execute(query):
+        counts[Evidence(evidence).value] = n
+    return counts

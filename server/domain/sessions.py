@@ -23,6 +23,39 @@ from server.db.models import (
 from server.domain.errors import DomainError, ErrorKind
 
 OPEN_STATUSES = (SessionStatus.scheduled, SessionStatus.active)
+# Outcomes that say what happened at the meeting; "rescheduled" may be set ahead.
+HAPPENED = (Outcome.attended, Outcome.excused, Outcome.no_show)
+
+
+def outcome_refusal(session: GuidanceSession, outcome: Outcome, now: datetime | None = None) -> DomainError | None:
+    """Why ``outcome`` may not be recorded on ``session`` now, or None. The rules
+    that keep the record true (issue #9): nothing happened yet before the session's
+    time, and a video call counts as attended only if the server saw both
+    parties connected (``duration_seconds`` is summed from those intervals)."""
+    now = now or utcnow()
+    if outcome in HAPPENED and session.scheduled_at > now:
+        return DomainError(ErrorKind.conflict, "not-yet", "The session's time has not come: no outcome can be recorded before it.")
+    if outcome == Outcome.attended and session.mode == SessionMode.video and observed_seconds(session, now) <= 0:
+        return DomainError(
+            ErrorKind.conflict, "not-observed",
+            "The server did not observe both parties connected: record no_show, excused or a phone session instead.",
+        )
+    return None
+
+
+def observed_seconds(session: GuidanceSession, now: datetime | None = None) -> float:
+    """Connected time the server observed: the closed intervals' sum, plus the one
+    still open in the log (a PK may record "Hadir" while the call runs)."""
+    from server.domain.calls import open_interval_since  # calls builds on this module
+
+    opened = open_interval_since(session) if session.mode == SessionMode.video else None
+    running = max(0.0, ((now or utcnow()) - opened).total_seconds()) if opened is not None else 0.0
+    return (session.duration_seconds or 0) + running
+
+
+def outcomes_allowed(session: GuidanceSession, now: datetime | None = None) -> list[Outcome]:
+    """The outcomes the forms and the console offer for this session now."""
+    return [o for o in Outcome if outcome_refusal(session, o, now) is None]
 
 
 def add_event(db: AsyncSession, session: GuidanceSession, kind: str, actor: str = "system", at: datetime | None = None, **detail: Any) -> SessionEvent:
@@ -55,8 +88,8 @@ async def create_session(
         duration = 0
     else:
         # Office, home-visit and mobile sessions are logged by the PK after they happened.
-        if scheduled_at > now + timedelta(minutes=5) and outcome is not None:
-            raise DomainError(ErrorKind.invalid, "invalid-body", "scheduled_at: a session with an outcome cannot be in the future")
+        if outcome in HAPPENED and scheduled_at > now:
+            raise DomainError(ErrorKind.conflict, "not-yet", "scheduled_at: the session's time has not come, so it can have no outcome yet.")
         if outcome is None:
             status, started, ended, duration = SessionStatus.scheduled, None, None, 0
         else:
@@ -112,6 +145,10 @@ async def update_notes(
     new_notes = session.notes if notes is None else notes
     new_outcome = None if clear_outcome else (session.outcome if outcome is None else outcome)
     new_topics = session.topics if topics is None else list(topics)
+    if new_outcome is not None and new_outcome != session.outcome:
+        refusal = outcome_refusal(session, new_outcome)
+        if refusal is not None:
+            raise refusal
     if (new_notes, new_outcome, list(new_topics or [])) == (session.notes, session.outcome, list(session.topics or [])):
         return None
     now = utcnow()

@@ -25,8 +25,8 @@ COOKIE = "bimbing_session"
 
 # Routes that need no staff sign-in. Everything else does (secure by default).
 STATIC_PREFIX = "/static/"
-PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/")
-PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json"})
+PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/k/")
+PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json", "/klien", "/klien/kendala"})
 
 # What a staff member whose password an admin reset may still reach.
 PASSWORD_PAGE = "/account/password"

@@ -81,8 +81,28 @@ class MediaState(Message):
     state: IceState
 
 
+Counter = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class KindCounters(Message):
+    """What ``getStats()`` says this side has received of one kind (inbound-rtp)."""
+
+    packets: Counter
+    # Optional: aiortc, for one, reports no bytes per inbound stream.
+    bytes: Counter | None = None
+
+
+class InboundCounters(Message):
+    audio: KindCounters | None = None
+    video: KindCounters | None = None
+
+
 class Ping(Message):
+    """The heartbeat. In a call it carries this side's inbound media counters,
+    the evidence the server counts connected time by (server/domain/media_evidence.py)."""
+
     type: Literal["ping"]
+    inbound: InboundCounters | None = None
 
 
 class Hangup(Message):
@@ -185,7 +205,7 @@ class Denied(Message):
 class PeerLeft(Message):
     type: Literal["peer-left"] = "peer-left"
     role: Role
-    reason: Literal["hangup", "dropped", "replaced", "denied", "link-revoked"]
+    reason: Literal["hangup", "dropped", "replaced", "denied", "link-revoked", "timeout"]
     device: str | None = None
 
 

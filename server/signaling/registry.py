@@ -192,7 +192,7 @@ class RoomRegistry(ABC):
         """The officer denies a waiting device: it gets ``denied`` and is closed."""
 
     @abstractmethod
-    async def leave(self, party: Party, reason: Literal["hangup", "dropped"], logged: Logger | None = None) -> bool:
+    async def leave(self, party: Party, reason: Literal["hangup", "dropped", "timeout"], logged: Logger | None = None) -> bool:
         """Remove a party that left; log it, then tell the other one. False if it no
         longer held a place (it was replaced, denied or the room closed)."""
 

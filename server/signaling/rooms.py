@@ -126,7 +126,7 @@ class LocalRoomRegistry(RoomRegistry):
 
     # ---- leaving -------------------------------------------------------------------
 
-    async def leave(self, party: Party, reason: Literal["hangup", "dropped"], logged: Logger | None = None) -> bool:
+    async def leave(self, party: Party, reason: Literal["hangup", "dropped", "timeout"], logged: Logger | None = None) -> bool:
         """Remove a party that left; log it, then tell the other one. False if it no
         longer held a place (it was replaced, denied or the room closed)."""
         room = self._rooms.get(party.session_id)

@@ -24,7 +24,7 @@ from aiohttp import WSMsgType, web
 from redis.exceptions import RedisError
 
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
-from server.domain.calls import CallLog, device_label, is_open
+from server.domain.calls import CallLog, device_label, is_open, network_of
 from server.domain.recordings import RecordingRefused, RecordingService
 from server.keys import audit_key, calls_key, db_key, pending_ws_key, recordings_key, rooms_key, settings_key
 from server.security import joinpass
@@ -172,7 +172,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
         async def logged(_what, old):
             if old is not None:
                 await calls.party_gone(session_id, "officer", "replaced")
-            await calls.officer_joined(session_id, party.label)
+            await calls.officer_joined(session_id, party.label, **_device_facts(request))
             entered["logged"] = True
 
         room = rooms.room(session_id)
@@ -191,7 +191,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
             if placed == "admitted":
                 await calls.admitted(session_id, party.device or "", automatic=True)
             else:
-                await calls.client_waiting(session_id, party.device or "", party.label)
+                await calls.client_waiting(session_id, party.device or "", party.label, **_device_facts(request))
             entered.update(logged=True, admitted=placed == "admitted")
 
         room = rooms.room(session_id, known_devices=await calls.known_devices(session_id))
@@ -201,6 +201,13 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
             await _lost_entering(request, party, exc, entered)
             return None
     return party
+
+
+def _device_facts(request: web.Request) -> dict[str, str]:
+    """What the session records of a joining device: its user-agent family and
+    its network (/24 or /48), so that the audit can flag a client who joined
+    from the officer's own network (anomaly ``same-network``)."""
+    return {"ua_family": device_label(request.headers.get("User-Agent", "")), "network": network_of(client_address(request))}
 
 
 def _warn_unavailable(rooms: RoomRegistry, party: Party, exc: BaseException) -> None:
@@ -240,6 +247,9 @@ async def _dispatch(request: web.Request, party: Party, message) -> str | None:
         await party.send(p.Pong())
         if party.role == "officer" or party.admitted:
             await calls.heartbeat(sid)
+            current = room.officer if party.role == "officer" else room.client
+            if message.inbound is not None and current is party:
+                await calls.media_counters(sid, party.role, message.inbound.model_dump(exclude_none=True))
     # relay offer / answer / candidate
     elif isinstance(message, p.RELAYED):
         await rooms.relay(room, party, message)
@@ -319,7 +329,11 @@ async def signaling(request: web.Request) -> web.StreamResponse:
             pending.release(address)
 
     try:
-        ws = web.WebSocketResponse(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True)
+        # Server-side heartbeat: a WebSocket ping every 2/3 of the timeout, and the
+        # connection closed when no pong comes within half that period, so a
+        # half-open socket (a phone gone without a FIN) is found within the timeout.
+        timeout = request.app[settings_key].heartbeat_timeout_seconds
+        ws = web.WebSocketResponse(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True, heartbeat=timeout * 2 / 3)
         await ws.prepare(request)
         party = await _enter(request, ws, session_id, spoke)
     finally:
@@ -355,6 +369,11 @@ async def signaling(request: web.Request) -> web.StreamResponse:
                 reason = "hangup" if stop == "hangup" else reason
                 break
     finally:
+        if isinstance(ws.exception(), asyncio.TimeoutError):
+            # No pong within the server's heartbeat: a half-open socket. Its interval
+            # closes as ``timeout`` (checked here: aiohttp may cancel the handler when
+            # it drops the transport, before the loop sees the error).
+            reason = "timeout"
         # Shielded: a cancelled handler (shutdown) must still leave the room and log it.
         await asyncio.shield(_leave(request, party, reason))
     return ws

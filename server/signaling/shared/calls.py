@@ -10,6 +10,7 @@ written in CallLog's one seam, ``_locked``. The log itself stays in the database
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -41,6 +42,11 @@ def _load_state(raw: dict[str, str]) -> CallState:
             state.open_since = parsed if parsed.tzinfo is not None else None
         except ValueError:
             log.warning("ignoring an invalid open_since read from Redis")
+    try:
+        flow = json.loads(raw.get("flow") or "{}")
+        state.flow = flow if isinstance(flow, dict) else {}
+    except ValueError:
+        log.warning("ignoring an invalid media flow read from Redis")
     state.ever_connected = raw.get("ever_connected") == "1"
     state.awaiting_resume = raw.get("awaiting_resume") == "1"
     return state
@@ -51,6 +57,7 @@ def _dump_state(state: CallState) -> dict[str, str]:
         "media_officer": state.media["officer"],
         "media_client": state.media["client"],
         "open_since": state.open_since.isoformat() if state.open_since else "",
+        "flow": json.dumps(state.flow, separators=(",", ":")),
         "ever_connected": "1" if state.ever_connected else "0",
         "awaiting_resume": "1" if state.awaiting_resume else "0",
     }
@@ -110,6 +117,7 @@ class SharedCallLog(CallLog):
                 return
             for role in roles:
                 state.media[role] = "closed"
+                state.flow.pop(role, None)
             state.open_since = None
 
     async def checkpoint(self) -> None:

@@ -8,9 +8,12 @@ from server.web.api import (
     health,
     kendala,
     openapi,
+    notify,
+    portal,
+    reminders,
     recordings,
     sessions,
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify)

@@ -184,9 +184,11 @@ async def audit_sessions(request: web.Request) -> web.StreamResponse:
         return await stream_csv(request, staff, f)
     async with request.app[db_key]() as db:
         page = await reports.session_log_page(db, staff, f, tz, page=q.page, per_page=q.per_page, after=q.after)
+        by_evidence = await reports.attended_by_evidence(db, staff, f, tz)
     return web.json_response(
         {
             "sessions": [log_row_json(r, tz) for r in page.rows],
+            "attended_by_evidence": by_evidence,
             "page": page.page if not q.after else None,
             "per_page": page.per_page,
             "total": page.total,

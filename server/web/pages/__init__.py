@@ -10,7 +10,10 @@ from server.web.pages import (
     clients,
     join_link,
     kendala,
+    notify,
+    portal,
+    reminders,
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin, account)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify)

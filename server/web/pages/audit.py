@@ -66,6 +66,7 @@ async def audit_page(request: web.Request) -> web.Response:
     f = q.filter()
     async with request.app[db_key]() as db:
         page = await reports.session_log_page(db, staff, f, tz, page=q.page, per_page=q.per_page)
+        by_evidence = await reports.attended_by_evidence(db, staff, f, tz)
         officers = await _officers(db, staff)
         clients = await _clients(db, staff)
     filt = f.as_query()
@@ -92,6 +93,7 @@ async def audit_page(request: web.Request) -> web.Response:
             "q": q,
             "f": f,
             "total": page.total,
+            "by_evidence": by_evidence,
             "pages": pages,
             "officers": officers,
             "clients": clients,

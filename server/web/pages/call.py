@@ -5,7 +5,6 @@ through the join link and its pass cookie) and the officer's call console
 from __future__ import annotations
 
 import io
-import re
 from urllib.parse import quote
 
 import segno
@@ -24,30 +23,19 @@ from server.domain import kendala as kendala_domain
 from server.domain import sessions as sessions_domain
 from server.domain.access import require_role, require_session
 from server.domain.records import attendance
+from server.domain.reminders import whatsapp_number
 from server.keys import catalogue_key, db_key, settings_key
 from server.security import auth
 from server.security.joinpass import client_pass
 from server.web.dates import today
 from server.web.links import session_links
+from server.web.outcomes import outcome_choices
 from server.web.render import locale_of, page_context, render
 from server.web.validation import int_param
 
 routes = web.RouteTableDef()
 
 RECENT_SESSIONS = 5
-
-
-def whatsapp_number(phone: str | None) -> str | None:
-    """An Indonesian phone number in the international form wa.me wants
-    (``62…``, digits only), or None when it does not look like one."""
-    digits = re.sub(r"\D", "", phone or "")
-    if digits.startswith("0"):
-        digits = "62" + digits[1:]
-    elif digits.startswith("8"):
-        digits = "62" + digits
-    if not digits.startswith("62") or not 10 <= len(digits) <= 15:
-        return None
-    return digits
 
 
 def _strings(request: web.Request, *prefixes: str) -> dict[str, str]:
@@ -118,6 +106,7 @@ async def console_page(request: web.Request) -> web.Response:
     phone = whatsapp_number(client.phone)
     data = {
         "session_id": session.id,
+        "outcome": session.outcome.value if session.outcome else None,
         "join_url": links["client_join_url"],
         "wa_template": wa_template,
         "wa_phone": phone,
@@ -136,6 +125,7 @@ async def console_page(request: web.Request) -> web.Response:
         "wa_share": f"https://wa.me/?text={wa_text}",
         "wa_direct": f"https://wa.me/{phone}?text={wa_text}" if phone else None,
         "outcomes": list(Outcome),
+        **outcome_choices(request, session),
         "topics": TOPICS,
         "open_kendala": open_kendala,
         "data": data,

@@ -80,8 +80,10 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
         client = require_client(staff, await db.get(Client, client_id))
         sessions = await clients_domain.client_sessions(db, client.id)
         kendala = await kendala_domain.for_client(db, client.id)
+    from server.web.pages.portal import portal_share  # the portal module builds on call.py's helpers
+
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, today(request), tz),
-            "kendala": kendala, "kendala_errors": {}, "kendala_form": {}}
+            "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client)}
 
 
 @routes.get("/clients/{id}")

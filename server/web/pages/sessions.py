@@ -23,7 +23,8 @@ from server.security import auth
 from server.web.api.sessions import SessionCreate
 from server.web.errors import http_status
 from server.web.forms import form_dict
-from server.web.render import render
+from server.web.outcomes import outcome_choices
+from server.web.render import page_context, render
 from server.web.validation import describe, int_param
 
 routes = web.RouteTableDef()
@@ -65,7 +66,9 @@ async def new_session_submit(request: web.Request) -> web.Response:
             _msg, errors = describe(exc)
             return render(request, "sessions/session_form.html", _session_form_ctx(client, form, errors), status=400)
         except DomainError as exc:
-            return render(request, "sessions/session_form.html", _session_form_ctx(client, form, {"form": exc.message}), status=http_status(exc))
+            # The record's rules are said in the page's language; other refusals keep their message.
+            message = page_context(request)["t"](exc.key) if exc.code in ("not-yet", "not-observed") else exc.message
+            return render(request, "sessions/session_form.html", _session_form_ctx(client, form, {"form": message}), status=http_status(exc))
     await request.app[audit_key].record("session.create", actor=staff, target_type="session", target_id=session.id, detail={"client_id": client.id, "mode": session.mode.value})
     if session.mode == SessionMode.video:
         raise web.HTTPFound(f"/sessions/{session.id}/call")
@@ -82,7 +85,8 @@ async def session_page(request: web.Request) -> web.Response:
         authors = {s.id: s.name for s in (await db.execute(select(Staff).where(Staff.id.in_(ids)))).scalars()} if ids else {}
         # Only those who may play them see the recordings (the PK and supervisors; not admins).
         recordings = await session_recordings(db, session.id) if may_play(staff, session) else None
-    return render(request, "sessions/session.html", {"s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS, "recordings": recordings})
+    return render(request, "sessions/session.html", {"s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS, "recordings": recordings, **outcome_choices(request, session)})
+
 
 
 @routes.post("/sessions/{id}/notes")
@@ -99,7 +103,14 @@ async def session_notes_submit(request: web.Request) -> web.Response:
         raise DomainError(ErrorKind.invalid, "invalid-body", "outcome: unknown value") from None
     async with request.app[db_key]() as db:
         session = require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
-        version = await sessions_domain.update_notes(db, staff, session, notes=notes, outcome=outcome, topics=topics, clear_outcome=outcome is None)
+        try:
+            version = await sessions_domain.update_notes(db, staff, session, notes=notes, outcome=outcome, topics=topics, clear_outcome=outcome is None)
+        except DomainError as exc:
+            if exc.code not in ("not-yet", "not-observed"):
+                raise
+            versions = await sessions_domain.note_history(db, session.id)
+            ctx = {"s": session, "versions": versions, "authors": {}, "outcomes": list(Outcome), "topics": TOPICS, "recordings": None, **outcome_choices(request, session)}
+            return render(request, "sessions/session.html", ctx, status=http_status(exc))
         await db.commit()
     if version is not None:
         await request.app[audit_key].record("session.notes_change", actor=staff, target_type="session", target_id=session.id, detail={"version_id": version.id})

@@ -1,0 +1,146 @@
+"""The client's own link (tautan klien) and what the page behind it shows.
+
+A link is personal (one client), revocable (``revoked_at``; reissuing revokes
+the previous one) and valid until the end of the client's supervision. The
+page shows the client their next appointments, their wajib lapor in plain
+words, their PK and the office's contacts, and their kendala with the PK's
+answers; never notes, past outcomes or anything about another client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import Client, GuidanceSession, Kendala, KendalaKind, Office, PortalLink, SessionMode, Staff, utcnow
+from server.domain import kendala as kendala_domain
+from server.domain.errors import DomainError, ErrorKind, not_found
+from server.domain.office import OfficeProfile, office_profile
+from server.domain.records import Attendance, attendance
+from server.domain.sessions import OPEN_STATUSES
+from server.security import portalpass
+from server.settings import Settings
+
+
+def _end_of_supervision(client: Client, tz: str) -> datetime:
+    # Valid through the last day of supervision, office time.
+    return datetime.combine(client.supervision_end + timedelta(days=1), time.min, ZoneInfo(tz))
+
+
+async def active_link(db: AsyncSession, client_id: int, now: datetime | None = None) -> PortalLink | None:
+    now = now or utcnow()
+    rows = await db.execute(
+        select(PortalLink).where(PortalLink.client_id == client_id, PortalLink.revoked_at.is_(None), PortalLink.expires_at > now).order_by(PortalLink.id.desc()).limit(1)
+    )
+    return rows.scalars().first()
+
+
+async def revoke(db: AsyncSession, client_id: int, now: datetime | None = None) -> int:
+    """Revoke every live link of the client; how many there were."""
+    now = now or utcnow()
+    links = (await db.execute(select(PortalLink).where(PortalLink.client_id == client_id, PortalLink.revoked_at.is_(None)))).scalars().all()
+    for link in links:
+        link.revoked_at = now
+    return len(links)
+
+
+async def issue(db: AsyncSession, actor: Staff, client: Client, tz: str, now: datetime | None = None) -> PortalLink:
+    """A new link for the client; the previous one stops working."""
+    now = now or utcnow()
+    expires = _end_of_supervision(client, tz)
+    if expires <= now:
+        raise DomainError(ErrorKind.conflict, "supervision-ended", "The client's supervision has ended: no link to their schedule.")
+    await revoke(db, client.id, now)
+    link = PortalLink(client_id=client.id, salt=portalpass.new_salt(), created_at=now, created_by_id=actor.id, expires_at=expires)
+    db.add(link)
+    await db.flush()
+    return link
+
+
+def check_live(link: PortalLink | None, now: datetime) -> PortalLink:
+    if link is None:
+        raise DomainError(ErrorKind.not_found, "invalid-token", "This link is not valid.")
+    if link.revoked_at is not None:
+        raise DomainError(ErrorKind.gone, "link-revoked", "This link was revoked; ask your PK for the new one.")
+    if link.expires_at <= now:
+        raise DomainError(ErrorKind.gone, "link-expired", "This link has expired with the end of supervision.")
+    return link
+
+
+async def open_link(db: AsyncSession, secret: str, token: str, now: datetime | None = None) -> PortalLink:
+    """The live link a token opens (``last_opened_at`` stamped), or a refusal."""
+    now = now or utcnow()
+    link_id = portalpass.token_link_id(token)
+    link = await db.get(PortalLink, link_id) if link_id is not None else None
+    if link is not None and not portalpass.token_matches(secret, token, link.id, link.salt):
+        link = None
+    link = check_live(link, now)
+    link.last_opened_at = now
+    return link
+
+
+@dataclass
+class Appointment:
+    session: GuidanceSession
+    join_open: bool  # a video session whose join window is open now
+    kendala: list[Kendala] = field(default_factory=list)
+
+
+@dataclass
+class PortalView:
+    client: Client
+    officer_name: str
+    office: OfficeProfile
+    attendance: Attendance
+    appointments: list[Appointment]
+    kendala: list[Kendala]
+
+
+def join_window_open(session: GuidanceSession, settings: Settings, now: datetime) -> bool:
+    if session.mode != SessionMode.video or session.status not in OPEN_STATUSES:
+        return False
+    opens = session.scheduled_at - timedelta(minutes=settings.join_opens_before_minutes)
+    closes = session.scheduled_at + timedelta(hours=settings.join_expires_after_hours)
+    return opens <= now <= closes
+
+
+async def upcoming(db: AsyncSession, client_id: int, today: date, tz: str) -> list[GuidanceSession]:
+    """The client's appointments from today on, soonest first: video and office
+    sessions, planned home visits and mobile-counseling sessions alike. (Hook for
+    field work, issue #8: mobile-counseling events a client is invited to are to
+    be listed here too, once they exist as their own rows.)"""
+    start = datetime.combine(today, time.min, ZoneInfo(tz))
+    rows = await db.execute(
+        select(GuidanceSession)
+        .where(GuidanceSession.client_id == client_id, GuidanceSession.status.in_(OPEN_STATUSES), GuidanceSession.scheduled_at >= start)
+        .order_by(GuidanceSession.scheduled_at, GuidanceSession.id)
+        .limit(20)
+    )
+    return list(rows.scalars())
+
+
+async def portal_view(db: AsyncSession, link: PortalLink, settings: Settings, today: date, now: datetime) -> PortalView:
+    client = await db.get(Client, link.client_id)
+    if client is None:
+        raise not_found("client")
+    office = await db.get(Office, client.office_id)
+    sessions = list((await db.execute(select(GuidanceSession).where(GuidanceSession.client_id == client.id))).scalars())
+    att = attendance(client, sessions, today, settings.timezone)
+    kendala = await kendala_domain.for_client(db, client.id, limit=30)
+    appointments = [Appointment(s, join_window_open(s, settings, now), [k for k in kendala if k.session_id == s.id]) for s in await upcoming(db, client.id, today, settings.timezone)]
+    return PortalView(client, client.officer.name if client.officer else "", office_profile(office), att, appointments, kendala)
+
+
+async def report_kendala(
+    db: AsyncSession, link: PortalLink, session_id: int, *, kind: KendalaKind, message: str, requested_at: datetime | None, today: date, tz: str, now: datetime | None = None
+) -> Kendala:
+    """A kendala about one of the client's upcoming appointments, any number of
+    days ahead (the join link only opens an hour before the call)."""
+    session = await db.get(GuidanceSession, session_id)
+    if session is None or session.client_id != link.client_id or session not in await upcoming(db, link.client_id, today, tz):
+        raise DomainError(ErrorKind.not_found, "not-found", "No such upcoming appointment.")
+    return await kendala_domain.report(db, session, device=f"portal-{link.id}", kind=kind, message=message, requested_at=requested_at, now=now)

@@ -1,0 +1,158 @@
+"""The office's daily reminders: who to remind of what today, with the text
+in Bahasa Indonesia and a one-tap WhatsApp link (``wa.me/62…``, text prefilled).
+
+Reminders are computed from the appointments each time, never stored: a moved
+appointment's reminder follows it (its key names the appointment's time, so it
+is pending again), a cancelled one's disappears. Only the PK's "sent" marks are
+stored (``ReminderMark``), so the list also says what was done.
+
+Kinds, for a day D (office dates):
+- ``day_before``: a video session or office appointment on D+1;
+- ``morning_of``: a video session or office appointment on D;
+- ``overdue``: a client whose wajib lapor is overdue on D.
+Mobile-counseling invitations (issue #8) join here: add their reminders in
+:func:`daily_reminders` from its event rows, with kind ``mobile_invitation`` and
+``event_id`` set.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import Client, GuidanceSession, ReminderMark, SessionMode, SessionStatus, Staff, utcnow
+from server.domain.access import require_client, scope_clients
+from server.domain.errors import DomainError, ErrorKind, not_found
+from server.domain.records import attendance
+
+KINDS = ("morning_of", "overdue", "day_before", "mobile_invitation")
+REMINDED_MODES = (SessionMode.video, SessionMode.office)
+# When each kind is best sent, office time: the order of the PK's list.
+SEND_AT = {"morning_of": time(7, 0), "overdue": time(8, 0), "day_before": time(16, 0)}
+MODE_WORDS = {SessionMode.video: "bimbingan lewat panggilan video", SessionMode.office: "bimbingan di kantor Bapas"}
+
+
+def whatsapp_number(phone: str | None) -> str | None:
+    """An Indonesian phone number in the international form wa.me wants
+    (``62…``, digits only), or None when it does not look like one."""
+    digits = re.sub(r"\D", "", phone or "")
+    if digits.startswith("0"):
+        digits = "62" + digits[1:]
+    elif digits.startswith("8"):
+        digits = "62" + digits
+    if not digits.startswith("62") or not 10 <= len(digits) <= 15:
+        return None
+    return digits
+
+
+@dataclass(frozen=True)
+class Reminder:
+    id: str
+    kind: str
+    client_id: int
+    client_name: str
+    session_id: int | None
+    event_id: int | None
+    at: datetime  # when to send it
+    appointment_at: datetime | None
+    text: str
+    whatsapp_url: str | None
+    state: str  # pending | sent
+    sent_at: datetime | None = None
+
+
+def _key(kind: str, client_id: int, session: GuidanceSession | None, day: date) -> str:
+    # The appointment's time is part of the key: moving it makes a new reminder.
+    if session is not None:
+        return f"{kind}-{session.id}-{int(session.scheduled_at.timestamp())}"
+    return f"{kind}-c{client_id}-{day.isoformat()}"
+
+
+def _text(kind: str, client: Client, officer: str, session: GuidanceSession | None, tz: str, overdue_days: int = 0) -> str:
+    if kind == "overdue":
+        return (f"Yth. {client.name}, Anda sudah terlambat wajib lapor {overdue_days} hari. "
+                f"Mohon segera menghubungi PK Anda, {officer}, untuk menjadwalkan bimbingan.")
+    local = session.scheduled_at.astimezone(ZoneInfo(tz))
+    when = "besok" if kind == "day_before" else "hari ini"
+    place = f" di {session.location}" if session.location and session.mode == SessionMode.office else ""
+    return (f"Yth. {client.name}, mengingatkan jadwal {MODE_WORDS[session.mode]} {when}, "
+            f"{local.strftime('%d-%m-%Y')} pukul {local.strftime('%H:%M')} WIB{place}, bersama {officer}. "
+            "Bila ada kendala, laporkan lewat tautan pribadi Anda atau hubungi PK.")
+
+
+def _wa(client: Client, text: str) -> str | None:
+    number = whatsapp_number(client.phone)
+    return f"https://wa.me/{number}?text={quote(text, safe='')}" if number else None
+
+
+async def daily_reminders(db: AsyncSession, staff: Staff | None, day: date, tz: str) -> list[Reminder]:
+    """The reminders of ``day`` for the clients ``staff`` may see (scoped like the
+    caseload); ``staff`` None: every client (the gateway's sender, no person)."""
+    zone = ZoneInfo(tz)
+    query = scope_clients(select(Client), staff) if staff is not None else select(Client)
+    clients = {c.id: c for c in (await db.execute(query)).scalars()}
+    if not clients:
+        return []
+    start = datetime.combine(day, time.min, zone)
+    end = start + timedelta(days=2)
+    sessions = list((await db.execute(select(GuidanceSession).where(GuidanceSession.client_id.in_(list(clients))))).scalars())
+    found: list[tuple[str, Client, GuidanceSession | None, datetime, int]] = []
+    for s in sessions:
+        if s.status != SessionStatus.scheduled or s.mode not in REMINDED_MODES or not (start <= s.scheduled_at < end):
+            continue
+        kind = "morning_of" if s.scheduled_at < start + timedelta(days=1) else "day_before"
+        send = datetime.combine(day, SEND_AT[kind], zone)
+        if kind == "morning_of":
+            send = min(send, s.scheduled_at - timedelta(hours=1))
+        found.append((kind, clients[s.client_id], s, send, 0))
+    by_client: dict[int, list[GuidanceSession]] = {}
+    for s in sessions:
+        by_client.setdefault(s.client_id, []).append(s)
+    for client in clients.values():
+        att = attendance(client, by_client.get(client.id, []), day, tz)
+        if att.state == "overdue":
+            found.append(("overdue", client, None, datetime.combine(day, SEND_AT["overdue"], zone), att.overdue_days))
+    keys = [_key(kind, c.id, s, day) for kind, c, s, _at, _n in found]
+    marks = {m.key: m for m in (await db.execute(select(ReminderMark).where(ReminderMark.key.in_(keys)))).scalars()} if keys else {}
+    out = []
+    for (kind, client, session, send, overdue_days), key in zip(found, keys):
+        officer = client.officer.name if client.officer else "PK Anda"
+        text = _text(kind, client, officer, session, tz, overdue_days)
+        mark = marks.get(key)
+        out.append(Reminder(key, kind, client.id, client.name, session.id if session else None, None, send, session.scheduled_at if session else None,
+                            text, _wa(client, text), "sent" if mark else "pending", mark.sent_at if mark else None))
+    return sorted(out, key=lambda r: (r.at, r.appointment_at or r.at, r.client_name, r.id))
+
+
+async def mark_sent(db: AsyncSession, staff: Staff, reminder_id: str, day: date, tz: str) -> tuple[Reminder, bool]:
+    """Mark one of the day's reminders sent. Returns it and whether this call
+    changed anything (marking twice is harmless)."""
+    match = re.fullmatch(r"(morning_of|day_before|overdue|mobile_invitation)-(c?\d{1,12})-([0-9-]{1,12})", reminder_id)
+    if match is None:
+        raise not_found("reminder")
+    # The client must be one the caller may see: 404 otherwise, before anything is read.
+    ref = match.group(2)
+    if ref.startswith("c"):
+        client = require_client(staff, await db.get(Client, int(ref[1:])))
+    else:
+        session = await db.get(GuidanceSession, int(ref))
+        if session is None:
+            raise not_found("reminder")
+        client = require_client(staff, session.client)
+    current = {r.id: r for r in await daily_reminders(db, staff, day, tz) if r.client_id == client.id}
+    reminder = current.get(reminder_id)
+    if reminder is None:
+        # Moved, cancelled, or not today's: nothing to mark.
+        raise DomainError(ErrorKind.not_found, "not-found", "No such reminder today (the appointment may have moved or been cancelled).")
+    if reminder.state == "sent":
+        return reminder, False
+    now = utcnow()
+    db.add(ReminderMark(key=reminder.id, client_id=client.id, session_id=reminder.session_id, kind=reminder.kind, sent_at=now, sent_by_id=staff.id))
+    await db.flush()
+    return Reminder(**{**reminder.__dict__, "state": "sent", "sent_at": now}), True

@@ -1,0 +1,91 @@
+"""The PK's daily reminders (issue #9 part 4): the day before and the morning of
+a video or office appointment, and overdue clients; Indonesian text with a
+wa.me link; ordered by time; marking sent is audited; a moved appointment's
+reminder is new again and a cancelled one's disappears."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from server.db.models import GuidanceSession, SessionStatus, utcnow
+from tests.audit_support import audit_entries
+from tests.foundation import database
+
+WIB = ZoneInfo("Asia/Jakarta")
+
+
+async def _setup(client, office):
+    """Appointments around a day two days ahead of the office's today (any hour)."""
+    day = (utcnow().astimezone(WIB) + timedelta(days=2)).date()
+    c1 = office.clients["c1"]
+    on_day = datetime.combine(day, time(10, 0), WIB)
+    next_day = datetime.combine(day + timedelta(days=1), time(9, 30), WIB)
+    video = (await (await client.post("/api/sessions", json={"client_id": c1.id, "mode": "video", "scheduled_at": on_day.isoformat()})).json())["id"]
+    visit = (await (await client.post("/api/sessions", json={"client_id": c1.id, "mode": "office", "scheduled_at": next_day.isoformat(), "location": "Kantor Bapas"})).json())["id"]
+    return day, video, visit
+
+
+async def test_the_days_reminders_in_order_with_indonesian_text_and_whatsapp(client, office, sign_in):
+    await sign_in(client, "pk1")
+    day, video, visit = await _setup(client, office)
+    resp = await client.get(f"/api/reminders?date={day.isoformat()}")
+    assert resp.status == 200
+    items = (await resp.json())["reminders"]
+    # c1 never attended since supervision began 60 days ago: overdue too. c2 is pk2's.
+    assert [(r["kind"], r["session_id"]) for r in items] == [("morning_of", video), ("overdue", None), ("day_before", visit)]
+    assert {r["client_id"] for r in items} == {office.clients["c1"].id}
+    assert all(r["state"] == "pending" for r in items)
+    morning, overdue, before = items
+    assert "hari ini" in morning["text"] and day.strftime("%d-%m-%Y") in morning["text"] and "10:00" in morning["text"]
+    assert "besok" in before["text"] and "Kantor Bapas" in before["text"]
+    assert "terlambat wajib lapor" in overdue["text"]
+    assert morning["whatsapp_url"].startswith("https://wa.me/6281200000000?text=")
+
+    page = await (await client.get(f"/reminders?date={day.isoformat()}")).text()
+    assert "Pengingat hari ini" in page
+    assert page.index(morning["id"]) < page.index(overdue["id"]) < page.index(before["id"])
+
+
+async def test_marking_sent_is_audited_once_and_scoped(client, office, sign_in, database_url):
+    await sign_in(client, "pk1")
+    day, video, _visit = await _setup(client, office)
+    items = (await (await client.get(f"/api/reminders?date={day.isoformat()}")).json())["reminders"]
+    rid = items[0]["id"]
+    await sign_in(client, "pk2")
+    assert (await client.post(f"/api/reminders/{rid}/sent?date={day.isoformat()}")).status == 404
+    await sign_in(client, "pk1")
+    first = await client.post(f"/api/reminders/{rid}/sent?date={day.isoformat()}")
+    assert first.status == 200 and (await first.json())["state"] == "sent"
+    again = await client.post(f"/api/reminders/{rid}/sent?date={day.isoformat()}")
+    assert again.status == 200
+    assert [(e.actor, e.detail["reminder"]) for e in await audit_entries(database_url, "reminder.sent")] == [("pk1", rid)]
+    listed = (await (await client.get(f"/api/reminders?date={day.isoformat()}")).json())["reminders"]
+    assert [r["state"] for r in listed if r["id"] == rid] == ["sent"]
+    assert (await client.post(f"/api/reminders/nonsense/sent?date={day.isoformat()}")).status == 404
+    assert (await client.get("/api/reminders?date=kemarin")).status == 400
+
+
+async def test_a_moved_appointment_is_reminded_again_and_a_cancelled_one_disappears(client, office, sign_in, database_url):
+    await sign_in(client, "pk1")
+    day, video, visit = await _setup(client, office)
+    before = {r["session_id"]: r for r in (await (await client.get(f"/api/reminders?date={day.isoformat()}")).json())["reminders"]}
+    assert (await client.post(f"/api/reminders/{before[video]['id']}/sent?date={day.isoformat()}")).status == 200
+    async with database(database_url) as db:
+        moved = await db.get(GuidanceSession, video)
+        moved.scheduled_at = moved.scheduled_at + timedelta(hours=3)
+        (await db.get(GuidanceSession, visit)).status = SessionStatus.cancelled
+        await db.commit()
+    after = {r["session_id"]: r for r in (await (await client.get(f"/api/reminders?date={day.isoformat()}")).json())["reminders"]}
+    assert visit not in after
+    assert after[video]["id"] != before[video]["id"] and after[video]["state"] == "pending"
+    assert "13:00" in after[video]["text"]
+    # The old one is gone: nothing to mark.
+    assert (await client.post(f"/api/reminders/{before[visit]['id']}/sent?date={day.isoformat()}")).status == 404
+
+
+async def test_reminders_need_a_staff_session(client):
+    assert (await client.get("/api/reminders")).status == 401
+    assert (await client.post("/api/reminders/overdue-c1-2026-01-01/sent")).status == 401
+    page = await client.get("/reminders", allow_redirects=False)
+    assert page.status == 302 and page.headers["Location"].startswith("/login")
