@@ -1,14 +1,14 @@
 """staff who must choose a new password at their next sign-in (admin reset)
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0002'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
