@@ -12,9 +12,12 @@ from tests.test_scaleout import cluster, redis_env  # noqa: F401  (fixtures)
 
 
 async def _media_connected(officer: CallPeer, client: CallPeer, http, sid: int) -> None:
-    """Both sides report ICE connected, as the pages do: the log opens an interval."""
+    """Both sides report ICE connected and media arriving, as the pages do: the log
+    opens an interval (signaling-only doubles of a real call; signaling.md §6)."""
     await officer.send({"type": "media-state", "state": "connected"})
     await client.send({"type": "media-state", "state": "connected"})
+    for peer in (officer, client):
+        await peer.send({"type": "ping", "inbound": {"audio": {"packets": 50, "bytes": 4000}}})
 
     async def opened():
         return "media_connected" in [e["kind"] for e in (await session_json(http, sid))["events"]]
