@@ -19,6 +19,7 @@ from sqlalchemy import select
 from server.audit.chain import AuditLog
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.migrate import upgrade
+from server.domain.areas import JAKARTA_TIMUR_UTARA, read_area_file
 from server.db.models import (
     TOPICS,
     Area,
@@ -42,24 +43,8 @@ from server.settings import Settings
 
 OFFICE_NAME = "Bapas Kelas I Jakarta Timur-Utara"
 
-WORKING_AREA = {
-    "Jakarta Timur": {
-        "Cakung": ["Cakung Barat", "Pulo Gebang", "Penggilingan"],
-        "Duren Sawit": ["Pondok Kopi", "Klender", "Malaka Jaya"],
-        "Jatinegara": ["Cipinang Besar Utara", "Bali Mester", "Kampung Melayu"],
-        "Pulo Gadung": ["Rawamangun", "Jati", "Pisangan Timur"],
-    },
-    "Jakarta Utara": {
-        "Tanjung Priok": ["Sunter Agung", "Papanggo", "Warakas"],
-        "Koja": ["Tugu Utara", "Lagoa", "Rawa Badak Selatan"],
-        "Cilincing": ["Semper Barat", "Kalibaru", "Marunda"],
-        "Penjaringan": ["Pluit", "Penjaringan", "Kamal Muara"],
-    },
-    "Kepulauan Seribu": {
-        "Kepulauan Seribu Utara": ["Pulau Kelapa", "Pulau Harapan", "Pulau Panggang"],
-        "Kepulauan Seribu Selatan": ["Pulau Tidung", "Pulau Pari", "Pulau Untung Jawa"],
-    },
-}
+# The working area ships as the file `bimbing area load` takes (server/data/).
+WORKING_AREA = read_area_file(JAKARTA_TIMUR_UTARA)
 
 STAFF = [
     ("kasie", "Dra. Ratna Wulandari", Role.supervisor),

@@ -2,14 +2,18 @@
 Each module holds its request models and its ``routes``; docs/api.md is the contract."""
 
 from server.web.api import (
+    areas,
     audit,
     auth,
     clients,
+    field_sessions,
     health,
+    home_visits,
     kendala,
+    mobile_events,
     recordings,
     sessions,
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, field_sessions, mobile_events, home_visits, areas)
