@@ -4,9 +4,7 @@ roll-call check-ins and their undo, the office's cadence
 
 from __future__ import annotations
 
-from datetime import date
-from datetime import date as Day
-from datetime import time as TimeOfDaydelta
+from datetime import date, timedelta
 from datetime import date as Day
 from typing import Annotated
 
