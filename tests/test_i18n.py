@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 
 from server.db.models import (
+    MET_WITH,
     TOPICS,
+    VISIT_REASONS,
+    Evidence,
+    MobileEventStatus,
     ClientCategory,
     KendalaKind,
     KendalaStatus,
@@ -43,6 +47,11 @@ DYNAMIC_PREFIXES = {
     "join_error.": list(JOIN_REFUSALS),
     "kendala.kind.": [k.value for k in KendalaKind],
     "kendala.status.": [s.value for s in KendalaStatus],
+    "evidence.": [e.value for e in Evidence],
+    "evidence_help.": [e.value for e in Evidence],
+    "met_with.": list(MET_WITH),
+    "mobile.status.": [s.value for s in MobileEventStatus],
+    "visit.reason.": list(VISIT_REASONS),
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", *SETTING_KEYS]

@@ -371,13 +371,3 @@ def whatsapp_text(event: MobileEvent, client_name: str | None, office_name: str)
     lines.append("Kehadiran Anda dicatat sebagai wajib lapor. Terima kasih.")
     return "\n".join(lines)
 
-
-def wa_link(phone: str, text: str) -> str:
-    from urllib.parse import quote
-
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if digits.startswith("0"):
-        digits = "62" + digits[1:]
-    return f"https://wa.me/{digits}?text={quote(text)}" if digits else f"https://wa.me/?text={quote(text)}"
-
-

@@ -7,9 +7,12 @@ from server.web.pages import (
     auth,
     call,
     clients,
+    field_sessions,
+    home_visits,
     join_link,
     kendala,
+    mobile_events,
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin)
+MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin, field_sessions, mobile_events, home_visits)

@@ -92,3 +92,16 @@ async def staff_submit(request: web.Request) -> web.Response:
             return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": {"form": exc.message}, "form": form}, status=http_status(exc))
     await request.app[audit_key].record("staff.create", actor=me, target_type="staff", target_id=staff.id, detail={"username": staff.username, "role": staff.role.value})
     raise web.HTTPFound("/admin/staff")
+
+
+@routes.get("/admin/areas")
+async def areas_page(request: web.Request) -> web.Response:
+    """The working area, and the clients whose kelurahan is not in it (to fix)."""
+    me = current_staff(request)
+    require_role(me, Role.admin, Role.supervisor)
+    from server.domain.areas import kelurahan_list, unmatched_clients
+
+    async with request.app[db_key]() as db:
+        kelurahan = await kelurahan_list(db, me.office_id)
+        unmatched = await unmatched_clients(db, me.office_id)
+    return render(request, "admin/areas.html", {"kelurahan": kelurahan, "unmatched": unmatched})
