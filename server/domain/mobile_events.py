@@ -155,6 +155,8 @@ async def create_event(
     await db.flush()
     clients = [c for c in await area_clients(db, actor.office_id, event.kelurahan, event.area_id, whole_kecamatan=whole_kecamatan)
                if c.supervision_start <= day <= c.supervision_end]
+    if area is None and clients:
+        event.kelurahan = clients[0].kelurahan  # the spelling the clients' records use
     att = await attendance_of(db, clients, today, tz)
     invited = [c.id for c in due_first(clients, att)]
     for cid in invited:
