@@ -80,3 +80,28 @@ def test_area_load_on_the_command_line(tmp_path):
     bad.write_text('{"area": ["Koja"]}')
     refused = bimbing("area", "load", str(bad), env=env)
     assert refused.returncode != 0 and "area file" in refused.stderr
+
+
+async def test_the_admin_fixes_an_unmatched_kelurahan(client, office, sign_in, database_url):
+    from tests.fieldwork_support import add_client
+    from tests.test_pages import csrf_token
+
+    await _load_demo_area(database_url, office.id)
+    typo = await add_client(database_url, office, "typo", kelurahan="Pulo Gebangg")
+    await sign_in(client, "admin")
+    page = await (await client.get("/admin/areas")).text()
+    assert f'data-client-id="{typo}"' in page
+    async with database(database_url) as db:
+        from sqlalchemy import select
+
+        from server.db.models import Area
+
+        pulo = await db.scalar(select(Area.id).where(Area.office_id == office.id, Area.name == "Pulo Gebang"))
+    before = await row_counts(database_url)
+    refused = await client.post(f"/admin/areas/clients/{typo}", data={"csrf_token": csrf_token(page), "area_id": "999999"})
+    assert refused.status == 400 and await row_counts(database_url) == before
+    resp = await client.post(f"/admin/areas/clients/{typo}", data={"csrf_token": csrf_token(page), "area_id": str(pulo)}, allow_redirects=False)
+    assert resp.status == 302
+    data = await (await client.get(f"/api/clients/{typo}")).json()
+    assert (data["kelurahan"], data["area_id"]) == ("Pulo Gebang", pulo)
+    assert f'data-client-id="{typo}"' not in await (await client.get("/admin/areas")).text()

@@ -154,6 +154,7 @@ PAGE_FORMS = [
     ("/mobile-events/{e1}/invitations", {"register_number": "REG-c3"}),
     ("/mobile-events/{e1}/invitations/{c2}/remove", {}),
     ("/mobile-events/{e1}/cancel", {}),
+    ("/admin/areas/clients/{c3}", {"area_id": "1"}),
 ]
 
 
