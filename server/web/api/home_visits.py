@@ -3,7 +3,6 @@ The report is ``POST /api/sessions/{id}/complete`` (server/web/api/field_session
 
 from __future__ import annotations
 
-from datetime import date
 from datetime import date as Day
 from datetime import time as TimeOfDay
 from typing import Annotated

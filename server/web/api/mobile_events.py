@@ -10,6 +10,7 @@ from typing import Annotated
 
 from aiohttp import web
 from pydantic import Field, StringConstraints, model_validator
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from server.db.models import Client, GuidanceSession, MobileEvent, Office, Role
@@ -311,8 +312,6 @@ async def roster(request: web.Request) -> web.Response:
             raise DomainError(ErrorKind.forbidden, "forbidden", "Only the PKs on duty or a supervisor take the roll call.")
         invited = await events_domain.invited_ids(db, event)
         sessions = {s.client_id: s.id for s in await events_domain.checkin_sessions(db, event)}
-        from sqlalchemy import select
-
         clients = [c for c in (await db.execute(select(Client).where(Client.office_id == event.office_id).order_by(Client.name))).scalars()
                    if c.supervision_start <= event.date <= c.supervision_end or c.id in sessions]
     order = {cid: i for i, cid in enumerate(invited)}
