@@ -180,3 +180,6 @@ async def test_every_view_and_export_shows_evidence(client, office, sign_in, dat
         assert f'data-evidence="{evidence}"' in audit_page
     rows = await csv_rows(client)
     assert {int(r["id"]): r["evidence"] for r in rows if int(r["id"]) in expected} == expected
+    # The monthly report (this month in WIB: the call and the roll call are today's).
+    report = await (await client.get(f"/audit/reports/client/{c1}?month={office_today().strftime('%Y-%m')}")).text()
+    assert 'data-evidence="observed"' in report and 'data-evidence="roll_call"' in report
