@@ -238,6 +238,10 @@ async def _field_work(db, office: Office, staff: dict[str, Staff], today, tz: st
     for s, kinds in ((visit, ("created", "visit_planned", "completed", "ended")), (plan, ("created", "visit_planned"))):
         for kind in kinds:
             db.add(SessionEvent(session_id=s.id, kind=kind, actor="officer", at=s.created_at, detail={}))
+    # The report's notes have their history, as any session's written through the app.
+    db.add(NoteVersion(session_id=visit.id, notes=visit.notes, outcome=Outcome.attended.value, topics=[], author_id=visited.officer_id,
+                       created_at=visit.ended_at + timedelta(minutes=10)))
+    visit.notes_updated_at = visit.ended_at + timedelta(minutes=10)
 
 
 async def _history_session(db, client: Client, pk: Staff, mode: SessionMode, when: datetime, outcome: Outcome, rng: random.Random, job: str) -> None:
