@@ -136,6 +136,30 @@ def user_add(username: str, role: str, name: str | None, office: str | None) -> 
     click.echo(f"Added {role} {username} (id {staff_id}).")
 
 
+@main.group()
+def area() -> None:
+    """The office's working area (city → kecamatan → kelurahan)."""
+
+
+@area.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--office", default=None, help="Office name (the first office by default).")
+def area_load(file: Path, office: str | None) -> None:
+    """Load the working area from FILE (JSON: {"area": {city: {kecamatan: [kelurahan]}}})."""
+    from server.area_load import load_area_file
+    from server.domain.errors import DomainError
+
+    try:
+        added, unmatched = asyncio.run(load_area_file(_settings(), file, office))
+    except (ValueError, DomainError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Added {added} areas.")
+    if unmatched:
+        click.echo(f"{len(unmatched)} clients have a kelurahan outside the area; fix them (see /admin/areas):")
+        for line in unmatched:
+            click.echo(f"  {line}")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Use 0.0.0.0 with --tls to let phones on the network join.")
 @click.option("--port", default=8080, show_default=True, type=int)

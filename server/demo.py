@@ -25,7 +25,10 @@ from server.db.models import (
     AreaLevel,
     Client,
     ClientCategory,
+    Evidence,
     GuidanceSession,
+    MobileEvent,
+    MobileInvitation,
     NoteVersion,
     Office,
     Outcome,
@@ -37,29 +40,15 @@ from server.db.models import (
     Staff,
     evidence_for,
 )
+from server.domain.areas import JAKARTA_TIMUR_UTARA, read_area_file
+from server.domain.mobile_planner import CADENCE_KEY
 from server.security.passwords import hash_password
 from server.settings import Settings
 
 OFFICE_NAME = "Bapas Kelas I Jakarta Timur-Utara"
 
-WORKING_AREA = {
-    "Jakarta Timur": {
-        "Cakung": ["Cakung Barat", "Pulo Gebang", "Penggilingan"],
-        "Duren Sawit": ["Pondok Kopi", "Klender", "Malaka Jaya"],
-        "Jatinegara": ["Cipinang Besar Utara", "Bali Mester", "Kampung Melayu"],
-        "Pulo Gadung": ["Rawamangun", "Jati", "Pisangan Timur"],
-    },
-    "Jakarta Utara": {
-        "Tanjung Priok": ["Sunter Agung", "Papanggo", "Warakas"],
-        "Koja": ["Tugu Utara", "Lagoa", "Rawa Badak Selatan"],
-        "Cilincing": ["Semper Barat", "Kalibaru", "Marunda"],
-        "Penjaringan": ["Pluit", "Penjaringan", "Kamal Muara"],
-    },
-    "Kepulauan Seribu": {
-        "Kepulauan Seribu Utara": ["Pulau Kelapa", "Pulau Harapan", "Pulau Panggang"],
-        "Kepulauan Seribu Selatan": ["Pulau Tidung", "Pulau Pari", "Pulau Untung Jawa"],
-    },
-}
+# The working area ships as the file `bimbing area load` takes (server/data/).
+WORKING_AREA = read_area_file(JAKARTA_TIMUR_UTARA)
 
 STAFF = [
     ("kasie", "Dra. Ratna Wulandari", Role.supervisor),
@@ -192,7 +181,67 @@ async def _seed(db, settings: Settings, n_clients: int, rng: random.Random) -> l
             await _history_session(db, client, pks[i % 2], mode, when, outcome, rng, job)
             day += timedelta(days=interval + rng.randint(-2, 2))
     await db.flush()
+    await _field_work(db, office, staff, today, settings.timezone)
     return logins
+
+
+async def _field_work(db, office: Office, staff: dict[str, Staff], today, tz: str) -> None:
+    """A mobile-counseling day held last cadence Saturday (with its roll call), the
+    next one planned with its invitations, a home visit reported and one planned."""
+    clients = (await db.execute(select(Client).where(Client.office_id == office.id).order_by(Client.id))).scalars().all()
+    by_kel: dict[str, list[Client]] = {}
+    for c in clients:
+        by_kel.setdefault(c.kelurahan, []).append(c)
+    busiest = sorted(by_kel, key=lambda k: (-len(by_kel[k]), k))
+    # The cadence: every 14 days on Saturday, anchored on the Saturday before the demo's first day.
+    anchor = today - timedelta(days=(today.weekday() - 5) % 7 or 7)
+    office.settings = {**(office.settings or {}), CADENCE_KEY: {"anchor": (anchor - timedelta(days=14 * 10)).isoformat(), "every_days": 14}}
+    duty = [staff["pk.sari"].id, staff["pk.budi"].id]
+    past = MobileEvent(office_id=office.id, date=anchor, start_time="08:00", end_time="12:00", kelurahan=busiest[0],
+                       area_id=by_kel[busiest[0]][0].area_id, venue=f"Kantor Kelurahan {busiest[0]}", topic="Kesadaran hukum",
+                       client_note="Bawa KTP dan kartu bimbingan.", officer_ids=duty, created_by_id=staff["kasie"].id)
+    upcoming = MobileEvent(office_id=office.id, date=anchor + timedelta(days=14), start_time="08:00", end_time="12:00",
+                           kelurahan=busiest[1], area_id=by_kel[busiest[1]][0].area_id, venue=f"Balai Warga {busiest[1]}",
+                           topic="Keterampilan kerja", client_note="Bawa KTP.", officer_ids=duty, created_by_id=staff["kasie"].id)
+    db.add_all([past, upcoming])
+    await db.flush()
+    zone = ZoneInfo(tz)
+    for event in (past, upcoming):
+        for c in by_kel[event.kelurahan]:
+            db.add(MobileInvitation(event_id=event.id, client_id=c.id, added_by_id=staff["kasie"].id))
+    start = datetime.combine(past.date, time(8, 0), zone)
+    for n, c in enumerate(by_kel[past.kelurahan][:-1] or by_kel[past.kelurahan]):
+        at = start + timedelta(minutes=7 * n)
+        s = GuidanceSession(office_id=office.id, client_id=c.id, officer_id=c.officer_id, mode=SessionMode.mobile, evidence=Evidence.roll_call,
+                            status=SessionStatus.ended, scheduled_at=start, started_at=at, ended_at=at, duration_seconds=0, outcome=Outcome.attended,
+                            location=f"{past.venue}, {past.kelurahan}", mobile_event_id=past.id, checked_in_by_id=duty[0],
+                            checkin_key=f"demo-{past.id}-{c.id}", created_by_id=duty[0], created_at=at)
+        db.add(s)
+        await db.flush()
+        for kind in ("created", "checked_in", "ended"):
+            db.add(SessionEvent(session_id=s.id, kind=kind, actor="officer", at=at, detail={}))
+    # A home visit reported yesterday, and one planned for tomorrow.
+    visited, planned = clients[0], clients[1]
+    when = datetime.combine(today - timedelta(days=1), time(10, 0), zone)
+    visit = GuidanceSession(office_id=office.id, client_id=visited.id, officer_id=visited.officer_id, mode=SessionMode.home_visit,
+                            evidence=Evidence.reported, status=SessionStatus.ended, scheduled_at=when, started_at=when,
+                            ended_at=when + timedelta(minutes=40), duration_seconds=2400, outcome=Outcome.attended,
+                            location=f"Rumah klien, Kel. {visited.kelurahan}", met_with=["client", "family", "rt_rw"], client_present=True,
+                            findings="Klien tinggal bersama ibu dan adik. Ketua RT membenarkan klien aktif di kegiatan warga.",
+                            follow_up="Ajukan pelatihan kerja di BLK bulan depan.", visit_reason="address_check",
+                            notes="Alamat sesuai data. Lingkungan mendukung.", created_by_id=visited.officer_id, created_at=when - timedelta(days=3))
+    plan = GuidanceSession(office_id=office.id, client_id=planned.id, officer_id=planned.officer_id, mode=SessionMode.home_visit,
+                           evidence=Evidence.reported, status=SessionStatus.scheduled, scheduled_at=datetime.combine(today + timedelta(days=1), time(9, 30), zone),
+                           location=f"Kel. {planned.kelurahan}", visit_reason="unreachable", created_by_id=planned.officer_id, created_at=when)
+    db.add_all([visit, plan])
+    await db.flush()
+    for s, kinds in ((visit, ("created", "visit_planned", "completed", "ended")), (plan, ("created", "visit_planned"))):
+        for kind in kinds:
+            db.add(SessionEvent(session_id=s.id, kind=kind, actor="officer", at=s.created_at, detail={}))
+    # The report's notes have their history, as any session's written through the app.
+    db.add(NoteVersion(session_id=visit.id, notes=visit.notes, outcome=Outcome.attended.value, topics=[], author_id=visited.officer_id,
+                       created_at=visit.ended_at + timedelta(minutes=10)))
+    visit.notes_updated_at = visit.ended_at + timedelta(minutes=10)
 
 
 async def _history_session(db, client: Client, pk: Staff, mode: SessionMode, when: datetime, outcome: Outcome, rng: random.Random, job: str) -> None:

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from server.db.models import (
+    MET_WITH,
     TOPICS,
+    VISIT_REASONS,
+    MobileEventStatus,
     ClientCategory,
     Evidence,
     KendalaKind,
@@ -47,6 +50,10 @@ DYNAMIC_PREFIXES = {
     "evidence.": [e.value for e in Evidence],
     "portal.err_": ["invalid_token", "link_revoked", "link_expired", "too_many"],
     "reminder.kind.": ["morning_of", "overdue", "day_before", "mobile_invitation"],
+    "evidence_help.": [e.value for e in Evidence],
+    "met_with.": list(MET_WITH),
+    "mobile.status.": [s.value for s in MobileEventStatus],
+    "visit.reason.": list(VISIT_REASONS),
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS]

@@ -93,6 +93,7 @@ class SessionMode(str, enum.Enum):
     office = "office"
     home_visit = "home_visit"
     mobile = "mobile"
+    phone = "phone"  # a call held on WhatsApp or by telephone, outside Bimbing (issue #8)
 
 
 class Evidence(str, enum.Enum):
@@ -234,6 +235,9 @@ class Client(Base):
     area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
     phone: Mapped[str] = mapped_column(String(32), default="")
     employment: Mapped[str] = mapped_column(String(200), default="")
+    # Structured address (issue #8): the kelurahan is ``area_id`` (and its name in ``kelurahan``).
+    street: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    rt_rw: Mapped[str] = mapped_column(String(16), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     officer: Mapped[Staff] = relationship(lazy="joined")
@@ -248,6 +252,8 @@ class GuidanceSession(Base):
         Index("ix_session_status", "status"),
         # The audit log sorted by duration (shortest calls first) without a full sort.
         Index("ix_session_office_duration", "office_id", "duration_seconds"),
+        # Concurrent retries of one check-in (same device key) make one session.
+        UniqueConstraint("mobile_event_id", "checkin_key", name="uq_session_event_checkin_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -270,6 +276,20 @@ class GuidanceSession(Base):
     topics: Mapped[list[str]] = mapped_column(default=list)
     record: Mapped[bool] = mapped_column(Boolean, default=False)
     location: Mapped[str] = mapped_column(String(200), default="")
+    # Field work (issue #8). Home visits: who was met (MET_WITH values), whether the
+    # client was there, what was found and what follows; why the visit was planned.
+    met_with: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    client_present: Mapped[bool | None] = mapped_column(Boolean)
+    findings: Mapped[str] = mapped_column(Text, default="", server_default="")
+    follow_up: Mapped[str] = mapped_column(Text, default="", server_default="")
+    visit_reason: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # A phone session that finished a failed video call points at that call.
+    follows_session_id: Mapped[int | None] = mapped_column(ForeignKey("guidance_session.id"))
+    # A roll-call check-in: the event, the PK on duty who checked the client in, and the
+    # device-made key that makes a retried check-in idempotent (unique per event).
+    mobile_event_id: Mapped[int | None] = mapped_column(ForeignKey("mobile_event.id"), index=True)
+    checked_in_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    checkin_key: Mapped[str | None] = mapped_column(String(64))
     # Bumped to revoke every join link issued so far.
     link_version: Mapped[int] = mapped_column(Integer, default=1)
     last_heartbeat_at: Mapped[datetime | None]
@@ -309,6 +329,11 @@ class SessionEventKind(str, enum.Enum):
     kendala_reported = "kendala_reported"
     kendala_answered = "kendala_answered"
     rescheduled = "rescheduled"
+    completed = "completed"
+    phone_fallback = "phone_fallback"
+    checked_in = "checked_in"
+    checkin_undone = "checkin_undone"
+    visit_planned = "visit_planned"
 
 
 class SessionEvent(Base):
@@ -486,3 +511,47 @@ class NotifyOutbox(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+MET_WITH = ("client", "family", "rt_rw", "kelurahan_official", "employer", "neighbour")
+VISIT_REASONS = ("overdue", "unreachable", "address_check", "employment_check", "family_situation", "court_request", "head_request")
+
+
+class MobileEventStatus(str, enum.Enum):
+    planned = "planned"
+    cancelled = "cancelled"
+
+
+class MobileEvent(Base):
+    """A mobile-counseling day (layanan bergerak) in a kelurahan: server/domain/mobile_events.py."""
+
+    __tablename__ = "mobile_event"
+    __table_args__ = (Index("ix_mobile_event_office_date", "office_id", "date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    date: Mapped[date] = mapped_column(Date)
+    start_time: Mapped[str] = mapped_column(String(5))  # HH:MM, office time
+    end_time: Mapped[str] = mapped_column(String(5))
+    kelurahan: Mapped[str] = mapped_column(String(100))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    topic: Mapped[str] = mapped_column(String(200), default="")
+    client_note: Mapped[str] = mapped_column(Text, default="")
+    officer_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    status: Mapped[MobileEventStatus] = mapped_column(_enum(MobileEventStatus, "mobile_event_status"), default=MobileEventStatus.planned)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MobileInvitation(Base):
+    """A client invited to a mobile-counseling day; removing it deletes the row (audited)."""
+
+    __tablename__ = "mobile_invitation"
+    __table_args__ = (UniqueConstraint("event_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("mobile_event.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"))
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

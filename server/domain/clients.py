@@ -8,8 +8,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
-    Area,
-    AreaLevel,
     Client,
     ClientCategory,
     GuidanceSession,
@@ -18,6 +16,7 @@ from server.db.models import (
     Staff,
 )
 from server.domain.access import scope_clients
+from server.domain.areas import match_kelurahan
 from server.domain.errors import DomainError, ErrorKind
 
 
@@ -36,6 +35,8 @@ async def create_client(
     officer_id: int | None = None,
     category: ClientCategory = ClientCategory.adult,
     employment: str = "",
+    street: str = "",
+    rt_rw: str = "",
 ) -> Client:
     if actor.role == Role.pk:
         if officer_id not in (None, actor.id):
@@ -54,9 +55,10 @@ async def create_client(
     )
     if taken:
         raise DomainError(ErrorKind.conflict, "duplicate-register-number", f"A client with register number {register_number} already exists.")
-    area_id = await db.scalar(
-        select(Area.id).where(Area.office_id == actor.office_id, Area.level == AreaLevel.kelurahan, func.lower(Area.name) == kelurahan.lower()).limit(1)
-    )
+    # Matched to the office's working area in any case; free text while none is configured.
+    area = await match_kelurahan(db, actor.office_id, kelurahan)
+    area_id = area.id if area else None
+    kelurahan = area.name if area else kelurahan
     client = Client(
         office_id=actor.office_id,
         officer_id=officer_id,
@@ -71,6 +73,8 @@ async def create_client(
         area_id=area_id,
         phone=phone,
         employment=employment,
+        street=street,
+        rt_rw=rt_rw,
     )
     db.add(client)
     await db.flush()

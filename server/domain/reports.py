@@ -133,6 +133,9 @@ LOG_COLUMNS = (
     GuidanceSession.topics,
     GuidanceSession.location,
     GuidanceSession.notes,
+    GuidanceSession.met_with,
+    GuidanceSession.findings,
+    GuidanceSession.mobile_event_id,
 )
 
 

@@ -38,6 +38,9 @@ def client_json(client: Client, tz: str) -> dict[str, Any]:
         "kelurahan": client.kelurahan,
         "phone": client.phone,
         "employment": client.employment,
+        "street": client.street,
+        "rt_rw": client.rt_rw,
+        "area_id": client.area_id,
         "officer_id": client.officer_id,
         "officer_name": client.officer.name if client.officer else None,
         "created_at": iso(client.created_at, tz),
@@ -67,6 +70,14 @@ def session_json(session: GuidanceSession, tz: str, *, events: bool = True) -> d
         "topics": list(session.topics or []),
         "record": session.record,
         "location": session.location,
+        "met_with": list(session.met_with or []),
+        "client_present": session.client_present,
+        "findings": session.findings,
+        "follow_up": session.follow_up,
+        "visit_reason": session.visit_reason or None,
+        "follows_session_id": session.follows_session_id,
+        "mobile_event_id": session.mobile_event_id,
+        "checked_in_by_id": session.checked_in_by_id,
     }
     if events:
         data["events"] = [event_json(e, tz) for e in session.events]

@@ -2,18 +2,22 @@
 Each module holds its request models and its ``routes``; docs/api.md is the contract."""
 
 from server.web.api import (
+    areas,
     audit,
     auth,
     clients,
+    field_sessions,
     health,
+    home_visits,
     kendala,
     openapi,
     notify,
     portal,
     reminders,
+    mobile_events,
     recordings,
     sessions,
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas)

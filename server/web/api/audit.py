@@ -125,6 +125,9 @@ CSV_COLUMNS = (
     "topics",
     "location",
     "notes",
+    "met_with",
+    "findings",
+    "mobile_event_id",
 )
 
 
@@ -147,6 +150,9 @@ def log_row_json(row: Any, tz: str) -> dict[str, Any]:
         "topics": list(row.topics or []),
         "location": row.location,
         "notes": row.notes,
+        "met_with": list(row.met_with or []),
+        "findings": row.findings,
+        "mobile_event_id": row.mobile_event_id,
         "url": f"/sessions/{row.id}",
     }
 
@@ -162,6 +168,7 @@ def spreadsheet_safe(value: str) -> str:
 def log_row_csv(row: Any, tz: str) -> list[str]:
     data = log_row_json(row, tz)
     data["topics"] = ";".join(data["topics"])
+    data["met_with"] = ";".join(data["met_with"])
     out = []
     for name in CSV_COLUMNS:
         value = data[name]

@@ -33,6 +33,8 @@ class ClientCreate(Body):
     officer_id: Id | None = None
     category: ClientCategory = ClientCategory.adult
     employment: ShortText = ""
+    street: ShortText = ""
+    rt_rw: str = Field(default="", max_length=16, pattern=r"^[0-9/ ]*$")
 
 
 @routes.get("/api/clients")

@@ -8,12 +8,15 @@ from server.web.pages import (
     auth,
     call,
     clients,
+    field_sessions,
+    home_visits,
     join_link,
     kendala,
+    mobile_events,
     notify,
     portal,
     reminders,
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits)

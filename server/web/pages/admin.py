@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from server.db.models import Office, Role, Staff
 from server.domain.access import require_role
-from server.domain.errors import DomainError
+from server.domain.errors import DomainError, ErrorKind
 from server.domain.staff import add_staff
 from server.keys import audit_key, db_key, settings_key
 from server.security import auth
@@ -134,3 +134,41 @@ async def _staff_page(request: web.Request, me: Staff, errors: dict, status: int
     async with request.app[db_key]() as db:
         rows = list((await db.execute(select(Staff).where(Staff.office_id == me.office_id).order_by(Staff.role, Staff.name))).scalars())
     return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": errors, "form": {}}, status=status)
+
+
+@routes.get("/admin/areas")
+async def areas_page(request: web.Request) -> web.Response:
+    """The working area, and the clients whose kelurahan is not in it (to fix)."""
+    me = current_staff(request)
+    require_role(me, Role.admin, Role.supervisor)
+    from server.domain.areas import kelurahan_list, unmatched_clients
+
+    async with request.app[db_key]() as db:
+        kelurahan = await kelurahan_list(db, me.office_id)
+        unmatched = await unmatched_clients(db, me.office_id)
+    return render(request, "admin/areas.html", {"kelurahan": kelurahan, "unmatched": unmatched})
+
+
+@routes.post("/admin/areas/clients/{id}")
+async def fix_client_kelurahan(request: web.Request) -> web.Response:
+    """Put a client whose typed kelurahan matched nothing into one of the area's."""
+    me = current_staff(request)
+    require_role(me, Role.admin, Role.supervisor)
+    from server.db.models import Area, AreaLevel, Client
+    from server.domain.errors import not_found
+    from server.web.validation import int_param
+
+    form = await request.post()
+    raw_area = str(form.get("area_id", ""))
+    async with request.app[db_key]() as db:
+        client = await db.get(Client, int_param(request, "id"))
+        if client is None or client.office_id != me.office_id:
+            raise not_found("client")
+        area = await db.get(Area, int(raw_area)) if raw_area.isdigit() and len(raw_area) < 18 else None
+        if area is None or area.office_id != me.office_id or area.level != AreaLevel.kelurahan:
+            raise DomainError(ErrorKind.invalid, "unknown-kelurahan", "area_id: not a kelurahan of the working area", key="error.unknown_kelurahan")
+        old = client.kelurahan
+        client.area_id, client.kelurahan = area.id, area.name
+        await db.commit()
+    await request.app[audit_key].record("client.kelurahan_fix", actor=me, target_type="client", target_id=client.id, detail={"old": old, "new": area.name})
+    raise web.HTTPFound("/admin/areas")

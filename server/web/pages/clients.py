@@ -10,6 +10,7 @@ from server.db.models import Client, ClientCategory, Program, Role, SessionMode,
 from server.domain import clients as clients_domain
 from server.domain import kendala as kendala_domain
 from server.domain.access import require_client
+from server.domain.areas import kelurahan_list
 from server.domain.errors import DomainError
 from server.domain.records import attendance, caseload_sort_key
 from server.keys import audit_key, db_key, settings_key
@@ -18,6 +19,7 @@ from server.web.api.clients import ClientCreate
 from server.web.dates import today
 from server.web.errors import http_status
 from server.web.forms import form_dict
+from server.web.pages.page_errors import page_refusal
 from server.web.render import render
 from server.web.validation import describe, int_param
 
@@ -51,7 +53,8 @@ async def new_client_page(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
     async with request.app[db_key]() as db:
         pks = await _pk_choices(db, staff)
-    return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": {}, "errors": {}})
+        kelurahan_choices = await kelurahan_list(db, staff.office_id)
+    return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": {}, "errors": {}, "kelurahan_choices": kelurahan_choices})
 
 
 @routes.post("/clients/new")
@@ -60,15 +63,16 @@ async def new_client_submit(request: web.Request) -> web.Response:
     form = form_dict(await request.post())
     async with request.app[db_key]() as db:
         pks = await _pk_choices(db, staff)
+        kelurahan_choices = await kelurahan_list(db, staff.office_id)
         try:
             body = ClientCreate.model_validate(form)
             client = await clients_domain.create_client(db, staff, **body.model_dump())
             await db.commit()
         except ValidationError as exc:
             _msg, errors = describe(exc)
-            return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": errors}, status=400)
+            return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": errors, "kelurahan_choices": kelurahan_choices}, status=400)
         except DomainError as exc:
-            return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": {"form": exc.message}}, status=http_status(exc))
+            return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": {"form": page_refusal(request, exc)[0]}, "kelurahan_choices": kelurahan_choices}, status=http_status(exc))
     await request.app[audit_key].record("client.create", actor=staff, target_type="client", target_id=client.id)
     raise web.HTTPFound(f"/clients/{client.id}")
 

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from server.db.models import (
+    MET_WITH,
     TOPICS,
     Client,
     GuidanceSession,
@@ -17,6 +18,7 @@ from server.db.models import (
 from server.domain import sessions as sessions_domain
 from server.domain.access import require_client, require_guidance, require_session
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.field_sessions import FINISHING_OUTCOMES
 from server.domain.recordings import may_play, session_recordings
 from server.keys import audit_key, db_key
 from server.security import auth
@@ -75,18 +77,25 @@ async def new_session_submit(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/sessions/{session.id}")
 
 
-@routes.get("/sessions/{id}")
-async def session_page(request: web.Request) -> web.Response:
-    staff = auth.current_staff(request)
+async def session_page_context(request: web.Request, staff: Staff, session_id: int) -> dict:
+    """What session.html shows; also used to show the completion form again with its error."""
     async with request.app[db_key]() as db:
-        session = require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
+        session = require_session(staff, await db.get(GuidanceSession, session_id))
         versions = await sessions_domain.note_history(db, session.id)
-        ids = {v.author_id for v in versions if v.author_id}
+        ids = {v.author_id for v in versions if v.author_id} | ({session.checked_in_by_id} if session.checked_in_by_id else set())
         authors = {s.id: s.name for s in (await db.execute(select(Staff).where(Staff.id.in_(ids)))).scalars()} if ids else {}
         # Only those who may play them see the recordings (the PK and supervisors; not admins).
         recordings = await session_recordings(db, session.id) if may_play(staff, session) else None
-    return render(request, "sessions/session.html", {"s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS, "recordings": recordings, **outcome_choices(request, session)})
+        follow_ups = list((await db.execute(select(GuidanceSession.id).where(GuidanceSession.follows_session_id == session.id))).scalars())
+    return {"s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS, "recordings": recordings,
+            "finishing_outcomes": FINISHING_OUTCOMES, "met_with_values": MET_WITH, "follow_ups": follow_ups,
+            "complete_error": None, "complete_form": {}, **outcome_choices(request, session)}
 
+
+@routes.get("/sessions/{id}")
+async def session_page(request: web.Request) -> web.Response:
+    staff = auth.current_staff(request)
+    return render(request, "sessions/session.html", await session_page_context(request, staff, int_param(request, "id")))
 
 
 @routes.post("/sessions/{id}/notes")

@@ -1,7 +1,7 @@
 """the client's own link (portal_link), reminders marked sent (reminder_mark), the gateway outbox (notify_outbox)
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from server.db.models import UTCDateTime
 
 
 revision = '0004'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,375 @@
+"""Mobile counseling (layanan bergerak): a day in a kelurahan, its invited
+clients, the roll call at the venue, and the summary after the day.
+
+Who may do what: events belong to the office. A supervisor (or admin) reads
+them all; a PK reads every event but sees the clients of only their own
+caseload, except on an event they are on duty for, where the roll call needs
+everyone invited (and any client of the office for a walk-in). PKs and
+supervisors create events and change invitations; the PKs on duty and
+supervisors take the roll call.
+
+A check-in is idempotent: the device makes a ``key`` for each check-in and a
+unique constraint on (event, key) lets concurrent retries make one session.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import (
+    Area,
+    Client,
+    Evidence,
+    GuidanceSession,
+    MobileEvent,
+    MobileEventStatus,
+    MobileInvitation,
+    Outcome,
+    Role,
+    SessionMode,
+    SessionStatus,
+    Staff,
+    utcnow,
+)
+from server.domain.access import can_see_client
+from server.domain.appointments import appointment_moved
+from server.domain.areas import match_kelurahan
+from server.domain.errors import DomainError, ErrorKind, forbidden, invalid, not_found
+from server.domain.records import STATE_ORDER, Attendance, attendance, local_date
+from server.domain.sessions import add_event
+
+# A device that was offline at the venue may send its check-ins a little later.
+LATE_SYNC_DAYS = 3
+
+
+def event_start(event: MobileEvent, tz: str) -> datetime:
+    hh, mm = (int(x) for x in event.start_time.split(":"))
+    return datetime.combine(event.date, time(hh, mm), ZoneInfo(tz))
+
+
+def on_duty(staff: Staff, event: MobileEvent) -> bool:
+    return staff.id in (event.officer_ids or [])
+
+
+def sees_all_clients(staff: Staff, event: MobileEvent) -> bool:
+    return staff.role in (Role.supervisor, Role.admin) or on_duty(staff, event)
+
+
+def may_change(staff: Staff) -> bool:
+    return staff.role in (Role.pk, Role.supervisor)
+
+
+def may_roll_call(staff: Staff, event: MobileEvent) -> bool:
+    return staff.role == Role.supervisor or on_duty(staff, event)
+
+
+async def load_event(db: AsyncSession, staff: Staff, event_id: int) -> MobileEvent:
+    event = await db.get(MobileEvent, event_id)
+    if event is None or event.office_id != staff.office_id:
+        raise not_found("mobile event")
+    return event
+
+
+async def _check_officers(db: AsyncSession, office_id: int, officer_ids: list[int]) -> list[int]:
+    ids = sorted(set(officer_ids))
+    if not ids:
+        raise invalid("officer_ids", "name at least one PK on duty")
+    found = set((await db.execute(select(Staff.id).where(Staff.id.in_(ids), Staff.office_id == office_id, Staff.active, Staff.role.in_([Role.pk, Role.supervisor])))).scalars())
+    if found != set(ids):
+        raise invalid("officer_ids", "every id must be an active PK or supervisor of this office")
+    return ids
+
+
+def _check_times(start_time: str, end_time: str) -> None:
+    if end_time <= start_time:
+        raise invalid("end_time", "must be after start_time")
+
+
+async def area_clients(db: AsyncSession, office_id: int, kelurahan: str, area_id: int | None, *, whole_kecamatan: bool = False) -> list[Client]:
+    """The office's clients living in the kelurahan (or its whole kecamatan)."""
+    query = select(Client).where(Client.office_id == office_id)
+    if area_id is not None:
+        area_ids = [area_id]
+        if whole_kecamatan:
+            parent = await db.scalar(select(Area.parent_id).where(Area.id == area_id))
+            if parent is not None:
+                area_ids = list((await db.execute(select(Area.id).where(Area.parent_id == parent))).scalars())
+        query = query.where(or_(Client.area_id.in_(area_ids), func.lower(Client.kelurahan) == kelurahan.lower()))
+    else:
+        query = query.where(func.lower(Client.kelurahan) == kelurahan.lower())
+    return list((await db.execute(query.order_by(Client.name))).scalars())
+
+
+async def attendance_of(db: AsyncSession, clients: list[Client], today: date, tz: str) -> dict[int, Attendance]:
+    if not clients:
+        return {}
+    ids = [c.id for c in clients]
+    by: dict[int, list[GuidanceSession]] = {i: [] for i in ids}
+    for s in (await db.execute(select(GuidanceSession).where(GuidanceSession.client_id.in_(ids)))).scalars():
+        by[s.client_id].append(s)
+    return {c.id: attendance(c, by[c.id], today, tz) for c in clients}
+
+
+def due_first(clients: list[Client], att: dict[int, Attendance]) -> list[Client]:
+    return sorted(clients, key=lambda c: (STATE_ORDER[att[c.id].state], -att[c.id].overdue_days, c.name))
+
+
+async def create_event(
+    db: AsyncSession,
+    actor: Staff,
+    *,
+    day: date,
+    start_time: str,
+    end_time: str,
+    kelurahan: str,
+    venue: str,
+    officer_ids: list[int],
+    topic: str,
+    client_note: str = "",
+    whole_kecamatan: bool = False,
+    today: date,
+    tz: str,
+) -> tuple[MobileEvent, list[int]]:
+    """Create the day and invite the area's clients under supervision on it,
+    due or overdue first. Returns the event and the invited client ids."""
+    if not may_change(actor):
+        raise forbidden("Only a PK or a supervisor plans mobile counseling.")
+    if day < today:
+        raise DomainError(ErrorKind.invalid, "date-past", "date: the day has passed", key="error.date_past", fields={"date": "in the past"})
+    _check_times(start_time, end_time)
+    ids = await _check_officers(db, actor.office_id, officer_ids)
+    area = await match_kelurahan(db, actor.office_id, kelurahan)
+    event = MobileEvent(
+        office_id=actor.office_id, date=day, start_time=start_time, end_time=end_time,
+        kelurahan=area.name if area else " ".join(kelurahan.split()), area_id=area.id if area else None,
+        venue=venue, topic=topic, client_note=client_note, officer_ids=ids, status=MobileEventStatus.planned,
+        created_by_id=actor.id,
+    )
+    db.add(event)
+    await db.flush()
+    clients = [c for c in await area_clients(db, actor.office_id, event.kelurahan, event.area_id, whole_kecamatan=whole_kecamatan)
+               if c.supervision_start <= day <= c.supervision_end]
+    if area is None and clients:
+        event.kelurahan = clients[0].kelurahan  # the spelling the clients' records use
+    att = await attendance_of(db, clients, today, tz)
+    invited = [c.id for c in due_first(clients, att)]
+    for cid in invited:
+        db.add(MobileInvitation(event_id=event.id, client_id=cid, added_by_id=actor.id))
+    await db.flush()
+    return event, invited
+
+
+async def update_event(db: AsyncSession, actor: Staff, event: MobileEvent, changes: dict, *, today: date, tz: str) -> dict:
+    """Move or edit an event (date, times, venue, topic, note, PKs on duty); returns
+    what changed (field → [old, new]). A moved event moves its clients' reminders."""
+    if not may_change(actor):
+        raise forbidden("Only a PK or a supervisor changes mobile counseling.")
+    if event.status == MobileEventStatus.cancelled:
+        raise DomainError(ErrorKind.conflict, "event-cancelled", "The event is cancelled.", key="error.event_cancelled")
+    new_date = changes.get("date", event.date)
+    if "date" in changes and new_date < today:
+        raise DomainError(ErrorKind.invalid, "date-past", "date: the day has passed", key="error.date_past", fields={"date": "in the past"})
+    _check_times(changes.get("start_time", event.start_time), changes.get("end_time", event.end_time))
+    if "officer_ids" in changes:
+        changes["officer_ids"] = await _check_officers(db, actor.office_id, changes["officer_ids"])
+    old_start = event_start(event, tz)
+    changed = {}
+    for key, value in changes.items():
+        attr = "date" if key == "date" else key
+        old = getattr(event, attr)
+        if old != value:
+            changed[key] = [str(old) if isinstance(old, date) else old, str(value) if isinstance(value, date) else value]
+            setattr(event, attr, value)
+    if "date" in changed or "start_time" in changed:
+        await appointment_moved(db, kind="mobile_event", target_id=event.id, client_ids=await invited_ids(db, event), old_start=old_start, new_start=event_start(event, tz))
+    return changed
+
+
+async def cancel_event(db: AsyncSession, actor: Staff, event: MobileEvent, tz: str) -> None:
+    if not may_change(actor):
+        raise forbidden("Only a PK or a supervisor cancels mobile counseling.")
+    if event.status == MobileEventStatus.cancelled:
+        raise DomainError(ErrorKind.conflict, "event-cancelled", "The event is cancelled.", key="error.event_cancelled")
+    event.status = MobileEventStatus.cancelled
+    await appointment_moved(db, kind="mobile_event", target_id=event.id, client_ids=await invited_ids(db, event), old_start=event_start(event, tz), new_start=None)
+
+
+async def invited_ids(db: AsyncSession, event: MobileEvent) -> list[int]:
+    return list((await db.execute(select(MobileInvitation.client_id).where(MobileInvitation.event_id == event.id).order_by(MobileInvitation.id))).scalars())
+
+
+async def checkin_sessions(db: AsyncSession, event: MobileEvent, *, include_undone: bool = False) -> list[GuidanceSession]:
+    q = select(GuidanceSession).where(GuidanceSession.mobile_event_id == event.id)
+    if not include_undone:
+        q = q.where(GuidanceSession.status != SessionStatus.cancelled)
+    return list((await db.execute(q.order_by(GuidanceSession.id))).scalars())
+
+
+async def visible_ids(db: AsyncSession, staff: Staff, event: MobileEvent, client_ids: list[int]) -> list[int]:
+    if sees_all_clients(staff, event) or not client_ids:
+        return client_ids
+    own = set((await db.execute(select(Client.id).where(Client.id.in_(client_ids), Client.officer_id == staff.id))).scalars())
+    return [i for i in client_ids if i in own]
+
+
+async def invite(db: AsyncSession, actor: Staff, event: MobileEvent, client: Client) -> bool:
+    """Add a client to the invited list; False when already invited."""
+    if not may_change(actor):
+        raise forbidden("Only a PK or a supervisor changes invitations.")
+    if not (can_see_client(actor, client) or (client.office_id == actor.office_id and sees_all_clients(actor, event))):
+        raise not_found("client")
+    if await db.scalar(select(MobileInvitation.id).where(MobileInvitation.event_id == event.id, MobileInvitation.client_id == client.id)):
+        return False
+    db.add(MobileInvitation(event_id=event.id, client_id=client.id, added_by_id=actor.id))
+    return True
+
+
+async def uninvite(db: AsyncSession, actor: Staff, event: MobileEvent, client: Client) -> None:
+    if not may_change(actor):
+        raise forbidden("Only a PK or a supervisor changes invitations.")
+    if not (can_see_client(actor, client) or (client.office_id == actor.office_id and sees_all_clients(actor, event))):
+        raise not_found("client")
+    row = (await db.execute(select(MobileInvitation).where(MobileInvitation.event_id == event.id, MobileInvitation.client_id == client.id))).scalar_one_or_none()
+    if row is None:
+        raise not_found("invitation")
+    await db.delete(row)
+
+
+async def find_checkin(db: AsyncSession, event: MobileEvent, *, key: str | None = None, client_id: int | None = None) -> GuidanceSession | None:
+    q = select(GuidanceSession).where(GuidanceSession.mobile_event_id == event.id)
+    if key is not None:
+        q = q.where(GuidanceSession.checkin_key == key)
+    else:
+        q = q.where(GuidanceSession.client_id == client_id, GuidanceSession.status != SessionStatus.cancelled)
+    return (await db.execute(q.order_by(GuidanceSession.id).limit(1))).scalar_one_or_none()
+
+
+async def check_in(
+    db: AsyncSession, actor: Staff, event: MobileEvent, client: Client | None, *, key: str | None, today: date, tz: str, now: datetime | None = None
+) -> tuple[GuidanceSession, bool]:
+    """Check a client in: a ``mobile`` session with evidence ``roll_call``, outcome
+    attended, linked to the event and the PK on duty. Returns (session, created);
+    the same key again, or a client already checked in, returns the first session."""
+    if not may_roll_call(actor, event):
+        raise forbidden("Only the PKs on duty or a supervisor take the roll call.")
+    if client is None or client.office_id != event.office_id:
+        raise not_found("client")
+    if key is not None:
+        same = await find_checkin(db, event, key=key)
+        if same is not None:
+            if same.client_id != client.id:
+                raise DomainError(ErrorKind.conflict, "key-reused", "That check-in key was used for another client.", key="error.key_reused")
+            return same, False
+    if event.status == MobileEventStatus.cancelled:
+        raise DomainError(ErrorKind.conflict, "event-cancelled", "The event is cancelled.", key="error.event_cancelled")
+    if today < event.date or (today - event.date).days > LATE_SYNC_DAYS:
+        raise DomainError(ErrorKind.conflict, "not-event-day", "Check-ins are taken on the event's day.", key="error.not_event_day")
+    already = await find_checkin(db, event, client_id=client.id)
+    if already is not None:
+        return already, False
+    now = now or utcnow()
+    start = event_start(event, tz)
+    began = now if local_date(now, tz) == event.date else start
+    invited = client.id in await invited_ids(db, event)
+    session = GuidanceSession(
+        office_id=client.office_id, client_id=client.id, officer_id=client.officer_id, mode=SessionMode.mobile,
+        evidence=Evidence.roll_call, status=SessionStatus.ended, scheduled_at=start, started_at=began, ended_at=began,
+        duration_seconds=0, outcome=Outcome.attended, notes="", topics=[], location=f"{event.venue}, {event.kelurahan}".strip(", "),
+        mobile_event_id=event.id, checked_in_by_id=actor.id, checkin_key=key, created_by_id=actor.id, created_at=now,
+    )
+    db.add(session)
+    await db.flush()
+    add_event(db, session, "created", "officer", at=now, mode="mobile", by=actor.username)
+    add_event(db, session, "checked_in", "officer", at=now, event_id=event.id, by=actor.username, walk_in=not invited)
+    add_event(db, session, "ended", "officer", at=now)
+    return session, True
+
+
+async def undo_checkin(db: AsyncSession, actor: Staff, event: MobileEvent, session: GuidanceSession | None, *, today: date) -> GuidanceSession:
+    """Take a check-in back on the event's day. The session stays in the record,
+    cancelled, with the undo in its history."""
+    if not may_roll_call(actor, event):
+        raise forbidden("Only the PKs on duty or a supervisor take the roll call.")
+    if session is None or session.mobile_event_id != event.id:
+        raise not_found("check-in")
+    if session.status == SessionStatus.cancelled:
+        raise DomainError(ErrorKind.conflict, "already-undone", "That check-in was already taken back.", key="error.already_undone")
+    if today != event.date:
+        raise DomainError(ErrorKind.conflict, "undo-same-day", "A check-in can be taken back only on the event's day.", key="error.undo_same_day")
+    session.status = SessionStatus.cancelled
+    add_event(db, session, "checkin_undone", "officer", by=actor.username)
+    return session
+
+
+@dataclass
+class Summary:
+    invited: list[Client] = field(default_factory=list)
+    attended: list[tuple[Client, GuidanceSession]] = field(default_factory=list)
+    walk_ins: list[tuple[Client, GuidanceSession]] = field(default_factory=list)
+    absent: list[tuple[Client, Attendance]] = field(default_factory=list)
+    undone: list[GuidanceSession] = field(default_factory=list)
+
+
+async def summary(db: AsyncSession, staff: Staff, event: MobileEvent, today: date, tz: str) -> Summary:
+    inv_ids = await visible_ids(db, staff, event, await invited_ids(db, event))
+    sessions = await checkin_sessions(db, event, include_undone=True)
+    all_ids = set(inv_ids) | {s.client_id for s in sessions}
+    clients = {c.id: c for c in (await db.execute(select(Client).where(Client.id.in_(all_ids)))).scalars()} if all_ids else {}
+    visible = set(await visible_ids(db, staff, event, list(clients)))
+    out = Summary(invited=[clients[i] for i in inv_ids])
+    came = set()
+    for s in sessions:
+        if s.client_id not in visible:
+            continue
+        if s.status == SessionStatus.cancelled:
+            out.undone.append(s)
+            continue
+        came.add(s.client_id)
+        (out.attended if s.client_id in inv_ids else out.walk_ins).append((clients[s.client_id], s))
+    absent = [clients[i] for i in inv_ids if i not in came]
+    att = await attendance_of(db, absent, today, tz)
+    out.absent = [(c, att[c.id]) for c in due_first(absent, att)]
+    return out
+
+
+async def events_between(db: AsyncSession, office_id: int, start: date, end: date) -> list[MobileEvent]:
+    return list((await db.execute(select(MobileEvent).where(MobileEvent.office_id == office_id, MobileEvent.date >= start, MobileEvent.date <= end).order_by(MobileEvent.date, MobileEvent.start_time))).scalars())
+
+
+async def days_per_kelurahan(db: AsyncSession, office_id: int, until: date) -> list[tuple[str, int, date]]:
+    """How many mobile days each kelurahan has had (held, not cancelled), and the last."""
+    rows = (await db.execute(select(MobileEvent.kelurahan, MobileEvent.date).where(MobileEvent.office_id == office_id, MobileEvent.status == MobileEventStatus.planned, MobileEvent.date <= until))).all()
+    count: Counter[str] = Counter()
+    last: dict[str, date] = {}
+    for name, day in rows:
+        count[name] += 1
+        last[name] = max(last.get(name, day), day)
+    return sorted(((k, n, last[k]) for k, n in count.items()), key=lambda r: (-r[1], r[0]))
+
+
+def whatsapp_text(event: MobileEvent, client_name: str | None, office_name: str) -> str:
+    """The invitation in Bahasa Indonesia, for one client or (no name) a group."""
+    days = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"]
+    months = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober", "November", "Desember"]
+    when = f"{days[event.date.weekday()]}, {event.date.day} {months[event.date.month - 1]} {event.date.year}"
+    greeting = f"Yth. Bapak/Ibu {client_name}," if client_name else "Yth. Bapak/Ibu klien pemasyarakatan,"
+    lines = [
+        greeting,
+        f"{office_name} mengundang Anda ke layanan bimbingan bergerak (wajib lapor) di Kelurahan {event.kelurahan}.",
+        f"Hari/tanggal: {when}",
+        f"Pukul: {event.start_time}–{event.end_time} WIB",
+        f"Tempat: {event.venue}",
+    ]
+    if event.topic:
+        lines.append(f"Materi: {event.topic}")
+    if event.client_note:
+        lines.append(f"Catatan: {event.client_note}")
+    lines.append("Kehadiran Anda dicatat sebagai wajib lapor. Terima kasih.")
+    return "\n".join(lines)
+

@@ -1,0 +1,323 @@
+"""Mobile-counseling days: plan, create, read, move or cancel, invitations,
+roll-call check-ins and their undo, the office's cadence
+(server/domain/mobile_events.py, server/domain/mobile_planner.py)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from datetime import date as Day
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import Field, StringConstraints, model_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from server.db.models import Client, GuidanceSession, MobileEvent, Office, Role
+from server.domain import mobile_events as events_domain
+from server.domain import mobile_planner
+from server.domain.access import require_role
+from server.domain.errors import DomainError, ErrorKind, invalid
+from server.keys import audit_key, db_key, settings_key
+from server.security.auth import current_staff
+from server.web.dates import today
+from server.web.fields import Id, Notes, ShortText
+from server.web.serialize import iso
+from server.web.validation import Body, int_param, parse_body
+
+routes = web.RouteTableDef()
+
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+Key = Annotated[str, StringConstraints(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class EventCreate(Body):
+    date: Day
+    start_time: HHMM
+    end_time: HHMM
+    kelurahan: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    venue: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    officer_ids: list[Id] = Field(min_length=1, max_length=20)
+    topic: ShortText = ""
+    client_note: Notes = ""
+    whole_kecamatan: bool = False
+
+
+class EventUpdate(Body):
+    date: Day | None = None
+    start_time: HHMM | None = None
+    end_time: HHMM | None = None
+    venue: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    officer_ids: list[Id] | None = Field(default=None, min_length=1, max_length=20)
+    topic: ShortText | None = None
+    client_note: Notes | None = None
+
+    @model_validator(mode="after")
+    def _something(self):
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: may not be null")
+        return self
+
+
+class CheckIn(Body):
+    client_id: Id
+    key: Key | None = None
+
+
+class InvitationAdd(Body):
+    client_id: Id
+
+
+class CadenceUpdate(Body):
+    anchor: Day
+    every_days: int = Field(ge=7, le=56)
+
+
+def event_json(event: MobileEvent, tz: str, invited: list[int] | None = None, checked_in: list[int] | None = None) -> dict:
+    data = {
+        "id": event.id,
+        "date": event.date.isoformat(),
+        "start_time": event.start_time,
+        "end_time": event.end_time,
+        "kelurahan": event.kelurahan,
+        "area_id": event.area_id,
+        "venue": event.venue,
+        "topic": event.topic,
+        "client_note": event.client_note,
+        "officer_ids": list(event.officer_ids or []),
+        "status": event.status.value,
+        "created_at": iso(event.created_at, tz),
+    }
+    if invited is not None:
+        data["invited"] = invited
+    if checked_in is not None:
+        data["checked_in"] = checked_in
+    return data
+
+
+def date_query(request: web.Request, name: str, default: date) -> date:
+    raw = request.query.get(name, "")
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise DomainError(ErrorKind.invalid, "invalid-query", f"{name}: a date as YYYY-MM-DD", fields={name: "YYYY-MM-DD"}) from None
+
+
+async def _office(db, staff) -> Office:
+    return await db.get(Office, staff.office_id)
+
+
+@routes.get("/api/mobile-events/plan")
+async def plan(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    tz = request.app[settings_key].timezone
+    now = today(request)
+    start = date_query(request, "from", now)
+    raw_count = request.query.get("count", "4")
+    if not raw_count.isdigit() or len(raw_count) > 3:
+        raise invalid("count", f"a number from 1 to {mobile_planner.MAX_COUNT}", code="invalid-query")
+    async with request.app[db_key]() as db:
+        office = await _office(db, staff)
+        proposals = await mobile_planner.plan(db, office, start, int(raw_count), now, tz)
+        cadence = mobile_planner.cadence_of(office)
+    return web.json_response({"cadence": cadence.as_dict(), "proposals": [p.as_dict() for p in proposals]})
+
+
+@routes.get("/api/mobile-events/cadence")
+async def get_cadence(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    async with request.app[db_key]() as db:
+        office = await _office(db, staff)
+    return web.json_response(mobile_planner.cadence_of(office).as_dict())
+
+
+@routes.put("/api/mobile-events/cadence")
+async def put_cadence(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    require_role(staff, Role.supervisor, Role.admin)
+    body = await parse_body(request, CadenceUpdate)
+    async with request.app[db_key]() as db:
+        office = await _office(db, staff)
+        before, after = mobile_planner.set_cadence(office, body.anchor, body.every_days)
+        await db.commit()
+    await request.app[audit_key].record("mobile.cadence_change", actor=staff, target_type="office", target_id=staff.office_id, detail={"before": before.as_dict(), "after": after.as_dict()})
+    return web.json_response(after.as_dict())
+
+
+async def create_event(request: web.Request, staff, body: EventCreate) -> tuple[int, list[int]]:
+    tz = request.app[settings_key].timezone
+    async with request.app[db_key]() as db:
+        event, invited = await events_domain.create_event(
+            db, staff, day=body.date, start_time=body.start_time, end_time=body.end_time, kelurahan=body.kelurahan, venue=body.venue,
+            officer_ids=body.officer_ids, topic=body.topic, client_note=body.client_note, whole_kecamatan=body.whole_kecamatan,
+            today=today(request), tz=tz,
+        )
+        await db.commit()
+        event_id = event.id
+    await request.app[audit_key].record("mobile.create", actor=staff, target_type="mobile_event", target_id=event_id,
+                                        detail={"date": body.date.isoformat(), "kelurahan": body.kelurahan, "invited": len(invited)})
+    return event_id, invited
+
+
+@routes.post("/api/mobile-events")
+async def post_event(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    body = await parse_body(request, EventCreate)
+    event_id, invited = await create_event(request, staff, body)
+    async with request.app[db_key]() as db:
+        event = await db.get(MobileEvent, event_id)
+        visible = await events_domain.visible_ids(db, staff, event, invited)
+    return web.json_response(event_json(event, request.app[settings_key].timezone, visible, []), status=201)
+
+
+@routes.get("/api/mobile-events")
+async def list_events(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    now = today(request)
+    start = date_query(request, "from", now - timedelta(days=30))
+    end = date_query(request, "to", now + timedelta(days=90))
+    if end < start or (end - start).days > 3660:
+        raise invalid("to", "after from, within ten years", code="invalid-query")
+    tz = request.app[settings_key].timezone
+    async with request.app[db_key]() as db:
+        events = await events_domain.events_between(db, staff.office_id, start, end)
+    return web.json_response({"events": [event_json(e, tz) for e in events]})
+
+
+async def event_detail(db, staff, event: MobileEvent, tz: str) -> dict:
+    invited = await events_domain.visible_ids(db, staff, event, await events_domain.invited_ids(db, event))
+    checked = await events_domain.visible_ids(db, staff, event, [s.client_id for s in await events_domain.checkin_sessions(db, event)])
+    return event_json(event, tz, invited, checked)
+
+
+@routes.get("/api/mobile-events/{id}")
+async def get_event(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    tz = request.app[settings_key].timezone
+    async with request.app[db_key]() as db:
+        event = await events_domain.load_event(db, staff, int_param(request, "id"))
+        data = await event_detail(db, staff, event, tz)
+    return web.json_response(data)
+
+
+@routes.patch("/api/mobile-events/{id}")
+async def patch_event(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    tz = request.app[settings_key].timezone
+    body = await parse_body(request, EventUpdate)
+    async with request.app[db_key]() as db:
+        event = await events_domain.load_event(db, staff, int_param(request, "id"))
+        changed = await events_domain.update_event(db, staff, event, {k: getattr(body, k) for k in body.model_fields_set}, today=today(request), tz=tz)
+        await db.commit()
+        data = await event_detail(db, staff, event, tz)
+    if changed:
+        await request.app[audit_key].record("mobile.change", actor=staff, target_type="mobile_event", target_id=event.id, detail={"changed": changed})
+    return web.json_response(data)
+
+
+@routes.post("/api/mobile-events/{id}/cancel")
+async def cancel_event(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    tz = request.app[settings_key].timezone
+    async with request.app[db_key]() as db:
+        event = await events_domain.load_event(db, staff, int_param(request, "id"))
+        await events_domain.cancel_event(db, staff, event, tz)
+        await db.commit()
+        data = await event_detail(db, staff, event, tz)
+    await request.app[audit_key].record("mobile.cancel", actor=staff, target_type="mobile_event", target_id=event.id)
+    return web.json_response(data)
+
+
+@routes.post("/api/mobile-events/{id}/invitations")
+async def add_invitation(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    body = await parse_body(request, InvitationAdd)
+    async with request.app[db_key]() as db:
+        event = await events_domain.load_event(db, staff, int_param(request, "id"))
+        added = await events_domain.invite(db, staff, event, await db.get(Client, body.client_id))
+        await db.commit()
+    if added:
+        await request.app[audit_key].record("mobile.invite", actor=staff, target_type="mobile_event", target_id=event.id, detail={"client_id": body.client_id})
+    return web.json_response({"event_id": event.id, "client_id": body.client_id, "invited": True}, status=201 if added else 200)
+
+
+@routes.delete("/api/mobile-events/{id}/invitations/{client_id}")
+async def remove_invitation(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    client_id = int_param(request, "client_id")
+    async with request.app[db_key]() as db:
+        event = await events_domain.load_event(db, staff, int_param(request, "id"))
+        await events_domain.uninvite(db, staff, event, await db.get(Client, client_id))
+        await db.commit()
+    await request.app[audit_key].record("mobile.uninvite", actor=staff, target_type="mobile_event", target_id=event.id, detail={"client_id": client_id})
+    return web.json_response({"event_id": event.id, "client_id": client_id, "invited": False})
+
+
+async def check_in(request: web.Request, staff, event_id: int, client_id: int, key: str | None) -> tuple[int, bool]:
+    """One check-in; a concurrent retry that loses the race on the (event, key)
+    constraint reads the winner's session instead."""
+    tz = request.app[settings_key].timezone
+    try:
+        async with request.app[db_key]() as db:
+            event = await events_domain.load_event(db, staff, event_id)
+            session, created = await events_domain.check_in(db, staff, event, await db.get(Client, client_id), key=key, today=today(request), tz=tz)
+            await db.commit()
+            session_id = session.id
+    except IntegrityError:
+        async with request.app[db_key]() as db:
+            event = await events_domain.load_event(db, staff, event_id)
+            same = await events_domain.find_checkin(db, event, key=key) if key else await events_domain.find_checkin(db, event, client_id=client_id)
+            if same is None:
+                raise
+            session_id, created = same.id, False
+    if created:
+        await request.app[audit_key].record("mobile.checkin", actor=staff, target_type="session", target_id=session_id, detail={"event_id": event_id, "client_id": client_id, "key": key})
+    return session_id, created
+
+
+@routes.post("/api/mobile-events/{id}/checkins")
+async def post_checkin(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    body = await parse_body(request, CheckIn)
+    session_id, created = await check_in(request, staff, int_param(request, "id"), body.client_id, body.key)
+    return web.json_response({"session_id": session_id, "client_id": body.client_id, "created": created}, status=201 if created else 200)
+
+
+@routes.post("/api/mobile-events/{id}/checkins/{session_id}/undo")
+async def undo_checkin(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    async with request.app[db_key]() as db:
+        event = await events_domain.load_event(db, staff, int_param(request, "id"))
+        session = await events_domain.undo_checkin(db, staff, event, await db.get(GuidanceSession, int_param(request, "session_id")), today=today(request))
+        await db.commit()
+        session_id, client_id = session.id, session.client_id
+    await request.app[audit_key].record("mobile.checkin_undo", actor=staff, target_type="session", target_id=session_id, detail={"event_id": event.id, "client_id": client_id})
+    return web.json_response({"session_id": session_id, "client_id": client_id, "status": "cancelled"})
+
+
+@routes.get("/api/mobile-events/{id}/roster")
+async def roster(request: web.Request) -> web.Response:
+    """What the roll-call page needs: the invited clients first, then the office's
+    other clients for walk-ins (only to the PKs on duty and supervisors), with
+    who is checked in. Sent no-store; the page keeps it in memory only."""
+    staff = current_staff(request)
+    async with request.app[db_key]() as db:
+        event = await events_domain.load_event(db, staff, int_param(request, "id"))
+        if not events_domain.may_roll_call(staff, event):
+            raise DomainError(ErrorKind.forbidden, "forbidden", "Only the PKs on duty or a supervisor take the roll call.")
+        invited = await events_domain.invited_ids(db, event)
+        sessions = {s.client_id: s.id for s in await events_domain.checkin_sessions(db, event)}
+        clients = [c for c in (await db.execute(select(Client).where(Client.office_id == event.office_id).order_by(Client.name))).scalars()
+                   if c.supervision_start <= event.date <= c.supervision_end or c.id in sessions]
+    order = {cid: i for i, cid in enumerate(invited)}
+    rows = sorted(clients, key=lambda c: (c.id not in order, order.get(c.id, 0), c.name))
+    return web.json_response({
+        "event": event_json(event, request.app[settings_key].timezone),
+        "clients": [{"id": c.id, "name": c.name, "register_number": c.register_number, "kelurahan": c.kelurahan,
+                     "invited": c.id in order, "session_id": sessions.get(c.id)} for c in rows],
+    })

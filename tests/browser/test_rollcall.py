@@ -1,0 +1,101 @@
+"""The roll call at a mobile-counseling venue on a phone (360×740) with no
+signal: three check-ins made offline wait on the device and reach the server
+once the network is back, exactly once each. Real server, real Chromium."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser.conftest import PK_PASSWORD, PK_USERNAME
+from tests.browser.test_video_call import poll, watch_for_errors
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CLIENTS = [("Rahmat Hidayat", "PAS.2026.7001"), ("Siti Lestari", "PAS.2026.7002"), ("Bayu Nugroho", "PAS.2026.7003"), ("Dewi Saputra", "PAS.2026.7004")]
+
+
+async def test_offline_roll_call_sends_three_checkins_once_back_online(browser, live_server, artifacts):
+    errors: list[str] = []
+    ctx = await browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740}, device_scale_factor=2,
+                                    is_mobile=True, has_touch=True, locale="id-ID")
+    phone = await ctx.new_page()
+    watch_for_errors(phone, "rollcall", errors)
+    await phone.goto("/login")
+    await phone.fill("input[name=username]", PK_USERNAME)
+    await phone.fill("input[name=password]", PK_PASSWORD)
+    await phone.click("button[type=submit]")
+    await expect(phone).to_have_url(re.compile(r"/caseload$"))
+    ids = []
+    for name, number in CLIENTS:
+        resp = await phone.request.post("/api/clients", data={
+            "name": name, "register_number": number, "program": "PB", "supervision_start": "2026-01-05", "supervision_end": "2027-12-31",
+            "reporting_interval_days": 14, "kelurahan": "Pulau Pari", "phone": "0812-1111-2222"})
+        assert resp.status == 201, await resp.text()
+        ids.append((await resp.json())["id"])
+
+    # --- the day is created on the phone, inviting the kelurahan's clients -------------------------
+    today = datetime.now(ZoneInfo("Asia/Jakarta")).date()
+    await phone.goto("/mobile-events/new")
+    await phone.fill("input[name=date]", today.isoformat())
+    await phone.fill("input[name=start_time]", "00:00")
+    await phone.fill("input[name=end_time]", "23:59")
+    await phone.fill("input[name=kelurahan]", "pulau pari")
+    await phone.fill("input[name=venue]", "Balai Warga Pulau Pari")
+    await phone.fill("input[name=topic]", "Kesadaran hukum")
+    await phone.click("#event-form button[type=submit]")
+    await expect(phone).to_have_url(re.compile(r"/mobile-events/\d+$"))
+    event_id = int(phone.url.rsplit("/", 1)[1])
+    await expect(phone.locator('#summary [data-field="invited"]')).to_have_text("4")
+    await expect(phone.locator("a.wa-invite")).to_have_count(4)
+    assert (await phone.locator("a.wa-invite").first.get_attribute("href")).startswith("https://wa.me/6281211112222?text=")
+
+    # --- the roll call: the network goes, three clients are checked in -----------------------------
+    await phone.click("#open-rollcall")
+    await expect(phone).to_have_url(re.compile(rf"/mobile-events/{event_id}/rollcall$"))
+    await expect(phone.locator("#roster li")).to_have_count(4)
+    await ctx.set_offline(True)
+    await expect(phone.locator("#net-status")).to_have_attribute("data-state", "offline")
+    await phone.fill("#search", "pas.2026.700")
+    for client_id in ids[:3]:
+        await phone.locator(f'#roster li[data-client-id="{client_id}"] button.checkin').tap()
+        await expect(phone.locator(f'#roster li[data-client-id="{client_id}"]')).to_have_attribute("data-state", "pending")
+    await expect(phone.locator("#queue-status")).to_have_attribute("data-waiting", "3")
+    queued = await phone.evaluate(f"JSON.parse(localStorage.getItem('bimbing.rollcall.{event_id}.queue'))")
+    assert sorted(item["client_id"] for item in queued) == sorted(ids[:3]) and len({item["key"] for item in queued}) == 3
+    await phone.screenshot(path=artifacts / "rollcall-offline-360.png", full_page=True)
+
+    # --- back online: the queue drains, each check-in once ------------------------------------------
+    await ctx.set_offline(False)
+    await expect(phone.locator("#queue-status")).to_have_attribute("data-waiting", "0", timeout=30000)
+    for client_id in ids[:3]:
+        await expect(phone.locator(f'#roster li[data-client-id="{client_id}"]')).to_have_attribute("data-state", "present")
+    await phone.screenshot(path=artifacts / "rollcall-online-360.png", full_page=True)
+
+    event = await poll(lambda: phone.request.get(f"/api/mobile-events/{event_id}"), lambda r: r.status == 200, what="event")
+    data = await event.json()
+    assert sorted(data["checked_in"]) == sorted(ids[:3])
+    sessions = []
+    for client_id in ids:
+        record = await (await phone.request.get(f"/api/clients/{client_id}/record")).json()
+        sessions += [s for s in record["sessions"] if s["mobile_event_id"] == event_id]
+    assert sorted(s["client_id"] for s in sessions) == sorted(ids[:3])
+    assert {(s["mode"], s["evidence"], s["outcome"], s["status"]) for s in sessions} == {("mobile", "roll_call", "attended", "ended")}
+
+    # --- after the day: the summary and the printable daftar hadir ----------------------------------
+    await phone.goto(f"/mobile-events/{event_id}")
+    await expect(phone.locator('#summary [data-field="attended"]')).to_have_text("3")
+    await expect(phone.locator('#summary [data-field="absent"]')).to_have_text("1")
+    await phone.goto(f"/mobile-events/{event_id}/daftar-hadir")
+    await expect(phone.locator("#daftar-hadir-table tbody tr")).to_have_count(4)
+    await expect(phone.locator('#daftar-hadir-table [data-present="1"]')).to_have_count(3)
+    await expect(phone.locator('#daftar-hadir-table td.signature-cell')).to_have_count(4)
+    await phone.set_viewport_size({"width": 1024, "height": 900})
+    await phone.emulate_media(media="print")
+    await phone.screenshot(path=artifacts / "daftar-hadir.png", full_page=True)
+    assert errors == []
+    await ctx.close()

@@ -1,0 +1,191 @@
+// The roll call at a mobile-counseling venue, on a phone (360 px wide).
+//
+// A check-in is never lost or doubled: each one gets a key made here on the
+// device and goes into a queue kept in localStorage before anything is sent.
+// The queue is sent in order whenever the network is there (at once, on the
+// browser's `online` event, and every 15 s); the server answers the same key
+// again with the same session (200), so a retry after a lost answer is safe.
+// The queue holds only ids and keys; the roster (names) stays in memory.
+
+const data = JSON.parse(document.getElementById("rollcall-data").textContent);
+const strings = data.strings || {};
+const T = (key, params = {}) => (strings[key] || key).replace(/\{(\w+)\}/g, (_m, name) => String(params[name] ?? ""));
+
+const EVENT = data.event_id;
+const QUEUE_KEY = `bimbing.rollcall.${EVENT}.queue`;
+const RETRY_MS = 15000;
+
+const els = {
+  net: document.getElementById("net-status"),
+  queue: document.getElementById("queue-status"),
+  search: document.getElementById("search"),
+  counts: document.getElementById("counts"),
+  roster: document.getElementById("roster"),
+};
+
+/** @type {{id:number,name:string,register_number:string,kelurahan:string,invited:boolean,session_id:number|null}[]} */
+let roster = [];
+let flushing = false;
+
+function loadQueue() {
+  try {
+    const items = JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]");
+    return Array.isArray(items) ? items : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveQueue(items) {
+  localStorage.setItem(QUEUE_KEY, JSON.stringify(items));
+}
+
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // Plain HTTP on the office network is not a secure context: no randomUUID there.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    cache: "no-store",
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const payload = await response.json().catch(() => ({}));
+  return { status: response.status, ok: response.ok, payload };
+}
+
+function pendingIds() {
+  return new Set(loadQueue().map((item) => item.client_id));
+}
+
+function showNetwork() {
+  const online = navigator.onLine;
+  els.net.dataset.state = online ? "online" : "offline";
+  els.net.textContent = online ? T("rollcall.online") : T("rollcall.offline");
+  const waiting = loadQueue().length;
+  els.queue.textContent = waiting ? T("rollcall.queued", { n: waiting }) : T("rollcall.all_sent");
+  els.queue.dataset.waiting = String(waiting);
+}
+
+function matches(client, query) {
+  if (!query) return client.invited || client.session_id !== null;
+  const q = query.toLowerCase();
+  return client.name.toLowerCase().includes(q) || client.register_number.toLowerCase().includes(q);
+}
+
+function render() {
+  const query = els.search.value.trim();
+  const pending = pendingIds();
+  const shown = roster.filter((c) => matches(c, query) || pending.has(c.id));
+  const present = roster.filter((c) => c.session_id !== null || pending.has(c.id)).length;
+  els.counts.textContent = T("rollcall.counts", { present, invited: roster.filter((c) => c.invited).length });
+  els.roster.replaceChildren(...shown.map((c) => row(c, pending.has(c.id))));
+  showNetwork();
+}
+
+function row(client, pending) {
+  const li = document.createElement("li");
+  li.className = "rollcall-item";
+  li.dataset.clientId = String(client.id);
+  li.dataset.state = client.session_id !== null ? "present" : pending ? "pending" : "absent";
+  const who = document.createElement("div");
+  const name = document.createElement("strong");
+  name.textContent = client.name;
+  const meta = document.createElement("small");
+  meta.className = "muted";
+  meta.textContent = `${client.register_number} · ${client.kelurahan}` + (client.invited ? "" : ` · ${T("rollcall.walk_in")}`);
+  who.append(name, document.createElement("br"), meta);
+  const button = document.createElement("button");
+  button.type = "button";
+  if (client.session_id !== null) {
+    button.className = "secondary undo";
+    button.textContent = T("rollcall.undo");
+    button.addEventListener("click", () => undo(client));
+  } else if (pending) {
+    button.className = "secondary";
+    button.disabled = true;
+    button.textContent = T("rollcall.pending");
+  } else {
+    button.className = "primary checkin";
+    button.textContent = T("rollcall.check_in");
+    button.addEventListener("click", () => checkIn(client));
+  }
+  li.append(who, button);
+  return li;
+}
+
+function checkIn(client) {
+  const items = loadQueue();
+  if (!items.some((item) => item.client_id === client.id)) {
+    // Stored before it is sent: a closed tab or a dead battery keeps it.
+    items.push({ key: newKey(), client_id: client.id, at: new Date().toISOString() });
+    saveQueue(items);
+  }
+  render();
+  flush();
+}
+
+async function flush() {
+  if (flushing || !navigator.onLine) return;
+  flushing = true;
+  try {
+    for (const item of loadQueue()) {
+      let result;
+      try {
+        result = await api("POST", `/api/mobile-events/${EVENT}/checkins`, { client_id: item.client_id, key: item.key });
+      } catch {
+        break; // no network after all: keep the queue, try again later
+      }
+      if (result.status >= 500 || result.status === 408 || result.status === 429) break;
+      saveQueue(loadQueue().filter((other) => other.key !== item.key));
+      const client = roster.find((c) => c.id === item.client_id);
+      if (result.ok && client) client.session_id = result.payload.session_id;
+      if (!result.ok) els.queue.textContent = T("rollcall.refused", { message: result.payload.message || result.status });
+    }
+  } finally {
+    flushing = false;
+    render();
+  }
+}
+
+async function undo(client) {
+  if (!navigator.onLine) {
+    els.queue.textContent = T("rollcall.undo_needs_network");
+    return;
+  }
+  try {
+    const result = await api("POST", `/api/mobile-events/${EVENT}/checkins/${client.session_id}/undo`);
+    if (result.ok) client.session_id = null;
+    else els.queue.textContent = T("rollcall.refused", { message: result.payload.message || result.status });
+  } catch {
+    els.queue.textContent = T("rollcall.undo_needs_network");
+  }
+  render();
+}
+
+async function loadRoster() {
+  try {
+    const result = await api("GET", `/api/mobile-events/${EVENT}/roster`);
+    if (!result.ok) {
+      els.queue.textContent = T("rollcall.refused", { message: result.payload.message || result.status });
+      return;
+    }
+    roster = result.payload.clients;
+    document.body.dataset.ready = "1";
+  } catch {
+    els.queue.textContent = T("rollcall.roster_offline");
+  }
+  render();
+  flush();
+}
+
+els.search.addEventListener("input", render);
+window.addEventListener("online", () => { showNetwork(); flush(); });
+window.addEventListener("offline", showNetwork);
+setInterval(flush, RETRY_MS);
+loadRoster();
