@@ -89,3 +89,31 @@ export class SoundMeter {
 export function stopStream(stream) {
   for (const t of stream ? stream.getTracks() : []) t.stop();
 }
+
+/** Below this, the device check starts the call with sound only (issue #11). */
+export const WEAK_LINK_KBPS = 56;
+
+/**
+ * Does the link look too slow for video? Measured from what this page itself
+ * downloaded (Resource Timing: bytes over the time from the first request to the
+ * last byte), which on a slow link is the link's rate; a browser's own hint
+ * (Network Information API, Chromium) counts too. Cached files say nothing.
+ * @param {PerformanceEntryList} entries  performance.getEntriesByType("resource")
+ * @param {{effectiveType?: string, downlink?: number} | undefined} connection  navigator.connection
+ */
+export function linkLooksWeak(entries, connection) {
+  if (connection && (connection.effectiveType === "slow-2g" || connection.effectiveType === "2g")) return true;
+  let bytes = 0;
+  let start = Infinity;
+  let end = 0;
+  for (const e of /** @type {PerformanceResourceTiming[]} */ (entries)) {
+    if (!e.transferSize || !e.responseEnd) continue;
+    bytes += e.transferSize;
+    start = Math.min(start, e.requestStart || e.startTime);
+    end = Math.max(end, e.responseEnd);
+  }
+  // Too little to judge (everything cached, or a few hundred bytes).
+  if (bytes < 8000 || end <= start) return false;
+  const kbps = (bytes * 8) / (end - start); // bits per millisecond = kbit/s
+  return kbps < WEAK_LINK_KBPS;
+}

@@ -20,7 +20,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import select
@@ -86,6 +86,15 @@ class CallState:
     awaiting_resume: bool = False
     heartbeat_written: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def stalled_since(state: "CallState", stalled_seconds: float) -> datetime | None:
+    """When a side's media really stopped, from how long it says it had been
+    stopped when it reported (issue #11): never before the interval opened."""
+    if stalled_seconds <= 0:
+        return None
+    at = utcnow() - timedelta(seconds=stalled_seconds)
+    return max(at, state.open_since) if state.open_since is not None else at
 
 
 class CallLog:
@@ -164,7 +173,9 @@ class CallLog:
 
     # ---- media ------------------------------------------------------------
 
-    async def media_state(self, session_id: int, role: str, ice_state: str) -> None:
+    async def media_state(self, session_id: int, role: str, ice_state: str, *, stalled_seconds: float = 0.0) -> None:
+        """``stalled_seconds``: how long this side's media had already stopped when it
+        reported (it waits out ICE hiccups first); that time is not counted."""
         async with self._locked(session_id) as state:
             before = self._both_connected(state)
             state.media[role] = ice_state
@@ -178,7 +189,7 @@ class CallLog:
                 if after:
                     self._open_interval(db, session, state)
                 else:
-                    self._close_interval(db, session, state, role=role, reason=f"ice-{ice_state}")
+                    self._close_interval(db, session, state, role=role, reason=f"ice-{ice_state}", at=stalled_since(state, stalled_seconds))
                 await db.commit()
 
     async def party_gone(self, session_id: int, role: str, reason: str, *, device: str | None = None, admitted: bool = True) -> None:

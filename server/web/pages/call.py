@@ -82,7 +82,7 @@ async def join_page(request: web.Request) -> web.Response:
         "scheduled_local": ctx["local"](session.scheduled_at),
         "record": session.record,
         "locale": ctx["locale"],
-        "strings": _strings(request, "join.", "call.", "kendala."),
+        "strings": _strings(request, "join.", "call.", "kendala.", "reach."),
     }
     return render(request, "call/join.html", {"data": data, "kendala_kinds": [k.value for k in KendalaKind]})
 
@@ -125,7 +125,7 @@ async def console_page(request: web.Request) -> web.Response:
         # The console uploads the call to the server's recorder only when this is set.
         "record": session.record,
         "locale": ctx["locale"],
-        "strings": _strings(request, "console.", "call.", "join.err_", "status."),
+        "strings": _strings(request, "console.", "call.", "join.err_", "status.", "reach."),
     }
     return render(request, "call/console.html", {
         "s": session,
