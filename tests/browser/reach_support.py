@@ -260,3 +260,15 @@ async def audio_back_after(call: ShapedCall, t_return: float, timeout: float = 3
 
 def disconnections(session: dict) -> int:
     return sum(1 for e in session["events"] if e["kind"] == "disconnected")
+
+
+# Video frames decoded by the page's latest peer connection.
+FRAMES = """
+async () => {
+  const pc = (window.__peerConnections || []).at(-1);
+  if (!pc || pc.connectionState === "closed") return 0;
+  let frames = 0;
+  (await pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0; });
+  return frames;
+}
+"""
