@@ -54,20 +54,37 @@ def require_shaping() -> None:
         unavailable("a shaped network link", why)
 
 
+def _stale(name: str, prefix: str) -> bool:
+    """Ours (``prefix`` + PID + ``x`` + suffix) and its process is gone. Another
+    run (a bench beside the tests) keeps its link while it lives."""
+    if not name.startswith(prefix) or "x" not in name[len(prefix):]:
+        return False
+    pid = name[len(prefix):].split("x", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def remove_stale() -> None:
     """Namespaces, veths and nft tables left by a killed run of ours (our prefix only)."""
     for line in _run("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.split() else ""
-        if name.startswith(PREFIX):
+        if _stale(name, PREFIX):
             _run("ip", "netns", "del", name, check=False)
     for line in _run("ip", "-o", "link", "show", check=False).stdout.splitlines():
         parts = line.split(":")
         name = parts[1].strip().split("@")[0] if len(parts) > 1 else ""
-        if name.startswith("brh"):  # deleting the namespace usually takes its peer along
+        if _stale(name, "brh"):  # deleting the namespace usually takes its peer along
             _run("ip", "link", "del", name, check=False)
     tables = _run("nft", "list", "tables", check=False).stdout.split()
     for i, word in enumerate(tables):
-        if word.startswith(PREFIX) and i >= 2:
+        if i >= 2 and _stale(word, PREFIX):
             _run("nft", "delete", "table", tables[i - 1], word, check=False)
 
 
@@ -89,7 +106,9 @@ class ShapedLink:
 
     rate_kbit: int
     loss_pct: float
-    tag: str = field(default_factory=lambda: f"{os.getpid() % 10000}{random.randrange(100):02d}")
+    # PID first (remove_stale() spares a living run's link), then a per-link suffix;
+    # interface names must stay within 15 characters.
+    tag: str = field(default_factory=lambda: f"{os.getpid()}x{random.randrange(100):02d}")
     namespace: str = ""
     host_if: str = ""
     ns_if: str = ""

@@ -94,26 +94,33 @@ export function stopStream(stream) {
 export const WEAK_LINK_KBPS = 56;
 
 /**
- * Does the link look too slow for video? Measured from what this page itself
- * downloaded (Resource Timing: bytes over the time from the first request to the
- * last byte), which on a slow link is the link's rate; a browser's own hint
- * (Network Information API, Chromium) counts too. Cached files say nothing.
- * @param {PerformanceEntryList} entries  performance.getEntriesByType("resource")
- * @param {{effectiveType?: string, downlink?: number} | undefined} connection  navigator.connection
+ * The link's rate as this page's own downloads saw it (Resource and Navigation
+ * Timing): for each response of a few kilobytes, its bytes over the time from
+ * its first to its last byte (no request latency in it: a response that fits
+ * the first TCP window arrives as fast as the link lets it). The fastest one
+ * counts, since parallel downloads share the link. Null when nothing tells
+ * (everything cached).
+ * @param {PerformanceEntryList} entries  navigation and resource entries
+ * @returns {number | null} kbit/s
  */
-export function linkLooksWeak(entries, connection) {
-  if (connection && (connection.effectiveType === "slow-2g" || connection.effectiveType === "2g")) return true;
-  let bytes = 0;
-  let start = Infinity;
-  let end = 0;
+export function measuredLinkKbps(entries) {
+  let best = null;
   for (const e of /** @type {PerformanceResourceTiming[]} */ (entries)) {
-    if (!e.transferSize || !e.responseEnd) continue;
-    bytes += e.transferSize;
-    start = Math.min(start, e.requestStart || e.startTime);
-    end = Math.max(end, e.responseEnd);
+    if (!e.transferSize || e.transferSize < 3000 || !e.responseEnd || !e.responseStart) continue;
+    const ms = Math.max(1, e.responseEnd - e.responseStart);
+    const kbps = (e.transferSize * 8) / ms; // bits per millisecond = kbit/s
+    if (best == null || kbps > best) best = kbps;
   }
-  // Too little to judge (everything cached, or a few hundred bytes).
-  if (bytes < 8000 || end <= start) return false;
-  const kbps = (bytes * 8) / (end - start); // bits per millisecond = kbit/s
-  return kbps < WEAK_LINK_KBPS;
+  return best == null ? null : Math.round(best);
+}
+
+/**
+ * Does the link look too slow for video? From measuredLinkKbps, or the browser's
+ * own hint (Network Information API, Chromium).
+ * @param {number | null} kbps  measuredLinkKbps(...)
+ * @param {{effectiveType?: string} | undefined} connection  navigator.connection
+ */
+export function linkLooksWeak(kbps, connection) {
+  if (connection && (connection.effectiveType === "slow-2g" || connection.effectiveType === "2g")) return true;
+  return kbps != null && kbps < WEAK_LINK_KBPS;
 }

@@ -6,7 +6,7 @@
  * textContent, never innerHTML.
  */
 import { SignalingClient, signalingUrl } from "./signaling.js";
-import { classifyMediaError, linkLooksWeak, openMedia, SoundMeter, stopStream } from "./devicecheck.js";
+import { classifyMediaError, linkLooksWeak, measuredLinkKbps, openMedia, SoundMeter, stopStream } from "./devicecheck.js";
 import { $, show, showStep, tr, attachStream, setPressed } from "./ui.js";
 
 const data = JSON.parse(/** @type {HTMLElement} */ ($("join-data")).textContent || "{}");
@@ -66,12 +66,19 @@ async function startCheck() {
   // A slow link (measured from this page's own download): start with sound only,
   // and say so; the call brings video in by itself if the link allows.
   const box = /** @type {HTMLInputElement} */ ($("audio-only"));
-  if (!state.weakLink && !box.dataset.touched && linkLooksWeak(performance.getEntriesByType("resource"), /** @type {any} */ (navigator).connection)) {
-    state.weakLink = true;
-    box.checked = true;
+  const weakNote = /** @type {HTMLElement} */ ($("weak-link"));
+  if (!state.weakLink && !box.dataset.touched) {
+    const kbps = measuredLinkKbps([...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]);
+    weakNote.dataset.kbps = String(kbps ?? "");
+    if (linkLooksWeak(kbps, /** @type {any} */ (navigator).connection)) {
+      state.weakLink = true;
+      box.checked = true;
+    }
   }
-  show($("weak-link"), state.weakLink && box.checked);
+  show(weakNote, state.weakLink && box.checked);
   const wantAudioOnly = box.checked;
+  // The call code loads while the client looks at the preview (it is not needed before).
+  loadCallCode().catch(() => { /* retried when the call starts */ });
   try {
     const opened = await openMedia({ audioOnly: wantAudioOnly });
     state.stream = opened.stream;

@@ -135,6 +135,11 @@ class ShapedCall:
     contexts: list = field(default_factory=list)
     t_link: float = 0.0
     t_first_audio: float | None = None
+    # (seconds after the tap on the link, what happened): explains a slow start
+    timeline: list = field(default_factory=list)
+
+    def mark(self, what: str) -> None:
+        self.timeline.append((round(time.monotonic() - self.t_link, 2), what))
 
     async def counters(self) -> tuple[dict, dict]:
         return await asyncio.gather(self.pk.evaluate(AUDIO_COUNTERS), self.phone.evaluate(AUDIO_COUNTERS))
@@ -194,12 +199,15 @@ async def start_call(pk_browser, phone_browser, server: ReachServer, *, tuned: b
         # the client taps the link
         call.t_link = time.monotonic()
         await phone.goto(session["client_join_url"], timeout=60000)
+        call.mark("join page loaded")
         await phone.click("#start-check")
         if audio_only:
             await phone.check("#audio-only")
         await phone.wait_for_selector("#enter:enabled", timeout=60000)
+        call.mark("device check passed")
         await phone.click("#enter")
         await pk.wait_for_selector("#waiting-notice:visible", timeout=60000)
+        call.mark("PK sees the client waiting")
         await pk.click("#admit")
         return call
     except BaseException:
@@ -213,8 +221,11 @@ async def wait_first_audio(call: ShapedCall, timeout: float = 60.0) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pk, phone = await call.counters()
+        if phone["ice"] == "connected" and not any(w == "phone ICE connected" for _, w in call.timeline):
+            call.mark("phone ICE connected")
         if phone["total"] > 0 and call.t_first_audio is None:
             call.t_first_audio = time.monotonic() - call.t_link
+            call.mark("client hears the PK")
         if phone["total"] > 0 and pk["total"] > 0:
             return call.t_first_audio
         await asyncio.sleep(0.2)
