@@ -124,3 +124,19 @@ export function linkLooksWeak(kbps, connection) {
   if (connection && (connection.effectiveType === "slow-2g" || connection.effectiveType === "2g")) return true;
   return kbps != null && kbps < WEAK_LINK_KBPS;
 }
+
+/**
+ * Is the tuning on for this page? `?reach=off` (kept for the tab in
+ * sessionStorage, since the join link redirects) switches it off: the bench's
+ * baseline, and a way out if a browser misbehaves with it.
+ * @param {{search: string}} loc @param {Storage | null} storage
+ */
+export function reachEnabled(loc, storage) {
+  const flag = new URLSearchParams(loc.search).get("reach");
+  try {
+    if (flag === "off" || flag === "on") storage?.setItem("bimbing.reach", flag);
+    return (storage?.getItem("bimbing.reach") ?? "on") !== "off";
+  } catch {
+    return flag !== "off";
+  }
+}

@@ -6,7 +6,7 @@
  * textContent, never innerHTML.
  */
 import { SignalingClient, signalingUrl } from "./signaling.js";
-import { classifyMediaError, linkLooksWeak, measuredLinkKbps, openMedia, SoundMeter, stopStream } from "./devicecheck.js";
+import { classifyMediaError, linkLooksWeak, measuredLinkKbps, openMedia, reachEnabled, SoundMeter, stopStream } from "./devicecheck.js";
 import { $, show, showStep, tr, attachStream, setPressed } from "./ui.js";
 
 const data = JSON.parse(/** @type {HTMLElement} */ ($("join-data")).textContent || "{}");
@@ -33,11 +33,18 @@ const state = {
  * The call code (call.js, reach.js) is not needed before the PK admits: on a
  * 32 kbit/s link every kilobyte is a quarter of a second, so it loads while the
  * client waits (issue #11).
- * @type {Promise<[typeof import("./call.js"), typeof import("./reach.js")]> | null}
+ * @type {Promise<[typeof import("./call.js")]> | null}
  */
 let callCode = null;
+
+/** Reach (Opus fitted to the link, automatic steps, the weak-link start) unless `?reach=off`. */
+function reachOn() {
+  let storage = null;
+  try { storage = sessionStorage; } catch { /* private mode */ }
+  return reachEnabled(location, storage);
+}
 function loadCallCode() {
-  callCode ??= Promise.all([import("./call.js"), import("./reach.js")]);
+  callCode ??= Promise.all([import("./call.js")]); // call.js brings reach.js
   return callCode;
 }
 
@@ -67,7 +74,7 @@ async function startCheck() {
   // and say so; the call brings video in by itself if the link allows.
   const box = /** @type {HTMLInputElement} */ ($("audio-only"));
   const weakNote = /** @type {HTMLElement} */ ($("weak-link"));
-  if (!state.weakLink && !box.dataset.touched) {
+  if (!state.weakLink && !box.dataset.touched && reachOn()) {
     const kbps = measuredLinkKbps([...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]);
     weakNote.dataset.kbps = String(kbps ?? "");
     if (linkLooksWeak(kbps, /** @type {any} */ (navigator).connection)) {
@@ -225,11 +232,9 @@ async function startCall() {
     for (const kind of kinds) sig.removeEventListener(kind, keep);
   }
   if (token !== state.callToken || !state.sig) return; // ended (or restarted) meanwhile
-  const [{ Call }, { reachEnabled }] = code;
-  let storage = null;
-  try { storage = sessionStorage; } catch { /* private mode */ }
+  const [{ Call }] = code;
   const call = new Call({ signaling: sig, polite: true, iceServers: state.iceServers, localStream: state.stream, audioOnly: state.audioOnly,
-    reach: reachEnabled(location, storage), weakLink: state.weakLink && state.audioOnly });
+    reach: reachOn(), weakLink: state.weakLink && state.audioOnly });
   state.call = call;
   for (const message of early) call.receive(message);
   showStepNote(call.step);

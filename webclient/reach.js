@@ -16,6 +16,9 @@
 
 /** @typedef {"full" | "low" | "audio"} Step */
 
+// Lives in devicecheck.js, which the join page loads first (the device check needs it too).
+export { reachEnabled } from "./devicecheck.js";
+
 /** Steps from best to leanest; a higher index is further down. */
 export const STEPS = /** @type {const} */ (["full", "low", "audio"]);
 
@@ -44,22 +47,6 @@ export const PROBE_MAX_MS = 240000;
 export const STALL_MS = 3000;
 /** An ICE `disconnected` shorter than this is a hiccup, not a disconnection. */
 export const HICCUP_MS = 4000;
-
-/**
- * Is the tuning on for this page? `?reach=off` (kept for the tab in
- * sessionStorage, since the join link redirects) switches it off: the bench's
- * baseline, and a way out if a browser misbehaves with it.
- * @param {{search: string}} loc @param {Storage | null} storage
- */
-export function reachEnabled(loc, storage) {
-  const flag = new URLSearchParams(loc.search).get("reach");
-  try {
-    if (flag === "off" || flag === "on") storage?.setItem("bimbing.reach", flag);
-    return (storage?.getItem("bimbing.reach") ?? "on") !== "off";
-  } catch {
-    return flag !== "off";
-  }
-}
 
 /**
  * Ask for lean Opus in an SDP: packets of `ptime` ms, in-band FEC, a bitrate
