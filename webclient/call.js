@@ -208,9 +208,9 @@ export class Call extends EventTarget {
     }
   }
 
-  /** Lean Opus is asked for in sound only (reach.js: tuneOpus). */
+  /** Lean Opus is asked for below full video (reach.js: tuneOpus): the small layer needs the room too. */
   _tight() {
-    return this.reach && this.step === "audio";
+    return this.reach && this.step !== "full";
   }
 
   /** Send our description; tuned on the wire only, so our own encoder follows the other side's. */
@@ -259,7 +259,7 @@ export class Call extends EventTarget {
     const video = this._transceiver("video");
     const audio = this._transceiver("audio");
     if (video && !this.audioOnly) await this._videoLayer(video.sender, step);
-    if (audio) await this._capBitrate(audio.sender, step === "audio" ? TIGHT_AUDIO_BITRATE : this.audioOnly ? LOW_AUDIO_BITRATE : null);
+    if (audio) await this._capBitrate(audio.sender, step !== "full" ? TIGHT_AUDIO_BITRATE : this.audioOnly ? LOW_AUDIO_BITRATE : null);
   }
 
   /** @param {RTCRtpSender} sender @param {Step} step */
@@ -500,7 +500,7 @@ export class Call extends EventTarget {
     // the automatic steps (a chosen "hemat kuota" stays in sound only)
     if (this.reach && connected && !this.chosenAudioOnly) {
       const before = this.policy.step;
-      const mine = this.policy.sample({ availableKbps, lossPct });
+      const mine = this.policy.sample({ availableKbps, lossPct, rttMs });
       if (mine !== before) {
         // A weak-link start stepping up: the camera comes back (the page follows "local-stream").
         if (this.audioOnly && mine !== "audio") await this.setAudioOnly(false, false);

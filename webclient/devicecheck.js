@@ -91,7 +91,7 @@ export function stopStream(stream) {
 }
 
 /** Below this, the device check starts the call with sound only (issue #11). */
-export const WEAK_LINK_KBPS = 56;
+export const WEAK_LINK_KBPS = 72;
 
 /**
  * The link's rate as this page's own downloads saw it (Resource and Navigation

@@ -26,22 +26,26 @@ export const STEPS = /** @type {const} */ (["full", "low", "audio"]);
 export const TIGHT_AUDIO_BITRATE = 12000;
 /** Opus packet length when tight: three 20 ms frames per packet, a third of the headers. */
 export const TIGHT_PTIME = 60;
-/** The small video layer: a face you can recognise at 40 kbit/s. */
-export const LOW_VIDEO = { scaleResolutionDownBy: 4, maxBitrate: 40000, maxFramerate: 10 };
+/** The small video layer: a face you can still recognise, at 24 kbit/s beside the lean audio. */
+export const LOW_VIDEO = { scaleResolutionDownBy: 4, maxBitrate: 24000, maxFramerate: 8 };
 
 /** Available outgoing bitrate (kbit/s) thresholds with a gap between down and up (hysteresis). */
 export const THRESHOLDS = {
-  fullDown: 250, // below this, full video steps down to the small layer
+  fullDown: 150, // below this, full video steps down to the small layer
   lowDown: 56, // below this, the small layer steps down to sound only
   lowUp: 80, // from sound only back to the small layer (a 64 kbit/s link and above)
   fullUp: 400, // from the small layer back to full video
 };
+/** A round trip this long means the link's queue is full (a 400 ms mobile buffer): congestion. */
+export const CONGESTED_RTT_MS = 600;
 /** How many consecutive samples must agree before a step (samples are 2 s apart). */
 export const DOWN_SAMPLES = 2;
 export const UP_SAMPLES = 4;
 /** In sound-only, try the small video layer again after this long (doubling after each failure). */
 export const PROBE_AFTER_MS = 45000;
 export const PROBE_MAX_MS = 240000;
+/** Chromium's estimate starts at 300 kbit/s and climbs: the first seconds say nothing about the link. */
+export const WARMUP_MS = 8000;
 
 /** Media counts as stopped when no packet has arrived for this long. */
 export const STALL_MS = 3000;
@@ -151,15 +155,18 @@ export class StepPolicy {
   }
 
   /**
-   * @param {{availableKbps: number | null, lossPct: number | null}} m
+   * @param {{availableKbps: number | null, lossPct: number | null, rttMs?: number | null}} m
    * @returns {Step}
    */
-  sample({ availableKbps, lossPct }) {
+  sample({ availableKbps, lossPct, rttMs = null }) {
     if (availableKbps == null) return this.step;
-    const heavyLoss = (lossPct ?? 0) >= 20;
+    // The bandwidth estimate lags behind a full queue; loss and a long round trip do not.
+    const congested = (lossPct ?? 0) >= 20 || (rttMs ?? 0) >= CONGESTED_RTT_MS;
     const { fullDown, lowDown, lowUp, fullUp } = THRESHOLDS;
-    const down = this.step === "full" ? availableKbps < fullDown : this.step === "low" ? availableKbps < lowDown || heavyLoss : false;
-    const up = this.step === "audio" ? availableKbps >= lowUp && !heavyLoss : this.step === "low" ? availableKbps >= fullUp : false;
+    const warming = this.now() - this.since < WARMUP_MS;
+    const down = this.step === "full" ? (availableKbps < fullDown && !warming) || congested
+      : this.step === "low" ? availableKbps < lowDown || congested : false;
+    const up = this.step === "audio" ? availableKbps >= lowUp && !congested : this.step === "low" ? availableKbps >= fullUp && !congested : false;
     this.below = down ? this.below + 1 : 0;
     this.above = up ? this.above + 1 : 0;
     if (this.below >= DOWN_SAMPLES) {
