@@ -93,6 +93,9 @@ export function stopStream(stream) {
 /** Below this, the device check starts the call with sound only (issue #11). */
 export const WEAK_LINK_KBPS = 72;
 
+/** About one full TCP segment: what had already arrived when a response's first byte was stamped. */
+const FIRST_PACKET_BYTES = 1460;
+
 /**
  * The link's rate as this page's own downloads saw it (Resource and Navigation
  * Timing): for each response of a few kilobytes, its bytes over the time from
@@ -108,7 +111,8 @@ export function measuredLinkKbps(entries) {
   for (const e of /** @type {PerformanceResourceTiming[]} */ (entries)) {
     if (!e.transferSize || e.transferSize < 3000 || !e.responseEnd || !e.responseStart) continue;
     const ms = Math.max(1, e.responseEnd - e.responseStart);
-    const kbps = (e.transferSize * 8) / ms; // bits per millisecond = kbit/s
+    // The first packet had already arrived at responseStart: only the rest took `ms`.
+    const kbps = (Math.max(0, e.transferSize - FIRST_PACKET_BYTES) * 8) / ms; // bits per millisecond = kbit/s
     if (best == null || kbps > best) best = kbps;
   }
   return best == null ? null : Math.round(best);
