@@ -31,7 +31,7 @@ from server.security.ratelimit import RateLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
 from server.static_files import webclient_dir
-from server.web import api, pages
+from server.web import api, compression, pages
 from server.web.errors import error_middleware
 from server.web.i18n import Catalogue
 from server.web.pages.join_link import JOIN_WINDOW_SECONDS
@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> web.Application:
     if len(settings.secret_key) < 32:
         raise ValueError("settings.secret_key must be at least 32 characters")
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[error_middleware, auth_middleware, compression.compress_static],
         client_max_size=max(settings.max_body_bytes, 1024 * 1024),
     )
     app[settings_key] = settings

@@ -22,6 +22,7 @@ DYNAMIC_KEYS = {
     "join.code.": ["link-expired", "link-revoked", "session-closed", "replaced", "unauthorized", "forbidden"],
     "kendala.kind.": ["work_shift", "transport_cost", "illness", "family", "other"],
     "kendala.status.": ["open", "accepted", "declined"],
+    "reach.step_": ["low", "audio"],
 }
 
 
@@ -29,7 +30,7 @@ def source(name: str) -> str:
     return (WEBCLIENT / name).read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", ["signaling.js", "call.js", "recording.js"])
+@pytest.mark.parametrize("name", ["signaling.js", "call.js", "recording.js", "reach.js"])
 def test_protocol_and_call_libraries_never_touch_the_page(name):
     code = re.sub(r"//.*|/\*[\s\S]*?\*/", "", source(name))  # comments may mention the page
     for word in ("document", "window", "innerHTML", "querySelector", "getElementById"):
@@ -49,7 +50,7 @@ def used_keys() -> set[str]:
     ones they build at run time."""
     keys: set[str] = set()
     for name in PAGE_SCRIPTS:
-        keys |= set(re.findall(r"""["'`]((?:join|call|console|status)\.[a-z_]+(?:\.[a-z\-]+)?)["'`]""", source(name)))
+        keys |= set(re.findall(r"""["'`]((?:join|call|console|status|reach)\.[a-z_]+(?:\.[a-z\-]+)?)["'`]""", source(name)))
     for prefix, suffixes in DYNAMIC_KEYS.items():
         keys |= {prefix + s for s in suffixes}
     return keys
@@ -66,8 +67,18 @@ def test_every_text_the_scripts_show_is_in_the_catalogue(locale):
 def test_pages_hand_the_scripts_the_strings_they_use():
     """call_pages passes the catalogue subsets by prefix: every key a script
     uses must fall under a prefix its page sends."""
-    sent = {"join.js": ("join.", "call."), "console.js": ("console.", "call.", "join.err_", "status."), "kendala.js": ("join.", "kendala.")}
+    from server.web.pages.call import JOIN_SCRIPT_STRINGS
+
+    console = ("console.", "call.", "join.err_", "status.", "reach.")
+    sent = {"join.js": JOIN_SCRIPT_STRINGS, "console.js": console, "kendala.js": JOIN_SCRIPT_STRINGS}
     for name, prefixes in sent.items():
         code = source(name)
         for key in re.findall(r"""\bT\(\s*["']([\w.\-]+)["']""", code):
             assert key.startswith(prefixes), f"{name} uses {key}, which its page does not send"
+        # keys built at run time (T(`reach.step_${step}`)): their prefix must be sent
+        for prefix in re.findall(r"""\bT\(\s*`([\w.\-]+)\$\{""", code):
+            assert prefix.startswith(prefixes), f"{name} builds {prefix}..., which its page does not send"
+    # and the literal keys anywhere in the join page's scripts (tr tables, ternaries)
+    for name in ("join.js", "kendala.js"):
+        for key in re.findall(r"""["'`]((?:join|call|kendala|reach)\.[a-z_]+(?:\.[a-z\-]+)?)["'`]""", source(name)):
+            assert key.startswith(JOIN_SCRIPT_STRINGS), f"{name} uses {key}, which the join page does not send"

@@ -9,38 +9,55 @@
  *
  * No DOM access here either: the page gives us a MediaStream and listens for
  * events: "remote-stream" ({stream}), "ice-state" ({state}), "quality"
- * ({level, rttMs, lossPct, kbps}), "local-stream" ({stream}) after a camera change,
- * "remote-video" ({sending}) when the other side starts or stops sending video.
+ * ({level, rttMs, lossPct, jitterMs, availableKbps, kbps}), "local-stream" ({stream})
+ * after a camera change, "remote-video" ({sending}) when the other side starts or
+ * stops sending video, "step" ({step, mine, peer}) when the automatic steps of
+ * reach.js change what the call sends.
+ *
+ * With reach on (the default), an ICE "disconnected" is reported to the server
+ * (media-state) only when the media has really stopped: ICE still not
+ * connected after HICCUP_MS and no packet received for STALL_MS. A hiccup on a
+ * lossy link is not a disconnection of the session (issue #11).
  */
 
+import { gradeQuality, HICCUP_MS, leaner, LOW_VIDEO, STALL_MS, StepPolicy, TIGHT_AUDIO_BITRATE, tuneOpus } from "./reach.js";
+
 /** @typedef {import("./signaling.js").SignalingClient} SignalingClient */
+/** @typedef {import("./reach.js").Step} Step */
 
 /** Audio bitrate in "hemat kuota" mode: Opus stays intelligible at 24 kbit/s. */
 export const LOW_AUDIO_BITRATE = 24000;
 /** Video ceiling in normal mode: enough for a face on a phone, kind to mobile data. */
 export const NORMAL_VIDEO_BITRATE = 600000;
 
-/**
- * Grade a connection from measured figures.
- * @param {{rttMs: number | null, lossPct: number | null}} m
- * @returns {"good" | "fair" | "poor" | "unknown"}
- */
-export function gradeQuality({ rttMs, lossPct }) {
-  if (rttMs == null && lossPct == null) return "unknown";
-  const rtt = rttMs ?? 0;
-  const loss = lossPct ?? 0;
-  if (rtt < 300 && loss < 2) return "good";
-  if (rtt < 700 && loss < 8) return "fair";
-  return "poor";
-}
+export { gradeQuality };
 
 export class Call extends EventTarget {
   /**
    * @param {{signaling: SignalingClient, polite: boolean, iceServers?: RTCIceServer[],
-   *          localStream?: MediaStream | null, audioOnly?: boolean}} options
+   *          localStream?: MediaStream | null, audioOnly?: boolean, reach?: boolean,
+   *          weakLink?: boolean}} options
+   * `reach`: Opus fitted to the link and the automatic steps (off: Chromium's defaults).
+   * `weakLink`: the device check found a slow link, so the call starts in sound only
+   * but may step up when the link allows (unlike a chosen "hemat kuota").
    */
-  constructor({ signaling, polite, iceServers = [], localStream = null, audioOnly = false }) {
+  constructor({ signaling, polite, iceServers = [], localStream = null, audioOnly = false, reach = true, weakLink = false }) {
     super();
+    this.reach = reach;
+    /** Sound only because the person asked for it: the steps never bring video back. */
+    this.chosenAudioOnly = audioOnly && !weakLink;
+    this.policy = new StepPolicy({ step: audioOnly ? "audio" : "full" });
+    /** @type {Step} */ this.peerStep = "full";
+    /** @type {Step} */ this.step = audioOnly ? "audio" : "full";
+    /** Whether the last negotiation asked for lean Opus (see _tight). */
+    this.negotiatedTight = false;
+    /** The media-state the server last heard from us, and when ICE trouble began. */
+    this.reported = "";
+    /** @type {number | null} */ this.troubleSince = null;
+    this.lastPackets = -1;
+    this.lastPacketAt = Date.now();
+    /** @type {ReturnType<typeof setInterval> | null} */
+    this.troubleTimer = null;
     this.signaling = signaling;
     this.polite = polite;
     this.localStream = localStream;
@@ -78,8 +95,8 @@ export class Call extends EventTarget {
       }
     }
     this._onSignal = this._onSignal.bind(this);
-    for (const type of ["offer", "answer", "candidate"]) signaling.addEventListener(type, this._onSignal);
-    if (audioOnly) this.setAudioOnly(true);
+    for (const type of ["offer", "answer", "candidate", "reach"]) signaling.addEventListener(type, this._onSignal);
+    if (audioOnly) this.setAudioOnly(true, !weakLink);
     this.statsTimer = setInterval(() => this._sampleStats(), 2000);
   }
 
@@ -95,7 +112,7 @@ export class Call extends EventTarget {
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();
-        if (pc.localDescription) this.signaling.send({ type: pc.localDescription.type, sdp: pc.localDescription.sdp });
+        this._sendDescription();
       } catch (err) {
         console.warn("negotiation failed", err);
       } finally {
@@ -107,8 +124,8 @@ export class Call extends EventTarget {
     };
     pc.oniceconnectionstatechange = () => {
       const state = pc.iceConnectionState;
-      this.signaling.send({ type: "media-state", state });
-      this._emit("ice-state", { state });
+      if (this.reach && (state === "disconnected" || state === "failed")) this._suspectOutage();
+      else this._report(state);
       // ICE failed (a network change, NAT rebinding): gather fresh candidates.
       // restartIce() triggers negotiationneeded; perfect negotiation does the rest.
       if (state === "failed") pc.restartIce();
@@ -143,7 +160,11 @@ export class Call extends EventTarget {
 
   /** @param {Event} event */
   _onSignal(event) {
-    const message = /** @type {CustomEvent} */ (event).detail;
+    this.receive(/** @type {CustomEvent} */ (event).detail);
+  }
+
+  /** Handle a signaling message that arrived before this call existed (or any other). @param {any} message */
+  receive(message) {
     this.queue = this.queue.then(() => this._handle(message)).catch((err) => console.warn("signal", err));
   }
 
@@ -151,6 +172,11 @@ export class Call extends EventTarget {
   async _handle(message) {
     if (this.closed) return;
     const pc = this.pc;
+    if (message.type === "reach") {
+      this.peerStep = message.step;
+      await this._applyStep();
+      return;
+    }
     if (message.type === "candidate") {
       try {
         await pc.addIceCandidate(message.candidate || undefined);
@@ -160,7 +186,7 @@ export class Call extends EventTarget {
       }
       return;
     }
-    const description = { type: message.type, sdp: message.sdp };
+    const description = { type: message.type, sdp: this._tight() ? tuneOpus(message.sdp) : message.sdp };
     // handle offer or answer
     const readyForOffer = !this.makingOffer && (pc.signalingState === "stable" || this.settingRemoteAnswerPending);
     const offerCollision = description.type === "offer" && !readyForOffer;
@@ -178,7 +204,145 @@ export class Call extends EventTarget {
       }
       // send answer
       await pc.setLocalDescription();
-      if (pc.localDescription) this.signaling.send({ type: "answer", sdp: pc.localDescription.sdp });
+      this._sendDescription();
+    }
+  }
+
+  /** Lean Opus is asked for below full video (reach.js: tuneOpus): the small layer needs the room too. */
+  _tight() {
+    return this.reach && this.step !== "full";
+  }
+
+  /** Send our description; tuned on the wire only, so our own encoder follows the other side's. */
+  _sendDescription() {
+    const local = this.pc.localDescription;
+    if (!local) return;
+    this.negotiatedTight = this._tight();
+    this.signaling.send({ type: local.type, sdp: this.negotiatedTight ? tuneOpus(local.sdp) : local.sdp });
+  }
+
+  /** Offer again (perfect negotiation copes with glare) so that a new Opus packet length applies. */
+  async _renegotiate() {
+    const pc = this.pc;
+    if (this.closed || pc.signalingState !== "stable" || !pc.remoteDescription) return;
+    try {
+      this.makingOffer = true;
+      await pc.setLocalDescription(await pc.createOffer());
+      this._sendDescription();
+    } catch (err) {
+      console.warn("renegotiation failed", err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /**
+   * The call's step is the leaner of ours and the other side's: the client's
+   * link carries both directions. Tell the other side when ours changes.
+   * @param {Step} [mine]
+   */
+  async _applyStep(mine) {
+    if (mine && mine !== this.policy.step) this.policy.step = mine;
+    if (mine) this.signaling.send({ type: "reach", step: mine });
+    const step = leaner(this.policy.step, this.peerStep);
+    if (step === this.step) return;
+    this.step = step;
+    this._emit("step", { step, mine: this.policy.step, peer: this.peerStep });
+    await this._applyLayers();
+    // The impolite side renegotiates for the new packet length; one offer tunes both ways.
+    if (!this.polite && this.negotiatedTight !== this._tight()) await this._renegotiate();
+  }
+
+  /** What we send, for the current step: the video layer and the Opus ceiling. */
+  async _applyLayers() {
+    const step = this.step;
+    const video = this._transceiver("video");
+    const audio = this._transceiver("audio");
+    if (video && !this.audioOnly) await this._videoLayer(video.sender, step);
+    if (audio) await this._capBitrate(audio.sender, step !== "full" ? TIGHT_AUDIO_BITRATE : this.audioOnly ? LOW_AUDIO_BITRATE : null);
+  }
+
+  /** @param {RTCRtpSender} sender @param {Step} step */
+  async _videoLayer(sender, step) {
+    try {
+      const params = sender.getParameters();
+      if (!params.encodings || !params.encodings.length) return;
+      for (const enc of params.encodings) {
+        enc.active = step !== "audio";
+        if (step === "low") {
+          enc.scaleResolutionDownBy = LOW_VIDEO.scaleResolutionDownBy;
+          enc.maxBitrate = LOW_VIDEO.maxBitrate;
+          enc.maxFramerate = LOW_VIDEO.maxFramerate;
+        } else {
+          enc.scaleResolutionDownBy = 1;
+          enc.maxBitrate = NORMAL_VIDEO_BITRATE;
+          delete enc.maxFramerate;
+        }
+      }
+      await sender.setParameters(params);
+    } catch (err) {
+      console.warn("video layer", err);
+    }
+  }
+
+  /** Tell the server (and the page) this side's media state, once per change. @param {string} state */
+  _report(state) {
+    this._endTrouble();
+    if (state === this.reported) return;
+    // The other side learns our step once the call is up (its Call may not have existed before).
+    if (this.reach && (state === "connected" || state === "completed") && !this.reported.startsWith("co")) {
+      this.signaling.send({ type: "reach", step: this.policy.step });
+      this._applyLayers(); // the encodings exist now
+    }
+    this.reported = state;
+    this.signaling.send({ type: "media-state", state });
+    this._emit("ice-state", { state });
+  }
+
+  /**
+   * ICE says disconnected (or failed): watch the inbound packet counters every
+   * second and report only once the media has really stopped for a while.
+   */
+  _suspectOutage() {
+    if (this.troubleTimer) return;
+    this.troubleSince = Date.now();
+    this.troubleTimer = setInterval(async () => {
+      const state = this.pc.iceConnectionState;
+      if (state !== "disconnected" && state !== "failed") return this._report(state);
+      await this._countPackets();
+      const now = Date.now();
+      if (now - /** @type {number} */ (this.troubleSince) >= HICCUP_MS && now - this.lastPacketAt >= STALL_MS) {
+        const since = this.troubleSince;
+        this._endTrouble();
+        this.reported = state;
+        // how long the media had already been stopped: the server does not count it
+        this.signaling.send({ type: "media-state", state, stalled_ms: Math.max(0, now - Math.max(/** @type {number} */ (since), this.lastPacketAt)) });
+        this._emit("ice-state", { state });
+        // The path may be gone for good (new address): fresh candidates, by the impolite side.
+        if (!this.polite) this.pc.restartIce();
+      }
+    }, 1000);
+  }
+
+  _endTrouble() {
+    if (this.troubleTimer) clearInterval(this.troubleTimer);
+    this.troubleTimer = null;
+    this.troubleSince = null;
+  }
+
+  /** Note when the inbound packet count last rose. */
+  async _countPackets() {
+    let packets = 0;
+    try {
+      (await this.pc.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp") packets += s.packetsReceived || 0;
+      });
+    } catch {
+      return;
+    }
+    if (packets !== this.lastPackets) {
+      this.lastPackets = packets;
+      this.lastPacketAt = Date.now();
     }
   }
 
@@ -208,9 +372,11 @@ export class Call extends EventTarget {
    * inactive, so the other side stops sending after renegotiation), and cap the
    * audio bitrate. Turning it off asks for the camera again.
    * @param {boolean} on
+   * @param {boolean} [chosen] by the person (not by the device check's weak-link guess)
    */
-  async setAudioOnly(on) {
+  async setAudioOnly(on, chosen = true) {
     this.audioOnly = on;
+    this.chosenAudioOnly = on && chosen;
     const video = this._transceiver("video");
     const audio = this._transceiver("audio");
     if (on) {
@@ -242,7 +408,15 @@ export class Call extends EventTarget {
         video.direction = "recvonly";
       }
     }
-    if (audio) await this._capBitrate(audio.sender, on ? LOW_AUDIO_BITRATE : null);
+    if (this.reach) {
+      // Sound only is the leanest step; the call leaves it only when asked (or, after a
+      // weak-link start, when the link proves better).
+      if (chosen) this.policy = new StepPolicy({ step: on ? "audio" : "full" });
+      await this._applyStep(this.policy.step);
+      await this._applyLayers();
+    } else if (audio) {
+      await this._capBitrate(audio.sender, on ? LOW_AUDIO_BITRATE : null);
+    }
     if (video && !on) await this._capBitrate(video.sender, NORMAL_VIDEO_BITRATE);
   }
 
@@ -288,15 +462,18 @@ export class Call extends EventTarget {
     } catch {
       return;
     }
-    let rttMs = null;
+    /** @type {number | null} */ let rttMs = null;
+    /** @type {number | null} */ let availableKbps = null;
+    /** @type {number | null} */ let jitterMs = null;
     let bytes = 0;
     let lost = 0;
     let received = 0;
     /** What we received, per kind: the server counts the call's time only while both sides' rise. */
     const inbound = /** @type {Record<string, {packets: number, bytes: number}>} */ ({});
     report.forEach((s) => {
-      if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.currentRoundTripTime != null) {
-        rttMs = Math.round(s.currentRoundTripTime * 1000);
+      if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+        if (s.currentRoundTripTime != null) rttMs = Math.round(s.currentRoundTripTime * 1000);
+        if (s.availableOutgoingBitrate != null) availableKbps = Math.round(s.availableOutgoingBitrate / 1000);
       }
       if (s.type === "inbound-rtp") {
         const kind = s.kind === "video" ? "video" : "audio";
@@ -306,9 +483,14 @@ export class Call extends EventTarget {
         bytes += s.bytesReceived || 0;
         lost += Math.max(0, s.packetsLost || 0);
         received += s.packetsReceived || 0;
+        if (s.kind === "audio" && s.jitter != null) jitterMs = Math.round(s.jitter * 1000);
       }
     });
     const now = Date.now();
+    if (received !== this.lastPackets) {
+      this.lastPackets = received;
+      this.lastPacketAt = now;
+    }
     let lossPct = null;
     let kbps = null;
     if (this.lastStats) {
@@ -321,8 +503,18 @@ export class Call extends EventTarget {
     const connected = this.pc.iceConnectionState === "connected" || this.pc.iceConnectionState === "completed";
     // The heartbeat with our inbound counters (docs/signaling.md, "ping"): the server's evidence of media.
     if (connected) this.signaling.send({ type: "ping", inbound });
-    const level = connected ? gradeQuality({ rttMs, lossPct }) : "unknown";
-    this._emit("quality", { level, rttMs, lossPct, kbps });
+    const level = connected ? gradeQuality({ rttMs, lossPct, jitterMs, availableKbps }) : "unknown";
+    this._emit("quality", { level, rttMs, lossPct, jitterMs, availableKbps, kbps });
+    // the automatic steps (a chosen "hemat kuota" stays in sound only)
+    if (this.reach && connected && !this.chosenAudioOnly) {
+      const before = this.policy.step;
+      const mine = this.policy.sample({ availableKbps, lossPct, rttMs });
+      if (mine !== before) {
+        // A weak-link start stepping up: the camera comes back (the page follows "local-stream").
+        if (this.audioOnly && mine !== "audio") await this.setAudioOnly(false, false);
+        else await this._applyStep(mine);
+      }
+    }
   }
 
   /** Close the peer connection; the signaling client stays (it may rejoin). */
@@ -330,7 +522,8 @@ export class Call extends EventTarget {
     if (this.closed) return;
     this.closed = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
-    for (const type of ["offer", "answer", "candidate"]) this.signaling.removeEventListener(type, this._onSignal);
+    this._endTrouble();
+    for (const type of ["offer", "answer", "candidate", "reach"]) this.signaling.removeEventListener(type, this._onSignal);
     try { this.pc.close(); } catch { /* ignore */ }
     this.signaling.send({ type: "media-state", state: "closed" });
     this._emit("ice-state", { state: "closed" });

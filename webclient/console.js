@@ -6,6 +6,7 @@
  */
 import { SignalingClient, signalingUrl } from "./signaling.js";
 import { Call } from "./call.js";
+import { reachEnabled } from "./reach.js";
 import { RecordingUplink } from "./recording.js";
 import { classifyMediaError, openMedia } from "./devicecheck.js";
 import { $, show, tr, attachStream, setPressed } from "./ui.js";
@@ -239,7 +240,9 @@ $("deny")?.addEventListener("click", () => decide("deny"));
 // --- the call ------------------------------------------------------------------
 function startCall() {
   endCall();
-  const call = new Call({ signaling: sig, polite: false, iceServers: state.iceServers, localStream: state.stream });
+  let storage = null;
+  try { storage = sessionStorage; } catch { /* private mode */ }
+  const call = new Call({ signaling: sig, polite: false, iceServers: state.iceServers, localStream: state.stream, reach: reachEnabled(location, storage) });
   state.call = call;
   call.setMuted(state.muted);
   call.setCameraOff(state.cameraOff);
@@ -278,6 +281,20 @@ function startCall() {
     q.textContent = T(`call.quality_${level}`);
     q.title = rttMs != null ? `RTT ${rttMs} ms · ${kbps ?? "?"} kbit/s` : "";
   });
+  call.addEventListener("step", (e) => {
+    const { step } = /** @type {CustomEvent} */ (e).detail;
+    showStepNote(step);
+    // In sound only nobody sends video: no frozen last frame.
+    showRemoteVideo(step !== "audio" && call.remoteVideo !== false);
+  });
+}
+
+/** The automatic step on the client's link, in plain words. @param {string} step */
+function showStepNote(step) {
+  const note = /** @type {HTMLElement} */ ($("reach-step"));
+  note.textContent = step === "full" ? "" : T(`reach.step_${step}`);
+  note.dataset.step = step;
+  show(note, step !== "full");
 }
 
 /** Once a recorded call is connected: our own tracks and the client's, to the server. @param {Call} call */
@@ -316,6 +333,7 @@ function showRemoteVideo(sending) {
 function endCall() {
   state.recorder?.stop();
   show($("recording-badge"), false);
+  showStepNote("full");
   if (!state.call) return;
   state.call.close();
   state.call = null;

@@ -89,3 +89,58 @@ export class SoundMeter {
 export function stopStream(stream) {
   for (const t of stream ? stream.getTracks() : []) t.stop();
 }
+
+/** Below this, the device check starts the call with sound only (issue #11). */
+export const WEAK_LINK_KBPS = 72;
+
+/** About one full TCP segment: what had already arrived when a response's first byte was stamped. */
+const FIRST_PACKET_BYTES = 1460;
+
+/**
+ * The link's rate as this page's own downloads saw it (Resource and Navigation
+ * Timing): for each response of a few kilobytes, its bytes over the time from
+ * its first to its last byte (no request latency in it: a response that fits
+ * the first TCP window arrives as fast as the link lets it). The fastest one
+ * counts, since parallel downloads share the link. Null when nothing tells
+ * (everything cached).
+ * @param {PerformanceEntryList} entries  navigation and resource entries
+ * @returns {number | null} kbit/s
+ */
+export function measuredLinkKbps(entries) {
+  let best = null;
+  for (const e of /** @type {PerformanceResourceTiming[]} */ (entries)) {
+    if (!e.transferSize || e.transferSize < 3000 || !e.responseEnd || !e.responseStart) continue;
+    const ms = Math.max(1, e.responseEnd - e.responseStart);
+    // The first packet had already arrived at responseStart: only the rest took `ms`.
+    const kbps = (Math.max(0, e.transferSize - FIRST_PACKET_BYTES) * 8) / ms; // bits per millisecond = kbit/s
+    if (best == null || kbps > best) best = kbps;
+  }
+  return best == null ? null : Math.round(best);
+}
+
+/**
+ * Does the link look too slow for video? From measuredLinkKbps, or the browser's
+ * own hint (Network Information API, Chromium).
+ * @param {number | null} kbps  measuredLinkKbps(...)
+ * @param {{effectiveType?: string} | undefined} connection  navigator.connection
+ */
+export function linkLooksWeak(kbps, connection) {
+  if (connection && (connection.effectiveType === "slow-2g" || connection.effectiveType === "2g")) return true;
+  return kbps != null && kbps < WEAK_LINK_KBPS;
+}
+
+/**
+ * Is the tuning on for this page? `?reach=off` (kept for the tab in
+ * sessionStorage, since the join link redirects) switches it off: the bench's
+ * baseline, and a way out if a browser misbehaves with it.
+ * @param {{search: string}} loc @param {Storage | null} storage
+ */
+export function reachEnabled(loc, storage) {
+  const flag = new URLSearchParams(loc.search).get("reach");
+  try {
+    if (flag === "off" || flag === "on") storage?.setItem("bimbing.reach", flag);
+    return (storage?.getItem("bimbing.reach") ?? "on") !== "off";
+  } catch {
+    return flag !== "off";
+  }
+}

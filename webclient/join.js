@@ -6,8 +6,7 @@
  * textContent, never innerHTML.
  */
 import { SignalingClient, signalingUrl } from "./signaling.js";
-import { Call } from "./call.js";
-import { classifyMediaError, openMedia, SoundMeter, stopStream } from "./devicecheck.js";
+import { classifyMediaError, linkLooksWeak, measuredLinkKbps, openMedia, reachEnabled, SoundMeter, stopStream } from "./devicecheck.js";
 import { $, show, showStep, tr, attachStream, setPressed } from "./ui.js";
 
 const data = JSON.parse(/** @type {HTMLElement} */ ($("join-data")).textContent || "{}");
@@ -24,7 +23,30 @@ const state = {
   /** @type {SignalingClient | null} */ sig: null,
   /** @type {Call | null} */ call: null,
   /** @type {RTCIceServer[]} */ iceServers: [],
+  /** The device check found a slow link and chose sound only (not the client). */
+  weakLink: false,
+  /** Bumped by every start and end of a call: a call that finished loading late is dropped. */
+  callToken: 0,
 };
+
+/**
+ * The call code (call.js, reach.js) is not needed before the PK admits: on a
+ * 32 kbit/s link every kilobyte is a quarter of a second, so it loads while the
+ * client waits (issue #11).
+ * @type {Promise<[typeof import("./call.js")]> | null}
+ */
+let callCode = null;
+
+/** Reach (Opus fitted to the link, automatic steps, the weak-link start) unless `?reach=off`. */
+function reachOn() {
+  let storage = null;
+  try { storage = sessionStorage; } catch { /* private mode */ }
+  return reachEnabled(location, storage);
+}
+function loadCallCode() {
+  callCode ??= Promise.all([import("./call.js")]); // call.js brings reach.js
+  return callCode;
+}
 
 const banner = /** @type {HTMLElement} */ ($("banner"));
 /** @param {string} text */
@@ -48,7 +70,22 @@ async function startCheck() {
   state.meter?.stop();
   stopStream(state.stream);
   state.stream = null;
-  const wantAudioOnly = /** @type {HTMLInputElement} */ ($("audio-only")).checked;
+  // A slow link (measured from this page's own download): start with sound only,
+  // and say so; the call brings video in by itself if the link allows.
+  const box = /** @type {HTMLInputElement} */ ($("audio-only"));
+  const weakNote = /** @type {HTMLElement} */ ($("weak-link"));
+  if (!state.weakLink && !box.dataset.touched && reachOn()) {
+    const kbps = measuredLinkKbps([...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]);
+    weakNote.dataset.kbps = String(kbps ?? "");
+    if (linkLooksWeak(kbps, /** @type {any} */ (navigator).connection)) {
+      state.weakLink = true;
+      box.checked = true;
+    }
+  }
+  show(weakNote, state.weakLink && box.checked);
+  const wantAudioOnly = box.checked;
+  // The call code loads while the client looks at the preview (it is not needed before).
+  loadCallCode().catch(() => { /* retried when the call starts */ });
   try {
     const opened = await openMedia({ audioOnly: wantAudioOnly });
     state.stream = opened.stream;
@@ -90,7 +127,12 @@ function showHelp(titleKey, textKey) {
 }
 
 $("retry-check")?.addEventListener("click", () => startCheck());
-$("audio-only")?.addEventListener("change", () => startCheck());
+$("audio-only")?.addEventListener("change", (e) => {
+  // The client's own choice from now on.
+  /** @type {HTMLInputElement} */ (e.target).dataset.touched = "1";
+  state.weakLink = false;
+  startCheck();
+});
 $("enter")?.addEventListener("click", () => enterWaitingRoom());
 
 // --- step 3: waiting room ---------------------------------------------------
@@ -99,6 +141,7 @@ function enterWaitingRoom() {
   state.meter = null;
   showStep("waiting");
   setWaiting("join.connecting", "");
+  loadCallCode().catch(() => { /* retried when the call starts */ });
   if (state.sig) {
     state.sig.connect();
     return;
@@ -165,13 +208,36 @@ function showCallScreen() {
   applySaverView();
 }
 
-function startCall() {
+async function startCall() {
   endCall();
+  const token = state.callToken;
   const sig = /** @type {SignalingClient} */ (state.sig);
   showCallScreen();
   setStatus(T("call.connecting"));
-  const call = new Call({ signaling: sig, polite: true, iceServers: state.iceServers, localStream: state.stream, audioOnly: state.audioOnly });
+  // The PK's offer may arrive before the call code has loaded: keep it for the call.
+  /** @type {any[]} */
+  const early = [];
+  /** @param {Event} e */
+  const keep = (e) => early.push(/** @type {CustomEvent} */ (e).detail);
+  const kinds = ["offer", "answer", "candidate", "reach"];
+  for (const kind of kinds) sig.addEventListener(kind, keep);
+  let code;
+  try {
+    code = await loadCallCode();
+  } catch {
+    callCode = null;
+    setBanner(T("call.reconnecting"));
+    return;
+  } finally {
+    for (const kind of kinds) sig.removeEventListener(kind, keep);
+  }
+  if (token !== state.callToken || !state.sig) return; // ended (or restarted) meanwhile
+  const [{ Call }] = code;
+  const call = new Call({ signaling: sig, polite: true, iceServers: state.iceServers, localStream: state.stream, audioOnly: state.audioOnly,
+    reach: reachOn(), weakLink: state.weakLink && state.audioOnly });
   state.call = call;
+  for (const message of early) call.receive(message);
+  showStepNote(call.step);
   call.setMuted(state.muted);
   call.setCameraOff(state.cameraOff);
   attachStream(/** @type {HTMLVideoElement} */ ($("local")), state.audioOnly ? null : state.stream);
@@ -201,10 +267,30 @@ function startCall() {
     q.textContent = T(`call.quality_${level}`);
     q.title = rttMs != null ? `RTT ${rttMs} ms · ${kbps ?? "?"} kbit/s` : "";
   });
+  call.addEventListener("step", (e) => {
+    const { step } = /** @type {CustomEvent} */ (e).detail;
+    // A weak-link start that stepped up has its camera back.
+    if (state.audioOnly && !call.audioOnly) {
+      state.audioOnly = false;
+      state.stream = call.localStream;
+      applySaverView();
+    }
+    showStepNote(step);
+  });
   applySaverView();
 }
 
+/** The automatic step, in plain words; nothing shown at full quality. @param {string} step */
+function showStepNote(step) {
+  const note = /** @type {HTMLElement} */ ($("reach-step"));
+  note.textContent = step === "full" ? "" : T(`reach.step_${step}`);
+  note.dataset.step = step;
+  show(note, step !== "full");
+}
+
 function endCall() {
+  state.callToken += 1;
+  showStepNote("full");
   if (!state.call) return;
   state.call.close();
   state.call = null;

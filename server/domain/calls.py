@@ -22,7 +22,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import select
@@ -118,6 +118,15 @@ class CallState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+def stalled_since(state: "CallState", stalled_seconds: float) -> datetime | None:
+    """When a side's media really stopped, from how long it says it had been
+    stopped when it reported (issue #11): never before the interval opened."""
+    if stalled_seconds <= 0:
+        return None
+    at = utcnow() - timedelta(seconds=stalled_seconds)
+    return max(at, state.open_since) if state.open_since is not None else at
+
+
 class CallLog:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings):
         self._db = sessionmaker
@@ -195,7 +204,9 @@ class CallLog:
 
     # ---- media ------------------------------------------------------------
 
-    async def media_state(self, session_id: int, role: str, ice_state: str) -> None:
+    async def media_state(self, session_id: int, role: str, ice_state: str, *, stalled_seconds: float = 0.0) -> None:
+        """``stalled_seconds``: how long this side's media had already stopped when it
+        reported (it waits out ICE hiccups first); that time is not counted."""
         async with self._locked(session_id) as state:
             before = self._both_connected(state)
             state.media[role] = ice_state
@@ -212,7 +223,7 @@ class CallLog:
                 if after:
                     self._open_interval(db, session, state)
                 else:
-                    self._close_interval(db, session, state, role=role, reason=f"ice-{ice_state}")
+                    self._close_interval(db, session, state, role=role, reason=f"ice-{ice_state}", at=stalled_since(state, stalled_seconds))
                 await db.commit()
 
     async def media_counters(self, session_id: int, role: str, inbound: dict) -> None:

@@ -79,6 +79,19 @@ class Candidate(Message):
 class MediaState(Message):
     type: Literal["media-state"]
     state: IceState
+    # A page that waits to be sure the media really stopped (a lossy link has
+    # ICE hiccups) says how long it had already been stopped; not counted.
+    stalled_ms: Annotated[int, Field(ge=0, le=60000)] = 0
+
+
+ReachStep = Literal["full", "low", "audio"]
+
+
+class Reach(Message):
+    """This side's automatic step on a poor link (webclient/reach.js), for the other side."""
+
+    type: Literal["reach"]
+    step: ReachStep
 
 
 Counter = Annotated[int, Field(ge=0, le=2**53)]
@@ -128,15 +141,15 @@ class RecordStop(Message):
 
 
 PeerMessage = Annotated[
-    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Ping, Hangup, End, RecordOffer, RecordStop],
+    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop],
     Field(discriminator="type"),
 ]
 _peer_adapter: TypeAdapter[PeerMessage] = TypeAdapter(PeerMessage)
 PEER_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Ping, Hangup, End, RecordOffer, RecordStop)
+    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop)
 )
-RELAYED = (Offer, Answer, Candidate)
+RELAYED = (Offer, Answer, Candidate, Reach)
 OFFICER_ONLY = (Admit, Deny, End, RecordOffer, RecordStop)
 
 
@@ -248,9 +261,13 @@ class RelayedCandidate(Candidate):
     from_: Role = Field(alias="from")
 
 
+class RelayedReach(Reach):
+    from_: Role = Field(alias="from")
+
+
 SERVER_MESSAGES = (
     Welcome, Waiting, ClientWaiting, Admitted, PeerJoined, Denied, PeerLeft, SessionEnded, Pong, Error,
-    RelayedOffer, RelayedAnswer, RelayedCandidate, RecordAnswer, Recording,
+    RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedReach, RecordAnswer, Recording,
 )
 SERVER_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0] for m in SERVER_MESSAGES  # type: ignore[union-attr]
@@ -263,9 +280,9 @@ ERROR_CODES = (
 )
 
 
-def relayed(message: Offer | Answer | Candidate, sender: str) -> Message:
+def relayed(message: Offer | Answer | Candidate | Reach, sender: str) -> Message:
     """The message as the other party receives it: the same fields plus ``from``."""
-    cls = {Offer: RelayedOffer, Answer: RelayedAnswer, Candidate: RelayedCandidate}[type(message)]
+    cls = {Offer: RelayedOffer, Answer: RelayedAnswer, Candidate: RelayedCandidate, Reach: RelayedReach}[type(message)]
     return cls.model_validate({**message.model_dump(), "from": sender})
 
 

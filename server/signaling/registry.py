@@ -234,8 +234,8 @@ class RoomRegistry(ABC):
         """A server message to whoever holds ``address`` ("officer", "client") now."""
         return await self._to(session_id, address, message)
 
-    async def relay(self, room: Room, sender: Party, message: p.Offer | p.Answer | p.Candidate) -> None:
-        """offer/answer/candidate between the officer and the admitted client only."""
+    async def relay(self, room: Room, sender: Party, message: p.Offer | p.Answer | p.Candidate | p.Reach) -> None:
+        """offer/answer/candidate/reach between the officer and the admitted client only."""
         if sender.role == "client" and (not sender.admitted or room.client is not sender):
             raise Refusal("not-admitted", "You are still in the waiting room.")
         if sender.role == "officer" and room.officer is not sender:

@@ -256,7 +256,7 @@ async def _dispatch(request: web.Request, party: Party, message) -> str | None:
     # stamp this side's ICE state
     elif isinstance(message, p.MediaState):
         if party.role == "officer" and room.officer is party or party.role == "client" and room.client is party:
-            await calls.media_state(sid, party.role, message.state)
+            await calls.media_state(sid, party.role, message.state, stalled_seconds=message.stalled_ms / 1000)
     # the officer admits or denies a waiting device
     elif isinstance(message, p.Admit):
         async def log_admit(_what, displaced, admitted):

@@ -47,6 +47,17 @@ def _strings(request: web.Request, *prefixes: str) -> dict[str, str]:
     return strings
 
 
+# The strings the join page's scripts (join.js, kendala.js) show, by key prefix; the
+# template renders the rest itself. Only these travel in the page's JSON: on a
+# 32 kbit/s link every kilobyte is a quarter of a second (issue #11).
+# tests/test_webclient.py checks that every key the scripts use is covered.
+JOIN_SCRIPT_STRINGS = (
+    "join.code.", "join.connecting", "join.denied_", "join.ended_", "join.err_", "join.error_title", "join.fell_back",
+    "join.heard", "join.kendala_err_", "join.kendala_new_time", "join.kendala_proposed", "join.kendala_reply",
+    "join.kendala_sen", "join.waiting_", "call.", "kendala.kind.", "kendala.status.", "reach.step_",
+)
+
+
 @routes.get("/join")
 async def join_page(request: web.Request) -> web.Response:
     """The client's page. It reads nothing from the URL: the pass cookie says
@@ -70,7 +81,7 @@ async def join_page(request: web.Request) -> web.Response:
         "scheduled_local": ctx["local"](session.scheduled_at),
         "record": session.record,
         "locale": ctx["locale"],
-        "strings": _strings(request, "join.", "call.", "kendala."),
+        "strings": _strings(request, *JOIN_SCRIPT_STRINGS),
     }
     return render(request, "call/join.html", {"data": data, "kendala_kinds": [k.value for k in KendalaKind]})
 
@@ -114,7 +125,7 @@ async def console_page(request: web.Request) -> web.Response:
         # The console uploads the call to the server's recorder only when this is set.
         "record": session.record,
         "locale": ctx["locale"],
-        "strings": _strings(request, "console.", "call.", "join.err_", "status."),
+        "strings": _strings(request, "console.", "call.", "join.err_", "status.", "reach."),
     }
     return render(request, "call/console.html", {
         "s": session,
