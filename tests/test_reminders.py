@@ -89,3 +89,40 @@ async def test_reminders_need_a_staff_session(client):
     assert (await client.post("/api/reminders/overdue-c1-2026-01-01/sent")).status == 401
     page = await client.get("/reminders", allow_redirects=False)
     assert page.status == 302 and page.headers["Location"].startswith("/login")
+
+
+async def test_clients_invited_to_a_mobile_day_are_reminded_the_day_before_and_the_reminder_follows_the_day(client, office, sign_in):
+    await sign_in(client, "kasie")
+    event_day = (utcnow().astimezone(WIB) + timedelta(days=3)).date()
+    body = {"date": event_day.isoformat(), "start_time": "08:00", "end_time": "12:00", "kelurahan": "Cakung Barat",
+            "venue": "Kantor Kelurahan Cakung Barat", "officer_ids": [office.staff["pk1"].id], "topic": "Kesadaran hukum"}
+    resp = await client.post("/api/mobile-events", json=body)
+    assert resp.status == 201, await resp.text()
+    event = await resp.json()
+    c1 = office.clients["c1"].id
+    assert c1 in event["invited"]
+    await sign_in(client, "pk1")
+
+    def invitations(items):
+        return [r for r in items if r["kind"] == "mobile_invitation"]
+
+    before = event_day - timedelta(days=1)
+    items = invitations((await (await client.get(f"/api/reminders?date={before.isoformat()}")).json())["reminders"])
+    assert [(r["client_id"], r["event_id"]) for r in items] == [(c1, event["id"])]
+    assert "besok" in items[0]["text"] and event_day.strftime("%d-%m-%Y") in items[0]["text"] and "Kantor Kelurahan Cakung Barat" in items[0]["text"]
+    assert items[0]["whatsapp_url"].startswith("https://wa.me/62")
+    # Not on other days.
+    assert invitations((await (await client.get(f"/api/reminders?date={event_day.isoformat()}")).json())["reminders"]) == []
+    marked = await client.post(f"/api/reminders/{items[0]['id']}/sent?date={before.isoformat()}")
+    assert marked.status == 200 and (await marked.json())["state"] == "sent"
+
+    # The day moves an hour later: a new reminder, pending again; then it is cancelled: none.
+    await sign_in(client, "kasie")
+    assert (await client.patch(f"/api/mobile-events/{event['id']}", json={"start_time": "09:00"})).status == 200
+    await sign_in(client, "pk1")
+    moved = invitations((await (await client.get(f"/api/reminders?date={before.isoformat()}")).json())["reminders"])
+    assert len(moved) == 1 and moved[0]["id"] != items[0]["id"] and moved[0]["state"] == "pending" and "09:00" in moved[0]["text"]
+    await sign_in(client, "kasie")
+    assert (await client.post(f"/api/mobile-events/{event['id']}/cancel")).status == 200
+    await sign_in(client, "pk1")
+    assert invitations((await (await client.get(f"/api/reminders?date={before.isoformat()}")).json())["reminders"]) == []

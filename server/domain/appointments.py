@@ -2,10 +2,13 @@
 
 When a mobile-counseling event or a planned home visit changes its date or
 time, the client's pending reminders and invitations must move with it.
-Reminders are built in issue #9, in parallel with this one; until they land
-this hook does nothing. Callers (server/domain/mobile_events.py and
-server/domain/home_visits.py) already call it in the transaction that moves
-the appointment, so the reminders module only has to fill in the body.
+Reminders (server/domain/reminders.py) are computed from the appointments
+each day, keyed by the appointment's time, so a moved day or visit already
+makes new reminders and a cancelled one's disappear: nothing is stored that
+would need moving here. The hook stays the one place to add what must be
+*pushed* on a move (a message to the client through the gateway, say);
+callers (server/domain/mobile_events.py and server/domain/home_visits.py)
+call it in the transaction that moves the appointment.
 """
 
 from __future__ import annotations
@@ -24,5 +27,5 @@ async def appointment_moved(
     old_start: datetime | None,
     new_start: datetime | None,  # None: cancelled
 ) -> None:
-    """No-op today; issue #9 moves or withdraws the clients' pending reminders here."""
+    """Nothing to move today: reminders follow the appointment by themselves (see above)."""
     return None

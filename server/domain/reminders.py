@@ -9,10 +9,10 @@ stored (``ReminderMark``), so the list also says what was done.
 Kinds, for a day D (office dates):
 - ``day_before``: a video session or office appointment on D+1;
 - ``morning_of``: a video session or office appointment on D;
-- ``overdue``: a client whose wajib lapor is overdue on D.
-Mobile-counseling invitations (issue #8) join here: add their reminders in
-:func:`daily_reminders` from its event rows, with kind ``mobile_invitation`` and
-``event_id`` set.
+- ``overdue``: a client whose wajib lapor is overdue on D;
+- ``mobile_invitation``: a client invited to a mobile-counseling day on D+1
+  (``event_id`` set). A moved day makes a new reminder (its key names the new
+  start), a cancelled one's disappears.
 """
 
 from __future__ import annotations
@@ -26,7 +26,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Client, GuidanceSession, ReminderMark, SessionMode, SessionStatus, Staff, utcnow
+from server.db.models import (
+    Client,
+    GuidanceSession,
+    MobileEvent,
+    MobileEventStatus,
+    MobileInvitation,
+    ReminderMark,
+    SessionMode,
+    SessionStatus,
+    Staff,
+    utcnow,
+)
 from server.domain.access import require_client, scope_clients
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.records import attendance
@@ -34,7 +45,7 @@ from server.domain.records import attendance
 KINDS = ("morning_of", "overdue", "day_before", "mobile_invitation")
 REMINDED_MODES = (SessionMode.video, SessionMode.office)
 # When each kind is best sent, office time: the order of the PK's list.
-SEND_AT = {"morning_of": time(7, 0), "overdue": time(8, 0), "day_before": time(16, 0)}
+SEND_AT = {"morning_of": time(7, 0), "overdue": time(8, 0), "day_before": time(16, 0), "mobile_invitation": time(16, 0)}
 MODE_WORDS = {SessionMode.video: "bimbingan lewat panggilan video", SessionMode.office: "bimbingan di kantor Bapas"}
 
 
@@ -119,6 +130,8 @@ async def daily_reminders(db: AsyncSession, staff: Staff | None, day: date, tz: 
         if att.state == "overdue":
             found.append(("overdue", client, None, datetime.combine(day, SEND_AT["overdue"], zone), att.overdue_days))
     keys = [_key(kind, c.id, s, day) for kind, c, s, _at, _n in found]
+    invitations = await _mobile_invitations(db, clients, day + timedelta(days=1), tz)
+    keys += [key for key, *_rest in invitations]
     marks = {m.key: m for m in (await db.execute(select(ReminderMark).where(ReminderMark.key.in_(keys)))).scalars()} if keys else {}
     out = []
     for (kind, client, session, send, overdue_days), key in zip(found, keys):
@@ -127,7 +140,39 @@ async def daily_reminders(db: AsyncSession, staff: Staff | None, day: date, tz: 
         mark = marks.get(key)
         out.append(Reminder(key, kind, client.id, client.name, session.id if session else None, None, send, session.scheduled_at if session else None,
                             text, _wa(client, text), "sent" if mark else "pending", mark.sent_at if mark else None))
+    for key, client, event, starts in invitations:
+        text = _invitation_text(client, event, starts)
+        mark = marks.get(key)
+        out.append(Reminder(key, "mobile_invitation", client.id, client.name, None, event.id, datetime.combine(day, SEND_AT["mobile_invitation"], zone),
+                            starts, text, _wa(client, text), "sent" if mark else "pending", mark.sent_at if mark else None))
     return sorted(out, key=lambda r: (r.at, r.appointment_at or r.at, r.client_name, r.id))
+
+
+async def _mobile_invitations(db: AsyncSession, clients: dict[int, Client], event_day: date, tz: str) -> list[tuple[str, Client, MobileEvent, datetime]]:
+    """(key, client, event, start) for each of ``clients`` invited to a planned
+    mobile-counseling day on ``event_day``. The key names the client and the
+    day's start (office time, ``YYYYMMDDHHMM``), so moving the day makes a new one."""
+    rows = await db.execute(
+        select(MobileInvitation.client_id, MobileEvent)
+        .join(MobileEvent, MobileEvent.id == MobileInvitation.event_id)
+        .where(MobileEvent.date == event_day, MobileEvent.status == MobileEventStatus.planned, MobileInvitation.client_id.in_(list(clients)))
+    )
+    zone = ZoneInfo(tz)
+    found = []
+    for client_id, event in rows.all():
+        hh, mm = (int(x) for x in event.start_time.split(":"))
+        starts = datetime.combine(event.date, time(hh, mm), zone)
+        found.append((f"mobile_invitation-c{client_id}-{starts.strftime('%Y%m%d%H%M')}", clients[client_id], event, starts))
+    return found
+
+
+def _invitation_text(client: Client, event: MobileEvent, starts: datetime) -> str:
+    venue = f" di {event.venue}," if event.venue else ""
+    topic = f" Topik: {event.topic}." if event.topic else ""
+    note = f" {event.client_note}" if event.client_note else ""
+    return (f"Yth. {client.name}, Anda diundang ke layanan bimbingan bergerak Bapas besok, {starts.strftime('%d-%m-%Y')} "
+            f"pukul {event.start_time}-{event.end_time} WIB{venue} Kelurahan {event.kelurahan}.{topic}{note} "
+            "Bila berhalangan, laporkan kendala lewat tautan pribadi Anda atau hubungi PK.")
 
 
 async def mark_sent(db: AsyncSession, staff: Staff, reminder_id: str, day: date, tz: str) -> tuple[Reminder, bool]:
