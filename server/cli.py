@@ -16,17 +16,24 @@ from server.settings import ConfigError, Settings
 
 
 def _settings(demo: bool = False) -> Settings:
+    from server.ops.logs import configure
+
     try:
-        return Settings.from_env(demo=demo)
+        settings = Settings.from_env(demo=demo)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    configure(settings.log_format, logging.getLogger().level)
+    return settings
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """Bimbing: video-call guidance for probation offices."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from server.ops.logs import configure
+
+    # Text until a command has read its settings (_settings picks the format then).
+    configure("text", logging.DEBUG if verbose else logging.INFO)
 
 
 def _tls_context(settings: Settings, tls: bool, cert: str | None, key: str | None):

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from server.audit.chain import AuditLog
     from server.domain.calls import CallLog
     from server.domain.recordings import RecordingService
+    from server.ops.metrics import Metrics
     from server.security.ratelimit import RateLimiter
     from server.signaling.registry import RoomRegistry
     from server.web.i18n import Catalogue
@@ -26,4 +27,5 @@ login_limiter_key: web.AppKey["RateLimiter"] = web.AppKey("login_limiter", "Rate
 catalogue_key: web.AppKey["Catalogue"] = web.AppKey("catalogue", "Catalogue")  # type: ignore[arg-type]
 rooms_key: web.AppKey["RoomRegistry"] = web.AppKey("rooms", "RoomRegistry")  # type: ignore[arg-type]
 calls_key: web.AppKey["CallLog"] = web.AppKey("calls", "CallLog")  # type: ignore[arg-type]
+metrics_key: web.AppKey["Metrics"] = web.AppKey("metrics", "Metrics")  # type: ignore[arg-type]
 recordings_key: web.AppKey["RecordingService"] = web.AppKey("recordings", "RecordingService")  # type: ignore[arg-type]

@@ -68,6 +68,16 @@ class Settings:
     # How long the server waits for parties to come back after a restart.
     resume_grace_seconds: int = 120
     heartbeat_seconds: int = 15
+    # /metrics answers only a bearer token or listed addresses; closed (404) with neither.
+    metrics_token: str | None = None
+    metrics_allow: tuple[str, ...] = ()
+    # "text" (one readable line) or "json" (one JSON object a line) for logs.
+    log_format: str = "text"
+    # Recorder processes `bimbing serve` starts beside itself (0: record inside the web process).
+    recorder_processes: int = 1
+    # Recorders already running elsewhere (`bimbing recorder`), e.g. http://10.0.0.5:8090;
+    # when set, `bimbing serve` starts none and sends recordings to these.
+    recorder_urls: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -166,11 +176,22 @@ class Settings:
             audit_retention_days=max(get_int("AUDIT_RETENTION_DAYS", 730), 365),
             resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
+            metrics_token=get("METRICS_TOKEN"),
+            metrics_allow=get_list("METRICS_ALLOW"),
+            log_format=_log_format(get("LOG_FORMAT", "text") or "text"),
+            recorder_processes=max(0, get_int("RECORDER_PROCESSES", 1)),
+            recorder_urls=get_list("RECORDER_URLS"),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
             audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
             if signing_key or not production
             else None,
         )
+
+
+def _log_format(raw: str) -> str:
+    if raw.lower() not in ("text", "json"):
+        raise ConfigError(f"{ENV_PREFIX}LOG_FORMAT must be text or json, got {raw!r}")
+    return raw.lower()
 
 
 def _redis_prefix(raw: str) -> str:

@@ -14,7 +14,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -100,6 +100,8 @@ class RecordingService:
         self._live: dict[int, dict[str, _Live]] = {}  # session -> party -> recording
         self._locks: dict[int, asyncio.Lock] = {}
         self._key: bytes | None = None
+        # Told the status ("ready", "failed") of each recording sealed (the app counts them).
+        self.on_finished: list[Callable[[str], None]] = []
 
     @property
     def directory(self) -> Path:
@@ -112,6 +114,10 @@ class RecordingService:
 
     def active(self, session_id: int) -> bool:
         return session_id in self._live
+
+    def running(self) -> int:
+        """Party recordings running in this process now."""
+        return sum(len(parties) for parties in self._live.values())
 
     def _lock(self, session_id: int) -> asyncio.Lock:
         return self._locks.setdefault(session_id, asyncio.Lock())
@@ -176,6 +182,8 @@ class RecordingService:
                 # A lost recording is lost evidence: the log says why, as the row and the event do.
                 log.warning("recording %s (session %s, %s) failed: %s", live.row_id, session_id, entry.party, outcome.get("problem", ""))
             done.append((live.row_id, outcome))
+            for hook in self.on_finished:
+                hook(outcome["status"])
         async with self._db() as db:
             session = await db.get(GuidanceSession, session_id)
             for rec_id, outcome in done:

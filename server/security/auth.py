@@ -26,7 +26,8 @@ COOKIE = "bimbing_session"
 # Routes that need no staff sign-in. Everything else does (secure by default).
 STATIC_PREFIX = "/static/"
 PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/")
-PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang"})
+# /metrics checks its own token or address (server/web/api/metrics.py).
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/login", "/api/login", "/favicon.ico", "/lang"})
 
 staff_request_key = web.RequestKey("staff", Staff | None)  # type: ignore[arg-type]
 session_token_key = web.RequestKey("session_token", str | None)  # type: ignore[arg-type]

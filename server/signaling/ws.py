@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
 from server.domain.calls import CallLog, device_label, is_open
 from server.domain.recordings import RecordingRefused, RecordingService
-from server.keys import audit_key, calls_key, db_key, recordings_key, rooms_key, settings_key
+from server.keys import audit_key, calls_key, db_key, metrics_key, recordings_key, rooms_key, settings_key
 from server.security import joinpass
 from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
@@ -78,7 +78,8 @@ def origin_allowed(request: web.Request) -> bool:
     return origin.rstrip("/") in allowed
 
 
-async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int = CLOSE_REFUSED) -> None:
+async def _refuse(request: web.Request, ws: web.WebSocketResponse, code: str, message: str, close_code: int = CLOSE_REFUSED) -> None:
+    request.app[metrics_key].signaling_refusals.labels(code=code).inc()
     try:
         await ws.send_str(p.dump(p.error(code, message)))
         await asyncio.wait_for(ws.close(code=close_code), 2)
@@ -140,27 +141,27 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
     try:
         first = await asyncio.wait_for(ws.receive(), JOIN_TIMEOUT)
     except asyncio.TimeoutError:
-        await _refuse(ws, "not-joined", "Send join first.")
+        await _refuse(request, ws, "not-joined", "Send join first.")
         return None
     if first.type != WSMsgType.TEXT:
         if first.type in (WSMsgType.BINARY,):
-            await _refuse(ws, "not-joined", "Send join first.")
+            await _refuse(request, ws, "not-joined", "Send join first.")
         return None
     try:
         join = p.parse(first.data)
     except p.ProtocolError:
         join = None
     if not isinstance(join, p.Join):
-        await _refuse(ws, "not-joined", "The first message must be a valid join.")
+        await _refuse(request, ws, "not-joined", "The first message must be a valid join.")
         return None
     try:
         party, welcome = await _credential(request, session_id, join.role)
     except Refusal as exc:
-        await _refuse(ws, exc.code, exc.message)
+        await _refuse(request, ws, exc.code, exc.message)
         return None
     party.socket = ws
     if not rooms.available():
-        await _refuse(ws, "unavailable", UNAVAILABLE_MESSAGE, CLOSE_UNAVAILABLE)
+        await _refuse(request, ws, "unavailable", UNAVAILABLE_MESSAGE, CLOSE_UNAVAILABLE)
         return None
     # What the log shows of this entry so far (a Redis failure may cut it short).
     entered = {"logged": False, "admitted": party.role == "officer"}
@@ -170,13 +171,14 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
             if old is not None:
                 await calls.party_gone(session_id, "officer", "replaced")
             await calls.officer_joined(session_id, party.label)
+            party.placed_at = time.monotonic()
             entered["logged"] = True
 
         room = rooms.room(session_id)
         try:
             await rooms.enter_officer(room, party, welcome, logged)
         except Refusal as exc:
-            await _refuse(ws, exc.code, exc.message)
+            await _refuse(request, ws, exc.code, exc.message)
             return None
         except RedisError as exc:
             await _lost_entering(request, party, exc, entered)
@@ -186,6 +188,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
             if old is not None:
                 await calls.party_gone(session_id, "client", "replaced", device=old.device, admitted=old.admitted)
             if placed == "admitted":
+                party.placed_at = time.monotonic()
                 await calls.admitted(session_id, party.device or "", automatic=True)
             else:
                 await calls.client_waiting(session_id, party.device or "", party.label)
@@ -243,12 +246,14 @@ async def _dispatch(request: web.Request, party: Party, message) -> str | None:
     # stamp this side's ICE state
     elif isinstance(message, p.MediaState):
         if party.role == "officer" and room.officer is party or party.role == "client" and room.client is party:
+            _count_connected(request, room, party, message.state)
             await calls.media_state(sid, party.role, message.state)
     # the officer admits or denies a waiting device
     elif isinstance(message, p.Admit):
         async def log_admit(_what, displaced, admitted):
             if displaced is not None:
                 await calls.party_gone(sid, "client", "replaced", device=displaced.device)
+            admitted.placed_at = time.monotonic()
             await calls.admitted(sid, admitted.device or "")
 
         await rooms.admit(room, message.device, log_admit)
@@ -285,20 +290,59 @@ async def _dispatch(request: web.Request, party: Party, message) -> str | None:
     return None
 
 
+def _count_connected(request: web.Request, room, party: Party, state: str) -> None:
+    """Join->connected: from the later party's placing to both reporting connected.
+    Counted once per pair of connections, and only when both are in this process."""
+    party.media_up = state in ("connected", "completed")
+    officer, client = room.officer, room.client
+    if officer is None or client is None or not (officer.media_up and client.media_up) or officer.counted or client.counted:
+        return
+    if not (officer.placed_at and client.placed_at):
+        return
+    officer.counted = client.counted = True
+    request.app[metrics_key].join_to_connected.observe(time.monotonic() - max(officer.placed_at, client.placed_at))
+
+
 async def _tell_recording(rooms: RoomRegistry, session_id: int, active: bool) -> None:
     for address in ("officer", "client"):
         await rooms.tell(session_id, address, p.Recording(active=active))
 
 
+class _SignalingSocket(web.WebSocketResponse):
+    """Remembers the close code this side sent: aiohttp's ``close_code`` becomes
+    the code the peer echoes back, which says nothing of why we closed."""
+
+    sent_close_code: int | None = None
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        # aiohttp answers a peer's close frame by calling close() with 1000 after
+        # marking the socket closing (_closing): that close is the peer's, not ours.
+        if not self.closed and not self._closing and self.sent_close_code is None:
+            self.sent_close_code = code
+        return await super().close(code=code, message=message, drain=drain)
+
+
 @routes.get("/ws/sessions/{id}")
 async def signaling(request: web.Request) -> web.StreamResponse:
+    ws = _SignalingSocket(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True)
+    try:
+        return await _signaling(request, ws)
+    finally:
+        if ws.prepared:
+            # The code we sent, or the peer's; None when the peer vanished without a
+            # close frame: counted as 1006, as browsers do.
+            code = ws.sent_close_code or ws.close_code or 1006
+            request.app[metrics_key].ws_closes.labels(code=str(int(code))).inc()
+
+
+async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.StreamResponse:
+    metrics = request.app[metrics_key]
     try:
         session_id = int(request.match_info["id"])
     except ValueError:
         raise web.HTTPNotFound() from None
     if not origin_allowed(request):
         return web.json_response({"error": "cross-site", "message": "WebSocket from another site refused."}, status=403)
-    ws = web.WebSocketResponse(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True)
     await ws.prepare(request)
     party = await _enter(request, ws, session_id)
     if party is None:
@@ -311,11 +355,14 @@ async def signaling(request: web.Request) -> web.StreamResponse:
             if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
             if not bucket.take():
+                metrics.signaling_refusals.labels(code="rate-limited").inc()
                 await party.send(p.error("rate-limited", "Too many messages; this connection is closed."))
                 await party.close(CLOSE_REFUSED)
                 break
             try:
-                stop = await _dispatch(request, party, p.parse(frame.data))
+                message = p.parse(frame.data)
+                metrics.signaling_messages.labels(type=message.type).inc()
+                stop = await _dispatch(request, party, message)
             except RedisError as exc:
                 rooms: RoomRegistry = request.app[rooms_key]
                 _warn_unavailable(rooms, party, exc)
@@ -323,6 +370,7 @@ async def signaling(request: web.Request) -> web.StreamResponse:
                 break
             except (p.ProtocolError, Refusal) as exc:
                 errors += 1
+                metrics.signaling_refusals.labels(code=exc.code).inc()
                 await party.send(p.error(exc.code, exc.message))
                 if getattr(exc, "close", False) or errors >= MAX_ERRORS:
                     await party.close(CLOSE_REFUSED)
@@ -395,6 +443,9 @@ async def _signaling_ctx(app: web.Application):
     app[rooms_key] = rooms
     recordings = RecordingService(app[db_key], settings, app[audit_key])
     app[recordings_key] = recordings
+    metrics = app[metrics_key]
+    metrics.read_from(rooms=lambda: len(rooms), parties=rooms.count_parties, recordings=recordings.running)
+    recordings.on_finished.append(lambda status: metrics.recordings_finished.labels(status=status).inc())
     # Ended by the API or closed as interrupted: the recording stops with the session.
     rooms.on_ended.append(lambda sid: recordings.stop(sid, "ended"))
     await calls.recover()

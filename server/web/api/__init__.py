@@ -7,9 +7,10 @@ from server.web.api import (
     clients,
     health,
     kendala,
+    metrics,
     recordings,
     sessions,
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, metrics)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.db.models import Staff, utcnow
 from server.domain.errors import DomainError, ErrorKind
-from server.keys import audit_key, db_key, login_limiter_key
+from server.keys import audit_key, db_key, login_limiter_key, metrics_key
 from server.security import auth
 from server.security.passwords import hash_password, needs_rehash, verify_password
 from server.security.proxy import client_address
@@ -34,6 +34,7 @@ async def authenticate(request: web.Request, username: str, password: str) -> St
     keys = (f"ip:{client_address(request)}", f"user:{username.lower()}")
     wait = limiter.blocked(*keys)
     if wait > 0:
+        request.app[metrics_key].signin_failures.labels(reason="rate-limited").inc()
         raise DomainError(ErrorKind.rate_limited, "too-many-attempts", f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", retry_after=int(wait) + 1)
     async with request.app[db_key]() as db:
         staff = (await db.execute(select(Staff).where(Staff.username == username))).scalar_one_or_none()
@@ -46,6 +47,7 @@ async def authenticate(request: web.Request, username: str, password: str) -> St
     audit = request.app[audit_key]
     if not ok:
         limiter.hit(*keys)
+        request.app[metrics_key].signin_failures.labels(reason="invalid-credentials").inc()
         await audit.record("auth.login_failed", actor=username[:64], detail={"ip": client_address(request)})
         await asyncio.sleep(FAILED_LOGIN_PAUSE)
         raise DomainError(ErrorKind.unauthenticated, "invalid-credentials", "Wrong username or password.")
