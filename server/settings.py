@@ -78,6 +78,8 @@ class Settings:
     # Recorders already running elsewhere (`bimbing recorder`), e.g. http://10.0.0.5:8090;
     # when set, `bimbing serve` starts none and sends recordings to these.
     recorder_urls: tuple[str, ...] = ()
+    # Shared by the web process and its recorders; derived from secret_key when empty.
+    recorder_token: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -181,6 +183,7 @@ class Settings:
             log_format=_log_format(get("LOG_FORMAT", "text") or "text"),
             recorder_processes=max(0, get_int("RECORDER_PROCESSES", 1)),
             recorder_urls=get_list("RECORDER_URLS"),
+            recorder_token=get("RECORDER_TOKEN"),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
             audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
             if signing_key or not production

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
 from server.domain.calls import CallLog, device_label, is_open
 from server.domain.recordings import RecordingRefused, RecordingService
+from server.media.remote import RemoteRecorders, recorder_token
 from server.keys import audit_key, calls_key, db_key, metrics_key, recordings_key, rooms_key, settings_key
 from server.security import joinpass
 from server.security.auth import staff_request_key
@@ -441,7 +442,9 @@ async def _signaling_ctx(app: web.Application):
     calls.on_closed = rooms.session_ended
     app[calls_key] = calls
     app[rooms_key] = rooms
-    recordings = RecordingService(app[db_key], settings, app[audit_key])
+    # In recorder processes when there are any (docs/deploy.md, "Recorder processes").
+    remote = RemoteRecorders(settings.recorder_urls, recorder_token(settings)) if settings.recorder_urls else None
+    recordings = RecordingService(app[db_key], settings, app[audit_key], remote)
     app[recordings_key] = recordings
     metrics = app[metrics_key]
     metrics.read_from(rooms=lambda: len(rooms), parties=rooms.count_parties, recordings=recordings.running)
@@ -455,6 +458,7 @@ async def _signaling_ctx(app: web.Application):
         await recordings.recover()
     yield
     await calls.close()
+    await recordings.recorders.close()
     if close_shared is not None:
         await close_shared()
 
