@@ -211,7 +211,7 @@ class Seeded:
     token: str
 
 
-async def seed_video_sessions(server: BimbingServer, count: int, batch: int = 1000) -> list[Seeded]:
+async def seed_video_sessions(server: BimbingServer, count: int, batch: int = 1000, *, record: bool = False) -> list[Seeded]:
     """``count`` clients of the bench PK, each with one scheduled video session
     starting now, inserted with SQLAlchemy bulk inserts; then a join token for
     each, minted with the server's own code and secret."""
@@ -244,7 +244,7 @@ async def seed_video_sessions(server: BimbingServer, count: int, batch: int = 10
                     dict(
                         id=first_session + start + i + 1, office_id=pk.office_id, client_id=c["id"], officer_id=pk.id,
                         mode=SessionMode.video, status=SessionStatus.scheduled, scheduled_at=now,
-                        duration_seconds=0, notes="", topics=[], record=False, location="", link_version=1,
+                        duration_seconds=0, notes="", topics=[], record=record, location="", link_version=1,
                         created_at=now, created_by_id=pk.id,
                     )
                     for i, c in enumerate(clients)
@@ -284,7 +284,50 @@ def ms(seconds: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
-def print_table(headers: list[str], rows: list[list[object]]) -> None:
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Every table printed in this run, as markdown, for write_results.
+_TABLES: list[str] = []
+_STARTED = datetime.now(timezone.utc)
+_LOAD_AT_START = os.getloadavg()[0]
+
+
+def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def note(text: str) -> None:
+    """A line printed and kept under the tables of bench/results/<name>.md."""
+    print(text, flush=True)
+    _TABLES.append(text)
+
+
+def write_results(name: str, title: str, command: str) -> Path:
+    """bench/results/<name>.md: every table this run printed, with the machine,
+    the date and the load, so bench/README.md quotes a stated run."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.md"
+    finished = datetime.now(timezone.utc)
+    header = [
+        f"# {title}",
+        "",
+        f"Written by `{command}` on {finished:%Y-%m-%d} ({_STARTED:%H:%M}-{finished:%H:%M} UTC).",
+        f"Machine: {machine_line()}; load average {_LOAD_AT_START:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.",
+        "",
+    ]
+    path.write_text("\n".join(header) + "\n\n".join(_TABLES) + "\n", encoding="utf-8")
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    return path
+
+
+def print_table(headers: list[str], rows: list[list[object]], caption: str = "", keep: bool = True) -> None:
+    """Print a plain table; ``keep`` it (with its caption) for write_results."""
+    if keep:
+        _TABLES.append((f"{caption}\n\n" if caption else "") + markdown_table(headers, rows))
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     line = "  ".join("-" * w for w in widths)
@@ -293,6 +336,17 @@ def print_table(headers: list[str], rows: list[list[object]]) -> None:
         if n == 0:
             print(line)
     sys.stdout.flush()
+
+
+def machine_line() -> str:
+    import platform
+
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores ({cpu or platform.machine()}), {platform.system()} {platform.release()}, Python {platform.python_version()}, aiohttp {aiohttp.__version__}"
 
 
 def machine() -> str:

@@ -58,7 +58,9 @@ from bench.common import (  # noqa: E402
     machine,
     ms,
     percentile,
+    note,
     print_table,
+    write_results,
     raise_nofile,
     read_gc_log,
     seed_video_sessions,
@@ -334,7 +336,7 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
         if gc_log:
             collections_ = read_gc_log(server.gc_log, t0, time.perf_counter())
             gen2 = [t for g, t in collections_ if g == 2]
-            print(f"  bimbing: server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
+            note(f"- bimbing at {n} rooms, server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
                   f"longest {max(gen2, default=0) * 1000:.0f} ms, total {sum(t for _, t in collections_) * 1000:.0f} ms "
                   f"in collections over 5 ms or gen 2", flush=True)
         return Result("bimbing server: relay, one-way", n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other))
@@ -388,9 +390,10 @@ async def run_baseline(n: int, per_room: int, rate: float, concurrency: int) -> 
         await http.close()
 
 
-def report(results: list[Result], per_room: int, rate: float) -> None:
+def report(results: list[Result], per_room: int, rate: float, keep: bool = True) -> None:
     print()
-    print(f"latency in ms at {rate:.0f} msg/s offered, {per_room} msgs per room; memory = RSS growth / connections (2 per room)")
+    caption = f"Latency in ms at {rate:.0f} msg/s offered, {per_room} msgs per room; memory = RSS growth / connections (2 per room)."
+    print(caption)
     rows = []
     for r in results:
         lost = r.sent - len(r.latencies)
@@ -406,6 +409,8 @@ def report(results: list[Result], per_room: int, rate: float) -> None:
     print_table(
         ["", "rooms", "conns", "setup s", "p50", "p90", "p99", "max", ">100ms", "sent/lost", "msg/s", "srv CPU us/msg", "RSS0 MiB", "RSS1 MiB", "KiB/conn"],
         rows,
+        caption=caption,
+        keep=keep,
     )
     for r in results:
         if r.other:
@@ -427,10 +432,11 @@ async def main(rooms: list[int], per_room: int, rate: float, concurrency: int, g
         except Exception as exc:  # report what limited it and go on
             print(f"  bimbing at {n} rooms failed: {type(exc).__name__}: {exc}", flush=True)
         batch.extend(await run_baseline(n, per_room, rate, concurrency))
-        report(batch, per_room, rate)
+        report(batch, per_room, rate, keep=False)
         results.extend(batch)
     print("\n# all sizes")
     report(results, per_room, rate)
+    write_results("relay", "Signaling relay: latency, CPU and memory per connection", "bench/relay.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
