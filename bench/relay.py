@@ -276,8 +276,11 @@ async def latency_phase(pairs, per_room: int, rate: float, make) -> tuple[Sink, 
         await asyncio.gather(*readers, return_exceptions=True)
 
 
-async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_log: bool = False) -> Result:
-    server = BimbingServer(gc_log=gc_log)
+async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_log: bool = False, env: dict | None = None, load=None, name: str = "bimbing server: relay, one-way") -> Result:
+    """``load``: an optional ``async (server) -> async stop()`` started after the
+    rooms are admitted and running through the latency phase (bench/recording_load.py)."""
+    server = BimbingServer(gc_log=gc_log, **(env or {}))
+    stop_load = None
     connector_o = aiohttp.TCPConnector(limit=0)
     connector_c = aiohttp.TCPConnector(limit=0)
     officer_http = aiohttp.ClientSession(server.base, connector=connector_o, cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -329,6 +332,8 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
         rss_after = server.rss()
         print(f"  bimbing: {n} rooms admitted in {setup_s:.1f} s", flush=True)
 
+        if load is not None:
+            stop_load = await load(server)
         cpu0 = server.cpu_seconds()
         t0 = time.perf_counter()
         sink, sent, took = await latency_phase(pairs, per_room, rate, candidate_frame)
@@ -339,8 +344,10 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
             note(f"- bimbing at {n} rooms, server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
                   f"longest {max(gen2, default=0) * 1000:.0f} ms, total {sum(t for _, t in collections_) * 1000:.0f} ms "
                   f"in collections over 5 ms or gen 2", flush=True)
-        return Result("bimbing server: relay, one-way", n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other))
+        return Result(name, n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other))
     finally:
+        if stop_load is not None:
+            await stop_load()
         t = time.perf_counter()
         await server.stop()  # SIGTERM with every room still open: the shutdown path, bounded
         stop_s = time.perf_counter() - t
