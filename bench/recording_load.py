@@ -140,25 +140,28 @@ def make_load(calls: int, figures: dict):
     return load
 
 
-async def main(calls_list: list[int], rooms: int, per_room: int, rate: float) -> None:
+async def main(calls_list: list[int], rooms: int, per_room: int, rate: float, repeat: int) -> None:
     raise_nofile()
     print(f"# relay latency with recorded calls running, {rooms} rooms, {machine()}", flush=True)
     rows = []
-    for calls in calls_list:
-        for mode, processes in MODES.items():
-            print(f"\n## {calls} recorded calls, recorder: {mode}", flush=True)
-            figures: dict = {}
-            result = await run_bimbing(
-                rooms, per_room, rate, 50, env={"BIMBING_RECORDER_PROCESSES": processes},
-                load=make_load(calls, figures), name=f"{calls} calls, recorder {mode}",
-            )
-            lat = result.latencies
-            rows.append([
-                calls, mode, ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)),
-                ms(max(lat) if lat else float("nan")), sum(1 for x in lat if x > 0.1), f"{result.sent}/{result.sent - len(lat)}",
-                f"{result.cpu_s / max(result.send_s, 1e-9):.2f}", f"{figures.get('recorder_cpu', 0.0) / max(result.send_s, 1e-9):.2f}",
-            ])
-            print_table(["recorded calls", "recorder", "p50", "p90", "p99", "max", ">100ms", "sent/lost", "web CPU-s/s", "recorder CPU-s/s"], rows[-1:], keep=False)
+    p99s: dict[tuple[int, str], list[float]] = {}
+    cpus: dict[tuple[int, str], list[float]] = {}
+    for calls, mode, processes in [(c, m, p) for _ in range(repeat) for c in calls_list for m, p in MODES.items()]:
+        print(f"\n## {calls} recorded calls, recorder: {mode}", flush=True)
+        figures: dict = {}
+        result = await run_bimbing(
+            rooms, per_room, rate, 50, env={"BIMBING_RECORDER_PROCESSES": processes},
+            load=make_load(calls, figures), name=f"{calls} calls, recorder {mode}",
+        )
+        lat = result.latencies
+        p99s.setdefault((calls, mode), []).append(percentile(lat, 99))
+        cpus.setdefault((calls, mode), []).append(result.cpu_s / max(result.send_s, 1e-9))
+        rows.append([
+            calls, mode, ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)),
+            ms(max(lat) if lat else float("nan")), sum(1 for x in lat if x > 0.1), f"{result.sent}/{result.sent - len(lat)}",
+            f"{result.cpu_s / max(result.send_s, 1e-9):.2f}", f"{figures.get('recorder_cpu', 0.0) / max(result.send_s, 1e-9):.2f}",
+        ])
+        print_table(["recorded calls", "recorder", "p50", "p90", "p99", "max", ">100ms", "sent/lost", "web CPU-s/s", "recorder CPU-s/s"], rows[-1:], keep=False)
     print("\n# all runs")
     print_table(
         ["recorded calls", "recorder", "p50", "p90", "p99", "max", ">100ms", "sent/lost", "web CPU-s/s", "recorder CPU-s/s"],
@@ -166,6 +169,12 @@ async def main(calls_list: list[int], rooms: int, per_room: int, rate: float) ->
         caption=f"Relay one-way latency in ms over {rooms} signaling rooms ({per_room} messages each at {rate:.0f}/s) while the recorded calls run; "
         "CPU in CPU-seconds per second of the latency phase, of the web process and of its recorder processes.",
     )
+    if repeat > 1:
+        print_table(
+            ["recorded calls", "recorder", "p99 median", "p99 of each run", "web CPU-s/s median"],
+            [[c, m, ms(percentile(p99s[c, m], 50)), " / ".join(ms(x) for x in p99s[c, m]), f"{percentile(cpus[c, m], 50):.2f}"] for c in calls_list for m in MODES],
+            caption=f"Over {repeat} interleaved runs: the median of the runs' p99 (ms).",
+        )
     note("Each recorded call: two aiortc peers with 160x120 generated video at 30 fps and Opus each way, and the officer's two uploads (one file per party), run by a loader process.")
     write_results("recording_load", "Signaling relay while recorded calls run: recorder in the web process and in a recorder process", "bench/recording_load.py " + " ".join(sys.argv[1:]))
 
@@ -179,8 +188,9 @@ if __name__ == "__main__":
     parser.add_argument("--rooms", type=int, default=100, help="signaling-only rooms measured (default 100)")
     parser.add_argument("--messages-per-room", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200.0, help="aggregate messages per second (default 200)")
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds of every configuration (default 1)")
     args = parser.parse_args()
     counts = [int(c) for c in args.calls.split(",") if c.strip()]
     if not counts or any(not 0 <= c <= 8 for c in counts) or not 1 <= args.rooms <= 2000:
         parser.error("--calls: 0..8 each; --rooms: 1..2000")
-    asyncio.run(main(counts, args.rooms, args.messages_per_room, args.rate))
+    asyncio.run(main(counts, args.rooms, args.messages_per_room, args.rate, max(1, min(args.repeat, 10))))

@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import collections
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -276,6 +277,35 @@ async def latency_phase(pairs, per_room: int, rate: float, make) -> tuple[Sink, 
         await asyncio.gather(*readers, return_exceptions=True)
 
 
+PROFILE_DIR: list[Path] = []
+
+
+async def start_profile(server, name: str):
+    """With --profile DIR: py-spy samples the server (100 Hz) into DIR/<name>.txt
+    (collapsed stacks, the input of flamegraph tools), until stop_profile."""
+    if not PROFILE_DIR:
+        return None
+    out = PROFILE_DIR[0] / f"{name}.txt"
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server.proc.pid), "--rate", "100",
+        "--format", "raw", "--output", str(out), "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1)  # it attaches
+    return proc
+
+
+async def stop_profile(proc) -> None:
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    try:
+        await asyncio.wait_for(proc.wait(), 30)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_log: bool = False, env: dict | None = None, load=None, name: str = "bimbing server: relay, one-way") -> Result:
     """``load``: an optional ``async (server) -> async stop()`` started after the
     rooms are admitted and running through the latency phase (bench/recording_load.py)."""
@@ -326,7 +356,9 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
             await expect(officer, "peer-joined", f"officer {sid}")
 
         t = time.perf_counter()
+        profiler = await start_profile(server, f"setup-{n}")
         await bounded(concurrency, [open_room(sid, jp) for sid, jp in passes])
+        await stop_profile(profiler)
         setup_s = time.perf_counter() - t
         await asyncio.sleep(1)
         rss_after = server.rss()
@@ -336,7 +368,9 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
             stop_load = await load(server)
         cpu0 = server.cpu_seconds()
         t0 = time.perf_counter()
+        profiler = await start_profile(server, f"relay-{n}")
         sink, sent, took = await latency_phase(pairs, per_room, rate, candidate_frame)
+        await stop_profile(profiler)
         cpu = server.cpu_seconds() - cpu0
         if gc_log:
             collections_ = read_gc_log(server.gc_log, t0, time.perf_counter())
@@ -456,6 +490,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=1000.0, help="aggregate messages per second (default 1000)")
     parser.add_argument("--concurrency", type=int, default=50, help="rooms being set up at once (default 50)")
     parser.add_argument("--gc-log", action="store_true", help="diagnostic: log the server's slow garbage collections")
+    parser.add_argument("--profile", metavar="DIR", help="diagnostic: py-spy samples of the server's setup and relay phases into DIR")
     args = parser.parse_args()
     try:
         sizes = [int(x) for x in args.rooms.split(",") if x.strip()]
@@ -465,4 +500,7 @@ if __name__ == "__main__":
         parser.error("each room count must be 1..20000")
     if not 1 <= args.messages_per_room <= 1000 or not 1 <= args.rate <= 100000 or not 1 <= args.concurrency <= 1000:
         parser.error("--messages-per-room 1..1000, --rate 1..100000, --concurrency 1..1000")
+    if args.profile:
+        PROFILE_DIR.append(Path(args.profile))
+        PROFILE_DIR[0].mkdir(parents=True, exist_ok=True)
     asyncio.run(main(sizes, args.messages_per_room, args.rate, args.concurrency, args.gc_log))

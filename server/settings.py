@@ -68,6 +68,9 @@ class Settings:
     # How long the server waits for parties to come back after a restart.
     resume_grace_seconds: int = 120
     heartbeat_seconds: int = 15
+    # Heartbeat stamps are committed in groups at most this long after they arrive
+    # (server/domain/writebatch.py); call events are awaited, gathered for 20 ms at most.
+    write_flush_ms: int = 1000
     # /metrics answers only a bearer token or listed addresses; closed (404) with neither.
     metrics_token: str | None = None
     metrics_allow: tuple[str, ...] = ()
@@ -178,6 +181,7 @@ class Settings:
             audit_retention_days=max(get_int("AUDIT_RETENTION_DAYS", 730), 365),
             resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
+            write_flush_ms=min(max(1, get_int("WRITE_FLUSH_MS", 1000)), 60_000),
             metrics_token=get("METRICS_TOKEN"),
             metrics_allow=get_list("METRICS_ALLOW"),
             log_format=_log_format(get("LOG_FORMAT", "text") or "text"),

@@ -46,6 +46,7 @@ class Metrics:
         self.audit_appends = Counter("bimbing_audit_appends", "Entries appended to the audit trail, by action", ["action"], registry=r)
         self.recordings_in_progress = Gauge("bimbing_recordings_in_progress", "Party recordings running", registry=r)
         self.recordings_finished = Counter("bimbing_recordings_finished", "Party recordings sealed, by status (ready, failed)", ["status"], registry=r)
+        self.writes_pending = Gauge("bimbing_call_writes_pending", "Call events and heartbeat stamps waiting for their group commit", registry=r)
         self.requests = Counter("bimbing_http_requests", "HTTP requests answered, by method and status class", ["method", "status"], registry=r)
         # Hook for the reminder outbox (issue 9): set per state (queued, sent, failed, ...).
         self.reminder_outbox = self.gauge_family("bimbing_reminder_outbox", "Reminders in the outbox, by state", ["state"])
@@ -54,9 +55,10 @@ class Metrics:
         """A labelled gauge in this app's registry, for a part that owns its own states."""
         return Gauge(name, documentation, labels, registry=self.registry)
 
-    def read_from(self, *, rooms: Callable[[], int], parties: Callable[[str], int], recordings: Callable[[], int]) -> None:
+    def read_from(self, *, rooms: Callable[[], int], parties: Callable[[str], int], recordings: Callable[[], int], writes: Callable[[], int]) -> None:
         """Gauges computed at scrape time from the app's state."""
         self.rooms.set_function(rooms)
+        self.writes_pending.set_function(writes)
         for role in ("officer", "client"):
             self.parties.labels(role=role).set_function(lambda role=role: parties(role))
         self.recordings_in_progress.set_function(recordings)

@@ -447,7 +447,7 @@ async def _signaling_ctx(app: web.Application):
     recordings = RecordingService(app[db_key], settings, app[audit_key], remote)
     app[recordings_key] = recordings
     metrics = app[metrics_key]
-    metrics.read_from(rooms=lambda: len(rooms), parties=rooms.count_parties, recordings=recordings.running)
+    metrics.read_from(rooms=lambda: len(rooms), parties=rooms.count_parties, recordings=recordings.running, writes=calls.writes.pending)
     recordings.on_finished.append(lambda status: metrics.recordings_finished.labels(status=status).inc())
     # Ended by the API or closed as interrupted: the recording stops with the session.
     rooms.on_ended.append(lambda sid: recordings.stop(sid, "ended"))
