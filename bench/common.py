@@ -131,13 +131,20 @@ class BimbingServer:
     database, a tmp ``BIMBING_DATA_DIR`` and a fresh ``BIMBING_SECRET_KEY``.
     ``setup()`` creates the schema and one PK (password on stdin) with the CLI."""
 
-    def __init__(self, keep: bool = False, gc_log: bool = False, **env: str):
+    def __init__(self, keep: bool = False, gc_log: bool = False, database: str = "sqlite", **env: str):
         self.dir = Path(tempfile.mkdtemp(prefix="bimbing-bench-"))
         self.keep = keep
         self.port = free_port()
         self.secret = secrets.token_urlsafe(48)
         self.db_path = self.dir / "bench.db"
-        self.database_url = f"sqlite+aiosqlite:///{self.db_path}"
+        self.pg_name: str | None = None
+        if database == "postgres":
+            # A throw-away database on the local PostgreSQL (dropped by stop()).
+            self.pg_name = f"bimbing_bench_{secrets.token_hex(6)}"
+            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'CREATE DATABASE "{self.pg_name}"'], check=True, capture_output=True)
+            self.database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_name}"
+        else:
+            self.database_url = f"sqlite+aiosqlite:///{self.db_path}"
         self.log = self.dir / "server.log"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")},
@@ -201,6 +208,8 @@ class BimbingServer:
 
     async def stop(self) -> None:
         await stop_process(self.proc)
+        if self.pg_name:
+            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'], capture_output=True)
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 

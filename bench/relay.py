@@ -244,6 +244,8 @@ class Result:
     cpu_s: float
     other: dict
     note: str = ""
+    links_s: float = 0.0  # exchanging the N join links
+    setup_cpu_s: float = 0.0  # server CPU while the rooms were opened and admitted
 
     @property
     def per_connection(self) -> float:
@@ -306,10 +308,10 @@ async def stop_profile(proc) -> None:
         await proc.wait()
 
 
-async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_log: bool = False, env: dict | None = None, load=None, name: str = "bimbing server: relay, one-way") -> Result:
+async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_log: bool = False, env: dict | None = None, load=None, name: str = "bimbing server: relay, one-way", database: str = "sqlite") -> Result:
     """``load``: an optional ``async (server) -> async stop()`` started after the
     rooms are admitted and running through the latency phase (bench/recording_load.py)."""
-    server = BimbingServer(gc_log=gc_log, **(env or {}))
+    server = BimbingServer(gc_log=gc_log, database=database, **(env or {}))
     stop_load = None
     connector_o = aiohttp.TCPConnector(limit=0)
     connector_c = aiohttp.TCPConnector(limit=0)
@@ -332,7 +334,8 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
 
         t = time.perf_counter()
         passes = await bounded(concurrency, [exchange(s) for s in seeded])
-        print(f"  bimbing: exchanged {n} join links in {time.perf_counter() - t:.1f} s", flush=True)
+        links_s = time.perf_counter() - t
+        print(f"  bimbing: exchanged {n} join links in {links_s:.1f} s", flush=True)
         async with officer_http.post("/api/login", json={"username": PK_USERNAME, "password": PK_PASSWORD}) as resp:
             assert resp.status == 200, await resp.text()
 
@@ -355,11 +358,13 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
             await expect(client, "peer-joined", f"client {sid}")
             await expect(officer, "peer-joined", f"officer {sid}")
 
-        t = time.perf_counter()
         profiler = await start_profile(server, f"setup-{n}")
+        t = time.perf_counter()
+        setup_cpu0 = server.cpu_seconds()
         await bounded(concurrency, [open_room(sid, jp) for sid, jp in passes])
-        await stop_profile(profiler)
         setup_s = time.perf_counter() - t
+        setup_cpu = server.cpu_seconds() - setup_cpu0
+        await stop_profile(profiler)
         await asyncio.sleep(1)
         rss_after = server.rss()
         print(f"  bimbing: {n} rooms admitted in {setup_s:.1f} s", flush=True)
@@ -378,7 +383,7 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
             note(f"- bimbing at {n} rooms, server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
                   f"longest {max(gen2, default=0) * 1000:.0f} ms, total {sum(t for _, t in collections_) * 1000:.0f} ms "
                   f"in collections over 5 ms or gen 2", flush=True)
-        return Result(name, n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other))
+        return Result(name, n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other), links_s=links_s, setup_cpu_s=setup_cpu)
     finally:
         if stop_load is not None:
             await stop_load()

@@ -70,11 +70,7 @@ def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None) -> None
         from server.media.workers import RecorderWorkers
 
         workers = RecorderWorkers()
-        try:
-            settings = settings.with_(recorder_urls=workers.start(settings.recorder_processes))
-        except RuntimeError as exc:
-            workers.stop()
-            raise click.ClickException(str(exc)) from None
+        settings = settings.with_(recorder_urls=workers.start(settings.recorder_processes))
     try:
         app = create_app(settings)
         app.on_startup.append(_print_banner)

@@ -13,6 +13,7 @@ recorders ``bimbing serve`` starts do).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -26,6 +27,9 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 30.0
+# A recorder started with the web process may still be importing: connection
+# refusals are retried this long before the recording is refused.
+CONNECT_WAIT = 30.0
 # The recorder closes the file (up to 60 s on a starved machine), then seals it.
 STOP_TIMEOUT = 150.0
 
@@ -59,11 +63,18 @@ class RemoteRecorders:
     async def start(self, session_id: int, party: str, offer_sdp: str, ice_servers: list[dict[str, Any]]) -> Started:
         url = min(self.urls, key=lambda u: self._load[u])
         body = {"session_id": session_id, "party": party, "sdp": offer_sdp, "ice_servers": ice_servers}
+        deadline = asyncio.get_running_loop().time() + CONNECT_WAIT
         try:
-            async with self._session().post(f"{url}/recordings", json=body, timeout=aiohttp.ClientTimeout(total=START_TIMEOUT)) as resp:
-                answer = await resp.json(content_type=None)
-                if resp.status != 201:
-                    raise RecorderUnavailable(str(answer.get("message") or f"the recorder answered {resp.status}"))
+            while True:
+                try:
+                    answer, status = await self._post_start(url, body)
+                    break
+                except aiohttp.ClientConnectorError:
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+            if status != 201:
+                raise RecorderUnavailable(str(answer.get("message") or f"the recorder answered {status}"))
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("recorder %s could not be reached: %s", url, type(exc).__name__)
             raise RecorderUnavailable(f"the recorder could not be reached ({type(exc).__name__})") from None
@@ -71,6 +82,10 @@ class RemoteRecorders:
         self._live[handle] = url
         self._load[url] += 1
         return Started(handle, answer["answer"], answer["name"], bool(answer["audio_only"]))
+
+    async def _post_start(self, url: str, body: dict) -> tuple[dict, int]:
+        async with self._session().post(f"{url}/recordings", json=body, timeout=aiohttp.ClientTimeout(total=START_TIMEOUT)) as resp:
+            return await resp.json(content_type=None), resp.status
 
     async def stop(self, handle: str) -> Outcome | None:
         url = self._live.pop(handle, None)
