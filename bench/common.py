@@ -69,7 +69,7 @@ def _raise_nofile_in_child() -> None:  # preexec_fn: runs in the child before ex
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def wait_http(url: str, proc: asyncio.subprocess.Process, log: Path, timeout: float = 30.0) -> None:
+async def wait_http(url: str, proc: asyncio.subprocess.Process, log: Path, timeout: float = 120.0) -> None:
     """Poll ``url`` until it answers 200; fail if the process dies or time runs out."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:

@@ -62,6 +62,8 @@ def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None) -> None
         if banner:
             banner()
         sys.stdout.flush()
+        if workers is not None:
+            workers.spawn()
 
     workers = None
     if settings.recorder_processes and not settings.recorder_urls:
@@ -70,7 +72,7 @@ def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None) -> None
         from server.media.workers import RecorderWorkers
 
         workers = RecorderWorkers()
-        settings = settings.with_(recorder_urls=workers.start(settings.recorder_processes))
+        settings = settings.with_(recorder_urls=workers.plan(settings.recorder_processes))
     try:
         app = create_app(settings)
         app.on_startup.append(_print_banner)
@@ -98,10 +100,9 @@ def serve(host: str, port: int, tls: bool, cert: str | None, key: str | None) ->
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Use a private network address to serve web processes on other machines.")
 @click.option("--port", default=8090, show_default=True, type=int, help="0 picks a free port (printed on the first line).")
-@click.option("--watch-parent", is_flag=True, hidden=True, help="Seal and exit when the process that started this one dies.")
-def recorder(host: str, port: int, watch_parent: bool) -> None:
+@click.option("--watch-parent", type=int, default=None, hidden=True, help="Seal and exit when this process (the web process that started this one) dies.")
+def recorder(host: str, port: int, watch_parent: int | None) -> None:
     """Run a recorder process: it receives the consoles' uploads and writes sealed files."""
-    import os
     import signal
 
     from server.media.recorder_app import create_recorder_app
@@ -109,7 +110,7 @@ def recorder(host: str, port: int, watch_parent: bool) -> None:
     from server.media.workers import READY_PREFIX
 
     settings = _settings()
-    app = create_recorder_app(settings, recorder_token(settings), parent=os.getppid() if watch_parent else None)
+    app = create_recorder_app(settings, recorder_token(settings), parent=watch_parent)
 
     async def go():
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)

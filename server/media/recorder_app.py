@@ -76,7 +76,8 @@ async def _health(request: web.Request) -> web.Response:
 
 async def _watch_parent(app: web.Application, parent: int):
     async def watch():
-        # Re-parented (to init) when the web process died, even by SIGKILL.
+        # Re-parented (to init) when the web process died, even by SIGKILL; it may
+        # have died before this process got here, so its pid came as an argument.
         while os.getppid() == parent:
             await asyncio.sleep(1)
         log.warning("the web process %s is gone: sealing %s recording(s) and stopping", parent, app[recorders_key].running())

@@ -22,6 +22,7 @@ import time
 
 from aiohttp import WSMsgType, web
 from redis.exceptions import RedisError
+from sqlalchemy.orm import lazyload
 
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
 from server.domain.calls import CallLog, device_label, is_open
@@ -111,7 +112,9 @@ async def _credential(request: web.Request, session_id: int, role: str) -> tuple
         if staff is None:
             raise Refusal("unauthorized", "Sign in as staff first.")
     async with request.app[db_key]() as db:
-        session = await db.get(GuidanceSession, session_id)
+        # Columns only: the client, officer and every event would be loaded for
+        # nothing on each join (bench/README.md, "Signaling that stays fast").
+        session = await db.get(GuidanceSession, session_id, options=[lazyload("*")])
     if role == "officer" and (session is None or not _may_lead(staff, session)):
         raise Refusal("forbidden", "You may not lead this session.")
     if session is None or session.mode != SessionMode.video or not is_open(session):
