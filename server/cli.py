@@ -69,7 +69,7 @@ def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None) -> None
     if settings.recorder_processes and not settings.recorder_urls:
         # Recording encodes video: in its own processes, so that it never holds
         # the event loop that carries every call's signaling (issue 13).
-        from server.media.workers import RecorderWorkers
+        from server.recorders.workers import RecorderWorkers
 
         workers = RecorderWorkers()
         settings = settings.with_(recorder_urls=workers.plan(settings.recorder_processes))
@@ -105,9 +105,9 @@ def recorder(host: str, port: int, watch_parent: int | None) -> None:
     """Run a recorder process: it receives the consoles' uploads and writes sealed files."""
     import signal
 
-    from server.media.recorder_app import create_recorder_app
-    from server.media.remote import recorder_token
-    from server.media.workers import READY_PREFIX
+    from server.recorders.service import create_recorder_app
+    from server.recorders.client import recorder_token
+    from server.recorders.workers import READY_PREFIX
 
     settings = _settings()
     app = create_recorder_app(settings, recorder_token(settings), parent=watch_parent)

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from server.media.workers import READY_PREFIX
+from server.recorders.workers import READY_PREFIX
 from tests import test_recording as same
 from tests.services import free_port
 from tests.test_restart import ServerProcess

@@ -91,7 +91,7 @@ class _Live:
 class RecordingService:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, audit: AuditLog, recorders: Recorders | None = None):
         self._db = sessionmaker
-        # In this process unless given recorder processes (server/media/remote.py).
+        # In this process unless given recorder processes (server/recorders/client.py).
         self.recorders: Recorders = recorders or LocalRecorders(settings.recordings_dir, load_key=self.master_key)
         self._settings = settings
         self._audit = audit

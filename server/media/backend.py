@@ -1,5 +1,5 @@
 """Where recordings are made: in this process (:class:`LocalRecorders`) or in
-recorder processes reached over HTTP (server/media/remote.py). Both offer the
+recorder processes reached over HTTP (server/recorders/client.py). Both offer the
 same two steps, so the database side (server/domain/recordings.py) does not
 know which one runs:
 
@@ -59,7 +59,7 @@ class Recorders(Protocol):
 
 class LocalRecorders:
     """Recorders in this process: the web process itself (``BIMBING_RECORDER_PROCESSES=0``,
-    and the tests' apps) or a recorder process (server/media/recorder_app.py)."""
+    and the tests' apps) or a recorder process (server/recorders/service.py)."""
 
     def __init__(self, directory: Path, master_key: bytes | None = None, *, load_key=None):
         self.directory = Path(directory)

@@ -27,8 +27,9 @@ from sqlalchemy.orm import lazyload
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
 from server.domain.calls import CallLog, device_label, is_open
 from server.domain.recordings import RecordingRefused, RecordingService
-from server.media.remote import RemoteRecorders, recorder_token
 from server.keys import audit_key, calls_key, db_key, metrics_key, recordings_key, rooms_key, settings_key
+from server.ops.metrics import Metrics
+from server.recorders.client import RemoteRecorders, recorder_token
 from server.security import joinpass
 from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
@@ -80,8 +81,9 @@ def origin_allowed(request: web.Request) -> bool:
     return origin.rstrip("/") in allowed
 
 
-async def _refuse(request: web.Request, ws: web.WebSocketResponse, code: str, message: str, close_code: int = CLOSE_REFUSED) -> None:
-    request.app[metrics_key].signaling_refusals.labels(code=code).inc()
+async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int = CLOSE_REFUSED) -> None:
+    if isinstance(ws, _SignalingSocket) and ws.metrics is not None:
+        ws.metrics.signaling_refusals.labels(code=code).inc()
     try:
         await ws.send_str(p.dump(p.error(code, message)))
         await asyncio.wait_for(ws.close(code=close_code), 2)
@@ -145,27 +147,27 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
     try:
         first = await asyncio.wait_for(ws.receive(), JOIN_TIMEOUT)
     except asyncio.TimeoutError:
-        await _refuse(request, ws, "not-joined", "Send join first.")
+        await _refuse(ws, "not-joined", "Send join first.")
         return None
     if first.type != WSMsgType.TEXT:
         if first.type in (WSMsgType.BINARY,):
-            await _refuse(request, ws, "not-joined", "Send join first.")
+            await _refuse(ws, "not-joined", "Send join first.")
         return None
     try:
         join = p.parse(first.data)
     except p.ProtocolError:
         join = None
     if not isinstance(join, p.Join):
-        await _refuse(request, ws, "not-joined", "The first message must be a valid join.")
+        await _refuse(ws, "not-joined", "The first message must be a valid join.")
         return None
     try:
         party, welcome = await _credential(request, session_id, join.role)
     except Refusal as exc:
-        await _refuse(request, ws, exc.code, exc.message)
+        await _refuse(ws, exc.code, exc.message)
         return None
     party.socket = ws
     if not rooms.available():
-        await _refuse(request, ws, "unavailable", UNAVAILABLE_MESSAGE, CLOSE_UNAVAILABLE)
+        await _refuse(ws, "unavailable", UNAVAILABLE_MESSAGE, CLOSE_UNAVAILABLE)
         return None
     # What the log shows of this entry so far (a Redis failure may cut it short).
     entered = {"logged": False, "admitted": party.role == "officer"}
@@ -182,7 +184,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
         try:
             await rooms.enter_officer(room, party, welcome, logged)
         except Refusal as exc:
-            await _refuse(request, ws, exc.code, exc.message)
+            await _refuse(ws, exc.code, exc.message)
             return None
         except RedisError as exc:
             await _lost_entering(request, party, exc, entered)
@@ -317,6 +319,7 @@ class _SignalingSocket(web.WebSocketResponse):
     the code the peer echoes back, which says nothing of why we closed."""
 
     sent_close_code: int | None = None
+    metrics: "Metrics | None" = None
 
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
         # aiohttp answers a peer's close frame by calling close() with 1000 after
@@ -329,6 +332,7 @@ class _SignalingSocket(web.WebSocketResponse):
 @routes.get("/ws/sessions/{id}")
 async def signaling(request: web.Request) -> web.StreamResponse:
     ws = _SignalingSocket(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True)
+    ws.metrics = request.app[metrics_key]
     try:
         return await _signaling(request, ws)
     finally:

@@ -4,7 +4,7 @@ It holds the aiortc peer connections the officers' consoles upload to and writes
 checks and seals the files (server/media/backend.py: ``LocalRecorders``), so
 encoding never runs in the web process's event loop, where it stalled every
 other call's signaling. The web process relays the console's ``record-offer``
-here and the answer back (server/media/remote.py); the browsers' media path is
+here and the answer back (server/recorders/client.py); the browsers' media path is
 unchanged: the upload goes straight from the browser to this process's ICE
 candidates.
 

@@ -3,7 +3,7 @@
 Each is ``python -m server recorder --port P --watch-parent PID`` on 127.0.0.1,
 with a port picked here, so that the web process starts at once with their
 URLs: a recorder that is still importing when the first ``record-offer`` comes
-is waited for (server/media/remote.py). They are stopped (SIGTERM: each seals
+is waited for (server/recorders/client.py). They are stopped (SIGTERM: each seals
 what it still holds) after the web process has shut down, and exit by
 themselves if the web process dies (--watch-parent).
 """
