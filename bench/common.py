@@ -328,7 +328,7 @@ def write_results(name: str, title: str, command: str) -> Path:
         f"Machine: {machine_line()}; load average {_LOAD_AT_START:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.",
         "",
     ]
-    path.write_text("\n".join(header) + "\n\n".join(_TABLES) + "\n", encoding="utf-8")
+    path.write_text("\n".join(header) + "\n" + "\n\n".join(_TABLES) + "\n", encoding="utf-8")
     print(f"\nwrote {path.relative_to(ROOT)}")
     return path
 
