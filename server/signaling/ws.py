@@ -369,7 +369,7 @@ async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.Str
                 break
             try:
                 message = p.parse(frame.data)
-                metrics.signaling_messages.labels(type=message.type).inc()
+                metrics.message_received(message.type)
                 stop = await _dispatch(request, party, message)
             except RedisError as exc:
                 rooms: RoomRegistry = request.app[rooms_key]
