@@ -382,7 +382,7 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
             gen2 = [t for g, t in collections_ if g == 2]
             note(f"- bimbing at {n} rooms, server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
                   f"longest {max(gen2, default=0) * 1000:.0f} ms, total {sum(t for _, t in collections_) * 1000:.0f} ms "
-                  f"in collections over 5 ms or gen 2", flush=True)
+                  f"in collections over 5 ms or gen 2")
         return Result(name, n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other), links_s=links_s, setup_cpu_s=setup_cpu)
     finally:
         if stop_load is not None:
