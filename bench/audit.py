@@ -35,6 +35,7 @@ import asyncpg  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.common import print_table, write_results  # noqa: E402
 from server.audit.chain import GENESIS, AuditLog, canonical  # noqa: E402
 from server.audit.signing import HeadSigner  # noqa: E402
 from server.audit.verify import verify  # noqa: E402
@@ -334,12 +335,13 @@ async def main() -> None:
                 baseline = await time_queries(url, plan, max(3, args.repeat // 3))
             finally:
                 await drop_database(url, name)
-            print(f"## {backend}, {n:,} sessions ({info['clients']:,} clients, {PKS} PKs); seeded in {info['seed_seconds']:.1f}s")
-            print(f"{'query':<28} {'rows':>9}  {'indexed p50':>11} {'p95':>8}   {'no index p50':>12} {'p95':>8}")
+            caption = f"{backend}, {n:,} sessions ({info['clients']:,} clients, {PKS} PKs; seeded in {info['seed_seconds']:.1f} s); ms"
+            print(f"## {caption}")
+            table = []
             for q, (p50, p95, rows) in indexed.items():
                 b50, b95, _ = baseline[q]
-                shown = f"{rows:,}" if rows is not None else "(no count)"
-                print(f"{q:<28} {shown:>9}  {p50:>11.1f} {p95:>8.1f}   {b50:>12.1f} {b95:>8.1f}")
+                table.append([q, f"{rows:,}" if rows is not None else "(no count)", f"{p50:.1f}", f"{p95:.1f}", f"{b50:.1f}", f"{b95:.1f}"])
+            print_table(["query", "rows", "indexed p50", "p95", "no index p50", "p95"], table, caption=caption)
             print(flush=True)
 
         url, name = await fresh_database(backend, workdir)
@@ -352,10 +354,16 @@ async def main() -> None:
         finally:
             await drop_database(url, name)
         print(f"## {backend}, audit trail")
-        print(f"{'measure':<44} {'figure':>12}   {'baseline':>12}")
-        print(f"{'append rate, entries/s (chain+sign vs plain)':<44} {chained:>12,.0f}   {plain:>12,.0f}")
-        print(f"{f'full verify of {args.verify_entries:,} entries, s (vs read)':<44} {full:>12.2f}   {read:>12.2f}   {'intact' if ok else 'NOT OK'}")
+        print_table(
+            ["measure", "figure", "baseline"],
+            [
+                ["append rate, entries/s (chain + signing vs plain insert)", f"{chained:,.0f}", f"{plain:,.0f}"],
+                [f"full verify of {args.verify_entries:,} entries, s (vs plain read){'' if ok else ' NOT INTACT'}", f"{full:.2f}", f"{read:.2f}"],
+            ],
+            caption=f"{backend}, audit trail",
+        )
         print(flush=True)
+    write_results("audit", "Audit queries, appends and verification", "bench/audit.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def _raise_nofile_in_child() -> None:  # preexec_fn: runs in the child before ex
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def wait_http(url: str, proc: asyncio.subprocess.Process, log: Path, timeout: float = 30.0) -> None:
+async def wait_http(url: str, proc: asyncio.subprocess.Process, log: Path, timeout: float = 120.0) -> None:
     """Poll ``url`` until it answers 200; fail if the process dies or time runs out."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
@@ -131,13 +131,20 @@ class BimbingServer:
     database, a tmp ``BIMBING_DATA_DIR`` and a fresh ``BIMBING_SECRET_KEY``.
     ``setup()`` creates the schema and one PK (password on stdin) with the CLI."""
 
-    def __init__(self, keep: bool = False, gc_log: bool = False, **env: str):
+    def __init__(self, keep: bool = False, gc_log: bool = False, database: str = "sqlite", **env: str):
         self.dir = Path(tempfile.mkdtemp(prefix="bimbing-bench-"))
         self.keep = keep
         self.port = free_port()
         self.secret = secrets.token_urlsafe(48)
         self.db_path = self.dir / "bench.db"
-        self.database_url = f"sqlite+aiosqlite:///{self.db_path}"
+        self.pg_name: str | None = None
+        if database == "postgres":
+            # A throw-away database on the local PostgreSQL (dropped by stop()).
+            self.pg_name = f"bimbing_bench_{secrets.token_hex(6)}"
+            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'CREATE DATABASE "{self.pg_name}"'], check=True, capture_output=True)
+            self.database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_name}"
+        else:
+            self.database_url = f"sqlite+aiosqlite:///{self.db_path}"
         self.log = self.dir / "server.log"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")},
@@ -201,6 +208,8 @@ class BimbingServer:
 
     async def stop(self) -> None:
         await stop_process(self.proc)
+        if self.pg_name:
+            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'], capture_output=True)
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -211,7 +220,7 @@ class Seeded:
     token: str
 
 
-async def seed_video_sessions(server: BimbingServer, count: int, batch: int = 1000) -> list[Seeded]:
+async def seed_video_sessions(server: BimbingServer, count: int, batch: int = 1000, *, record: bool = False) -> list[Seeded]:
     """``count`` clients of the bench PK, each with one scheduled video session
     starting now, inserted with SQLAlchemy bulk inserts; then a join token for
     each, minted with the server's own code and secret."""
@@ -244,7 +253,7 @@ async def seed_video_sessions(server: BimbingServer, count: int, batch: int = 10
                     dict(
                         id=first_session + start + i + 1, office_id=pk.office_id, client_id=c["id"], officer_id=pk.id,
                         mode=SessionMode.video, status=SessionStatus.scheduled, scheduled_at=now,
-                        duration_seconds=0, notes="", topics=[], record=False, location="", link_version=1,
+                        duration_seconds=0, notes="", topics=[], record=record, location="", link_version=1,
                         created_at=now, created_by_id=pk.id,
                     )
                     for i, c in enumerate(clients)
@@ -284,7 +293,50 @@ def ms(seconds: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
-def print_table(headers: list[str], rows: list[list[object]]) -> None:
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Every table printed in this run, as markdown, for write_results.
+_TABLES: list[str] = []
+_STARTED = datetime.now(timezone.utc)
+_LOAD_AT_START = os.getloadavg()[0]
+
+
+def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join(" --- " if i == 0 else " ---: " for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def note(text: str) -> None:
+    """A line printed and kept under the tables of bench/results/<name>.md."""
+    print(text, flush=True)
+    _TABLES.append(text)
+
+
+def write_results(name: str, title: str, command: str) -> Path:
+    """bench/results/<name>.md: every table this run printed, with the machine,
+    the date and the load, so bench/README.md quotes a stated run."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.md"
+    finished = datetime.now(timezone.utc)
+    header = [
+        f"# {title}",
+        "",
+        f"Written by `{command}` on {finished:%Y-%m-%d} ({_STARTED:%H:%M}-{finished:%H:%M} UTC).",
+        f"Machine: {machine_line()}; load average {_LOAD_AT_START:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.",
+        "",
+    ]
+    path.write_text("\n".join(header) + "\n" + "\n\n".join(_TABLES) + "\n", encoding="utf-8")
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    return path
+
+
+def print_table(headers: list[str], rows: list[list[object]], caption: str = "", keep: bool = True) -> None:
+    """Print a plain table; ``keep`` it (with its caption) for write_results."""
+    if keep:
+        _TABLES.append((f"{caption}\n\n" if caption else "") + markdown_table(headers, rows))
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     line = "  ".join("-" * w for w in widths)
@@ -293,6 +345,17 @@ def print_table(headers: list[str], rows: list[list[object]]) -> None:
         if n == 0:
             print(line)
     sys.stdout.flush()
+
+
+def machine_line() -> str:
+    import platform
+
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores ({cpu or platform.machine()}), {platform.system()} {platform.release()}, Python {platform.python_version()}, aiohttp {aiohttp.__version__}"
 
 
 def machine() -> str:

@@ -38,9 +38,11 @@ from bench.common import (  # noqa: E402
     BimbingServer,
     machine,
     ms,
+    note,
     percentile,
     print_table,
     seed_video_sessions,
+    write_results,
 )
 from aiortc import RTCConfiguration, RTCPeerConnection  # noqa: E402
 
@@ -207,11 +209,12 @@ async def main(reps: int, warmup: int, keep: bool) -> None:
             row[0] = "  split: " + row[0]
         table.insert(0, table.pop())
         table.append(["baseline: direct handover, no server", *summary(baseline)])
-        print_table(["", "median", "p90", "min", "max"], table)
+        print_table(["", "median", "p90", "min", "max"], table, caption=f"All figures in ms, {reps} repetitions (+{warmup} warm-up); 'through server' starts at GET /j/{{token}}, 'baseline' at creating the two peer connections.")
         overhead = statistics.median([r["total"] for r in rows]) - statistics.median(baseline)
         negotiation = statistics.median([r["admitted->connected"] for r in rows]) - statistics.median(baseline)
         print()
-        print(f"server path minus baseline (medians): link->connected {ms(overhead)} ms; admitted->connected {ms(negotiation)} ms")
+        note(f"Server path minus baseline (medians): link->connected {ms(overhead)} ms; admitted->connected {ms(negotiation)} ms.")
+        write_results("join_to_connected", "Join link -> both peers ICE connected", "bench/join_to_connected.py " + " ".join(sys.argv[1:]))
     finally:
         await server.stop()
 

@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import collections
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -58,7 +59,9 @@ from bench.common import (  # noqa: E402
     machine,
     ms,
     percentile,
+    note,
     print_table,
+    write_results,
     raise_nofile,
     read_gc_log,
     seed_video_sessions,
@@ -241,6 +244,8 @@ class Result:
     cpu_s: float
     other: dict
     note: str = ""
+    links_s: float = 0.0  # exchanging the N join links
+    setup_cpu_s: float = 0.0  # server CPU while the rooms were opened and admitted
 
     @property
     def per_connection(self) -> float:
@@ -274,8 +279,40 @@ async def latency_phase(pairs, per_room: int, rate: float, make) -> tuple[Sink, 
         await asyncio.gather(*readers, return_exceptions=True)
 
 
-async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_log: bool = False) -> Result:
-    server = BimbingServer(gc_log=gc_log)
+PROFILE_DIR: list[Path] = []
+
+
+async def start_profile(server, name: str):
+    """With --profile DIR: py-spy samples the server (100 Hz) into DIR/<name>.txt
+    (collapsed stacks, the input of flamegraph tools), until stop_profile."""
+    if not PROFILE_DIR:
+        return None
+    out = PROFILE_DIR[0] / f"{name}.txt"
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server.proc.pid), "--rate", "100",
+        "--format", "raw", "--output", str(out), "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1)  # it attaches
+    return proc
+
+
+async def stop_profile(proc) -> None:
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    try:
+        await asyncio.wait_for(proc.wait(), 30)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_log: bool = False, env: dict | None = None, load=None, name: str = "bimbing server: relay, one-way", database: str = "sqlite") -> Result:
+    """``load``: an optional ``async (server) -> async stop()`` started after the
+    rooms are admitted and running through the latency phase (bench/recording_load.py)."""
+    server = BimbingServer(gc_log=gc_log, database=database, **(env or {}))
+    stop_load = None
     connector_o = aiohttp.TCPConnector(limit=0)
     connector_c = aiohttp.TCPConnector(limit=0)
     officer_http = aiohttp.ClientSession(server.base, connector=connector_o, cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -297,7 +334,8 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
 
         t = time.perf_counter()
         passes = await bounded(concurrency, [exchange(s) for s in seeded])
-        print(f"  bimbing: exchanged {n} join links in {time.perf_counter() - t:.1f} s", flush=True)
+        links_s = time.perf_counter() - t
+        print(f"  bimbing: exchanged {n} join links in {links_s:.1f} s", flush=True)
         async with officer_http.post("/api/login", json={"username": PK_USERNAME, "password": PK_PASSWORD}) as resp:
             assert resp.status == 200, await resp.text()
 
@@ -320,25 +358,35 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
             await expect(client, "peer-joined", f"client {sid}")
             await expect(officer, "peer-joined", f"officer {sid}")
 
+        profiler = await start_profile(server, f"setup-{n}")
         t = time.perf_counter()
+        setup_cpu0 = server.cpu_seconds()
         await bounded(concurrency, [open_room(sid, jp) for sid, jp in passes])
         setup_s = time.perf_counter() - t
+        setup_cpu = server.cpu_seconds() - setup_cpu0
+        await stop_profile(profiler)
         await asyncio.sleep(1)
         rss_after = server.rss()
         print(f"  bimbing: {n} rooms admitted in {setup_s:.1f} s", flush=True)
 
+        if load is not None:
+            stop_load = await load(server)
         cpu0 = server.cpu_seconds()
         t0 = time.perf_counter()
+        profiler = await start_profile(server, f"relay-{n}")
         sink, sent, took = await latency_phase(pairs, per_room, rate, candidate_frame)
+        await stop_profile(profiler)
         cpu = server.cpu_seconds() - cpu0
         if gc_log:
             collections_ = read_gc_log(server.gc_log, t0, time.perf_counter())
             gen2 = [t for g, t in collections_ if g == 2]
-            print(f"  bimbing: server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
+            note(f"- bimbing at {n} rooms, server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
                   f"longest {max(gen2, default=0) * 1000:.0f} ms, total {sum(t for _, t in collections_) * 1000:.0f} ms "
-                  f"in collections over 5 ms or gen 2", flush=True)
-        return Result("bimbing server: relay, one-way", n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other))
+                  f"in collections over 5 ms or gen 2")
+        return Result(name, n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other), links_s=links_s, setup_cpu_s=setup_cpu)
     finally:
+        if stop_load is not None:
+            await stop_load()
         t = time.perf_counter()
         await server.stop()  # SIGTERM with every room still open: the shutdown path, bounded
         stop_s = time.perf_counter() - t
@@ -388,9 +436,10 @@ async def run_baseline(n: int, per_room: int, rate: float, concurrency: int) -> 
         await http.close()
 
 
-def report(results: list[Result], per_room: int, rate: float) -> None:
+def report(results: list[Result], per_room: int, rate: float, keep: bool = True) -> None:
     print()
-    print(f"latency in ms at {rate:.0f} msg/s offered, {per_room} msgs per room; memory = RSS growth / connections (2 per room)")
+    caption = f"Latency in ms at {rate:.0f} msg/s offered, {per_room} msgs per room; memory = RSS growth / connections (2 per room)."
+    print(caption)
     rows = []
     for r in results:
         lost = r.sent - len(r.latencies)
@@ -406,6 +455,8 @@ def report(results: list[Result], per_room: int, rate: float) -> None:
     print_table(
         ["", "rooms", "conns", "setup s", "p50", "p90", "p99", "max", ">100ms", "sent/lost", "msg/s", "srv CPU us/msg", "RSS0 MiB", "RSS1 MiB", "KiB/conn"],
         rows,
+        caption=caption,
+        keep=keep,
     )
     for r in results:
         if r.other:
@@ -427,10 +478,11 @@ async def main(rooms: list[int], per_room: int, rate: float, concurrency: int, g
         except Exception as exc:  # report what limited it and go on
             print(f"  bimbing at {n} rooms failed: {type(exc).__name__}: {exc}", flush=True)
         batch.extend(await run_baseline(n, per_room, rate, concurrency))
-        report(batch, per_room, rate)
+        report(batch, per_room, rate, keep=False)
         results.extend(batch)
     print("\n# all sizes")
     report(results, per_room, rate)
+    write_results("relay", "Signaling relay: latency, CPU and memory per connection", "bench/relay.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
@@ -443,6 +495,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=1000.0, help="aggregate messages per second (default 1000)")
     parser.add_argument("--concurrency", type=int, default=50, help="rooms being set up at once (default 50)")
     parser.add_argument("--gc-log", action="store_true", help="diagnostic: log the server's slow garbage collections")
+    parser.add_argument("--profile", metavar="DIR", help="diagnostic: py-spy samples of the server's setup and relay phases into DIR")
     args = parser.parse_args()
     try:
         sizes = [int(x) for x in args.rooms.split(",") if x.strip()]
@@ -452,4 +505,7 @@ if __name__ == "__main__":
         parser.error("each room count must be 1..20000")
     if not 1 <= args.messages_per_room <= 1000 or not 1 <= args.rate <= 100000 or not 1 <= args.concurrency <= 1000:
         parser.error("--messages-per-room 1..1000, --rate 1..100000, --concurrency 1..1000")
+    if args.profile:
+        PROFILE_DIR.append(Path(args.profile))
+        PROFILE_DIR[0].mkdir(parents=True, exist_ok=True)
     asyncio.run(main(sizes, args.messages_per_room, args.rate, args.concurrency, args.gc_log))

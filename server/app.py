@@ -20,6 +20,7 @@ from server.keys import (
     join_limiter_key,
     login_guard_key,
     passwords_key,
+    metrics_key,
     settings_key,
 )
 from server.security.auth import auth_middleware
@@ -28,6 +29,8 @@ from server.security.login_guard import LoginGuard
 from server.security.passwords import PasswordWorkers
 from server.notify import notify_ctx
 from server.security.ratelimit import RateLimiter
+from server.ops.logs import request_log_middleware
+from server.ops.metrics import Metrics
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
 from server.static_files import webclient_dir
@@ -47,7 +50,8 @@ async def _database(app: web.Application):
     engine = make_engine(settings.database_url)
     app[engine_key] = engine
     app[db_key] = make_sessionmaker(engine)
-    app[audit_key] = AuditLog.from_settings(app[db_key], settings)
+    app[audit_key] = audit = AuditLog.from_settings(app[db_key], settings)
+    audit.on_append.append(lambda action: app[metrics_key].audit_appends.labels(action=action).inc())
     yield
     await engine.dispose()
 
@@ -63,11 +67,13 @@ def create_app(settings: Settings) -> web.Application:
     if len(settings.secret_key) < 32:
         raise ValueError("settings.secret_key must be at least 32 characters")
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware, compression.compress_static],
+        # The request log first: it times and logs whatever the others answer.
+        middlewares=[request_log_middleware, error_middleware, auth_middleware, compression.compress_static],
         client_max_size=max(settings.max_body_bytes, 1024 * 1024),
     )
     app[settings_key] = settings
     app[catalogue_key] = Catalogue()
+    app[metrics_key] = Metrics()
     app[login_guard_key] = LoginGuard.from_settings(settings)
     app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, JOIN_WINDOW_SECONDS)
     app.cleanup_ctx.append(_database)

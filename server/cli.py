@@ -16,17 +16,24 @@ from server.settings import ConfigError, Settings
 
 
 def _settings(demo: bool = False) -> Settings:
+    from server.ops.logs import configure
+
     try:
-        return Settings.from_env(demo=demo)
+        settings = Settings.from_env(demo=demo)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    configure(settings.log_format, logging.getLogger().level)
+    return settings
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """Bimbing: video-call guidance for probation offices."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from server.ops.logs import configure
+
+    # Text until a command has read its settings (_settings picks the format then).
+    configure("text", logging.DEBUG if verbose else logging.INFO)
 
 
 def _tls_context(settings: Settings, tls: bool, cert: str | None, key: str | None):
@@ -55,10 +62,25 @@ def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None) -> None
         if banner:
             banner()
         sys.stdout.flush()
+        if workers is not None:
+            workers.spawn()
 
-    app = create_app(settings)
-    app.on_startup.append(_print_banner)
-    web.run_app(app, host=host, port=port, ssl_context=ssl_ctx, print=None, access_log=None, shutdown_timeout=10)
+    workers = None
+    if settings.recorder_processes and not settings.recorder_urls:
+        # Recording encodes video: in its own processes, so that it never holds
+        # the event loop that carries every call's signaling (issue 13).
+        from server.recorders.workers import RecorderWorkers
+
+        workers = RecorderWorkers()
+        settings = settings.with_(recorder_urls=workers.plan(settings.recorder_processes))
+    try:
+        app = create_app(settings)
+        app.on_startup.append(_print_banner)
+        web.run_app(app, host=host, port=port, ssl_context=ssl_ctx, print=None, access_log=None, shutdown_timeout=10)
+    finally:
+        # After the web process has stopped its recordings (each sealed by its recorder).
+        if workers is not None:
+            workers.stop()
 
 
 @main.command()
@@ -73,6 +95,40 @@ def serve(host: str, port: int, tls: bool, cert: str | None, key: str | None) ->
     ssl_ctx = _tls_context(settings, tls, cert, key)
     scheme = "https" if ssl_ctx else "http"
     _run(settings, host, port, ssl_ctx, banner=lambda: click.echo(f"Bimbing serving on {scheme}://{host}:{port}/"))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Use a private network address to serve web processes on other machines.")
+@click.option("--port", default=8090, show_default=True, type=int, help="0 picks a free port (printed on the first line).")
+@click.option("--watch-parent", type=int, default=None, hidden=True, help="Seal and exit when this process (the web process that started this one) dies.")
+def recorder(host: str, port: int, watch_parent: int | None) -> None:
+    """Run a recorder process: it receives the consoles' uploads and writes sealed files."""
+    import signal
+
+    from server.recorders.service import create_recorder_app
+    from server.recorders.client import recorder_token
+    from server.recorders.workers import READY_PREFIX
+
+    settings = _settings()
+    app = create_recorder_app(settings, recorder_token(settings), parent=watch_parent)
+
+    async def go():
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        click.echo(f"{READY_PREFIX}http://{host}:{bound}/")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        # Cleanup seals every recording still running.
+        await runner.cleanup()
+
+    asyncio.run(go())
 
 
 @main.group()

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from server.security.login_guard import LoginGuard
     from server.security.passwords import PasswordWorkers
     from server.security.pending import PendingHandshakes
+    from server.ops.metrics import Metrics
     from server.security.ratelimit import RateLimiter
     from server.signaling.registry import RoomRegistry
     from server.web.i18n import Catalogue
@@ -31,4 +32,5 @@ catalogue_key: web.AppKey["Catalogue"] = web.AppKey("catalogue", "Catalogue")  #
 pending_ws_key: web.AppKey["PendingHandshakes"] = web.AppKey("pending_ws", "PendingHandshakes")  # type: ignore[arg-type]
 rooms_key: web.AppKey["RoomRegistry"] = web.AppKey("rooms", "RoomRegistry")  # type: ignore[arg-type]
 calls_key: web.AppKey["CallLog"] = web.AppKey("calls", "CallLog")  # type: ignore[arg-type]
+metrics_key: web.AppKey["Metrics"] = web.AppKey("metrics", "Metrics")  # type: ignore[arg-type]
 recordings_key: web.AppKey["RecordingService"] = web.AppKey("recordings", "RecordingService")  # type: ignore[arg-type]

@@ -89,6 +89,21 @@ class Settings:
     notify_timeout_seconds: float = 10
     notify_poll_seconds: float = 30
     notify_max_attempts: int = 8
+    # Heartbeat stamps are committed in groups at most this long after they arrive
+    # (server/domain/writebatch.py); call events are awaited, gathered for 20 ms at most.
+    write_flush_ms: int = 1000
+    # /metrics answers only a bearer token or listed addresses; closed (404) with neither.
+    metrics_token: str | None = None
+    metrics_allow: tuple[str, ...] = ()
+    # "text" (one readable line) or "json" (one JSON object a line) for logs.
+    log_format: str = "text"
+    # Recorder processes `bimbing serve` starts beside itself (0: record inside the web process).
+    recorder_processes: int = 1
+    # Recorders already running elsewhere (`bimbing recorder`), e.g. http://10.0.0.5:8090;
+    # when set, `bimbing serve` starts none and sends recordings to these.
+    recorder_urls: tuple[str, ...] = ()
+    # Shared by the web process and its recorders; derived from secret_key when empty.
+    recorder_token: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -205,6 +220,13 @@ class Settings:
             notify_timeout_seconds=max(1, get_int("NOTIFY_TIMEOUT_SECONDS", 10)),
             notify_poll_seconds=max(1, get_int("NOTIFY_POLL_SECONDS", 30)),
             notify_max_attempts=max(1, get_int("NOTIFY_MAX_ATTEMPTS", 8)),
+            write_flush_ms=min(max(1, get_int("WRITE_FLUSH_MS", 1000)), 60_000),
+            metrics_token=get("METRICS_TOKEN"),
+            metrics_allow=get_list("METRICS_ALLOW"),
+            log_format=_log_format(get("LOG_FORMAT", "text") or "text"),
+            recorder_processes=max(0, get_int("RECORDER_PROCESSES", 1)),
+            recorder_urls=get_list("RECORDER_URLS"),
+            recorder_token=get("RECORDER_TOKEN"),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
             audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
             if signing_key or not production
@@ -221,6 +243,12 @@ def _networks(values: tuple[str, ...]) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError(f"{ENV_PREFIX}RECORDER_ALLOW_NETWORKS: {value!r} is not a network like 192.168.1.0/24") from None
     return values
+
+
+def _log_format(raw: str) -> str:
+    if raw.lower() not in ("text", "json"):
+        raise ConfigError(f"{ENV_PREFIX}LOG_FORMAT must be text or json, got {raw!r}")
+    return raw.lower()
 
 
 def _redis_prefix(raw: str) -> str:

@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -103,6 +103,8 @@ class AuditLog:
         self._lock = asyncio.Lock()
         self.signer = signer  # server.audit.signing.HeadSigner or None (signing off)
         self.sign_every = max(sign_every, 1)
+        # Told the action of each entry appended (the app counts them for /metrics).
+        self.on_append: list[Callable[[str], None]] = []
 
     @classmethod
     def from_settings(cls, sessionmaker: async_sessionmaker[AsyncSession], settings) -> "AuditLog":
@@ -147,6 +149,8 @@ class AuditLog:
                     except IntegrityError:
                         await db.rollback()
                         continue
+                    for hook in self.on_append:
+                        hook(action)
                     return entry
             raise RuntimeError("audit append failed after retries")
 

@@ -28,9 +28,10 @@ from typing import AsyncIterator, Awaitable, Callable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.models import GuidanceSession, SessionMode, SessionStatus, utcnow
+from server.db.models import GuidanceSession, SessionEvent, SessionMode, SessionStatus, utcnow
 from server.domain import media_evidence
 from server.domain.sessions import OPEN_STATUSES, add_event, end_session
+from server.domain.writebatch import WriteBatcher
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,8 @@ class CallLog:
         self._settings = settings
         self._states: dict[int, CallState] = {}
         self._timers: dict[int, asyncio.Task] = {}
+        # Joins, waiting, admits and heartbeats: group commits, off the per-step path.
+        self.writes = WriteBatcher(sessionmaker, max_delay=settings.write_flush_ms / 1000)
         # Set by the app: tells the room that a session closed without an officer's ``end``.
         self.on_closed: Callable[[int], Awaitable[None]] | None = None
 
@@ -162,20 +165,17 @@ class CallLog:
     async def known_devices(self, session_id: int) -> set[str]:
         """Devices the officer admitted before; remembered in the log, so across restarts."""
         async with self._db() as db:
-            session = await db.get(GuidanceSession, session_id)
-            if session is None:
-                return set()
-            return {str(e.detail.get("device")) for e in session.events if e.kind == "admitted" and e.detail.get("device")}
+            details = (
+                await db.execute(select(SessionEvent.detail).where(SessionEvent.session_id == session_id, SessionEvent.kind == "admitted"))
+            ).scalars()
+            return {str(d.get("device")) for d in details if d and d.get("device")}
 
     async def _log(self, session_id: int, kind: str, actor: str, **detail) -> bool:
-        async with self._locked(session_id):
-            async with self._db() as db:
-                session = await self._load(db, session_id)
-                if session is None:
-                    return False
-                add_event(db, session, kind, actor, **detail)
-                await db.commit()
-                return True
+        """An event that changes no call state: written in the next group commit,
+        returning once it is committed (False if the session is not open)."""
+        at = utcnow()
+        log.info("session %s: %s by %s", session_id, kind, actor, extra={"session_id": session_id, "event": kind, "actor": actor})
+        return await self.writes.event(session_id, kind, actor, at, **detail)
 
     async def officer_joined(self, session_id: int, staff_username: str, **facts: str) -> None:
         """``facts``: the console's device (``ua_family``, ``network``; see network_of)."""
@@ -189,18 +189,10 @@ class CallLog:
 
     async def admitted(self, session_id: int, device: str, *, automatic: bool = False) -> None:
         """The first admit makes the session ``active`` and is its ``started_at``."""
-        async with self._locked(session_id):
-            async with self._db() as db:
-                session = await self._load(db, session_id)
-                if session is None:
-                    return
-                now = utcnow()
-                detail = {"device": device, "automatic": True} if automatic else {"device": device}
-                add_event(db, session, "admitted", "system" if automatic else "officer", at=now, **detail)
-                if session.status == SessionStatus.scheduled:
-                    session.status = SessionStatus.active
-                    session.started_at = now
-                await db.commit()
+        detail = {"device": device, "automatic": True} if automatic else {"device": device}
+        actor = "system" if automatic else "officer"
+        log.info("session %s: admitted by %s", session_id, actor, extra={"session_id": session_id, "event": "admitted", "actor": actor})
+        await self.writes.event(session_id, "admitted", actor, utcnow(), activate=True, **detail)
 
     # ---- media ------------------------------------------------------------
 
@@ -361,12 +353,8 @@ class CallLog:
         if time.monotonic() - state.heartbeat_written < self._settings.heartbeat_seconds:
             return
         state.heartbeat_written = time.monotonic()
-        async with self._locked(session_id):
-            async with self._db() as db:
-                session = await self._load(db, session_id)
-                if session is not None:
-                    session.last_heartbeat_at = utcnow()
-                    await db.commit()
+        # Written within write_flush_ms (and on shutdown): what a crash can lose, docs/signaling.md §6.
+        self.writes.heartbeat(session_id, utcnow())
 
     async def close_for_end(self, db: AsyncSession, session: GuidanceSession, at: datetime) -> None:
         """Close the open interval at the moment the session ends (before ``ended``)."""
@@ -470,6 +458,7 @@ class CallLog:
     async def checkpoint(self) -> None:
         """On a clean shutdown: stamp the heartbeat of every call in progress, so
         the restart closes its interval at this moment rather than earlier."""
+        await self.writes.flush()
         await self._stamp_heartbeats([sid for sid, st in self._states.items() if st.open_since is not None])
 
     async def _stamp_heartbeats(self, ids: list[int]) -> None:
@@ -484,6 +473,7 @@ class CallLog:
             await db.commit()
 
     async def close(self) -> None:
+        await self.writes.close()
         for timer in self._timers.values():
             timer.cancel()
         if self._timers:

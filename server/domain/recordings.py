@@ -2,7 +2,8 @@
 ``Recording`` rows, the session events and the audit entries.
 
 The media work is :class:`server.media.recorder.SessionRecorder` (aiortc, no
-database); sealing is server/media/crypto.py. The signaling handler calls
+database), run in this process or in recorder processes (server/media/backend.py,
+remote.py); sealing is server/media/crypto.py. The signaling handler calls
 :meth:`RecordingService.start` / :meth:`stop`; the app stops every recorder on
 shutdown (bounded) and :meth:`recover` marks what a crash cut off.
 """
@@ -14,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,14 +31,8 @@ from server.db.models import (
 )
 from server.domain.sessions import OPEN_STATUSES, add_event
 from server.media import crypto
-from server.media.recorder import (
-    AUDIO_CONTENT_TYPE,
-    CONTENT_TYPE,
-    PartyFile,
-    RecorderError,
-    SessionRecorder,
-    probe,
-)
+from server.media.backend import LocalRecorders, RecorderUnavailable, Recorders
+from server.media.recorder import AUDIO_CONTENT_TYPE, CONTENT_TYPE
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,18 +83,23 @@ async def session_recordings(db: AsyncSession, session_id: int) -> list[Recordin
 
 @dataclass
 class _Live:
-    recorder: SessionRecorder
+    handle: str  # the recording as its recorder (this process or a recorder process) names it
+    party: str
     row_id: int
 
 
 class RecordingService:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, audit: AuditLog):
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, audit: AuditLog, recorders: Recorders | None = None):
         self._db = sessionmaker
+        # In this process unless given recorder processes (server/recorders/client.py).
+        self.recorders: Recorders = recorders or LocalRecorders(settings.recordings_dir, load_key=self.master_key, allow_networks=settings.recorder_allow_networks)
         self._settings = settings
         self._audit = audit
         self._live: dict[int, dict[str, _Live]] = {}  # session -> party -> recording
         self._locks: dict[int, asyncio.Lock] = {}
         self._key: bytes | None = None
+        # Told the status ("ready", "failed") of each recording sealed (the app counts them).
+        self.on_finished: list[Callable[[str], None]] = []
 
     @property
     def directory(self) -> Path:
@@ -112,6 +112,10 @@ class RecordingService:
 
     def active(self, session_id: int) -> bool:
         return session_id in self._live
+
+    def running(self) -> int:
+        """Party recordings this process started and has not stopped."""
+        return sum(len(parties) for parties in self._live.values())
 
     def _lock(self, session_id: int) -> asyncio.Lock:
         return self._locks.setdefault(session_id, asyncio.Lock())
@@ -130,26 +134,24 @@ class RecordingService:
                     raise RecordingRefused("not-recorded", "This session is not set to be recorded.")
             # A new offer for a party replaces its running recording (the call was rebuilt).
             await self._stop_locked(session_id, "renegotiated", parties=(party,))
-            recorder = SessionRecorder(session_id, party, self.directory, ice_servers, allow_networks=self._settings.recorder_allow_networks)  # type: ignore[arg-type]
             try:
-                answer = await recorder.accept(offer_sdp)
-            except RecorderError as exc:
+                started = await self.recorders.start(session_id, party, offer_sdp, ice_servers)
+            except RecorderUnavailable as exc:
                 raise RecordingRefused("record-failed", str(exc)) from None
-            assert recorder.file is not None
             async with self._db() as db:
                 session = await db.get(GuidanceSession, session_id)
                 now = utcnow()
-                audio_only = recorder.file.audio_only
-                row = Recording(session_id=session_id, party=party, path=recorder.file.name, status="recording", started_at=now,
+                audio_only = started.audio_only
+                row = Recording(session_id=session_id, party=party, path=started.name, status="recording", started_at=now,
                                 content_type=AUDIO_CONTENT_TYPE if audio_only else CONTENT_TYPE, has_video=not audio_only)
                 db.add(row)
                 await db.flush()
                 row_id = row.id
                 add_event(db, session, "recording_started", "officer", at=now, party=party, recording_id=row_id)
                 await db.commit()
-            self._live.setdefault(session_id, {})[party] = _Live(recorder, row_id)
+            self._live.setdefault(session_id, {})[party] = _Live(started.handle, party, row_id)
         await self._audit.record("recording.start", actor=actor, target_type="recording", target_id=row_id, detail={"session_id": session_id, "party": party})
-        return answer
+        return started.answer
 
     async def stop(self, session_id: int, reason: str) -> list[int]:
         """Stop and seal the session's recordings, if any run. Returns the row ids."""
@@ -165,17 +167,19 @@ class RecordingService:
             self._live.pop(session_id, None)
         if not lives:
             return []
-        entries = await asyncio.gather(*(live.recorder.stop() for live in lives))
+        # Closed and sealed where they were written (this process or a recorder process).
+        outcomes = await asyncio.gather(*(self.recorders.stop(live.handle) for live in lives))
         ended = utcnow()
         done: list[tuple[int, dict[str, Any]]] = []
-        for live, entry in zip(lives, entries):
-            if entry is None:
+        for live, outcome in zip(lives, outcomes):
+            if outcome is None:
                 continue
-            outcome = await asyncio.to_thread(self._seal, entry)
             if outcome["status"] != "ready":
                 # A lost recording is lost evidence: the log says why, as the row and the event do.
-                log.warning("recording %s (session %s, %s) failed: %s", live.row_id, session_id, entry.party, outcome.get("problem", ""))
+                log.warning("recording %s (session %s, %s) failed: %s", live.row_id, session_id, live.party, outcome.get("problem", ""))
             done.append((live.row_id, outcome))
+            for hook in self.on_finished:
+                hook(outcome["status"])
         async with self._db() as db:
             session = await db.get(GuidanceSession, session_id)
             for rec_id, outcome in done:
@@ -199,32 +203,6 @@ class RecordingService:
             await self._audit.record("recording.stop", actor="system", target_type="recording", target_id=rec_id, detail=detail)
         return [rec_id for rec_id, _ in done]
 
-    def _seal(self, entry: PartyFile) -> dict[str, Any]:
-        """Blocking (a thread): check what the plaintext holds, encrypt it, delete it."""
-        part = entry.part_path
-        try:
-            if not part.exists() or part.stat().st_size == 0:
-                return {"status": "failed", "problem": entry.error or "nothing was written"}
-            try:
-                info = probe(part)
-            except Exception as exc:
-                return {"status": "failed", "problem": (entry.error or f"unreadable: {type(exc).__name__}")[:200]}
-            target = crypto.safe_path(self.directory, entry.name)
-            size, sha256 = crypto.encrypt_file(part, target, self.master_key())
-            # Ready: the video that was offered is there, or (audio only by design:
-            # no video was offered) the audio is. Video offered and missing stays a
-            # failure, whatever audio the file holds (PITFALLS 1).
-            usable = info["has_audio"] if entry.audio_only else info["has_video"]
-            status = "ready" if usable and not entry.error else "failed"
-            problem = entry.error or ("" if usable else ("the file holds no audio" if entry.audio_only else "the file holds no video"))
-            return {"status": status, "size": size, "sha256": sha256, "duration_seconds": info["duration_seconds"], "problem": problem[:200]}
-        except Exception as exc:
-            log.exception("sealing recording %s failed", entry.name)
-            return {"status": "failed", "problem": f"{type(exc).__name__}: {exc}"[:200]}
-        finally:
-            # The plaintext never stays on disk, whatever happened above.
-            part.unlink(missing_ok=True)
-
     async def stop_all(self, reason: str = "shutdown", timeout: float = STOP_ALL_TIMEOUT) -> None:
         ids = list(self._live)
         if not ids:
@@ -236,12 +214,10 @@ class RecordingService:
 
     async def recover(self) -> int:
         """On start-up: rows a stopped process left ``recording`` are ``failed``;
-        plaintext parts it left behind are deleted (never kept unencrypted)."""
-        for leftover in self.directory.glob("*.part") if self.directory.exists() else []:
-            try:
-                leftover.unlink()
-            except OSError:
-                log.warning("could not delete %s", leftover)
+        plaintext parts it left behind are deleted (never kept unencrypted) when
+        this process records itself (a recorder process deletes its own)."""
+        if isinstance(self.recorders, LocalRecorders):
+            self.recorders.delete_leftovers()
         async with self._db() as db:
             result = await db.execute(
                 update(Recording).where(Recording.status == "recording").values(status="failed", problem="the server stopped during the recording", ended_at=utcnow())

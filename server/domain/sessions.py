@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ from server.db.models import (
     utcnow,
 )
 from server.domain.errors import DomainError, ErrorKind
+
+log = logging.getLogger(__name__)
 
 OPEN_STATUSES = (SessionStatus.scheduled, SessionStatus.active)
 # Outcomes that say what happened at the meeting; "rescheduled" may be set ahead.
@@ -61,6 +64,8 @@ def outcomes_allowed(session: GuidanceSession, now: datetime | None = None) -> l
 def add_event(db: AsyncSession, session: GuidanceSession, kind: str, actor: str = "system", at: datetime | None = None, **detail: Any) -> SessionEvent:
     event = SessionEvent(session_id=session.id, kind=kind, actor=actor, at=at or utcnow(), detail=detail)
     db.add(event)
+    # One line per call event: its kind and actor, never its detail (it may hold note text).
+    log.info("session %s: %s by %s", session.id, kind, actor, extra={"session_id": session.id, "event": kind, "actor": actor})
     return event
 
 

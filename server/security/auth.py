@@ -26,7 +26,8 @@ COOKIE = "bimbing_session"
 # Routes that need no staff sign-in. Everything else does (secure by default).
 STATIC_PREFIX = "/static/"
 PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/k/")
-PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json", "/klien", "/klien/kendala"})
+# /metrics checks its own token or address (server/web/api/metrics.py).
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json", "/klien", "/klien/kendala"})
 
 # What a staff member whose password an admin reset may still reach.
 PASSWORD_PAGE = "/account/password"

@@ -86,6 +86,12 @@ class Party:
     revoked: bool = False
     # This connection's id when rooms are shared between processes (shared/rooms.py).
     conn: str = ""
+    # For the join->connected histogram (ws.py): when it took its place (officer
+    # joined, client admitted; monotonic), whether its media reports connected,
+    # and whether this pair was already counted.
+    placed_at: float = 0.0
+    media_up: bool = False
+    counted: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
@@ -221,6 +227,12 @@ class RoomRegistry(ABC):
 
     def __len__(self) -> int:
         return len(self._rooms)
+
+    def count_parties(self, role: str) -> int:
+        """This process's sockets holding the role's place (a waiting device is a client)."""
+        if role == "officer":
+            return sum(1 for room in self._rooms.values() if room.officer is not None)
+        return sum((room.client is not None) + len(room.waiting) for room in self._rooms.values())
 
     def available(self) -> bool:
         """Whether the rooms can be used now (always, in one process)."""

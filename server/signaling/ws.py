@@ -22,11 +22,15 @@ import time
 
 from aiohttp import WSMsgType, web
 from redis.exceptions import RedisError
+from sqlalchemy.orm import lazyload
 
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
 from server.domain.calls import CallLog, device_label, is_open, network_of
 from server.domain.recordings import RecordingRefused, RecordingService
 from server.keys import audit_key, calls_key, db_key, pending_ws_key, recordings_key, rooms_key, settings_key
+from server.keys import metrics_key
+from server.ops.metrics import Metrics
+from server.recorders.client import RemoteRecorders, recorder_token
 from server.security import joinpass
 from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
@@ -81,6 +85,8 @@ def origin_allowed(request: web.Request) -> bool:
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int = CLOSE_REFUSED) -> None:
+    if isinstance(ws, _SignalingSocket) and ws.metrics is not None:
+        ws.metrics.signaling_refusals.labels(code=code).inc()
     try:
         await ws.send_str(p.dump(p.error(code, message)))
         await asyncio.wait_for(ws.close(code=close_code), 2)
@@ -111,7 +117,9 @@ async def _credential(request: web.Request, session_id: int, role: str) -> tuple
         if staff is None:
             raise Refusal("unauthorized", "Sign in as staff first.")
     async with request.app[db_key]() as db:
-        session = await db.get(GuidanceSession, session_id)
+        # Columns only: the client, officer and every event would be loaded for
+        # nothing on each join (bench/README.md, "Signaling that stays fast").
+        session = await db.get(GuidanceSession, session_id, options=[lazyload("*")])
     if role == "officer" and (session is None or not _may_lead(staff, session)):
         raise Refusal("forbidden", "You may not lead this session.")
     if session is None or session.mode != SessionMode.video or not is_open(session):
@@ -173,6 +181,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
             if old is not None:
                 await calls.party_gone(session_id, "officer", "replaced")
             await calls.officer_joined(session_id, party.label, **_device_facts(request))
+            party.placed_at = time.monotonic()
             entered["logged"] = True
 
         room = rooms.room(session_id)
@@ -189,6 +198,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
             if old is not None:
                 await calls.party_gone(session_id, "client", "replaced", device=old.device, admitted=old.admitted)
             if placed == "admitted":
+                party.placed_at = time.monotonic()
                 await calls.admitted(session_id, party.device or "", automatic=True)
             else:
                 await calls.client_waiting(session_id, party.device or "", party.label, **_device_facts(request))
@@ -256,12 +266,14 @@ async def _dispatch(request: web.Request, party: Party, message) -> str | None:
     # stamp this side's ICE state
     elif isinstance(message, p.MediaState):
         if party.role == "officer" and room.officer is party or party.role == "client" and room.client is party:
+            _count_connected(request, room, party, message.state)
             await calls.media_state(sid, party.role, message.state, stalled_seconds=message.stalled_ms / 1000)
     # the officer admits or denies a waiting device
     elif isinstance(message, p.Admit):
         async def log_admit(_what, displaced, admitted):
             if displaced is not None:
                 await calls.party_gone(sid, "client", "replaced", device=displaced.device)
+            admitted.placed_at = time.monotonic()
             await calls.admitted(sid, admitted.device or "")
 
         await rooms.admit(room, message.device, log_admit)
@@ -298,13 +310,59 @@ async def _dispatch(request: web.Request, party: Party, message) -> str | None:
     return None
 
 
+def _count_connected(request: web.Request, room, party: Party, state: str) -> None:
+    """Join->connected: from the later party's placing to both reporting connected.
+    Counted once per pair of connections, and only when both are in this process."""
+    party.media_up = state in ("connected", "completed")
+    officer, client = room.officer, room.client
+    if officer is None or client is None or not (officer.media_up and client.media_up) or officer.counted or client.counted:
+        return
+    if not (officer.placed_at and client.placed_at):
+        return
+    officer.counted = client.counted = True
+    request.app[metrics_key].join_to_connected.observe(time.monotonic() - max(officer.placed_at, client.placed_at))
+
+
 async def _tell_recording(rooms: RoomRegistry, session_id: int, active: bool) -> None:
     for address in ("officer", "client"):
         await rooms.tell(session_id, address, p.Recording(active=active))
 
 
+class _SignalingSocket(web.WebSocketResponse):
+    """Remembers the close code this side sent: aiohttp's ``close_code`` becomes
+    the code the peer echoes back, which says nothing of why we closed."""
+
+    sent_close_code: int | None = None
+    metrics: "Metrics | None" = None
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        # aiohttp answers a peer's close frame by calling close() with 1000 after
+        # marking the socket closing (_closing): that close is the peer's, not ours.
+        if not self.closed and not self._closing and self.sent_close_code is None:
+            self.sent_close_code = code
+        return await super().close(code=code, message=message, drain=drain)
+
+
 @routes.get("/ws/sessions/{id}")
 async def signaling(request: web.Request) -> web.StreamResponse:
+    # Server-side heartbeat: a WebSocket ping every 2/3 of the timeout, and the
+    # connection closed when no pong comes within half that period, so a
+    # half-open socket (a phone gone without a FIN) is found within the timeout.
+    timeout = request.app[settings_key].heartbeat_timeout_seconds
+    ws = _SignalingSocket(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True, heartbeat=timeout * 2 / 3)
+    ws.metrics = request.app[metrics_key]
+    try:
+        return await _signaling(request, ws)
+    finally:
+        if ws.prepared:
+            # The code we sent, or the peer's; None when the peer vanished without a
+            # close frame: counted as 1006, as browsers do.
+            code = ws.sent_close_code or ws.close_code or 1006
+            request.app[metrics_key].ws_closes.labels(code=str(int(code))).inc()
+
+
+async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.StreamResponse:
+    metrics = request.app[metrics_key]
     raw_id = request.match_info["id"]
     # Refused before the upgrade: an id no database column holds failed after it (issue #12).
     if not raw_id.isdigit() or len(raw_id) > 18:
@@ -329,11 +387,6 @@ async def signaling(request: web.Request) -> web.StreamResponse:
             pending.release(address)
 
     try:
-        # Server-side heartbeat: a WebSocket ping every 2/3 of the timeout, and the
-        # connection closed when no pong comes within half that period, so a
-        # half-open socket (a phone gone without a FIN) is found within the timeout.
-        timeout = request.app[settings_key].heartbeat_timeout_seconds
-        ws = web.WebSocketResponse(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True, heartbeat=timeout * 2 / 3)
         await ws.prepare(request)
         party = await _enter(request, ws, session_id, spoke)
     finally:
@@ -348,11 +401,14 @@ async def signaling(request: web.Request) -> web.StreamResponse:
             if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
             if not bucket.take():
+                metrics.signaling_refusals.labels(code="rate-limited").inc()
                 await party.send(p.error("rate-limited", "Too many messages; this connection is closed."))
                 await party.close(CLOSE_REFUSED)
                 break
             try:
-                stop = await _dispatch(request, party, p.parse(frame.data))
+                message = p.parse(frame.data)
+                metrics.message_received(message.type)
+                stop = await _dispatch(request, party, message)
             except RedisError as exc:
                 rooms: RoomRegistry = request.app[rooms_key]
                 _warn_unavailable(rooms, party, exc)
@@ -360,6 +416,7 @@ async def signaling(request: web.Request) -> web.StreamResponse:
                 break
             except (p.ProtocolError, Refusal) as exc:
                 errors += 1
+                metrics.signaling_refusals.labels(code=exc.code).inc()
                 await party.send(p.error(exc.code, exc.message))
                 if getattr(exc, "close", False) or errors >= MAX_ERRORS:
                     await party.close(CLOSE_REFUSED)
@@ -437,8 +494,13 @@ async def _signaling_ctx(app: web.Application):
     calls.on_closed = rooms.session_ended
     app[calls_key] = calls
     app[rooms_key] = rooms
-    recordings = RecordingService(app[db_key], settings, app[audit_key])
+    # In recorder processes when there are any (docs/deploy.md, "Recorder processes").
+    remote = RemoteRecorders(settings.recorder_urls, recorder_token(settings)) if settings.recorder_urls else None
+    recordings = RecordingService(app[db_key], settings, app[audit_key], remote)
     app[recordings_key] = recordings
+    metrics = app[metrics_key]
+    metrics.read_from(rooms=lambda: len(rooms), parties=rooms.count_parties, recordings=recordings.running, writes=calls.writes.pending)
+    recordings.on_finished.append(lambda status: metrics.recordings_finished.labels(status=status).inc())
     # Ended by the API or closed as interrupted: the recording stops with the session.
     rooms.on_ended.append(lambda sid: recordings.stop(sid, "ended"))
     await calls.recover()
@@ -448,6 +510,7 @@ async def _signaling_ctx(app: web.Application):
         await recordings.recover()
     yield
     await calls.close()
+    await recordings.recorders.close()
     if close_shared is not None:
         await close_shared()
 

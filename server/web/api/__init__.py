@@ -15,9 +15,10 @@ from server.web.api import (
     portal,
     reminders,
     mobile_events,
+    metrics,
     recordings,
     sessions,
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics)

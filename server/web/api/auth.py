@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from server.db.models import Staff, utcnow
 from server.domain.errors import DomainError, ErrorKind
-from server.keys import audit_key, db_key, login_guard_key, passwords_key
+from server.keys import audit_key, db_key, login_guard_key, metrics_key, passwords_key
 from server.security import auth
 from server.security.passwords import MIN_LENGTH, needs_rehash
 from server.security.proxy import client_address
@@ -32,6 +32,7 @@ async def authenticate(request: web.Request, username: str, password: str) -> St
     # Reserve before any await: see server/security/login_guard.py.
     wait = guard.reserve(address, username)
     if wait > 0:
+        request.app[metrics_key].signin_failures.labels(reason="rate-limited").inc()
         raise DomainError(ErrorKind.rate_limited, "too-many-attempts", f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", retry_after=int(wait) + 1)
     workers = request.app[passwords_key]
     async with request.app[db_key]() as db:
@@ -48,6 +49,7 @@ async def authenticate(request: web.Request, username: str, password: str) -> St
             await db.commit()
     audit = request.app[audit_key]
     if not ok:
+        request.app[metrics_key].signin_failures.labels(reason="invalid-credentials").inc()
         await audit.record("auth.login_failed", actor=username[:64], detail={"ip": address})
         await asyncio.sleep(guard.pause_after_failure(username))
         raise DomainError(ErrorKind.unauthenticated, "invalid-credentials", "Wrong username or password.")
