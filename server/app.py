@@ -27,6 +27,7 @@ from server.security.ratelimit import RateLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
 from server.web import api, pages
+from server.web import format as web_format
 from server.web.errors import error_middleware
 from server.web.i18n import Catalogue
 from server.web.pages.join_link import JOIN_WINDOW_SECONDS
@@ -60,12 +61,13 @@ def create_app(settings: Settings) -> web.Application:
     app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, JOIN_WINDOW_SECONDS)
     app.cleanup_ctx.append(_database)
 
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
+    web_format.install(env)
 
     for module in (*api.MODULES, *pages.MODULES):
         app.router.add_routes(module.routes)

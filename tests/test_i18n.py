@@ -43,6 +43,7 @@ DYNAMIC_PREFIXES = {
     "join_error.": list(JOIN_REFUSALS),
     "kendala.kind.": [k.value for k in KendalaKind],
     "kendala.status.": [s.value for s in KendalaStatus],
+    "actor.": ["officer", "client", "system"],
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", *SETTING_KEYS]

@@ -30,7 +30,7 @@ from server.web.api.audit import (
     trail_page,
 )
 from server.web.dates import today
-from server.web.render import render
+from server.web.render import locale_of, render
 from server.web.validation import int_param
 
 routes = web.RouteTableDef()
@@ -98,7 +98,7 @@ async def audit_page(request: web.Request) -> web.Response:
             "modes": list(SessionMode),
             "statuses": list(SessionStatus),
             "outcomes": [o.value for o in Outcome] + ["none"],
-            "csv_url": "/api/audit/sessions?" + urlencode({**filt, "format": "csv"}),
+            "csv_url": "/api/audit/sessions?" + urlencode({**filt, "format": "csv", "lang": locale_of(request)}),
             "prev_url": link(page=q.page - 1) if q.page > 1 else None,
             "next_url": link(page=q.page + 1) if q.page < pages else None,
             "sort_link": sort_link,

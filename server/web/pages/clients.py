@@ -18,8 +18,8 @@ from server.web.api.clients import ClientCreate
 from server.web.dates import today
 from server.web.errors import http_status
 from server.web.forms import form_dict
-from server.web.render import render
-from server.web.validation import describe, int_param
+from server.web.render import error_text, gettext_for, render
+from server.web.validation import int_param, page_errors
 
 routes = web.RouteTableDef()
 
@@ -65,10 +65,10 @@ async def new_client_submit(request: web.Request) -> web.Response:
             client = await clients_domain.create_client(db, staff, **body.model_dump())
             await db.commit()
         except ValidationError as exc:
-            _msg, errors = describe(exc)
+            errors = page_errors(exc, gettext_for(request))
             return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": errors}, status=400)
         except DomainError as exc:
-            return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": {"form": exc.message}}, status=http_status(exc))
+            return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": {"form": error_text(request, exc)}}, status=http_status(exc))
     await request.app[audit_key].record("client.create", actor=staff, target_type="client", target_id=client.id)
     raise web.HTTPFound(f"/clients/{client.id}")
 
