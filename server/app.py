@@ -12,12 +12,14 @@ from aiohttp import web
 
 from server.audit.chain import AuditLog
 from server.db.engine import make_engine, make_sessionmaker
+from server.domain.letters import LetterKeys
 from server.keys import (
     audit_key,
     catalogue_key,
     db_key,
     engine_key,
     join_limiter_key,
+    letter_keys_key,
     login_limiter_key,
     settings_key,
 )
@@ -57,6 +59,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[settings_key] = settings
     app[catalogue_key] = Catalogue()
+    app[letter_keys_key] = LetterKeys(settings)
     app[login_limiter_key] = RateLimiter(settings.login_max_failures, settings.login_window_seconds)
     app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, JOIN_WINDOW_SECONDS)
     app.cleanup_ctx.append(_database)

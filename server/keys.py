@@ -12,6 +12,7 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from server.audit.chain import AuditLog
     from server.domain.calls import CallLog
+    from server.domain.letters import LetterKeys
     from server.domain.recordings import RecordingService
     from server.security.ratelimit import RateLimiter
     from server.signaling.rooms import RoomRegistry
@@ -27,3 +28,4 @@ catalogue_key: web.AppKey["Catalogue"] = web.AppKey("catalogue", "Catalogue")  #
 rooms_key: web.AppKey["RoomRegistry"] = web.AppKey("rooms", "RoomRegistry")  # type: ignore[arg-type]
 calls_key: web.AppKey["CallLog"] = web.AppKey("calls", "CallLog")  # type: ignore[arg-type]
 recordings_key: web.AppKey["RecordingService"] = web.AppKey("recordings", "RecordingService")  # type: ignore[arg-type]
+letter_keys_key: web.AppKey["LetterKeys"] = web.AppKey("letter_keys", "LetterKeys")  # type: ignore[arg-type]

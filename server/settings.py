@@ -65,6 +65,10 @@ class Settings:
     session_retention_days: int = 3650
     audit_signing_key_path: Path | None = None
     audit_sign_every: int = 100
+    # The Ed25519 key that signs letters (server/domain/letters.py); None: <data_dir>/letter-signing.key.
+    letter_signing_key_path: Path | None = None
+    # The largest office logo an admin may upload.
+    max_logo_bytes: int = 512 * 1024
     # How long the server waits for parties to come back after a restart.
     resume_grace_seconds: int = 120
     heartbeat_seconds: int = 15
@@ -167,6 +171,7 @@ class Settings:
             resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
+            letter_signing_key_path=Path(get("LETTER_SIGNING_KEY", str(data_dir / "letter-signing.key"))),
             audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
             if signing_key or not production
             else None,

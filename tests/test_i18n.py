@@ -15,6 +15,7 @@ from server.db.models import (
     ClientCategory,
     KendalaKind,
     KendalaStatus,
+    LetterKind,
     Outcome,
     Program,
     Role,
@@ -25,6 +26,7 @@ from server.db.models import (
 from server.domain.records import STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR
 from server.web.pages.admin import SETTING_KEYS
+from server.web.pages.office import FORM_FIELDS as OFFICE_FORM_FIELDS
 from server.web.pages.join_link import _STATUS as JOIN_REFUSALS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "server" / "web" / "templates"
@@ -44,6 +46,10 @@ DYNAMIC_PREFIXES = {
     "kendala.kind.": [k.value for k in KendalaKind],
     "kendala.status.": [s.value for s in KendalaStatus],
     "actor.": ["officer", "client", "system"],
+    "letter.kind.": [k.value for k in LetterKind],
+    "letter.body.": [k.value for k in LetterKind],
+    "letter.signer_title.": ["head", "officer"],
+    "office.field.": list(OFFICE_FORM_FIELDS),
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", *SETTING_KEYS]

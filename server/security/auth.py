@@ -25,7 +25,8 @@ COOKIE = "bimbing_session"
 
 # Routes that need no staff sign-in. Everything else does (secure by default).
 STATIC_PREFIX = "/static/"
-PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/")
+# /v/: a letter's verification page, opened by whoever holds the letter (its QR code).
+PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/v/")
 PUBLIC_PATHS = frozenset({"/healthz", "/login", "/api/login", "/favicon.ico", "/lang"})
 
 staff_request_key = web.RequestKey("staff", Staff | None)  # type: ignore[arg-type]

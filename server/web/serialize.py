@@ -19,7 +19,7 @@ def iso(moment: datetime | date | None, tz: str = "Asia/Jakarta") -> str | None:
 
 
 def staff_json(staff: Staff) -> dict[str, Any]:
-    return {"id": staff.id, "username": staff.username, "name": staff.name, "role": staff.role.value, "active": staff.active}
+    return {"id": staff.id, "username": staff.username, "name": staff.name, "role": staff.role.value, "active": staff.active, "nip": staff.nip or ""}
 
 
 def client_json(client: Client, tz: str) -> dict[str, Any]:

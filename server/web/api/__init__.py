@@ -7,9 +7,10 @@ from server.web.api import (
     clients,
     health,
     kendala,
+    letters,
     recordings,
     sessions,
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, letters)

@@ -9,7 +9,9 @@ from server.web.pages import (
     clients,
     join_link,
     kendala,
+    letters,
+    office,
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin)
+MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin, office, letters)

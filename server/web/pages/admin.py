@@ -81,7 +81,7 @@ async def staff_submit(request: web.Request) -> web.Response:
         rows = list((await db.execute(select(Staff).where(Staff.office_id == me.office_id).order_by(Staff.role, Staff.name))).scalars())
         try:
             body = StaffCreate.model_validate(form)
-            staff = await add_staff(db, me.office_id, body.username, body.name, body.role, body.password)
+            staff = await add_staff(db, me.office_id, body.username, body.name, body.role, body.password, nip=body.nip)
             await db.commit()
         except ValidationError as exc:
             errors = page_errors(exc, gettext_for(request))

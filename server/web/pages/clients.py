@@ -6,7 +6,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from server.db.models import Client, ClientCategory, Program, Role, SessionMode, Staff
+from server.db.models import Client, ClientCategory, Letter, LetterKind, Program, Role, SessionMode, Staff
 from server.domain import clients as clients_domain
 from server.domain import kendala as kendala_domain
 from server.domain.access import require_client
@@ -80,8 +80,9 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
         client = require_client(staff, await db.get(Client, client_id))
         sessions = await clients_domain.client_sessions(db, client.id)
         kendala = await kendala_domain.for_client(db, client.id)
+        letters = list((await db.execute(select(Letter).where(Letter.client_id == client.id).order_by(Letter.id.desc()))).scalars())
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, today(request), tz),
-            "kendala": kendala, "kendala_errors": {}, "kendala_form": {}}
+            "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "letters": letters, "letter_kinds": [k.value for k in LetterKind]}
 
 
 @routes.get("/clients/{id}")
