@@ -5,6 +5,7 @@ from server.web.api import (
     audit,
     auth,
     clients,
+    evaluation,
     health,
     kendala,
     letters,
@@ -13,4 +14,4 @@ from server.web.api import (
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, letters)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, letters, evaluation)
