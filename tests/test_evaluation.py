@@ -308,3 +308,32 @@ def test_place_of_clients_matches_by_name_ignoring_case_and_spaces():
     places = place_of_clients([city, kec, kel], [c1, c2])
     assert (places[10].city, places[10].kecamatan, places[10].kelurahan) == ("Kepulauan Seribu", "Kepulauan Seribu Selatan", "Pulau Tidung")
     assert (places[11].city, places[11].kecamatan, places[11].kelurahan) == (None, None, "Lain")
+
+
+async def test_the_page_draws_charts_with_tables_links_and_the_caveat_under_150_kb(client, office, sign_in, database_url):
+    await seed(database_url, office)
+    await sign_in(client, "kasie")
+    resp = await client.get("/evaluation?from=2025-03&to=2025-05")
+    assert resp.status == 200, await resp.text()
+    html = await resp.text()
+    assert len(html.encode()) < 150 * 1024
+    assert html.count("<svg") >= 5 and "<script" not in html  # server-drawn, no chart library
+    for table in ("table-months", "table-periods", "table-kendala", "table-areas", "table-strategies", "table-officers"):
+        assert f'id="{table}"' in html, table
+    assert "bukan bukti sebab-akibat" in html
+    # Figures link to what is behind them: sessions in the audit log, clients in a list.
+    assert 'href="/audit?date_from=2025-03-01&amp;date_to=2025-03-31&amp;mode=video"' in html
+    assert "/evaluation/clients?" in html and "format=csv&amp;table=areas" in html
+    # Indonesian numbers and month names.
+    assert "Mar 2025" in html or "Maret 2025" in html
+    # The clients behind the overdue figure of May are exactly those overdue then.
+    body = await (await client.get("/api/reports/evaluation?from=2025-05&to=2025-05")).json()
+    listed = await (await client.get("/evaluation/clients?from=2025-03&to=2025-05&on=2025-05-31&overdue=1")).text()
+    assert listed.count('data-client-id="') == body["months"][0]["overdue_clients"]
+    # Strategies resting on fewer than 5 clients say so instead of a figure.
+    few = await (await client.get("/evaluation?from=2025-03&to=2025-05&kelurahan=Pulau%20Kelapa&category=child")).text()
+    assert few.count('data-hidden="true"') == 3 and "Kurang dari 5 klien" in few
+    # A PK reaches the page for their own caseload; English when chosen.
+    await sign_in(client, "pk1")
+    own = await client.get("/evaluation?from=2025-03&to=2025-05&lang=en")
+    assert own.status == 200 and "not proof of cause" in await own.text()

@@ -346,15 +346,10 @@ def place_of_clients(areas: Iterable[Area], clients: Iterable[Any]) -> dict[int,
 # --- the computation -------------------------------------------------------------
 
 
-async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str, today: date) -> Evaluation:
-    prev_from, prev_to = previous_span(f.date_from, f.date_to)
-    local = _LocalDay(tz, prev_from, f.date_to)
-    range_end_utc = datetime.combine(f.date_to + timedelta(days=1), time(0), ZoneInfo(tz))
-    prev_start_utc = datetime.combine(prev_from, time(0), ZoneInfo(tz))
-
-    # clients in scope and filter
+async def _clients_in_scope(db: AsyncSession, staff: Staff, f: EvaluationFilter) -> tuple[list[Any], dict[int, Place]]:
+    """The clients the caller may see that pass the filter, with their places."""
     client_query = scope_clients(
-        select(Client.id, Client.officer_id, Client.kelurahan, Client.supervision_start, Client.supervision_end, Client.reporting_interval_days),
+        select(Client.id, Client.name, Client.register_number, Client.officer_id, Client.kelurahan, Client.supervision_start, Client.supervision_end, Client.reporting_interval_days),
         staff,
     )
     if f.officer_id is not None:
@@ -373,6 +368,52 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
                 for want, have in ((f.city, p.city), (f.kecamatan, p.kecamatan), (f.kelurahan, p.kelurahan))
             )
         clients = [c for c in clients if wanted(places[c.id])]
+    return clients, places
+
+
+async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str, on: date, *, overdue: bool = False, open_kendala: bool = False) -> list[dict[str, Any]]:
+    """The clients behind a figure of the page: the filter's clients supervised
+    on ``on`` (only the overdue ones, or those with open kendala, if asked), with
+    their place, periods due and met by that day, and whether they were overdue."""
+    clients, places = await _clients_in_scope(db, staff, f)
+    ids = {c.id for c in clients}
+    end_utc = datetime.combine(on + timedelta(days=1), time(0), ZoneInfo(tz))
+    local = _LocalDay(tz, on, on)
+    attended: dict[int, list[date]] = defaultdict(list)
+    rows = await db.execute(
+        select(GuidanceSession.client_id, GuidanceSession.started_at, GuidanceSession.scheduled_at)
+        .where(GuidanceSession.office_id == staff.office_id, GuidanceSession.outcome == Outcome.attended,
+               GuidanceSession.status != SessionStatus.cancelled, GuidanceSession.scheduled_at < end_utc)
+    )
+    for r in rows:
+        if r.client_id in ids:
+            attended[r.client_id].append(local(r.started_at or r.scheduled_at))
+    with_kendala = set()
+    if open_kendala:
+        with_kendala = set((await db.execute(select(Kendala.client_id).where(Kendala.status == "open"))).scalars())
+    out = []
+    for c in clients:
+        if c.supervision_start > on or c.supervision_end < f.date_from:
+            continue
+        tl = _Timeline(c, [d for d in attended.get(c.id, ()) if d <= on])
+        late = tl.overdue(on)
+        if (overdue and not late) or (open_kendala and c.id not in with_kendala):
+            continue
+        due, met = tl.periods(on)
+        p = places[c.id]
+        out.append({"id": c.id, "name": c.name, "register_number": c.register_number, "city": p.city, "kecamatan": p.kecamatan,
+                    "kelurahan": p.kelurahan, "due": due, "met": met, "overdue": late})
+    out.sort(key=lambda r: (not r["overdue"], r["name"]))
+    return out
+
+
+async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str, today: date) -> Evaluation:
+    prev_from, prev_to = previous_span(f.date_from, f.date_to)
+    local = _LocalDay(tz, prev_from, f.date_to)
+    range_end_utc = datetime.combine(f.date_to + timedelta(days=1), time(0), ZoneInfo(tz))
+    prev_start_utc = datetime.combine(prev_from, time(0), ZoneInfo(tz))
+
+    clients, places = await _clients_in_scope(db, staff, f)
     ids = {c.id for c in clients}
     by_id = {c.id: c for c in clients}
 

@@ -7,6 +7,7 @@ from server.web.pages import (
     auth,
     call,
     clients,
+    evaluation,
     join_link,
     kendala,
     letters,
@@ -14,4 +15,4 @@ from server.web.pages import (
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin, office, letters)
+MODULES = (auth, clients, sessions, call, join_link, kendala, audit, admin, office, letters, evaluation)
