@@ -135,23 +135,23 @@ async def seed_history(database_url: str, office) -> int:
 
 
 PAGES = {
-    "pk1": ["/caseload", "/clients/{c1}", "/sessions/{s}", "/clients/{c1}/sessions/new", "/clients/new", "/audit/officers", "/audit/reports/client/{c1}"],
-    "kasie": ["/caseload", "/audit", "/audit/anomalies", "/audit/officers", "/audit/integrity", "/audit/reports/officer/{pk1}", "/clients/{c1}", "/sessions/{s}", "/evaluation"],
+    "pk1": ["/evaluation", "/letters/{l}", "/caseload", "/clients/{c1}", "/sessions/{s}", "/clients/{c1}/sessions/new", "/clients/new", "/audit/officers", "/audit/reports/client/{c1}"],
+    "kasie": ["/evaluation/clients", "/caseload", "/audit", "/audit/anomalies", "/audit/officers", "/audit/integrity", "/audit/reports/officer/{pk1}", "/clients/{c1}", "/sessions/{s}", "/evaluation"],
     "admin": ["/caseload", "/admin/staff", "/admin/settings", "/admin/office", "/audit/integrity", "/evaluation"],
 }
 
 
 async def test_indonesian_pages_carry_no_key_no_english_sentence_and_no_raw_validator_message(client, office, sign_in, database_url):
     s = await seed_history(database_url, office)
-    ids = {"c1": office.clients["c1"].id, "pk1": office.staff["pk1"].id, "s": s}
+    await sign_in(client, "pk1")
+    letter = await (await client.post(f"/api/clients/{office.clients['c1'].id}/letters", json={"kind": "keterangan"})).json()
+    ids = {"c1": office.clients["c1"].id, "pk1": office.staff["pk1"].id, "s": s, "l": letter["id"]}
     problems = {}
     for username, paths in PAGES.items():
         await sign_in(client, username)
         for path in paths:
             url = path.format(**ids)
             resp = await client.get(url)
-            if resp.status == 404 and url in ("/evaluation", "/admin/office"):
-                continue  # built later in this branch; the scan takes them in once they exist
             assert resp.status == 200, (username, url, resp.status)
             found = leaks(await resp.text())
             if found:
@@ -171,6 +171,12 @@ async def test_indonesian_pages_carry_no_key_no_english_sentence_and_no_raw_vali
     page = await resp.text()
     assert "Harus berupa bilangan bulat." in page
     problems.update({"session form": f} for f in [leaks(page)] if f)
+    # The public verification page, valid and unknown.
+    code = letter["verify_url"].rsplit("/v/", 1)[1]
+    for url in (f"/v/{code}", "/v/unknown"):
+        found = leaks(await (await client.get(url)).text())
+        if found:
+            problems[url] = found
     assert problems == {}
 
 

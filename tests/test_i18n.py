@@ -13,6 +13,7 @@ import pytest
 from server.db.models import (
     TOPICS,
     ClientCategory,
+    Evidence,
     KendalaKind,
     KendalaStatus,
     LetterKind,
@@ -50,6 +51,7 @@ DYNAMIC_PREFIXES = {
     "letter.body.": [k.value for k in LetterKind],
     "letter.signer_title.": ["head", "officer"],
     "office.field.": list(OFFICE_FORM_FIELDS),
+    "eval.evidence.": [e.value for e in Evidence],
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", *SETTING_KEYS]
