@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import statistics
 from bisect import bisect_right
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Date, Integer, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
@@ -407,6 +407,156 @@ async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz
     return out
 
 
+@dataclass(frozen=True)
+class _Window:
+    previous_start: datetime  # the previous period's first moment (UTC-aware)
+    start: datetime  # the range's first moment
+    end: datetime  # the moment after the range
+
+
+@dataclass
+class _Scan:
+    """What the sessions give: per month counts (written into MonthFigures),
+    attended days per client, first use of each strategy, the last mobile day
+    per client, and per PK the sessions held in the range."""
+
+    attended: dict[int, list[date]] = field(default_factory=lambda: defaultdict(list))
+    first_use: dict[str, dict[int, date]] = field(default_factory=lambda: {m.value: {} for m in STRATEGY_MODES})
+    last_mobile: dict[int, date] = field(default_factory=dict)
+    held: dict[int, int] = field(default_factory=dict)
+    no_notes: dict[int, int] = field(default_factory=dict)
+    median: dict[int, float] = field(default_factory=dict)
+
+
+def _session_conditions(staff: Staff, f: EvaluationFilter, client_ids: set[int] | None) -> list[Any]:
+    """The sessions of the clients in the caller's scope that pass the filter
+    (joined on Client); ``client_ids`` when an area filter chose them in Python."""
+    conds: list[Any] = [Client.office_id == staff.office_id, GuidanceSession.status != SessionStatus.cancelled]
+    if staff.role == Role.pk:
+        conds.append(Client.officer_id == staff.id)
+    if f.officer_id is not None:
+        conds.append(Client.officer_id == f.officer_id)
+    if f.program is not None:
+        conds.append(Client.program == f.program)
+    if f.category is not None:
+        conds.append(Client.category == f.category)
+    if client_ids is not None:
+        conds.append(GuidanceSession.client_id.in_(sorted(client_ids)))
+    return conds
+
+
+EPOCH = date(1970, 1, 1)
+
+
+async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str, local: _LocalDay, w: _Window, months: dict[str, MonthFigures]) -> _Scan:
+    """The database counts and groups; Python receives a few thousand small rows
+    (and one (client, day) pair per attended day), not every session. Local
+    days and months are computed in SQL: PostgreSQL converts with the zone
+    itself, SQLite with the zone's fixed offset (only used when it has one)."""
+    moment = func.coalesce(GuidanceSession.started_at, GuidanceSession.scheduled_at)
+    if dialect == "postgresql":
+        local_ts = func.timezone(tz, moment)
+        day_expr = cast(local_ts, Date) - cast(literal("1970-01-01"), Date)
+        month_expr = func.to_char(local_ts, "YYYY-MM")
+    else:
+        shift = f"{int(local.offset.total_seconds()):+d} seconds"
+        day_expr = cast(func.julianday(func.date(moment, shift)) - 2440587.5, Integer)
+        month_expr = func.strftime("%Y-%m", moment, shift)
+    base = select().select_from(GuidanceSession).join(Client, Client.id == GuidanceSession.client_id).where(*conds, GuidanceSession.scheduled_at < w.end)
+    scan = _Scan()
+    days: dict[int, date] = {}
+
+    def as_date(n: int) -> date:
+        d = days.get(n)
+        if d is None:
+            d = days[n] = EPOCH + timedelta(days=int(n))
+        return d
+
+    # month by month: held by mode and evidence, no-shows
+    month_q = base.add_columns(month_expr.label("month"), GuidanceSession.mode, GuidanceSession.evidence, GuidanceSession.status,
+                               GuidanceSession.outcome, func.count().label("n"))
+    month_q = month_q.where(moment >= w.previous_start).group_by(month_expr, GuidanceSession.mode, GuidanceSession.evidence, GuidanceSession.status, GuidanceSession.outcome)
+    for r in await db.execute(month_q):
+        m = months.get(r.month)
+        if m is None:
+            continue
+        if r.status in HELD:
+            m.sessions_by_mode[r.mode.value] += r.n
+            m.sessions_by_evidence[r.evidence.value] += r.n
+        if r.outcome == Outcome.no_show:
+            m.no_shows += r.n
+
+    # attended days per client (periods and overdue), first use of each strategy, last mobile day
+    attended = base.where(GuidanceSession.outcome == Outcome.attended)
+    for client_id, n in await db.execute(attended.add_columns(GuidanceSession.client_id, day_expr).distinct()):
+        scan.attended[client_id].append(as_date(n))
+    strategy_q = attended.add_columns(GuidanceSession.client_id, GuidanceSession.mode, func.min(day_expr), func.max(day_expr)).where(
+        GuidanceSession.mode.in_(STRATEGY_MODES)).group_by(GuidanceSession.client_id, GuidanceSession.mode)
+    for client_id, mode, first, last in await db.execute(strategy_q):
+        scan.first_use[mode.value][client_id] = as_date(first)
+        if mode == SessionMode.mobile:
+            scan.last_mobile[client_id] = as_date(last)
+
+    # PKs: sessions held in the range, without notes, and the median duration
+    in_range = base.where(GuidanceSession.status.in_(HELD), moment >= w.start)
+    for officer_id, n, bare in await db.execute(in_range.add_columns(
+            GuidanceSession.officer_id, func.count(), func.sum(case((GuidanceSession.notes == "", 1), else_=0))).group_by(GuidanceSession.officer_id)):
+        scan.held[officer_id] = n
+        scan.no_notes[officer_id] = int(bare or 0)
+    ranked = in_range.add_columns(
+        GuidanceSession.officer_id.label("officer_id"), GuidanceSession.duration_seconds.label("d"),
+        func.row_number().over(partition_by=GuidanceSession.officer_id, order_by=GuidanceSession.duration_seconds).label("rn"),
+        func.count().over(partition_by=GuidanceSession.officer_id).label("cnt"),
+    ).subquery()
+    # The middle row, or the mean of the two middle rows: statistics.median's rule.
+    middle = select(ranked.c.officer_id, func.avg(ranked.c.d)).where(
+        or_(ranked.c.rn == (ranked.c.cnt + 1) // 2, ranked.c.rn == (ranked.c.cnt + 2) // 2)).group_by(ranked.c.officer_id)
+    for officer_id, value in await db.execute(middle):
+        value = float(value)
+        scan.median[officer_id] = int(value) if value.is_integer() else value
+    return scan
+
+
+async def _scan_in_python(db: AsyncSession, conds: list[Any], local: _LocalDay, w: _Window, months: dict[str, MonthFigures]) -> _Scan:
+    """The same, session by session: for a zone with daylight saving on SQLite."""
+    rows = await db.execute(
+        select(GuidanceSession.client_id, GuidanceSession.officer_id, GuidanceSession.mode, GuidanceSession.evidence,
+               GuidanceSession.status, GuidanceSession.outcome, GuidanceSession.scheduled_at, GuidanceSession.started_at,
+               GuidanceSession.duration_seconds, (GuidanceSession.notes == "").label("no_notes"))
+        .join(Client, Client.id == GuidanceSession.client_id).where(*conds, GuidanceSession.scheduled_at < w.end)
+    )
+    scan = _Scan()
+    durations: dict[int, list[int]] = defaultdict(list)
+    for s in rows:
+        moment = s.started_at or s.scheduled_at
+        day = local(moment)
+        if s.outcome == Outcome.attended:
+            scan.attended[s.client_id].append(day)
+            if s.mode in STRATEGY_MODES:
+                fu = scan.first_use[s.mode.value]
+                if s.client_id not in fu or day < fu[s.client_id]:
+                    fu[s.client_id] = day
+            if s.mode == SessionMode.mobile and (s.client_id not in scan.last_mobile or day > scan.last_mobile[s.client_id]):
+                scan.last_mobile[s.client_id] = day
+        if moment < w.previous_start:
+            continue
+        month = months.get(day.strftime("%Y-%m"))
+        if month is None:
+            continue
+        if s.status in HELD:
+            month.sessions_by_mode[s.mode.value] += 1
+            month.sessions_by_evidence[s.evidence.value] += 1
+            if moment >= w.start:
+                durations[s.officer_id].append(s.duration_seconds or 0)
+                scan.no_notes[s.officer_id] = scan.no_notes.get(s.officer_id, 0) + bool(s.no_notes)
+        if s.outcome == Outcome.no_show:
+            month.no_shows += 1
+    for officer_id, values in durations.items():
+        scan.held[officer_id] = len(values)
+        scan.median[officer_id] = statistics.median(values)
+    return scan
+
+
 async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str, today: date) -> Evaluation:
     prev_from, prev_to = previous_span(f.date_from, f.date_to)
     local = _LocalDay(tz, prev_from, f.date_to)
@@ -417,54 +567,22 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     ids = {c.id for c in clients}
     by_id = {c.id: c for c in clients}
 
-    # sessions of those clients up to the range's end (attended ones from the
-    # supervision's start: periods count from there).
-    session_rows = await db.execute(
-        select(
-            GuidanceSession.client_id, GuidanceSession.officer_id, GuidanceSession.mode, GuidanceSession.evidence,
-            GuidanceSession.status, GuidanceSession.outcome, GuidanceSession.scheduled_at, GuidanceSession.started_at,
-            GuidanceSession.duration_seconds, (GuidanceSession.notes == "").label("no_notes"),
-        )
-        .join(Client, Client.id == GuidanceSession.client_id)
-        .where(Client.office_id == staff.office_id, GuidanceSession.scheduled_at < range_end_utc)
-        .where(GuidanceSession.client_id.in_(ids) if len(ids) <= 900 else GuidanceSession.office_id == staff.office_id)
-    )
     month_keys = {m: m.strftime("%Y-%m") for m in months_between(prev_from, f.date_to)}
     months = {key: MonthFigures(key, first=m, last=_month_end(m)) for m, key in month_keys.items()}
-    attended: dict[int, list[date]] = defaultdict(list)
-    first_use: dict[str, dict[int, date]] = {m.value: {} for m in STRATEGY_MODES}
+    window = _Window(prev_start_utc, datetime.combine(f.date_from, time(0), ZoneInfo(tz)), range_end_utc)
+    area_filtered = bool(f.city or f.kecamatan or f.kelurahan)
+    conditions = _session_conditions(staff, f, ids if area_filtered else None)
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql" or (dialect == "sqlite" and local.offset is not None):
+        scan = await _scan_in_sql(db, dialect, conditions, tz, local, window, months)
+    else:
+        scan = await _scan_in_python(db, conditions, local, window, months)
+    attended, first_use = scan.attended, scan.first_use
     last_mobile: dict[str, date] = {}
-    officer_held: dict[int, list[int]] = defaultdict(list)
-    officer_no_notes: Counter[int] = Counter()
-    range_from_utc = datetime.combine(f.date_from, time(0), ZoneInfo(tz))
-    for s in session_rows:
-        if s.client_id not in ids or s.status == SessionStatus.cancelled:
-            continue
-        moment = s.started_at or s.scheduled_at
-        day = local(moment)
-        if s.outcome == Outcome.attended:
-            attended[s.client_id].append(day)
-            if s.mode in STRATEGY_MODES:
-                fu = first_use[s.mode.value]
-                if s.client_id not in fu or day < fu[s.client_id]:
-                    fu[s.client_id] = day
-            if s.mode == SessionMode.mobile:
-                k = places[s.client_id].kelurahan.casefold()
-                if k not in last_mobile or day > last_mobile[k]:
-                    last_mobile[k] = day
-        if moment < prev_start_utc:
-            continue
-        month = months.get(day.strftime("%Y-%m"))
-        if month is None:
-            continue
-        if s.status in HELD:
-            month.sessions_by_mode[s.mode.value] += 1
-            month.sessions_by_evidence[s.evidence.value] += 1
-            if moment >= range_from_utc:
-                officer_held[s.officer_id].append(s.duration_seconds or 0)
-                officer_no_notes[s.officer_id] += bool(s.no_notes)
-        if s.outcome == Outcome.no_show:
-            month.no_shows += 1
+    for cid, day in scan.last_mobile.items():
+        k = places[cid].kelurahan.casefold()
+        if k not in last_mobile or day > last_mobile[k]:
+            last_mobile[k] = day
 
     # periods and overdue, per client and month end
     timelines = {c.id: _Timeline(c, attended.get(c.id, ())) for c in clients}
@@ -547,10 +665,9 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
             o.caseload += 1
         o.clients_overdue += timelines[c.id].overdue(f.date_to)
     for oid, o in officers.items():
-        durations = officer_held.get(oid, [])
-        o.sessions_held = len(durations)
-        o.median_duration_seconds = statistics.median(durations) if durations else None
-        o.sessions_without_notes = officer_no_notes.get(oid, 0)
+        o.sessions_held = scan.held.get(oid, 0)
+        o.median_duration_seconds = scan.median.get(oid)
+        o.sessions_without_notes = scan.no_notes.get(oid, 0)
         waits = open_waits.get(oid, [])
         o.open_kendala = len(waits)
         o.kendala_waiting_days_max = max(waits) if waits else None
