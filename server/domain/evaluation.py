@@ -38,7 +38,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, case, cast, func, literal, or_, select
+from sqlalchemy import Date, Integer, String, case, cast, func, literal, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
@@ -459,8 +459,11 @@ async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str
         day_expr = cast(local_ts, Date) - cast(literal("1970-01-01"), Date)
         month_expr = func.to_char(local_ts, "YYYY-MM")
     else:
-        shift = f"{int(local.offset.total_seconds()):+d} seconds"
-        day_expr = cast(func.julianday(func.date(moment, shift)) - 2440587.5, Integer)
+        seconds = int(local.offset.total_seconds())
+        shift = f"{seconds:+d} seconds"
+        # Julian day numbers start at noon: +0.5 and the offset, truncated, is the local
+        # day; 2440588 is 1970-01-01's. One function call a row instead of date()+julianday().
+        day_expr = cast(func.julianday(moment) + (0.5 + seconds / 86400), Integer) - 2440588
         month_expr = func.strftime("%Y-%m", moment, shift)
     base = select().select_from(GuidanceSession).join(Client, Client.id == GuidanceSession.client_id).where(*conds, GuidanceSession.scheduled_at < w.end)
     scan = _Scan()
@@ -486,34 +489,38 @@ async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str
         if r.outcome == Outcome.no_show:
             m.no_shows += r.n
 
-    # attended days per client (periods and overdue), first use of each strategy, last mobile day
-    attended = base.where(GuidanceSession.outcome == Outcome.attended)
-    for client_id, n in await db.execute(attended.add_columns(GuidanceSession.client_id, day_expr).distinct()):
-        scan.attended[client_id].append(as_date(n))
-    strategy_q = attended.add_columns(GuidanceSession.client_id, GuidanceSession.mode, func.min(day_expr), func.max(day_expr)).where(
-        GuidanceSession.mode.in_(STRATEGY_MODES)).group_by(GuidanceSession.client_id, GuidanceSession.mode)
-    for client_id, mode, first, last in await db.execute(strategy_q):
-        scan.first_use[mode.value][client_id] = as_date(first)
-        if mode == SessionMode.mobile:
-            scan.last_mobile[client_id] = as_date(last)
+    # attended days per client (periods and overdue), first use of each strategy and
+    # the last mobile day, from one grouped scan: (client, day, mode) for each attended day
+    mode_text = type_coerce(GuidanceSession.mode, String)  # the stored text, no enum conversion a row
+    attended = base.where(GuidanceSession.outcome == Outcome.attended).add_columns(GuidanceSession.client_id, day_expr.label("day"), mode_text.label("mode"))
+    strategies = {m.value for m in STRATEGY_MODES}
+    for client_id, n, mode in await db.execute(attended.group_by(GuidanceSession.client_id, day_expr, mode_text)):
+        day = as_date(n)
+        scan.attended[client_id].append(day)
+        if mode in strategies:
+            fu = scan.first_use[mode]
+            if client_id not in fu or day < fu[client_id]:
+                fu[client_id] = day
+            if mode == SessionMode.mobile.value and (client_id not in scan.last_mobile or day > scan.last_mobile[client_id]):
+                scan.last_mobile[client_id] = day
 
-    # PKs: sessions held in the range, without notes, and the median duration
-    in_range = base.where(GuidanceSession.status.in_(HELD), moment >= w.start)
-    for officer_id, n, bare in await db.execute(in_range.add_columns(
-            GuidanceSession.officer_id, func.count(), func.sum(case((GuidanceSession.notes == "", 1), else_=0))).group_by(GuidanceSession.officer_id)):
-        scan.held[officer_id] = n
-        scan.no_notes[officer_id] = int(bare or 0)
-    ranked = in_range.add_columns(
+    # PKs, in one scan: sessions held in the range, those without notes, and the
+    # median duration (the middle row, or the mean of the two middle rows:
+    # statistics.median's rule), by window functions over each PK's sessions.
+    part = {"partition_by": GuidanceSession.officer_id}
+    ranked = base.where(GuidanceSession.status.in_(HELD), moment >= w.start).add_columns(
         GuidanceSession.officer_id.label("officer_id"), GuidanceSession.duration_seconds.label("d"),
-        func.row_number().over(partition_by=GuidanceSession.officer_id, order_by=GuidanceSession.duration_seconds).label("rn"),
-        func.count().over(partition_by=GuidanceSession.officer_id).label("cnt"),
+        func.row_number().over(order_by=GuidanceSession.duration_seconds, **part).label("rn"),
+        func.count().over(**part).label("cnt"),
+        func.sum(case((GuidanceSession.notes == "", 1), else_=0)).over(**part).label("bare"),
     ).subquery()
-    # The middle row, or the mean of the two middle rows: statistics.median's rule.
-    middle = select(ranked.c.officer_id, func.avg(ranked.c.d)).where(
+    middle = select(ranked.c.officer_id, func.avg(ranked.c.d), func.max(ranked.c.cnt), func.max(ranked.c.bare)).where(
         or_(ranked.c.rn == (ranked.c.cnt + 1) // 2, ranked.c.rn == (ranked.c.cnt + 2) // 2)).group_by(ranked.c.officer_id)
-    for officer_id, value in await db.execute(middle):
+    for officer_id, value, n, bare in await db.execute(middle):
         value = float(value)
         scan.median[officer_id] = int(value) if value.is_integer() else value
+        scan.held[officer_id] = int(n)
+        scan.no_notes[officer_id] = int(bare or 0)
     return scan
 
 
