@@ -213,3 +213,11 @@ async def test_staff_gain_an_nip(client, office, sign_in, database_url):
     assert (await patched.json())["nip"] == "199001012015031002"
     async with database(database_url) as db:
         assert (await db.scalar(select(Staff.nip).where(Staff.id == staff_id))) == "199001012015031002"
+
+
+async def test_a_refused_letter_from_the_form_says_why_in_indonesian(client, office, sign_in):
+    await sign_in(client, "pk1")
+    c1 = office.clients["c1"].id
+    page = await (await client.get(f"/clients/{c1}")).text()
+    resp = await client.post(f"/clients/{c1}/letters", data={"csrf_token": csrf_token(page), "kind": "selesai"}, allow_redirects=False)
+    assert resp.status == 409 and "Masa bimbingan klien belum berakhir." in await resp.text()

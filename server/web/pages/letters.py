@@ -18,12 +18,14 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from server.db.models import GuidanceSession, LetterKind, Office, Outcome, SessionStatus
+from server.domain.errors import DomainError, ErrorKind
 from server.domain.letters import find_by_code
 from server.domain.office import office_profile
 from server.keys import db_key, letter_keys_key
 from server.security.auth import current_staff
 from server.web.api.letters import create, load_letter, revoke, verify_url
-from server.web.render import render
+from server.web.errors import http_status
+from server.web.render import error_text, render
 from server.web.validation import int_param
 
 routes = web.RouteTableDef()
@@ -44,7 +46,13 @@ async def create_from_form(request: web.Request) -> web.Response:
         kind = LetterKind(form.get("kind", ""))
     except ValueError:
         raise web.HTTPBadRequest(text="Jenis surat tidak dikenal.") from None
-    letter = await create(request, staff, int_param(request, "id"), kind)
+    try:
+        letter = await create(request, staff, int_param(request, "id"), kind)
+    except DomainError as exc:
+        if exc.kind in (ErrorKind.not_found, ErrorKind.forbidden):
+            raise
+        # A refusal the PK can act on (supervision not ended, no key yet), in the page's language.
+        return web.Response(status=http_status(exc), text=error_text(request, exc), content_type="text/plain")
     raise web.HTTPFound(f"/letters/{letter.id}")
 
 
