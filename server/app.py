@@ -12,6 +12,7 @@ from aiohttp import web
 
 from server.audit.chain import AuditLog
 from server.db.engine import make_engine, make_sessionmaker
+from server.domain.letters import LetterKeys
 from server.keys import (
     audit_key,
     catalogue_key,
@@ -21,6 +22,7 @@ from server.keys import (
     login_guard_key,
     passwords_key,
     metrics_key,
+    letter_keys_key,
     settings_key,
 )
 from server.security.auth import auth_middleware
@@ -35,6 +37,7 @@ from server.settings import Settings
 from server.signaling import ws as signaling_ws
 from server.static_files import webclient_dir
 from server.web import api, compression, pages
+from server.web import format as web_format
 from server.web.errors import error_middleware
 from server.web.i18n import Catalogue
 from server.web.pages.join_link import JOIN_WINDOW_SECONDS
@@ -75,6 +78,7 @@ def create_app(settings: Settings) -> web.Application:
     app[catalogue_key] = Catalogue()
     app[metrics_key] = Metrics()
     app[login_guard_key] = LoginGuard.from_settings(settings)
+    app[letter_keys_key] = LetterKeys(settings)
     app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, JOIN_WINDOW_SECONDS)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_password_workers)
@@ -82,12 +86,13 @@ def create_app(settings: Settings) -> web.Application:
     # The reminder gateway's sender, only when BIMBING_NOTIFY_URL is set (after the database ctx).
     app.cleanup_ctx.append(notify_ctx)
 
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
+    web_format.install(env)
 
     for module in (*api.MODULES, *pages.MODULES):
         app.router.add_routes(module.routes)

@@ -12,6 +12,7 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from server.audit.chain import AuditLog
     from server.domain.calls import CallLog
+    from server.domain.letters import LetterKeys
     from server.domain.recordings import RecordingService
     from server.security.login_guard import LoginGuard
     from server.security.passwords import PasswordWorkers
@@ -34,3 +35,4 @@ rooms_key: web.AppKey["RoomRegistry"] = web.AppKey("rooms", "RoomRegistry")  # t
 calls_key: web.AppKey["CallLog"] = web.AppKey("calls", "CallLog")  # type: ignore[arg-type]
 metrics_key: web.AppKey["Metrics"] = web.AppKey("metrics", "Metrics")  # type: ignore[arg-type]
 recordings_key: web.AppKey["RecordingService"] = web.AppKey("recordings", "RecordingService")  # type: ignore[arg-type]
+letter_keys_key: web.AppKey["LetterKeys"] = web.AppKey("letter_keys", "LetterKeys")  # type: ignore[arg-type]

@@ -72,6 +72,10 @@ class Settings:
     session_retention_days: int = 3650
     audit_signing_key_path: Path | None = None
     audit_sign_every: int = 100
+    # The Ed25519 key that signs letters (server/domain/letters.py); None: <data_dir>/letter-signing.key.
+    letter_signing_key_path: Path | None = None
+    # The largest office logo an admin may upload.
+    max_logo_bytes: int = 512 * 1024
     # How long the server waits for parties to come back after a restart.
     resume_grace_seconds: int = 120
     # Networks of the server's own interfaces the recorder may still reach (an
@@ -228,6 +232,7 @@ class Settings:
             recorder_urls=get_list("RECORDER_URLS"),
             recorder_token=get("RECORDER_TOKEN"),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
+            letter_signing_key_path=Path(get("LETTER_SIGNING_KEY", str(data_dir / "letter-signing.key"))),
             audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
             if signing_key or not production
             else None,

@@ -19,6 +19,7 @@ from server.db.models import (
     Evidence,
     KendalaKind,
     KendalaStatus,
+    LetterKind,
     Outcome,
     Program,
     Role,
@@ -29,6 +30,7 @@ from server.db.models import (
 from server.domain.records import STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR
 from server.web.pages.admin import SETTING_KEYS
+from server.web.pages.office import FORM_FIELDS as OFFICE_FORM_FIELDS
 from server.web.pages.join_link import _STATUS as JOIN_REFUSALS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "server" / "web" / "templates"
@@ -54,6 +56,12 @@ DYNAMIC_PREFIXES = {
     "met_with.": list(MET_WITH),
     "mobile.status.": [s.value for s in MobileEventStatus],
     "visit.reason.": list(VISIT_REASONS),
+    "actor.": ["officer", "client", "system"],
+    "letter.kind.": [k.value for k in LetterKind],
+    "letter.body.": [k.value for k in LetterKind],
+    "letter.signer_title.": ["head", "officer"],
+    "office.field.": list(OFFICE_FORM_FIELDS),
+    "eval.evidence.": [e.value for e in Evidence],
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS]

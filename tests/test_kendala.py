@@ -242,7 +242,7 @@ async def test_pk_declines_with_a_reply_from_the_record_page_and_the_client_read
     form = {"csrf_token": token, "status": "declined", "reply": "", "new_scheduled_at": reported["proposed"][:16]}
     # a decline with no reason comes back with the error and changes nothing
     resp = await client.post(f"/kendala/{kid}/answer", data=form, allow_redirects=False)
-    assert resp.status == 400 and "tell the client why" in await resp.text()
+    assert resp.status == 400 and "Tuliskan alasan penolakan" in await resp.text()
     assert (await kendala_rows(settings.database_url))[0].status == "open"
     form["reply"] = "Jadwal tetap; ongkos bisa diganti di kantor."
     resp = await client.post(f"/kendala/{kid}/answer", data=form, allow_redirects=False)

@@ -69,10 +69,12 @@ class HeadSigner:
     key_id: str
 
     @classmethod
-    def load(cls, path: Path, *, create: bool) -> "HeadSigner":
+    def load(cls, path: Path, *, create: bool, what: str = "audit signing key") -> "HeadSigner":
+        """Load the key at ``path`` (or make it, when ``create``); ``what`` names
+        it in errors, since letters keep a key of their own the same way."""
         if not path.exists():
             if not create:
-                raise SigningKeyError(f"audit signing key {path} does not exist (production never generates one: provision it)")
+                raise SigningKeyError(f"{what} {path} does not exist (production never generates one: provision it)")
             key = Ed25519PrivateKey.generate()
             pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
             try:
@@ -84,9 +86,9 @@ class HeadSigner:
         try:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (ValueError, TypeError) as exc:
-            raise SigningKeyError(f"audit signing key {path} is not a PEM Ed25519 private key: {exc}") from None
+            raise SigningKeyError(f"{what} {path} is not a PEM Ed25519 private key: {exc}") from None
         if not isinstance(key, Ed25519PrivateKey):
-            raise SigningKeyError(f"audit signing key {path} is not an Ed25519 key")
+            raise SigningKeyError(f"{what} {path} is not an Ed25519 key")
         pub_path = public_path(path)
         if not pub_path.exists():
             _write_public(path, key.public_key())

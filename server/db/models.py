@@ -201,6 +201,8 @@ class Staff(Base):
     # Set when an admin resets the password: the staff member may do nothing but
     # choose a new one at their next sign-in (server/security/auth.py).
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Nomor Induk Pegawai: printed under the signature on letters and reports.
+    nip: Mapped[str] = mapped_column(String(30), default="", server_default="")
 
 
 class StaffSession(Base):
@@ -555,3 +557,43 @@ class MobileInvitation(Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id"))
     added_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LetterKind(str, enum.Enum):
+    keterangan = "keterangan"  # surat keterangan: the client attends guidance (often for an employer)
+    panggilan = "panggilan"  # surat panggilan: summons an overdue client
+    selesai = "selesai"  # surat keterangan selesai bimbingan: supervision has ended
+
+
+class Letter(Base):
+    """A letter the office issued about a client: registered with a number from
+    the office's yearly sequence, signed with Ed25519 (server/domain/letters.py),
+    verifiable by anyone at ``/v/{code}``. Never deleted: revoking keeps the row."""
+
+    __tablename__ = "letter"
+    __table_args__ = (UniqueConstraint("office_id", "year", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    kind: Mapped[LetterKind] = mapped_column(_enum(LetterKind, "letter_kind"))
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str] = mapped_column(String(160))
+    issued_on: Mapped[date] = mapped_column(Date)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # As printed, kept even if the signer's account changes later.
+    signer_name: Mapped[str] = mapped_column(String(200))
+    signer_nip: Mapped[str] = mapped_column(String(30), default="")
+    signer_title: Mapped[str] = mapped_column(String(100), default="")
+    office_name: Mapped[str] = mapped_column(String(200))
+    client_initials: Mapped[str] = mapped_column(String(40))
+    # The public verification code (random; the QR code's link).
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+    client: Mapped[Client] = relationship(lazy="joined")

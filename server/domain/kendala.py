@@ -55,17 +55,17 @@ REPORT_WINDOW = timedelta(hours=1)
 HORIZON = timedelta(days=366)
 
 
-def _invalid(field: str, problem: str) -> DomainError:
-    return DomainError(ErrorKind.invalid, "invalid-body", f"{field}: {problem}", fields={field: problem})
+def _invalid(field: str, problem: str, key: str | None = None) -> DomainError:
+    return DomainError(ErrorKind.invalid, "invalid-body", f"{field}: {problem}", key=key, fields={field: problem})
 
 
 def _check_future(field: str, moment: datetime | None, now: datetime) -> None:
     if moment is None:
         return
     if moment <= now:
-        raise _invalid(field, "must be in the future")
+        raise _invalid(field, "must be in the future", key="error.time_in_past")
     if moment > now + HORIZON:
-        raise _invalid(field, "must be within a year")
+        raise _invalid(field, "must be within a year", key="error.time_too_far")
 
 
 async def report(
@@ -87,7 +87,7 @@ async def report(
     if len(message) > MAX_MESSAGE:
         raise _invalid("message", f"at most {MAX_MESSAGE} characters")
     if kind == KendalaKind.other and not message:
-        raise _invalid("message", "say what the obstacle is")
+        raise _invalid("message", "say what the obstacle is", key="error.kendala_message_required")
     _check_future("requested_at", requested_at, now)
     since = now - REPORT_WINDOW
     recent = list(
@@ -181,7 +181,7 @@ async def answer(
         raise _invalid("reply", f"at most {MAX_REPLY} characters")
     if status == KendalaStatus.declined:
         if not reply:
-            raise _invalid("reply", "tell the client why")
+            raise _invalid("reply", "tell the client why", key="error.kendala_reply_required")
         if new_scheduled_at is not None:
             raise _invalid("new_scheduled_at", "only when accepting")
     _check_future("new_scheduled_at", new_scheduled_at, now)

@@ -25,7 +25,8 @@ COOKIE = "bimbing_session"
 
 # Routes that need no staff sign-in. Everything else does (secure by default).
 STATIC_PREFIX = "/static/"
-PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/k/")
+# /v/: a letter's verification page, opened by whoever holds the letter (its QR code).
+PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/k/", "/v/")
 # /metrics checks its own token or address (server/web/api/metrics.py).
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json", "/klien", "/klien/kendala"})
 

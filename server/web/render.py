@@ -21,6 +21,19 @@ def locale_of(request: web.Request) -> str:
     return pick_locale(request, request.app[settings_key].default_locale)
 
 
+def gettext_for(request: web.Request):
+    catalogue, locale = request.app[catalogue_key], locale_of(request)
+    return lambda key, **params: catalogue.gettext(locale, key, **params)
+
+
+def error_text(request: web.Request, exc) -> str:
+    """A domain refusal as a page sentence: its catalogue key when the catalogue
+    has it, else a general sentence (never the English ``message``)."""
+    catalogue, locale = request.app[catalogue_key], locale_of(request)
+    key = exc.key if exc.key in catalogue.messages["id"] else "error.generic"
+    return catalogue.gettext(locale, key)
+
+
 def page_context(request: web.Request) -> dict[str, Any]:
     settings = request.app[settings_key]
     catalogue = request.app[catalogue_key]
@@ -37,8 +50,14 @@ def page_context(request: web.Request) -> dict[str, Any]:
             return moment.astimezone(ZoneInfo(settings.timezone)).strftime(fmt)
         return moment.strftime("%d-%m-%Y")
 
+    def label(key: str, fallback: str) -> str:
+        # Codes another part of the app may add before the catalogue knows them
+        # (audit actions): the code itself, never the bare catalogue key.
+        return catalogue.gettext(locale, key) if key in catalogue.messages["id"] else fallback
+
     return {
         "t": t,
+        "label": label,
         "locale": locale,
         "staff": request.get(staff_request_key),
         "csrf_token": csrf.form_token(settings.secret_key, token) if token else "",

@@ -21,7 +21,7 @@ def iso(moment: datetime | date | None, tz: str = "Asia/Jakarta") -> str | None:
 def staff_json(staff: Staff) -> dict[str, Any]:
     return {
         "id": staff.id, "username": staff.username, "name": staff.name, "role": staff.role.value, "active": staff.active,
-        "must_change_password": bool(staff.must_change_password),
+        "must_change_password": bool(staff.must_change_password), "nip": staff.nip or "",
     }
 
 

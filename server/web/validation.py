@@ -30,6 +30,54 @@ def describe(exc: ValidationError) -> tuple[str, dict[str, str]]:
     return message, fields
 
 
+# pydantic's error types → catalogue keys, so a page never shows a validator's
+# English ("String should have at least 8 characters"); the JSON API keeps them.
+_TYPE_KEYS = {
+    "missing": "validation.missing",
+    "string_too_short": "validation.min_length",
+    "too_short": "validation.min_length",
+    "string_too_long": "validation.max_length",
+    "too_long": "validation.max_length",
+    "string_type": "validation.text",
+    "string_pattern_mismatch": "validation.pattern",
+    "int_parsing": "validation.integer",
+    "int_type": "validation.integer",
+    "int_from_float": "validation.integer",
+    "greater_than_equal": "validation.min",
+    "greater_than": "validation.min",
+    "less_than_equal": "validation.max",
+    "less_than": "validation.max",
+    "date_parsing": "validation.date",
+    "date_from_datetime_parsing": "validation.date",
+    "date_type": "validation.date",
+    "datetime_parsing": "validation.datetime",
+    "datetime_from_date_parsing": "validation.datetime",
+    "datetime_type": "validation.datetime",
+    "timezone_aware": "validation.datetime",
+    "enum": "validation.choice",
+    "literal_error": "validation.choice",
+    "bool_parsing": "validation.bool",
+    "bool_type": "validation.bool",
+    "extra_forbidden": "validation.extra",
+}
+_CTX_NUMBER = ("min_length", "max_length", "ge", "gt", "le", "lt")
+
+
+def page_errors(exc: ValidationError, gettext) -> dict[str, str]:
+    """Field → a sentence from the catalogue (``gettext(key, **params)``) for forms."""
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "form"
+        key = _TYPE_KEYS.get(err["type"], "validation.invalid")
+        ctx = err.get("ctx") or {}
+        n = next((ctx[c] for c in _CTX_NUMBER if c in ctx), None)
+        if key in ("validation.min", "validation.max", "validation.min_length", "validation.max_length") and n is not None:
+            fields.setdefault(loc, gettext(key, n=n))
+        else:
+            fields.setdefault(loc, gettext(key if key not in ("validation.min", "validation.max", "validation.min_length", "validation.max_length") else "validation.invalid"))
+    return fields
+
+
 async def read_raw(request: web.Request) -> tuple[bytes, object]:
     limit = request.app[settings_key].max_body_bytes
     if request.content_length is not None and request.content_length > limit:

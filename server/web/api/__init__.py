@@ -7,6 +7,7 @@ from server.web.api import (
     auth,
     clients,
     field_sessions,
+    evaluation,
     health,
     home_visits,
     kendala,
@@ -16,9 +17,10 @@ from server.web.api import (
     reminders,
     mobile_events,
     metrics,
+    letters,
     recordings,
     sessions,
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation)

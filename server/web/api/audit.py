@@ -33,7 +33,7 @@ from server.domain import reports
 from server.domain.access import require_role
 from server.domain.anomalies import Anomaly, find_anomalies, names
 from server.domain.errors import DomainError, ErrorKind
-from server.keys import audit_key, db_key, settings_key
+from server.keys import audit_key, catalogue_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today
 from server.web.serialize import iso
@@ -67,6 +67,9 @@ class SessionLogQuery(RangeQuery):
     per_page: int = Field(default=50, ge=1, le=reports.MAX_PER_PAGE)
     after: str | None = Field(default=None, max_length=200)
     format: Literal["json", "csv"] = "json"
+    # CSV header language: absent keeps the column names (stable for scripts);
+    # id or en writes the catalogue's column titles for people opening it in a spreadsheet.
+    lang: Literal["id", "en"] | None = None
 
     def filter(self) -> reports.SessionFilter:
         return reports.SessionFilter(
@@ -188,7 +191,7 @@ async def audit_sessions(request: web.Request) -> web.StreamResponse:
     tz = request.app[settings_key].timezone
     f = q.filter()
     if q.format == "csv":
-        return await stream_csv(request, staff, f)
+        return await stream_csv(request, staff, f, q.lang)
     async with request.app[db_key]() as db:
         page = await reports.session_log_page(db, staff, f, tz, page=q.page, per_page=q.per_page, after=q.after)
         by_evidence = await reports.attended_by_evidence(db, staff, f, tz)
@@ -206,7 +209,14 @@ async def audit_sessions(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def stream_csv(request: web.Request, staff: Staff, f: reports.SessionFilter) -> web.StreamResponse:
+def csv_header(request: web.Request, columns: tuple[str, ...], lang: str | None) -> list[str]:
+    if lang is None:
+        return list(columns)
+    catalogue = request.app[catalogue_key]
+    return [catalogue.gettext(lang, "csv." + c) if "csv." + c in catalogue.messages["id"] else c for c in columns]
+
+
+async def stream_csv(request: web.Request, staff: Staff, f: reports.SessionFilter, lang: str | None = None) -> web.StreamResponse:
     """Every row of the filter (all pages, the JSON's order), streamed in chunks:
     UTF-8 with a BOM and CRLF line ends, which is what Excel needs to read it right."""
     tz = request.app[settings_key].timezone
@@ -223,7 +233,7 @@ async def stream_csv(request: web.Request, staff: Staff, f: reports.SessionFilte
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write("\ufeff")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(csv_header(request, CSV_COLUMNS, lang))
     rows = 0
     complete = False
     try:

@@ -25,6 +25,8 @@ class StaffCreate(Body):
     name: Name
     role: Role
     password: str = Field(min_length=MIN_LENGTH, max_length=1024)
+    # Nomor Induk Pegawai (18 digits for civil servants); printed under signatures.
+    nip: str = Field(default="", max_length=30, pattern=r"^[0-9 ]*$")
 
 
 class StaffUpdate(Body):
@@ -32,6 +34,7 @@ class StaffUpdate(Body):
     role: Role | None = None
     active: bool | None = None
     password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=1024)
+    nip: str | None = Field(default=None, max_length=30, pattern=r"^[0-9 ]*$")
 
 
 @routes.get("/api/staff")
@@ -51,7 +54,7 @@ async def create_staff(request: web.Request) -> web.Response:
     require_role(me, Role.admin)
     body = await parse_body(request, StaffCreate)
     async with request.app[db_key]() as db:
-        staff = await add_staff(db, me.office_id, body.username, body.name, body.role, body.password)
+        staff = await add_staff(db, me.office_id, body.username, body.name, body.role, body.password, nip=body.nip)
         await db.commit()
     await request.app[audit_key].record("staff.create", actor=me, target_type="staff", target_id=staff.id, detail={"username": staff.username, "role": staff.role.value})
     return web.json_response(staff_json(staff), status=201)

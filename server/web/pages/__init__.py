@@ -8,15 +8,18 @@ from server.web.pages import (
     auth,
     call,
     clients,
+    evaluation,
     field_sessions,
     home_visits,
     join_link,
     kendala,
+    letters,
     mobile_events,
     notify,
+    office,
     portal,
     reminders,
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation)

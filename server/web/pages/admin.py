@@ -22,10 +22,10 @@ from server.security.auth import current_staff
 from server.web.api.staff import StaffCreate
 from server.web.errors import http_status
 from server.web.forms import form_dict
-from server.web.render import render
+from server.web.render import error_text, gettext_for, render
 from server.security.passwords import MIN_LENGTH
 from server.web.staff_account import change_account
-from server.web.validation import describe, int_param
+from server.web.validation import int_param, page_errors
 
 routes = web.RouteTableDef()
 
@@ -83,15 +83,15 @@ async def staff_submit(request: web.Request) -> web.Response:
         rows = list((await db.execute(select(Staff).where(Staff.office_id == me.office_id).order_by(Staff.role, Staff.name))).scalars())
         try:
             body = StaffCreate.model_validate(form)
-            staff = await add_staff(db, me.office_id, body.username, body.name, body.role, body.password)
+            staff = await add_staff(db, me.office_id, body.username, body.name, body.role, body.password, nip=body.nip)
             await db.commit()
         except ValidationError as exc:
-            _msg, errors = describe(exc)
+            errors = page_errors(exc, gettext_for(request))
             form.pop("password", None)
             return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": errors, "form": form}, status=400)
         except DomainError as exc:
             form.pop("password", None)
-            return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": {"form": exc.message}, "form": form}, status=http_status(exc))
+            return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": {"form": error_text(request, exc)}, "form": form}, status=http_status(exc))
     await request.app[audit_key].record("staff.create", actor=me, target_type="staff", target_id=staff.id, detail={"username": staff.username, "role": staff.role.value})
     raise web.HTTPFound("/admin/staff")
 

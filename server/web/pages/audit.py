@@ -15,11 +15,12 @@ from aiohttp import web
 from sqlalchemy import select
 
 from server.audit.verify import verify
-from server.db.models import Client, Outcome, Role, SessionMode, SessionStatus, Staff
+from server.db.models import Client, Office, Outcome, Role, SessionMode, SessionStatus, Staff
 from server.domain import reports
 from server.domain.access import require_client, require_role, scope_clients
 from server.domain.anomalies import find_anomalies, names
 from server.domain.errors import DomainError, ErrorKind, not_found
+from server.domain.office import office_profile
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.api.audit import (
@@ -30,7 +31,7 @@ from server.web.api.audit import (
     trail_page,
 )
 from server.web.dates import today
-from server.web.render import render
+from server.web.render import locale_of, render
 from server.web.validation import int_param
 
 routes = web.RouteTableDef()
@@ -100,7 +101,7 @@ async def audit_page(request: web.Request) -> web.Response:
             "modes": list(SessionMode),
             "statuses": list(SessionStatus),
             "outcomes": [o.value for o in Outcome] + ["none"],
-            "csv_url": "/api/audit/sessions?" + urlencode({**filt, "format": "csv"}),
+            "csv_url": "/api/audit/sessions?" + urlencode({**filt, "format": "csv", "lang": locale_of(request)}),
             "prev_url": link(page=q.page - 1) if q.page > 1 else None,
             "next_url": link(page=q.page + 1) if q.page < pages else None,
             "sort_link": sort_link,
@@ -153,8 +154,9 @@ async def client_report(request: web.Request) -> web.Response:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
         rows = await reports.sessions_in_range(db, staff, reports.SessionFilter(client_id=client.id, date_from=first, date_to=last), tz)
         att = (await reports.client_attendance(db, staff, min(today(request), last), tz, client_id=client.id))[0].attendance
+        profile = office_profile(await db.get(Office, staff.office_id))
     await request.app[audit_key].record("report.view", actor=staff, target_type="client", target_id=client.id, detail={"month": month})
-    return render(request, "audit/report.html", {"kind": "client", "client": client, "officer": None, "rows": rows, "totals": reports.totals(rows), "att": att, "month": month, "first": first, "last": last})
+    return render(request, "audit/report.html", {"kind": "client", "client": client, "officer": None, "rows": rows, "totals": reports.totals(rows), "att": att, "month": month, "first": first, "last": last, "profile": profile})
 
 
 @routes.get("/audit/reports/officer/{id}")
@@ -168,5 +170,6 @@ async def officer_report(request: web.Request) -> web.Response:
         if officer is None or officer.office_id != staff.office_id or (staff.role == Role.pk and officer.id != staff.id):
             raise not_found("officer")
         rows = await reports.sessions_in_range(db, staff, reports.SessionFilter(officer_id=officer.id, date_from=first, date_to=last), tz)
+        profile = office_profile(await db.get(Office, staff.office_id))
     await request.app[audit_key].record("report.view", actor=staff, target_type="staff", target_id=officer.id, detail={"month": month})
-    return render(request, "audit/report.html", {"kind": "officer", "client": None, "officer": officer, "rows": rows, "totals": reports.totals(rows), "att": None, "month": month, "first": first, "last": last})
+    return render(request, "audit/report.html", {"kind": "officer", "client": None, "officer": officer, "rows": rows, "totals": reports.totals(rows), "att": None, "month": month, "first": first, "last": last, "profile": profile})

@@ -6,7 +6,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from server.db.models import Client, ClientCategory, Program, Role, SessionMode, Staff
+from server.db.models import Client, ClientCategory, Letter, LetterKind, Program, Role, SessionMode, Staff
 from server.domain import clients as clients_domain
 from server.domain import kendala as kendala_domain
 from server.domain.access import require_client
@@ -19,9 +19,8 @@ from server.web.api.clients import ClientCreate
 from server.web.dates import today
 from server.web.errors import http_status
 from server.web.forms import form_dict
-from server.web.pages.page_errors import page_refusal
-from server.web.render import render
-from server.web.validation import describe, int_param
+from server.web.render import error_text, gettext_for, render
+from server.web.validation import int_param, page_errors
 
 routes = web.RouteTableDef()
 
@@ -69,10 +68,10 @@ async def new_client_submit(request: web.Request) -> web.Response:
             client = await clients_domain.create_client(db, staff, **body.model_dump())
             await db.commit()
         except ValidationError as exc:
-            _msg, errors = describe(exc)
+            errors = page_errors(exc, gettext_for(request))
             return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": errors, "kelurahan_choices": kelurahan_choices}, status=400)
         except DomainError as exc:
-            return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": {"form": page_refusal(request, exc)[0]}, "kelurahan_choices": kelurahan_choices}, status=http_status(exc))
+            return render(request, "clients/client_form.html", {"pks": pks, "programs": list(Program), "categories": list(ClientCategory), "form": form, "errors": {"form": error_text(request, exc)}, "kelurahan_choices": kelurahan_choices}, status=http_status(exc))
     await request.app[audit_key].record("client.create", actor=staff, target_type="client", target_id=client.id)
     raise web.HTTPFound(f"/clients/{client.id}")
 
@@ -84,10 +83,12 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
         client = require_client(staff, await db.get(Client, client_id))
         sessions = await clients_domain.client_sessions(db, client.id)
         kendala = await kendala_domain.for_client(db, client.id)
+        letters = list((await db.execute(select(Letter).where(Letter.client_id == client.id).order_by(Letter.id.desc()))).scalars())
     from server.web.pages.portal import portal_share  # the portal module builds on call.py's helpers
 
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, today(request), tz),
-            "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client)}
+            "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client),
+            "letters": letters, "letter_kinds": [k.value for k in LetterKind]}
 
 
 @routes.get("/clients/{id}")

@@ -14,8 +14,8 @@ from server.web.api.kendala import KendalaAnswer, answer_kendala
 from server.web.errors import http_status
 from server.web.forms import form_dict
 from server.web.pages.clients import client_record_context
-from server.web.render import render
-from server.web.validation import describe, int_param
+from server.web.render import error_text, gettext_for, render
+from server.web.validation import int_param, page_errors
 
 routes = web.RouteTableDef()
 
@@ -34,7 +34,7 @@ async def answer_kendala_form(request: web.Request) -> web.Response:
     except (ValidationError, DomainError) as exc:
         if isinstance(exc, DomainError) and exc.kind in (ErrorKind.forbidden, ErrorKind.not_found):
             raise
-        message = describe(exc)[0] if isinstance(exc, ValidationError) else exc.message
+        message = "; ".join(page_errors(exc, gettext_for(request)).values()) if isinstance(exc, ValidationError) else error_text(request, exc)
         status = 400 if isinstance(exc, ValidationError) else http_status(exc)
         async with request.app[db_key]() as db:
             kendala = await db.get(Kendala, kendala_id)

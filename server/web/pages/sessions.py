@@ -26,8 +26,8 @@ from server.web.api.sessions import SessionCreate
 from server.web.errors import http_status
 from server.web.forms import form_dict
 from server.web.outcomes import outcome_choices
-from server.web.render import page_context, render
-from server.web.validation import describe, int_param
+from server.web.render import error_text, gettext_for, render
+from server.web.validation import int_param, page_errors
 
 routes = web.RouteTableDef()
 
@@ -65,12 +65,10 @@ async def new_session_submit(request: web.Request) -> web.Response:
             )
             await db.commit()
         except ValidationError as exc:
-            _msg, errors = describe(exc)
+            errors = page_errors(exc, gettext_for(request))
             return render(request, "sessions/session_form.html", _session_form_ctx(client, form, errors), status=400)
         except DomainError as exc:
-            # The record's rules are said in the page's language; other refusals keep their message.
-            message = page_context(request)["t"](exc.key) if exc.code in ("not-yet", "not-observed") else exc.message
-            return render(request, "sessions/session_form.html", _session_form_ctx(client, form, {"form": message}), status=http_status(exc))
+            return render(request, "sessions/session_form.html", _session_form_ctx(client, form, {"form": error_text(request, exc)}), status=http_status(exc))
     await request.app[audit_key].record("session.create", actor=staff, target_type="session", target_id=session.id, detail={"client_id": client.id, "mode": session.mode.value})
     if session.mode == SessionMode.video:
         raise web.HTTPFound(f"/sessions/{session.id}/call")

@@ -1,0 +1,230 @@
+"""Benchmark of the evaluation for the head of office: an office of 2,000
+clients and 100,000 sessions over 12 months (plus the year before, which the
+change against the previous period reads), on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/evaluation.py                         # both databases, 20 runs each
+    .venv/bin/python bench/evaluation.py --backends sqlite --repeat 50
+    .venv/bin/python bench/evaluation.py --clients 2000 --sessions 100000 --out bench/evaluation.md
+
+It times the real call (``server.domain.evaluation.evaluate``: every query and
+the computation, as ``GET /api/reports/evaluation`` runs it, less the JSON
+encoding) and, beside it, the same SQL statements run bare: captured from one
+evaluation call with SQLAlchemy's ``before_cursor_execute`` event and replayed
+on the same driver, fetching every row and doing nothing with them. The
+difference is the work done in Python. It prints the figures and writes them as
+a markdown table (``--out``). Seeding is bulk (``executemany`` on SQLite,
+``COPY`` on PostgreSQL) into a throwaway database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import asyncpg  # noqa: E402
+from sqlalchemy import event, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from audit import drop_database, fresh_database, sqlite_value  # noqa: E402
+from common import machine, percentile  # noqa: E402
+from server.db.engine import make_engine, make_sessionmaker  # noqa: E402
+from server.db.migrate import upgrade  # noqa: E402
+from server.db.models import Staff  # noqa: E402
+from server.domain.evaluation import EvaluationFilter, evaluate  # noqa: E402
+
+TZ = "Asia/Jakarta"
+WIB = ZoneInfo(TZ)
+PKS = 40
+FROM, TO = date(2025, 12, 1), date(2026, 11, 30)
+TODAY = date(2026, 12, 2)
+MODES = ["video", "video", "video", "office", "office", "home_visit", "mobile"]
+KENDALA_KINDS = ["work_shift", "transport_cost", "illness", "family", "other"]
+AREAS = {
+    "Jakarta Timur": {"Cakung": ["Cakung Barat", "Cakung Timur", "Pulo Gebang", "Jatinegara", "Penggilingan", "Rawa Terate", "Ujung Menteng"],
+                      "Duren Sawit": ["Klender", "Pondok Bambu", "Duren Sawit", "Pondok Kelapa", "Malaka Jaya", "Malaka Sari", "Pondok Kopi"]},
+    "Jakarta Utara": {"Koja": ["Koja", "Tugu Utara", "Tugu Selatan", "Lagoa", "Rawa Badak Utara", "Rawa Badak Selatan"],
+                      "Cilincing": ["Cilincing", "Kalibaru", "Marunda", "Semper Barat", "Semper Timur", "Sukapura", "Rorotan"]},
+    "Kepulauan Seribu": {"Kepulauan Seribu Utara": ["Pulau Panggang", "Pulau Kelapa", "Pulau Harapan"],
+                         "Kepulauan Seribu Selatan": ["Pulau Tidung", "Pulau Pari", "Pulau Untung Jawa"]},
+}
+SESSION_COLUMNS = (
+    "id", "office_id", "client_id", "officer_id", "mode", "evidence", "status", "scheduled_at", "started_at", "ended_at", "duration_seconds",
+    "notes", "outcome", "topics", "record", "location", "link_version", "created_at",
+)
+
+
+def session_rows(n: int, clients: list[tuple[int, int]], rng: random.Random):
+    """n sessions over the two years before TODAY (the range and the year
+    before it), weighted to the last 12 months (about n in them)."""
+    start = datetime.combine(FROM - timedelta(days=365), dtime(0), WIB)
+    for i in range(n):
+        client_id, officer_id = clients[i % len(clients)]
+        # 80% in the range, 20% in the year before it.
+        days = rng.randrange(365, 730) if rng.random() < 0.8 else rng.randrange(0, 365)
+        scheduled = start + timedelta(days=days, hours=rng.randrange(8, 16), minutes=rng.randrange(60))
+        roll = rng.random()
+        status = "ended" if roll < 0.90 else "interrupted" if roll < 0.93 else "cancelled" if roll < 0.95 else "scheduled"
+        mode = MODES[rng.randrange(len(MODES))]
+        held = status in ("ended", "interrupted")
+        duration = rng.randint(60, 3600) if held else 0
+        outcome = rng.choice(["attended"] * 8 + ["excused", "no_show"]) if held else None
+        evidence = "observed" if mode == "video" else ("roll_call" if mode == "mobile" and rng.random() < 0.5 else "reported")
+        yield (
+            i + 1, 1, client_id, officer_id, mode, evidence, status, scheduled, scheduled if held else None,
+            scheduled + timedelta(seconds=duration) if held else None, duration,
+            "" if rng.random() < 0.1 else "Klien hadir; membahas pekerjaan dan keluarga.", outcome, "[]", False, "", 1, scheduled,
+        )
+
+
+async def seed(url: str, n_clients: int, n_sessions: int) -> float:
+    rng = random.Random(2026)
+    engine = make_engine(url)
+    await upgrade(engine)
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    kelurahan = []
+    async with make_sessionmaker(engine)() as db:
+        await db.execute(text("INSERT INTO office (id, name, city, timezone, settings, created_at) VALUES (1, 'Bapas Bench', 'Jakarta', :tz, '{}', :now)"), {"tz": TZ, "now": now})
+        await db.execute(text("INSERT INTO staff (id, office_id, username, name, role, password_hash, active, created_at, nip) VALUES (1, 1, 'kasie', 'Kasie', 'supervisor', 'x', true, :now, '')"), {"now": now})
+        for i in range(PKS):
+            await db.execute(text("INSERT INTO staff (id, office_id, username, name, role, password_hash, active, created_at, nip) VALUES (:id, 1, :u, :u, 'pk', 'x', true, :now, '')"), {"id": 10 + i, "u": f"pk{i}", "now": now})
+        area_id = 0
+        for city, kecs in AREAS.items():
+            area_id += 1
+            city_id = area_id
+            await db.execute(text("INSERT INTO area (id, office_id, parent_id, level, name) VALUES (:id, 1, NULL, 'city', :n)"), {"id": city_id, "n": city})
+            for kec, kels in kecs.items():
+                area_id += 1
+                kec_id = area_id
+                await db.execute(text("INSERT INTO area (id, office_id, parent_id, level, name) VALUES (:id, 1, :p, 'kecamatan', :n)"), {"id": kec_id, "p": city_id, "n": kec})
+                for kel in kels:
+                    area_id += 1
+                    await db.execute(text("INSERT INTO area (id, office_id, parent_id, level, name) VALUES (:id, 1, :p, 'kelurahan', :n)"), {"id": area_id, "p": kec_id, "n": kel})
+                    kelurahan.append(kel)
+        clients = []
+        for c in range(n_clients):
+            start = FROM - timedelta(days=rng.randrange(0, 540))
+            await db.execute(
+                text("INSERT INTO client (id, office_id, officer_id, register_number, name, category, program, supervision_start, supervision_end, "
+                     "reporting_interval_days, kelurahan, phone, employment, created_at) VALUES (:id, 1, :o, :r, :n, :cat, :prog, :s, :e, :iv, :k, '', '', :now)"),
+                {"id": c + 1, "o": 10 + c % PKS, "r": f"REG-{c}", "n": f"Klien {c}", "cat": "child" if c % 9 == 0 else "adult",
+                 "prog": ["PB", "CB", "CMB", "Asimilasi"][c % 4], "s": start, "e": start + timedelta(days=rng.randrange(300, 1100)),
+                 "iv": rng.choice([7, 14, 14, 30]), "k": rng.choice(kelurahan), "now": now},
+            )
+            clients.append((c + 1, 10 + c % PKS))
+        for k in range(n_clients // 2):
+            created = datetime.combine(FROM + timedelta(days=rng.randrange(0, 365)), dtime(9), WIB)
+            await db.execute(
+                text("INSERT INTO kendala (client_id, kind, message, status, device, created_at, reply) VALUES (:c, :k, 'x', :s, '', :at, '')"),
+                {"c": rng.randrange(1, n_clients + 1), "k": rng.choice(KENDALA_KINDS), "s": rng.choice(["open", "accepted", "declined"]), "at": created},
+            )
+        await db.commit()
+    await engine.dispose()
+    rows = session_rows(n_sessions, clients, rng)
+    started = time.perf_counter()
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.split(":///", 1)[1])
+        marks = ",".join("?" * len(SESSION_COLUMNS))
+        conn.executemany(f"INSERT INTO guidance_session ({','.join(SESSION_COLUMNS)}) VALUES ({marks})", (tuple(sqlite_value(v) for v in r) for r in rows))
+        conn.commit()
+        conn.execute("ANALYZE")
+        conn.close()
+    else:
+        u = make_url(url)
+        conn = await asyncpg.connect(user=u.username, host=u.host, port=u.port, database=u.database)
+        try:
+            await conn.copy_records_to_table("guidance_session", records=list(rows), columns=list(SESSION_COLUMNS))
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+    return time.perf_counter() - started
+
+
+async def measure(url: str, repeat: int) -> dict[str, list[float]]:
+    engine = make_engine(url)
+    maker = make_sessionmaker(engine)
+    f = EvaluationFilter(FROM, TO)
+    captured: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        captured.append((statement, parameters))
+
+    try:
+        async with maker() as db:
+            kasie = await db.scalar(select(Staff).where(Staff.id == 1))
+            # warm-up, and the statements it runs
+            event.listen(engine.sync_engine, "before_cursor_execute", capture)
+            ev = await evaluate(db, kasie, f, TZ, TODAY)
+            event.remove(engine.sync_engine, "before_cursor_execute", capture)
+        print(f"  {len(ev.months)} months, {sum(m.held for m in ev.months)} sessions held, {len(ev.areas)} areas, {len(ev.officers)} PKs; "
+              f"{len(captured)} statements")
+        call, bare = [], []
+        for _ in range(repeat):
+            async with maker() as db:
+                kasie = await db.scalar(select(Staff).where(Staff.id == 1))
+                t0 = time.perf_counter()
+                await evaluate(db, kasie, f, TZ, TODAY)
+                call.append(time.perf_counter() - t0)
+            async with engine.connect() as conn:
+                t0 = time.perf_counter()
+                for statement, parameters in captured:
+                    result = await conn.exec_driver_sql(statement, parameters)
+                    if result.returns_rows:
+                        result.fetchall()
+                bare.append(time.perf_counter() - t0)
+        return {"call": call, "bare": bare}
+    finally:
+        await engine.dispose()
+
+
+def table(results: dict[str, dict[str, list[float]]], args) -> str:
+    lines = [
+        f"Evaluation of {args.clients:,} clients and {args.sessions:,} sessions, {FROM:%Y-%m}..{TO:%Y-%m} (and the 12 months before), {args.repeat} runs; ms",
+        "",
+        "| database | evaluation call p50 | p95 | same queries bare p50 | p95 | goal p95 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for backend, r in results.items():
+        c, b = r["call"], r["bare"]
+        lines.append(f"| {backend} | {percentile(c, 50) * 1000:.0f} | {percentile(c, 95) * 1000:.0f} | {percentile(b, 50) * 1000:.0f} | {percentile(b, 95) * 1000:.0f} | < 300 |")
+    lines += ["", machine()]
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=None, help="write the markdown table here too")
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backends.split(","):
+            url, name = await fresh_database(backend, Path(tmp))
+            try:
+                seconds = await seed(url, args.clients, args.sessions)
+                print(f"{backend}: seeded {args.sessions:,} sessions in {seconds:.1f} s")
+                results["SQLite" if backend == "sqlite" else "PostgreSQL"] = await measure(url, args.repeat)
+            finally:
+                await drop_database(url, name)
+    out = table(results, args)
+    print()
+    print(out)
+    if args.out:
+        args.out.write_text(out + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,179 @@
+"""Letters the office issues about a client, and how anyone checks them.
+
+A letter is registered (a row, never deleted, and an audit entry made by the
+caller), numbered from the office's sequence for the year, and signed with
+Ed25519. The private key lives outside the database, handled exactly as the
+audit heads' key is (server/audit/signing.py: PEM file, 0600, generated
+outside production only, public key beside it as ``<path>.pub``), so someone
+who can write to the database cannot forge or alter a letter: the signature
+covers every printed fact that the public page repeats.
+
+The public page ``/v/{code}`` takes a random code (the QR code's link). An
+unknown code, or a row whose signature no longer matches, is answered as not
+found: the page never vouches for anything the key did not sign.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.audit.signing import HeadSigner, key_id_of, public_path
+from server.db.models import Client, Letter, LetterKind, Office, Staff
+from server.domain.errors import DomainError, ErrorKind
+from server.domain.office import office_profile
+from server.settings import Settings
+
+# Short codes printed in the number, as Indonesian offices abbreviate letter types.
+KIND_CODES = {LetterKind.keterangan: "SK", LetterKind.panggilan: "SP", LetterKind.selesai: "SKSB"}
+ROMAN_MONTHS = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+
+
+def key_path(settings: Settings) -> Path:
+    return Path(settings.letter_signing_key_path or Path(settings.data_dir) / "letter-signing.key")
+
+
+def load_signer(settings: Settings) -> HeadSigner:
+    return HeadSigner.load(key_path(settings), create=not settings.production, what="letter signing key")
+
+
+def load_public_key(settings: Settings) -> Ed25519PublicKey | None:
+    """The public key alone (``<path>.pub``), as a verifier outside the server holds it."""
+    from cryptography.hazmat.primitives import serialization
+
+    pub = public_path(key_path(settings))
+    if not pub.exists():
+        return None
+    key = serialization.load_pem_public_key(pub.read_bytes())
+    return key if isinstance(key, Ed25519PublicKey) else None
+
+
+class LetterKeys:
+    """The letter key, loaded on first use (a server that never issues a letter
+    never needs one) and kept for the app's life; held under an AppKey."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._signer: HeadSigner | None = None
+
+    def signer(self) -> HeadSigner:
+        if self._signer is None:
+            self._signer = load_signer(self.settings)
+        return self._signer
+
+    def public(self) -> Ed25519PublicKey | None:
+        if self._signer is not None:
+            return self._signer.public
+        return load_public_key(self.settings)
+
+
+def initials(name: str) -> str:
+    """ "Rudi Hartono" → "R. H.": enough for the holder to recognise, nothing more."""
+    parts = [p for p in name.replace(".", " ").split() if p[:1].isalpha()]
+    return " ".join(p[0].upper() + "." for p in parts[:4]) or "—"
+
+
+def letter_number(prefix: str, seq: int, kind: LetterKind, day: date) -> str:
+    """ "W10.PAS.PAS.10-PK.01.05-0007/SK/XII/2026": the office's prefix, the
+    year's running number, the kind, the month in Roman numerals and the year."""
+    return f"{prefix}-{seq:04d}/{KIND_CODES[kind]}/{ROMAN_MONTHS[day.month - 1]}/{day.year}"
+
+
+def letter_message(letter: Letter) -> bytes:
+    """The signed statement: canonical JSON of every fact the letter and its
+    public page show, so none of them can be edited without breaking it."""
+    fields = {
+        "code": letter.code,
+        "number": letter.number,
+        "kind": letter.kind.value if isinstance(letter.kind, LetterKind) else str(letter.kind),
+        "issued_on": letter.issued_on.isoformat(),
+        "office": letter.office_name,
+        "client_initials": letter.client_initials,
+        "client_id": letter.client_id,
+        "signer_name": letter.signer_name,
+        "signer_nip": letter.signer_nip,
+        "key_id": letter.key_id,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signature_valid(letter: Letter, public: Ed25519PublicKey) -> bool:
+    if letter.key_id != key_id_of(public):
+        return False
+    try:
+        public.verify(bytes.fromhex(letter.signature), letter_message(letter))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Signer:
+    name: str
+    nip: str
+    title: str  # "head" (Kepala Bapas) or "officer" (the issuing staff member)
+
+
+def choose_signer(office: Office, staff: Staff) -> Signer:
+    """The Kepala Bapas from the office profile when the admin has entered one,
+    else the staff member who issues the letter."""
+    profile = office_profile(office)
+    if profile.head_name:
+        return Signer(profile.head_name, profile.head_nip, "head")
+    return Signer(staff.name, staff.nip or "", "officer")
+
+
+async def issue_letter(db: AsyncSession, signer_key: HeadSigner, staff: Staff, client: Client, kind: LetterKind, today: date) -> Letter:
+    """Number, sign and store a letter (the caller commits and audits).
+    The number is the year's next in the office; two letters issued at the same
+    moment collide on the unique (office, year, seq) and the loser takes the next."""
+    office = await db.get(Office, client.office_id)
+    profile = office_profile(office)
+    signer = choose_signer(office, staff)
+    prefix = profile.letter_prefix or profile.name
+    for _attempt in range(5):
+        last = await db.scalar(select(func.max(Letter.seq)).where(Letter.office_id == office.id, Letter.year == today.year))
+        seq = (last or 0) + 1
+        letter = Letter(
+            office_id=office.id, client_id=client.id, kind=kind, year=today.year, seq=seq,
+            number=letter_number(prefix, seq, kind, today), issued_on=today, issued_at=datetime.now(timezone.utc),
+            signer_name=signer.name, signer_nip=signer.nip, signer_title=signer.title, office_name=profile.name,
+            client_initials=initials(client.name), code=secrets.token_urlsafe(18), key_id=signer_key.key_id,
+            signature="", created_by_id=staff.id,
+        )
+        letter.signature = signer_key.private.sign(letter_message(letter)).hex()
+        try:
+            async with db.begin_nested():
+                db.add(letter)
+            return letter
+        except IntegrityError:
+            continue
+    raise DomainError(ErrorKind.conflict, "letter-number-busy", "Could not take a letter number; try again.")
+
+
+async def revoke_letter(db: AsyncSession, staff: Staff, letter: Letter) -> bool:
+    """Mark it revoked; False when it already was (idempotent, the first stays)."""
+    if letter.revoked_at is not None:
+        return False
+    letter.revoked_at = datetime.now(timezone.utc)
+    letter.revoked_by_id = staff.id
+    return True
+
+
+async def find_by_code(db: AsyncSession, code: str, public: Ed25519PublicKey | None) -> Letter | None:
+    """The letter behind a public code, only when its signature still holds."""
+    if not code or len(code) > 64:
+        return None
+    letter = await db.scalar(select(Letter).where(Letter.code == code))
+    if letter is None or public is None or not signature_valid(letter, public):
+        return None
+    return letter

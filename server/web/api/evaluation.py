@@ -1,0 +1,122 @@
+"""The office's evaluation over months (supervisor, admin; a PK sees their own
+caseload): ``GET /api/reports/evaluation``, as JSON or one table as CSV.
+The figures are computed in server/domain/evaluation.py; docs/api.md is the contract."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.db.models import ClientCategory, Evidence, Program, SessionMode
+from server.domain.evaluation import Evaluation, EvaluationFilter, evaluate, month_span
+from server.keys import audit_key, catalogue_key, db_key, settings_key
+from server.security.auth import current_staff
+from server.web.api.audit import csv_filename, parse, spreadsheet_safe
+from server.web.dates import today
+
+routes = web.RouteTableDef()
+
+TABLES = ("months", "areas", "officers", "strategies")
+
+
+class EvaluationQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str | None = Field(default=None, alias="from", max_length=7)
+    to: str | None = Field(default=None, max_length=7)
+    officer_id: int | None = Field(default=None, ge=1, le=2**62)
+    program: Program | None = None
+    category: ClientCategory | None = None
+    city: str | None = Field(default=None, max_length=100)
+    kecamatan: str | None = Field(default=None, max_length=100)
+    kelurahan: str | None = Field(default=None, max_length=100)
+    format: Literal["json", "csv"] = "json"
+    table: Literal["months", "areas", "officers", "strategies"] = "months"
+    lang: Literal["id", "en"] | None = None
+
+    def filter(self, this_month: str) -> EvaluationFilter:
+        # Default: the six months ending with this one.
+        if self.to is None:
+            to = this_month
+        else:
+            to = self.to
+        if self.from_ is None:
+            year, mon = (int(p) for p in to.split("-")) if len(to) == 7 and to[:4].isdigit() and to[5:].isdigit() else (0, 0)
+            frm = f"{year - (mon <= 5):04d}-{(mon - 6) % 12 + 1:02d}" if year else to
+        else:
+            frm = self.from_
+        start, end = month_span(frm, to)
+        return EvaluationFilter(start, end, self.officer_id, self.program, self.category, self.city, self.kecamatan, self.kelurahan)
+
+
+async def run(request: web.Request, q: EvaluationQuery) -> Evaluation:
+    staff = current_staff(request)
+    day = today(request)
+    f = q.filter(day.strftime("%Y-%m"))
+    async with request.app[db_key]() as db:
+        return await evaluate(db, staff, f, request.app[settings_key].timezone, day)
+
+
+# --- CSV: one table at a time ------------------------------------------------
+
+def table_rows(ev: Evaluation, table: str) -> tuple[list[str], list[list[Any]]]:
+    if table == "months":
+        kinds = sorted({k for m in ev.months for k in m.kendala_by_type})
+        header = ["month", *(f"held_{m.value}" for m in SessionMode), *(f"held_{e.value}" for e in Evidence),
+                  "periods_due", "periods_met", "overdue_clients", "no_shows", *(f"kendala_{k}" for k in kinds)]
+        rows = [[m.month, *(m.sessions_by_mode[x.value] for x in SessionMode), *(m.sessions_by_evidence[e.value] for e in Evidence),
+                 m.periods_due, m.periods_met, m.overdue_clients, m.no_shows, *(m.kendala_by_type.get(k, {}).get("total", 0) for k in kinds)]
+                for m in ev.months]
+        return header, rows
+    if table == "areas":
+        header = ["city", "kecamatan", "kelurahan", "clients", "rate", "overdue", "last_mobile_day"]
+        return header, [[a.city or "", a.kecamatan or "", a.kelurahan, a.clients, "" if a.rate is None else a.rate, a.overdue,
+                         a.last_mobile_day.isoformat() if a.last_mobile_day else ""] for a in ev.areas]
+    if table == "officers":
+        header = ["officer_id", "name", "caseload", "sessions_held", "median_duration_seconds", "sessions_without_notes",
+                  "open_kendala", "kendala_waiting_days_max", "clients_overdue"]
+        return header, [[o.officer_id, o.name, o.caseload, o.sessions_held, "" if o.median_duration_seconds is None else o.median_duration_seconds,
+                         o.sessions_without_notes, o.open_kendala, "" if o.kendala_waiting_days_max is None else o.kendala_waiting_days_max,
+                         o.clients_overdue] for o in ev.officers]
+    header = ["mode", "clients", "rate_before", "rate_after"]
+    return header, [[s.mode, s.clients, "" if s.rate_before is None else s.rate_before, "" if s.rate_after is None else s.rate_after] for s in ev.strategies]
+
+
+def csv_response(request: web.Request, ev: Evaluation, table: str, lang: str | None) -> web.Response:
+    """UTF-8 with a BOM and CRLF, text cells guarded against formulas: as the audit export."""
+    header, rows = table_rows(ev, table)
+    if lang:
+        catalogue = request.app[catalogue_key]
+        header = [catalogue.gettext(lang, "evalcsv." + h) if "evalcsv." + h in catalogue.messages["id"] else h for h in header]
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([spreadsheet_safe(v) if isinstance(v, str) else v for v in row])
+    return web.Response(
+        body=buffer.getvalue().encode("utf-8"),
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{csv_filename("bimbing-evaluasi-" + table, datetime.now())}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@routes.get("/api/reports/evaluation")
+async def evaluation(request: web.Request) -> web.Response:
+    q = parse(request, EvaluationQuery)
+    ev = await run(request, q)
+    staff = current_staff(request)
+    if q.format == "csv":
+        await request.app[audit_key].record("audit.export", actor=staff, target_type="evaluation", target_id=staff.office_id,
+                                            detail={"format": "csv", "table": q.table, "from": ev.date_from.isoformat(), "to": ev.date_to.isoformat()})
+        return csv_response(request, ev, q.table, q.lang)
+    return web.json_response(ev.as_dict())

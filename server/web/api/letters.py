@@ -1,0 +1,116 @@
+"""Letters about a client (surat keterangan, panggilan, selesai bimbingan):
+issue, list, revoke. The letter's print page and its public verification page
+are in server/web/pages/letters.py; docs/api.md is the contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from server.audit.signing import SigningKeyError
+from server.db.models import Client, Letter, LetterKind, Role, Staff
+from server.domain.access import require_client
+from server.domain.errors import DomainError, ErrorKind, not_found
+from server.domain.letters import issue_letter, revoke_letter
+from server.keys import audit_key, db_key, letter_keys_key, settings_key
+from server.security.auth import current_staff
+from server.web.dates import today
+from server.web.links import base_url
+from server.web.validation import Body, int_param, parse_body
+
+routes = web.RouteTableDef()
+
+
+class LetterCreate(Body):
+    kind: LetterKind
+
+
+def verify_url(request: web.Request, letter: Letter) -> str:
+    return f"{base_url(request, request.app[settings_key])}/v/{letter.code}"
+
+
+def letter_json(request: web.Request, letter: Letter) -> dict[str, Any]:
+    return {
+        "id": letter.id,
+        "client_id": letter.client_id,
+        "kind": letter.kind.value,
+        "number": letter.number,
+        "issued_on": letter.issued_on.isoformat(),
+        "signer_name": letter.signer_name,
+        "signer_nip": letter.signer_nip,
+        "revoked": letter.revoked_at is not None,
+        "verify_url": verify_url(request, letter),
+        "print_url": f"/letters/{letter.id}",
+    }
+
+
+async def create(request: web.Request, staff: Staff, client_id: int, kind: LetterKind) -> Letter:
+    """Issue and audit a letter (shared with the client page's form)."""
+    day = today(request)
+    async with request.app[db_key]() as db:
+        client = require_client(staff, await db.get(Client, client_id))
+        # "Selesai bimbingan" says supervision has ended: not before its last day.
+        if kind == LetterKind.selesai and day < client.supervision_end:
+            raise DomainError(ErrorKind.conflict, "supervision-not-ended", "Supervision has not ended yet.", key="error.supervision_not_ended")
+        try:
+            signer = request.app[letter_keys_key].signer()
+        except SigningKeyError as exc:
+            raise DomainError(ErrorKind.conflict, "letter-key-missing", str(exc), key="error.letter_key_missing") from None
+        letter = await issue_letter(db, signer, staff, client, kind, day)
+        await db.commit()
+    await request.app[audit_key].record(
+        "letter.issue", actor=staff, target_type="letter", target_id=letter.id,
+        detail={"client_id": letter.client_id, "kind": letter.kind.value, "number": letter.number, "key_id": letter.key_id, "signature": letter.signature},
+    )
+    return letter
+
+
+async def load_letter(db, staff: Staff, letter_id: int) -> Letter:
+    """The letter if its client is one the caller may see (404 otherwise, as for clients)."""
+    letter = await db.get(Letter, letter_id)
+    if letter is None or letter.office_id != staff.office_id:
+        raise not_found("letter")
+    require_client(staff, letter.client)
+    return letter
+
+
+async def revoke(request: web.Request, staff: Staff, letter_id: int) -> Letter:
+    async with request.app[db_key]() as db:
+        letter = await load_letter(db, staff, letter_id)
+        # A PK revokes letters about their own clients; supervisors and admins any in the office.
+        if staff.role == Role.pk and letter.client.officer_id != staff.id:
+            raise not_found("letter")
+        changed = await revoke_letter(db, staff, letter)
+        await db.commit()
+    if changed:
+        await request.app[audit_key].record("letter.revoke", actor=staff, target_type="letter", target_id=letter.id, detail={"number": letter.number, "client_id": letter.client_id})
+    return letter
+
+
+@routes.post("/api/clients/{id}/letters")
+async def create_letter(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    client_id = int_param(request, "id")
+    body = await parse_body(request, LetterCreate)
+    letter = await create(request, staff, client_id, body.kind)
+    data = letter_json(request, letter)
+    return web.json_response({"id": data["id"], "number": data["number"], "verify_url": data["verify_url"], "print_url": data["print_url"]}, status=201)
+
+
+@routes.get("/api/clients/{id}/letters")
+async def list_letters(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    async with request.app[db_key]() as db:
+        client = require_client(staff, await db.get(Client, int_param(request, "id")))
+        rows = (await db.execute(select(Letter).where(Letter.client_id == client.id).order_by(Letter.id))).scalars().all()
+        data = [letter_json(request, r) for r in rows]
+    return web.json_response({"letters": data})
+
+
+@routes.delete("/api/letters/{id}")
+async def delete_letter(request: web.Request) -> web.Response:
+    staff = current_staff(request)
+    letter = await revoke(request, staff, int_param(request, "id"))
+    return web.json_response(letter_json(request, letter))

@@ -1,0 +1,362 @@
+"""The evaluation for the head of office, checked against counts this test
+computes on its own from the seeded rows (with ``reporting_periods`` and
+``attendance`` as the measure of wajib lapor), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import statistics
+from collections import Counter, defaultdict
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from server.db.models import (
+    Area,
+    AreaLevel,
+    Client,
+    ClientCategory,
+    Evidence,
+    GuidanceSession,
+    Kendala,
+    Outcome,
+    Program,
+    SessionMode,
+    SessionStatus,
+    Staff,
+    evidence_for,
+)
+from server.domain.evaluation import _Timeline, place_of_clients
+from server.domain.records import attendance, reporting_periods
+from tests.foundation import database
+
+TZ = "Asia/Jakarta"
+WIB = ZoneInfo(TZ)
+MONTHS = ["2025-03", "2025-04", "2025-05"]
+PREVIOUS = ["2024-12", "2025-01", "2025-02"]
+AREA_TREE = {
+    "Jakarta Timur": {"Cakung": ["Cakung Barat", "Pulo Gebang"], "Duren Sawit": ["Klender"]},
+    "Jakarta Utara": {"Koja": ["Koja", "Tugu Utara"]},
+    "Kepulauan Seribu": {"Kepulauan Seribu Utara": ["Pulau Panggang", "Pulau Kelapa"]},
+}
+
+
+def month_end(key: str) -> date:
+    y, m = (int(p) for p in key.split("-"))
+    return date(y + (m == 12), m % 12 + 1, 1) - timedelta(days=1)
+
+
+async def seed(database_url: str, office) -> dict:
+    """Areas, 30 clients over the kelurahan (one spelled differently, one
+    outside the tree), ~15 months of sessions of every mode and outcome, kendala."""
+    rng = random.Random(10)
+    pk1, pk2 = office.staff["pk1"], office.staff["pk2"]
+    async with database(database_url) as db:
+        for city, kecs in AREA_TREE.items():
+            c = Area(office_id=office.id, level=AreaLevel.city, name=city)
+            db.add(c)
+            await db.flush()
+            for kec, kels in kecs.items():
+                k = Area(office_id=office.id, level=AreaLevel.kecamatan, name=kec, parent_id=c.id)
+                db.add(k)
+                await db.flush()
+                for kel in kels:
+                    db.add(Area(office_id=office.id, level=AreaLevel.kelurahan, name=kel, parent_id=k.id))
+        kelurahan = [kel for kecs in AREA_TREE.values() for kels in kecs.values() for kel in kels]
+        clients = []
+        for i in range(30):
+            kel = kelurahan[i % len(kelurahan)]
+            if i == 3:
+                kel = "  pulo GEBANG "  # typed by hand: matched case-insensitively
+            if i == 4:
+                kel = "Antah Berantah"  # not in the tree
+            c = Client(
+                office_id=office.id, officer_id=(pk1 if i % 3 else pk2).id, register_number=f"EV-{i}", name=f"Klien Eval {i}",
+                category=ClientCategory.child if i % 5 == 0 else ClientCategory.adult, program=Program.pb if i % 2 else Program.cb,
+                supervision_start=date(2024, 9, 1) + timedelta(days=7 * (i % 8)), supervision_end=date(2025, 4, 15) if i == 7 else date(2026, 3, 1),
+                reporting_interval_days=(7, 14, 30)[i % 3], kelurahan=kel,
+            )
+            db.add(c)
+            clients.append(c)
+        await db.flush()
+        sessions = []
+        for c in clients:
+            day = c.supervision_start
+            while day <= date(2025, 5, 31):
+                mode = rng.choice([SessionMode.office, SessionMode.video, SessionMode.mobile, SessionMode.home_visit])
+                status = rng.choice([SessionStatus.ended] * 6 + [SessionStatus.cancelled, SessionStatus.interrupted, SessionStatus.scheduled])
+                outcome = None if status == SessionStatus.scheduled else rng.choice([Outcome.attended] * 4 + [Outcome.no_show, Outcome.excused, None])
+                # Some late in the evening UTC: already the next day (and month) in Jakarta.
+                when = datetime.combine(day, time(rng.choice([2, 9, 16, 23]), 30), WIB if rng.random() < 0.7 else ZoneInfo("UTC"))
+                s = GuidanceSession(
+                    office_id=office.id, client_id=c.id, officer_id=c.officer_id if rng.random() < 0.9 else pk1.id, mode=mode,
+                    evidence=Evidence.roll_call if mode == SessionMode.mobile and rng.random() < 0.5 else evidence_for(mode),
+                    status=status, scheduled_at=when, started_at=when if status != SessionStatus.scheduled else None,
+                    ended_at=when + timedelta(minutes=30) if status in (SessionStatus.ended, SessionStatus.interrupted) else None,
+                    duration_seconds=rng.randint(300, 3600), outcome=outcome, notes="" if rng.random() < 0.2 else "Catatan.",
+                )
+                db.add(s)
+                sessions.append(s)
+                day += timedelta(days=rng.randint(3, 25))
+        kendala = []
+        for i, c in enumerate(clients[:20]):
+            created = datetime.combine(date(2024, 12, 1) + timedelta(days=9 * i), time(8), WIB)
+            status = ("open", "accepted", "declined")[i % 3]
+            k = Kendala(client_id=c.id, kind=("work_shift", "transport_cost", "illness", "family")[i % 4], status=status, created_at=created, message="x")
+            db.add(k)
+            kendala.append(k)
+        await db.flush()
+        # One accepted kendala moved the meeting (a new session).
+        kendala[1].new_session_id = sessions[0].id
+        await db.commit()
+        # Every client of the office, the fixture's two (supervised from 60 days ago) included.
+        clients = list((await db.execute(select(Client).where(Client.office_id == office.id).order_by(Client.id))).scalars())
+        return {"clients": clients, "sessions": sessions, "kendala": kendala}
+
+
+def expected(data: dict, months: list[str], clients_filter=lambda c: True) -> dict:
+    """The figures, computed here without the code under test."""
+    clients = [c for c in data["clients"] if clients_filter(c)]
+    ids = {c.id for c in clients}
+    sessions = [s for s in data["sessions"] if s.client_id in ids]
+    by_client = defaultdict(list)
+    for s in sessions:
+        by_client[s.client_id].append(s)
+    out = {}
+    for key in months:
+        first = date(int(key[:4]), int(key[5:]), 1)
+        last = month_end(key)
+        prev_last = first - timedelta(days=1)
+        in_month = [s for s in sessions if s.status != SessionStatus.cancelled and first <= (s.started_at or s.scheduled_at).astimezone(WIB).date() <= last]
+        held = [s for s in in_month if s.status in (SessionStatus.ended, SessionStatus.interrupted)]
+        due = met = 0
+        overdue = 0
+        for c in clients:
+            now, before = reporting_periods(c, by_client[c.id], last, TZ), reporting_periods(c, by_client[c.id], prev_last, TZ)
+            due += now.due - before.due
+            met += now.met - before.met
+            upto = [s for s in by_client[c.id] if (s.started_at or s.scheduled_at).astimezone(WIB).date() <= last]
+            overdue += attendance(c, upto, last, TZ).state == "overdue"
+        kendala = defaultdict(lambda: {"total": 0, "accepted": 0, "moved": 0, "declined": 0, "unanswered": 0})
+        for k in data["kendala"]:
+            if k.client_id in ids and first <= k.created_at.astimezone(WIB).date() <= last:
+                ended = {"accepted": "moved" if k.new_session_id else "accepted", "declined": "declined"}.get(k.status, "unanswered")
+                kendala[k.kind]["total"] += 1
+                kendala[k.kind][ended] += 1
+        out[key] = {
+            "month": key,
+            "sessions_by_mode": {m.value: sum(1 for s in held if s.mode == m) for m in SessionMode},
+            "sessions_by_evidence": {e.value: sum(1 for s in held if s.evidence == e) for e in Evidence},
+            "periods_due": due,
+            "periods_met": met,
+            "overdue_clients": overdue,
+            "kendala_by_type": dict(kendala),
+            "no_shows": sum(1 for s in in_month if s.outcome == Outcome.no_show),
+        }
+    return out
+
+
+async def test_the_month_by_month_figures_match_counts_made_independently(client, office, sign_in, database_url):
+    data = await seed(database_url, office)
+    await sign_in(client, "kasie")
+    resp = await client.get("/api/reports/evaluation?from=2025-03&to=2025-05")
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    want = expected(data, MONTHS)
+    assert [m["month"] for m in body["months"]] == MONTHS
+    for got in body["months"]:
+        assert got == want[got["month"]], got["month"]
+    assert sum(sum(m["sessions_by_mode"].values()) for m in body["months"]) > 50  # the seed is not trivially empty
+    assert any(m["overdue_clients"] for m in body["months"]) and any(m["kendala_by_type"] for m in body["months"])
+    # Change against the previous three months.
+    before = expected(data, PREVIOUS)
+    assert body["previous"]["sessions_held"] == sum(sum(m["sessions_by_mode"].values()) for m in before.values())
+    assert body["previous"]["overdue_clients"] == before["2025-02"]["overdue_clients"]
+    assert body["headline"]["no_shows"] == sum(m["no_shows"] for m in want.values())
+
+
+async def test_areas_group_clients_by_kelurahan_in_the_tree(client, office, sign_in, database_url):
+    data = await seed(database_url, office)
+    await sign_in(client, "kasie")
+    body = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05")).json()
+    areas = {(a["city"], a["kecamatan"], a["kelurahan"]): a for a in body["areas"]}
+    tree = {kel.casefold(): (city, kec, kel) for city, kecs in AREA_TREE.items() for kec, kels in kecs.items() for kel in kels}
+    counts, overdue, due, met, mobile = Counter(), Counter(), Counter(), Counter(), {}
+    by_client = defaultdict(list)
+    for s in data["sessions"]:
+        by_client[s.client_id].append(s)
+    for c in data["clients"]:
+        place = tree.get(c.kelurahan.strip().casefold(), (None, None, c.kelurahan.strip()))
+        counts[place] += 1
+        upto = [s for s in by_client[c.id] if (s.started_at or s.scheduled_at).astimezone(WIB).date() <= date(2025, 5, 31)]
+        overdue[place] += attendance(c, upto, date(2025, 5, 31), TZ).state == "overdue"
+        end, start = reporting_periods(c, by_client[c.id], date(2025, 5, 31), TZ), reporting_periods(c, by_client[c.id], date(2025, 2, 28), TZ)
+        due[place] += end.due - start.due
+        met[place] += end.met - start.met
+        for s in by_client[c.id]:
+            if s.mode == SessionMode.mobile and s.outcome == Outcome.attended and s.status != SessionStatus.cancelled:
+                d = (s.started_at or s.scheduled_at).astimezone(WIB).date()
+                if d <= date(2025, 5, 31):
+                    mobile[place] = max(mobile.get(place, d), d)
+    assert set(areas) == set(counts)
+    assert ("Jakarta Timur", "Cakung", "Pulo Gebang") in areas and ("Kepulauan Seribu", "Kepulauan Seribu Utara", "Pulau Kelapa") in areas
+    assert (None, None, "Antah Berantah") in areas
+    for place, a in areas.items():
+        assert a["clients"] == counts[place], place
+        assert a["overdue"] == overdue[place], place
+        assert a["rate"] == (round(min(met[place] / due[place], 1), 3) if due[place] else None), place
+        assert a["last_mobile_day"] == (mobile[place].isoformat() if place in mobile else None), place
+    # Sorted by need: the most overdue first.
+    assert [a["overdue"] for a in body["areas"]] == sorted((a["overdue"] for a in body["areas"]), reverse=True)
+
+    # A filter by kecamatan keeps only its kelurahan, and the months follow.
+    cakung = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05&kecamatan=cakung")).json()
+    assert {a["kelurahan"] for a in cakung["areas"]} == {"Cakung Barat", "Pulo Gebang"}
+    in_cakung = lambda c: tree.get(c.kelurahan.strip().casefold(), (None, None, None))[1] == "Cakung"  # noqa: E731
+    want = expected(data, MONTHS, in_cakung)
+    assert [m for m in cakung["months"]] == [want[k] for k in MONTHS]
+
+
+async def test_officers_and_a_pk_sees_only_their_own_caseload(client, office, sign_in, database_url):
+    data = await seed(database_url, office)
+    await sign_in(client, "kasie")
+    body = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05")).json()
+    officers = {o["officer_id"]: o for o in body["officers"]}
+    assert set(officers) == {office.staff["pk1"].id, office.staff["pk2"].id}
+    first, last = date(2025, 3, 1), date(2025, 5, 31)
+    for oid, o in officers.items():
+        held = [s for s in data["sessions"] if s.officer_id == oid and s.status in (SessionStatus.ended, SessionStatus.interrupted)
+                and first <= (s.started_at or s.scheduled_at).astimezone(WIB).date() <= last]
+        assert o["sessions_held"] == len(held)
+        assert o["median_duration_seconds"] == statistics.median([s.duration_seconds for s in held])
+        assert o["sessions_without_notes"] == sum(1 for s in held if s.notes == "")
+        mine = [c for c in data["clients"] if c.officer_id == oid]
+        assert o["caseload"] == sum(1 for c in mine if c.supervision_start <= last and c.supervision_end >= first)
+        assert o["open_kendala"] == sum(1 for k in data["kendala"] if k.status == "open" and any(c.id == k.client_id for c in mine))
+        assert o["open_kendala"] == 0 or o["kendala_waiting_days_max"] > 100  # made in 2024-25: long waiting
+
+    await sign_in(client, "pk2")
+    own = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05")).json()
+    assert [o["officer_id"] for o in own["officers"]] == [office.staff["pk2"].id]
+    want = expected(data, MONTHS, lambda c: c.officer_id == office.staff["pk2"].id)
+    assert own["months"] == [want[k] for k in MONTHS]
+    assert sum(a["clients"] for a in own["areas"]) == sum(1 for c in data["clients"] if c.officer_id == office.staff["pk2"].id)
+
+
+async def test_strategies_hide_figures_under_five_clients_and_the_csv_is_guarded(client, office, sign_in, database_url):
+    await seed(database_url, office)
+    async with database(database_url) as db:
+        # A name a spreadsheet would run as a formula.
+        c = Client(office_id=office.id, officer_id=office.staff["pk1"].id, register_number="EV-X", name="x", category=ClientCategory.adult,
+                   program=Program.pb, supervision_start=date(2025, 1, 1), supervision_end=date(2026, 1, 1), reporting_interval_days=14, kelurahan="=HYPERLINK(\"x\")")
+        db.add(c)
+        await db.commit()
+    await sign_in(client, "kasie")
+    body = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05")).json()
+    for s in body["strategies"]:
+        assert s["hidden"] == (s["clients"] < 5)
+        if s["hidden"]:
+            assert s["rate_before"] is None and s["rate_after"] is None
+    # Only one child client in Pulau Kelapa: too few clients for any strategy figure.
+    few = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05&kelurahan=Pulau%20Kelapa&category=child")).json()
+    assert all(s["hidden"] and s["rate_before"] is None for s in few["strategies"])
+
+    resp = await client.get("/api/reports/evaluation?from=2025-03&to=2025-05&format=csv&table=areas&lang=id")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
+    raw = await resp.read()
+    assert raw.startswith("\ufeff".encode()) and b"\r\n" in raw
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8").lstrip("\ufeff"))))
+    assert rows[0][:3] == ["Kota", "Kecamatan", "Kelurahan"]
+    assert any(r[2] == "'=HYPERLINK(\"x\")" for r in rows[1:])
+    for table in ("months", "officers", "strategies"):
+        r = await client.get(f"/api/reports/evaluation?from=2025-03&to=2025-05&format=csv&table={table}")
+        assert r.status == 200 and (await r.read()).startswith("\ufeff".encode())
+
+
+@pytest.mark.parametrize("query", ["from=2025-13&to=2025-14", "from=2025-05&to=2025-03", "from=2020-01&to=2025-01", "from=x", "format=pdf", "officer_id=abc", "table=secrets", "bogus=1"])
+async def test_bad_queries_are_400(client, office, sign_in, query):
+    await sign_in(client, "kasie")
+    resp = await client.get("/api/reports/evaluation?" + query)
+    assert resp.status == 400, query
+    assert (await resp.json())["error"] == "invalid-query"
+
+
+async def test_the_fast_periods_agree_with_reporting_periods(database_url, office):
+    data = await seed(database_url, office)
+    by_client = defaultdict(list)
+    for s in data["sessions"]:
+        by_client[s.client_id].append(s)
+    for c in data["clients"]:
+        days = [(s.started_at or s.scheduled_at).astimezone(WIB).date() for s in by_client[c.id] if s.outcome == Outcome.attended and s.status != SessionStatus.cancelled]
+        tl = _Timeline(c, days)
+        for as_of in (date(2024, 8, 1), date(2024, 12, 31), date(2025, 3, 31), date(2025, 4, 15), date(2025, 5, 31), date(2026, 6, 1)):
+            p = reporting_periods(c, by_client[c.id], as_of, TZ)
+            assert tl.periods(as_of) == (p.due, p.met), (c.id, as_of)
+            upto = [s for s in by_client[c.id] if (s.started_at or s.scheduled_at).astimezone(WIB).date() <= as_of]
+            assert tl.overdue(as_of) == (attendance(c, upto, as_of, TZ).state == "overdue"), (c.id, as_of)
+
+
+def test_place_of_clients_matches_by_name_ignoring_case_and_spaces():
+    city = Area(id=1, office_id=1, level=AreaLevel.city, name="Kepulauan Seribu", parent_id=None)
+    kec = Area(id=2, office_id=1, level=AreaLevel.kecamatan, name="Kepulauan Seribu Selatan", parent_id=1)
+    kel = Area(id=3, office_id=1, level=AreaLevel.kelurahan, name="Pulau Tidung", parent_id=2)
+    c1 = Client(id=10, kelurahan=" pulau TIDUNG")
+    c2 = Client(id=11, kelurahan="Lain")
+    places = place_of_clients([city, kec, kel], [c1, c2])
+    assert (places[10].city, places[10].kecamatan, places[10].kelurahan) == ("Kepulauan Seribu", "Kepulauan Seribu Selatan", "Pulau Tidung")
+    assert (places[11].city, places[11].kecamatan, places[11].kelurahan) == (None, None, "Lain")
+
+
+async def test_the_page_draws_charts_with_tables_links_and_the_caveat_under_150_kb(client, office, sign_in, database_url):
+    await seed(database_url, office)
+    await sign_in(client, "kasie")
+    resp = await client.get("/evaluation?from=2025-03&to=2025-05")
+    assert resp.status == 200, await resp.text()
+    html = await resp.text()
+    assert len(html.encode()) < 150 * 1024
+    assert html.count("<svg") >= 5 and "<script" not in html  # server-drawn, no chart library
+    for table in ("table-months", "table-periods", "table-kendala", "table-areas", "table-strategies", "table-officers"):
+        assert f'id="{table}"' in html, table
+    assert "bukan bukti sebab-akibat" in html
+    # Figures link to what is behind them: sessions in the audit log, clients in a list.
+    assert 'href="/audit?date_from=2025-03-01&amp;date_to=2025-03-31&amp;mode=video"' in html
+    assert "/evaluation/clients?" in html and "format=csv&amp;table=areas" in html
+    # Indonesian numbers and month names.
+    assert "Mar 2025" in html or "Maret 2025" in html
+    # The clients behind the overdue figure of May are exactly those overdue then.
+    body = await (await client.get("/api/reports/evaluation?from=2025-05&to=2025-05")).json()
+    listed = await (await client.get("/evaluation/clients?from=2025-03&to=2025-05&on=2025-05-31&overdue=1")).text()
+    assert listed.count('data-client-id="') == body["months"][0]["overdue_clients"]
+    # Strategies resting on fewer than 5 clients say so instead of a figure.
+    few = await (await client.get("/evaluation?from=2025-03&to=2025-05&kelurahan=Pulau%20Kelapa&category=child")).text()
+    assert few.count('data-hidden="true"') == 3 and "Kurang dari 5 klien" in few
+    # A PK reaches the page for their own caseload; English when chosen.
+    await sign_in(client, "pk1")
+    own = await client.get("/evaluation?from=2025-03&to=2025-05&lang=en")
+    assert own.status == 200 and "not proof of cause" in await own.text()
+
+
+async def test_the_sql_and_the_python_scans_agree(database_url, office):
+    """SQLite with a zone that has daylight saving falls back to reading session
+    by session; both ways give the same figures."""
+    from server.domain import evaluation as ev_mod
+
+    await seed(database_url, office)
+    async with database(database_url) as db:
+        kasie = await db.get(Staff, office.staff["kasie"].id)
+        f = ev_mod.EvaluationFilter(date(2025, 3, 1), date(2025, 5, 31))
+        local = ev_mod._LocalDay(TZ, date(2024, 12, 1), f.date_to)
+        window = ev_mod._Window(datetime(2024, 11, 30, 17, tzinfo=ZoneInfo("UTC")), datetime(2025, 2, 28, 17, tzinfo=ZoneInfo("UTC")), datetime(2025, 5, 31, 17, tzinfo=ZoneInfo("UTC")))
+        conds = ev_mod._session_conditions(kasie, f, None)
+        keys = {m: m.strftime("%Y-%m") for m in ev_mod.months_between(date(2024, 12, 1), f.date_to)}
+        in_sql = {k: ev_mod.MonthFigures(k) for k in keys.values()}
+        in_python = {k: ev_mod.MonthFigures(k) for k in keys.values()}
+        a = await ev_mod._scan_in_sql(db, db.get_bind().dialect.name, conds, TZ, local, window, in_sql)
+        b = await ev_mod._scan_in_python(db, conds, local, window, in_python)
+    assert [m.as_dict() for m in in_sql.values()] == [m.as_dict() for m in in_python.values()]
+    assert {c: sorted(set(d)) for c, d in a.attended.items()} == {c: sorted(set(d)) for c, d in b.attended.items()}
+    assert (a.first_use, a.last_mobile, a.held, a.no_notes, a.median) == (b.first_use, b.last_mobile, b.held, b.no_notes, b.median)
