@@ -16,8 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('staff') as batch:
-        batch.add_column(sa.Column('nip', sa.String(length=30), server_default='', nullable=False))
+    # A plain ADD COLUMN, not a batch: on SQLite a batch rebuilds the table, and
+    # dropping the old ``staff`` fails while clients and sessions refer to it.
+    op.add_column('staff', sa.Column('nip', sa.String(length=30), server_default='', nullable=False))
     op.create_table('letter',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('office_id', sa.Integer(), nullable=False),

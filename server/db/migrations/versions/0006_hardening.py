@@ -14,8 +14,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('staff') as batch:
-        batch.add_column(sa.Column('must_change_password', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # A plain ADD COLUMN (see 0005): a batch would rebuild ``staff`` under its references.
+    op.add_column('staff', sa.Column('must_change_password', sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:
