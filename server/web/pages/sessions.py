@@ -115,10 +115,13 @@ async def session_notes_submit(request: web.Request) -> web.Response:
         except DomainError as exc:
             if exc.code not in ("not-yet", "not-observed"):
                 raise
-            versions = await sessions_domain.note_history(db, session.id)
-            ctx = {"s": session, "versions": versions, "authors": {}, "outcomes": list(Outcome), "topics": TOPICS, "recordings": None, **outcome_choices(request, session)}
-            return render(request, "sessions/session.html", ctx, status=http_status(exc))
-        await db.commit()
+            refused = exc
+        else:
+            refused = None
+            await db.commit()
+    if refused is not None:
+        # The page again, as it stands: its outcome note says the rule in the page's language.
+        return render(request, "sessions/session.html", await session_page_context(request, staff, session.id), status=http_status(refused))
     if version is not None:
         await request.app[audit_key].record("session.notes_change", actor=staff, target_type="session", target_id=session.id, detail={"version_id": version.id})
     raise web.HTTPFound(f"/sessions/{session.id}")
