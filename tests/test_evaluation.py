@@ -23,6 +23,8 @@ from server.db.models import (
     Evidence,
     GuidanceSession,
     Kendala,
+    MobileEvent,
+    MobileEventStatus,
     Outcome,
     Program,
     SessionMode,
@@ -360,3 +362,22 @@ async def test_the_sql_and_the_python_scans_agree(database_url, office):
     assert [m.as_dict() for m in in_sql.values()] == [m.as_dict() for m in in_python.values()]
     assert {c: sorted(set(d)) for c, d in a.attended.items()} == {c: sorted(set(d)) for c, d in b.attended.items()}
     assert (a.first_use, a.last_mobile, a.held, a.no_notes, a.median) == (b.first_use, b.last_mobile, b.held, b.no_notes, b.median)
+
+
+async def test_an_areas_last_mobile_day_counts_the_offices_mobile_counseling_days(client, office, sign_in, database_url):
+    """A day the office went to a kelurahan counts even before anyone's roll call
+    is entered; a day after the range, or a cancelled one, does not."""
+    await seed(database_url, office)
+    await sign_in(client, "kasie")
+
+    async def last_day(kelurahan: str):
+        body = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05")).json()
+        return {a["kelurahan"]: a["last_mobile_day"] for a in body["areas"]}[kelurahan]
+
+    before = await last_day("Pulo Gebang")
+    async with database(database_url) as db:
+        for day, status in ((date(2025, 5, 24), MobileEventStatus.planned), (date(2025, 5, 31), MobileEventStatus.cancelled), (date(2025, 6, 14), MobileEventStatus.planned)):
+            db.add(MobileEvent(office_id=office.id, date=day, start_time="08:00", end_time="12:00", kelurahan="Pulo Gebang", status=status))
+        await db.commit()
+    assert before is None or before < "2025-05-24"
+    assert await last_day("Pulo Gebang") == "2025-05-24"

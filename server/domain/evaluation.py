@@ -38,7 +38,18 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, String, case, cast, func, literal, or_, select, type_coerce
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
@@ -49,6 +60,8 @@ from server.db.models import (
     Evidence,
     GuidanceSession,
     Kendala,
+    MobileEvent,
+    MobileEventStatus,
     Outcome,
     Program,
     Role,
@@ -588,6 +601,17 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     last_mobile: dict[str, date] = {}
     for cid, day in scan.last_mobile.items():
         k = places[cid].kelurahan.casefold()
+        if k not in last_mobile or day > last_mobile[k]:
+            last_mobile[k] = day
+    # The office's mobile-counseling days held there (server/domain/mobile_events.py),
+    # with or without a roll call yet: the day the office went is what the head asks.
+    held = await db.execute(
+        select(MobileEvent.kelurahan, func.max(MobileEvent.date))
+        .where(MobileEvent.office_id == staff.office_id, MobileEvent.status == MobileEventStatus.planned, MobileEvent.date <= min(today, f.date_to))
+        .group_by(MobileEvent.kelurahan)
+    )
+    for kelurahan, day in held.all():
+        k = kelurahan.casefold()
         if k not in last_mobile or day > last_mobile[k]:
             last_mobile[k] = day
 
