@@ -174,3 +174,24 @@ async def test_no_past_outcomes_or_notes_on_the_page(client, aiohttp_client, off
     await phone.get(path)
     html = await (await phone.get("/klien")).text()
     assert "mabuk" not in html and "Tidak hadir" not in html
+
+
+async def test_the_page_lists_the_mobile_counseling_days_the_client_is_invited_to(client, aiohttp_client, office, sign_in):
+    c1 = office.clients["c1"]
+    day = (utcnow().astimezone(WIB) + timedelta(days=9)).date()
+    await sign_in(client, "kasie")
+    body = {"date": day.isoformat(), "start_time": "08:00", "end_time": "12:00", "kelurahan": "Cakung Barat",
+            "venue": "Balai Warga RW 05", "officer_ids": [office.staff["pk1"].id], "topic": "Kesadaran hukum", "client_note": "Bawa KTP."}
+    event = await (await client.post("/api/mobile-events", json=body)).json()
+    assert c1.id in event["invited"]
+    await sign_in(client, "pk1")
+    path = await _issue(client, c1.id)
+    phone = await _phone(aiohttp_client, client)
+    await phone.get(path)
+    html = await (await phone.get("/klien")).text()
+    section = html.split('id="mobile-days"', 1)[1].split("</section>", 1)[0]
+    assert day.strftime("%d-%m-%Y") in section and "08:00" in section and "Balai Warga RW 05" in section and "Bawa KTP." in section
+    # Uninvited, the day leaves the page.
+    await sign_in(client, "kasie")
+    assert (await client.delete(f"/api/mobile-events/{event['id']}/invitations/{c1.id}")).status in (200, 204)
+    assert 'id="mobile-days"' not in await (await phone.get("/klien")).text()

@@ -16,7 +16,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Client, GuidanceSession, Kendala, KendalaKind, Office, PortalLink, SessionMode, Staff, utcnow
+from server.db.models import (
+    Client,
+    GuidanceSession,
+    Kendala,
+    KendalaKind,
+    MobileEvent,
+    MobileEventStatus,
+    MobileInvitation,
+    Office,
+    PortalLink,
+    SessionMode,
+    Staff,
+    utcnow,
+)
 from server.domain import kendala as kendala_domain
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.office import OfficeProfile, office_profile
@@ -98,6 +111,8 @@ class PortalView:
     attendance: Attendance
     appointments: list[Appointment]
     kendala: list[Kendala]
+    # Mobile-counseling days the client is invited to (server/domain/mobile_events.py).
+    mobile_days: list[MobileEvent] = field(default_factory=list)
 
 
 def join_window_open(session: GuidanceSession, settings: Settings, now: datetime) -> bool:
@@ -110,15 +125,26 @@ def join_window_open(session: GuidanceSession, settings: Settings, now: datetime
 
 async def upcoming(db: AsyncSession, client_id: int, today: date, tz: str) -> list[GuidanceSession]:
     """The client's appointments from today on, soonest first: video and office
-    sessions, planned home visits and mobile-counseling sessions alike. (Hook for
-    field work, issue #8: mobile-counseling events a client is invited to are to
-    be listed here too, once they exist as their own rows.)"""
+    sessions, planned home visits and mobile-counseling sessions alike. The
+    mobile-counseling days the client is invited to are :func:`invited_days`."""
     start = datetime.combine(today, time.min, ZoneInfo(tz))
     rows = await db.execute(
         select(GuidanceSession)
         .where(GuidanceSession.client_id == client_id, GuidanceSession.status.in_(OPEN_STATUSES), GuidanceSession.scheduled_at >= start)
         .order_by(GuidanceSession.scheduled_at, GuidanceSession.id)
         .limit(20)
+    )
+    return list(rows.scalars())
+
+
+async def invited_days(db: AsyncSession, client_id: int, today: date) -> list[MobileEvent]:
+    """Planned mobile-counseling days from today on that the client is invited to, soonest first."""
+    rows = await db.execute(
+        select(MobileEvent)
+        .join(MobileInvitation, MobileInvitation.event_id == MobileEvent.id)
+        .where(MobileInvitation.client_id == client_id, MobileEvent.status == MobileEventStatus.planned, MobileEvent.date >= today)
+        .order_by(MobileEvent.date, MobileEvent.start_time, MobileEvent.id)
+        .limit(10)
     )
     return list(rows.scalars())
 
@@ -132,7 +158,8 @@ async def portal_view(db: AsyncSession, link: PortalLink, settings: Settings, to
     att = attendance(client, sessions, today, settings.timezone)
     kendala = await kendala_domain.for_client(db, client.id, limit=30)
     appointments = [Appointment(s, join_window_open(s, settings, now), [k for k in kendala if k.session_id == s.id]) for s in await upcoming(db, client.id, today, settings.timezone)]
-    return PortalView(client, client.officer.name if client.officer else "", office_profile(office), att, appointments, kendala)
+    days = await invited_days(db, client.id, today)
+    return PortalView(client, client.officer.name if client.officer else "", office_profile(office), att, appointments, kendala, days)
 
 
 async def report_kendala(
