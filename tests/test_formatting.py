@@ -11,7 +11,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 
 from server.db.models import GuidanceSession, Kendala, Outcome, SessionEvent, SessionMode, SessionStatus
 from server.web import format as fmt
