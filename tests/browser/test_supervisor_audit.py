@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from server.web.i18n import CATALOGUE_DIR
 from tests.browser.audit_support import launch_chromium, start_demo, stop_demo
 from tests.services import require_chromium
 
 pytestmark = pytest.mark.browser
+
+CATALOGUE_ID = json.loads((CATALOGUE_DIR / "id.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -75,7 +79,9 @@ async def test_supervisor_filters_by_a_pk_reads_a_history_and_downloads_the_csv(
             assert raw.startswith(b"\xef\xbb\xbf")
             exported = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
             assert len(exported) == only_sari
-            assert {r["officer_id"] for r in exported} == {sari_id}
-            assert session_id in {r["id"] for r in exported}
+            # The page's download is for people: its column titles are the page's language.
+            column = {name: CATALOGUE_ID.get("csv." + name, name) for name in ("officer_id", "id")}
+            assert {r[column["officer_id"]] for r in exported} == {sari_id}
+            assert session_id in {r[column["id"]] for r in exported}
         finally:
             await browser.close()
