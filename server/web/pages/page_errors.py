@@ -21,9 +21,13 @@ def page_refusal(request: web.Request, exc: Exception) -> tuple[str, int]:
         _message, fields = describe(exc)
         return catalogue.gettext(locale, "field.invalid_fields", fields=", ".join(sorted(fields))), 400
     assert isinstance(exc, DomainError)
+    # A refusal that names its fields says which: more use to the reader than the
+    # general sentence its code has in the catalogue ("Isian tidak valid.").
+    fields = (exc.extra or {}).get("fields") or {}
+    if fields and exc.code in ("invalid-body", "invalid-query"):
+        return catalogue.gettext(locale, "field.invalid_fields", fields=", ".join(sorted(fields))), http_status(exc)
     if exc.key in catalogue.messages["id"]:
         return catalogue.gettext(locale, exc.key), http_status(exc)
-    fields = (exc.extra or {}).get("fields") or {}
     if fields:
         return catalogue.gettext(locale, "field.invalid_fields", fields=", ".join(sorted(fields))), http_status(exc)
     return catalogue.gettext(locale, "field.refused", detail=exc.message), http_status(exc)
