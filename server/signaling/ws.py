@@ -273,7 +273,10 @@ async def _dispatch(request: web.Request, party: Party, message) -> str | None:
         async def log_admit(_what, displaced, admitted):
             if displaced is not None:
                 await calls.party_gone(sid, "client", "replaced", device=displaced.device)
-            admitted.placed_at = time.monotonic()
+            # On Redis the admitted device may be held by another process: it is then
+            # a frozen ``Holder``, and that process stamps its own party.
+            if isinstance(admitted, Party):
+                admitted.placed_at = time.monotonic()
             await calls.admitted(sid, admitted.device or "")
 
         await rooms.admit(room, message.device, log_admit)

@@ -28,7 +28,7 @@ def signs_out(changes: dict) -> bool:
 
 async def change_account(
     request: web.Request, me: Staff, staff_id: int, *, name: str | None = None, role: Role | None = None,
-    active: bool | None = None, password: str | None = None,
+    active: bool | None = None, password: str | None = None, nip: str | None = None,
 ) -> tuple[Staff, dict[str, Any]]:
     """An admin changes a staff member of their office. Validate, then mutate."""
     async with request.app[db_key]() as db:
@@ -37,7 +37,7 @@ async def change_account(
             raise not_found("staff member")
         if staff.id == me.id and (active is False or (role is not None and role != Role.admin)):
             raise DomainError(ErrorKind.conflict, "self-lockout", "You cannot deactivate or demote your own account.")
-        changes: dict[str, Any] = {k: v for k, v in (("name", name), ("role", role), ("active", active)) if v is not None and getattr(staff, k) != v}
+        changes: dict[str, Any] = {k: v for k, v in (("name", name), ("role", role), ("active", active), ("nip", nip)) if v is not None and getattr(staff, k) != v}
         for key, value in changes.items():
             setattr(staff, key, value)
         if password:

@@ -66,6 +66,6 @@ async def update_staff(request: web.Request) -> web.Response:
     require_role(me, Role.admin)
     body = await parse_body(request, StaffUpdate)
     staff, _changes = await change_account(
-        request, me, int_param(request, "id"), name=body.name, role=body.role, active=body.active, password=body.password
+        request, me, int_param(request, "id"), name=body.name, role=body.role, active=body.active, password=body.password, nip=body.nip
     )
     return web.json_response(staff_json(staff))
