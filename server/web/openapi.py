@@ -11,6 +11,7 @@ refusal is the ``Error`` object (docs/api.md, "Errors").
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,11 @@ from server import __version__ as VERSION
 from server.web.api.audit import AnomalyQuery, RangeQuery, SessionLogQuery, TrailQuery
 from server.web.api.auth import LoginBody, PasswordChange
 from server.web.api.clients import ClientCreate
+from server.web.api.evaluation import EvaluationQuery
+from server.web.api.field_sessions import SessionComplete
+from server.web.api.home_visits import VisitPlan
+from server.web.api.letters import LetterCreate
+from server.web.api.mobile_events import CadenceUpdate, CheckIn, EventCreate, EventUpdate, InvitationAdd
 from server.web.api.kendala import KendalaAnswer, KendalaReport
 from server.web.api.sessions import SessionCreate, SessionUpdate
 from server.web.api.staff import StaffCreate, StaffUpdate
@@ -75,6 +81,37 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/clients/{id}/kendala"): Op("A client's kendala"),
     ("POST", "/api/kendala/{id}/answer"): Op("Answer a kendala", body=KendalaAnswer),
     ("GET", "/api/openapi.json"): Op("This document", public=True),
+    # field work (docs/api.md, "Field work")
+    ("POST", "/api/sessions/{id}/complete"): Op("Finish a scheduled non-video session", body=SessionComplete),
+    ("POST", "/api/sessions/{id}/phone-fallback"): Op("Continue a failed video session by phone or WhatsApp", created=True),
+    ("GET", "/api/mobile-events/plan"): Op("Proposed mobile-counseling days (?from=YYYY-MM-DD&count=N)"),
+    ("GET", "/api/mobile-events/cadence"): Op("The office's mobile-counseling cadence"),
+    ("PUT", "/api/mobile-events/cadence"): Op("Change the cadence (supervisor, admin)", body=CadenceUpdate),
+    ("POST", "/api/mobile-events"): Op("Plan a mobile-counseling day and invite its clients", body=EventCreate, created=True),
+    ("GET", "/api/mobile-events"): Op("Mobile-counseling days in a range (?from=&to=)"),
+    ("GET", "/api/mobile-events/{id}"): Op("One mobile-counseling day with its invited and checked-in clients"),
+    ("PATCH", "/api/mobile-events/{id}"): Op("Move or change a mobile-counseling day", body=EventUpdate),
+    ("POST", "/api/mobile-events/{id}/cancel"): Op("Cancel a mobile-counseling day"),
+    ("POST", "/api/mobile-events/{id}/invitations"): Op("Invite a client", body=InvitationAdd),
+    ("DELETE", "/api/mobile-events/{id}/invitations/{client_id}"): Op("Remove an invitation"),
+    ("POST", "/api/mobile-events/{id}/checkins"): Op("Check a client in (idempotent by key)", body=CheckIn, created=True),
+    ("POST", "/api/mobile-events/{id}/checkins/{session_id}/undo"): Op("Undo a check-in the same day"),
+    ("GET", "/api/mobile-events/{id}/roster"): Op("The roll-call roster"),
+    ("POST", "/api/home-visits"): Op("Plan a home visit", body=VisitPlan, created=True),
+    ("GET", "/api/home-visits"): Op("A day's home visits (?date=YYYY-MM-DD)"),
+    ("GET", "/api/areas"): Op("The office's kelurahan"),
+    ("GET", "/api/areas/unmatched"): Op("Clients whose kelurahan is not in the area"),
+    # the client's link and reminders (docs/api.md)
+    ("POST", "/api/clients/{id}/portal-link"): Op("Issue the client's own link", created=True),
+    ("DELETE", "/api/clients/{id}/portal-link"): Op("Revoke the client's own link"),
+    ("GET", "/api/reminders"): Op("The day's reminders (?date=YYYY-MM-DD)"),
+    ("POST", "/api/reminders/{id}/sent"): Op("Mark a reminder sent"),
+    ("GET", "/api/notify/outbox"): Op("The reminder gateway's outbox (admin)"),
+    # letters and evaluation
+    ("POST", "/api/clients/{id}/letters"): Op("Issue a letter", body=LetterCreate, created=True),
+    ("GET", "/api/clients/{id}/letters"): Op("A client's letters"),
+    ("DELETE", "/api/letters/{id}"): Op("Revoke a letter"),
+    ("GET", "/api/reports/evaluation"): Op("The office's evaluation over months", query=EvaluationQuery),
 }
 
 ERROR_SCHEMA = {
@@ -120,8 +157,10 @@ def build_document(app: web.Application) -> dict[str, Any]:
         if op is None:
             continue
         item: dict[str, Any] = {"operationId": operation_id(route.method, path), "summary": op.summary, "parameters": []}
-        if "{id}" in path:
-            item["parameters"].append({"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": 2**62}})
+        for name in re.findall(r"{(\w+)}", path):
+            # A reminder's id names its kind, client or session and time; every other id is a row's.
+            schema = {"type": "string", "maxLength": 64} if path.startswith("/api/reminders/") else {"type": "integer", "minimum": 1, "maximum": 2**62}
+            item["parameters"].append({"name": name, "in": "path", "required": True, "schema": schema})
         if op.query:
             query_schema = op.query.model_json_schema(ref_template=REF, mode="validation")
             item["parameters"] += _query_parameters(op.query, query_schema)
