@@ -47,6 +47,9 @@ async def test_a_stall_reported_late_is_not_counted(aiohttp_server, settings, of
         officer, client = await st.officer_and_admitted_client()
         await officer.send({"type": "media-state", "state": "connected"})
         await client.send({"type": "media-state", "state": "connected"})
+        # Signaling-only doubles of a real call: both also report media arriving (signaling.md §6).
+        for peer in (officer, client):
+            await peer.send({"type": "ping", "inbound": {"audio": {"packets": 50, "bytes": 4000}}})
         await last_event(st, "media_connected")
         await asyncio.sleep(1.5)
         # the client's media stopped 1.2 s ago; it reports only now
@@ -58,6 +61,7 @@ async def test_a_stall_reported_late_is_not_counted(aiohttp_server, settings, of
         assert record["duration_seconds"] <= 1
         # a stall longer than the interval is cut at its start, never before
         await client.send({"type": "media-state", "state": "connected"})
+        await client.send({"type": "ping", "inbound": {"audio": {"packets": 60, "bytes": 4800}}})
         record = await last_event(st, "reconnected")
         await client.send({"type": "media-state", "state": "failed", "stalled_ms": 60000})
         record = await last_event(st, "disconnected")
