@@ -14,11 +14,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from server.media.ice_filter import server_networks
 from server.recorders.workers import READY_PREFIX
 from tests import test_recording as same
+from tests.peers import until
 from tests.services import free_port
 from tests.test_restart import ServerProcess
-from tests.peers import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
@@ -32,6 +33,8 @@ def recorder(settings, tmp_path):
         "BIMBING_SECRET_KEY": settings.secret_key,
         "BIMBING_DATA_DIR": str(settings.data_dir),
         "BIMBING_RECORDINGS_DIR": str(settings.recordings_dir),
+        # The test peers run on this machine: the recorder may reach its own networks here.
+        "BIMBING_RECORDER_ALLOW_NETWORKS": ",".join(str(n) for n in server_networks()),
     }
     with open(log, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "server", "recorder", "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=err, text=True)
