@@ -179,10 +179,15 @@ def test_bimbing_serve_from_the_wheel_serves_the_join_page_with_its_scripts_and_
 
         # Each one as the browser asks for it (with its version), and the modules the scripts import.
         fetched: dict[str, tuple[int, str, bytes]] = {url.split("?")[0].removeprefix("/static/"): _get(phone, base + url) for url in assets.urls}
-        for script in [n for n in fetched if n.endswith(".js")]:
-            for imported in re.findall(r"""from\s+["']\./([\w.-]+\.js)["']""", fetched[script][2].decode()):
-                fetched.setdefault(imported, _get(phone, f"{base}/static/{imported}"))
-        assert {"signaling.js", "call.js", "ui.js"} <= set(fetched)
+        # Static imports and the deferred ones (``import("./call.js")``), to the last module.
+        pending = [n for n in fetched if n.endswith(".js")]
+        while pending:
+            script = pending.pop()
+            for imported in re.findall(r"""(?:from\s+|import\()["']\./([\w.-]+\.js)["']""", fetched[script][2].decode()):
+                if imported not in fetched:
+                    fetched[imported] = _get(phone, f"{base}/static/{imported}")
+                    pending.append(imported)
+        assert {"signaling.js", "call.js", "reach.js", "ui.js"} <= set(fetched)
         for name, (status, content_type, body) in fetched.items():
             kind = "text/css" if name.endswith(".css") else "javascript"
             assert status == 200 and kind in content_type, (name, status, content_type)

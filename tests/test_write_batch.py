@@ -108,6 +108,10 @@ async def test_killed_between_a_heartbeat_and_its_flush_the_heartbeat_is_lost_an
                 # Both report media: the interval opens, written before the step goes on.
                 await officer.send({"type": "media-state", "state": "connected"})
                 await client.send({"type": "media-state", "state": "connected"})
+                # Signaling-only doubles of a real call: both also report media arriving (signaling.md §6).
+                for peer in (officer, client):
+                    await peer.send({"type": "ping", "inbound": {"audio": {"packets": 50, "bytes": 4000}}})
+                    await peer.next("pong")
                 opened = await until(lambda: _event_at(database_url, sid, "media_connected"), what="media_connected written")
                 # A heartbeat a second later (BIMBING_HEARTBEAT_SECONDS=1): answered, its stamp pending.
                 await asyncio.sleep(1.1)  # the heartbeat throttle is a wall-clock period
