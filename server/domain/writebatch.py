@@ -185,7 +185,9 @@ class WriteBatcher:
                     t.update()
                     .where(
                         t.c.id == bindparam("sid"),
-                        t.c.status.in_(OPEN_STATUSES),
+                        # One comparison per status, not IN: an IN list is an "expanding"
+                        # parameter, which executemany refuses (two calls' stamps in one batch).
+                        or_(*(t.c.status == status for status in OPEN_STATUSES)),
                         # Never back: a step may have stamped a later moment meanwhile.
                         or_(t.c.last_heartbeat_at.is_(None), t.c.last_heartbeat_at < bindparam("at")),
                     )
