@@ -94,6 +94,14 @@ async def session_json(http: aiohttp.ClientSession, session_id: int) -> dict:
         return await resp.json()
 
 
+async def report_media_arriving(*peers, packets: int = 50) -> None:
+    """Signaling-only doubles of a real call: each reports media arriving in its
+    heartbeat, as a page does, since the log counts a call's time only then
+    (docs/signaling.md §6)."""
+    for peer in peers:
+        await peer.send({"type": "ping", "inbound": {"audio": {"packets": packets, "bytes": packets * 80}}})
+
+
 async def until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``predicate`` (sync or async) until truthy; return its value."""
     deadline = time.monotonic() + timeout

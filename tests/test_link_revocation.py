@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.peers import CallPeer, open_join_link, party_http, session_json, sign_in, stage, start_video_session, until
+from tests.peers import (
+    CallPeer,
+    open_join_link,
+    party_http,
+    report_media_arriving,
+    session_json,
+    sign_in,
+    stage,
+    start_video_session,
+    until,
+)
 from tests.test_scaleout import cluster, redis_env  # noqa: F401  (fixtures)
 
 
@@ -16,8 +26,7 @@ async def _media_connected(officer: CallPeer, client: CallPeer, http, sid: int) 
     opens an interval (signaling-only doubles of a real call; signaling.md §6)."""
     await officer.send({"type": "media-state", "state": "connected"})
     await client.send({"type": "media-state", "state": "connected"})
-    for peer in (officer, client):
-        await peer.send({"type": "ping", "inbound": {"audio": {"packets": 50, "bytes": 4000}}})
+    await report_media_arriving(officer, client)
 
     async def opened():
         return "media_connected" in [e["kind"] for e in (await session_json(http, sid))["events"]]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.peers import session_json, stage, until
+from tests.peers import report_media_arriving, session_json, stage, until
 
 
 async def last_event(st, kind: str) -> dict:
@@ -47,9 +47,7 @@ async def test_a_stall_reported_late_is_not_counted(aiohttp_server, settings, of
         officer, client = await st.officer_and_admitted_client()
         await officer.send({"type": "media-state", "state": "connected"})
         await client.send({"type": "media-state", "state": "connected"})
-        # Signaling-only doubles of a real call: both also report media arriving (signaling.md §6).
-        for peer in (officer, client):
-            await peer.send({"type": "ping", "inbound": {"audio": {"packets": 50, "bytes": 4000}}})
+        await report_media_arriving(officer, client)
         await last_event(st, "media_connected")
         await asyncio.sleep(1.5)
         # the client's media stopped 1.2 s ago; it reports only now

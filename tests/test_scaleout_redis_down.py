@@ -21,7 +21,16 @@ import pytest
 import redis.asyncio as redis
 
 from server.domain.calls import CLOSERS, OPENERS
-from tests.peers import CallPeer, open_join_link, party_http, session_json, sign_in, start_video_session, until
+from tests.peers import (
+    CallPeer,
+    open_join_link,
+    party_http,
+    report_media_arriving,
+    session_json,
+    sign_in,
+    start_video_session,
+    until,
+)
 from tests.services import free_port, require_redis_server
 from tests.test_restart import ServerProcess
 
@@ -115,9 +124,7 @@ async def test_redis_down_closes_sockets_cleanly_and_the_service_recovers(tmp_pa
                 wall_from = time.monotonic()
                 await officer.send({"type": "media-state", "state": "connected"})
                 await client.send({"type": "media-state", "state": "connected"})
-                # Signaling-only doubles of a real call: both also report media arriving (signaling.md §6).
-                for peer in (officer, client):
-                    await peer.send({"type": "ping", "inbound": {"audio": {"packets": 50, "bytes": 4000}}})
+                await report_media_arriving(officer, client)
                 await until(lambda: _has(pk_http, sid, "media_connected"), what="media_connected")
 
                 # ---- Redis goes away --------------------------------------------
@@ -170,9 +177,7 @@ async def test_redis_down_closes_sockets_cleanly_and_the_service_recovers(tmp_pa
                 assert (await officer.next("answer"))["from"] == "client"
                 await officer.send({"type": "media-state", "state": "connected"})
                 await client.send({"type": "media-state", "state": "connected"})
-                # Signaling-only doubles of a real call: both also report media arriving (signaling.md §6).
-                for peer in (officer, client):
-                    await peer.send({"type": "ping", "inbound": {"audio": {"packets": 50, "bytes": 4000}}})
+                await report_media_arriving(officer, client)
                 await until(lambda: _has(pk_http, sid, "reconnected"), what="reconnected")
                 await officer.end()
                 await client.next("session-ended")

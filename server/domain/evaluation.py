@@ -599,10 +599,13 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
         scan = await _scan_in_python(db, conditions, local, window, months)
     attended, first_use = scan.attended, scan.first_use
     last_mobile: dict[str, date] = {}
+
+    def went(kelurahan: str, day: date) -> None:
+        k = kelurahan.casefold()
+        last_mobile[k] = max(day, last_mobile.get(k, day))
+
     for cid, day in scan.last_mobile.items():
-        k = places[cid].kelurahan.casefold()
-        if k not in last_mobile or day > last_mobile[k]:
-            last_mobile[k] = day
+        went(places[cid].kelurahan, day)
     # The office's mobile-counseling days held there (server/domain/mobile_events.py),
     # with or without a roll call yet: the day the office went is what the head asks.
     held = await db.execute(
@@ -611,9 +614,7 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
         .group_by(MobileEvent.kelurahan)
     )
     for kelurahan, day in held.all():
-        k = kelurahan.casefold()
-        if k not in last_mobile or day > last_mobile[k]:
-            last_mobile[k] = day
+        went(kelurahan, day)
 
     # periods and overdue, per client and month end
     timelines = {c.id: _Timeline(c, attended.get(c.id, ())) for c in clients}
