@@ -13,7 +13,14 @@ import aiohttp
 import pytest
 
 from server.app import create_app
-from server.db.models import GuidanceSession, Office, Outcome, SessionMode, SessionStatus, utcnow
+from server.db.models import (
+    GuidanceSession,
+    Office,
+    Outcome,
+    SessionMode,
+    SessionStatus,
+    utcnow,
+)
 from server.domain.office import update_profile
 from tests.audit_support import audit_entries
 from tests.foundation import database
@@ -176,6 +183,7 @@ async def test_no_past_outcomes_or_notes_on_the_page(client, aiohttp_client, off
     assert "mabuk" not in html and "Tidak hadir" not in html
 
 
+@pytest.mark.clock
 async def test_the_page_lists_the_mobile_counseling_days_the_client_is_invited_to(client, aiohttp_client, office, sign_in):
     c1 = office.clients["c1"]
     day = (utcnow().astimezone(WIB) + timedelta(days=9)).date()

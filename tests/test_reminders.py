@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from server.db.models import GuidanceSession, SessionStatus, utcnow
 from tests.audit_support import audit_entries
 from tests.foundation import database
@@ -91,6 +93,7 @@ async def test_reminders_need_a_staff_session(client):
     assert page.status == 302 and page.headers["Location"].startswith("/login")
 
 
+@pytest.mark.clock
 async def test_clients_invited_to_a_mobile_day_are_reminded_the_day_before_and_the_reminder_follows_the_day(client, office, sign_in):
     await sign_in(client, "kasie")
     event_day = (utcnow().astimezone(WIB) + timedelta(days=3)).date()
