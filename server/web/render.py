@@ -27,11 +27,16 @@ def gettext_for(request: web.Request):
 
 
 def error_text(request: web.Request, exc) -> str:
-    """A domain refusal as a page sentence: its catalogue key when the catalogue
-    has it, else a general sentence (never the English ``message``)."""
+    """A domain refusal as a page sentence in the reader's language: the fields
+    it names when it names them (more use to the reader than the general
+    sentence of an ``invalid-body`` code), else its catalogue key when the
+    catalogue has it, else a general sentence. Never the English ``message``."""
     catalogue, locale = request.app[catalogue_key], locale_of(request)
-    key = exc.key if exc.key in catalogue.messages["id"] else "error.generic"
-    return catalogue.gettext(locale, key)
+    fields = (getattr(exc, "extra", None) or {}).get("fields") or {}
+    known = exc.key in catalogue.messages["id"]
+    if fields and (exc.code in ("invalid-body", "invalid-query") or not known):
+        return catalogue.gettext(locale, "field.invalid_fields", fields=", ".join(sorted(fields)))
+    return catalogue.gettext(locale, exc.key if known else "error.generic")
 
 
 def page_context(request: web.Request) -> dict[str, Any]:
