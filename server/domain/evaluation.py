@@ -32,16 +32,15 @@ from __future__ import annotations
 
 import statistics
 from bisect import bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    DateTime,
+    BigInteger,
     and_,
-    bindparam,
     Date,
     Integer,
     String,
@@ -52,7 +51,6 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
@@ -511,90 +509,101 @@ def _day_number(day: date) -> int:
     return day.toordinal() - _EPOCH
 
 
-def _ints(text: str | None) -> list[int]:
-    """A comma-separated list from ``group_concat``/``string_agg``, sorted and distinct."""
-    return sorted({int(x) for x in text.split(",")}) if text else []
+# One session in the per-client pass is one integer: its local day number and what
+# the month figures ask of it (mode, evidence, held, no-show, attended), so the
+# database does no grouping by month and Python counts the integers (Counter, in C).
+# The mode and evidence are their positions in these strings (``instr``/``strpos``:
+# one call a row instead of a CASE per value); each value's first position is its own.
+_MODES = " ".join(m.value for m in SessionMode)
+_EVIDENCES = " ".join(e.value for e in Evidence)
+_MODE_AT = {_MODES.index(m.value) + 1: m.value for m in SessionMode}
+_EVIDENCE_AT = {_EVIDENCES.index(e.value) + 1: e.value for e in Evidence}
+assert len(_MODE_AT) == len(SessionMode) and len(_EVIDENCE_AT) == len(Evidence) and max(_MODE_AT) < 64 and max(_EVIDENCE_AT) < 32
+_HELD_BIT, _NO_SHOW_BIT, _ATTENDED_BIT = 4, 2, 1
+_DAY_SHIFT = 14  # day * 2**14 + mode position * 2**8 + evidence position * 2**3 + bits
 
 
 async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str, local: _LocalDay, w: _Window, months: dict[str, MonthFigures]) -> _Scan:
-    """The database counts and groups; Python receives a few hundred rows. Three
-    passes over the sessions (bench/README.md, "evaluation.py", says why this shape):
+    """The database reads, Python counts: two passes over the sessions, both in
+    the order of an index (bench/README.md, "evaluation.py", says why this shape).
 
-    - per month (grouped by the month alone, counts by condition: a sort on one
-      key, not five) the sessions held by mode and evidence and the no-shows;
     - per client (grouped by client, the order of ``ix_session_client_evaluation``,
-      so no sort at all) the attended days as one comma-separated list, and the
-      first and last moments of the strategy modes;
-    - per PK the sessions held in the range with their durations (the median is
-      taken in Python), and those without notes (``ix_session_without_notes``).
+      which holds every column read: no sort, no table row read), every session
+      as one integer (``_DAY_SHIFT``) in one comma-separated list, and the first
+      and last moments of the strategy modes attended;
+    - per PK the durations of the sessions held in the range (the median is taken
+      in Python), and those without notes (``ix_session_without_notes``).
 
     Local days are day numbers: SQLite adds the zone's fixed offset to the Julian
-    day (only used when it has one), PostgreSQL converts with the zone itself.
-    The month of a session is a range of moments: PostgreSQL's ``width_bucket``
-    over the months' first moments, SQLite's ``strftime`` with the fixed offset."""
+    day (only used when it has one), PostgreSQL converts with the zone itself."""
     moment = func.coalesce(GuidanceSession.started_at, GuidanceSession.scheduled_at)
     held = GuidanceSession.status.in_(HELD)
-    moment_type = GuidanceSession.scheduled_at.type
-    keys = list(months)
     if dialect == "postgresql":
-        # Bucket i (1-based) is [bounds[i-1], bounds[i]): the i-th month, in the office's zone.
-        bounds = [datetime.combine(months[k].first, time(0), ZoneInfo(tz)) for k in keys]
-        bounds.append(datetime.combine(months[keys[-1]].last + timedelta(days=1), time(0), ZoneInfo(tz)))
-        month_expr = func.width_bucket(moment, bindparam("month_bounds", bounds, type_=postgresql.ARRAY(DateTime(timezone=True))))
-        month_of = {i + 1: k for i, k in enumerate(keys)}.get
-        day_expr = cast(func.timezone(tz, moment), Date) - cast(literal("1970-01-01"), Date)
-        day_list = func.string_agg(cast(day_expr, String), ",")
-        duration_list = func.string_agg(cast(GuidanceSession.duration_seconds, String), ",")
+        day_expr = cast(cast(func.timezone(tz, moment), Date) - cast(literal("1970-01-01"), Date), BigInteger)
+        position = func.strpos
+
+        def listed(expr: Any) -> Any:
+            return func.string_agg(cast(expr, String), ",")
     else:
         seconds = int(local.offset.total_seconds())
-        month_expr = func.strftime("%Y-%m", moment, f"{seconds:+d} seconds")
-        month_of = {k: k for k in keys}.get
         # Julian day numbers start at noon: +0.5 and the offset, truncated, is the local
         # day; 2440588 is 1970-01-01's. One function call a row instead of date()+julianday().
         day_expr = cast(func.julianday(moment) + (0.5 + seconds / 86400), Integer) - 2440588
-        day_list = func.group_concat(day_expr)
-        duration_list = func.group_concat(GuidanceSession.duration_seconds)
+        position = func.instr
+        listed = func.group_concat
+    def outcome_is(outcome: Outcome) -> Any:
+        # 0 or 1; a session without an outcome is 0, not NULL (which would drop the whole code).
+        return func.coalesce(cast(GuidanceSession.outcome == outcome, Integer), 0)
+
+    code = (((day_expr * 64 + position(_MODES, GuidanceSession.mode)) * 32 + position(_EVIDENCES, GuidanceSession.evidence)) * 8
+            + cast(held, Integer) * _HELD_BIT + outcome_is(Outcome.no_show) * _NO_SHOW_BIT + outcome_is(Outcome.attended) * _ATTENDED_BIT)
+    moment_type = GuidanceSession.scheduled_at.type
+
+    def attended_moment(mode: SessionMode) -> Any:
+        return case((and_(GuidanceSession.outcome == Outcome.attended, GuidanceSession.mode == mode), moment))
+
     base = select().select_from(GuidanceSession).join(Client, Client.id == GuidanceSession.client_id).where(*conds, GuidanceSession.scheduled_at < w.end)
-    scan = _Scan()
-
-    def count_if(*cond: Any) -> Any:
-        return func.sum(case((and_(*cond), 1), else_=0))
-
-    # month by month: held by mode and evidence, no-shows
-    mode_cols = [count_if(held, GuidanceSession.mode == m) for m in SessionMode]
-    evidence_cols = [count_if(held, GuidanceSession.evidence == e) for e in Evidence]
-    month_q = base.add_columns(month_expr.label("month"), count_if(GuidanceSession.outcome == Outcome.no_show), *mode_cols, *evidence_cols)
-    for key, no_shows, *counts in await db.execute(month_q.where(moment >= w.previous_start).group_by(month_expr)):
-        m = months.get(month_of(key))
-        if m is None:
-            continue
-        m.no_shows += no_shows or 0
-        for mode, n in zip(SessionMode, counts):
-            m.sessions_by_mode[mode.value] += n or 0
-        for evidence, n in zip(Evidence, counts[len(SessionMode):]):
-            m.sessions_by_evidence[evidence.value] += n or 0
-
-    # per client: attended days (periods and overdue), first use of each strategy, last mobile day
-    def moment_if(mode: SessionMode) -> Any:
-        return case((GuidanceSession.mode == mode, moment))
-
-    client_q = base.where(GuidanceSession.outcome == Outcome.attended).add_columns(
-        Client.id, day_list,
-        *(type_coerce(func.min(moment_if(m)), moment_type) for m in STRATEGY_MODES),
-        type_coerce(func.max(moment_if(SessionMode.mobile)), moment_type),
+    client_q = base.add_columns(
+        Client.id, listed(code),
+        *(type_coerce(func.min(attended_moment(m)), moment_type) for m in STRATEGY_MODES),
+        type_coerce(func.max(attended_moment(SessionMode.mobile)), moment_type),
     ).group_by(Client.id)  # the outer loop's order (clients by id): no sort on SQLite
-    for client_id, days, *firsts, last_mobile in await db.execute(client_q):
-        scan.days[client_id] = _ints(days)
+    scan = _Scan()
+    counted: Counter[int] = Counter()
+    for client_id, codes, *firsts, last_mobile in await db.execute(client_q):
+        ints = list(map(int, codes.split(",")))
+        counted.update(ints)
+        days = {x >> _DAY_SHIFT for x in ints if x & _ATTENDED_BIT}
+        if days:
+            scan.days[client_id] = sorted(days)
         for mode, first in zip(STRATEGY_MODES, firsts):
             if first is not None:
                 scan.first_use[mode.value][client_id] = local(first)
         if last_mobile is not None:
             scan.last_mobile[client_id] = local(last_mobile)
 
+    # month by month: held by mode and evidence, no-shows (from the previous period's first day)
+    first_day = _day_number(local(w.previous_start))
+    month_of_day: dict[int, MonthFigures | None] = {}
+    for x, n in counted.items():
+        day = x >> _DAY_SHIFT
+        if day < first_day:
+            continue
+        m = month_of_day.get(day, False)
+        if m is False:
+            m = month_of_day[day] = months.get(date.fromordinal(day + _EPOCH).strftime("%Y-%m"))
+        if m is None:
+            continue
+        if x & _HELD_BIT:
+            m.sessions_by_mode[_MODE_AT[(x >> 8) & 63]] += n
+            m.sessions_by_evidence[_EVIDENCE_AT[(x >> 3) & 31]] += n
+        if x & _NO_SHOW_BIT:
+            m.no_shows += n
+
     # PKs: sessions held in the range, their median duration, those without notes
     in_range = base.where(held, moment >= w.start)
-    for officer_id, n, durations in await db.execute(in_range.add_columns(GuidanceSession.officer_id, func.count(), duration_list).group_by(GuidanceSession.officer_id)):
-        value = statistics.median(sorted(int(x) for x in durations.split(",")))
+    for officer_id, n, durations in await db.execute(in_range.add_columns(GuidanceSession.officer_id, func.count(), listed(GuidanceSession.duration_seconds)).group_by(GuidanceSession.officer_id)):
+        value = statistics.median(sorted(map(int, durations.split(","))))
         scan.median[officer_id] = int(value) if float(value).is_integer() else value
         scan.held[officer_id] = n
     bare = in_range.where(GuidanceSession.notes == "").add_columns(GuidanceSession.officer_id, func.count()).group_by(GuidanceSession.officer_id)
