@@ -221,7 +221,7 @@ class _Timeline:
                 i += 1
             while j < n_firsts and firsts[j] <= x:
                 j += 1
-            d = (min(x, e) - s) // iv + 1
+            d = ((x if x <= e else e) - s) // iv + 1
             if k:
                 due[k - 1] += d - prev_due
                 met[k - 1] += j - prev_met
