@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
+    Float,
     and_,
     Date,
     Integer,
@@ -543,7 +544,8 @@ async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str
         if local.offset is not None:
             # Seconds since the epoch plus the fixed offset, in whole days: half the
             # cost of timezone() a row (bench/README.md, "evaluation.py").
-            day_expr = cast(func.floor((func.date_part("epoch", moment) + int(local.offset.total_seconds())) / 86400), BigInteger)
+            epoch = type_coerce(func.date_part("epoch", moment), Float)  # double precision: no numeric arithmetic
+            day_expr = cast(func.floor((epoch + local.offset.total_seconds()) / 86400.0), BigInteger)
         else:
             day_expr = cast(cast(func.timezone(tz, moment), Date) - cast(literal("1970-01-01"), Date), BigInteger)
         position = func.strpos
