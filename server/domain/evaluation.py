@@ -41,11 +41,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     BigInteger,
     Float,
-    and_,
     Date,
     Integer,
     String,
-    case,
     cast,
     func,
     literal,
@@ -510,18 +508,32 @@ def _day_number(day: date) -> int:
     return day.toordinal() - _EPOCH
 
 
-# One session in the per-client pass is one integer: its local day number and what
-# the month figures ask of it (mode, evidence, held, no-show, attended), so the
-# database does no grouping by month and Python counts the integers (Counter, in C).
-# The mode and evidence are their positions in these strings (``instr``/``strpos``:
-# one call a row instead of a CASE per value); each value's first position is its own.
+def _from_day_number(n: int) -> date:
+    return date.fromordinal(n + _EPOCH)
+
+
+# One session in the per-client pass is one integer: its local day number and
+# the positions of its mode, evidence, status and outcome in these strings
+# (``instr``/``strpos``: one call a row instead of a CASE or comparison per value),
+# so the database does no grouping by month and Python counts the integers
+# (Counter, in C) and decodes only the distinct ones. Each value's first position
+# is its own; the outcomes start with a space so that no outcome (NULL, read as
+# '') is position 1.
 _MODES = " ".join(m.value for m in SessionMode)
 _EVIDENCES = " ".join(e.value for e in Evidence)
+_STATUSES = " ".join(s.value for s in SessionStatus)
+_OUTCOMES = " " + " ".join(o.value for o in Outcome)
 _MODE_AT = {_MODES.index(m.value) + 1: m.value for m in SessionMode}
 _EVIDENCE_AT = {_EVIDENCES.index(e.value) + 1: e.value for e in Evidence}
+_HELD_AT = {_STATUSES.index(s.value) + 1 for s in HELD}
+_NO_SHOW_AT, _ATTENDED_AT = _OUTCOMES.index(Outcome.no_show.value) + 1, _OUTCOMES.index(Outcome.attended.value) + 1
+_STRATEGY_AT = {_MODES.index(m.value) + 1: m.value for m in STRATEGY_MODES}
+_MOBILE_AT = _MODES.index(SessionMode.mobile.value) + 1
 assert len(_MODE_AT) == len(SessionMode) and len(_EVIDENCE_AT) == len(Evidence) and max(_MODE_AT) < 64 and max(_EVIDENCE_AT) < 32
-_HELD_BIT, _NO_SHOW_BIT, _ATTENDED_BIT = 4, 2, 1
-_DAY_SHIFT = 14  # day * 2**14 + mode position * 2**8 + evidence position * 2**3 + bits
+assert len({_STATUSES.index(s.value) for s in SessionStatus}) == len(SessionStatus) and len(_STATUSES) < 64
+assert len({_OUTCOMES.index(o.value) for o in Outcome}) == len(Outcome) and len(_OUTCOMES) < 64
+# day * 2**23 + mode position * 2**17 + evidence position * 2**12 + status position * 2**6 + outcome position
+_MODE_SHIFT, _EVIDENCE_SHIFT, _STATUS_SHIFT, _DAY_SHIFT = 17, 12, 6, 23
 
 
 async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str, local: _LocalDay, w: _Window, months: dict[str, MonthFigures]) -> _Scan:
@@ -530,8 +542,8 @@ async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str
 
     - per client (grouped by client, the order of ``ix_session_client_evaluation``,
       which holds every column read: no sort, no table row read), every session
-      as one integer (``_DAY_SHIFT``) in one comma-separated list, and the first
-      and last moments of the strategy modes attended;
+      as one integer (``_DAY_SHIFT``) in one comma-separated list: the months'
+      counts, the attended days and the strategies' first days come from it;
     - per PK the durations of the sessions held in the range (the median is taken
       in Python), and those without notes (``ix_session_without_notes``).
 
@@ -559,36 +571,29 @@ async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str
         day_expr = cast(func.julianday(moment) + (0.5 + seconds / 86400), Integer) - 2440588
         position = func.instr
         listed = func.group_concat
-    def outcome_is(outcome: Outcome) -> Any:
-        # 0 or 1; a session without an outcome is 0, not NULL (which would drop the whole code).
-        return func.coalesce(cast(GuidanceSession.outcome == outcome, Integer), 0)
-
-    code = (((day_expr * 64 + position(_MODES, GuidanceSession.mode)) * 32 + position(_EVIDENCES, GuidanceSession.evidence)) * 8
-            + cast(held, Integer) * _HELD_BIT + outcome_is(Outcome.no_show) * _NO_SHOW_BIT + outcome_is(Outcome.attended) * _ATTENDED_BIT)
-    moment_type = GuidanceSession.scheduled_at.type
-
-    def attended_moment(mode: SessionMode) -> Any:
-        return case((and_(GuidanceSession.outcome == Outcome.attended, GuidanceSession.mode == mode), moment))
+    code = ((((day_expr * 64 + position(_MODES, GuidanceSession.mode)) * 32 + position(_EVIDENCES, GuidanceSession.evidence)) * 64
+             + position(_STATUSES, GuidanceSession.status)) * 64 + position(_OUTCOMES, func.coalesce(GuidanceSession.outcome, "")))
 
     base = select().select_from(GuidanceSession).join(Client, Client.id == GuidanceSession.client_id).where(*conds, GuidanceSession.scheduled_at < w.end)
-    client_q = base.add_columns(
-        Client.id, listed(code),
-        *(type_coerce(func.min(attended_moment(m)), moment_type) for m in STRATEGY_MODES),
-        type_coerce(func.max(attended_moment(SessionMode.mobile)), moment_type),
-    ).group_by(Client.id)  # the outer loop's order (clients by id): no sort on SQLite
+    client_q = base.add_columns(Client.id, listed(code)).group_by(Client.id)  # the outer loop's order (clients by id): no sort on SQLite
     scan = _Scan()
     counted: Counter[int] = Counter()
-    for client_id, codes, *firsts, last_mobile in await db.execute(client_q):
+    for client_id, codes in await db.execute(client_q):
         ints = list(map(int, codes.split(",")))
         counted.update(ints)
-        days = {x >> _DAY_SHIFT for x in ints if x & _ATTENDED_BIT}
-        if days:
-            scan.days[client_id] = sorted(days)
-        for mode, first in zip(STRATEGY_MODES, firsts):
-            if first is not None:
-                scan.first_use[mode.value][client_id] = local(first)
-        if last_mobile is not None:
-            scan.last_mobile[client_id] = local(last_mobile)
+        attended = sorted(x for x in ints if x & 63 == _ATTENDED_AT)  # by day first
+        if not attended:
+            continue
+        scan.days[client_id] = list(dict.fromkeys(x >> _DAY_SHIFT for x in attended))
+        # first use of each strategy: the earliest attended session of its mode
+        for x in attended:
+            mode = _STRATEGY_AT.get((x >> _MODE_SHIFT) & 63)
+            if mode is not None and client_id not in scan.first_use[mode]:
+                scan.first_use[mode][client_id] = _from_day_number(x >> _DAY_SHIFT)
+        for x in reversed(attended):
+            if (x >> _MODE_SHIFT) & 63 == _MOBILE_AT:
+                scan.last_mobile[client_id] = _from_day_number(x >> _DAY_SHIFT)
+                break
 
     # month by month: held by mode and evidence, no-shows (from the previous period's first day)
     first_day = _day_number(local(w.previous_start))
@@ -599,13 +604,13 @@ async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str
             continue
         m = month_of_day.get(day, False)
         if m is False:
-            m = month_of_day[day] = months.get(date.fromordinal(day + _EPOCH).strftime("%Y-%m"))
+            m = month_of_day[day] = months.get(_from_day_number(day).strftime("%Y-%m"))
         if m is None:
             continue
-        if x & _HELD_BIT:
-            m.sessions_by_mode[_MODE_AT[(x >> 8) & 63]] += n
-            m.sessions_by_evidence[_EVIDENCE_AT[(x >> 3) & 31]] += n
-        if x & _NO_SHOW_BIT:
+        if (x >> _STATUS_SHIFT) & 63 in _HELD_AT:
+            m.sessions_by_mode[_MODE_AT[(x >> _MODE_SHIFT) & 63]] += n
+            m.sessions_by_evidence[_EVIDENCE_AT[(x >> _EVIDENCE_SHIFT) & 31]] += n
+        if x & 63 == _NO_SHOW_AT:
             m.no_shows += n
 
     # PKs: sessions held in the range, their median duration, those without notes
