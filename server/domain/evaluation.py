@@ -581,15 +581,19 @@ async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str
     for client_id, codes in await db.execute(client_q):
         ints = list(map(int, codes.split(",")))
         counted.update(ints)
-        attended = sorted(x for x in ints if x & 63 == _ATTENDED_AT)  # by day first
+        attended = [x for x in ints if x & 63 == _ATTENDED_AT]
         if not attended:
             continue
-        scan.days[client_id] = list(dict.fromkeys(x >> _DAY_SHIFT for x in attended))
+        attended.sort()  # by day first
+        scan.days[client_id] = list(dict.fromkeys([x >> _DAY_SHIFT for x in attended]))
         # first use of each strategy: the earliest attended session of its mode
+        wanted = dict(_STRATEGY_AT)
         for x in attended:
-            mode = _STRATEGY_AT.get((x >> _MODE_SHIFT) & 63)
-            if mode is not None and client_id not in scan.first_use[mode]:
+            mode = wanted.pop((x >> _MODE_SHIFT) & 63, None)
+            if mode is not None:
                 scan.first_use[mode][client_id] = _from_day_number(x >> _DAY_SHIFT)
+                if not wanted:
+                    break
         for x in reversed(attended):
             if (x >> _MODE_SHIFT) & 63 == _MOBILE_AT:
                 scan.last_mobile[client_id] = _from_day_number(x >> _DAY_SHIFT)
