@@ -10,6 +10,7 @@ import random
 import statistics
 from collections import Counter, defaultdict
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -342,25 +343,34 @@ async def test_the_page_draws_charts_with_tables_links_and_the_caveat_under_150_
     assert own.status == 200 and "not proof of cause" in await own.text()
 
 
-async def test_the_sql_and_the_python_scans_agree(database_url, office):
+@pytest.mark.parametrize("zone", [TZ, "America/Bogota", "Europe/Amsterdam"])
+async def test_the_sql_and_the_python_scans_agree(database_url, office, zone):
     """SQLite with a zone that has daylight saving falls back to reading session
-    by session; both ways give the same figures."""
+    by session; both ways give the same figures. In SQL a zone with a fixed
+    offset (Jakarta ahead of UTC, Bogotá behind) is counted by its offset, one
+    with daylight saving (Amsterdam, PostgreSQL only) by the zone itself."""
     from server.domain import evaluation as ev_mod
 
     await seed(database_url, office)
     async with database(database_url) as db:
+        dialect = db.get_bind().dialect.name
         kasie = await db.get(Staff, office.staff["kasie"].id)
         f = ev_mod.EvaluationFilter(date(2025, 3, 1), date(2025, 5, 31))
-        local = ev_mod._LocalDay(TZ, date(2024, 12, 1), f.date_to)
-        window = ev_mod._Window(datetime(2024, 11, 30, 17, tzinfo=ZoneInfo("UTC")), datetime(2025, 2, 28, 17, tzinfo=ZoneInfo("UTC")), datetime(2025, 5, 31, 17, tzinfo=ZoneInfo("UTC")))
+        local = ev_mod._LocalDay(zone, date(2024, 12, 1), f.date_to)
+        assert (local.offset is None) == (zone == "Europe/Amsterdam")
+        if local.offset is None and dialect == "sqlite":
+            return  # SQLite never runs the SQL scan for such a zone (evaluate)
+        z = ZoneInfo(zone)
+        window = ev_mod._Window(datetime(2024, 12, 1, tzinfo=z), datetime(2025, 3, 1, tzinfo=z), datetime(2025, 6, 1, tzinfo=z))
         conds = ev_mod._session_conditions(kasie, f, None)
         keys = {m: m.strftime("%Y-%m") for m in ev_mod.months_between(date(2024, 12, 1), f.date_to)}
-        in_sql = {k: ev_mod.MonthFigures(k) for k in keys.values()}
-        in_python = {k: ev_mod.MonthFigures(k) for k in keys.values()}
-        a = await ev_mod._scan_in_sql(db, db.get_bind().dialect.name, conds, TZ, local, window, in_sql)
+        in_sql = {k: ev_mod.MonthFigures(k, first=m, last=month_end(k)) for m, k in keys.items()}
+        in_python = {k: ev_mod.MonthFigures(k, first=m, last=month_end(k)) for m, k in keys.items()}
+        a = await ev_mod._scan_in_sql(db, dialect, conds, zone, local, window, in_sql)
         b = await ev_mod._scan_in_python(db, conds, local, window, in_python)
     assert [m.as_dict() for m in in_sql.values()] == [m.as_dict() for m in in_python.values()]
-    assert {c: sorted(set(d)) for c, d in a.attended.items()} == {c: sorted(set(d)) for c, d in b.attended.items()}
+    assert sum(sum(m.sessions_by_mode.values()) for m in in_sql.values()) > 50
+    assert a.days == b.days and sum(len(d) for d in a.days.values()) > 100
     assert (a.first_use, a.last_mobile, a.held, a.no_notes, a.median) == (b.first_use, b.last_mobile, b.held, b.no_notes, b.median)
 
 
@@ -381,3 +391,90 @@ async def test_an_areas_last_mobile_day_counts_the_offices_mobile_counseling_day
         await db.commit()
     assert before is None or before < "2025-05-24"
     assert await last_day("Pulo Gebang") == "2025-05-24"
+
+
+async def test_a_month_holds_the_sessions_of_its_last_evening_and_first_morning_in_the_office_zone(client, office, sign_in, database_url):
+    """Months and days are the office's (Asia/Jakarta, UTC+7), and a session's
+    moment is when it started: 23:30 WIB on 31 March is March (16:30 UTC), 05:00
+    WIB on 1 March is March (still 28 February in UTC), 00:00 WIB on 1 April is
+    April, and a session scheduled on 31 March that started after midnight is April."""
+    pk1 = office.staff["pk1"]
+    async with database(database_url) as db:
+        c = Client(office_id=office.id, officer_id=pk1.id, register_number="EV-TZ", name="Klien Batas", category=ClientCategory.adult,
+                   program=Program.asimilasi, supervision_start=date(2025, 1, 1), supervision_end=date(2026, 1, 1),
+                   reporting_interval_days=30, kelurahan="Koja")
+        db.add(c)
+        await db.flush()
+
+        def held(mode: SessionMode, scheduled: datetime, started: datetime | None = None, outcome: Outcome = Outcome.attended) -> GuidanceSession:
+            started = started or scheduled
+            return GuidanceSession(office_id=office.id, client_id=c.id, officer_id=pk1.id, mode=mode, evidence=evidence_for(mode),
+                                   status=SessionStatus.ended, scheduled_at=scheduled, started_at=started, ended_at=started + timedelta(minutes=30),
+                                   duration_seconds=1800, outcome=outcome, notes="Catatan.")
+
+        db.add_all([
+            held(SessionMode.office, datetime(2025, 2, 28, 23, 30, tzinfo=WIB)),  # February: the previous period
+            held(SessionMode.mobile, datetime(2025, 3, 1, 5, 0, tzinfo=WIB)),  # 2025-02-28 22:00 UTC
+            held(SessionMode.office, datetime(2025, 3, 31, 23, 30, tzinfo=WIB)),  # 2025-03-31 16:30 UTC
+            held(SessionMode.video, datetime(2025, 3, 31, 22, 0, tzinfo=WIB), started=datetime(2025, 4, 1, 0, 10, tzinfo=WIB)),
+            held(SessionMode.home_visit, datetime(2025, 3, 31, 17, 0, tzinfo=ZoneInfo("UTC")), outcome=Outcome.no_show),  # 00:00 WIB, 1 April
+        ])
+        await db.commit()
+    await sign_in(client, "kasie")
+    resp = await client.get("/api/reports/evaluation?from=2025-03&to=2025-04&program=Asimilasi")
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    march, april = body["months"]
+    held_by_mode = {m["month"]: {k: v for k, v in m["sessions_by_mode"].items() if v} for m in body["months"]}
+    assert held_by_mode == {"2025-03": {"office": 1, "mobile": 1}, "2025-04": {"video": 1, "home_visit": 1}}
+    assert (march["no_shows"], april["no_shows"]) == (0, 1)
+    assert body["previous"]["sessions_held"] == 1
+    # Periods of 30 days from 1 January: 2 Mar–31 Mar is met by 31 March 23:30 WIB,
+    # 1 Apr–30 Apr by the session that started at 00:10 WIB on 1 April.
+    assert (march["periods_due"], march["periods_met"], april["periods_due"], april["periods_met"]) == (1, 1, 1, 1)
+    assert (march["overdue_clients"], april["overdue_clients"]) == (0, 0)
+    assert [a["last_mobile_day"] for a in body["areas"]] == ["2025-03-01"]
+
+
+async def test_the_evaluation_reads_sessions_from_its_indexes_alone_on_sqlite(tmp_path):
+    """The cause of the evaluation's speed (bench/evaluation.py): on SQLite every
+    statement reads guidance_session through an index holding all it needs (no
+    table rows), and the per-client pass, the big one, needs no sort. SQLite only:
+    PostgreSQL chooses its plan by the table's statistics, and bench/ measures it."""
+    from sqlalchemy import event
+
+    from server.db.engine import make_engine
+    from server.db.migrate import upgrade
+    from server.domain.evaluation import EvaluationFilter, evaluate
+    from tests.conftest import seed_office
+
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}"
+    engine = make_engine(database_url)
+    await upgrade(engine)
+    await engine.dispose()
+    office = await seed_office(database_url)
+    await seed(database_url, office)
+    statements: list[tuple[str, Any]] = []
+    async with database(database_url) as db:
+        kasie = await db.get(Staff, office.staff["kasie"].id)
+        engine = db.get_bind()
+
+        def capture(conn, cursor, statement, parameters, context, executemany):
+            statements.append((statement, parameters))
+
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            await evaluate(db, kasie, EvaluationFilter(date(2025, 3, 1), date(2025, 5, 31)), TZ, date(2025, 6, 2))
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+        plans = {}
+        for statement, parameters in statements:
+            if "guidance_session" in statement:
+                rows = await (await db.connection()).exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+                plans[statement] = [r[3] for r in rows]
+    assert len(plans) >= 3
+    for statement, plan in plans.items():
+        reads = [step for step in plan if " guidance_session " in f" {step} "]
+        assert reads and all("COVERING INDEX ix_session_client_evaluation" in s or "INDEX ix_session_without_notes" in s for s in reads), (statement, plan)
+    per_client = next(plan for statement, plan in plans.items() if "group_concat" in statement and "instr" in statement)
+    assert not any("TEMP B-TREE" in step for step in per_client), per_client

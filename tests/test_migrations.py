@@ -54,3 +54,25 @@ async def test_upgrading_twice_changes_nothing(database_url):
             assert await conn.run_sync(_differences) == []
     finally:
         await engine.dispose()
+
+
+def _session_indexes(connection) -> set[str]:
+    return {i["name"] for i in inspect(connection).get_indexes("guidance_session")}
+
+
+async def test_0007_adds_the_evaluation_indexes_and_takes_them_away(database_url):
+    evaluation_indexes = {"ix_session_client_evaluation", "ix_session_without_notes"}
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            assert evaluation_indexes <= await conn.run_sync(_session_indexes)
+        await downgrade(engine, "0006")
+        async with engine.connect() as conn:
+            left = await conn.run_sync(_session_indexes)
+            assert not evaluation_indexes & left and "ix_session_client_scheduled" in left
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert evaluation_indexes <= await conn.run_sync(_session_indexes)
+            assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
     TypeDecorator,
     false,
     UniqueConstraint,
@@ -254,6 +255,14 @@ class GuidanceSession(Base):
         Index("ix_session_status", "status"),
         # The audit log sorted by duration (shortest calls first) without a full sort.
         Index("ix_session_office_duration", "office_id", "duration_seconds"),
+        # The evaluation (server/domain/evaluation.py) reads every session of the office
+        # client by client: every column it needs is in the index, so it never reads the
+        # table's rows (notes, topics...) and its per-client grouping needs no sort.
+        Index("ix_session_client_evaluation", "client_id", "scheduled_at", "started_at", "status", "outcome", "mode", "evidence",
+              "officer_id", "duration_seconds"),
+        # The evaluation's sessions without notes (about one in ten) without reading the rest.
+        Index("ix_session_without_notes", "client_id", "scheduled_at", "started_at", "status", "officer_id",
+              sqlite_where=text("notes = ''"), postgresql_where=text("notes = ''")),
         # Concurrent retries of one check-in (same device key) make one session.
         UniqueConstraint("mobile_event_id", "checkin_key", name="uq_session_event_checkin_key"),
     )

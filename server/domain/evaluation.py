@@ -24,29 +24,31 @@ call repeats it for every client and month (tests/test_evaluation.py checks
 them against ``reporting_periods`` itself).
 
 Every figure is computed from rows the caller may see (``access.scope_*``: a
-PK's own caseload). The queries read only the columns they need, so an office
-of 2,000 clients and 100,000 sessions over a year stays fast (bench/evaluation.py).
+PK's own caseload). The sessions are read in one pass per client over an index
+that holds every column read (migration 0007), with no sort; Python counts
+what comes back (``_scan_in_sql``; bench/README.md, "evaluation.py", has the
+measurements behind this shape).
 """
 
 from __future__ import annotations
 
 import statistics
 from bisect import bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BigInteger,
+    Float,
     Date,
     Integer,
     String,
-    case,
     cast,
     func,
     literal,
-    or_,
     select,
     type_coerce,
 )
@@ -71,7 +73,6 @@ from server.db.models import (
 )
 from server.domain.access import scope_clients
 from server.domain.errors import DomainError, ErrorKind
-from server.domain.records import period_of
 
 HELD = (SessionStatus.ended, SessionStatus.interrupted)
 STRATEGY_MODES = (SessionMode.video, SessionMode.mobile, SessionMode.home_visit)
@@ -151,45 +152,87 @@ class _LocalDay:
 
 
 class _Timeline:
-    """One client's attended days, for ``reporting_periods`` and ``attendance``
-    as of any day in O(log n)."""
+    """One client's attended days as day numbers (days since 1970-01-01, office
+    time), for ``reporting_periods`` and ``attendance`` as of any day: ``firsts``
+    holds the first attended day of each period met, so the periods met by a day
+    are a bisection, and ``add_months`` walks all month ends in one pass."""
+
+    __slots__ = ("start", "end", "interval", "days", "firsts")
 
     def __init__(self, client: Any, attended_days: Iterable[date]):
-        self.client = client
-        self.days = sorted(attended_days)
-        # Distinct periods met among attended days within supervision, cumulative.
-        self.in_supervision = [d for d in self.days if client.supervision_start <= d <= client.supervision_end]
-        self.cum_periods: list[int] = []
-        seen = -1
-        n = 0
-        for d in self.in_supervision:
-            p = period_of(client, d)
-            if p != seen:
-                n += 1
-                seen = p
-            self.cum_periods.append(n)
+        self._set(client, sorted({_day_number(d) for d in attended_days}))
+
+    @classmethod
+    def of_numbers(cls, client: Any, days: list[int]) -> "_Timeline":
+        """From day numbers already sorted and distinct (the scan's)."""
+        tl = cls.__new__(cls)
+        tl._set(client, days)
+        return tl
+
+    def _set(self, client: Any, days: list[int]) -> None:
+        s, e = _day_number(client.supervision_start), _day_number(client.supervision_end)
+        iv = max(client.reporting_interval_days, 1)
+        self.start, self.end, self.interval, self.days = s, e, iv, days
+        firsts, seen = [], None
+        for d in days:
+            if s <= d <= e:
+                p = (d - s) // iv  # records.period_of, in day numbers
+                if p != seen:
+                    firsts.append(d)
+                    seen = p
+        self.firsts = firsts
+
+    def due(self, n: int) -> int:
+        return 0 if n < self.start else (min(n, self.end) - self.start) // self.interval + 1
+
+    def met(self, n: int) -> int:
+        return bisect_right(self.firsts, n)  # every first is within supervision
 
     def periods(self, as_of: date) -> tuple[int, int]:
         """(due, met) exactly as ``records.reporting_periods(client, sessions, as_of)``."""
-        c = self.client
-        if as_of < c.supervision_start:
-            return 0, 0
-        last_day = min(as_of, c.supervision_end)
-        due = period_of(c, last_day) + 1
-        i = bisect_right(self.in_supervision, last_day)
-        return due, (self.cum_periods[i - 1] if i else 0)
+        n = _day_number(as_of)
+        return self.due(n), self.met(n)
+
+    def overdue_on(self, n: int) -> bool:
+        s, e = self.start, self.end
+        if n < s or n > e:
+            return False
+        i = bisect_right(self.days, n)
+        next_due = self.days[i - 1] + self.interval if i else s
+        return next_due <= e and n > next_due
 
     def overdue(self, day: date) -> bool:
         """``records.attendance(...).state == "overdue"`` on ``day``, counting attended sessions up to it."""
-        c = self.client
-        if day < c.supervision_start or day > c.supervision_end:
-            return False
-        i = bisect_right(self.days, day)
-        last = self.days[i - 1] if i else None
-        next_due = last + timedelta(days=max(c.reporting_interval_days, 1)) if last else c.supervision_start
-        if next_due > c.supervision_end:
-            return False
-        return (day - next_due).days > 0
+        return self.overdue_on(_day_number(day))
+
+    def add_months(self, ends: list[int], due: list[int], met: list[int], overdue: list[int]) -> None:
+        """Add this client's periods due and met in each month, and whether it was
+        overdue at each month's end, to the office's lists: ``ends[0]`` is the day
+        before the first month, ``ends[k]`` the last day of month k-1. The same
+        figures as ``periods``/``overdue`` at each end, in one walk (the call runs
+        it for every client and month)."""
+        s, e, iv, days, firsts = self.start, self.end, self.interval, self.days, self.firsts
+        i = j = 0
+        n_days, n_firsts = len(days), len(firsts)
+        prev_due = prev_met = 0
+        for k, x in enumerate(ends):
+            if x < s:
+                continue  # nothing due, met nor overdue before supervision
+            while i < n_days and days[i] <= x:
+                i += 1
+            while j < n_firsts and firsts[j] <= x:
+                j += 1
+            d = ((x if x <= e else e) - s) // iv + 1
+            if k:
+                due[k - 1] += d - prev_due
+                met[k - 1] += j - prev_met
+                if x <= e:
+                    next_due = days[i - 1] + iv if i else s
+                    if next_due <= e and x > next_due:
+                        overdue[k - 1] += 1
+            prev_due, prev_met = d, j
+            if x > e:
+                break  # nothing changes after supervision
 
 
 @dataclass
@@ -429,11 +472,12 @@ class _Window:
 
 @dataclass
 class _Scan:
-    """What the sessions give: per month counts (written into MonthFigures),
-    attended days per client, first use of each strategy, the last mobile day
-    per client, and per PK the sessions held in the range."""
+    """What the sessions give: per month counts (written into MonthFigures), the
+    attended days of each client (day numbers, sorted, distinct), first use of
+    each strategy, the last mobile day per client, and per PK the sessions held
+    in the range."""
 
-    attended: dict[int, list[date]] = field(default_factory=lambda: defaultdict(list))
+    days: dict[int, list[int]] = field(default_factory=dict)
     first_use: dict[str, dict[int, date]] = field(default_factory=lambda: {m.value: {} for m in STRATEGY_MODES})
     last_mobile: dict[int, date] = field(default_factory=dict)
     held: dict[int, int] = field(default_factory=dict)
@@ -458,82 +502,131 @@ def _session_conditions(staff: Staff, f: EvaluationFilter, client_ids: set[int] 
     return conds
 
 
-EPOCH = date(1970, 1, 1)
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+def _day_number(day: date) -> int:
+    """Days since 1970-01-01: the unit the scans count local days in."""
+    return day.toordinal() - _EPOCH
+
+
+def _from_day_number(n: int) -> date:
+    return date.fromordinal(n + _EPOCH)
+
+
+# One session in the per-client pass is one integer: its local day number and
+# the positions of its mode, evidence, status and outcome in these strings
+# (``instr``/``strpos``: one call a row instead of a CASE or comparison per value),
+# so the database does no grouping by month and Python counts the integers
+# (Counter, in C) and decodes only the distinct ones. Each value's first position
+# is its own; the outcomes start with a space so that no outcome (NULL, read as
+# '') is position 1.
+_MODES = " ".join(m.value for m in SessionMode)
+_EVIDENCES = " ".join(e.value for e in Evidence)
+_STATUSES = " ".join(s.value for s in SessionStatus)
+_OUTCOMES = " " + " ".join(o.value for o in Outcome)
+_MODE_AT = {_MODES.index(m.value) + 1: m.value for m in SessionMode}
+_EVIDENCE_AT = {_EVIDENCES.index(e.value) + 1: e.value for e in Evidence}
+_HELD_AT = {_STATUSES.index(s.value) + 1 for s in HELD}
+_NO_SHOW_AT, _ATTENDED_AT = _OUTCOMES.index(Outcome.no_show.value) + 1, _OUTCOMES.index(Outcome.attended.value) + 1
+_STRATEGY_AT = {_MODES.index(m.value) + 1: m.value for m in STRATEGY_MODES}
+_MOBILE_AT = _MODES.index(SessionMode.mobile.value) + 1
+assert len(_MODE_AT) == len(SessionMode) and len(_EVIDENCE_AT) == len(Evidence) and max(_MODE_AT) < 64 and max(_EVIDENCE_AT) < 32
+assert len({_STATUSES.index(s.value) for s in SessionStatus}) == len(SessionStatus) and len(_STATUSES) < 64
+assert len({_OUTCOMES.index(o.value) for o in Outcome}) == len(Outcome) and len(_OUTCOMES) < 64
+# day * 2**23 + mode position * 2**17 + evidence position * 2**12 + status position * 2**6 + outcome position
+_MODE_SHIFT, _EVIDENCE_SHIFT, _STATUS_SHIFT, _DAY_SHIFT = 17, 12, 6, 23
 
 
 async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str, local: _LocalDay, w: _Window, months: dict[str, MonthFigures]) -> _Scan:
-    """The database counts and groups; Python receives a few thousand small rows
-    (and one (client, day) pair per attended day), not every session. Local
-    days and months are computed in SQL: PostgreSQL converts with the zone
-    itself, SQLite with the zone's fixed offset (only used when it has one)."""
+    """The database reads, Python counts: two passes over the sessions, both in
+    the order of an index (bench/README.md, "evaluation.py", says why this shape).
+
+    - per client (grouped by client, the order of ``ix_session_client_evaluation``,
+      which holds every column read: no sort, no table row read), every session
+      as one integer (``_DAY_SHIFT``) in one comma-separated list: the months'
+      counts, the attended days and the strategies' first days come from it;
+    - per PK the durations of the sessions held in the range (the median is taken
+      in Python), and those without notes (``ix_session_without_notes``).
+
+    Local days are day numbers: the zone's fixed offset added to the moment when
+    it has one over the span (Asia/Jakarta always), else (PostgreSQL only; SQLite
+    then reads session by session, ``_scan_in_python``) the zone's own conversion."""
     moment = func.coalesce(GuidanceSession.started_at, GuidanceSession.scheduled_at)
+    held = GuidanceSession.status.in_(HELD)
     if dialect == "postgresql":
-        local_ts = func.timezone(tz, moment)
-        day_expr = cast(local_ts, Date) - cast(literal("1970-01-01"), Date)
-        month_expr = func.to_char(local_ts, "YYYY-MM")
+        if local.offset is not None:
+            # Seconds since the epoch plus the fixed offset, in whole days: half the
+            # cost of timezone() a row (bench/README.md, "evaluation.py").
+            epoch = type_coerce(func.date_part("epoch", moment), Float)  # double precision: no numeric arithmetic
+            day_expr = cast(func.floor((epoch + local.offset.total_seconds()) / 86400.0), BigInteger)
+        else:
+            day_expr = cast(cast(func.timezone(tz, moment), Date) - cast(literal("1970-01-01"), Date), BigInteger)
+        position = func.strpos
+
+        def listed(expr: Any) -> Any:
+            return func.string_agg(cast(expr, String), ",")
     else:
         seconds = int(local.offset.total_seconds())
-        shift = f"{seconds:+d} seconds"
         # Julian day numbers start at noon: +0.5 and the offset, truncated, is the local
         # day; 2440588 is 1970-01-01's. One function call a row instead of date()+julianday().
         day_expr = cast(func.julianday(moment) + (0.5 + seconds / 86400), Integer) - 2440588
-        month_expr = func.strftime("%Y-%m", moment, shift)
+        position = func.instr
+        listed = func.group_concat
+    code = ((((day_expr * 64 + position(_MODES, GuidanceSession.mode)) * 32 + position(_EVIDENCES, GuidanceSession.evidence)) * 64
+             + position(_STATUSES, GuidanceSession.status)) * 64 + position(_OUTCOMES, func.coalesce(GuidanceSession.outcome, "")))
+
     base = select().select_from(GuidanceSession).join(Client, Client.id == GuidanceSession.client_id).where(*conds, GuidanceSession.scheduled_at < w.end)
+    client_q = base.add_columns(Client.id, listed(code)).group_by(Client.id)  # the outer loop's order (clients by id): no sort on SQLite
     scan = _Scan()
-    days: dict[int, date] = {}
+    counted: Counter[int] = Counter()
+    for client_id, codes in await db.execute(client_q):
+        ints = list(map(int, codes.split(",")))
+        counted.update(ints)
+        attended = [x for x in ints if x & 63 == _ATTENDED_AT]
+        if not attended:
+            continue
+        attended.sort()  # by day first
+        scan.days[client_id] = list(dict.fromkeys([x >> _DAY_SHIFT for x in attended]))
+        # first use of each strategy: the earliest attended session of its mode
+        wanted = dict(_STRATEGY_AT)
+        for x in attended:
+            mode = wanted.pop((x >> _MODE_SHIFT) & 63, None)
+            if mode is not None:
+                scan.first_use[mode][client_id] = _from_day_number(x >> _DAY_SHIFT)
+                if not wanted:
+                    break
+        for x in reversed(attended):
+            if (x >> _MODE_SHIFT) & 63 == _MOBILE_AT:
+                scan.last_mobile[client_id] = _from_day_number(x >> _DAY_SHIFT)
+                break
 
-    def as_date(n: int) -> date:
-        d = days.get(n)
-        if d is None:
-            d = days[n] = EPOCH + timedelta(days=int(n))
-        return d
-
-    # month by month: held by mode and evidence, no-shows
-    month_q = base.add_columns(month_expr.label("month"), GuidanceSession.mode, GuidanceSession.evidence, GuidanceSession.status,
-                               GuidanceSession.outcome, func.count().label("n"))
-    month_q = month_q.where(moment >= w.previous_start).group_by(month_expr, GuidanceSession.mode, GuidanceSession.evidence, GuidanceSession.status, GuidanceSession.outcome)
-    for r in await db.execute(month_q):
-        m = months.get(r.month)
+    # month by month: held by mode and evidence, no-shows (from the previous period's first day)
+    first_day = _day_number(local(w.previous_start))
+    month_of_day: dict[int, MonthFigures | None] = {}
+    for x, n in counted.items():
+        day = x >> _DAY_SHIFT
+        if day < first_day:
+            continue
+        m = month_of_day.get(day, False)
+        if m is False:
+            m = month_of_day[day] = months.get(_from_day_number(day).strftime("%Y-%m"))
         if m is None:
             continue
-        if r.status in HELD:
-            m.sessions_by_mode[r.mode.value] += r.n
-            m.sessions_by_evidence[r.evidence.value] += r.n
-        if r.outcome == Outcome.no_show:
-            m.no_shows += r.n
+        if (x >> _STATUS_SHIFT) & 63 in _HELD_AT:
+            m.sessions_by_mode[_MODE_AT[(x >> _MODE_SHIFT) & 63]] += n
+            m.sessions_by_evidence[_EVIDENCE_AT[(x >> _EVIDENCE_SHIFT) & 31]] += n
+        if x & 63 == _NO_SHOW_AT:
+            m.no_shows += n
 
-    # attended days per client (periods and overdue), first use of each strategy and
-    # the last mobile day, from one grouped scan: (client, day, mode) for each attended day
-    mode_text = type_coerce(GuidanceSession.mode, String)  # the stored text, no enum conversion a row
-    attended = base.where(GuidanceSession.outcome == Outcome.attended).add_columns(GuidanceSession.client_id, day_expr.label("day"), mode_text.label("mode"))
-    strategies = {m.value for m in STRATEGY_MODES}
-    for client_id, n, mode in await db.execute(attended.group_by(GuidanceSession.client_id, day_expr, mode_text)):
-        day = as_date(n)
-        scan.attended[client_id].append(day)
-        if mode in strategies:
-            fu = scan.first_use[mode]
-            if client_id not in fu or day < fu[client_id]:
-                fu[client_id] = day
-            if mode == SessionMode.mobile.value and (client_id not in scan.last_mobile or day > scan.last_mobile[client_id]):
-                scan.last_mobile[client_id] = day
-
-    # PKs, in one scan: sessions held in the range, those without notes, and the
-    # median duration (the middle row, or the mean of the two middle rows:
-    # statistics.median's rule), by window functions over each PK's sessions.
-    part = {"partition_by": GuidanceSession.officer_id}
-    ranked = base.where(GuidanceSession.status.in_(HELD), moment >= w.start).add_columns(
-        GuidanceSession.officer_id.label("officer_id"), GuidanceSession.duration_seconds.label("d"),
-        func.row_number().over(order_by=GuidanceSession.duration_seconds, **part).label("rn"),
-        func.count().over(**part).label("cnt"),
-        func.sum(case((GuidanceSession.notes == "", 1), else_=0)).over(**part).label("bare"),
-    ).subquery()
-    middle = select(ranked.c.officer_id, func.avg(ranked.c.d), func.max(ranked.c.cnt), func.max(ranked.c.bare)).where(
-        or_(ranked.c.rn == (ranked.c.cnt + 1) // 2, ranked.c.rn == (ranked.c.cnt + 2) // 2)).group_by(ranked.c.officer_id)
-    for officer_id, value, n, bare in await db.execute(middle):
-        value = float(value)
-        scan.median[officer_id] = int(value) if value.is_integer() else value
-        scan.held[officer_id] = int(n)
-        scan.no_notes[officer_id] = int(bare or 0)
+    # PKs: sessions held in the range, their median duration, those without notes
+    in_range = base.where(held, moment >= w.start)
+    for officer_id, n, durations in await db.execute(in_range.add_columns(GuidanceSession.officer_id, func.count(), listed(GuidanceSession.duration_seconds)).group_by(GuidanceSession.officer_id)):
+        value = statistics.median(sorted(map(int, durations.split(","))))
+        scan.median[officer_id] = int(value) if float(value).is_integer() else value
+        scan.held[officer_id] = n
+    bare = in_range.where(GuidanceSession.notes == "").add_columns(GuidanceSession.officer_id, func.count()).group_by(GuidanceSession.officer_id)
+    scan.no_notes.update({officer_id: n for officer_id, n in await db.execute(bare)})
     return scan
 
 
@@ -546,12 +639,13 @@ async def _scan_in_python(db: AsyncSession, conds: list[Any], local: _LocalDay, 
         .join(Client, Client.id == GuidanceSession.client_id).where(*conds, GuidanceSession.scheduled_at < w.end)
     )
     scan = _Scan()
+    attended: dict[int, set[int]] = defaultdict(set)
     durations: dict[int, list[int]] = defaultdict(list)
     for s in rows:
         moment = s.started_at or s.scheduled_at
         day = local(moment)
         if s.outcome == Outcome.attended:
-            scan.attended[s.client_id].append(day)
+            attended[s.client_id].add(_day_number(day))
             if s.mode in STRATEGY_MODES:
                 fu = scan.first_use[s.mode.value]
                 if s.client_id not in fu or day < fu[s.client_id]:
@@ -568,12 +662,15 @@ async def _scan_in_python(db: AsyncSession, conds: list[Any], local: _LocalDay, 
             month.sessions_by_evidence[s.evidence.value] += 1
             if moment >= w.start:
                 durations[s.officer_id].append(s.duration_seconds or 0)
-                scan.no_notes[s.officer_id] = scan.no_notes.get(s.officer_id, 0) + bool(s.no_notes)
+                if s.no_notes:
+                    scan.no_notes[s.officer_id] = scan.no_notes.get(s.officer_id, 0) + 1
         if s.outcome == Outcome.no_show:
             month.no_shows += 1
+    scan.days = {cid: sorted(days) for cid, days in attended.items()}
     for officer_id, values in durations.items():
         scan.held[officer_id] = len(values)
-        scan.median[officer_id] = statistics.median(values)
+        value = statistics.median(values)
+        scan.median[officer_id] = int(value) if float(value).is_integer() else value
     return scan
 
 
@@ -597,7 +694,7 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
         scan = await _scan_in_sql(db, dialect, conditions, tz, local, window, months)
     else:
         scan = await _scan_in_python(db, conditions, local, window, months)
-    attended, first_use = scan.attended, scan.first_use
+    first_use = scan.first_use
     last_mobile: dict[str, date] = {}
 
     def went(kelurahan: str, day: date) -> None:
@@ -616,17 +713,15 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     for kelurahan, day in held.all():
         went(kelurahan, day)
 
-    # periods and overdue, per client and month end
-    timelines = {c.id: _Timeline(c, attended.get(c.id, ())) for c in clients}
+    # periods and overdue, per client and month end, in one walk per client
+    timelines = {c.id: _Timeline.of_numbers(c, scan.days.get(c.id, [])) for c in clients}
     month_list = list(months.values())
+    ends = [_day_number(month_list[0].first) - 1] + [_day_number(m.last) for m in month_list]
+    due, met, overdue = [0] * len(month_list), [0] * len(month_list), [0] * len(month_list)
     for tl in timelines.values():
-        prev_due, prev_met = tl.periods(month_list[0].first - timedelta(days=1))
-        for m in month_list:
-            due, met = tl.periods(m.last)
-            m.periods_due += due - prev_due
-            m.periods_met += met - prev_met
-            prev_due, prev_met = due, met
-            m.overdue_clients += tl.overdue(m.last)
+        tl.add_months(ends, due, met, overdue)
+    for m, d, n, o in zip(month_list, due, met, overdue):
+        m.periods_due, m.periods_met, m.overdue_clients = d, n, o
 
     # kendala by type and how each ended
     kendala_rows = await db.execute(
