@@ -156,3 +156,79 @@ async def test_video_flows_both_ways_at_96_kbits_and_1_percent_loss(shaped, brow
         raise
     finally:
         await call.close()
+
+
+# The page's latest peer connection: how many it has made, and the ICE ufrag the
+# other side gave it (an ICE restart changes it; a new call makes a new connection).
+PEER_IDENTITY = """
+() => {
+  const pcs = window.__peerConnections || [];
+  const pc = pcs.at(-1);
+  const sdp = pc && pc.currentRemoteDescription ? pc.currentRemoteDescription.sdp : "";
+  const ufrag = /a=ice-ufrag:(\\S+)/.exec(sdp);
+  return {count: pcs.length, ufrag: ufrag ? ufrag[1] : null, ice: pc ? pc.iceConnectionState : "none"};
+}
+"""
+
+
+def reopened(events: list[str]) -> bool:
+    """The call's interval is open at the end of these events (or was never closed)."""
+    marks = [e for e in events if e in ("disconnected", "reconnected", "media_connected")]
+    return not marks or marks[-1] != "disconnected"
+
+
+async def test_a_change_of_network_continues_the_call_by_ice_restart(shaped, browsers):
+    """Wi-Fi to mobile data: the client's address changes mid-call. The old ICE
+    path and the signaling socket die with it; the call goes on over the same
+    peer connections by ICE restart, and the client never sees the waiting room."""
+    link, server, _ = shaped
+    link.shape(256, 0)
+    lines: list[str] = []
+    call = await start_call(*browsers, server, console_lines=lines, n=3)
+    try:
+        await wait_first_audio(call, timeout=60)
+        # the log has opened the call's interval (both heartbeats show media)
+        deadline = time.monotonic() + 20
+        while "media_connected" not in kinds(await call.session()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        before = kinds(await call.session())
+        assert "media_connected" in before, before
+        pk_before, phone_before = await call.pk.evaluate(PEER_IDENTITY), await call.phone.evaluate(PEER_IDENTITY)
+
+        old = link.client_addr
+        moved = time.monotonic()
+        new = link.move_client()
+        print(f"client moved {old} -> {new}")
+        back = await audio_back_after(call, moved, timeout=15)
+        print(f"audio back both ways {back:.1f} s after the change of network")
+
+        pk_after, phone_after = await call.pk.evaluate(PEER_IDENTITY), await call.phone.evaluate(PEER_IDENTITY)
+        # the same peer connections on both sides (no new call) ...
+        assert (pk_after["count"], phone_after["count"]) == (pk_before["count"], phone_before["count"]), (pk_after, phone_after)
+        # ... with new ICE credentials from the other side: an ICE restart
+        assert phone_after["ufrag"] != phone_before["ufrag"], (phone_before, phone_after)
+        assert pk_after["ufrag"] != pk_before["ufrag"], (pk_before, pk_after)
+        # the client stayed in the call screen
+        assert await call.phone.locator("#step-call").is_visible()
+
+        # The log: no waiting room and no second admission, the socket's return is
+        # noted, and the media gap closed the call's interval at most once; once both
+        # heartbeats show media again (a period or two), the interval is open again.
+        deadline = time.monotonic() + 15
+        after = kinds(await call.session())
+        while not reopened(after[len(before):]) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            after = kinds(await call.session())
+        gap = after[len(before):]
+        print("events after the change:", gap)
+        assert after.count("client_waiting") == 1 and after.count("admitted") == 1, after
+        assert "client_left" not in gap, gap
+        assert "client_resumed" in gap, gap
+        assert gap.count("disconnected") <= 1, gap
+        assert reopened(gap), gap
+    except BaseException:
+        print("\n".join(lines[-80:]))
+        raise
+    finally:
+        await call.close()
+
