@@ -375,7 +375,8 @@ window.addEventListener("offline", () => {
   if (state.sig) setBanner(T("call.offline"));
 });
 // A new network type or estimate (Chromium on Android: Wi-Fi <-> cellular): is our socket still alive?
-/** @type {any} */ (navigator).connection?.addEventListener?.("change", () => state.sig?.checkAlive());
+// (Offline, nothing could answer: "online" below reconnects.)
+/** @type {any} */ (navigator).connection?.addEventListener?.("change", () => { if (navigator.onLine) state.sig?.checkAlive(); });
 window.addEventListener("online", () => {
   // A new network (Wi-Fi -> mobile data): the old socket and ICE paths are likely dead.
   if (state.sig && !state.sig.stopped) {
