@@ -197,12 +197,19 @@ export class Call extends EventTarget {
       return;
     }
     if (message.type === "peer-resumed") {
-      // The client's socket died and came back: its address changed, so its old
-      // ICE path is gone too. Restart ICE; an offer of ours that went into the
-      // dead socket goes again, with the candidates gathered since.
+      // The client's socket died and came back: its address probably changed, so
+      // its old ICE path is gone too. An offer of ours that went into the dead
+      // socket goes again, with the candidates gathered since; else restart ICE,
+      // unless the old path carries media again (a mere outage, now over).
       if (this.polite) return;
-      if (pc.signalingState === "have-local-offer") this._sendDescription();
-      else pc.restartIce();
+      if (pc.signalingState === "have-local-offer") {
+        this._sendDescription();
+        return;
+      }
+      await this._countPackets();
+      const ice = pc.iceConnectionState;
+      const flowing = (ice === "connected" || ice === "completed") && Date.now() - this.lastPacketAt < STALL_MS;
+      if (!flowing) pc.restartIce();
       return;
     }
     if (message.type === "candidate") {
