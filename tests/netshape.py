@@ -176,10 +176,19 @@ class ShapedLink:
             self.shape(self.rate_kbit, self.loss_pct)
 
     def move_client(self) -> str:
-        """A change of network: the client's end gets the next free address, the old one goes."""
+        """A change of network, make-before-break as a phone does it (mobile data
+        is up before Wi-Fi goes): the client's end gets the next free address of
+        the subnet, then loses the old one, so it is never without an address (no
+        ``offline`` event). Everything bound to the old address (the ICE
+        candidate pair, the signaling socket) is dead from then on, silently; a
+        new connection from the new address works."""
+        assert self.subnet is not None
         hosts = [str(h) for h in self.subnet.hosts()]
         new = hosts[hosts.index(self.client_addr) + 1]
         plen = self.subnet.prefixlen
+        # Deleting a primary address deletes the secondary ones of its subnet too,
+        # unless they are promoted.
+        self._ns("sh", "-c", f"echo 1 > /proc/sys/net/ipv4/conf/{self.ns_if}/promote_secondaries")
         self._ns("ip", "addr", "add", f"{new}/{plen}", "dev", self.ns_if)
         self._ns("ip", "addr", "del", f"{self.client_addr}/{plen}", "dev", self.ns_if)
         self.client_addr = new

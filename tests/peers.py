@@ -171,11 +171,11 @@ class CallPeer:
             asyncio.create_task(self._write(), name=f"{self.role}-write"),
         ]
 
-    async def join(self, timeout: float = 10.0) -> dict:
-        """Connect, send ``join`` and return ``welcome`` (or fail on ``error``)."""
+    async def join(self, timeout: float = 10.0, *, resume: bool = False) -> dict:
+        """Connect, send ``join`` (with ``resume`` when asked) and return ``welcome`` (or fail on ``error``)."""
         if self.ws is None:
             await self.connect()
-        await self.send({"type": "join", "role": self.role})
+        await self.send({"type": "join", "role": self.role, **({"resume": True} if resume else {})})
         first = await self.next_of(("welcome", "error"), timeout)
         if first["type"] == "error":
             raise AssertionError(f"join refused: {first}")

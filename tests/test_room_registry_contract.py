@@ -104,12 +104,12 @@ class World:
         await rooms.enter_officer(rooms.room(SID), party, welcome, self.logger())
         return party, socket
 
-    async def client(self, device: str = PHONE, known: set[str] | None = None, registry: RoomRegistry | None = None):
+    async def client(self, device: str = PHONE, known: set[str] | None = None, registry: RoomRegistry | None = None, resume: bool = False):
         rooms = registry or self.client_side
         socket = RecordingSocket()
         party = Party(SID, "client", socket, device=device, label="Android Chrome")
         welcome = p.Welcome(role="client", session_id=SID, device=device, ice_servers=[], heartbeat_seconds=15, peer_present=False)
-        entry = await rooms.enter_client(rooms.room(SID, known_devices=known), party, welcome, self.logger())
+        entry = await rooms.enter_client(rooms.room(SID, known_devices=known), party, welcome, self.logger(), resume=resume)
         return party, socket, entry
 
     async def admit(self, device: str | None = None):
@@ -227,6 +227,45 @@ async def test_the_same_device_connecting_again_replaces_its_old_connection(worl
     assert world.log == ["officer", "waiting", "admitted", "admitted"]
     # The old connection no longer holds a place.
     assert await world.client_side.leave(old, "dropped", world.logger()) is False
+
+
+async def test_the_client_resuming_takes_its_place_back_and_the_call_goes_on(world):
+    """A change of network: the phone's socket died unnoticed and it joins again
+    with ``resume``. It gets its place back without the waiting room or a new
+    admission; the officer hears ``peer-resumed`` (to restart ICE), not
+    ``peer-left``/``peer-joined``."""
+    officer, o, old, old_socket = await world.in_call()
+    _, new, entry = await world.client(registry=world.officer_side, resume=True)
+    assert entry.placed == "resumed" and entry.replaced is not None and entry.replaced.device == PHONE
+    assert (await old_socket.next("error"))["code"] == "replaced"
+    assert await old_socket.closed_with() == CLOSE_REPLACED
+    assert await new.next("admitted") == {"type": "admitted", "polite": True, "resumed": True}
+    assert await o.next("peer-resumed") == {"type": "peer-resumed", "role": "client"}
+    assert new.types() == ["welcome", "admitted"]
+    assert o.types() == ["welcome", "client-waiting", "peer-joined", "peer-resumed"]
+    assert world.log == ["officer", "waiting", "admitted", "resumed"]
+    # Relay goes to the new socket; the old one holds no place.
+    await world.officer_side.relay(world.officer_side.room(SID), officer, p.parse('{"type": "offer", "sdp": "v=0\\r\\n"}'))
+    assert (await new.next("offer"))["from"] == "officer"
+    assert await world.client_side.leave(old, "dropped", world.logger()) is False
+    assert "peer-left" not in o.types()
+
+
+async def test_resume_without_a_place_to_take_back_is_an_ordinary_join(world):
+    """The server already saw the old socket go (or restarted): ``resume`` asks
+    for nothing more than any join, a known device is re-admitted (a new call)."""
+    _, o, old, _ = await world.in_call()
+    await world.client_side.leave(old, "dropped", world.logger())
+    await o.next("peer-left")
+    _, new, entry = await world.client(known={PHONE}, resume=True)
+    assert entry.placed == "admitted"
+    assert (await new.next("admitted")).get("resumed", False) is False
+    await new.next("peer-joined")
+    await o.next("peer-joined")
+    # Nor does a device never admitted get past the waiting room by asking.
+    _, stranger, entry = await world.client(device=TABLET, resume=True)
+    assert entry.placed == "waiting"
+    await stranger.next("waiting")
 
 
 async def test_a_waiting_device_connecting_again_replaces_its_waiting_connection(world):

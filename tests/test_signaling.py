@@ -84,6 +84,28 @@ async def test_a_phone_that_reconnects_replaces_its_old_connection_and_is_let_ba
         assert not any(e["kind"] == "client_left" for e in record["events"])
 
 
+async def test_a_phone_whose_network_changed_resumes_its_place_without_a_new_admission(aiohttp_server, settings, office):
+    """The old socket is still open on the server (its address went away without
+    a FIN); the phone joins again with ``resume`` and the call goes on."""
+    async with stage(aiohttp_server, settings, office) as st:
+        officer, first = await st.officer_and_admitted_client()
+        again = st.peer(st.phone, "client")
+        welcome = await again.join(resume=True)
+        assert welcome["device"] == first.welcome["device"]
+        assert await again.next("admitted") == {"type": "admitted", "polite": True, "resumed": True}
+        assert await officer.next("peer-resumed") == {"type": "peer-resumed", "role": "client"}
+        assert (await first.next("error"))["code"] == "replaced"
+        assert await first.wait_closed() == 4000
+        # the ICE restart's offer and answer go through the new socket
+        await offer_answer_works(officer, again)
+        record = await session_json(st.pk, st.session_id)
+        kinds = [e["kind"] for e in record["events"]]
+        assert kinds.count("admitted") == 1 and kinds.count("client_waiting") == 1, kinds
+        assert kinds[-1] == "client_resumed" and "client_left" not in kinds, kinds
+        assert record["events"][-1]["detail"]["device"] == welcome["device"]
+        assert "peer-left" not in [m["type"] for m in officer.received]
+
+
 async def test_the_link_opened_on_a_second_device_waits_for_the_officer(aiohttp_server, settings, office):
     async with stage(aiohttp_server, settings, office) as st:
         officer, first = await st.officer_and_admitted_client()

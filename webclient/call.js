@@ -18,6 +18,16 @@
  * (media-state) only when the media has really stopped: ICE still not
  * connected after HICCUP_MS and no packet received for STALL_MS. A hiccup on a
  * lossy link is not a disconnection of the session (issue #11).
+ *
+ * A change of network (Wi-Fi to mobile data: a new address) kills the ICE path
+ * and, silently, the signaling socket. Whichever side sees ICE leave
+ * `connected` asks its socket whether it is alive (`checkAlive`); a dead one
+ * reconnects with `resume`, so the server gives the client its place back
+ * without the waiting room and tells the officer `peer-resumed`. ICE restarts
+ * are made by the officer only (impolite: its offer wins any glare anyway): on
+ * `failed`, on a confirmed stall, and on `peer-resumed`, when an offer it sent
+ * into the dead socket is sent again. The page calls `resync()` after its own
+ * socket was resumed, since what it said on the dead one may be lost.
  */
 
 import { gradeQuality, HICCUP_MS, leaner, LOW_VIDEO, STALL_MS, StepPolicy, TIGHT_AUDIO_BITRATE, tuneOpus } from "./reach.js";
@@ -31,6 +41,9 @@ export const LOW_AUDIO_BITRATE = 24000;
 export const NORMAL_VIDEO_BITRATE = 600000;
 
 export { gradeQuality };
+
+/** The signaling messages a call handles (in order, one after the other). */
+const SIGNALS = ["offer", "answer", "candidate", "reach", "peer-resumed"];
 
 export class Call extends EventTarget {
   /**
@@ -56,6 +69,8 @@ export class Call extends EventTarget {
     /** @type {number | null} */ this.troubleSince = null;
     this.lastPackets = -1;
     this.lastPacketAt = Date.now();
+    /** Whether ICE has been connected at least once (our counters mean something since). */
+    this.wasConnected = false;
     /** @type {ReturnType<typeof setInterval> | null} */
     this.troubleTimer = null;
     this.signaling = signaling;
@@ -95,7 +110,7 @@ export class Call extends EventTarget {
       }
     }
     this._onSignal = this._onSignal.bind(this);
-    for (const type of ["offer", "answer", "candidate", "reach"]) signaling.addEventListener(type, this._onSignal);
+    for (const type of SIGNALS) signaling.addEventListener(type, this._onSignal);
     if (audioOnly) this.setAudioOnly(true, !weakLink);
     this.statsTimer = setInterval(() => this._sampleStats(), 2000);
   }
@@ -126,9 +141,13 @@ export class Call extends EventTarget {
       const state = pc.iceConnectionState;
       if (this.reach && (state === "disconnected" || state === "failed")) this._suspectOutage();
       else this._report(state);
+      // The path may be gone because our address changed: then so is our
+      // signaling socket, silently, and no restart offer could reach us.
+      if (state === "disconnected" || state === "failed") this.signaling.checkAlive?.();
       // ICE failed (a network change, NAT rebinding): gather fresh candidates.
-      // restartIce() triggers negotiationneeded; perfect negotiation does the rest.
-      if (state === "failed") pc.restartIce();
+      // restartIce() triggers negotiationneeded. The officer's side only, so
+      // that two restart offers never cross.
+      if (state === "failed" && !this.polite) pc.restartIce();
     };
     // Does the other side send video? Read from the negotiated direction of our
     // video transceiver each time an offer/answer exchange completes: audio-only
@@ -175,6 +194,22 @@ export class Call extends EventTarget {
     if (message.type === "reach") {
       this.peerStep = message.step;
       await this._applyStep();
+      return;
+    }
+    if (message.type === "peer-resumed") {
+      // The client's socket died and came back: its address probably changed, so
+      // its old ICE path is gone too. An offer of ours that went into the dead
+      // socket goes again, with the candidates gathered since; else restart ICE,
+      // unless the old path carries media again (a mere outage, now over).
+      if (this.polite) return;
+      if (pc.signalingState === "have-local-offer") {
+        this._sendDescription();
+        return;
+      }
+      await this._countPackets();
+      const ice = pc.iceConnectionState;
+      const flowing = (ice === "connected" || ice === "completed") && Date.now() - this.lastPacketAt < STALL_MS;
+      if (!flowing) pc.restartIce();
       return;
     }
     if (message.type === "candidate") {
@@ -346,6 +381,28 @@ export class Call extends EventTarget {
     }
   }
 
+  /**
+   * Our signaling socket was replaced by a resumed one: say again what the
+   * server may have missed (our ICE state, our step), sent into the dead socket.
+   */
+  resync() {
+    if (this.closed) return;
+    const state = this.pc.iceConnectionState;
+    const was = this.reported;
+    this.reported = "";
+    if (this.reach && (state === "disconnected" || state === "failed")) {
+      if (was === state) {
+        this.reported = state;
+        this.signaling.send({ type: "media-state", state, stalled_ms: Math.min(60000, Math.max(0, Date.now() - this.lastPacketAt)) });
+      } else {
+        this._suspectOutage();
+      }
+    } else {
+      this._report(state);
+    }
+    if (this.reach) this.signaling.send({ type: "reach", step: this.policy.step });
+  }
+
   /** Kick off an ICE restart by hand (e.g. after the browser reports `online`). */
   restartIce() {
     if (!this.closed) this.pc.restartIce();
@@ -490,6 +547,9 @@ export class Call extends EventTarget {
     if (received !== this.lastPackets) {
       this.lastPackets = received;
       this.lastPacketAt = now;
+    } else if (this.wasConnected && now - this.lastPacketAt >= STALL_MS) {
+      // Nothing arrives: is our socket alive? (Chromium's ICE takes ~5 s to say disconnected.)
+      this.signaling.checkAlive?.();
     }
     let lossPct = null;
     let kbps = null;
@@ -501,8 +561,11 @@ export class Call extends EventTarget {
     }
     this.lastStats = { at: now, bytes, lost, received };
     const connected = this.pc.iceConnectionState === "connected" || this.pc.iceConnectionState === "completed";
+    if (connected) this.wasConnected = true;
     // The heartbeat with our inbound counters (docs/signaling.md, "ping"): the server's evidence of media.
-    if (connected) this.signaling.send({ type: "ping", inbound });
+    // Also while ICE is out of `connected` once the call was up: counters that stopped rising close the
+    // call's interval within one period, before a lost path has been confirmed (or restarted).
+    if (connected || this.wasConnected) this.signaling.send({ type: "ping", inbound });
     const level = connected ? gradeQuality({ rttMs, lossPct, jitterMs, availableKbps }) : "unknown";
     this._emit("quality", { level, rttMs, lossPct, jitterMs, availableKbps, kbps });
     // the automatic steps (a chosen "hemat kuota" stays in sound only)
@@ -523,7 +586,7 @@ export class Call extends EventTarget {
     this.closed = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
     this._endTrouble();
-    for (const type of ["offer", "answer", "candidate", "reach"]) this.signaling.removeEventListener(type, this._onSignal);
+    for (const type of SIGNALS) this.signaling.removeEventListener(type, this._onSignal);
     try { this.pc.close(); } catch { /* ignore */ }
     this.signaling.send({ type: "media-state", state: "closed" });
     this._emit("ice-state", { state: "closed" });

@@ -148,16 +148,27 @@ function enterWaitingRoom() {
   }
   const sig = new SignalingClient({ url: signalingUrl(location, data.session_id), role: "client" });
   state.sig = sig;
+  // With a call going, a new socket takes our place back (a change of network):
+  // the call goes on by ICE restart, with no waiting room (issue #11).
+  sig.canResume = () => state.admitted && !!state.call;
   sig.addEventListener("welcome", (e) => {
     state.iceServers = /** @type {CustomEvent} */ (e).detail.ice_servers || [];
     setBanner("");
   });
   sig.addEventListener("waiting", () => {
+    endCall();
     state.admitted = false;
     showStep("waiting");
     setWaiting("join.waiting_title", "join.waiting_text");
   });
-  sig.addEventListener("admitted", () => {
+  sig.addEventListener("admitted", (e) => {
+    if (/** @type {CustomEvent} */ (e).detail.resumed && state.call) {
+      // Our place was kept: the same call goes on (the PK restarts ICE).
+      state.call.resync();
+      return;
+    }
+    // A fresh admission: a call still held from before the drop is over.
+    endCall();
     state.admitted = true;
     showCallScreen();
     // The peer connection starts on "peer-joined", which follows at once when
@@ -187,8 +198,9 @@ function enterWaitingRoom() {
     else setBanner(text);
   });
   sig.addEventListener("reconnecting", () => {
-    // Our socket dropped: the server treats us as gone, so the call restarts on return.
-    endCall();
+    // Our socket dropped. The call is kept for a resume; if the server no longer
+    // holds our place it says `admitted` (not resumed) and the call starts anew.
+    if (!sig.canResume()) endCall();
     setBanner(navigator.onLine ? T("call.reconnecting") : T("call.offline"));
     setStatus(T("call.reconnecting"));
   });
@@ -362,6 +374,9 @@ $("rejoin")?.addEventListener("click", async () => {
 window.addEventListener("offline", () => {
   if (state.sig) setBanner(T("call.offline"));
 });
+// A new network type or estimate (Chromium on Android: Wi-Fi <-> cellular): is our socket still alive?
+// (Offline, nothing could answer: "online" below reconnects.)
+/** @type {any} */ (navigator).connection?.addEventListener?.("change", () => { if (navigator.onLine) state.sig?.checkAlive(); });
 window.addEventListener("online", () => {
   // A new network (Wi-Fi -> mobile data): the old socket and ICE paths are likely dead.
   if (state.sig && !state.sig.stopped) {

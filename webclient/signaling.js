@@ -14,6 +14,11 @@
  * ("welcome", "waiting", "admitted", "offer", ...), with the message as `detail`.
  * Connection life-cycle events: "open", "reconnecting" ({attempt, delayMs}),
  * "closed" ({code, reason, final}).
+ *
+ * A page with a live call sets `canResume` (a function): each (re)join then
+ * asks to take the client's place back (`join` with `resume`), and the server
+ * answers `admitted` with `resumed` so that the peer connection goes on by ICE
+ * restart instead of the waiting room and a new call (issue #11).
  */
 
 /**
@@ -28,6 +33,9 @@
 export const FINAL_ERROR_CODES = new Set([
   "unauthorized", "forbidden", "link-expired", "link-revoked", "session-closed", "replaced", "room-full",
 ]);
+
+/** How long `checkAlive` waits for any answer before it calls the socket dead. */
+export const PROBE_TIMEOUT_MS = 3000;
 
 /** Messages after which the server closes the socket on purpose. */
 const FINAL_MESSAGES = new Set(["denied", "session-ended"]);
@@ -79,6 +87,14 @@ export class SignalingClient extends EventTarget {
     /** @type {ReturnType<typeof setInterval> | null} */
     this.pingTimer = null;
     this.lastPong = 0;
+    /** When the last message of any kind arrived (checkAlive reads it). */
+    this.lastMessageAt = 0;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.probeTimer = null;
+    /** A socket given up for dead, closed once its successor is welcomed. @type {WebSocket | null} */
+    this.abandoned = null;
+    /** Set by a page with a live call: join with `resume` (take our place back). */
+    this.canResume = () => false;
   }
 
   /** True while the socket is open and the server has welcomed us. */
@@ -99,7 +115,7 @@ export class SignalingClient extends EventTarget {
     this.welcome = null;
     ws.onopen = () => {
       if (ws !== this.ws) return;
-      this._sendRaw({ type: "join", role: this.role });
+      this._sendRaw({ type: "join", role: this.role, ...(this.canResume() ? { resume: true } : {}) });
       this._emit("open", {});
     };
     ws.onmessage = (event) => {
@@ -116,7 +132,10 @@ export class SignalingClient extends EventTarget {
 
   /**
    * Drop the current socket and connect at once: used after a network change
-   * (`online` event), when the old socket may be silently dead.
+   * (`online` event), when the old socket may be silently dead. The old socket
+   * is not closed until the new one is welcomed: should it still be alive, its
+   * close must not reach the server before our `join` with `resume`, or the
+   * server would log us as gone and the call would start over.
    */
   reconnectNow() {
     if (this.stopped) return;
@@ -124,10 +143,37 @@ export class SignalingClient extends EventTarget {
     this.ws = null;
     this._stopHeartbeat();
     if (old) {
-      try { old.close(4000, "network change"); } catch { /* already closing */ }
+      this._closeAbandoned();
+      this.abandoned = old;
     }
     this.attempt = 0;
     this.connect();
+  }
+
+  /**
+   * Is the socket still alive? Sends a `ping` and, when nothing at all comes
+   * back within `timeoutMs`, reconnects at once. For a hint that the network
+   * changed (ICE lost its path, `navigator.connection` changed): a socket whose
+   * address went away dies silently, and the heartbeat would take 2.5 periods.
+   */
+  checkAlive(timeoutMs = PROBE_TIMEOUT_MS) {
+    if (this.stopped || this.probeTimer || !this.ready) return;
+    const sent = Date.now();
+    const ws = this.ws;
+    this.send({ type: "ping" });
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      // (A socket that closed meanwhile is being reconnected already.)
+      if (this.lastMessageAt < sent && this.ws === ws && !this.stopped) this.reconnectNow();
+    }, timeoutMs);
+  }
+
+  _closeAbandoned() {
+    const ws = this.abandoned;
+    this.abandoned = null;
+    if (ws) {
+      try { ws.close(4000, "network change"); } catch { /* already closing */ }
+    }
   }
 
   /**
@@ -170,10 +216,12 @@ export class SignalingClient extends EventTarget {
       return; // the server never sends bad JSON; ignore rather than crash the page
     }
     if (!message || typeof message.type !== "string") return;
+    this.lastMessageAt = Date.now();
     switch (message.type) {
       case "welcome":
         this.welcome = /** @type {Welcome} */ (message);
         this.attempt = 0;
+        this._closeAbandoned();
         this._startHeartbeat(message.heartbeat_seconds || this.heartbeatSeconds);
         break;
       case "pong":
@@ -229,6 +277,9 @@ export class SignalingClient extends EventTarget {
   /** @param {number} code @param {string} reason */
   _teardown(code, reason) {
     this._stopHeartbeat();
+    this._closeAbandoned();
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     const ws = this.ws;

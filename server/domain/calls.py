@@ -184,6 +184,11 @@ class CallLog:
     async def client_waiting(self, session_id: int, device: str, label: str, **facts: str) -> None:
         await self._log(session_id, "client_waiting", "client", device=device, label=label, **facts)
 
+    async def client_resumed(self, session_id: int, device: str, **facts: str) -> None:
+        """The admitted client's new socket took its place over (a change of
+        network): not an admission, and the call's media is judged as before."""
+        await self._log(session_id, "client_resumed", "client", device=device, **facts)
+
     async def denied(self, session_id: int, device: str) -> None:
         await self._log(session_id, "denied", "officer", device=device)
 

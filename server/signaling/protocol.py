@@ -42,6 +42,10 @@ class Message(BaseModel):
 class Join(Message):
     type: Literal["join"]
     role: Role
+    # A client whose socket died under a live call (a change of network) asks to
+    # take its place back: no waiting room, no new call, the peer connection goes
+    # on by ICE restart (docs/signaling.md, "join").
+    resume: bool = False
 
 
 class Admit(Message):
@@ -203,12 +207,22 @@ class ClientWaiting(Message):
 class Admitted(Message):
     type: Literal["admitted"] = "admitted"
     polite: bool = True
+    # The place was taken back by a ``resume`` join: keep the call going.
+    resumed: bool = False
 
 
 class PeerJoined(Message):
     type: Literal["peer-joined"] = "peer-joined"
     role: Role
     polite: bool
+
+
+class PeerResumed(Message):
+    """To the officer: the client's socket came back (``join`` with ``resume``)
+    and its peer connection goes on; the officer makes the ICE restart offer."""
+
+    type: Literal["peer-resumed"] = "peer-resumed"
+    role: Role
 
 
 class Denied(Message):
@@ -266,7 +280,7 @@ class RelayedReach(Reach):
 
 
 SERVER_MESSAGES = (
-    Welcome, Waiting, ClientWaiting, Admitted, PeerJoined, Denied, PeerLeft, SessionEnded, Pong, Error,
+    Welcome, Waiting, ClientWaiting, Admitted, PeerJoined, PeerResumed, Denied, PeerLeft, SessionEnded, Pong, Error,
     RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedReach, RecordAnswer, Recording,
 )
 SERVER_TYPES: frozenset[str] = frozenset(
@@ -295,4 +309,7 @@ def dump(message: Message) -> str:
     if isinstance(message, RelayedCandidate) and message.candidate is not None:
         # Pass the browser's candidate init on as it came: no invented null fields.
         return json.dumps({"type": "candidate", "candidate": message.candidate.model_dump(exclude_none=True), "from": message.from_}, separators=(",", ":"))
+    if isinstance(message, Admitted) and not message.resumed:
+        # An ordinary admission looks as it always did.
+        return message.model_dump_json(by_alias=True, exclude={"resumed"})
     return message.model_dump_json(by_alias=True)

@@ -18,6 +18,10 @@ Admission rules (docs/signaling.md §5):
   (``room-full``);
 * a device the officer admitted before is re-admitted directly; any other
   device waits until the officer admits or denies it;
+* the admitted client's device joining with ``resume`` while its old
+  connection still holds the client's place takes that place over in silence:
+  no ``admitted`` in the log, no ``peer-left``/``peer-joined``, only
+  ``peer-resumed`` to the officer (a change of network: the call goes on);
 * offer/answer/candidate go only between the officer and the admitted client.
 
 No SQL here: the handler checks credentials and writes the log through the
@@ -159,7 +163,7 @@ Logger = Callable[..., Awaitable[None]]
 
 @dataclass(frozen=True)
 class ClientEntry:
-    placed: Literal["admitted", "waiting"]
+    placed: Literal["admitted", "waiting", "resumed"]
     replaced: Party | None
 
 
@@ -185,10 +189,13 @@ class RoomRegistry(ABC):
         ``replaced``, 4000); another staff member is refused ``room-full``."""
 
     @abstractmethod
-    async def enter_client(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger) -> ClientEntry:
+    async def enter_client(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger, resume: bool = False) -> ClientEntry:
         """A device joins: ``welcome``, then ``admitted`` directly if the officer
         admitted it before and the client's place is free, else ``waiting`` (and
-        ``client-waiting`` to the officer). The same device replaces its old connection."""
+        ``client-waiting`` to the officer). The same device replaces its old connection.
+        With ``resume``, a device whose old connection still holds the client's
+        place takes it over: ``welcome``, ``admitted`` with ``resumed``, and
+        ``peer-resumed`` to the officer; ``logged("resumed", old)``."""
 
     @abstractmethod
     async def admit(self, room: Room, device: str | None, logged: Logger) -> tuple[Party, Party | None]:

@@ -56,13 +56,24 @@ class LocalRoomRegistry(RoomRegistry):
             await self._introduce(room)
             return old
 
-    async def enter_client(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger) -> ClientEntry:
+    async def enter_client(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger, resume: bool = False) -> ClientEntry:
         async with room.lock:
             device = party.device or ""
             replaced = None
             if room.client is not None and room.client.device == device:
                 replaced = room.client
                 room.client = None
+                if resume:
+                    # The same call goes on over a new socket: nobody is told it left.
+                    await logged("resumed", replaced)
+                    await self._replace(replaced)
+                    await party.send(welcome.model_copy(update={"peer_present": room.officer is not None}))
+                    party.admitted = True
+                    room.client = party
+                    self._subscribe(party)
+                    await party.send(p.Admitted(polite=True, resumed=True))
+                    await self._to(room.session_id, "officer", p.PeerResumed(role="client"))
+                    return ClientEntry("resumed", replaced)
             elif device in room.waiting:
                 replaced = room.waiting.pop(device)
             direct = device in room.admitted_devices and room.client is None

@@ -195,6 +195,12 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
             return None
     else:
         async def logged(placed, old):
+            if placed == "resumed":
+                # The call goes on (ICE restart): its media interval is judged by the
+                # counters as always, so the old socket's leaving closes nothing.
+                await calls.client_resumed(session_id, party.device or "", **_device_facts(request))
+                entered.update(logged=True, admitted=True)
+                return
             if old is not None:
                 await calls.party_gone(session_id, "client", "replaced", device=old.device, admitted=old.admitted)
             if placed == "admitted":
@@ -206,7 +212,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
 
         room = rooms.room(session_id, known_devices=await calls.known_devices(session_id))
         try:
-            await rooms.enter_client(room, party, welcome, logged)
+            await rooms.enter_client(room, party, welcome, logged, resume=join.resume)
         except RedisError as exc:
             await _lost_entering(request, party, exc, entered)
             return None

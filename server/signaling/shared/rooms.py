@@ -301,7 +301,7 @@ class SharedRoomRegistry(RoomRegistry):
         finally:
             await self._drop_room_if_empty(sid)
 
-    async def enter_client(self, room, party, welcome, logged):
+    async def enter_client(self, room, party, welcome, logged, resume=False):
         sid = room.session_id
         device = party.device or ""
         party.conn = uuid.uuid4().hex
@@ -312,6 +312,19 @@ class SharedRoomRegistry(RoomRegistry):
                 if "client" in places and places["client"].device == device:
                     replaced = places.pop("client")
                     await self.remove_holder(sid, "places", "client")
+                    if resume:
+                        # The same call goes on over a new socket: nobody is told it left.
+                        await logged("resumed", replaced)
+                        await self._replace_holder(sid, replaced)
+                        await self._attach(room, party)
+                        await party.send(welcome.model_copy(update={"peer_present": "officer" in places}))
+                        party.admitted = True
+                        room.client = party
+                        places["client"] = self._me(party)
+                        await self._put(sid, "places", "client", places["client"])
+                        await party.send(p.Admitted(polite=True, resumed=True))
+                        await self.tell_holder(sid, places.get("officer"), p.PeerResumed(role="client"))
+                        return ClientEntry("resumed", replaced)  # type: ignore[arg-type]
                 elif device in waiting:
                     replaced = waiting.pop(device)
                     await self.remove_holder(sid, "waiting", device)
