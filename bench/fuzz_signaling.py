@@ -9,28 +9,41 @@ still works for a fresh officer and client (admit, offer/answer relayed, ping).
 
     .venv/bin/python bench/fuzz_signaling.py                      # 1,000,000 messages
     .venv/bin/python bench/fuzz_signaling.py --messages 20000 --rooms 8
+
+Every message is drawn by hypothesis (sequences of 250 per example,
+tests/signaling_fuzz.py). A worker process draws the next chunk while the
+current one is played, so drawing (~1 ms a message) and the server overlap.
+The result goes to bench/results/fuzz_signaling.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp  # noqa: E402
 
-from bench.common import PK_PASSWORD, PK_USERNAME, BimbingServer, machine, seed_video_sessions  # noqa: E402
+from bench.common import PK_PASSWORD, PK_USERNAME, BimbingServer, machine, note, print_table, seed_video_sessions, write_results  # noqa: E402
 from tests.peers import CallPeer, offer_answer_works  # noqa: E402
 from tests.signaling_fuzz import Party, play  # noqa: E402
-from tests.test_signaling_fuzz import draw_messages  # noqa: E402
+from tests.signaling_fuzz import draw_messages  # noqa: E402
 
 
-async def run(total: int, rooms: int, chunk: int) -> int:
-    server = BimbingServer(BIMBING_JOIN_OPENS_PER_WINDOW="1000000")
+async def run(total: int, rooms: int, chunk: int, seed: int, command: str, keep: bool = False) -> int:
+    server = BimbingServer(keep=keep, BIMBING_JOIN_OPENS_PER_WINDOW="1000000")
+    loop = asyncio.get_running_loop()
+    drawer = ProcessPoolExecutor(1)
+
+    def draw(first: int):
+        return loop.run_in_executor(drawer, draw_messages, min(chunk, total - first), seed + first)
+
     pk = aiohttp.ClientSession(server.base, cookie_jar=aiohttp.CookieJar(unsafe=True))
     phones = [aiohttp.ClientSession(server.base, cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(rooms)]
     parties: list[Party] = []
@@ -47,12 +60,15 @@ async def run(total: int, rooms: int, chunk: int) -> int:
         pairs = [(Party(pk, server.base, s.session_id, "officer"), Party(phone, server.base, s.session_id, "client")) for s, phone in zip(seeded, phones)]
         parties = [x for pair in pairs for x in pair]
         sent, start = 0, time.perf_counter()
+        print(f"seed {seed}", flush=True)
+        drawing = draw(0)
         while sent < total:
-            n = min(chunk, total - sent)
-            messages = draw_messages(n)
-            share = max(len(messages) // rooms, 1)
+            messages = await drawing
+            if sent + len(messages) < total:
+                drawing = draw(sent + len(messages))
+            share = -(-len(messages) // rooms)
             await asyncio.gather(*(play(o, c, messages[i * share:(i + 1) * share]) for i, (o, c) in enumerate(pairs)))
-            sent += n
+            sent += len(messages)
             rate = sent / (time.perf_counter() - start)
             print(f"  {sent:,} messages, {rate:,.0f}/s, {sum(x.connects for x in parties):,} (re)connections", flush=True)
         for party in parties:
@@ -71,7 +87,7 @@ async def run(total: int, rooms: int, chunk: int) -> int:
                 await offer_answer_works(officer, client)
                 await client.ping()
             except AssertionError as exc:
-                failures.append(f"room {s.session_id} unusable: {exc}")
+                failures.append(f"room {s.session_id} unusable: {exc}; the officer got {officer.received}")
             finally:
                 await officer.close()
                 await client.close()
@@ -80,12 +96,21 @@ async def run(total: int, rooms: int, chunk: int) -> int:
             if marker in log:
                 failures.append(f"{marker.strip()} in the server log: {log[log.index(marker) - 300:][:1500]}")
         took = time.perf_counter() - start
-        print(f"\n{machine()}\n{sent:,} messages in {took:.0f} s ({sent / took:,.0f}/s) over {rooms} rooms, "
-              f"{sum(x.connects for x in parties):,} (re)connections; " + ("PASS" if not failures else "FAIL"))
+        connects = sum(x.connects for x in parties)
+        handshakes = [s for x in parties for s in x.handshake_statuses]
+        print(f"\n{machine()}" + (f"\nserver folder kept: {server.dir}" if keep else ""))
+        print_table(
+            ["run", "messages", "rooms", "seconds", "messages/s", "(re)connections", "refused handshakes", "5xx", "result"],
+            [["bimbing serve", f"{sent:,}", rooms, f"{took:.0f}", f"{sent / took:,.0f}", f"{connects:,}", len(handshakes), len(bad), "PASS" if not failures else "FAIL"]],
+            caption=f"Hypothesis-drawn signaling messages (seed {seed}), played by both parties of each room; pass = no 5xx, "
+            "no Traceback or ERROR in the server log, every room usable afterwards (admit, offer/answer, ping).",
+        )
         for failure in failures:
-            print("  -", failure)
+            note(f"- {failure}")
+        write_results("fuzz_signaling", "Signaling fuzz: hypothesis-drawn messages through a real server", command)
         return 1 if failures else 0
     finally:
+        drawer.shutdown(cancel_futures=True)
         for party in parties:
             await party.close()
         await server.stop()
@@ -98,8 +123,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--rooms", type=int, default=8)
     parser.add_argument("--chunk", type=int, default=20_000, help="messages drawn by hypothesis at a time")
+    parser.add_argument("--seed", type=int, default=None, help="repeat a run's draw (printed at its start)")
+    parser.add_argument("--keep", action="store_true", help="keep the server's folder (database, log) and print where")
     args = parser.parse_args()
-    sys.exit(asyncio.run(run(args.messages, args.rooms, args.chunk)))
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    command = "bench/fuzz_signaling.py " + " ".join(sys.argv[1:])
+    sys.exit(asyncio.run(run(args.messages, args.rooms, args.chunk, seed, command.strip(), args.keep)))
 
 
 if __name__ == "__main__":

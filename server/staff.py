@@ -6,7 +6,9 @@ from sqlalchemy import select
 
 from server.audit.chain import AuditLog
 from server.db.engine import make_engine, make_sessionmaker
-from server.db.models import Office, Role, Staff
+from server.db.models import Office, Role
+from server.domain.errors import DomainError
+from server.domain.staff import add_staff
 from server.security.passwords import hash_password
 from server.settings import Settings
 
@@ -18,8 +20,6 @@ async def add_user(settings: Settings, *, username: str, role: str, name: str, p
     try:
         sessionmaker = make_sessionmaker(engine)
         async with sessionmaker() as db:
-            if await db.scalar(select(Staff.id).where(Staff.username == username)):
-                raise ValueError(f"The username {username} is taken.")
             query = select(Office).order_by(Office.id).limit(1)
             if office_name:
                 query = select(Office).where(Office.name == office_name)
@@ -28,8 +28,12 @@ async def add_user(settings: Settings, *, username: str, role: str, name: str, p
                 office = Office(name=office_name or DEFAULT_OFFICE, timezone=settings.timezone)
                 db.add(office)
                 await db.flush()
-            staff = Staff(office_id=office.id, username=username, name=name, role=Role(role), password_hash=hash_password(password))
-            db.add(staff)
+            # A command of its own, not the web process: hashing here blocks nobody.
+            # The domain refuses a taken username (nothing is committed then).
+            try:
+                staff = await add_staff(db, office.id, username, name, Role(role), hash_password(password))
+            except DomainError as exc:
+                raise ValueError(exc.message) from None
             await db.commit()
             staff_id = staff.id
         await AuditLog.from_settings(sessionmaker, settings).record("staff.create", actor="cli", target_type="staff", target_id=staff_id, detail={"username": username, "role": role})

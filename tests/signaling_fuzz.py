@@ -1,7 +1,7 @@
 """Fuzzing the signaling protocol: hypothesis draws sequences of valid and
 malformed messages from both parties of a room, a real server relays or
-refuses them. Shared by tests/test_signaling_fuzz.py (CI) and
-bench/fuzz_signaling.py (a million messages).
+refuses them. Shared by tests/test_signaling_fuzz.py (CI, 10,000 messages) and
+bench/fuzz_signaling.py (a million).
 
 A party whose socket the server closed (ten errors, the rate limit, a
 ``hangup``, replaced) connects and joins again before its next message, as the
@@ -15,6 +15,8 @@ import asyncio
 import json
 
 import aiohttp
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as seeded
 from hypothesis import strategies as st
 
 from server.signaling import protocol as p
@@ -58,6 +60,40 @@ frame = st.one_of(
 # One message: who sends it, and the frame.
 message = st.tuples(st.sampled_from(["officer", "client"]), frame)
 
+# Messages per hypothesis example. Hypothesis spends most of its time per
+# example, not per value: one ``.example()`` per message cost ~10 ms on a loaded
+# CI machine, a sequence of 250 ~1 ms a message (measured 2026-12-02, load 8:
+# 20 → 1.5 ms, 200 → 1.1 ms, 500 → 0.9 ms, 1,000 overran hypothesis's buffer and
+# was rejected over and over).
+SEQUENCE = 250
+
+
+def draw_messages(count: int, seed: int | None = None) -> list[tuple[str, str | bytes]]:
+    """``count`` messages, every one drawn by hypothesis: the examples of one
+    ``@given`` are sequences of SEQUENCE messages, played one after another.
+    The same ``seed`` draws the same messages."""
+    drawn: list[tuple[str, str | bytes]] = []
+    while len(drawn) < count:
+        examples = -(-(count - len(drawn)) // SEQUENCE)
+
+        @settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        @given(st.lists(message, min_size=SEQUENCE, max_size=SEQUENCE))
+        def collect(sequence: list[tuple[str, str | bytes]]) -> None:
+            drawn.extend(sequence)
+
+        if seed is not None:
+            collect = seeded(seed + len(drawn))(collect)
+        collect()
+    return drawn[:count]
+
+
+# How long close() waits for the server's closing frame. The server answers it
+# only after every frame sent before it (a loaded server may be thousands of
+# frames behind); aiohttp's default, 10 s, gave up and left the server playing
+# the rest of the backlog, an old ``join`` or ``admit`` included, into the
+# check that the room still works (seen once at load 8).
+CLOSE_WAIT = 120.0
+
 
 class Party:
     """One side of the room; reconnects and joins again when the server closed it."""
@@ -76,7 +112,7 @@ class Party:
         if self.reader is not None:
             await self.reader
         try:
-            self.ws = await self.http.ws_connect(self.url, heartbeat=None, max_msg_size=0)
+            self.ws = await self.http.ws_connect(self.url, heartbeat=None, max_msg_size=0, timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_WAIT))
         except aiohttp.WSServerHandshakeError as exc:
             self.handshake_statuses.append(exc.status)
             raise

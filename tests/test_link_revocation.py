@@ -117,3 +117,35 @@ async def test_deactivating_the_officer_closes_their_call_socket(aiohttp_server,
         assert (await officer.next("error"))["code"] == "signed-out"
         assert await officer.wait_closed() == 1008
         assert (await client.next("peer-left"))["role"] == "officer"
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_deactivating_on_one_process_closes_the_officer_socket_on_another(cluster, office):  # noqa: F811
+    """The PK's call socket is on process B, the admin deactivates them through
+    process A: B closes it with ``signed-out`` too (the notice on Redis)."""
+    a, b = await cluster(), await cluster()
+    async with party_http(b.base) as pk_http, party_http(a.base) as phone, party_http(a.base) as admin:
+        await sign_in(pk_http, "pk1")
+        await sign_in(admin, "admin")
+        session = await start_video_session(pk_http, office.clients["c1"].id)
+        sid = session["id"]
+        assert (await open_join_link(phone, session["client_join_url"])).status == 303
+        officer = CallPeer(pk_http, sid, "officer", webrtc=False)
+        client = CallPeer(phone, sid, "client", webrtc=False)
+        try:
+            await officer.join()
+            await client.join()
+            await officer.admit((await officer.next("client-waiting"))["device"])
+            await client.next("admitted")
+            await officer.next("peer-joined")
+
+            resp = await admin.patch(f"/api/staff/{office.staff['pk1'].id}", json={"active": False})
+            assert resp.status == 200
+            assert (await officer.next("error"))["code"] == "signed-out"
+            assert await officer.wait_closed() == 1008
+            assert (await client.next("peer-left"))["role"] == "officer"
+        finally:
+            await officer.close()
+            await client.close()

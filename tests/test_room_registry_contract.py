@@ -410,3 +410,17 @@ async def test_the_session_ended_tells_everyone_and_closes_the_room(world):
     # A new officer finds an empty room.
     _, again = await world.officer()
     assert (await again.next("welcome"))["peer_present"] is False
+
+
+async def test_a_staff_member_signed_out_anywhere_loses_their_officer_socket(world):
+    """Signed out on one process (deactivated, password or role changed), the
+    staff member's officer socket closes on whichever process holds it, with
+    ``signed-out`` (1008); another staff member's sign-out leaves it alone."""
+    _, o, _, c = await world.in_call()
+    await world.client_side.close_staff(2)  # somebody else: nothing to close
+    await world.client_side.close_staff(1)
+    assert (await o.next("error"))["code"] == "signed-out"
+    assert await o.closed_with() == 1008
+    # Each notice is handled in order, so the first one has been too: one error only.
+    assert [m.get("code") for m in o.sent if m["type"] == "error"] == ["signed-out"]
+    assert not c.closed  # the client's socket is not the staff member's

@@ -306,7 +306,9 @@ class RoomRegistry(ABC):
     async def close_staff(self, staff_id: int) -> int:
         """The staff member was signed out everywhere (deactivated, password or
         role changed): credentials are checked at ``join`` only, so close their
-        sockets here with ``signed-out``; their handlers leave the rooms as usual."""
+        sockets with ``signed-out`` (1008); their handlers leave the rooms as usual.
+        Returns how many this process closed. (The shared registry overrides this
+        to reach the other processes' sockets too.)"""
         parties = [x for room in self._rooms.values() for x in room.parties() if x.role == "officer" and x.staff_id == staff_id]
         for party in parties:
             await party.send(p.error("signed-out", "Your sign-in was ended; sign in again."))

@@ -7,6 +7,10 @@ that staff member and close their call sockets (issue #12: sign-ins survived
 deactivation and came back to life on reactivation; credentials are checked at
 ``join`` only). A password set by an admin is a *reset*: the staff member must
 choose their own at the next sign-in. Each change is one audit entry.
+
+Passwords are hashed and verified in the worker pool (server/security/passwords.py)
+while no database connection is held: a burst of resets waiting for the two
+Argon2 threads would otherwise hold a pooled connection each.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import update
 
 from server.db.models import Role, Staff
 from server.domain.errors import DomainError, ErrorKind, invalid, not_found
@@ -31,6 +36,7 @@ async def change_account(
     active: bool | None = None, password: str | None = None, nip: str | None = None,
 ) -> tuple[Staff, dict[str, Any]]:
     """An admin changes a staff member of their office. Validate, then mutate."""
+    password_hash = await request.app[passwords_key].hash(password) if password else None
     async with request.app[db_key]() as db:
         staff = await db.get(Staff, staff_id)
         if staff is None or staff.office_id != me.office_id:
@@ -40,8 +46,8 @@ async def change_account(
         changes: dict[str, Any] = {k: v for k, v in (("name", name), ("role", role), ("active", active), ("nip", nip)) if v is not None and getattr(staff, k) != v}
         for key, value in changes.items():
             setattr(staff, key, value)
-        if password:
-            staff.password_hash = await request.app[passwords_key].hash(password)
+        if password_hash:
+            staff.password_hash = password_hash
             # Someone else chose it: the owner replaces it at the next sign-in.
             staff.must_change_password = staff.id != me.id
             changes["password"] = "reset" if staff.id != me.id else "changed"
@@ -63,14 +69,23 @@ async def change_own_password(request: web.Request, me: Staff, current: str, new
     workers = request.app[passwords_key]
     if new == current:
         raise invalid("new_password", "choose a password other than the current one")
+    wrong = DomainError(ErrorKind.forbidden, "wrong-password", "The current password is wrong.", fields={"current_password": "wrong"})
     async with request.app[db_key]() as db:
         staff = await db.get(Staff, me.id)
-        if staff is None or not await workers.verify(staff.password_hash, current):
-            raise DomainError(ErrorKind.forbidden, "wrong-password", "The current password is wrong.", fields={"current_password": "wrong"})
-        staff.password_hash = await workers.hash(new)
-        staff.must_change_password = False
+    if staff is None or not await workers.verify(staff.password_hash, current):
+        raise wrong
+    old_hash, new_hash = staff.password_hash, await workers.hash(new)
+    async with request.app[db_key]() as db:
+        # Only over the hash just verified: an admin's reset or a deactivation
+        # while Argon2 ran wins, and the current password counts as wrong.
+        changed = await db.execute(
+            update(Staff).where(Staff.id == me.id, Staff.password_hash == old_hash, Staff.active.is_(True)).values(password_hash=new_hash, must_change_password=False)
+        )
+        if changed.rowcount != 1:
+            raise wrong
         await end_staff_sessions(db, staff.id)
         await db.commit()
+    staff.password_hash, staff.must_change_password = new_hash, False
     await request.app[rooms_key].close_staff(me.id)
     await start_session(request, response, staff)
     await request.app[audit_key].record("staff.password_change", actor=staff, target_type="staff", target_id=staff.id)

@@ -17,6 +17,10 @@ liveness refresh does), logs one warning, marks itself down (``up`` False,
 ``down_since``) and runs ``on_down``: the registry then closes this process's
 sockets with ``unavailable``, since every subscription they relied on is gone.
 When a liveness refresh succeeds again it logs one line and runs ``on_up``.
+
+One more channel, ``<prefix>:all``, reaches every process: what no single room
+owns (a staff member signed out everywhere: each process closes its own sockets
+of theirs). :meth:`RedisBus.broadcast` publishes there; ``on_broadcast`` hears it.
 """
 
 from __future__ import annotations
@@ -82,6 +86,9 @@ class RedisBus:
         self.down_since: datetime | None = None
         self.on_down: list[Callable[[], Awaitable[None]]] = []
         self.on_up: list[Callable[[], Awaitable[None]]] = []
+        # Called with each frame published on ``<prefix>:all`` (this process's own too).
+        self.on_broadcast: list[Callable[[str], Awaitable[None]]] = []
+        self._all = self.key("all")
 
     # ---- names ------------------------------------------------------------------
 
@@ -169,8 +176,9 @@ class RedisBus:
 
     async def start(self) -> None:
         await self._announce()
-        # The reader needs one subscription to wait on; this channel is otherwise unused.
-        await self._pubsub.subscribe(self.key("proc", self.process_id, "ctl"))
+        # The reader needs one subscription to wait on (the ctl channel is otherwise
+        # unused); redis-py subscribes to both again after a reconnection.
+        await self._pubsub.subscribe(self.key("proc", self.process_id, "ctl"), self._all)
         self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
         self._beat = asyncio.create_task(self._keep_alive(), name="redis-bus-alive")
 
@@ -194,6 +202,10 @@ class RedisBus:
 
     async def publish(self, session_id: int, address: str, frame: str) -> bool:
         return int(await self.redis.publish(self.channel(session_id, address), frame)) > 0
+
+    async def broadcast(self, frame: str) -> int:
+        """To every process (``<prefix>:all``); returns how many heard it."""
+        return int(await self.redis.publish(self._all, frame))
 
     async def subscribe(self, session_id: int, address: str, deliver: Deliver) -> Callable[[], None]:
         """Unlike LocalBus.subscribe this is awaited: it returns once Redis has
@@ -275,6 +287,11 @@ class RedisBus:
                 future.set_result(None)
             return
         if kind != "message" or not isinstance(data, bytes) or len(data) > TRANSPORT_MAX_BYTES:
+            return
+        if channel_name == self._all:
+            text = data.decode("utf-8", "replace")
+            for callback in self.on_broadcast:
+                self._spawn(callback(text))
             return
         parsed = self._parse_channel(channel_name)
         if parsed is None:

@@ -13,8 +13,9 @@ docs/deploy.md, "Several processes"):
 * ``proc:<id>`` (expiring liveness key), ``procs`` (every process seen),
   ``proc:<id>:rooms`` (sessions a process holds sockets of), ``reap:<id>``
   (who reaps a dead process).
-* channels ``room:<id>:conn:<conn>`` (one socket) and ``room:<id>:room``
-  ("session ended", to every process holding a socket of it).
+* channels ``room:<id>:conn:<conn>`` (one socket), ``room:<id>:room``
+  ("session ended", to every process holding a socket of it) and ``all``
+  (to every process: a staff member signed out, :class:`Notice`).
 
 Every change to a room or to a call's state happens under a Redis lock
 (``room:<id>:lock``, ``call:<id>:lock``; redis-py's lock, whose release is its
@@ -84,6 +85,16 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     op: Literal["frame", "replace", "admitted", "denied", "ended", "revoked"]
     frame: str | None = Field(default=None, max_length=p.TRANSPORT_MAX_BYTES)
+
+
+class Notice(BaseModel):
+    """What travels on ``<prefix>:all``: a staff member was signed out everywhere
+    (deactivated, password or role changed), sent by process ``proc``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    op: Literal["signed-out"]
+    staff_id: int = Field(ge=1, le=2**63 - 1)
+    proc: str = Field(pattern=HEX32.pattern)
 
 
 def read_holder(raw: str | None, role: str) -> Holder | None:

@@ -35,7 +35,7 @@ from redis.exceptions import RedisError
 from server.signaling import protocol as p
 from server.signaling.registry import ClientEntry, Party, Refusal, Room, RoomRegistry
 from server.signaling.shared.bus import RedisBus
-from server.signaling.shared.keys import KEY_TTL, Envelope, Holder, lock, process_rooms_key, read_holder, release, room_key
+from server.signaling.shared.keys import KEY_TTL, Envelope, Holder, Notice, lock, process_rooms_key, read_holder, release, room_key
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class SharedRoomRegistry(RoomRegistry):
         self._ending: set[int] = set()
         bus.on_down.append(self._redis_down)
         bus.on_up.append(self._redis_up)
+        bus.on_broadcast.append(self._on_broadcast)
 
     # ---- Redis unavailable ---------------------------------------------------------
 
@@ -407,6 +408,30 @@ class SharedRoomRegistry(RoomRegistry):
             else:
                 await self._envelope(session_id, holder.conn, "revoked")
         return len(clients)
+
+    async def close_staff(self, staff_id):
+        """Close the staff member's sockets on every process: this one's now, the
+        others' when they hear the :class:`Notice` on ``<prefix>:all``. Returns how
+        many this process closed. If Redis cannot be reached the others are cut off
+        from it too, so they close every socket with ``unavailable`` and the next
+        ``join`` checks the sign-in again."""
+        closed = await super().close_staff(staff_id)
+        notice = Notice(op="signed-out", staff_id=staff_id, proc=self.rbus.process_id)
+        try:
+            await self.rbus.broadcast(notice.model_dump_json())
+        except (RedisError, OSError) as exc:
+            log.warning("cannot tell other processes that staff %s was signed out: %s", staff_id, exc)
+        return closed
+
+    async def _on_broadcast(self, body: str) -> None:
+        try:
+            notice = Notice.model_validate_json(body)
+        except (ValidationError, ValueError):
+            log.warning("ignoring an invalid notice on the all-processes channel")
+            return
+        # The sender closed its own sockets already.
+        if notice.op == "signed-out" and notice.proc != self.rbus.process_id:
+            await super().close_staff(notice.staff_id)
 
     # ---- leaving -----------------------------------------------------------------------
 

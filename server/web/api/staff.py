@@ -9,7 +9,7 @@ from sqlalchemy import select
 from server.db.models import Role, Staff
 from server.domain.access import require_role
 from server.domain.staff import add_staff
-from server.keys import audit_key, db_key
+from server.keys import audit_key, db_key, passwords_key
 from server.security.auth import current_staff
 from server.security.passwords import MIN_LENGTH
 from server.web.fields import Name
@@ -53,8 +53,10 @@ async def create_staff(request: web.Request) -> web.Response:
     me = current_staff(request)
     require_role(me, Role.admin)
     body = await parse_body(request, StaffCreate)
+    # In the worker pool, before the database is opened (server/security/passwords.py).
+    password_hash = await request.app[passwords_key].hash(body.password)
     async with request.app[db_key]() as db:
-        staff = await add_staff(db, me.office_id, body.username, body.name, body.role, body.password, nip=body.nip)
+        staff = await add_staff(db, me.office_id, body.username, body.name, body.role, password_hash, nip=body.nip)
         await db.commit()
     await request.app[audit_key].record("staff.create", actor=me, target_type="staff", target_id=staff.id, detail={"username": staff.username, "role": staff.role.value})
     return web.json_response(staff_json(staff), status=201)

@@ -16,7 +16,7 @@ from server.db.models import Office, Role, Staff
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.staff import add_staff
-from server.keys import audit_key, db_key, settings_key
+from server.keys import audit_key, db_key, passwords_key, settings_key
 from server.security import auth
 from server.security.auth import current_staff
 from server.web.api.staff import StaffCreate
@@ -79,19 +79,18 @@ async def staff_submit(request: web.Request) -> web.Response:
     me = auth.current_staff(request)
     require_role(me, Role.admin)
     form = form_dict(await request.post())
-    async with request.app[db_key]() as db:
-        rows = list((await db.execute(select(Staff).where(Staff.office_id == me.office_id).order_by(Staff.role, Staff.name))).scalars())
-        try:
-            body = StaffCreate.model_validate(form)
-            staff = await add_staff(db, me.office_id, body.username, body.name, body.role, body.password, nip=body.nip)
+    try:
+        body = StaffCreate.model_validate(form)
+    except ValidationError as exc:
+        return await _staff_page(request, me, page_errors(exc, gettext_for(request)), status=400, form=form)
+    # In the worker pool, before the database is opened (server/security/passwords.py).
+    password_hash = await request.app[passwords_key].hash(body.password)
+    try:
+        async with request.app[db_key]() as db:
+            staff = await add_staff(db, me.office_id, body.username, body.name, body.role, password_hash, nip=body.nip)
             await db.commit()
-        except ValidationError as exc:
-            errors = page_errors(exc, gettext_for(request))
-            form.pop("password", None)
-            return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": errors, "form": form}, status=400)
-        except DomainError as exc:
-            form.pop("password", None)
-            return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": {"form": error_text(request, exc)}, "form": form}, status=http_status(exc))
+    except DomainError as exc:
+        return await _staff_page(request, me, {"form": error_text(request, exc)}, status=http_status(exc), form=form)
     await request.app[audit_key].record("staff.create", actor=me, target_type="staff", target_id=staff.id, detail={"username": staff.username, "role": staff.role.value})
     raise web.HTTPFound("/admin/staff")
 
@@ -130,10 +129,12 @@ async def staff_change(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/admin/staff#staff-{staff_id}")
 
 
-async def _staff_page(request: web.Request, me: Staff, errors: dict, status: int) -> web.Response:
+async def _staff_page(request: web.Request, me: Staff, errors: dict, status: int, form: dict | None = None) -> web.Response:
+    """The staff page again with what was refused; a typed password is never sent back."""
     async with request.app[db_key]() as db:
         rows = list((await db.execute(select(Staff).where(Staff.office_id == me.office_id).order_by(Staff.role, Staff.name))).scalars())
-    return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": errors, "form": {}}, status=status)
+    shown = {k: v for k, v in (form or {}).items() if k != "password"}
+    return render(request, "admin/staff.html", {"rows": rows, "roles": list(Role), "errors": errors, "form": shown}, status=status)
 
 
 @routes.get("/admin/areas")
