@@ -102,6 +102,14 @@ async def report_media_arriving(*peers, packets: int = 50) -> None:
         await peer.send({"type": "ping", "inbound": {"audio": {"packets": packets, "bytes": packets * 80}}})
 
 
+# From both peers ICE connected to the server opening the media interval: DTLS,
+# the first frames, then two rising counter reports from each side. About 3 s
+# on a quiet machine; over 10 s was seen at load 9 (a full CI run beside
+# stress-ng and other suites), where aiortc encodes and decodes in the test's
+# own process. A bound for waiting, not a measure.
+MEDIA_SETTLE = 40.0
+
+
 async def until(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``predicate`` (sync or async) until truthy; return its value."""
     deadline = time.monotonic() + timeout

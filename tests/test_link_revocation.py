@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.peers import (
+    MEDIA_SETTLE,
     CallPeer,
     open_join_link,
     party_http,
@@ -31,7 +32,7 @@ async def _media_connected(officer: CallPeer, client: CallPeer, http, sid: int) 
     async def opened():
         return "media_connected" in [e["kind"] for e in (await session_json(http, sid))["events"]]
 
-    await until(opened, what="media_connected in the log")
+    await until(opened, timeout=MEDIA_SETTLE, what="media_connected in the log")
 
 
 @pytest.mark.parametrize("how", ["DELETE", "POST"])  # revoke, or reissue a new link

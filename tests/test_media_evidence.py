@@ -15,7 +15,7 @@ import pytest
 from server.app import create_app
 from server.domain.calls import network_of
 from server.domain.media_evidence import CONTRADICTORY, FROZEN, counting, judge
-from tests.peers import CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
+from tests.peers import MEDIA_SETTLE, CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
 
 pytestmark = pytest.mark.slow
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -136,7 +136,7 @@ async def test_frozen_counters_close_the_interval_with_a_reason(aiohttp_server, 
     session, pk_http, phone, officer, client = await _call(aiohttp_server, settings, office, client_kw={"report": maybe_frozen})
     try:
         await connected_call(officer, client)
-        await until(lambda: _has(pk_http, session["id"], "media_connected"), what="media_connected")
+        await until(lambda: _has(pk_http, session["id"], "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
         await client.wait_frames(video=10, audio=10)
         # From now on the client keeps saying the same numbers: its media "stopped".
         freeze["at"] = client.reports[-1]
@@ -160,7 +160,7 @@ async def test_a_socket_that_stops_answering_is_closed_as_timeout(aiohttp_server
     session, pk_http, phone, officer, client = await _call(aiohttp_server, settings, office)
     try:
         await connected_call(officer, client)
-        await until(lambda: _has(pk_http, session["id"], "media_connected"), what="media_connected")
+        await until(lambda: _has(pk_http, session["id"], "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
         # Half-open: the phone neither reads nor closes (no FIN, no close frame), its media goes on.
         client._reporter.cancel()
         client.ws._conn.transport.pause_reading()

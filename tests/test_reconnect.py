@@ -8,7 +8,7 @@ import time
 import pytest
 
 from server.app import create_app
-from tests.peers import CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
+from tests.peers import MEDIA_SETTLE, CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ async def test_dropped_phone_rejoins_and_the_duration_is_the_sum_of_both_interva
             await officer.join()
             await client.join()
             await connected_call(officer, client)
-            await until(lambda: _has(pk_http, sid, "media_connected"), what="first interval open")
+            await until(lambda: _has(pk_http, sid, "media_connected"), timeout=MEDIA_SETTLE, what="first interval open")
             first_from = time.monotonic()
             await client.wait_frames(video=10, audio=10)
             first_observed = time.monotonic() - first_from
@@ -51,7 +51,7 @@ async def test_dropped_phone_rejoins_and_the_duration_is_the_sum_of_both_interva
             await officer.next("peer-joined")
             await officer.wait_connected()
             await rejoined.wait_connected()
-            await until(lambda: _has(pk_http, sid, "reconnected"), what="second interval open")
+            await until(lambda: _has(pk_http, sid, "reconnected"), timeout=MEDIA_SETTLE, what="second interval open")
             second_from = time.monotonic()
             frames_before = officer.video_frames
             await rejoined.wait_frames(video=10, audio=10)

@@ -17,7 +17,7 @@ import pytest
 
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import GuidanceSession
-from tests.peers import CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
+from tests.peers import MEDIA_SETTLE, CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
 from tests.services import STARTUP_TIMEOUT, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -91,7 +91,7 @@ async def _call_then_crash(server: ServerProcess, settings, office, pk_http, pho
         await connected_call(officer, client)
         officer.start_heartbeat(0.3)
         client.start_heartbeat(0.3)
-        record = await until(lambda: _event(pk_http, sid, "media_connected"), what="media_connected")
+        record = await until(lambda: _event(pk_http, sid, "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
         connected_at = datetime.fromisoformat(record["at"])
 
         async def heartbeat_after_connect():

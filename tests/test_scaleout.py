@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import redis.asyncio as redis
 
-from tests.peers import CallPeer, open_join_link, party_http, session_json, sign_in, start_video_session, until
+from tests.peers import MEDIA_SETTLE, CallPeer, open_join_link, party_http, session_json, sign_in, start_video_session, until
 from tests.services import free_port, require_redis
 from tests.test_restart import ServerProcess
 
@@ -85,7 +85,7 @@ async def test_a_call_between_two_processes_and_a_third_starting_meanwhile(clust
             await client.next("admitted")
             await officer.wait_connected()
             await client.wait_connected()
-            await until(lambda: _event(pk_http, sid, "media_connected"), what="media_connected")
+            await until(lambda: _event(pk_http, sid, "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
             connected_from = time.monotonic()
             await client.wait_frames(video=10, audio=10)
             await officer.wait_frames(video=10, audio=10)
@@ -182,7 +182,7 @@ async def test_a_process_killed_under_the_client_and_the_client_resumes_through_
                 await officer.admit((await officer.next("client-waiting"))["device"])
                 await client.wait_connected()
                 await officer.wait_connected()
-                await until(lambda: _event(pk_http, sid, "media_connected"), what="media_connected")
+                await until(lambda: _event(pk_http, sid, "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
 
                 await b.kill()
                 await client.wait_closed()

@@ -22,6 +22,7 @@ import redis.asyncio as redis
 
 from server.domain.calls import CLOSERS, OPENERS
 from tests.peers import (
+    MEDIA_SETTLE,
     CallPeer,
     open_join_link,
     party_http,
@@ -125,7 +126,7 @@ async def test_redis_down_closes_sockets_cleanly_and_the_service_recovers(tmp_pa
                 await officer.send({"type": "media-state", "state": "connected"})
                 await client.send({"type": "media-state", "state": "connected"})
                 await report_media_arriving(officer, client)
-                await until(lambda: _has(pk_http, sid, "media_connected"), what="media_connected")
+                await until(lambda: _has(pk_http, sid, "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
 
                 # ---- Redis goes away --------------------------------------------
                 await private_redis.kill()

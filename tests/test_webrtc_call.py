@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from server.app import create_app
-from tests.peers import CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
+from tests.peers import MEDIA_SETTLE, CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ async def test_client_and_officer_see_and_hear_each_other_and_the_log_is_exact(a
 
             await connected_call(officer, client)
             # The server has stamped both sides connected: from here on the call counts.
-            await until(lambda: _has_event(pk_http, session["id"], "media_connected"), what="media_connected in the log")
+            await until(lambda: _has_event(pk_http, session["id"], "media_connected"), timeout=MEDIA_SETTLE, what="media_connected in the log")
             observed_from = time.monotonic()
             await officer.wait_frames(video=20, audio=20)
             await client.wait_frames(video=20, audio=20)

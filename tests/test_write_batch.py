@@ -15,7 +15,7 @@ from sqlalchemy import select
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import GuidanceSession, SessionEvent, SessionStatus, utcnow
 from server.domain.writebatch import WriteBatcher
-from tests.peers import CallPeer, open_join_link, party_http, sign_in, start_video_session, until
+from tests.peers import MEDIA_SETTLE, CallPeer, open_join_link, party_http, sign_in, start_video_session, until
 from tests.services import free_port
 from tests.test_restart import ServerProcess
 
@@ -112,7 +112,7 @@ async def test_killed_between_a_heartbeat_and_its_flush_the_heartbeat_is_lost_an
                 for peer in (officer, client):
                     await peer.send({"type": "ping", "inbound": {"audio": {"packets": 50, "bytes": 4000}}})
                     await peer.next("pong")
-                opened = await until(lambda: _event_at(database_url, sid, "media_connected"), what="media_connected written")
+                opened = await until(lambda: _event_at(database_url, sid, "media_connected"), timeout=MEDIA_SETTLE, what="media_connected written")
                 # A heartbeat a second later (BIMBING_HEARTBEAT_SECONDS=1): answered, its stamp pending.
                 await asyncio.sleep(1.1)  # the heartbeat throttle is a wall-clock period
                 assert (await officer.ping())["type"] == "pong"
