@@ -58,7 +58,7 @@ class Settings:
     login_user_max_failures: int = 50
     login_window_seconds: int = 300
     # Threads that run Argon2 off the event loop (server/security/passwords.py).
-    password_workers: int = 2
+    password_workers: int = 1
     # Join-link openings per client address per 5 minutes (each one is logged).
     join_opens_per_window: int = 30
     max_body_bytes: int = 64 * 1024
@@ -206,7 +206,7 @@ class Settings:
             login_max_failures=max(get_int("LOGIN_MAX_FAILURES", 5), 1),
             login_user_max_failures=max(get_int("LOGIN_USER_MAX_FAILURES", 50), 1),
             login_window_seconds=max(get_int("LOGIN_WINDOW_SECONDS", 300), 1),
-            password_workers=max(get_int("PASSWORD_WORKERS", 2), 1),
+            password_workers=max(get_int("PASSWORD_WORKERS", 1), 1),
             join_opens_per_window=max(get_int("JOIN_OPENS_PER_WINDOW", 30), 1),
             min_video_minutes=get_int("MIN_VIDEO_MINUTES", 5),
             notes_grace_hours=get_int("NOTES_GRACE_HOURS", 24),

@@ -6,8 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select, update
 
 from server.app import create_app
+from server.db.engine import make_engine, make_sessionmaker
+from server.db.models import Staff
 from server.security.auth import COOKIE
 from tests.conftest import PASSWORD
 
@@ -210,3 +214,21 @@ async def test_a_rename_keeps_the_sign_in(client, office, sign_in, aiohttp_clien
     await sign_in(admin, "admin")
     assert (await admin.patch(f"/api/staff/{office.staff['pk2'].id}", json={"name": "Nama Baru", "role": "pk"})).status == 200
     assert (await client.get("/api/me")).status == 200
+
+
+async def test_a_password_hashed_by_an_earlier_release_is_hashed_again_at_sign_in(client, office, database_url):
+    # Earlier releases hashed in argon2-cffi's default four lanes; a sign-in
+    # with the right password moves the account to the current parameters.
+    old = PasswordHasher(parallelism=4).hash(PASSWORD)
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            await db.execute(update(Staff).where(Staff.username == "pk1").values(password_hash=old))
+            await db.commit()
+        assert (await client.post("/api/login", json={"username": "pk1", "password": PASSWORD})).status == 200
+        async with make_sessionmaker(engine)() as db:
+            stored = (await db.execute(select(Staff.password_hash).where(Staff.username == "pk1"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert stored != old and ",p=1$" in stored
+    assert PasswordHasher().verify(stored, PASSWORD)

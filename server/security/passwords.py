@@ -18,7 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-_hasher = PasswordHasher()  # argon2-cffi defaults follow RFC 9106's "second recommended" profile
+# RFC 9106's "second recommended" costs (64 MiB, 3 passes) in one lane. With the
+# default 4 lanes libargon2 runs four threads per hash and takes both cores of
+# a small server, so the event loop waited behind every burst of sign-ins
+# (bench/login_burst.py: /healthz p99 during 20 parallel failures 62-164 ms vs
+# 29-61 ms with one lane and one worker, same run). One lane costs an attacker
+# as much per guess; it only makes one hash slower to finish alone. Hashes
+# made with other parameters are redone at the next successful sign-in
+# (``needs_rehash``).
+_hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
 
 # Verifying against this keeps a login for an unknown username as slow as a real one.
 _DUMMY_HASH = _hasher.hash("bimbing-dummy-password")
@@ -53,7 +61,7 @@ class PasswordWorkers:
     # both want it, so a burst of sign-ins slows sign-ins, not calls.
     NICE = 10
 
-    def __init__(self, workers: int = 2):
+    def __init__(self, workers: int = 1):
         self.workers = max(1, workers)
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="argon2", initializer=_lower_priority, initargs=(self.NICE,))
 
