@@ -16,6 +16,7 @@ from server.db.models import Role, Staff
 from server.security.auth import COOKIE
 from server.security.passwords import hash_password
 from tests.conftest import _HASH, PASSWORD, login
+from tests.event_loop import loop_gaps
 
 TEMPORARY = "sementara sekali 123"
 
@@ -151,29 +152,6 @@ async def _more_staff(database_url: str, office_id: int, count: int) -> list[int
         await engine.dispose()
 
 
-async def _loop_stalls(work) -> list[float]:
-    """How long the event loop (the server's too: it runs in-process here) went
-    without running a 5 ms ticker, each time over STALL, while ``work`` ran."""
-    gaps: list[float] = []
-    stop = asyncio.Event()
-
-    async def ticker():
-        last = time.perf_counter()
-        while not stop.is_set():
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    tick = asyncio.create_task(ticker())
-    try:
-        await work
-    finally:
-        stop.set()
-        await tick
-    return [gap for gap in gaps if gap > STALL]
-
-
 def _one_hash() -> float:
     start = time.perf_counter()
     hash_password("satu hash diukur di sini")
@@ -213,6 +191,7 @@ async def test_setting_passwords_in_parallel_leaves_the_event_loop_free(aiohttp_
     async def send_all():
         answers.extend(await asyncio.gather(*requests))
 
-    stalls = await _loop_stalls(send_all())
+    _, gaps = await loop_gaps(send_all())
+    stalls = [gap for gap in gaps if gap > STALL]
     assert sorted({r.status for r in answers}) == [{"POST /api/staff": 201, "POST /admin/staff": 302, "POST /admin/staff/{id}": 302}.get(path, 200)]
     assert sum(stalls) < PARALLEL * one_hash / 2, (f"stood still {sum(stalls):.2f} s", f"one hash {one_hash:.2f} s", sorted(stalls)[-5:])
