@@ -26,15 +26,16 @@ def gettext_for(request: web.Request):
     return lambda key, **params: catalogue.gettext(locale, key, **params)
 
 
-def error_text(request: web.Request, exc) -> str:
-    """A domain refusal as a page sentence in the reader's language: the fields
-    it names when it names them (more use to the reader than the general
-    sentence of an ``invalid-body`` code), else its catalogue key when the
-    catalogue has it, else a general sentence. Never the English ``message``."""
+def error_text(request: web.Request, exc, *, name_fields: bool = False) -> str:
+    """A domain refusal as a page sentence in the reader's language: its
+    catalogue key when the catalogue has it, else a general sentence; never the
+    English ``message``. With ``name_fields`` (a message at the top of a form,
+    not beside one field) a refusal that names its fields says which, where its
+    own sentence would only be the general "Isian tidak valid."."""
     catalogue, locale = request.app[catalogue_key], locale_of(request)
-    fields = (getattr(exc, "extra", None) or {}).get("fields") or {}
     known = exc.key in catalogue.messages["id"]
-    if fields and (exc.code in ("invalid-body", "invalid-query") or not known):
+    fields = (getattr(exc, "extra", None) or {}).get("fields") or {}
+    if name_fields and fields and (exc.code in ("invalid-body", "invalid-query") or not known):
         return catalogue.gettext(locale, "field.invalid_fields", fields=", ".join(sorted(fields)))
     return catalogue.gettext(locale, exc.key if known else "error.generic")
 

@@ -17,4 +17,4 @@ def page_refusal(request: web.Request, exc: Exception) -> tuple[str, int]:
         _message, fields = describe(exc)
         catalogue = request.app[catalogue_key]
         return catalogue.gettext(locale_of(request), "field.invalid_fields", fields=", ".join(sorted(fields))), 400
-    return error_text(request, exc), http_status(exc)
+    return error_text(request, exc, name_fields=True), http_status(exc)
