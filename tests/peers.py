@@ -417,6 +417,15 @@ class CallPeer:
         self._tasks, self._media_tasks = [], []
 
 
+async def admitted_call(officer: CallPeer, client: CallPeer) -> None:
+    """Both join; the officer admits the waiting client; the client is told so
+    (no media needed: signaling-only peers too)."""
+    await officer.join()
+    await client.join()
+    await officer.admit((await officer.next("client-waiting"))["device"])
+    await client.next("admitted")
+
+
 async def connected_call(officer: CallPeer, client: CallPeer, timeout: float = 15.0) -> None:
     """Officer and client already joined; officer admits; both ICE connected."""
     waiting = await officer.next("client-waiting", timeout)

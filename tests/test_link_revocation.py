@@ -10,6 +10,7 @@ import pytest
 from tests.peers import (
     MEDIA_SETTLE,
     CallPeer,
+    admitted_call,
     open_join_link,
     party_http,
     report_media_arriving,
@@ -85,10 +86,7 @@ async def test_revoking_on_one_process_shows_out_the_client_on_another(cluster, 
         officer = CallPeer(pk_http, sid, "officer", webrtc=False)
         client = CallPeer(phone, sid, "client", webrtc=False)
         try:
-            await officer.join()
-            await client.join()
-            await officer.admit((await officer.next("client-waiting"))["device"])
-            await client.next("admitted")
+            await admitted_call(officer, client)
             await officer.next("peer-joined")
             await _media_connected(officer, client, pk_http, sid)
 
@@ -136,10 +134,7 @@ async def test_deactivating_on_one_process_closes_the_officer_socket_on_another(
         officer = CallPeer(pk_http, sid, "officer", webrtc=False)
         client = CallPeer(phone, sid, "client", webrtc=False)
         try:
-            await officer.join()
-            await client.join()
-            await officer.admit((await officer.next("client-waiting"))["device"])
-            await client.next("admitted")
+            await admitted_call(officer, client)
             await officer.next("peer-joined")
 
             resp = await admin.patch(f"/api/staff/{office.staff['pk1'].id}", json={"active": False})

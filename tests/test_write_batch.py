@@ -15,7 +15,7 @@ from sqlalchemy import select
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import GuidanceSession, SessionEvent, SessionStatus, utcnow
 from server.domain.writebatch import WriteBatcher
-from tests.peers import MEDIA_SETTLE, CallPeer, open_join_link, party_http, sign_in, start_video_session, until
+from tests.peers import MEDIA_SETTLE, CallPeer, admitted_call, open_join_link, party_http, sign_in, start_video_session, until
 from tests.services import free_port
 from tests.test_restart import ServerProcess
 
@@ -101,10 +101,7 @@ async def test_killed_between_a_heartbeat_and_its_flush_the_heartbeat_is_lost_an
             officer = CallPeer(pk, sid, "officer", webrtc=False)
             client = CallPeer(phone, sid, "client", webrtc=False)
             try:
-                await officer.join()
-                await client.join()
-                await officer.admit((await officer.next("client-waiting"))["device"])
-                await client.next("admitted")
+                await admitted_call(officer, client)
                 # Both report media: the interval opens, written before the step goes on.
                 await officer.send({"type": "media-state", "state": "connected"})
                 await client.send({"type": "media-state", "state": "connected"})
