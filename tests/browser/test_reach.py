@@ -74,6 +74,17 @@ def kinds(session: dict) -> list[str]:
     return [e["kind"] for e in session["events"]]
 
 
+async def events_once(call, done, timeout: float) -> list[str]:
+    """The session's event kinds as soon as ``done(kinds)`` holds, or as they
+    are at the deadline (the caller's assertions say what was missing)."""
+    deadline = time.monotonic() + timeout
+    events = kinds(await call.session())
+    while not done(events) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        events = kinds(await call.session())
+    return events
+
+
 async def test_call_holds_at_32_kbits_and_5_percent_loss_and_comes_back_after_an_outage(shaped, browsers):
     link, server, _ = shaped
     link.shape(32, 5)
@@ -116,11 +127,7 @@ async def test_call_holds_at_32_kbits_and_5_percent_loss_and_comes_back_after_an
         # is resumed: a few heartbeats on a quiet machine, more on a loaded one
         # (the first loaded CI run of 2026-12-02 saw `client_resumed` but not yet
         # `reconnected` 10 s after the audio was back).
-        deadline = time.monotonic() + MEDIA_SETTLE
-        after = kinds(await call.session())
-        while "reconnected" not in after[len(before):] and after[-1] != "media_connected" and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            after = kinds(await call.session())
+        after = await events_once(call, lambda k: "reconnected" in k[len(before):] or k[-1] == "media_connected", MEDIA_SETTLE)
         # the outage is logged (once), and closed again
         assert after.count("disconnected") <= before.count("disconnected") + 1, after
         assert after.count("disconnected") <= 2, after
@@ -194,10 +201,7 @@ async def test_a_change_of_network_continues_the_call_by_ice_restart(shaped, bro
     try:
         await wait_first_audio(call, timeout=60)
         # the log has opened the call's interval (both heartbeats show media)
-        deadline = time.monotonic() + 20
-        while "media_connected" not in kinds(await call.session()) and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-        before = kinds(await call.session())
+        before = await events_once(call, lambda k: "media_connected" in k, 20)
         assert "media_connected" in before, before
         pk_before, phone_before = await call.pk.evaluate(PEER_IDENTITY), await call.phone.evaluate(PEER_IDENTITY)
 
@@ -220,11 +224,7 @@ async def test_a_change_of_network_continues_the_call_by_ice_restart(shaped, bro
         # The log: no waiting room and no second admission, the socket's return is
         # noted, and the media gap closed the call's interval at most once; once both
         # heartbeats show media again (a period or two), the interval is open again.
-        deadline = time.monotonic() + 15
-        after = kinds(await call.session())
-        while not reopened(after[len(before):]) and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-            after = kinds(await call.session())
+        after = await events_once(call, lambda k: reopened(k[len(before):]), 15)
         gap = after[len(before):]
         print("events after the change:", gap)
         assert after.count("client_waiting") == 1 and after.count("admitted") == 1, after
