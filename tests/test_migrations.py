@@ -76,3 +76,33 @@ async def test_0007_adds_the_evaluation_indexes_and_takes_them_away(database_url
             assert await conn.run_sync(_differences) == []
     finally:
         await engine.dispose()
+
+
+async def _session_triggers(conn) -> set[str]:
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT tgname FROM pg_trigger WHERE tgrelid = 'guidance_session'::regclass AND NOT tgisinternal"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'guidance_session'"
+    return {row[0] for row in await conn.exec_driver_sql(sql)}
+
+
+def _client_columns(connection) -> set[str]:
+    return {c["name"] for c in inspect(connection).get_columns("client")}
+
+
+async def test_0008_adds_the_sessions_revision_and_its_triggers_and_takes_them_away(database_url):
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            assert await _session_triggers(conn)
+            assert "sessions_revision" in await conn.run_sync(_client_columns)
+        await downgrade(engine, "0007")
+        async with engine.connect() as conn:
+            assert not await _session_triggers(conn)
+            assert "sessions_revision" not in await conn.run_sync(_client_columns)
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert await _session_triggers(conn)
+            assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()

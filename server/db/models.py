@@ -242,6 +242,10 @@ class Client(Base):
     street: Mapped[str] = mapped_column(String(200), default="", server_default="")
     rt_rw: Mapped[str] = mapped_column(String(16), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Raised by the database (triggers, migration 0008) whenever one of this client's
+    # sessions changes in a column the evaluation reads: its per-process copy of the
+    # client's sessions is reread then (server/domain/session_digest.py). Never written here.
+    sessions_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     officer: Mapped[Staff] = relationship(lazy="joined")
 

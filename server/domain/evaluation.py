@@ -33,25 +33,15 @@ measurements behind this shape).
 from __future__ import annotations
 
 import statistics
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from itertools import chain
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    BigInteger,
-    Float,
-    Date,
-    Integer,
-    String,
-    cast,
-    func,
-    literal,
-    select,
-    type_coerce,
-)
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
@@ -60,21 +50,31 @@ from server.db.models import (
     Client,
     ClientCategory,
     Evidence,
-    GuidanceSession,
     Kendala,
     MobileEvent,
     MobileEventStatus,
-    Outcome,
     Program,
     Role,
     SessionMode,
-    SessionStatus,
     Staff,
 )
 from server.domain.access import scope_clients
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.session_digest import (
+    ATTENDED_AT,
+    DAY_SHIFT,
+    HELD_AT,
+    NO_SHOW_AT,
+    LocalDays,
+    Packed,
+    day_number,
+    digest_for,
+    evidence_of,
+    from_day_number,
+    is_held,
+    mode_of,
+)
 
-HELD = (SessionStatus.ended, SessionStatus.interrupted)
 STRATEGY_MODES = (SessionMode.video, SessionMode.mobile, SessionMode.home_visit)
 # Figures resting on fewer clients are not shown: too few to read anything into.
 MIN_CLIENTS = 5
@@ -150,6 +150,11 @@ class _LocalDay:
             return (moment + self.offset).date()
         return moment.astimezone(self.zone).date()
 
+    @property
+    def days(self) -> LocalDays:
+        """The same conversion, as the session digest keys and applies it."""
+        return LocalDays(self.zone.key, self.offset)
+
 
 class _Timeline:
     """One client's attended days as day numbers (days since 1970-01-01, office
@@ -160,7 +165,7 @@ class _Timeline:
     __slots__ = ("start", "end", "interval", "days", "firsts")
 
     def __init__(self, client: Any, attended_days: Iterable[date]):
-        self._set(client, sorted({_day_number(d) for d in attended_days}))
+        self._set(client, sorted({day_number(d) for d in attended_days}))
 
     @classmethod
     def of_numbers(cls, client: Any, days: list[int]) -> "_Timeline":
@@ -170,7 +175,7 @@ class _Timeline:
         return tl
 
     def _set(self, client: Any, days: list[int]) -> None:
-        s, e = _day_number(client.supervision_start), _day_number(client.supervision_end)
+        s, e = day_number(client.supervision_start), day_number(client.supervision_end)
         iv = max(client.reporting_interval_days, 1)
         self.start, self.end, self.interval, self.days = s, e, iv, days
         firsts, seen = [], None
@@ -190,7 +195,7 @@ class _Timeline:
 
     def periods(self, as_of: date) -> tuple[int, int]:
         """(due, met) exactly as ``records.reporting_periods(client, sessions, as_of)``."""
-        n = _day_number(as_of)
+        n = day_number(as_of)
         return self.due(n), self.met(n)
 
     def overdue_on(self, n: int) -> bool:
@@ -203,7 +208,7 @@ class _Timeline:
 
     def overdue(self, day: date) -> bool:
         """``records.attendance(...).state == "overdue"`` on ``day``, counting attended sessions up to it."""
-        return self.overdue_on(_day_number(day))
+        return self.overdue_on(day_number(day))
 
     def add_months(self, ends: list[int], due: list[int], met: list[int], overdue: list[int]) -> None:
         """Add this client's periods due and met in each month, and whether it was
@@ -405,7 +410,8 @@ def place_of_clients(areas: Iterable[Area], clients: Iterable[Any]) -> dict[int,
 async def _clients_in_scope(db: AsyncSession, staff: Staff, f: EvaluationFilter) -> tuple[list[Any], dict[int, Place]]:
     """The clients the caller may see that pass the filter, with their places."""
     client_query = scope_clients(
-        select(Client.id, Client.name, Client.register_number, Client.officer_id, Client.kelurahan, Client.supervision_start, Client.supervision_end, Client.reporting_interval_days),
+        select(Client.id, Client.name, Client.register_number, Client.officer_id, Client.kelurahan, Client.supervision_start, Client.supervision_end,
+               Client.reporting_interval_days, Client.sessions_revision),
         staff,
     )
     if f.officer_id is not None:
@@ -432,18 +438,13 @@ async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz
     on ``on`` (only the overdue ones, or those with open kendala, if asked), with
     their place, periods due and met by that day, and whether they were overdue."""
     clients, places = await _clients_in_scope(db, staff, f)
-    ids = {c.id for c in clients}
-    end_utc = datetime.combine(on + timedelta(days=1), time(0), ZoneInfo(tz))
-    local = _LocalDay(tz, on, on)
-    attended: dict[int, list[date]] = defaultdict(list)
-    rows = await db.execute(
-        select(GuidanceSession.client_id, GuidanceSession.started_at, GuidanceSession.scheduled_at)
-        .where(GuidanceSession.office_id == staff.office_id, GuidanceSession.outcome == Outcome.attended,
-               GuidanceSession.status != SessionStatus.cancelled, GuidanceSession.scheduled_at < end_utc)
-    )
-    for r in rows:
-        if r.client_id in ids:
-            attended[r.client_id].append(local(r.started_at or r.scheduled_at))
+    last = day_number(on)
+    packed = await digest_for(db).sessions(db, _LocalDay(tz, on, on).days, staff.office_id, ((c.id, c.sessions_revision) for c in clients))
+
+    def attended_by(p: Packed) -> list[int]:
+        """Days attended by ``on``, of sessions scheduled by then."""
+        return [code >> DAY_SHIFT for code, scheduled in zip(p.codes, p.scheduled) if scheduled <= last and code & 63 == ATTENDED_AT and code >> DAY_SHIFT <= last]
+
     with_kendala = set()
     if open_kendala:
         with_kendala = set((await db.execute(select(Kendala.client_id).where(Kendala.status == "open"))).scalars())
@@ -451,7 +452,7 @@ async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz
     for c in clients:
         if c.supervision_start > on or c.supervision_end < f.date_from:
             continue
-        tl = _Timeline(c, [d for d in attended.get(c.id, ()) if d <= on])
+        tl = _Timeline.of_numbers(c, sorted(set(attended_by(packed[c.id]))))
         late = tl.overdue(on)
         if (overdue and not late) or (open_kendala and c.id not in with_kendala):
             continue
@@ -465,213 +466,117 @@ async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz
 
 @dataclass(frozen=True)
 class _Window:
-    previous_start: datetime  # the previous period's first moment (UTC-aware)
-    start: datetime  # the range's first moment
-    end: datetime  # the moment after the range
+    """The days a call counts, as local day numbers: the previous period's first
+    day, the range's first and last; and the last day of each month (``ends``,
+    after the day before the first month, as ``_Timeline.add_months`` takes them)."""
+
+    first: int
+    start: int
+    last: int
+    ends: tuple[int, ...]
+    month_of_end: tuple[str, ...]
 
 
-@dataclass
-class _Scan:
-    """What the sessions give: per month counts (written into MonthFigures), the
-    attended days of each client (day numbers, sorted, distinct), first use of
-    each strategy, the last mobile day per client, and per PK the sessions held
-    in the range."""
+@dataclass(frozen=True)
+class _Part:
+    """What one client's sessions give a window (``_part``): the codes of the
+    sessions counted in its months (the month's position in place of the day), the strategies' first days and the last
+    mobile day, per PK the sessions held in the range, their durations and those
+    without notes; from the client's periods, the due, met and overdue of each
+    month, of the range, and at its end, and the rates before and after each
+    strategy's first use."""
 
-    days: dict[int, list[int]] = field(default_factory=dict)
-    first_use: dict[str, dict[int, date]] = field(default_factory=lambda: {m.value: {} for m in STRATEGY_MODES})
-    last_mobile: dict[int, date] = field(default_factory=dict)
-    held: dict[int, int] = field(default_factory=dict)
-    no_notes: dict[int, int] = field(default_factory=dict)
-    median: dict[int, float] = field(default_factory=dict)
-
-
-def _session_conditions(staff: Staff, f: EvaluationFilter, client_ids: set[int] | None) -> list[Any]:
-    """The sessions of the clients in the caller's scope that pass the filter
-    (joined on Client); ``client_ids`` when an area filter chose them in Python."""
-    conds: list[Any] = [Client.office_id == staff.office_id, GuidanceSession.status != SessionStatus.cancelled]
-    if staff.role == Role.pk:
-        conds.append(Client.officer_id == staff.id)
-    if f.officer_id is not None:
-        conds.append(Client.officer_id == f.officer_id)
-    if f.program is not None:
-        conds.append(Client.program == f.program)
-    if f.category is not None:
-        conds.append(Client.category == f.category)
-    if client_ids is not None:
-        conds.append(GuidanceSession.client_id.in_(sorted(client_ids)))
-    return conds
+    counted: list[int]
+    first_use: dict[str, date]
+    last_mobile: date | None
+    held: dict[int, list[int]]
+    no_notes: dict[int, int]
+    due: list[int]
+    met: list[int]
+    overdue: list[int]
+    range_due: int
+    range_met: int
+    overdue_at_end: bool
+    rates: dict[str, tuple[float, float]]
 
 
-_EPOCH = date(1970, 1, 1).toordinal()
-
-
-def _day_number(day: date) -> int:
-    """Days since 1970-01-01: the unit the scans count local days in."""
-    return day.toordinal() - _EPOCH
-
-
-def _from_day_number(n: int) -> date:
-    return date.fromordinal(n + _EPOCH)
-
-
-# One session in the per-client pass is one integer: its local day number and
-# the positions of its mode, evidence, status and outcome in these strings
-# (``instr``/``strpos``: one call a row instead of a CASE or comparison per value),
-# so the database does no grouping by month and Python counts the integers
-# (Counter, in C) and decodes only the distinct ones. Each value's first position
-# is its own; the outcomes start with a space so that no outcome (NULL, read as
-# '') is position 1.
-_MODES = " ".join(m.value for m in SessionMode)
-_EVIDENCES = " ".join(e.value for e in Evidence)
-_STATUSES = " ".join(s.value for s in SessionStatus)
-_OUTCOMES = " " + " ".join(o.value for o in Outcome)
-_MODE_AT = {_MODES.index(m.value) + 1: m.value for m in SessionMode}
-_EVIDENCE_AT = {_EVIDENCES.index(e.value) + 1: e.value for e in Evidence}
-_HELD_AT = {_STATUSES.index(s.value) + 1 for s in HELD}
-_NO_SHOW_AT, _ATTENDED_AT = _OUTCOMES.index(Outcome.no_show.value) + 1, _OUTCOMES.index(Outcome.attended.value) + 1
-_STRATEGY_AT = {_MODES.index(m.value) + 1: m.value for m in STRATEGY_MODES}
-_MOBILE_AT = _MODES.index(SessionMode.mobile.value) + 1
-assert len(_MODE_AT) == len(SessionMode) and len(_EVIDENCE_AT) == len(Evidence) and max(_MODE_AT) < 64 and max(_EVIDENCE_AT) < 32
-assert len({_STATUSES.index(s.value) for s in SessionStatus}) == len(SessionStatus) and len(_STATUSES) < 64
-assert len({_OUTCOMES.index(o.value) for o in Outcome}) == len(Outcome) and len(_OUTCOMES) < 64
-# day * 2**23 + mode position * 2**17 + evidence position * 2**12 + status position * 2**6 + outcome position
-_MODE_SHIFT, _EVIDENCE_SHIFT, _STATUS_SHIFT, _DAY_SHIFT = 17, 12, 6, 23
-
-
-async def _scan_in_sql(db: AsyncSession, dialect: str, conds: list[Any], tz: str, local: _LocalDay, w: _Window, months: dict[str, MonthFigures]) -> _Scan:
-    """The database reads, Python counts: two passes over the sessions, both in
-    the order of an index (bench/README.md, "evaluation.py", says why this shape).
-
-    - per client (grouped by client, the order of ``ix_session_client_evaluation``,
-      which holds every column read: no sort, no table row read), every session
-      as one integer (``_DAY_SHIFT``) in one comma-separated list: the months'
-      counts, the attended days and the strategies' first days come from it;
-    - per PK the durations of the sessions held in the range (the median is taken
-      in Python), and those without notes (``ix_session_without_notes``).
-
-    Local days are day numbers: the zone's fixed offset added to the moment when
-    it has one over the span (Asia/Jakarta always), else (PostgreSQL only; SQLite
-    then reads session by session, ``_scan_in_python``) the zone's own conversion."""
-    moment = func.coalesce(GuidanceSession.started_at, GuidanceSession.scheduled_at)
-    held = GuidanceSession.status.in_(HELD)
-    if dialect == "postgresql":
-        if local.offset is not None:
-            # Seconds since the epoch plus the fixed offset, in whole days: half the
-            # cost of timezone() a row (bench/README.md, "evaluation.py").
-            epoch = type_coerce(func.date_part("epoch", moment), Float)  # double precision: no numeric arithmetic
-            day_expr = cast(func.floor((epoch + local.offset.total_seconds()) / 86400.0), BigInteger)
-        else:
-            day_expr = cast(cast(func.timezone(tz, moment), Date) - cast(literal("1970-01-01"), Date), BigInteger)
-        position = func.strpos
-
-        def listed(expr: Any) -> Any:
-            return func.string_agg(cast(expr, String), ",")
-    else:
-        seconds = int(local.offset.total_seconds())
-        # Julian day numbers start at noon: +0.5 and the offset, truncated, is the local
-        # day; 2440588 is 1970-01-01's. One function call a row instead of date()+julianday().
-        day_expr = cast(func.julianday(moment) + (0.5 + seconds / 86400), Integer) - 2440588
-        position = func.instr
-        listed = func.group_concat
-    code = ((((day_expr * 64 + position(_MODES, GuidanceSession.mode)) * 32 + position(_EVIDENCES, GuidanceSession.evidence)) * 64
-             + position(_STATUSES, GuidanceSession.status)) * 64 + position(_OUTCOMES, func.coalesce(GuidanceSession.outcome, "")))
-
-    base = select().select_from(GuidanceSession).join(Client, Client.id == GuidanceSession.client_id).where(*conds, GuidanceSession.scheduled_at < w.end)
-    client_q = base.add_columns(Client.id, listed(code)).group_by(Client.id)  # the outer loop's order (clients by id): no sort on SQLite
-    scan = _Scan()
-    counted: Counter[int] = Counter()
-    for client_id, codes in await db.execute(client_q):
-        ints = list(map(int, codes.split(",")))
-        counted.update(ints)
-        attended = [x for x in ints if x & 63 == _ATTENDED_AT]
-        if not attended:
+def _part(client: Any, p: Packed, w: _Window) -> _Part:
+    """One client's figures for a window, from its packed sessions: a session
+    counts when it was scheduled by the range's last day (``scheduled``)."""
+    last, first, start, ends = w.last, w.first, w.start, w.ends
+    counted, attended = [], []
+    held: dict[int, list[int]] = {}
+    for code, scheduled, officer, duration in zip(p.codes, p.scheduled, p.officers, p.durations):
+        if scheduled > last:
             continue
-        attended.sort()  # by day first
-        scan.days[client_id] = list(dict.fromkeys([x >> _DAY_SHIFT for x in attended]))
-        # first use of each strategy: the earliest attended session of its mode
-        wanted = dict(_STRATEGY_AT)
-        for x in attended:
-            mode = wanted.pop((x >> _MODE_SHIFT) & 63, None)
-            if mode is not None:
-                scan.first_use[mode][client_id] = _from_day_number(x >> _DAY_SHIFT)
-                if not wanted:
-                    break
-        for x in reversed(attended):
-            if (x >> _MODE_SHIFT) & 63 == _MOBILE_AT:
-                scan.last_mobile[client_id] = _from_day_number(x >> _DAY_SHIFT)
-                break
-
-    # month by month: held by mode and evidence, no-shows (from the previous period's first day)
-    first_day = _day_number(local(w.previous_start))
-    month_of_day: dict[int, MonthFigures | None] = {}
-    for x, n in counted.items():
-        day = x >> _DAY_SHIFT
-        if day < first_day:
+        day = code >> DAY_SHIFT
+        if first <= day <= last:
+            # the month's position in place of the day: a few hundred distinct values to decode
+            counted.append((bisect_left(ends, day) - 1) << DAY_SHIFT | code & _BELOW_DAY)
+        if code & 63 == ATTENDED_AT:
+            attended.append(code)
+        if day >= start and is_held(code):
+            held.setdefault(officer, []).append(duration)
+    no_notes: dict[int, int] = {}
+    for day_status, scheduled, officer in zip(p.bare, p.bare_scheduled, p.bare_officers):
+        if scheduled <= last and day_status >> 6 >= start and day_status & 63 in HELD_AT:
+            no_notes[officer] = no_notes.get(officer, 0) + 1
+    attended.sort()  # by day first
+    first_use: dict[str, date] = {}
+    last_mobile = None
+    for code in attended:
+        mode = mode_of(code)
+        if mode in _STRATEGY_VALUES and mode not in first_use:
+            first_use[mode] = from_day_number(code >> DAY_SHIFT)
+        if mode == SessionMode.mobile.value:
+            last_mobile = from_day_number(code >> DAY_SHIFT)
+    tl = _Timeline.of_numbers(client, list(dict.fromkeys(code >> DAY_SHIFT for code in attended)))
+    n = len(w.month_of_end)
+    due, met, overdue = [0] * n, [0] * n, [0] * n
+    tl.add_months(list(w.ends), due, met, overdue)
+    due0, met0 = tl.due(start - 1), tl.met(start - 1)
+    rates = {}
+    # strategies: attendance in the 90 days before and after a client's first
+    # session of the mode within the range (an observation, not a cause)
+    for mode, day in first_use.items():
+        d = day_number(day)
+        if not (start <= d <= last):
             continue
-        m = month_of_day.get(day, False)
-        if m is False:
-            m = month_of_day[day] = months.get(_from_day_number(day).strftime("%Y-%m"))
-        if m is None:
-            continue
-        if (x >> _STATUS_SHIFT) & 63 in _HELD_AT:
-            m.sessions_by_mode[_MODE_AT[(x >> _MODE_SHIFT) & 63]] += n
-            m.sessions_by_evidence[_EVIDENCE_AT[(x >> _EVIDENCE_SHIFT) & 31]] += n
-        if x & 63 == _NO_SHOW_AT:
-            m.no_shows += n
-
-    # PKs: sessions held in the range, their median duration, those without notes
-    in_range = base.where(held, moment >= w.start)
-    for officer_id, n, durations in await db.execute(in_range.add_columns(GuidanceSession.officer_id, func.count(), listed(GuidanceSession.duration_seconds)).group_by(GuidanceSession.officer_id)):
-        value = statistics.median(sorted(map(int, durations.split(","))))
-        scan.median[officer_id] = int(value) if float(value).is_integer() else value
-        scan.held[officer_id] = n
-    bare = in_range.where(GuidanceSession.notes == "").add_columns(GuidanceSession.officer_id, func.count()).group_by(GuidanceSession.officer_id)
-    scan.no_notes.update({officer_id: n for officer_id, n in await db.execute(bare)})
-    return scan
+        b0, bm0 = tl.due(d - STRATEGY_WINDOW_DAYS - 1), tl.met(d - STRATEGY_WINDOW_DAYS - 1)
+        b1, bm1 = tl.due(d - 1), tl.met(d - 1)
+        a1, am1 = tl.due(min(d + STRATEGY_WINDOW_DAYS, last)), tl.met(min(d + STRATEGY_WINDOW_DAYS, last))
+        if b1 - b0 > 0 and a1 - b1 > 0:  # else no period before or after to compare with
+            rates[mode] = (min((bm1 - bm0) / (b1 - b0), 1.0), min((am1 - bm1) / (a1 - b1), 1.0))
+    return _Part(counted, first_use, last_mobile, held, no_notes, due, met, overdue,
+                 tl.due(last) - due0, tl.met(last) - met0, tl.overdue_on(last), rates)
 
 
-async def _scan_in_python(db: AsyncSession, conds: list[Any], local: _LocalDay, w: _Window, months: dict[str, MonthFigures]) -> _Scan:
-    """The same, session by session: for a zone with daylight saving on SQLite."""
-    rows = await db.execute(
-        select(GuidanceSession.client_id, GuidanceSession.officer_id, GuidanceSession.mode, GuidanceSession.evidence,
-               GuidanceSession.status, GuidanceSession.outcome, GuidanceSession.scheduled_at, GuidanceSession.started_at,
-               GuidanceSession.duration_seconds, (GuidanceSession.notes == "").label("no_notes"))
-        .join(Client, Client.id == GuidanceSession.client_id).where(*conds, GuidanceSession.scheduled_at < w.end)
-    )
-    scan = _Scan()
-    attended: dict[int, set[int]] = defaultdict(set)
-    durations: dict[int, list[int]] = defaultdict(list)
-    for s in rows:
-        moment = s.started_at or s.scheduled_at
-        day = local(moment)
-        if s.outcome == Outcome.attended:
-            attended[s.client_id].add(_day_number(day))
-            if s.mode in STRATEGY_MODES:
-                fu = scan.first_use[s.mode.value]
-                if s.client_id not in fu or day < fu[s.client_id]:
-                    fu[s.client_id] = day
-            if s.mode == SessionMode.mobile and (s.client_id not in scan.last_mobile or day > scan.last_mobile[s.client_id]):
-                scan.last_mobile[s.client_id] = day
-        if moment < w.previous_start:
-            continue
-        month = months.get(day.strftime("%Y-%m"))
-        if month is None:
-            continue
-        if s.status in HELD:
-            month.sessions_by_mode[s.mode.value] += 1
-            month.sessions_by_evidence[s.evidence.value] += 1
-            if moment >= w.start:
-                durations[s.officer_id].append(s.duration_seconds or 0)
-                if s.no_notes:
-                    scan.no_notes[s.officer_id] = scan.no_notes.get(s.officer_id, 0) + 1
-        if s.outcome == Outcome.no_show:
-            month.no_shows += 1
-    scan.days = {cid: sorted(days) for cid, days in attended.items()}
-    for officer_id, values in durations.items():
-        scan.held[officer_id] = len(values)
-        value = statistics.median(values)
-        scan.median[officer_id] = int(value) if float(value).is_integer() else value
-    return scan
+_STRATEGY_VALUES = frozenset(m.value for m in STRATEGY_MODES)
+_BELOW_DAY = (1 << DAY_SHIFT) - 1
+
+
+def _median(values: list[int]) -> float | int:
+    value = statistics.median(sorted(values))
+    return int(value) if float(value).is_integer() else value
+
+
+async def _parts(db: AsyncSession, staff: Staff, clients: list[Any], local: _LocalDay, w: _Window) -> dict[int, _Part]:
+    """Each client's part of the window: its sessions from the digest (reread
+    only when they changed), its part kept there while neither they nor the
+    client's supervision changed."""
+    digest = digest_for(db)
+    days = local.days
+    packed = await digest.sessions(db, days, staff.office_id, ((c.id, c.sessions_revision) for c in clients))
+    kept = digest.kept((days.key, w))
+    out = {}
+    for c in clients:
+        p = packed[c.id]
+        stamp = (p.revision, c.supervision_start, c.supervision_end, c.reporting_interval_days)
+        hit = kept.get(c.id)
+        if hit is None or hit[0] != stamp:
+            hit = kept[c.id] = (stamp, _part(c, p, w))
+        out[c.id] = hit[1]
+    return out
 
 
 async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str, today: date) -> Evaluation:
@@ -684,25 +589,34 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     ids = {c.id for c in clients}
     by_id = {c.id: c for c in clients}
 
-    month_keys = {m: m.strftime("%Y-%m") for m in months_between(prev_from, f.date_to)}
-    months = {key: MonthFigures(key, first=m, last=_month_end(m)) for m, key in month_keys.items()}
-    window = _Window(prev_start_utc, datetime.combine(f.date_from, time(0), ZoneInfo(tz)), range_end_utc)
-    area_filtered = bool(f.city or f.kecamatan or f.kelurahan)
-    conditions = _session_conditions(staff, f, ids if area_filtered else None)
-    dialect = db.get_bind().dialect.name
-    if dialect == "postgresql" or (dialect == "sqlite" and local.offset is not None):
-        scan = await _scan_in_sql(db, dialect, conditions, tz, local, window, months)
-    else:
-        scan = await _scan_in_python(db, conditions, local, window, months)
-    first_use = scan.first_use
+    month_list = [MonthFigures(m.strftime("%Y-%m"), first=m, last=_month_end(m)) for m in months_between(prev_from, f.date_to)]
+    months = {m.month: m for m in month_list}
+    window = _Window(day_number(prev_from), day_number(f.date_from), day_number(f.date_to),
+                     tuple([day_number(prev_from) - 1] + [day_number(m.last) for m in month_list]), tuple(months))
+    parts = await _parts(db, staff, clients, local, window)
+
+    # month by month: held by mode and evidence, no-shows; each distinct code decoded once
+    for code, n in Counter(chain.from_iterable(part.counted for part in parts.values())).items():
+        m = month_list[code >> DAY_SHIFT]
+        if is_held(code):
+            m.sessions_by_mode[mode_of(code)] += n
+            m.sessions_by_evidence[evidence_of(code)] += n
+        if code & 63 == NO_SHOW_AT:
+            m.no_shows += n
+    # periods and overdue at each month's end
+    columns = [map(sum, zip(*(getattr(part, name) for part in parts.values()))) for name in ("due", "met", "overdue")]
+    for m, due, met, overdue in zip(month_list, *columns):
+        m.periods_due, m.periods_met, m.overdue_clients = due, met, overdue
+
     last_mobile: dict[str, date] = {}
 
     def went(kelurahan: str, day: date) -> None:
         k = kelurahan.casefold()
         last_mobile[k] = max(day, last_mobile.get(k, day))
 
-    for cid, day in scan.last_mobile.items():
-        went(places[cid].kelurahan, day)
+    for cid, part in parts.items():
+        if part.last_mobile is not None:
+            went(places[cid].kelurahan, part.last_mobile)
     # The office's mobile-counseling days held there (server/domain/mobile_events.py),
     # with or without a roll call yet: the day the office went is what the head asks.
     held = await db.execute(
@@ -712,16 +626,6 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     )
     for kelurahan, day in held.all():
         went(kelurahan, day)
-
-    # periods and overdue, per client and month end, in one walk per client
-    timelines = {c.id: _Timeline.of_numbers(c, scan.days.get(c.id, [])) for c in clients}
-    month_list = list(months.values())
-    ends = [_day_number(month_list[0].first) - 1] + [_day_number(m.last) for m in month_list]
-    due, met, overdue = [0] * len(month_list), [0] * len(month_list), [0] * len(month_list)
-    for tl in timelines.values():
-        tl.add_months(ends, due, met, overdue)
-    for m, d, n, o in zip(month_list, due, met, overdue):
-        m.periods_due, m.periods_met, m.overdue_clients = d, n, o
 
     # kendala by type and how each ended
     kendala_rows = await db.execute(
@@ -760,21 +664,18 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
 
     # areas: over the range, sorted by need (most overdue, then lowest rate)
     area_rows: dict[tuple, AreaFigures] = {}
-    start_before = f.date_from - timedelta(days=1)
     for c in clients:
         p = places[c.id]
         key = (p.city or "", p.kecamatan or "", p.kelurahan.casefold())
         a = area_rows.get(key)
         if a is None:
             a = area_rows[key] = AreaFigures(p.city, p.kecamatan, p.kelurahan, last_mobile_day=last_mobile.get(p.kelurahan.casefold()))
-        tl = timelines[c.id]
-        due0, met0 = tl.periods(start_before)
-        due1, met1 = tl.periods(f.date_to)
+        part = parts[c.id]
         a.clients += 1
         a.client_ids.append(c.id)
-        a.due += due1 - due0
-        a.met += met1 - met0
-        a.overdue += tl.overdue(f.date_to)
+        a.due += part.range_due
+        a.met += part.range_met
+        a.overdue += part.overdue_at_end
     areas_out = sorted(area_rows.values(), key=lambda a: (-a.overdue, a.rate if a.rate is not None else 2.0, a.city or "~", a.kecamatan or "~", a.kelurahan))
 
     # officers
@@ -784,44 +685,39 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     if f.officer_id is not None:
         officer_query = officer_query.where(Staff.id == f.officer_id)
     officers = {row.id: OfficerFigures(row.id, row.name) for row in await db.execute(officer_query.order_by(Staff.name, Staff.id))}
+    durations: dict[int, list[int]] = defaultdict(list)
+    no_notes: Counter[int] = Counter()
     for c in clients:
+        part = parts[c.id]
+        for officer_id, values in part.held.items():
+            durations[officer_id] += values
+        no_notes.update(part.no_notes)
         o = officers.get(c.officer_id)
         if o is None:
             continue
         if c.supervision_start <= f.date_to and c.supervision_end >= f.date_from:
             o.caseload += 1
-        o.clients_overdue += timelines[c.id].overdue(f.date_to)
+        o.clients_overdue += part.overdue_at_end
     for oid, o in officers.items():
-        o.sessions_held = scan.held.get(oid, 0)
-        o.median_duration_seconds = scan.median.get(oid)
-        o.sessions_without_notes = scan.no_notes.get(oid, 0)
+        values = durations.get(oid)
+        o.sessions_held = len(values) if values else 0
+        o.median_duration_seconds = _median(values) if values else None
+        o.sessions_without_notes = no_notes.get(oid, 0)
         waits = open_waits.get(oid, [])
         o.open_kendala = len(waits)
         o.kendala_waiting_days_max = max(waits) if waits else None
         o.kendala_waiting_days_median = statistics.median(waits) if waits else None
 
-    # strategies: attendance in the 90 days before and after a client's first
-    # session of the mode within the range (an observation, not a cause)
+    # strategies: attendance before and after each client's first use (``_part``)
     strategies = []
     for mode in STRATEGY_MODES:
-        before_rates, after_rates = [], []
-        for cid, day in first_use[mode.value].items():
-            if not (f.date_from <= day <= f.date_to):
-                continue
-            tl = timelines[cid]
-            b0, bm0 = tl.periods(day - timedelta(days=STRATEGY_WINDOW_DAYS + 1))
-            b1, bm1 = tl.periods(day - timedelta(days=1))
-            a1, am1 = tl.periods(min(day + timedelta(days=STRATEGY_WINDOW_DAYS), f.date_to))
-            if b1 - b0 <= 0 or a1 - b1 <= 0:
-                continue  # no period before or after to compare with
-            before_rates.append(min((bm1 - bm0) / (b1 - b0), 1.0))
-            after_rates.append(min((am1 - bm1) / (a1 - b1), 1.0))
-        n = len(before_rates)
+        pairs = [part.rates[mode.value] for part in parts.values() if mode.value in part.rates]
+        n = len(pairs)
         hidden = n < MIN_CLIENTS
         strategies.append(StrategyFigures(
             mode.value, n,
-            None if hidden else round(statistics.fmean(before_rates), 3),
-            None if hidden else round(statistics.fmean(after_rates), 3),
+            None if hidden else round(statistics.fmean(b for b, _ in pairs), 3),
+            None if hidden else round(statistics.fmean(a for _, a in pairs), 3),
             hidden,
         ))
 
