@@ -24,10 +24,13 @@ call repeats it for every client and month (tests/test_evaluation.py checks
 them against ``reporting_periods`` itself).
 
 Every figure is computed from rows the caller may see (``access.scope_*``: a
-PK's own caseload). The sessions are read in one pass per client over an index
-that holds every column read (migration 0007), with no sort; Python counts
-what comes back (``_scan_in_sql``; bench/README.md, "evaluation.py", has the
-measurements behind this shape).
+PK's own caseload). The sessions come from the session digest
+(server/domain/session_digest.py): each client's read once, in one pass per
+client over an index that holds every column read (migration 0007), and again
+only when the database says they changed (migration 0008). What a window makes
+of one client (``_Part``: its months' codes, periods, strategies) is kept there
+too, so a call after a write redoes one client and adds up the rest
+(bench/README.md, "evaluation.py", has the measurements behind this shape).
 """
 
 from __future__ import annotations
@@ -551,7 +554,8 @@ def _part(client: Any, p: Packed, w: _Window) -> _Part:
                  tl.due(last) - due0, tl.met(last) - met0, tl.overdue_on(last), rates)
 
 
-_STRATEGY_VALUES = frozenset(m.value for m in STRATEGY_MODES)
+_STRATEGY_ORDER = tuple(m.value for m in STRATEGY_MODES)
+_STRATEGY_VALUES = frozenset(_STRATEGY_ORDER)
 _BELOW_DAY = (1 << DAY_SHIFT) - 1
 
 
@@ -686,12 +690,13 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
         officer_query = officer_query.where(Staff.id == f.officer_id)
     officers = {row.id: OfficerFigures(row.id, row.name) for row in await db.execute(officer_query.order_by(Staff.name, Staff.id))}
     durations: dict[int, list[int]] = defaultdict(list)
-    no_notes: Counter[int] = Counter()
+    no_notes: dict[int, int] = {}
     for c in clients:
         part = parts[c.id]
         for officer_id, values in part.held.items():
             durations[officer_id] += values
-        no_notes.update(part.no_notes)
+        for officer_id, n in part.no_notes.items():
+            no_notes[officer_id] = no_notes.get(officer_id, 0) + n
         o = officers.get(c.officer_id)
         if o is None:
             continue
@@ -710,12 +715,12 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
 
     # strategies: attendance before and after each client's first use (``_part``)
     strategies = []
-    for mode in STRATEGY_MODES:
-        pairs = [part.rates[mode.value] for part in parts.values() if mode.value in part.rates]
+    for mode in _STRATEGY_ORDER:
+        pairs = [part.rates[mode] for part in parts.values() if mode in part.rates]
         n = len(pairs)
         hidden = n < MIN_CLIENTS
         strategies.append(StrategyFigures(
-            mode.value, n,
+            mode, n,
             None if hidden else round(statistics.fmean(b for b, _ in pairs), 3),
             None if hidden else round(statistics.fmean(a for _, a in pairs), 3),
             hidden,

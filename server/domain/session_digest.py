@@ -234,7 +234,7 @@ class Digest:
     def __init__(self) -> None:
         self._packed: dict[int, Packed] = {}
         self._derived: OrderedDict[Hashable, dict[int, tuple[Hashable, Any]]] = OrderedDict()
-        self.reads = 0  # clients read from the database, for tests and /metrics-style curiosity
+        self.reads = 0  # clients whose sessions were read from the database (tests count them)
 
     async def sessions(self, db: AsyncSession, local: LocalDays, office_id: int, clients: Iterable[tuple[int, int]]) -> dict[int, Packed]:
         """``clients``: (id, sessions_revision) as just read. Each client's packed
