@@ -41,7 +41,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from itertools import chain
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -213,7 +213,7 @@ class _Timeline:
         """``records.attendance(...).state == "overdue"`` on ``day``, counting attended sessions up to it."""
         return self.overdue_on(day_number(day))
 
-    def add_months(self, ends: list[int], due: list[int], met: list[int], overdue: list[int]) -> None:
+    def add_months(self, ends: Sequence[int], due: list[int], met: list[int], overdue: list[int]) -> None:
         """Add this client's periods due and met in each month, and whether it was
         overdue at each month's end, to the office's lists: ``ends[0]`` is the day
         before the first month, ``ends[k]`` the last day of month k-1. The same
@@ -477,20 +477,18 @@ class _Window:
     start: int
     last: int
     ends: tuple[int, ...]
-    month_of_end: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class _Part:
     """What one client's sessions give a window (``_part``): the codes of the
-    sessions counted in its months (the month's position in place of the day), the strategies' first days and the last
-    mobile day, per PK the sessions held in the range, their durations and those
-    without notes; from the client's periods, the due, met and overdue of each
-    month, of the range, and at its end, and the rates before and after each
-    strategy's first use."""
+    sessions counted in its months (with the month's position in place of the
+    day), the last mobile day, per PK the durations of the sessions held in the
+    range and the number without notes; from the client's periods, the due, met
+    and overdue of each month, of the range, and at its end; and the attendance
+    rates before and after each strategy's first use."""
 
     counted: list[int]
-    first_use: dict[str, date]
     last_mobile: date | None
     held: dict[int, list[int]]
     no_notes: dict[int, int]
@@ -525,24 +523,23 @@ def _part(client: Any, p: Packed, w: _Window) -> _Part:
         if scheduled <= last and day_status >> 6 >= start and day_status & 63 in HELD_AT:
             no_notes[officer] = no_notes.get(officer, 0) + 1
     attended.sort()  # by day first
-    first_use: dict[str, date] = {}
+    first_use: dict[str, int] = {}  # mode → day number
     last_mobile = None
     for code in attended:
         mode = mode_of(code)
         if mode in _STRATEGY_VALUES and mode not in first_use:
-            first_use[mode] = from_day_number(code >> DAY_SHIFT)
+            first_use[mode] = code >> DAY_SHIFT
         if mode == SessionMode.mobile.value:
             last_mobile = from_day_number(code >> DAY_SHIFT)
     tl = _Timeline.of_numbers(client, list(dict.fromkeys(code >> DAY_SHIFT for code in attended)))
-    n = len(w.month_of_end)
+    n = len(w.ends) - 1
     due, met, overdue = [0] * n, [0] * n, [0] * n
-    tl.add_months(list(w.ends), due, met, overdue)
+    tl.add_months(w.ends, due, met, overdue)
     due0, met0 = tl.due(start - 1), tl.met(start - 1)
     rates = {}
     # strategies: attendance in the 90 days before and after a client's first
     # session of the mode within the range (an observation, not a cause)
-    for mode, day in first_use.items():
-        d = day_number(day)
+    for mode, d in first_use.items():
         if not (start <= d <= last):
             continue
         b0, bm0 = tl.due(d - STRATEGY_WINDOW_DAYS - 1), tl.met(d - STRATEGY_WINDOW_DAYS - 1)
@@ -550,7 +547,7 @@ def _part(client: Any, p: Packed, w: _Window) -> _Part:
         a1, am1 = tl.due(min(d + STRATEGY_WINDOW_DAYS, last)), tl.met(min(d + STRATEGY_WINDOW_DAYS, last))
         if b1 - b0 > 0 and a1 - b1 > 0:  # else no period before or after to compare with
             rates[mode] = (min((bm1 - bm0) / (b1 - b0), 1.0), min((am1 - bm1) / (a1 - b1), 1.0))
-    return _Part(counted, first_use, last_mobile, held, no_notes, due, met, overdue,
+    return _Part(counted, last_mobile, held, no_notes, due, met, overdue,
                  tl.due(last) - due0, tl.met(last) - met0, tl.overdue_on(last), rates)
 
 
@@ -596,7 +593,7 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     month_list = [MonthFigures(m.strftime("%Y-%m"), first=m, last=_month_end(m)) for m in months_between(prev_from, f.date_to)]
     months = {m.month: m for m in month_list}
     window = _Window(day_number(prev_from), day_number(f.date_from), day_number(f.date_to),
-                     tuple([day_number(prev_from) - 1] + [day_number(m.last) for m in month_list]), tuple(months))
+                     tuple([day_number(prev_from) - 1] + [day_number(m.last) for m in month_list]))
     parts = await _parts(db, staff, clients, local, window)
 
     # month by month: held by mode and evidence, no-shows; each distinct code decoded once
