@@ -104,6 +104,16 @@ def interval_seconds(session: GuidanceSession) -> float:
     return sum(float((e.detail or {}).get("seconds", 0) or 0) for e in session.events if e.kind in CLOSERS)
 
 
+def count_interval(session: GuidanceSession, seconds: float) -> float:
+    """An interval being closed, to the millisecond as its event keeps it, added
+    to the session's duration: the duration is always the log's intervals summed
+    and rounded, so a supervisor adding them up finds the same figure. (Call it
+    before the closing event is in ``session.events``.)"""
+    kept = round(max(0.0, seconds), 3)
+    session.duration_seconds = round(interval_seconds(session) + kept)
+    return kept
+
+
 @dataclass
 class CallState:
     """What the log needs to remember between messages for one session."""
@@ -289,9 +299,8 @@ class CallLog:
                 opened = open_interval_since(session) if admitted else None
                 if opened is not None:
                     closed_at = max(at, opened)
-                    seconds = (closed_at - opened).total_seconds()
-                    add_event(db, session, "disconnected", "system", at=closed_at, role=role, reason="unavailable", seconds=round(seconds, 3))
-                    session.duration_seconds = round(interval_seconds(session) + seconds)
+                    seconds = count_interval(session, (closed_at - opened).total_seconds())
+                    add_event(db, session, "disconnected", "system", at=closed_at, role=role, reason="unavailable", seconds=seconds)
                     session.last_heartbeat_at = closed_at
                 detail: dict = {"reason": "unavailable"}
                 if device:
@@ -344,10 +353,9 @@ class CallLog:
             state.open_since = None
             return
         at = at or utcnow()
-        seconds = max(0.0, (at - state.open_since).total_seconds())
+        seconds = count_interval(session, (at - state.open_since).total_seconds())
         state.open_since = None
-        add_event(db, session, "disconnected", "system", at=at, role=role, reason=reason, seconds=round(seconds, 3))
-        session.duration_seconds = round(interval_seconds(session) + seconds)
+        add_event(db, session, "disconnected", "system", at=at, role=role, reason=reason, seconds=seconds)
         session.last_heartbeat_at = at
 
     # ---- heartbeat and end -------------------------------------------------
@@ -419,9 +427,8 @@ class CallLog:
                 detail: dict = {"last_heartbeat_at": last.isoformat() if last else None}
                 if open_at is not None:
                     closed_at = max(open_at, last or open_at)
-                    seconds = (closed_at - open_at).total_seconds()
-                    detail.update(interval_closed_at=closed_at.isoformat(), seconds=round(seconds, 3))
-                    session.duration_seconds = round(interval_seconds(session) + seconds)
+                    seconds = count_interval(session, (closed_at - open_at).total_seconds())
+                    detail.update(interval_closed_at=closed_at.isoformat(), seconds=seconds)
                 add_event(db, session, "server_restarted", "system", **detail)
                 ever[session.id] = open_at is not None or any(e.kind in OPENERS for e in session.events)
                 recovered.append(session.id)
