@@ -349,18 +349,18 @@ async def test_the_sql_and_the_python_reads_agree(database_url, office, zone):
     by session; both ways pack the same sessions. In SQL a zone with a fixed
     offset (Jakarta ahead of UTC, Bogotá behind) is counted by its offset, one
     with daylight saving (Amsterdam, PostgreSQL only) by the zone itself."""
-    from server.domain import evaluation as ev_mod, session_digest
+    from server.domain import session_digest
 
     await seed(database_url, office)
     async with database(database_url) as db:
         dialect = db.get_bind().dialect.name
-        local = ev_mod._LocalDay(zone, date(2024, 12, 1), date(2025, 5, 31))
+        local = session_digest.LocalDays.over(zone, date(2024, 12, 1), date(2025, 5, 31))
         assert (local.offset is None) == (zone == "Europe/Amsterdam")
         if local.offset is None and dialect == "sqlite":
             return  # SQLite never reads in SQL for such a zone (read_sessions)
         where = [Client.office_id == office.id]
-        in_sql = await session_digest._read_in_sql(db, dialect, local.days, where)
-        in_python = await session_digest._read_in_python(db, local.days, where)
+        in_sql = await session_digest._read_in_sql(db, dialect, local, where)
+        in_python = await session_digest._read_in_python(db, local, where)
     assert in_sql.keys() == in_python.keys() and sum(len(p.codes) for p in in_sql.values()) > 100
     for cid, a in in_sql.items():
         b = in_python[cid]

@@ -39,7 +39,7 @@ import statistics
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from itertools import chain
 from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
@@ -136,27 +136,6 @@ def previous_span(start: date, end: date) -> tuple[date, date]:
     for _ in range(n):
         first = date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
     return first, start - timedelta(days=1)
-
-
-class _LocalDay:
-    """UTC moment → office-local date, fast: a fixed offset when the zone has
-    one over the span (Asia/Jakarta always), else zoneinfo for each moment."""
-
-    def __init__(self, tz: str, start: date, end: date):
-        self.zone = ZoneInfo(tz)
-        probes = [datetime.combine(d, time(12), timezone.utc) for d in months_between(start - timedelta(days=400), end + timedelta(days=31))]
-        offsets = {self.zone.utcoffset(p.replace(tzinfo=None)) for p in probes}
-        self.offset = offsets.pop() if len(offsets) == 1 else None
-
-    def __call__(self, moment: datetime) -> date:
-        if self.offset is not None:
-            return (moment + self.offset).date()
-        return moment.astimezone(self.zone).date()
-
-    @property
-    def days(self) -> LocalDays:
-        """The same conversion, as the session digest keys and applies it."""
-        return LocalDays(self.zone.key, self.offset)
 
 
 class _Timeline:
@@ -442,7 +421,7 @@ async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz
     their place, periods due and met by that day, and whether they were overdue."""
     clients, places = await _clients_in_scope(db, staff, f)
     last = day_number(on)
-    packed = await digest_for(db).sessions(db, _LocalDay(tz, on, on).days, staff.office_id, ((c.id, c.sessions_revision) for c in clients))
+    packed = await digest_for(db).sessions(db, LocalDays.over(tz, on, on), staff.office_id, ((c.id, c.sessions_revision) for c in clients))
 
     def attended_by(p: Packed) -> list[int]:
         """Days attended by ``on``, of sessions scheduled by then."""
@@ -561,12 +540,11 @@ def _median(values: list[int]) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-async def _parts(db: AsyncSession, staff: Staff, clients: list[Any], local: _LocalDay, w: _Window) -> dict[int, _Part]:
+async def _parts(db: AsyncSession, staff: Staff, clients: list[Any], days: LocalDays, w: _Window) -> dict[int, _Part]:
     """Each client's part of the window: its sessions from the digest (reread
     only when they changed), its part kept there while neither they nor the
     client's supervision changed."""
     digest = digest_for(db)
-    days = local.days
     packed = await digest.sessions(db, days, staff.office_id, ((c.id, c.sessions_revision) for c in clients))
     kept = digest.kept((days.key, w))
     out = {}
@@ -582,7 +560,7 @@ async def _parts(db: AsyncSession, staff: Staff, clients: list[Any], local: _Loc
 
 async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str, today: date) -> Evaluation:
     prev_from, prev_to = previous_span(f.date_from, f.date_to)
-    local = _LocalDay(tz, prev_from, f.date_to)
+    local = LocalDays.over(tz, prev_from, f.date_to)
     range_end_utc = datetime.combine(f.date_to + timedelta(days=1), time(0), ZoneInfo(tz))
     prev_start_utc = datetime.combine(prev_from, time(0), ZoneInfo(tz))
 
@@ -638,7 +616,7 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     for k in kendala_rows:
         if k.client_id not in ids:
             continue
-        month = months.get(local(k.created_at).strftime("%Y-%m"))
+        month = months.get(local.local_date(k.created_at).strftime("%Y-%m"))
         if month is not None:
             ended = {"accepted": "moved" if k.new_session_id else "accepted", "declined": "declined"}.get(k.status, "unanswered")
             bucket = month.kendala_by_type.setdefault(k.kind, {"total": 0, "accepted": 0, "moved": 0, "declined": 0, "unanswered": 0})
@@ -651,7 +629,7 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     )
     for k in open_rows:
         if k.client_id in ids:
-            open_waits[by_id[k.client_id].officer_id].append(max((today - local(k.created_at)).days, 0))
+            open_waits[by_id[k.client_id].officer_id].append(max((today - local.local_date(k.created_at)).days, 0))
 
     current = [m for m in month_list if m.first >= f.date_from]
     previous = [m for m in month_list if m.first < f.date_from]

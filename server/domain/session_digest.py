@@ -26,7 +26,7 @@ import weakref
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Hashable, Iterable
 from zoneinfo import ZoneInfo
 
@@ -113,19 +113,32 @@ _EVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class LocalDays:
-    """How UTC moments become office-local day numbers: the zone's fixed offset
-    when it has one over the span looked at (Asia/Jakarta always), else the zone
-    itself for each moment."""
+    """How UTC moments become office-local days: the zone's fixed offset when it
+    has one over the span looked at (Asia/Jakarta always: one addition a
+    moment, and in SQL one more term), else the zone itself for each moment."""
 
     def __init__(self, tz: str, offset: timedelta | None):
         self.tz, self.offset = tz, offset
         self.zone = ZoneInfo(tz)
         self.key: Hashable = (tz, offset)
 
-    def day(self, moment: datetime) -> int:
+    @classmethod
+    def over(cls, tz: str, start: date, end: date) -> "LocalDays":
+        """For moments from about a year before ``start`` to a month after ``end``:
+        the offset at noon UTC every 28 days, fixed if it never changed."""
+        zone = ZoneInfo(tz)
+        first, last = start - timedelta(days=400), end + timedelta(days=31)
+        probes = [datetime.combine(first + timedelta(days=n), time(12)) for n in range(0, (last - first).days + 1, 28)]
+        offsets = {zone.utcoffset(p) for p in probes}
+        return cls(tz, offsets.pop() if len(offsets) == 1 else None)
+
+    def local_date(self, moment: datetime) -> date:
         if self.offset is not None:
-            return day_number((moment + self.offset).date())
-        return day_number(moment.astimezone(self.zone).date())
+            return (moment + self.offset).date()
+        return moment.astimezone(self.zone).date()
+
+    def day(self, moment: datetime) -> int:
+        return day_number(self.local_date(moment))
 
 
 async def _read_in_sql(db: AsyncSession, dialect: str, local: LocalDays, where: list[Any]) -> dict[int, Packed]:
