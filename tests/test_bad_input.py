@@ -109,6 +109,12 @@ CASES = [
     # ids in the path
     ("client: id is not a number", "pk1", "GET", "/api/clients/abc", None, None, 404, "not-found"),
     ("session: id overflows", "pk1", "GET", "/api/sessions/99999999999999999999999", None, None, 404, "not-found"),
+    # Ids are 32-bit integer columns: PostgreSQL refused a larger parameter with an error (500)
+    ("client: id beyond any 32-bit row id", "pk1", "GET", "/api/clients/35476813505", None, None, 404, "not-found"),
+    ("session: id beyond any 32-bit row id", "pk1", "PATCH", "/api/sessions/2147483648", {"notes": "x"}, JSON, 404, "not-found"),
+    ("audit: client_id beyond any 32-bit row id", "kasie", "GET", "/api/audit/sessions?client_id=35476813505", None, None, 400, "invalid-query"),
+    ("audit: cursor id beyond any 32-bit row id", "kasie", "GET", "/api/audit/sessions?sort=-duration&after=" + _cursor("-duration", 60, 2**40), None, None, 400, "invalid-query"),
+    ("audit: before_seq beyond any 32-bit seq", "kasie", "GET", "/api/audit/trail?before_seq=35476813505", None, None, 400, "invalid-query"),
     # issue #12: each of these answered 500
     ("audit: cursor time without a zone", "kasie", "GET", "/api/audit/sessions?after=" + _cursor("-scheduled_at", "2026-01-10T09:00:00", 5), None, None, 400, "invalid-query"),
     ("audit: cursor duration 1e308", "kasie", "GET", "/api/audit/sessions?sort=-duration&after=" + _cursor("-duration", 1e308, 5), None, None, 400, "invalid-query"),
@@ -204,6 +210,7 @@ async def test_validation_errors_name_the_field(client, office, sign_in):
 async def test_a_socket_for_a_session_id_no_row_can_have_is_refused_before_the_upgrade(client, office, sign_in):
     """Issue #12: joining /ws/sessions/99999999999999999999 as officer failed after the upgrade."""
     await sign_in(client, "pk1")
-    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await client.ws_connect("/ws/sessions/99999999999999999999")
-    assert refused.value.status == 404
+    for session_id in ("99999999999999999999", "2147483648"):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect(f"/ws/sessions/{session_id}")
+        assert refused.value.status == 404

@@ -43,6 +43,10 @@ async def test_a_pk_adds_and_removes_an_invitation(client, office, sign_in, data
     resp = await client.delete(f"/api/mobile-events/{event['id']}/invitations/{extra}")
     assert resp.status == 200
     assert extra not in (await (await client.get(f"/api/mobile-events/{event['id']}")).json())["invited"]
+    # A client who does not exist is not found, not an error (the API fuzz found a 500).
+    for resp in (await client.post(f"/api/mobile-events/{event['id']}/invitations", json={"client_id": 2**31 - 1}),
+                 await client.delete(f"/api/mobile-events/{event['id']}/invitations/{2**31 - 1}")):
+        assert resp.status == 404, await resp.text()
 
 
 async def test_concurrent_retries_of_one_checkin_make_one_session(client, office, sign_in, database_url):

@@ -218,23 +218,27 @@ async def visible_ids(db: AsyncSession, staff: Staff, event: MobileEvent, client
     return [i for i in client_ids if i in own]
 
 
-async def invite(db: AsyncSession, actor: Staff, event: MobileEvent, client: Client) -> bool:
-    """Add a client to the invited list; False when already invited."""
+def _may_invite(actor: Staff, event: MobileEvent, client: Client | None) -> Client:
+    """The client, if the actor may change its invitation to the event; a client
+    who does not exist, or whom the actor may not see, is not found alike."""
     if not may_change(actor):
         raise forbidden("Only a PK or a supervisor changes invitations.")
-    if not (can_see_client(actor, client) or (client.office_id == actor.office_id and sees_all_clients(actor, event))):
+    if client is None or not (can_see_client(actor, client) or (client.office_id == actor.office_id and sees_all_clients(actor, event))):
         raise not_found("client")
+    return client
+
+
+async def invite(db: AsyncSession, actor: Staff, event: MobileEvent, client: Client | None) -> bool:
+    """Add a client to the invited list; False when already invited."""
+    client = _may_invite(actor, event, client)
     if await db.scalar(select(MobileInvitation.id).where(MobileInvitation.event_id == event.id, MobileInvitation.client_id == client.id)):
         return False
     db.add(MobileInvitation(event_id=event.id, client_id=client.id, added_by_id=actor.id))
     return True
 
 
-async def uninvite(db: AsyncSession, actor: Staff, event: MobileEvent, client: Client) -> None:
-    if not may_change(actor):
-        raise forbidden("Only a PK or a supervisor changes invitations.")
-    if not (can_see_client(actor, client) or (client.office_id == actor.office_id and sees_all_clients(actor, event))):
-        raise not_found("client")
+async def uninvite(db: AsyncSession, actor: Staff, event: MobileEvent, client: Client | None) -> None:
+    client = _may_invite(actor, event, client)
     row = (await db.execute(select(MobileInvitation).where(MobileInvitation.event_id == event.id, MobileInvitation.client_id == client.id))).scalar_one_or_none()
     if row is None:
         raise not_found("invitation")

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.ids import MAX_ID
 from server.db.models import (
     Client,
     Evidence,
@@ -75,8 +76,8 @@ def local_midnight(day: date, tz: str) -> datetime:
 
 
 MIN_YEAR, MAX_YEAR = 1900, 2999
-# What a database integer column holds on both backends (PostgreSQL BIGINT is 2**63-1).
-MAX_DB_INT = 2**62
+# What a database integer column holds on both backends (server/db/ids.py).
+MAX_DB_INT = MAX_ID
 
 
 def month_range(month: str) -> tuple[date, date]:

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import lazyload
 
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
+from server.db.ids import id_from_text
 from server.domain.calls import CallLog, device_label, is_open, network_of
 from server.domain.recordings import RecordingRefused, RecordingService
 from server.keys import audit_key, calls_key, db_key, pending_ws_key, recordings_key, rooms_key, settings_key
@@ -372,11 +373,10 @@ async def signaling(request: web.Request) -> web.StreamResponse:
 
 async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.StreamResponse:
     metrics = request.app[metrics_key]
-    raw_id = request.match_info["id"]
     # Refused before the upgrade: an id no database column holds failed after it (issue #12).
-    if not raw_id.isdigit() or len(raw_id) > 18:
+    session_id = id_from_text(request.match_info["id"])
+    if session_id is None:
         raise web.HTTPNotFound()
-    session_id = int(raw_id)
     if not origin_allowed(request):
         return web.json_response({"error": "cross-site", "message": "WebSocket from another site refused."}, status=403)
     pending = request.app[pending_ws_key]

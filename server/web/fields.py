@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, Field, StringConstraints
 
 from server.db.models import TOPICS
+from server.db.ids import MAX_ID
 
 OFFICE_TZ = ZoneInfo("Asia/Jakarta")
 
@@ -31,4 +32,4 @@ Phone = Annotated[str, StringConstraints(max_length=32, pattern=r"^[0-9+ ()-]*$"
 LocalDateTime = Annotated[datetime, AfterValidator(_aware)]
 Topic = Annotated[str, AfterValidator(_topic)]
 Topics = Annotated[list[Topic], Field(max_length=len(TOPICS))]
-Id = Annotated[int, Field(ge=1, le=2**62)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]

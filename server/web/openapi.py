@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from server import __version__ as VERSION
+from server.db.ids import MAX_ID
 from server.web.api.audit import AnomalyQuery, RangeQuery, SessionLogQuery, TrailQuery
 from server.web.api.auth import LoginBody, PasswordChange
 from server.web.api.clients import ClientCreate
@@ -159,7 +160,7 @@ def build_document(app: web.Application) -> dict[str, Any]:
         item: dict[str, Any] = {"operationId": operation_id(route.method, path), "summary": op.summary, "parameters": []}
         for name in re.findall(r"{(\w+)}", path):
             # A reminder's id names its kind, client or session and time; every other id is a row's.
-            schema = {"type": "string", "maxLength": 64} if path.startswith("/api/reminders/") else {"type": "integer", "minimum": 1, "maximum": 2**62}
+            schema = {"type": "string", "maxLength": 64} if path.startswith("/api/reminders/") else {"type": "integer", "minimum": 1, "maximum": MAX_ID}
             item["parameters"].append({"name": name, "in": "path", "required": True, "schema": schema})
         if op.query:
             query_schema = op.query.model_json_schema(ref_template=REF, mode="validation")

@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from server.domain.errors import DomainError, ErrorKind
+from server.db.ids import id_from_text
 from server.keys import settings_key
 
 M = TypeVar("M", bound=BaseModel)
@@ -120,7 +121,7 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 
 
 def int_param(request: web.Request, name: str) -> int:
-    raw = request.match_info.get(name, "")
-    if not raw.isdigit() or len(raw) > 18:
+    value = id_from_text(request.match_info.get(name, ""))
+    if value is None:
         raise DomainError(ErrorKind.not_found, "not-found", "No such resource.")
-    return int(raw)
+    return value

@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, model_validator
 from sqlalchemy import and_, or_, select
 
 from server.audit.verify import verify
+from server.db.ids import MAX_ID
 from server.db.models import (
     AuditEntry,
     Outcome,
@@ -57,8 +58,8 @@ class RangeQuery(Body):
 
 
 class SessionLogQuery(RangeQuery):
-    officer_id: int | None = Field(default=None, ge=1, le=2**62)
-    client_id: int | None = Field(default=None, ge=1, le=2**62)
+    officer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    client_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     mode: SessionMode | None = None
     outcome: OutcomeFilter | None = None
     status: SessionStatus | None = None
@@ -85,12 +86,12 @@ class SessionLogQuery(RangeQuery):
 
 
 class AnomalyQuery(RangeQuery):
-    officer_id: int | None = Field(default=None, ge=1, le=2**62)
-    client_id: int | None = Field(default=None, ge=1, le=2**62)
+    officer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    client_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class TrailQuery(Body):
-    before_seq: int | None = Field(default=None, ge=1, le=2**62)
+    before_seq: int | None = Field(default=None, ge=1, le=MAX_ID)
     per_page: int = Field(default=100, ge=1, le=reports.MAX_PER_PAGE)
     action: str | None = Field(default=None, max_length=64)
 

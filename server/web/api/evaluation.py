@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.db.models import ClientCategory, Evidence, Program, SessionMode
+from server.db.ids import MAX_ID
 from server.domain.evaluation import Evaluation, EvaluationFilter, evaluate, month_span
 from server.keys import audit_key, catalogue_key, db_key, settings_key
 from server.security.auth import current_staff
@@ -29,7 +30,7 @@ class EvaluationQuery(BaseModel):
 
     from_: str | None = Field(default=None, alias="from", max_length=7)
     to: str | None = Field(default=None, max_length=7)
-    officer_id: int | None = Field(default=None, ge=1, le=2**62)
+    officer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     program: Program | None = None
     category: ClientCategory | None = None
     city: str | None = Field(default=None, max_length=100)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from server.db.models import Office, Role, Staff
+from server.db.ids import id_from_text
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.staff import add_staff
@@ -165,7 +166,8 @@ async def fix_client_kelurahan(request: web.Request) -> web.Response:
         client = await db.get(Client, int_param(request, "id"))
         if client is None or client.office_id != me.office_id:
             raise not_found("client")
-        area = await db.get(Area, int(raw_area)) if raw_area.isdigit() and len(raw_area) < 18 else None
+        area_id = id_from_text(raw_area)
+        area = await db.get(Area, area_id) if area_id is not None else None
         if area is None or area.office_id != me.office_id or area.level != AreaLevel.kelurahan:
             raise DomainError(ErrorKind.invalid, "unknown-kelurahan", "area_id: not a kelurahan of the working area", key="error.unknown_kelurahan")
         old = client.kelurahan
