@@ -76,8 +76,6 @@ def local_midnight(day: date, tz: str) -> datetime:
 
 
 MIN_YEAR, MAX_YEAR = 1900, 2999
-# What a database integer column holds on both backends (server/db/ids.py).
-MAX_DB_INT = MAX_ID
 
 
 def month_range(month: str) -> tuple[date, date]:
@@ -173,7 +171,7 @@ def decode_cursor(sort: str, token: str) -> tuple[Any, int]:
         cursor_sort, raw, last_id = data
         if cursor_sort != sort or not isinstance(last_id, int):
             raise ValueError
-        if not -MAX_DB_INT <= last_id <= MAX_DB_INT:
+        if not -MAX_ID <= last_id <= MAX_ID:
             raise ValueError
         column, _ = SORTS[sort]
         if column.key == "scheduled_at":
@@ -181,7 +179,7 @@ def decode_cursor(sort: str, token: str) -> tuple[Any, int]:
             # Compared with UTC timestamps: a time without a zone is not one of ours.
             if value.tzinfo is None:
                 raise ValueError
-        elif isinstance(raw, int) and not isinstance(raw, bool) and -MAX_DB_INT <= raw <= MAX_DB_INT:
+        elif isinstance(raw, int) and not isinstance(raw, bool) and -MAX_ID <= raw <= MAX_ID:
             value = raw
         else:  # 1e308, a string, a number no column holds
             raise ValueError
