@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -109,6 +110,9 @@ CASES = [
     # ids in the path
     ("client: id is not a number", "pk1", "GET", "/api/clients/abc", None, None, 404, "not-found"),
     ("session: id overflows", "pk1", "GET", "/api/sessions/99999999999999999999999", None, None, 404, "not-found"),
+    # Python calls "²" and "١٢" digits too: int() refused the first (a 500) and read the second as 12
+    ("client: id in superscript digits", "pk1", "GET", "/api/clients/%C2%B2", None, None, 404, "not-found"),
+    ("client: id in Arabic-Indic digits", "pk1", "GET", "/api/clients/{c1_indic}", None, None, 404, "not-found"),
     # Ids are 32-bit integer columns: PostgreSQL refused a larger parameter with an error (500)
     ("client: id beyond any 32-bit row id", "pk1", "GET", "/api/clients/35476813505", None, None, 404, "not-found"),
     ("session: id beyond any 32-bit row id", "pk1", "PATCH", "/api/sessions/2147483648", {"notes": "x"}, JSON, 404, "not-found"),
@@ -124,6 +128,11 @@ CASES = [
     ("audit page: month 9999-12", "kasie", "GET", "/audit/officers?month=9999-12", None, None, 400, "invalid-query"),
     ("audit page: client report month 9999-12", "kasie", "GET", "/audit/reports/client/{c1}?month=9999-12", None, None, 400, "invalid-query"),
     ("audit page: month 0000-01", "kasie", "GET", "/audit/officers?month=0000-01", None, None, 400, "invalid-query"),
+    # each of these answered 500: the evaluation read its months apart from the audit's, and "²" passed isdigit()
+    ("evaluation: to 9999-12", "kasie", "GET", "/api/reports/evaluation?from=9999-12&to=9999-12", None, None, 400, "invalid-query"),
+    ("evaluation: to 9999-12 alone", "kasie", "GET", "/api/reports/evaluation?to=9999-12", None, None, 400, "invalid-query"),
+    ("evaluation: to in superscript digits", "kasie", "GET", "/api/reports/evaluation?to=%C2%B2%C2%B2%C2%B2%C2%B2-01", None, None, 400, "invalid-query"),
+    ("mobile plan: count in superscript digits", "kasie", "GET", "/api/mobile-events/plan?count=%C2%B2", None, None, 400, "invalid-query"),
 ]
 
 
@@ -143,7 +152,8 @@ async def test_bad_input_is_refused_and_nothing_is_written(client, office, sign_
     """One pass over the whole table (one database per backend keeps it quick);
     the assertion compares the full table, so a failure shows every wrong row."""
     s1 = await add_office_session(database_url, office.clients["c1"].id, office.staff["pk1"], notes="Catatan awal.")
-    ids = {"c1": office.clients["c1"].id, "s1": s1, "pk2": office.staff["pk2"].id}
+    c1 = office.clients["c1"].id
+    ids = {"c1": c1, "c1_indic": quote("".join(chr(0x660 + int(d)) for d in str(c1))), "s1": s1, "pk2": office.staff["pk2"].id}
     signed_in_as = None
     seen, problems = {}, []
     for label, who, method, path, body, content_type, _status, _code in CASES:

@@ -9,8 +9,10 @@ MAX_ID = 2**31 - 1
 
 
 def id_from_text(raw: str) -> int | None:
-    """The id written in ``raw`` (digits only), or None if no row can have it."""
-    if not raw.isdigit() or len(raw) > 10:
+    """The id written in ``raw`` (ASCII digits only), or None if no row can have it.
+    ``str.isdigit`` alone also takes "²" (which ``int`` refuses) and "١٢" (which
+    it reads as 12)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
         return None
     value = int(raw)
     return value if 1 <= value <= MAX_ID else None

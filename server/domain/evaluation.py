@@ -63,6 +63,7 @@ from server.db.models import (
 )
 from server.domain.access import scope_clients
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.reports import month_first
 from server.domain.session_digest import (
     ATTENDED_AT,
     DAY_SHIFT,
@@ -99,16 +100,7 @@ class EvaluationFilter:
 
 def month_span(from_month: str, to_month: str) -> tuple[date, date]:
     """``2026-01``, ``2026-12`` → (2026-01-01, 2026-12-31); at most MAX_MONTHS."""
-    def first_of(text: str, name: str) -> date:
-        try:
-            year, mon = (int(p) for p in text.split("-"))
-            if len(text) != 7:
-                raise ValueError
-            return date(year, mon, 1)
-        except (ValueError, TypeError):
-            raise DomainError(ErrorKind.invalid, "invalid-query", f"{name}: expected YYYY-MM", fields={name: "expected YYYY-MM"}) from None
-
-    start, end_first = first_of(from_month, "from"), first_of(to_month, "to")
+    start, end_first = month_first(from_month, "from"), month_first(to_month, "to")
     if end_first < start:
         raise DomainError(ErrorKind.invalid, "invalid-query", "to: before from", fields={"to": "before from"})
     months = (end_first.year - start.year) * 12 + end_first.month - start.month + 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -78,18 +79,27 @@ def local_midnight(day: date, tz: str) -> datetime:
 MIN_YEAR, MAX_YEAR = 1900, 2999
 
 
-def month_range(month: str) -> tuple[date, date]:
-    """``2026-10`` -> (2026-10-01, 2026-10-31)."""
+def month_first(text: str, name: str = "month") -> date:
+    """``2026-10`` -> 2026-10-01, for the query parameter ``name``: one place
+    that reads a month from outside (the audit's, the evaluation's)."""
+    match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text)
     try:
-        year, mon = (int(part) for part in month.split("-"))
+        if match is None:
+            raise ValueError
+        year, mon = int(match[1]), int(match[2])
         # Bounded so that every date computed from the month (its next month, local
         # midnights in UTC) stays representable: 9999-12 answered 500 (issue #12).
         if not MIN_YEAR <= year <= MAX_YEAR:
             raise ValueError
-        first = date(year, mon, 1)
-    except (ValueError, TypeError):
-        raise DomainError(ErrorKind.invalid, "invalid-query", f"month: expected YYYY-MM, year {MIN_YEAR}-{MAX_YEAR}", fields={"month": "expected YYYY-MM"}) from None
-    nxt = date(year + (mon == 12), mon % 12 + 1, 1)
+        return date(year, mon, 1)
+    except ValueError:
+        raise DomainError(ErrorKind.invalid, "invalid-query", f"{name}: expected YYYY-MM, year {MIN_YEAR}-{MAX_YEAR}", fields={name: "expected YYYY-MM"}) from None
+
+
+def month_range(month: str) -> tuple[date, date]:
+    """``2026-10`` -> (2026-10-01, 2026-10-31)."""
+    first = month_first(month)
+    nxt = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
     return first, nxt - timedelta(days=1)
 
 

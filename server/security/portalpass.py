@@ -20,6 +20,8 @@ import json
 import secrets
 from datetime import datetime, timezone
 
+from server.db.ids import id_from_text
+
 COOKIE = "bimbing_portal"
 
 
@@ -39,9 +41,7 @@ def link_token(secret: str, link_id: int, salt: str) -> str:
 def token_link_id(token: str) -> int | None:
     """The link id a well-formed token names (not yet checked), or None."""
     head, _, mac = token.partition("-")
-    if not head.isdigit() or len(head) > 12 or len(mac) != 32:
-        return None
-    return int(head)
+    return id_from_text(head) if len(mac) == 32 else None
 
 
 def token_matches(secret: str, token: str, link_id: int, salt: str) -> bool:

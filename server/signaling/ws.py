@@ -24,8 +24,8 @@ from aiohttp import WSMsgType, web
 from redis.exceptions import RedisError
 from sqlalchemy.orm import lazyload
 
-from server.db.models import GuidanceSession, Role, SessionMode, Staff
 from server.db.ids import id_from_text
+from server.db.models import GuidanceSession, Role, SessionMode, Staff
 from server.domain.calls import CallLog, device_label, is_open, network_of
 from server.domain.recordings import RecordingRefused, RecordingService
 from server.keys import audit_key, calls_key, db_key, pending_ws_key, recordings_key, rooms_key, settings_key

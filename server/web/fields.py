@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from server.db.models import TOPICS
 from server.db.ids import MAX_ID
+from server.db.models import TOPICS
 
 OFFICE_TZ = ZoneInfo("Asia/Jakarta")
 

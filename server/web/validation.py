@@ -11,8 +11,8 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from server.domain.errors import DomainError, ErrorKind
 from server.db.ids import id_from_text
+from server.domain.errors import DomainError, ErrorKind
 from server.keys import settings_key
 
 M = TypeVar("M", bound=BaseModel)

@@ -38,6 +38,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from server.db.ids import id_from_text
 from server.db.models import utcnow
 from server.signaling.bus import Deliver
 from server.signaling.protocol import TRANSPORT_MAX_BYTES
@@ -103,9 +104,10 @@ class RedisBus:
         if not channel.startswith(head):
             return None
         sid, _, address = channel[len(head):].partition(":")
-        if not sid.isdigit() or len(sid) > 18 or not ADDRESS.match(address):
+        session_id = id_from_text(sid)
+        if session_id is None or not ADDRESS.match(address):
             return None
-        return int(sid), address
+        return session_id, address
 
     # ---- process liveness ---------------------------------------------------------
 

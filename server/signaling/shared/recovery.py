@@ -21,6 +21,7 @@ from typing import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
+from server.db.ids import id_from_text
 from server.signaling import protocol as p
 from server.signaling.shared.bus import PROCESS_TTL
 from server.signaling.shared.keys import HEX32, Holder, process_rooms_key
@@ -99,8 +100,9 @@ class ProcessReaper:
                 continue
             rooms_key = process_rooms_key(self.rbus, pid)
             for raw_sid in await self.redis.smembers(rooms_key):
-                if raw_sid.isdigit() and len(raw_sid) <= 18:
-                    await self._reap_room(int(raw_sid), pid)
+                session_id = id_from_text(raw_sid)
+                if session_id is not None:
+                    await self._reap_room(session_id, pid)
             await self.redis.delete(rooms_key)
             await self.redis.srem(self.rbus.key("procs"), pid)
 

@@ -12,9 +12,10 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.db.models import ClientCategory, Evidence, Program, SessionMode
 from server.db.ids import MAX_ID
+from server.db.models import ClientCategory, Evidence, Program, SessionMode
 from server.domain.evaluation import Evaluation, EvaluationFilter, evaluate, month_span
+from server.domain.reports import month_first
 from server.keys import audit_key, catalogue_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.api.audit import csv_filename, parse, spreadsheet_safe
@@ -47,8 +48,8 @@ class EvaluationQuery(BaseModel):
         else:
             to = self.to
         if self.from_ is None:
-            year, mon = (int(p) for p in to.split("-")) if len(to) == 7 and to[:4].isdigit() and to[5:].isdigit() else (0, 0)
-            frm = f"{year - (mon <= 5):04d}-{(mon - 6) % 12 + 1:02d}" if year else to
+            last = month_first(to, "to")
+            frm = f"{last.year - (last.month <= 5):04d}-{(last.month - 6) % 12 + 1:02d}"
         else:
             frm = self.from_
         start, end = month_span(frm, to)

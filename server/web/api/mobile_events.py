@@ -119,7 +119,7 @@ async def plan(request: web.Request) -> web.Response:
     now = today(request)
     start = date_query(request, "from", now)
     raw_count = request.query.get("count", "4")
-    if not raw_count.isdigit() or len(raw_count) > 3:
+    if not (raw_count.isascii() and raw_count.isdigit()) or len(raw_count) > 3:
         raise invalid("count", f"a number from 1 to {mobile_planner.MAX_COUNT}", code="invalid-query")
     async with request.app[db_key]() as db:
         office = await _office(db, staff)

@@ -12,8 +12,8 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from server.db.models import Office, Role, Staff
 from server.db.ids import id_from_text
+from server.db.models import Office, Role, Staff
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.staff import add_staff
