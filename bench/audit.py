@@ -8,7 +8,7 @@ the audit trail's append rate (beside a plain insert), and the time of a full
     .venv/bin/python bench/audit.py --sizes 10000,100000,1000000 --verify-entries 1000000
     .venv/bin/python bench/audit.py --backends sqlite --repeat 5
 
-Queries go through the real code (``server.domain.reports.session_log_page``,
+Queries go through the real code (``server.domain.documents.reports.session_log_page``,
 which also counts the matching rows), on the real async drivers. Seeding is
 bulk: ``executemany`` on SQLite, ``COPY`` on PostgreSQL. Each size gets a fresh
 throwaway database; the baseline drops the indexes in it after the indexed run.
@@ -42,7 +42,7 @@ from server.audit.verify import verify  # noqa: E402
 from server.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
 from server.db.models import AuditEntry, Staff  # noqa: E402
-from server.domain import reports  # noqa: E402
+from server.domain.documents import reports  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
 PG_BASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

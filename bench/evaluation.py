@@ -6,13 +6,13 @@ change against the previous period reads), on SQLite and PostgreSQL.
     .venv/bin/python bench/evaluation.py --backends sqlite --repeat 50
     .venv/bin/python bench/evaluation.py --clients 2000 --sessions 100000 --out bench/evaluation.md
 
-It times the real call (``server.domain.evaluation.evaluate``: every query and
+It times the real call (``server.domain.documents.evaluation.evaluate``: every query and
 the computation, as ``GET /api/reports/evaluation`` runs it, less the JSON
 encoding) and, beside it, the same SQL statements run bare: captured from that
 call with SQLAlchemy's ``before_cursor_execute`` event and replayed on the same
 driver, fetching every row and doing nothing with them. The difference is the
 work done in Python. Two calls are timed in each run: a process's first (a new
-engine, so an empty session digest, server/domain/session_digest.py: every
+engine, so an empty session digest, server/domain/record/session_digest.py: every
 session is read, as every call did before the digest), then, after a write
 (one session's duration changes), the next, which rereads only that session's
 client. It prints the figures and the time of each statement bare, and writes
@@ -30,7 +30,8 @@ import sqlite3
 import sys
 import tempfile
 import time
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -38,15 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg  # noqa: E402
+from audit import drop_database, fresh_database, sqlite_value  # noqa: E402
+from common import machine, percentile, print_table, write_results  # noqa: E402
 from sqlalchemy import event, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from audit import drop_database, fresh_database, sqlite_value  # noqa: E402
-from common import machine, percentile, print_table, write_results  # noqa: E402
 from server.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
 from server.db.models import Staff  # noqa: E402
-from server.domain.evaluation import EvaluationFilter, evaluate  # noqa: E402
+from server.domain.documents.evaluation import evaluate  # noqa: E402
+from server.domain.documents.evaluation_figures import EvaluationFilter  # noqa: E402
 
 TZ = "Asia/Jakarta"
 WIB = ZoneInfo(TZ)

@@ -12,27 +12,27 @@ from aiohttp import web
 
 from server.audit.chain import AuditLog
 from server.db.engine import make_engine, make_sessionmaker
-from server.domain.letters import LetterKeys
+from server.domain.documents.letters import LetterKeys
 from server.keys import (
     audit_key,
     catalogue_key,
     db_key,
     engine_key,
     join_limiter_key,
-    login_guard_key,
-    passwords_key,
-    metrics_key,
     letter_keys_key,
+    login_guard_key,
+    metrics_key,
+    passwords_key,
     settings_key,
 )
-from server.security.auth import auth_middleware
-from server.security import headers
-from server.security.login_guard import LoginGuard
-from server.security.passwords import PasswordWorkers
 from server.notify import notify_ctx
-from server.security.ratelimit import RateLimiter
 from server.ops.logs import request_log_middleware
 from server.ops.metrics import Metrics
+from server.security import headers
+from server.security.auth import auth_middleware
+from server.security.login_guard import LoginGuard
+from server.security.passwords import PasswordWorkers
+from server.security.ratelimit import RateLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
 from server.static_files import webclient_dir

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.audit.chain import AuditLog
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import Office
-from server.domain.areas import load_area, read_area_file, unmatched_clients
+from server.domain.office.areas import load_area, read_area_file, unmatched_clients
 from server.settings import Settings
 
 

@@ -40,8 +40,8 @@ from server.db.models import (
     Staff,
     evidence_for,
 )
-from server.domain.areas import JAKARTA_TIMUR_UTARA, read_area_file
-from server.domain.mobile_planner import CADENCE_KEY
+from server.domain.fieldwork.mobile_planner import CADENCE_KEY
+from server.domain.office.areas import JAKARTA_TIMUR_UTARA, read_area_file
 from server.security.passwords import hash_password
 from server.settings import Settings
 

@@ -11,13 +11,13 @@ from server.settings import Settings
 
 if TYPE_CHECKING:
     from server.audit.chain import AuditLog
-    from server.domain.calls import CallLog
-    from server.domain.letters import LetterKeys
-    from server.domain.recordings import RecordingService
+    from server.domain.calls.call_log import CallLog
+    from server.domain.calls.recordings import RecordingService
+    from server.domain.documents.letters import LetterKeys
+    from server.ops.metrics import Metrics
     from server.security.login_guard import LoginGuard
     from server.security.passwords import PasswordWorkers
     from server.security.pending import PendingHandshakes
-    from server.ops.metrics import Metrics
     from server.security.ratelimit import RateLimiter
     from server.signaling.registry import RoomRegistry
     from server.web.i18n import Catalogue

@@ -1,6 +1,6 @@
 """The gateway sender: a task in the app (only with ``BIMBING_NOTIFY_URL``) that
 every ``notify_poll_seconds`` puts the day's due reminders in the outbox and
-POSTs what is ready to the gateway (server/domain/notify.py keeps the states).
+POSTs what is ready to the gateway (server/domain/outreach/notify.py keeps the states).
 
 The request: ``POST <notify_url>`` with JSON ``{"idempotency_key", "to", "text",
 "kind"}`` and the header ``Idempotency-Key``; any 2xx is delivered, anything
@@ -16,8 +16,8 @@ import aiohttp
 from aiohttp import web
 
 from server.db.models import utcnow
-from server.domain import notify as outbox
-from server.domain.records import local_date
+from server.domain.outreach import notify as outbox
+from server.domain.record.ledger import local_date
 from server.keys import db_key, settings_key
 
 log = logging.getLogger(__name__)

@@ -72,7 +72,7 @@ class Settings:
     session_retention_days: int = 3650
     audit_signing_key_path: Path | None = None
     audit_sign_every: int = 100
-    # The Ed25519 key that signs letters (server/domain/letters.py); None: <data_dir>/letter-signing.key.
+    # The Ed25519 key that signs letters (server/domain/documents/letters.py); None: <data_dir>/letter-signing.key.
     letter_signing_key_path: Path | None = None
     # The largest office logo an admin may upload.
     max_logo_bytes: int = 512 * 1024
@@ -88,13 +88,13 @@ class Settings:
     # The server's own WebSocket ping: a connection that answers nothing for this long
     # is closed, and its connected interval with reason ``timeout``.
     heartbeat_timeout_seconds: float = 20
-    # Optional SMS/WhatsApp gateway: reminders are POSTed there through an outbox (server/domain/notify.py).
+    # Optional SMS/WhatsApp gateway: reminders are POSTed there through an outbox (server/domain/outreach/notify.py).
     notify_url: str | None = None
     notify_timeout_seconds: float = 10
     notify_poll_seconds: float = 30
     notify_max_attempts: int = 8
     # Heartbeat stamps are committed in groups at most this long after they arrive
-    # (server/domain/writebatch.py); call events are awaited, gathered for 20 ms at most.
+    # (server/domain/calls/writebatch.py); call events are awaited, gathered for 20 ms at most.
     write_flush_ms: int = 1000
     # /metrics answers only a bearer token or listed addresses; closed (404) with neither.
     metrics_token: str | None = None

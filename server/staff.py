@@ -8,7 +8,7 @@ from server.audit.chain import AuditLog
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import Office, Role
 from server.domain.errors import DomainError
-from server.domain.staff import add_staff
+from server.domain.office.staff import add_staff
 from server.security.passwords import hash_password
 from server.settings import Settings
 

@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import Base, GuidanceSession, SessionMode, Staff
-from server.domain import sessions as sessions_domain
-
+from server.domain.record import sessions as sessions_domain
 
 # A valid POST /api/clients body, which tables of tests vary one field at a time.
 CLIENT_BODY = {

@@ -41,7 +41,7 @@ JSON = "application/json"
 
 # (label, signed in as, method, path, body (object -> JSON, bytes -> as is), content type, status, error code)
 def _cursor(sort: str, value, last_id) -> str:
-    """A keyset cursor as the server encodes one (server/domain/reports.py), with hostile parts."""
+    """A keyset cursor as the server encodes one (server/domain/documents/reports.py), with hostile parts."""
     return base64.urlsafe_b64encode(json.dumps([sort, value, last_id]).encode()).decode().rstrip("=")
 
 

@@ -10,7 +10,12 @@ from sqlalchemy import text
 from server.db.engine import make_engine
 from server.db.migrate import downgrade, upgrade
 from server.db.models import Client, Office
-from server.domain.areas import JAKARTA_TIMUR_UTARA, load_area, read_area_file, unmatched_clients
+from server.domain.office.areas import (
+    JAKARTA_TIMUR_UTARA,
+    load_area,
+    read_area_file,
+    unmatched_clients,
+)
 from tests.foundation import CLIENT_BODY, database, row_counts
 from tests.test_cli import bimbing, cli_env
 

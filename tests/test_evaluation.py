@@ -33,8 +33,8 @@ from server.db.models import (
     Staff,
     evidence_for,
 )
-from server.domain.evaluation import _Timeline, place_of_clients
-from server.domain.records import attendance, reporting_periods
+from server.domain.documents.evaluation_figures import place_of_clients
+from server.domain.record.ledger import Timeline, attendance, reporting_periods
 from tests.foundation import database
 
 TZ = "Asia/Jakarta"
@@ -295,7 +295,7 @@ async def test_the_fast_periods_agree_with_reporting_periods(database_url, offic
         by_client[s.client_id].append(s)
     for c in data["clients"]:
         days = [(s.started_at or s.scheduled_at).astimezone(WIB).date() for s in by_client[c.id] if s.outcome == Outcome.attended and s.status != SessionStatus.cancelled]
-        tl = _Timeline(c, days)
+        tl = Timeline(c, days)
         for as_of in (date(2024, 8, 1), date(2024, 12, 31), date(2025, 3, 31), date(2025, 4, 15), date(2025, 5, 31), date(2026, 6, 1)):
             p = reporting_periods(c, by_client[c.id], as_of, TZ)
             assert tl.periods(as_of) == (p.due, p.met), (c.id, as_of)
@@ -349,7 +349,7 @@ async def test_the_sql_and_the_python_reads_agree(database_url, office, zone):
     by session; both ways pack the same sessions. In SQL a zone with a fixed
     offset (Jakarta ahead of UTC, Bogotá behind) is counted by its offset, one
     with daylight saving (Amsterdam, PostgreSQL only) by the zone itself."""
-    from server.domain import session_digest
+    from server.domain.record import session_digest
 
     await seed(database_url, office)
     async with database(database_url) as db:
@@ -441,7 +441,8 @@ async def test_the_evaluation_reads_sessions_from_its_indexes_alone_on_sqlite(tm
 
     from server.db.engine import make_engine
     from server.db.migrate import upgrade
-    from server.domain.evaluation import EvaluationFilter, evaluate
+    from server.domain.documents.evaluation import evaluate
+    from server.domain.documents.evaluation_figures import EvaluationFilter
     from tests.conftest import seed_office
 
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}"

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from server.db.models import Client, GuidanceSession, MobileEvent, SessionMode, Staff
-from server.domain import home_visits, mobile_events
-from server.domain import sessions as sessions_domain
+from server.domain.fieldwork import home_visits, mobile_events
+from server.domain.record import sessions as sessions_domain
 from tests.fieldwork_support import WIB, add_client, office_today
 from tests.foundation import add_office_session, database, row_counts
 from tests.test_permissions import ROLES, USERNAMES

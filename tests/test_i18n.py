@@ -14,12 +14,12 @@ from server.db.models import (
     MET_WITH,
     TOPICS,
     VISIT_REASONS,
-    MobileEventStatus,
     ClientCategory,
     Evidence,
     KendalaKind,
     KendalaStatus,
     LetterKind,
+    MobileEventStatus,
     Outcome,
     Program,
     Role,
@@ -27,11 +27,11 @@ from server.db.models import (
     SessionMode,
     SessionStatus,
 )
-from server.domain.records import STATE_ORDER
+from server.domain.record.ledger import STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR
 from server.web.pages.admin import SETTING_KEYS
-from server.web.pages.office import FORM_FIELDS as OFFICE_FORM_FIELDS
 from server.web.pages.join_link import _STATUS as JOIN_REFUSALS
+from server.web.pages.office import FORM_FIELDS as OFFICE_FORM_FIELDS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "server" / "web" / "templates"
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import AuditEntry, Kendala
-from server.domain.kendala import REPORTS_PER_WINDOW
+from server.domain.outreach.kendala import REPORTS_PER_WINDOW
 from tests.clock import office_now
 from tests.test_call_pages import start_video_session
 

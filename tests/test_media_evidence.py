@@ -13,9 +13,19 @@ import asyncio
 import pytest
 
 from server.app import create_app
-from server.domain.calls import network_of
-from server.domain.media_evidence import CONTRADICTORY, FROZEN, counting, judge
-from tests.peers import MEDIA_SETTLE, CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
+from server.domain.calls.call_log import network_of
+from server.domain.calls.media_evidence import CONTRADICTORY, FROZEN, counting, judge
+from tests.peers import (
+    MEDIA_SETTLE,
+    CallPeer,
+    connected_call,
+    open_join_link,
+    party_http,
+    session_json,
+    sign_in,
+    start_video_session,
+    until,
+)
 
 pytestmark = pytest.mark.slow
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

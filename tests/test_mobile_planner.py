@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from server.domain.mobile_planner import Cadence, cadence_dates
+from server.domain.fieldwork.mobile_planner import Cadence, cadence_dates
 from tests.fieldwork_support import add_client, office_today
 from tests.foundation import row_counts
 

@@ -6,7 +6,7 @@ import pytest
 
 from server.db.models import Office
 from server.domain.errors import DomainError, ErrorKind
-from server.domain.office import office_profile, update_profile
+from server.domain.office.profile import office_profile, update_profile
 
 
 def test_a_new_office_has_a_profile_with_its_name_and_nothing_else():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 from server.db.models import Client, GuidanceSession, Outcome, SessionStatus
-from server.domain.records import period_of, reporting_periods
+from server.domain.record.ledger import period_of, reporting_periods
 
 TZ = "Asia/Jakarta"
 WIB = timezone(timedelta(hours=7))

@@ -106,7 +106,7 @@ async def v1(database_url, office) -> int:
         from datetime import datetime, timezone
 
         from server.db.models import Client, SessionMode, Staff
-        from server.domain import sessions as sessions_domain
+        from server.domain.record import sessions as sessions_domain
 
         actor = await db.get(Staff, office.staff["pk1"].id)
         c1 = await db.get(Client, office.clients["c1"].id)

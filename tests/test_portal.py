@@ -21,7 +21,7 @@ from server.db.models import (
     SessionStatus,
     utcnow,
 )
-from server.domain.office import update_profile
+from server.domain.office.profile import update_profile
 from tests.audit_support import audit_entries
 from tests.foundation import database
 

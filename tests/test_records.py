@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server.db.models import Client, Evidence, GuidanceSession, Outcome, SessionStatus
-from server.domain.records import attendance, caseload_sort_key
+from server.domain.record.ledger import attendance, caseload_sort_key
 
 WIB = ZoneInfo("Asia/Jakarta")
 START, END, EVERY = date(2026, 1, 1), date(2026, 6, 30), 14

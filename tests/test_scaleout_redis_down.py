@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 import redis.asyncio as redis
 
-from server.domain.calls import CLOSERS, OPENERS
+from server.domain.calls.intervals import CLOSERS, OPENERS
 from tests.peers import (
     MEDIA_SETTLE,
     CallPeer,

@@ -1,5 +1,5 @@
 """The evaluation keeps each client's sessions between calls
-(server/domain/session_digest.py). The head of office reloads the page after a
+(server/domain/record/session_digest.py). The head of office reloads the page after a
 PK logged a session, an operator corrected one by hand or a session moved to
 another client: the next call shows it, exactly as a process that never saw
 the office before would, and only the clients whose sessions changed are read
@@ -12,9 +12,18 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select, text
 
 from server.db.engine import make_engine, make_sessionmaker
-from server.db.models import Client, Evidence, GuidanceSession, Outcome, SessionMode, SessionStatus, Staff
-from server.domain.evaluation import EvaluationFilter, evaluate
-from server.domain.session_digest import digest_for
+from server.db.models import (
+    Client,
+    Evidence,
+    GuidanceSession,
+    Outcome,
+    SessionMode,
+    SessionStatus,
+    Staff,
+)
+from server.domain.documents.evaluation import evaluate
+from server.domain.documents.evaluation_figures import EvaluationFilter
+from server.domain.record.session_digest import digest_for
 from tests.foundation import database
 from tests.test_evaluation import TZ, WIB, seed
 

@@ -1,4 +1,4 @@
-"""Group commits of the call log (server/domain/writebatch.py): an event is
+"""Group commits of the call log (server/domain/calls/writebatch.py): an event is
 committed before its step goes on, a heartbeat within the flush delay and on
 shutdown; and a process killed between a heartbeat and its flush loses that
 heartbeat and nothing else (docs/signaling.md §6)."""
@@ -14,8 +14,17 @@ from sqlalchemy import select
 
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import GuidanceSession, SessionEvent, SessionStatus, utcnow
-from server.domain.writebatch import WriteBatcher
-from tests.peers import MEDIA_SETTLE, CallPeer, admitted_call, open_join_link, party_http, sign_in, start_video_session, until
+from server.domain.calls.writebatch import WriteBatcher
+from tests.peers import (
+    MEDIA_SETTLE,
+    CallPeer,
+    admitted_call,
+    open_join_link,
+    party_http,
+    sign_in,
+    start_video_session,
+    until,
+)
 from tests.services import free_port
 from tests.test_restart import ServerProcess
 

@@ -23,7 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.audit.chain import AuditLog
 from server.audit.signing import CHECKPOINT
 from server.audit.verify import verify
-from server.db.models import AuditEntry, AuditHead, GuidanceSession, Kendala, NoteVersion, Recording, SessionEvent, SessionStatus, utcnow
+from server.db.models import (
+    AuditEntry,
+    AuditHead,
+    GuidanceSession,
+    Kendala,
+    NoteVersion,
+    Recording,
+    SessionEvent,
+    SessionStatus,
+    utcnow,
+)
 from server.settings import Settings
 
 BATCH = 1000
@@ -113,7 +123,7 @@ async def apply_retention(
         else:
             await db.commit()
     if recording_files:
-        from server.domain.recordings import remove_recording_files
+        from server.domain.calls.recordings import remove_recording_files
 
         remove_recording_files(settings, recording_files)
 

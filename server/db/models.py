@@ -23,12 +23,32 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    text,
     TypeDecorator,
-    false,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from server.db.enums import (  # noqa: F401 (re-exported: the schema is imported from here)
+    MET_WITH,
+    TOPICS,
+    VISIT_REASONS,
+    AreaLevel,
+    ClientCategory,
+    Evidence,
+    KendalaKind,
+    KendalaStatus,
+    LetterKind,
+    MobileEventStatus,
+    Outcome,
+    Program,
+    Role,
+    SessionEventKind,
+    SessionMode,
+    SessionStatus,
+    evidence_for,
+)
 
 
 def utcnow() -> datetime:
@@ -61,96 +81,6 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
-
-
-class Role(str, enum.Enum):
-    pk = "pk"
-    supervisor = "supervisor"
-    admin = "admin"
-
-
-class AreaLevel(str, enum.Enum):
-    city = "city"
-    kecamatan = "kecamatan"
-    kelurahan = "kelurahan"
-
-
-class Program(str, enum.Enum):
-    pb = "PB"  # Pembebasan Bersyarat (parole)
-    cb = "CB"  # Cuti Bersyarat
-    cmb = "CMB"  # Cuti Menjelang Bebas
-    asimilasi = "Asimilasi"
-    diversi = "Diversi"  # children: diversion
-    pengawasan = "Pengawasan"  # children: supervision order
-
-
-class ClientCategory(str, enum.Enum):
-    adult = "adult"
-    child = "child"
-
-
-class SessionMode(str, enum.Enum):
-    video = "video"
-    office = "office"
-    home_visit = "home_visit"
-    mobile = "mobile"
-    phone = "phone"  # a call held on WhatsApp or by telephone, outside Bimbing (issue #8)
-
-
-class Evidence(str, enum.Enum):
-    """How a session's facts are known; every view and export keeps them apart."""
-
-    observed = "observed"  # a video call: the server saw both parties connected, media flowing
-    reported = "reported"  # entered by staff: office, home visit, a call held outside Bimbing
-    roll_call = "roll_call"  # checked in at a mobile-counseling event by the PKs on duty
-
-
-def evidence_for(mode: "SessionMode") -> "Evidence":
-    """The evidence a new session of this mode carries (a roll call sets its own)."""
-    return Evidence.observed if mode == SessionMode.video else Evidence.reported
-
-
-class SessionStatus(str, enum.Enum):
-    scheduled = "scheduled"
-    active = "active"
-    ended = "ended"
-    interrupted = "interrupted"
-    cancelled = "cancelled"
-
-
-class Outcome(str, enum.Enum):
-    attended = "attended"
-    excused = "excused"
-    no_show = "no_show"
-    rescheduled = "rescheduled"
-
-
-class KendalaKind(str, enum.Enum):
-    work_shift = "work_shift"
-    transport_cost = "transport_cost"
-    illness = "illness"
-    family = "family"
-    other = "other"
-
-
-class KendalaStatus(str, enum.Enum):
-    open = "open"
-    accepted = "accepted"
-    declined = "declined"
-
-
-TOPICS = (
-    # kepribadian
-    "faith",
-    "civic_awareness",
-    "intellect",
-    "attitude_behaviour",
-    "legal_awareness",
-    "reintegration",
-    # kemandirian
-    "work_skills",
-    "work_training",
-)
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -244,7 +174,7 @@ class Client(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Raised by the database (triggers, migration 0008) whenever one of this client's
     # sessions changes in a column the evaluation reads: its per-process copy of the
-    # client's sessions is reread then (server/domain/session_digest.py). Never written here.
+    # client's sessions is reread then (server/domain/record/session_digest.py). Never written here.
     sessions_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     officer: Mapped[Staff] = relationship(lazy="joined")
@@ -259,7 +189,7 @@ class GuidanceSession(Base):
         Index("ix_session_status", "status"),
         # The audit log sorted by duration (shortest calls first) without a full sort.
         Index("ix_session_office_duration", "office_id", "duration_seconds"),
-        # The evaluation (server/domain/evaluation.py) reads every session of the office
+        # The evaluation (server/domain/documents/evaluation.py) reads every session of the office
         # client by client: every column it needs is in the index, so it never reads the
         # table's rows (notes, topics...) and its per-client grouping needs no sort.
         Index("ix_session_client_evaluation", "client_id", "scheduled_at", "started_at", "status", "outcome", "mode", "evidence",
@@ -319,38 +249,6 @@ class GuidanceSession(Base):
     )
 
 
-class SessionEventKind(str, enum.Enum):
-    created = "created"
-    link_issued = "link_issued"
-    link_revoked = "link_revoked"
-    link_opened = "link_opened"
-    officer_joined = "officer_joined"
-    client_waiting = "client_waiting"
-    admitted = "admitted"
-    denied = "denied"
-    media_connected = "media_connected"
-    disconnected = "disconnected"
-    reconnected = "reconnected"
-    officer_left = "officer_left"
-    client_left = "client_left"
-    server_restarted = "server_restarted"
-    resumed = "resumed"
-    interrupted = "interrupted"
-    ended = "ended"
-    notes_changed = "notes_changed"
-    recording_started = "recording_started"
-    recording_stopped = "recording_stopped"
-    cancelled = "cancelled"
-    kendala_reported = "kendala_reported"
-    kendala_answered = "kendala_answered"
-    rescheduled = "rescheduled"
-    completed = "completed"
-    phone_fallback = "phone_fallback"
-    checked_in = "checked_in"
-    checkin_undone = "checkin_undone"
-    visit_planned = "visit_planned"
-
-
 class SessionEvent(Base):
     __tablename__ = "session_event"
 
@@ -380,7 +278,7 @@ class NoteVersion(Base):
 
 class Kendala(Base):
     """A client's report of an obstacle, optionally asking to move a session,
-    and the PK's answer (see server/domain/kendala.py)."""
+    and the PK's answer (see server/domain/outreach/kendala.py)."""
 
     __tablename__ = "kendala"
 
@@ -470,7 +368,7 @@ class AuditHead(Base):
 class PortalLink(Base):
     """The client's own link (tautan klien): personal, revocable, valid until the
     end of supervision. The token is not stored: it is the row id and an HMAC
-    of the id and ``salt`` under the app secret (server/domain/portal.py), so the
+    of the id and ``salt`` under the app secret (server/domain/outreach/portal.py), so the
     PK can show it again (WhatsApp, QR) and a database copy alone opens nothing.
     Reissuing revokes the previous link."""
 
@@ -488,7 +386,7 @@ class PortalLink(Base):
 
 class ReminderMark(Base):
     """A reminder the PK marked as sent. Reminders themselves are computed each
-    day from the appointments (server/domain/reminders.py); their key names the
+    day from the appointments (server/domain/outreach/reminders.py); their key names the
     appointment *and its time*, so a moved appointment's reminder is new again
     and a cancelled one's disappears, while this mark stays as history."""
 
@@ -508,7 +406,7 @@ class NotifyOutbox(Base):
     One row per reminder key, which is also the idempotency key sent to the
     gateway: a row survives a restart, and a delivery retried after one (the
     answer lost with the process) carries the same key, so the gateway can
-    drop the double (server/domain/notify.py)."""
+    drop the double (server/domain/outreach/notify.py)."""
 
     __tablename__ = "notify_outbox"
     __table_args__ = (Index("ix_notify_outbox_state_next", "state", "next_attempt_at"),)
@@ -528,17 +426,8 @@ class NotifyOutbox(Base):
     sent_at: Mapped[datetime | None]
 
 
-MET_WITH = ("client", "family", "rt_rw", "kelurahan_official", "employer", "neighbour")
-VISIT_REASONS = ("overdue", "unreachable", "address_check", "employment_check", "family_situation", "court_request", "head_request")
-
-
-class MobileEventStatus(str, enum.Enum):
-    planned = "planned"
-    cancelled = "cancelled"
-
-
 class MobileEvent(Base):
-    """A mobile-counseling day (layanan bergerak) in a kelurahan: server/domain/mobile_events.py."""
+    """A mobile-counseling day (layanan bergerak) in a kelurahan: server/domain/fieldwork/mobile_events.py."""
 
     __tablename__ = "mobile_event"
     __table_args__ = (Index("ix_mobile_event_office_date", "office_id", "date"),)
@@ -572,15 +461,9 @@ class MobileInvitation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class LetterKind(str, enum.Enum):
-    keterangan = "keterangan"  # surat keterangan: the client attends guidance (often for an employer)
-    panggilan = "panggilan"  # surat panggilan: summons an overdue client
-    selesai = "selesai"  # surat keterangan selesai bimbingan: supervision has ended
-
-
 class Letter(Base):
     """A letter the office issued about a client: registered with a number from
-    the office's yearly sequence, signed with Ed25519 (server/domain/letters.py),
+    the office's yearly sequence, signed with Ed25519 (server/domain/documents/letters.py),
     verifiable by anyone at ``/v/{code}``. Never deleted: revoking keeps the row."""
 
     __tablename__ = "letter"

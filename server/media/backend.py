@@ -1,6 +1,6 @@
 """Where recordings are made: in this process (:class:`LocalRecorders`) or in
 recorder processes reached over HTTP (server/recorders/client.py). Both offer the
-same two steps, so the database side (server/domain/recordings.py) does not
+same two steps, so the database side (server/domain/calls/recordings.py) does not
 know which one runs:
 
 - ``start(session_id, party, offer_sdp, ice_servers) -> Started``: the answer

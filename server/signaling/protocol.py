@@ -116,7 +116,7 @@ class InboundCounters(Message):
 
 class Ping(Message):
     """The heartbeat. In a call it carries this side's inbound media counters,
-    the evidence the server counts connected time by (server/domain/media_evidence.py)."""
+    the evidence the server counts connected time by (server/domain/calls/media_evidence.py)."""
 
     type: Literal["ping"]
     inbound: InboundCounters | None = None

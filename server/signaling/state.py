@@ -2,7 +2,7 @@
 other processes through Redis when ``BIMBING_REDIS_URL`` is set (docs/deploy.md,
 "Several processes"). The handler (ws.py) gets a
 :class:`~server.signaling.registry.RoomRegistry` and a
-:class:`~server.domain.calls.CallLog` and never asks which."""
+:class:`~server.domain.calls.call_log.CallLog` and never asks which."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.domain.calls import CallLog
+from server.domain.calls.call_log import CallLog
 from server.settings import Settings
 from server.signaling.registry import RoomRegistry
 from server.signaling.rooms import LocalRoomRegistry

@@ -26,10 +26,18 @@ from sqlalchemy.orm import lazyload
 
 from server.db.ids import id_from_text
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
-from server.domain.calls import CallLog, device_label, is_open, network_of
-from server.domain.recordings import RecordingRefused, RecordingService
-from server.keys import audit_key, calls_key, db_key, pending_ws_key, recordings_key, rooms_key, settings_key
-from server.keys import metrics_key
+from server.domain.calls.call_log import CallLog, device_label, is_open, network_of
+from server.domain.calls.recordings import RecordingRefused, RecordingService
+from server.keys import (
+    audit_key,
+    calls_key,
+    db_key,
+    metrics_key,
+    pending_ws_key,
+    recordings_key,
+    rooms_key,
+    settings_key,
+)
 from server.ops.metrics import Metrics
 from server.recorders.client import RemoteRecorders, recorder_token
 from server.security import joinpass
@@ -39,7 +47,13 @@ from server.security.pending import PendingHandshakes
 from server.security.proxy import client_address
 from server.signaling import protocol as p
 from server.signaling.ice import ice_servers
-from server.signaling.registry import CLOSE_UNAVAILABLE, UNAVAILABLE_MESSAGE, Party, Refusal, RoomRegistry
+from server.signaling.registry import (
+    CLOSE_UNAVAILABLE,
+    UNAVAILABLE_MESSAGE,
+    Party,
+    Refusal,
+    RoomRegistry,
+)
 from server.signaling.state import open_state
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from aiohttp import web
 
-from server.domain.records import local_date
+from server.domain.record.ledger import local_date
 from server.keys import settings_key
 
 

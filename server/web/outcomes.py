@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.db.models import GuidanceSession, Outcome
-from server.domain import sessions as sessions_domain
+from server.domain.record import sessions as sessions_domain
 from server.web.render import page_context
 
 

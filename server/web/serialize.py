@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.db.models import Client, GuidanceSession, NoteVersion, SessionEvent, Staff
-from server.domain.records import Attendance
+from server.domain.record.ledger import Attendance
 
 
 def iso(moment: datetime | date | None, tz: str = "Asia/Jakarta") -> str | None:

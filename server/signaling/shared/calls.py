@@ -1,6 +1,6 @@
 """The call's live state in Redis, for several ``bimbing serve`` processes.
 
-:class:`~server.domain.calls.CallLog` keeps, per session, each party's last ICE
+:class:`~server.domain.calls.call_log.CallLog` keeps, per session, each party's last ICE
 state and when the open connected interval began (``CallState``); with the
 officer's and the client's ``media-state`` reaching different processes, that
 state must be one. :class:`SharedCallLog` is CallLog with that state in the
@@ -19,7 +19,7 @@ from typing import AsyncIterator
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.domain.calls import CallLog, CallState
+from server.domain.calls.call_log import CallLog, CallState
 from server.settings import Settings
 from server.signaling.shared.bus import RedisBus
 from server.signaling.shared.keys import ICE_STATES, KEY_TTL, call_key, lock, release

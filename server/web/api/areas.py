@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.db.models import Role
-from server.domain import areas as areas_domain
 from server.domain.access import require_role
+from server.domain.office import areas as areas_domain
 from server.keys import db_key
 from server.security.auth import current_staff
 

@@ -30,9 +30,9 @@ from server.db.models import (
     SessionStatus,
     Staff,
 )
-from server.domain import reports
 from server.domain.access import require_role
-from server.domain.anomalies import Anomaly, find_anomalies, names
+from server.domain.documents import reports
+from server.domain.documents.anomalies import Anomaly, find_anomalies, names
 from server.domain.errors import DomainError, ErrorKind
 from server.keys import audit_key, catalogue_key, db_key, settings_key
 from server.security.auth import current_staff

@@ -8,9 +8,9 @@ from aiohttp import web
 from pydantic import Field
 
 from server.db.models import Client, ClientCategory, Program
-from server.domain import clients as clients_domain
 from server.domain.access import require_client
-from server.domain.records import attendance, caseload_sort_key
+from server.domain.record import clients as clients_domain
+from server.domain.record.ledger import attendance, caseload_sort_key
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today

@@ -1,6 +1,6 @@
 """The office's evaluation over months (supervisor, admin; a PK sees their own
 caseload): ``GET /api/reports/evaluation``, as JSON or one table as CSV.
-The figures are computed in server/domain/evaluation.py; docs/api.md is the contract."""
+The figures are computed in server/domain/documents/evaluation.py; docs/api.md is the contract."""
 
 from __future__ import annotations
 
@@ -14,8 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.db.ids import MAX_ID
 from server.db.models import ClientCategory, Evidence, Program, SessionMode
-from server.domain.evaluation import Evaluation, EvaluationFilter, evaluate, month_span
-from server.domain.reports import month_first
+from server.domain.documents.evaluation import evaluate
+from server.domain.documents.evaluation_figures import (
+    Evaluation,
+    EvaluationFilter,
+    month_span,
+)
+from server.domain.documents.reports import month_first
 from server.keys import audit_key, catalogue_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.api.audit import csv_filename, parse, spreadsheet_safe

@@ -1,5 +1,5 @@
 """Finishing a session held away from the video call, and carrying a failed
-video call on by phone or WhatsApp (server/domain/field_sessions.py)."""
+video call on by phone or WhatsApp (server/domain/fieldwork/field_sessions.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from aiohttp import web
 from pydantic import Field
 
 from server.db.models import GuidanceSession, Outcome
-from server.domain import field_sessions
-from server.domain import sessions as sessions_domain
 from server.domain.access import require_session
+from server.domain.fieldwork import field_sessions
+from server.domain.record import sessions as sessions_domain
 from server.keys import audit_key, calls_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
 from server.web.fields import Notes, ShortText, Topics

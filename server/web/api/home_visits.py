@@ -11,8 +11,8 @@ from aiohttp import web
 from pydantic import StringConstraints
 
 from server.db.models import Client, GuidanceSession
-from server.domain import home_visits
 from server.domain.access import require_client
+from server.domain.fieldwork import home_visits
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.api.mobile_events import date_query

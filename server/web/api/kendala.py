@@ -24,9 +24,9 @@ from server.db.models import (
     SessionMode,
     Staff,
 )
-from server.domain import kendala as kendala_domain
 from server.domain.access import require_client, require_role
 from server.domain.errors import DomainError, ErrorKind, not_found
+from server.domain.outreach import kendala as kendala_domain
 from server.keys import audit_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
 from server.security.joinpass import ClientPass, PassError, read_pass

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from server.audit.signing import SigningKeyError
 from server.db.models import Client, Letter, LetterKind, Role, Staff
 from server.domain.access import require_client
+from server.domain.documents.letters import issue_letter, revoke_letter
 from server.domain.errors import DomainError, ErrorKind, not_found
-from server.domain.letters import issue_letter, revoke_letter
 from server.keys import audit_key, db_key, letter_keys_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today

@@ -1,6 +1,6 @@
 """Mobile-counseling days: plan, create, read, move or cancel, invitations,
 roll-call check-ins and their undo, the office's cadence
-(server/domain/mobile_events.py, server/domain/mobile_planner.py)."""
+(server/domain/fieldwork/mobile_events.py, server/domain/fieldwork/mobile_planner.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from server.db.models import Client, GuidanceSession, MobileEvent, Office, Role
-from server.domain import mobile_events as events_domain
-from server.domain import mobile_planner
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind, invalid
+from server.domain.fieldwork import mobile_events as events_domain
+from server.domain.fieldwork import mobile_planner
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today

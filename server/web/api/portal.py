@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.db.models import Client
-from server.domain import portal as portal_domain
 from server.domain.access import require_client
+from server.domain.outreach import portal as portal_domain
 from server.keys import audit_key, db_key, settings_key
 from server.security import portalpass
 from server.security.auth import current_staff

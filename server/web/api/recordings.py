@@ -15,8 +15,8 @@ import logging
 from aiohttp import web
 
 from server.db.models import GuidanceSession, Recording
+from server.domain.calls.recordings import may_play, recording_json, session_recordings
 from server.domain.errors import DomainError, ErrorKind, not_found
-from server.domain.recordings import may_play, recording_json, session_recordings
 from server.keys import audit_key, db_key, recordings_key
 from server.media.crypto import DecryptionError, UnsafePath
 from server.security.auth import current_staff

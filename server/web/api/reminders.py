@@ -6,8 +6,8 @@ from datetime import date
 
 from aiohttp import web
 
-from server.domain import reminders as reminders_domain
 from server.domain.errors import invalid
+from server.domain.outreach import reminders as reminders_domain
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today

@@ -15,9 +15,9 @@ from server.db.models import (
     Staff,
     utcnow,
 )
-from server.domain import sessions as sessions_domain
 from server.domain.access import require_client, require_guidance, require_session
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.record import sessions as sessions_domain
 from server.keys import audit_key, calls_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
 from server.web.fields import Id, LocalDateTime, Notes, ShortText, Topics

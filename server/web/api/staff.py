@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from server.db.models import Role, Staff
 from server.domain.access import require_role
-from server.domain.staff import add_staff
+from server.domain.office.staff import add_staff
 from server.keys import audit_key, db_key, passwords_key
 from server.security.auth import current_staff
 from server.security.passwords import MIN_LENGTH

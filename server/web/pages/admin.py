@@ -16,15 +16,15 @@ from server.db.ids import id_from_text
 from server.db.models import Office, Role, Staff
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind
-from server.domain.staff import add_staff
+from server.domain.office.staff import add_staff
 from server.keys import audit_key, db_key, passwords_key, settings_key
 from server.security import auth
 from server.security.auth import current_staff
+from server.security.passwords import MIN_LENGTH
 from server.web.api.staff import StaffCreate
 from server.web.errors import http_status
 from server.web.forms import form_dict
 from server.web.render import error_text, gettext_for, render
-from server.security.passwords import MIN_LENGTH
 from server.web.staff_account import change_account
 from server.web.validation import int_param, page_errors
 
@@ -143,7 +143,7 @@ async def areas_page(request: web.Request) -> web.Response:
     """The working area, and the clients whose kelurahan is not in it (to fix)."""
     me = current_staff(request)
     require_role(me, Role.admin, Role.supervisor)
-    from server.domain.areas import kelurahan_list, unmatched_clients
+    from server.domain.office.areas import kelurahan_list, unmatched_clients
 
     async with request.app[db_key]() as db:
         kelurahan = await kelurahan_list(db, me.office_id)

@@ -15,12 +15,20 @@ from aiohttp import web
 from sqlalchemy import select
 
 from server.audit.verify import verify
-from server.db.models import Client, Office, Outcome, Role, SessionMode, SessionStatus, Staff
-from server.domain import reports
+from server.db.models import (
+    Client,
+    Office,
+    Outcome,
+    Role,
+    SessionMode,
+    SessionStatus,
+    Staff,
+)
 from server.domain.access import require_client, require_role, scope_clients
-from server.domain.anomalies import find_anomalies, names
+from server.domain.documents import reports
+from server.domain.documents.anomalies import find_anomalies, names
 from server.domain.errors import DomainError, ErrorKind, not_found
-from server.domain.office import office_profile
+from server.domain.office.profile import office_profile
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.api.audit import (

@@ -18,12 +18,12 @@ from server.db.models import (
     Role,
     SessionMode,
 )
-from server.domain import clients as clients_domain
-from server.domain import kendala as kendala_domain
-from server.domain import sessions as sessions_domain
 from server.domain.access import require_role, require_session
-from server.domain.records import attendance
-from server.domain.reminders import whatsapp_number
+from server.domain.outreach import kendala as kendala_domain
+from server.domain.outreach.reminders import whatsapp_number
+from server.domain.record import clients as clients_domain
+from server.domain.record import sessions as sessions_domain
+from server.domain.record.ledger import attendance
 from server.keys import catalogue_key, db_key, settings_key
 from server.security import auth
 from server.security.joinpass import client_pass

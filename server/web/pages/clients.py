@@ -6,13 +6,22 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from server.db.models import Client, ClientCategory, Letter, LetterKind, Program, Role, SessionMode, Staff
-from server.domain import clients as clients_domain
-from server.domain import kendala as kendala_domain
+from server.db.models import (
+    Client,
+    ClientCategory,
+    Letter,
+    LetterKind,
+    Program,
+    Role,
+    SessionMode,
+    Staff,
+)
 from server.domain.access import require_client
-from server.domain.areas import kelurahan_list
 from server.domain.errors import DomainError
-from server.domain.records import attendance, caseload_sort_key
+from server.domain.office.areas import kelurahan_list
+from server.domain.outreach import kendala as kendala_domain
+from server.domain.record import clients as clients_domain
+from server.domain.record.ledger import attendance, caseload_sort_key
 from server.keys import audit_key, db_key, settings_key
 from server.security import auth
 from server.web.api.clients import ClientCreate
@@ -84,7 +93,9 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
         sessions = await clients_domain.client_sessions(db, client.id)
         kendala = await kendala_domain.for_client(db, client.id)
         letters = list((await db.execute(select(Letter).where(Letter.client_id == client.id).order_by(Letter.id.desc()))).scalars())
-    from server.web.pages.portal import portal_share  # the portal module builds on call.py's helpers
+    from server.web.pages.portal import (
+        portal_share,  # the portal module builds on call.py's helpers
+    )
 
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, today(request), tz),
             "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client),

@@ -12,8 +12,18 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy import select
 
-from server.db.models import Area, AreaLevel, ClientCategory, Evidence, Program, Role, SessionMode, Staff
-from server.domain.evaluation import STRATEGY_MODES, clients_behind
+from server.db.models import (
+    Area,
+    AreaLevel,
+    ClientCategory,
+    Evidence,
+    Program,
+    Role,
+    SessionMode,
+    Staff,
+)
+from server.domain.documents.evaluation import clients_behind
+from server.domain.documents.evaluation_figures import STRATEGY_MODES
 from server.keys import db_key, settings_key
 from server.security.auth import current_staff
 from server.web import charts

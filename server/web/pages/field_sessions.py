@@ -8,13 +8,17 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from server.db.models import MET_WITH, GuidanceSession, Office, SessionMode
-from server.domain import field_sessions
 from server.domain.access import require_session
 from server.domain.errors import DomainError
-from server.domain.office import office_profile
+from server.domain.fieldwork import field_sessions
+from server.domain.office.profile import office_profile
 from server.keys import audit_key, db_key
 from server.security import auth
-from server.web.api.field_sessions import SessionComplete, complete_kwargs, start_phone_fallback
+from server.web.api.field_sessions import (
+    SessionComplete,
+    complete_kwargs,
+    start_phone_fallback,
+)
 from server.web.forms import form_dict
 from server.web.pages.page_errors import page_refusal
 from server.web.pages.sessions import session_page_context

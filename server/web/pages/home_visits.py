@@ -7,9 +7,9 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from server.db.models import VISIT_REASONS, Client
-from server.domain import home_visits
 from server.domain.access import require_client
 from server.domain.errors import DomainError
+from server.domain.fieldwork import home_visits
 from server.keys import db_key, settings_key
 from server.security import auth
 from server.web.api.home_visits import VisitPlan, plan_visit

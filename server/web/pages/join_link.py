@@ -14,7 +14,7 @@ from datetime import datetime
 from aiohttp import web
 
 from server.db.models import GuidanceSession, SessionMode
-from server.domain import calls
+from server.domain.calls import call_log as calls
 from server.keys import audit_key, db_key, join_limiter_key, settings_key
 from server.security import joinpass, tokens
 from server.security.proxy import client_address

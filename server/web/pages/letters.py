@@ -18,9 +18,9 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from server.db.models import GuidanceSession, LetterKind, Office, Outcome, SessionStatus
+from server.domain.documents.letters import find_by_code
 from server.domain.errors import DomainError, ErrorKind
-from server.domain.letters import find_by_code
-from server.domain.office import office_profile
+from server.domain.office.profile import office_profile
 from server.keys import db_key, letter_keys_key
 from server.security.auth import current_staff
 from server.web.api.letters import create, load_letter, revoke, verify_url

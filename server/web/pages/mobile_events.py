@@ -13,14 +13,19 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from server.db.models import Client, MobileEvent, Office, Role, Staff
-from server.domain import mobile_events as events_domain
-from server.domain import mobile_planner
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind
-from server.domain.office import office_profile
+from server.domain.fieldwork import mobile_events as events_domain
+from server.domain.fieldwork import mobile_planner
+from server.domain.office.profile import office_profile
 from server.keys import audit_key, db_key, settings_key
 from server.security import auth
-from server.web.api.mobile_events import CadenceUpdate, EventCreate, create_event, date_query
+from server.web.api.mobile_events import (
+    CadenceUpdate,
+    EventCreate,
+    create_event,
+    date_query,
+)
 from server.web.dates import today
 from server.web.forms import form_dict
 from server.web.pages.call import _strings, whatsapp_number

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.db.models import Role
-from server.domain import notify as outbox
 from server.domain.access import require_role
+from server.domain.outreach import notify as outbox
 from server.keys import db_key, settings_key
 from server.security import auth
 from server.web.render import render

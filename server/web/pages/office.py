@@ -10,8 +10,8 @@ from sqlalchemy import select
 from server.db.models import Office, Role
 from server.domain.access import require_role
 from server.domain.errors import DomainError
-from server.domain.logo import logo_file, save_logo
-from server.domain.office import FIELDS, office_profile, update_profile
+from server.domain.office.logo import logo_file, save_logo
+from server.domain.office.profile import FIELDS, office_profile, update_profile
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.errors import http_status

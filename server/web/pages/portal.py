@@ -20,17 +20,17 @@ import segno
 from aiohttp import web
 
 from server.db.models import Client, KendalaKind, PortalLink, utcnow
-from server.domain import portal as portal_domain
 from server.domain.access import require_client
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.outreach import portal as portal_domain
 from server.keys import audit_key, catalogue_key, db_key, join_limiter_key, settings_key
 from server.security import auth, portalpass
 from server.security.proxy import client_address
 from server.web.api.portal import portal_url
 from server.web.dates import today
 from server.web.errors import http_status
-from server.web.pages.call import whatsapp_number
 from server.web.links import session_links
+from server.web.pages.call import whatsapp_number
 from server.web.render import render
 from server.web.validation import int_param
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.domain import reminders as reminders_domain
+from server.domain.outreach import reminders as reminders_domain
 from server.keys import audit_key, db_key, settings_key
 from server.security import auth
 from server.web.api.reminders import day_param

@@ -15,11 +15,11 @@ from server.db.models import (
     SessionMode,
     Staff,
 )
-from server.domain import sessions as sessions_domain
 from server.domain.access import require_client, require_guidance, require_session
+from server.domain.calls.recordings import may_play, session_recordings
 from server.domain.errors import DomainError, ErrorKind
-from server.domain.field_sessions import FINISHING_OUTCOMES
-from server.domain.recordings import may_play, session_recordings
+from server.domain.fieldwork.field_sessions import FINISHING_OUTCOMES
+from server.domain.record import sessions as sessions_domain
 from server.keys import audit_key, db_key
 from server.security import auth
 from server.web.api.sessions import SessionCreate

@@ -4,21 +4,20 @@ Revision ID: 0008
 Revises: 0007
 
 The evaluation keeps each client's sessions between calls and rereads only the
-clients whose revision moved (server/domain/session_digest.py). Triggers, not
+clients whose revision moved (server/domain/record/session_digest.py). Triggers, not
 the application, raise it: every writer (the ORM, the write batcher's plain
 statements, another process, an operator's SQL) is seen. Only the columns the
 evaluation reads fire it, so the heartbeat stamps of a call write no client row.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0008'
 down_revision = '0007'
 branch_labels = None
 depends_on = None
 
-# The columns of guidance_session the evaluation reads (server/domain/session_digest.py).
+# The columns of guidance_session the evaluation reads (server/domain/record/session_digest.py).
 READ = "client_id, officer_id, mode, evidence, status, outcome, scheduled_at, started_at, duration_seconds, notes"
 
 

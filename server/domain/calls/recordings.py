@@ -29,9 +29,9 @@ from server.db.models import (
     Staff,
     utcnow,
 )
-from server.domain.sessions import OPEN_STATUSES, add_event
+from server.domain.record.sessions import OPEN_STATUSES, add_event
 from server.media import crypto
-from server.media.backend import LocalRecorders, RecorderUnavailable, Recorders
+from server.media.backend import LocalRecorders, Recorders, RecorderUnavailable
 from server.media.recorder import AUDIO_CONTENT_TYPE, CONTENT_TYPE
 from server.settings import Settings
 

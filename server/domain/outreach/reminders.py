@@ -40,7 +40,7 @@ from server.db.models import (
 )
 from server.domain.access import require_client, scope_clients
 from server.domain.errors import DomainError, ErrorKind, not_found
-from server.domain.records import attendance
+from server.domain.record.ledger import attendance
 
 KINDS = ("morning_of", "overdue", "day_before", "mobile_invitation")
 REMINDED_MODES = (SessionMode.video, SessionMode.office)

@@ -21,6 +21,7 @@ from server.db.models import (
     evidence_for,
     utcnow,
 )
+from server.domain.calls.intervals import open_interval_since
 from server.domain.errors import DomainError, ErrorKind
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,6 @@ def outcome_refusal(session: GuidanceSession, outcome: Outcome, now: datetime | 
 def observed_seconds(session: GuidanceSession, now: datetime | None = None) -> float:
     """Connected time the server observed: the closed intervals' sum, plus the one
     still open in the log (a PK may record "Hadir" while the call runs)."""
-    from server.domain.calls import open_interval_since  # calls builds on this module
-
     opened = open_interval_since(session) if session.mode == SessionMode.video else None
     running = max(0.0, ((now or utcnow()) - opened).total_seconds()) if opened is not None else 0.0
     return (session.duration_seconds or 0) + running

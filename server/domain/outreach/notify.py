@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import NotifyOutbox, ReminderMark, utcnow
-from server.domain.reminders import daily_reminders, whatsapp_number
+from server.domain.outreach.reminders import daily_reminders, whatsapp_number
 
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 600.0

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Client, MobileEvent, MobileEventStatus, Office
-from server.domain.areas import kelurahan_list
 from server.domain.errors import invalid
-from server.domain.mobile_events import attendance_of
+from server.domain.fieldwork.mobile_events import attendance_of
+from server.domain.office.areas import kelurahan_list
 
 CADENCE_KEY = "mobile_cadence"
 SATURDAY = 5

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Iterable
+from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from server.db.models import Client, Evidence, GuidanceSession, Outcome, SessionStatus
+from server.domain.record.session_digest import day_number
 
 DUE_SOON_DAYS = 3
 
@@ -129,3 +131,87 @@ STATE_ORDER = {"overdue": 0, "due": 1, "ok": 2, "not_started": 3, "completed": 4
 def caseload_sort_key(item: tuple[Client, Attendance]):
     client, att = item
     return (STATE_ORDER[att.state], -att.overdue_days, att.next_due or date.max, client.name)
+
+
+class Timeline:
+    """One client's attended days as day numbers (days since 1970-01-01, office
+    time), for ``reporting_periods`` and ``attendance`` as of any day: ``firsts``
+    holds the first attended day of each period met, so the periods met by a day
+    are a bisection, and ``add_months`` walks all month ends in one pass."""
+
+    __slots__ = ("start", "end", "interval", "days", "firsts")
+
+    def __init__(self, client: Any, attended_days: Iterable[date]):
+        self._set(client, sorted({day_number(d) for d in attended_days}))
+
+    @classmethod
+    def of_numbers(cls, client: Any, days: list[int]) -> "Timeline":
+        """From day numbers already sorted and distinct (the scan's)."""
+        tl = cls.__new__(cls)
+        tl._set(client, days)
+        return tl
+
+    def _set(self, client: Any, days: list[int]) -> None:
+        s, e = day_number(client.supervision_start), day_number(client.supervision_end)
+        iv = max(client.reporting_interval_days, 1)
+        self.start, self.end, self.interval, self.days = s, e, iv, days
+        firsts, seen = [], None
+        for d in days:
+            if s <= d <= e:
+                p = (d - s) // iv  # records.period_of, in day numbers
+                if p != seen:
+                    firsts.append(d)
+                    seen = p
+        self.firsts = firsts
+
+    def due(self, n: int) -> int:
+        return 0 if n < self.start else (min(n, self.end) - self.start) // self.interval + 1
+
+    def met(self, n: int) -> int:
+        return bisect_right(self.firsts, n)  # every first is within supervision
+
+    def periods(self, as_of: date) -> tuple[int, int]:
+        """(due, met) exactly as ``records.reporting_periods(client, sessions, as_of)``."""
+        n = day_number(as_of)
+        return self.due(n), self.met(n)
+
+    def overdue_on(self, n: int) -> bool:
+        s, e = self.start, self.end
+        if n < s or n > e:
+            return False
+        i = bisect_right(self.days, n)
+        next_due = self.days[i - 1] + self.interval if i else s
+        return next_due <= e and n > next_due
+
+    def overdue(self, day: date) -> bool:
+        """``records.attendance(...).state == "overdue"`` on ``day``, counting attended sessions up to it."""
+        return self.overdue_on(day_number(day))
+
+    def add_months(self, ends: Sequence[int], due: list[int], met: list[int], overdue: list[int]) -> None:
+        """Add this client's periods due and met in each month, and whether it was
+        overdue at each month's end, to the office's lists: ``ends[0]`` is the day
+        before the first month, ``ends[k]`` the last day of month k-1. The same
+        figures as ``periods``/``overdue`` at each end, in one walk (the call runs
+        it for every client and month)."""
+        s, e, iv, days, firsts = self.start, self.end, self.interval, self.days, self.firsts
+        i = j = 0
+        n_days, n_firsts = len(days), len(firsts)
+        prev_due = prev_met = 0
+        for k, x in enumerate(ends):
+            if x < s:
+                continue  # nothing due, met nor overdue before supervision
+            while i < n_days and days[i] <= x:
+                i += 1
+            while j < n_firsts and firsts[j] <= x:
+                j += 1
+            d = ((x if x <= e else e) - s) // iv + 1
+            if k:
+                due[k - 1] += d - prev_due
+                met[k - 1] += j - prev_met
+                if x <= e:
+                    next_due = days[i - 1] + iv if i else s
+                    if next_due <= e and x > next_due:
+                        overdue[k - 1] += 1
+            prev_due, prev_met = d, j
+            if x > e:
+                break  # nothing changes after supervision

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.audit.signing import HeadSigner, key_id_of, public_path
 from server.db.models import Client, Letter, LetterKind, Office, Staff
 from server.domain.errors import DomainError, ErrorKind
-from server.domain.office import office_profile
+from server.domain.office.profile import office_profile
 from server.settings import Settings
 
 # Short codes printed in the number, as Indonesian offices abbreviate letter types.

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.db.models import Area, AreaLevel, Client
 from server.domain.errors import DomainError, ErrorKind
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 JAKARTA_TIMUR_UTARA = DATA_DIR / "jakarta-timur-utara.json"
 
 

@@ -30,11 +30,11 @@ from server.db.models import (
     Staff,
     utcnow,
 )
-from server.domain import kendala as kendala_domain
 from server.domain.errors import DomainError, ErrorKind, not_found
-from server.domain.office import OfficeProfile, office_profile
-from server.domain.records import Attendance, attendance
-from server.domain.sessions import OPEN_STATUSES
+from server.domain.office.profile import OfficeProfile, office_profile
+from server.domain.outreach import kendala as kendala_domain
+from server.domain.record.ledger import Attendance, attendance
+from server.domain.record.sessions import OPEN_STATUSES
 from server.security import portalpass
 from server.settings import Settings
 
@@ -111,7 +111,7 @@ class PortalView:
     attendance: Attendance
     appointments: list[Appointment]
     kendala: list[Kendala]
-    # Mobile-counseling days the client is invited to (server/domain/mobile_events.py).
+    # Mobile-counseling days the client is invited to (server/domain/fieldwork/mobile_events.py).
     mobile_days: list[MobileEvent] = field(default_factory=list)
 
 

@@ -1,6 +1,6 @@
 """Each client's sessions as the evaluation counts them, kept in the process.
 
-The evaluation (server/domain/evaluation.py) reads every session of the office
+The evaluation (server/domain/documents/evaluation.py) reads every session of the office
 on every call: 100,000 sessions for an office of 2,000 clients. Most of them
 have not changed since the last call. So each client's sessions are read once,
 packed into a few arrays of integers (``Packed``), and kept here with the
@@ -30,10 +30,29 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Hashable, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Date, Float, Integer, String, cast, func, literal, literal_column, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    Integer,
+    String,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Client, Evidence, GuidanceSession, Outcome, SessionMode, SessionStatus
+from server.db.models import (
+    Client,
+    Evidence,
+    GuidanceSession,
+    Outcome,
+    SessionMode,
+    SessionStatus,
+)
 
 HELD = (SessionStatus.ended, SessionStatus.interrupted)
 

@@ -16,8 +16,8 @@ from server.db.models import (
     Staff,
 )
 from server.domain.access import scope_clients
-from server.domain.areas import match_kelurahan
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.office.areas import match_kelurahan
 
 
 async def create_client(

@@ -35,7 +35,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.models import GuidanceSession, SessionEvent, SessionMode, SessionStatus
-from server.domain.sessions import OPEN_STATUSES
+from server.domain.record.sessions import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
 

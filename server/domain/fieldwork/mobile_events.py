@@ -38,11 +38,11 @@ from server.db.models import (
     utcnow,
 )
 from server.domain.access import can_see_client
-from server.domain.appointments import appointment_moved
-from server.domain.areas import match_kelurahan
 from server.domain.errors import DomainError, ErrorKind, forbidden, invalid, not_found
-from server.domain.records import STATE_ORDER, Attendance, attendance, local_date
-from server.domain.sessions import add_event
+from server.domain.office.areas import match_kelurahan
+from server.domain.record.appointments import appointment_moved
+from server.domain.record.ledger import STATE_ORDER, Attendance, attendance, local_date
+from server.domain.record.sessions import add_event
 
 # A device that was offline at the venue may send its check-ins a little later.
 LATE_SYNC_DAYS = 3

@@ -22,7 +22,7 @@ from server.db.models import (
     utcnow,
 )
 from server.domain.errors import DomainError, ErrorKind, invalid
-from server.domain.sessions import OPEN_STATUSES, add_event, end_session
+from server.domain.record.sessions import OPEN_STATUSES, add_event, end_session
 
 # The outcomes that close a session; "rescheduled" is the kendala flow's business.
 FINISHING_OUTCOMES = (Outcome.attended, Outcome.excused, Outcome.no_show)

@@ -33,7 +33,7 @@ from server.db.models import (
 )
 from server.domain.access import scope_clients, scope_sessions
 from server.domain.errors import DomainError, ErrorKind
-from server.domain.records import Attendance, attendance
+from server.domain.record.ledger import Attendance, attendance
 
 MAX_PER_PAGE = 200
 HELD = (SessionStatus.ended, SessionStatus.interrupted)

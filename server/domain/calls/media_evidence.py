@@ -9,7 +9,7 @@ with no media leaves the honest side's counters flat, and a side whose counters
 freeze (the media stopped, or it stopped telling) closes the interval.
 
 This module is pure (no database, no clock, no I/O): both call logs (the
-in-process one in server/domain/calls.py and the Redis-shared one) keep one
+in-process one in server/domain/calls/call_log.py and the Redis-shared one) keep one
 ``flow`` record per role in their call state and pass it through :func:`judge`.
 """
 

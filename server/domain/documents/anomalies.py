@@ -14,7 +14,7 @@ Kinds (thresholds from Settings):
   ``late_entry_days`` after its date (allowed, but the supervisor sees who
   entered it and when);
 - ``same-network``: a video session whose client joined from the same network
-  address (/24 or /48) as the officer's console (see server/domain/calls.py).
+  address (/24 or /48) as the officer's console (see server/domain/calls/call_log.py).
 
 Sessions are looked at when scheduled within [date_from, date_to] (office dates);
 with neither given, the last ``DEFAULT_WINDOW_DAYS`` days, so the review stays
@@ -30,11 +30,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Client, GuidanceSession, NoteVersion, SessionEvent, SessionMode, SessionStatus, Staff
-from server.domain.calls import same_network
-from server.domain.records import local_date
-from server.domain.sessions import HAPPENED
-from server.domain.reports import HELD, SessionFilter, _filtered, client_attendance
+from server.db.models import (
+    Client,
+    GuidanceSession,
+    NoteVersion,
+    SessionEvent,
+    SessionMode,
+    SessionStatus,
+    Staff,
+)
+from server.domain.calls.call_log import same_network
+from server.domain.documents.reports import (
+    HELD,
+    SessionFilter,
+    _filtered,
+    client_attendance,
+)
+from server.domain.record.ledger import local_date
+from server.domain.record.sessions import HAPPENED
 from server.settings import Settings
 
 DEFAULT_WINDOW_DAYS = 90

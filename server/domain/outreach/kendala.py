@@ -40,8 +40,8 @@ from server.db.models import (
     Staff,
     utcnow,
 )
-from server.domain import sessions as sessions_domain
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.record import sessions as sessions_domain
 
 MAX_MESSAGE = 1000
 MAX_REPLY = 500

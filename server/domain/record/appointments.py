@@ -2,12 +2,12 @@
 
 When a mobile-counseling event or a planned home visit changes its date or
 time, the client's pending reminders and invitations must move with it.
-Reminders (server/domain/reminders.py) are computed from the appointments
+Reminders (server/domain/outreach/reminders.py) are computed from the appointments
 each day, keyed by the appointment's time, so a moved day or visit already
 makes new reminders and a cancelled one's disappear: nothing is stored that
 would need moving here. The hook stays the one place to add what must be
 *pushed* on a move (a message to the client through the gateway, say);
-callers (server/domain/mobile_events.py and server/domain/home_visits.py)
+callers (server/domain/fieldwork/mobile_events.py and server/domain/fieldwork/home_visits.py)
 call it in the transaction that moves the appointment.
 """
 

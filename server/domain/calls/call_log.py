@@ -3,7 +3,7 @@
 Every step is an event with a server timestamp. ``duration_seconds`` is the
 sum of the intervals in which *both* parties' last reported ICE state was
 connected *and* both parties' heartbeats showed their inbound media counters
-rising (server/domain/media_evidence.py), stamped here on receipt, summed over reconnects (see
+rising (server/domain/calls/media_evidence.py), stamped here on receipt, summed over reconnects (see
 docs/signaling.md §6). Each closed interval is an event carrying its exact
 ``seconds``; the duration is their rounded sum, written at every close, so a
 crash loses at most the interval still open. ``last_heartbeat_at`` (throttled)
@@ -28,18 +28,22 @@ from typing import AsyncIterator, Awaitable, Callable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.models import GuidanceSession, SessionEvent, SessionMode, SessionStatus, utcnow
-from server.domain import media_evidence
-from server.domain.sessions import OPEN_STATUSES, add_event, end_session
-from server.domain.writebatch import WriteBatcher
+from server.db.models import (
+    GuidanceSession,
+    SessionEvent,
+    SessionMode,
+    SessionStatus,
+    utcnow,
+)
+from server.domain.calls import media_evidence
+from server.domain.calls.intervals import OPENERS, count_interval, open_interval_since
+from server.domain.calls.writebatch import WriteBatcher
+from server.domain.record.sessions import OPEN_STATUSES, add_event, end_session
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CONNECTED_STATES = frozenset({"connected", "completed"})
-# Events that open a connected interval, and those that close one.
-OPENERS = frozenset({"media_connected", "reconnected", "resumed"})
-CLOSERS = frozenset({"disconnected", "server_restarted"})
 
 
 def is_open(session: GuidanceSession) -> bool:
@@ -88,39 +92,13 @@ def log_link_opened(db: AsyncSession, session: GuidanceSession, *, device: str, 
     add_event(db, session, "link_opened", "client", device=device, label=label)
 
 
-def open_interval_since(session: GuidanceSession) -> datetime | None:
-    """When the connected interval the log shows open began, or None."""
-    open_at = None
-    for event in session.events:
-        if event.kind in OPENERS:
-            open_at = event.at
-        elif event.kind in CLOSERS:
-            open_at = None
-    return open_at
-
-
-def interval_seconds(session: GuidanceSession) -> float:
-    """The exact connected time recorded in the log so far."""
-    return sum(float((e.detail or {}).get("seconds", 0) or 0) for e in session.events if e.kind in CLOSERS)
-
-
-def count_interval(session: GuidanceSession, seconds: float) -> float:
-    """An interval being closed, to the millisecond as its event keeps it, added
-    to the session's duration: the duration is always the log's intervals summed
-    and rounded, so a supervisor adding them up finds the same figure. (Call it
-    before the closing event is in ``session.events``.)"""
-    kept = round(max(0.0, seconds), 3)
-    session.duration_seconds = round(interval_seconds(session) + kept)
-    return kept
-
-
 @dataclass
 class CallState:
     """What the log needs to remember between messages for one session."""
 
     media: dict[str, str] = field(default_factory=lambda: {"officer": "new", "client": "new"})
     # Per role, the last inbound media counters it reported and whether they rose
-    # (server/domain/media_evidence.py): time counts only while both sides' rise.
+    # (server/domain/calls/media_evidence.py): time counts only while both sides' rise.
     flow: dict[str, dict] = field(default_factory=dict)
     open_since: datetime | None = None
     ever_connected: bool = False

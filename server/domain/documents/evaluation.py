@@ -18,14 +18,14 @@ Periods: a client's wajib lapor is cut into periods by
 ``records.reporting_periods``. For a month, ``periods_due`` is the number of
 periods that began in it and ``periods_met`` the number that became met in it
 (the difference of ``reporting_periods`` at this and the previous month's end),
-so the months add up to the supervision's own count. ``_Timeline`` computes the
+so the months add up to the supervision's own count. ``Timeline`` computes the
 same numbers as ``reporting_periods`` from pre-computed local days, since the
 call repeats it for every client and month (tests/test_evaluation.py checks
 them against ``reporting_periods`` itself).
 
 Every figure is computed from rows the caller may see (``access.scope_*``: a
 PK's own caseload). The sessions come from the session digest
-(server/domain/session_digest.py): each client's read once, in one pass per
+(server/domain/record/session_digest.py): each client's read once, in one pass per
 client over an index that holds every column read (migration 0007), and again
 only when the database says they changed (migration 0008). What a window makes
 of one client (``_Part``: its months' codes, periods, strategies) is kept there
@@ -36,12 +36,12 @@ too, so a call after a write redoes one client and adds up the rest
 from __future__ import annotations
 
 import statistics
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import chain
-from typing import Any, Iterable, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -49,22 +49,34 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
     Area,
-    AreaLevel,
     Client,
-    ClientCategory,
-    Evidence,
     Kendala,
     MobileEvent,
     MobileEventStatus,
-    Program,
     Role,
     SessionMode,
     Staff,
 )
 from server.domain.access import scope_clients
-from server.domain.errors import DomainError, ErrorKind
-from server.domain.reports import month_first
-from server.domain.session_digest import (
+from server.domain.documents.evaluation_figures import (
+    MIN_CLIENTS,
+    STRATEGY_MODES,
+    STRATEGY_WINDOW_DAYS,
+    AreaFigures,
+    Evaluation,
+    EvaluationFilter,
+    Headline,
+    MonthFigures,
+    OfficerFigures,
+    Place,
+    StrategyFigures,
+    month_end,
+    months_between,
+    place_of_clients,
+    previous_span,
+)
+from server.domain.record.ledger import Timeline
+from server.domain.record.session_digest import (
     ATTENDED_AT,
     DAY_SHIFT,
     HELD_AT,
@@ -78,305 +90,6 @@ from server.domain.session_digest import (
     is_held,
     mode_of,
 )
-
-STRATEGY_MODES = (SessionMode.video, SessionMode.mobile, SessionMode.home_visit)
-# Figures resting on fewer clients are not shown: too few to read anything into.
-MIN_CLIENTS = 5
-STRATEGY_WINDOW_DAYS = 90
-MAX_MONTHS = 36
-
-
-@dataclass(frozen=True)
-class EvaluationFilter:
-    date_from: date  # first day of the first month
-    date_to: date  # last day of the last month
-    officer_id: int | None = None
-    program: Program | None = None
-    category: ClientCategory | None = None
-    city: str | None = None
-    kecamatan: str | None = None
-    kelurahan: str | None = None
-
-
-def month_span(from_month: str, to_month: str) -> tuple[date, date]:
-    """``2026-01``, ``2026-12`` → (2026-01-01, 2026-12-31); at most MAX_MONTHS."""
-    start, end_first = month_first(from_month, "from"), month_first(to_month, "to")
-    if end_first < start:
-        raise DomainError(ErrorKind.invalid, "invalid-query", "to: before from", fields={"to": "before from"})
-    months = (end_first.year - start.year) * 12 + end_first.month - start.month + 1
-    if months > MAX_MONTHS:
-        raise DomainError(ErrorKind.invalid, "invalid-query", f"to: at most {MAX_MONTHS} months", fields={"to": f"at most {MAX_MONTHS} months"})
-    return start, _month_end(end_first)
-
-
-def _month_end(first: date) -> date:
-    return date(first.year + (first.month == 12), first.month % 12 + 1, 1) - timedelta(days=1)
-
-
-def months_between(start: date, end: date) -> list[date]:
-    """First days of each month from ``start`` to ``end``."""
-    out, d = [], date(start.year, start.month, 1)
-    while d <= end:
-        out.append(d)
-        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-    return out
-
-
-def previous_span(start: date, end: date) -> tuple[date, date]:
-    n = len(months_between(start, end))
-    first = start
-    for _ in range(n):
-        first = date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
-    return first, start - timedelta(days=1)
-
-
-class _Timeline:
-    """One client's attended days as day numbers (days since 1970-01-01, office
-    time), for ``reporting_periods`` and ``attendance`` as of any day: ``firsts``
-    holds the first attended day of each period met, so the periods met by a day
-    are a bisection, and ``add_months`` walks all month ends in one pass."""
-
-    __slots__ = ("start", "end", "interval", "days", "firsts")
-
-    def __init__(self, client: Any, attended_days: Iterable[date]):
-        self._set(client, sorted({day_number(d) for d in attended_days}))
-
-    @classmethod
-    def of_numbers(cls, client: Any, days: list[int]) -> "_Timeline":
-        """From day numbers already sorted and distinct (the scan's)."""
-        tl = cls.__new__(cls)
-        tl._set(client, days)
-        return tl
-
-    def _set(self, client: Any, days: list[int]) -> None:
-        s, e = day_number(client.supervision_start), day_number(client.supervision_end)
-        iv = max(client.reporting_interval_days, 1)
-        self.start, self.end, self.interval, self.days = s, e, iv, days
-        firsts, seen = [], None
-        for d in days:
-            if s <= d <= e:
-                p = (d - s) // iv  # records.period_of, in day numbers
-                if p != seen:
-                    firsts.append(d)
-                    seen = p
-        self.firsts = firsts
-
-    def due(self, n: int) -> int:
-        return 0 if n < self.start else (min(n, self.end) - self.start) // self.interval + 1
-
-    def met(self, n: int) -> int:
-        return bisect_right(self.firsts, n)  # every first is within supervision
-
-    def periods(self, as_of: date) -> tuple[int, int]:
-        """(due, met) exactly as ``records.reporting_periods(client, sessions, as_of)``."""
-        n = day_number(as_of)
-        return self.due(n), self.met(n)
-
-    def overdue_on(self, n: int) -> bool:
-        s, e = self.start, self.end
-        if n < s or n > e:
-            return False
-        i = bisect_right(self.days, n)
-        next_due = self.days[i - 1] + self.interval if i else s
-        return next_due <= e and n > next_due
-
-    def overdue(self, day: date) -> bool:
-        """``records.attendance(...).state == "overdue"`` on ``day``, counting attended sessions up to it."""
-        return self.overdue_on(day_number(day))
-
-    def add_months(self, ends: Sequence[int], due: list[int], met: list[int], overdue: list[int]) -> None:
-        """Add this client's periods due and met in each month, and whether it was
-        overdue at each month's end, to the office's lists: ``ends[0]`` is the day
-        before the first month, ``ends[k]`` the last day of month k-1. The same
-        figures as ``periods``/``overdue`` at each end, in one walk (the call runs
-        it for every client and month)."""
-        s, e, iv, days, firsts = self.start, self.end, self.interval, self.days, self.firsts
-        i = j = 0
-        n_days, n_firsts = len(days), len(firsts)
-        prev_due = prev_met = 0
-        for k, x in enumerate(ends):
-            if x < s:
-                continue  # nothing due, met nor overdue before supervision
-            while i < n_days and days[i] <= x:
-                i += 1
-            while j < n_firsts and firsts[j] <= x:
-                j += 1
-            d = ((x if x <= e else e) - s) // iv + 1
-            if k:
-                due[k - 1] += d - prev_due
-                met[k - 1] += j - prev_met
-                if x <= e:
-                    next_due = days[i - 1] + iv if i else s
-                    if next_due <= e and x > next_due:
-                        overdue[k - 1] += 1
-            prev_due, prev_met = d, j
-            if x > e:
-                break  # nothing changes after supervision
-
-
-@dataclass
-class MonthFigures:
-    month: str
-    sessions_by_mode: dict[str, int] = field(default_factory=lambda: {m.value: 0 for m in SessionMode})
-    sessions_by_evidence: dict[str, int] = field(default_factory=lambda: {e.value: 0 for e in Evidence})
-    periods_due: int = 0
-    periods_met: int = 0
-    overdue_clients: int = 0
-    kendala_by_type: dict[str, dict[str, int]] = field(default_factory=dict)
-    no_shows: int = 0
-    # For the page and the links: the month's first and last day.
-    first: date | None = None
-    last: date | None = None
-
-    @property
-    def held(self) -> int:
-        return sum(self.sessions_by_mode.values())
-
-    @property
-    def rate(self) -> float | None:
-        return round(min(self.periods_met / self.periods_due, 1.0), 3) if self.periods_due else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "month": self.month,
-            "sessions_by_mode": self.sessions_by_mode,
-            "sessions_by_evidence": self.sessions_by_evidence,
-            "periods_due": self.periods_due,
-            "periods_met": self.periods_met,
-            "overdue_clients": self.overdue_clients,
-            "kendala_by_type": self.kendala_by_type,
-            "no_shows": self.no_shows,
-        }
-
-
-@dataclass
-class AreaFigures:
-    city: str | None
-    kecamatan: str | None
-    kelurahan: str
-    clients: int = 0
-    due: int = 0
-    met: int = 0
-    overdue: int = 0
-    last_mobile_day: date | None = None
-    client_ids: list[int] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float | None:
-        return round(min(self.met / self.due, 1.0), 3) if self.due else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "city": self.city, "kecamatan": self.kecamatan, "kelurahan": self.kelurahan, "clients": self.clients,
-            "rate": self.rate, "overdue": self.overdue, "last_mobile_day": self.last_mobile_day.isoformat() if self.last_mobile_day else None,
-        }
-
-
-@dataclass
-class OfficerFigures:
-    officer_id: int
-    name: str
-    caseload: int = 0
-    sessions_held: int = 0
-    median_duration_seconds: float | None = None
-    sessions_without_notes: int = 0
-    open_kendala: int = 0
-    kendala_waiting_days_max: int | None = None
-    kendala_waiting_days_median: float | None = None
-    clients_overdue: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "officer_id": self.officer_id, "name": self.name, "caseload": self.caseload, "sessions_held": self.sessions_held,
-            "median_duration_seconds": self.median_duration_seconds, "sessions_without_notes": self.sessions_without_notes,
-            "open_kendala": self.open_kendala, "kendala_waiting_days_max": self.kendala_waiting_days_max,
-            "kendala_waiting_days_median": self.kendala_waiting_days_median, "clients_overdue": self.clients_overdue,
-        }
-
-
-@dataclass
-class StrategyFigures:
-    mode: str
-    clients: int
-    rate_before: float | None  # None also when hidden (fewer than MIN_CLIENTS)
-    rate_after: float | None
-    hidden: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "clients": self.clients, "rate_before": self.rate_before, "rate_after": self.rate_after, "hidden": self.hidden}
-
-
-@dataclass
-class Headline:
-    sessions_held: int
-    periods_due: int
-    periods_met: int
-    overdue_clients: int  # at the period's end
-    no_shows: int
-    kendala: int
-
-    @property
-    def rate(self) -> float | None:
-        return round(min(self.periods_met / self.periods_due, 1.0), 3) if self.periods_due else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"sessions_held": self.sessions_held, "periods_due": self.periods_due, "periods_met": self.periods_met,
-                "rate": self.rate, "overdue_clients": self.overdue_clients, "no_shows": self.no_shows, "kendala": self.kendala}
-
-
-@dataclass
-class Evaluation:
-    date_from: date
-    date_to: date
-    months: list[MonthFigures]
-    areas: list[AreaFigures]
-    officers: list[OfficerFigures]
-    strategies: list[StrategyFigures]
-    headline: Headline
-    previous: Headline
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "from": self.date_from.strftime("%Y-%m"),
-            "to": self.date_to.strftime("%Y-%m"),
-            "months": [m.as_dict() for m in self.months],
-            "areas": [a.as_dict() for a in self.areas],
-            "officers": [o.as_dict() for o in self.officers],
-            "strategies": [s.as_dict() for s in self.strategies],
-            "headline": self.headline.as_dict(),
-            "previous": self.previous.as_dict(),
-        }
-
-
-# --- areas ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Place:
-    city: str | None
-    kecamatan: str | None
-    kelurahan: str
-
-
-def place_of_clients(areas: Iterable[Area], clients: Iterable[Any]) -> dict[int, Place]:
-    """Each client's place in the office's area tree, by matching the client's
-    ``kelurahan`` to a kelurahan node by name (case and outer spaces ignored).
-    The one place where clients meet areas: a kelurahan the tree does not know
-    keeps its name with no city or kecamatan."""
-    by_id = {a.id: a for a in areas}
-    known: dict[str, Place] = {}
-    for a in by_id.values():
-        if a.level != AreaLevel.kelurahan:
-            continue
-        kec = by_id.get(a.parent_id) if a.parent_id else None
-        city = by_id.get(kec.parent_id) if kec is not None and kec.parent_id else None
-        known[a.name.strip().casefold()] = Place(city.name if city else None, kec.name if kec else None, a.name)
-    out = {}
-    for c in clients:
-        name = (c.kelurahan or "").strip()
-        out[c.id] = known.get(name.casefold()) or Place(None, None, name or "—")
-    return out
-
 
 # --- the computation -------------------------------------------------------------
 
@@ -426,7 +139,7 @@ async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz
     for c in clients:
         if c.supervision_start > on or c.supervision_end < f.date_from:
             continue
-        tl = _Timeline.of_numbers(c, sorted(set(attended_by(packed[c.id]))))
+        tl = Timeline.of_numbers(c, sorted(set(attended_by(packed[c.id]))))
         late = tl.overdue(on)
         if (overdue and not late) or (open_kendala and c.id not in with_kendala):
             continue
@@ -442,7 +155,7 @@ async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz
 class _Window:
     """The days a call counts, as local day numbers: the previous period's first
     day, the range's first and last; and the last day of each month (``ends``,
-    after the day before the first month, as ``_Timeline.add_months`` takes them)."""
+    after the day before the first month, as ``Timeline.add_months`` takes them)."""
 
     first: int
     start: int
@@ -502,7 +215,7 @@ def _part(client: Any, p: Packed, w: _Window) -> _Part:
             first_use[mode] = code >> DAY_SHIFT
         if mode == SessionMode.mobile.value:
             last_mobile = from_day_number(code >> DAY_SHIFT)
-    tl = _Timeline.of_numbers(client, list(dict.fromkeys(code >> DAY_SHIFT for code in attended)))
+    tl = Timeline.of_numbers(client, list(dict.fromkeys(code >> DAY_SHIFT for code in attended)))
     n = len(w.ends) - 1
     due, met, overdue = [0] * n, [0] * n, [0] * n
     tl.add_months(w.ends, due, met, overdue)
@@ -560,7 +273,7 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     ids = {c.id for c in clients}
     by_id = {c.id: c for c in clients}
 
-    month_list = [MonthFigures(m.strftime("%Y-%m"), first=m, last=_month_end(m)) for m in months_between(prev_from, f.date_to)]
+    month_list = [MonthFigures(m.strftime("%Y-%m"), first=m, last=month_end(m)) for m in months_between(prev_from, f.date_to)]
     months = {m.month: m for m in month_list}
     window = _Window(day_number(prev_from), day_number(f.date_from), day_number(f.date_to),
                      tuple([day_number(prev_from) - 1] + [day_number(m.last) for m in month_list]))
@@ -588,7 +301,7 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     for cid, part in parts.items():
         if part.last_mobile is not None:
             went(places[cid].kelurahan, part.last_mobile)
-    # The office's mobile-counseling days held there (server/domain/mobile_events.py),
+    # The office's mobile-counseling days held there (server/domain/fieldwork/mobile_events.py),
     # with or without a roll call yet: the day the office went is what the head asks.
     held = await db.execute(
         select(MobileEvent.kelurahan, func.max(MobileEvent.date))

@@ -22,9 +22,9 @@ from server.db.models import (
     utcnow,
 )
 from server.domain.access import scope_sessions
-from server.domain.appointments import appointment_moved
 from server.domain.errors import DomainError, ErrorKind, invalid
-from server.domain.sessions import add_event, create_session
+from server.domain.record.appointments import appointment_moved
+from server.domain.record.sessions import add_event, create_session
 
 
 async def plan_visit(db: AsyncSession, actor: Staff, client: Client, *, day: date, at: time | None, reason: str, note: str, today: date, tz: str) -> GuidanceSession:

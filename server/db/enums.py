@@ -1,0 +1,147 @@
+"""The schema's closed vocabularies: roles, programmes, session modes and
+statuses, outcomes, evidence, and the other fixed lists the model stores as
+checked strings. ``server.db.models`` re-exports every name, so code imports
+the schema from one place."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(str, enum.Enum):
+    pk = "pk"
+    supervisor = "supervisor"
+    admin = "admin"
+
+
+class AreaLevel(str, enum.Enum):
+    city = "city"
+    kecamatan = "kecamatan"
+    kelurahan = "kelurahan"
+
+
+class Program(str, enum.Enum):
+    pb = "PB"  # Pembebasan Bersyarat (parole)
+    cb = "CB"  # Cuti Bersyarat
+    cmb = "CMB"  # Cuti Menjelang Bebas
+    asimilasi = "Asimilasi"
+    diversi = "Diversi"  # children: diversion
+    pengawasan = "Pengawasan"  # children: supervision order
+
+
+class ClientCategory(str, enum.Enum):
+    adult = "adult"
+    child = "child"
+
+
+class SessionMode(str, enum.Enum):
+    video = "video"
+    office = "office"
+    home_visit = "home_visit"
+    mobile = "mobile"
+    phone = "phone"  # a call held on WhatsApp or by telephone, outside Bimbing (issue #8)
+
+
+class Evidence(str, enum.Enum):
+    """How a session's facts are known; every view and export keeps them apart."""
+
+    observed = "observed"  # a video call: the server saw both parties connected, media flowing
+    reported = "reported"  # entered by staff: office, home visit, a call held outside Bimbing
+    roll_call = "roll_call"  # checked in at a mobile-counseling event by the PKs on duty
+
+
+class SessionStatus(str, enum.Enum):
+    scheduled = "scheduled"
+    active = "active"
+    ended = "ended"
+    interrupted = "interrupted"
+    cancelled = "cancelled"
+
+
+class Outcome(str, enum.Enum):
+    attended = "attended"
+    excused = "excused"
+    no_show = "no_show"
+    rescheduled = "rescheduled"
+
+
+class KendalaKind(str, enum.Enum):
+    work_shift = "work_shift"
+    transport_cost = "transport_cost"
+    illness = "illness"
+    family = "family"
+    other = "other"
+
+
+class KendalaStatus(str, enum.Enum):
+    open = "open"
+    accepted = "accepted"
+    declined = "declined"
+
+
+class SessionEventKind(str, enum.Enum):
+    created = "created"
+    link_issued = "link_issued"
+    link_revoked = "link_revoked"
+    link_opened = "link_opened"
+    officer_joined = "officer_joined"
+    client_waiting = "client_waiting"
+    admitted = "admitted"
+    denied = "denied"
+    media_connected = "media_connected"
+    disconnected = "disconnected"
+    reconnected = "reconnected"
+    officer_left = "officer_left"
+    client_left = "client_left"
+    server_restarted = "server_restarted"
+    resumed = "resumed"
+    interrupted = "interrupted"
+    ended = "ended"
+    notes_changed = "notes_changed"
+    recording_started = "recording_started"
+    recording_stopped = "recording_stopped"
+    cancelled = "cancelled"
+    kendala_reported = "kendala_reported"
+    kendala_answered = "kendala_answered"
+    rescheduled = "rescheduled"
+    completed = "completed"
+    phone_fallback = "phone_fallback"
+    checked_in = "checked_in"
+    checkin_undone = "checkin_undone"
+    visit_planned = "visit_planned"
+
+
+class MobileEventStatus(str, enum.Enum):
+    planned = "planned"
+    cancelled = "cancelled"
+
+
+class LetterKind(str, enum.Enum):
+    keterangan = "keterangan"  # surat keterangan: the client attends guidance (often for an employer)
+    panggilan = "panggilan"  # surat panggilan: summons an overdue client
+    selesai = "selesai"  # surat keterangan selesai bimbingan: supervision has ended
+
+
+def evidence_for(mode: "SessionMode") -> "Evidence":
+    """The evidence a new session of this mode carries (a roll call sets its own)."""
+    return Evidence.observed if mode == SessionMode.video else Evidence.reported
+
+
+TOPICS = (
+    # kepribadian
+    "faith",
+    "civic_awareness",
+    "intellect",
+    "attitude_behaviour",
+    "legal_awareness",
+    "reintegration",
+    # kemandirian
+    "work_skills",
+    "work_training",
+)
+
+
+MET_WITH = ("client", "family", "rt_rw", "kelurahan_official", "employer", "neighbour")
+
+
+VISIT_REASONS = ("overdue", "unreachable", "address_check", "employment_check", "family_situation", "court_request", "head_request")
