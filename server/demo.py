@@ -229,7 +229,8 @@ async def _field_work(db, office: Office, staff: dict[str, Staff], today, tz: st
                             location=f"Rumah klien, Kel. {visited.kelurahan}", met_with=["client", "family", "rt_rw"], client_present=True,
                             findings="Klien tinggal bersama ibu dan adik. Ketua RT membenarkan klien aktif di kegiatan warga.",
                             follow_up="Ajukan pelatihan kerja di BLK bulan depan.", visit_reason="address_check",
-                            notes="Alamat sesuai data. Lingkungan mendukung.", created_by_id=visited.officer_id, created_at=when - timedelta(days=3))
+                            notes="Alamat sesuai data. Lingkungan mendukung.", created_by_id=visited.officer_id, created_at=when - timedelta(days=3),
+                            outcome_entered_at=when + timedelta(minutes=50))
     plan = GuidanceSession(office_id=office.id, client_id=planned.id, officer_id=planned.officer_id, mode=SessionMode.home_visit,
                            evidence=Evidence.reported, status=SessionStatus.scheduled, scheduled_at=datetime.combine(today + timedelta(days=1), time(9, 30), zone),
                            location=f"Kel. {planned.kelurahan}", visit_reason="unreachable", created_by_id=planned.officer_id, created_at=when)
@@ -272,6 +273,8 @@ async def _history_session(db, client: Client, pk: Staff, mode: SessionMode, whe
         created_at=when - timedelta(days=2),
         created_by_id=pk.id,
         notes_updated_at=when + timedelta(minutes=minutes + 5) if notes else None,
+        # Planned two days ahead, its outcome entered as the meeting ended: no late entry.
+        outcome_entered_at=when + timedelta(minutes=minutes + 5),
     )
     db.add(session)
     await db.flush()

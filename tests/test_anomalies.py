@@ -60,13 +60,14 @@ async def history(database_url, office, other_office, now):
 def expected(office_today: date) -> list[tuple]:
     """The anomalies of the crafted month, in the order the server lists them."""
     return [
-        ("overdue_client", None, "c3", "pk1", {"overdue_days": 60, "next_due": (office_today - timedelta(days=60)).isoformat(), "last_attended": None}),
+        # Supervised from 60 days ago, every 14 days, never came: overdue since the first period ended.
+        ("overdue_client", None, "c3", "pk1", {"overdue_days": 47, "next_due": (office_today - timedelta(days=47)).isoformat(), "last_attended": None}),
         ("short_video", "A_short_video", "c1", "pk1", {"duration_seconds": 180, "minimum_seconds": 300}),
         ("short_video", "C_short_interrupted_no_notes", "c2", "pk2", {"duration_seconds": 120, "minimum_seconds": 300}),
         ("interrupted", "C_short_interrupted_no_notes", "c2", "pk2", {}),
         ("missing_notes", "C_short_interrupted_no_notes", "c2", "pk2", {"hours_since_end": 120}),
         ("missing_notes", "D_no_notes", "c2", "pk2", {"hours_since_end": 48}),
-        ("late_edit", "F_late_edit", "c2", "pk2", {"days_after_session": 9}),
+        ("late_edit", "F_late_edit", "c2", "pk2", {"days_after_session": 9, "late_changes": 1}),
     ]
 
 
@@ -128,5 +129,5 @@ async def test_attendance_per_client_gives_the_last_and_next_session_and_overdue
     assert sorted(rows) == ["c1", "c2", "c3"]
     assert rows["c1"]["last_session_at"] == (now - 3 * H).astimezone(OFFICE_TZ).isoformat()  # E, the latest held
     assert rows["c1"]["next_session_at"] == (now + 2 * D).astimezone(OFFICE_TZ).isoformat()  # G, still scheduled
-    assert (rows["c3"]["attendance"]["state"], rows["c3"]["attendance"]["overdue_days"], rows["c3"]["last_session_at"]) == ("overdue", 60, None)
+    assert (rows["c3"]["attendance"]["state"], rows["c3"]["attendance"]["overdue_days"], rows["c3"]["last_session_at"]) == ("overdue", 47, None)
     assert rows["c2"]["attendance"]["state"] in ("ok", "due")

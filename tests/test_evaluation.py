@@ -1,6 +1,7 @@
 """The evaluation for the head of office, checked against counts this test
-computes on its own from the seeded rows (with ``reporting_periods`` and
-``attendance`` as the measure of wajib lapor), on SQLite and PostgreSQL."""
+computes on its own from the seeded rows (with the record's ledger,
+``attendance`` and ``period_list``, as the measure of wajib lapor), on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -34,11 +35,14 @@ from server.db.models import (
     evidence_for,
 )
 from server.domain.documents.evaluation_figures import place_of_clients
-from server.domain.record.ledger import Timeline, attendance, reporting_periods
+from server.domain.record.ledger import PERIOD_STATUSES, attendance, period_list
+from server.domain.record.rules import Rules
+from tests.clock import hours_ago, office_today
 from tests.foundation import database
 
 TZ = "Asia/Jakarta"
 WIB = ZoneInfo(TZ)
+RULES = Rules(tz=TZ)  # the office's rules: no office of these tests changed them
 MONTHS = ["2025-03", "2025-04", "2025-05"]
 PREVIOUS = ["2024-12", "2025-01", "2025-02"]
 AREA_TREE = {
@@ -121,9 +125,24 @@ async def seed(database_url: str, office) -> dict:
         return {"clients": clients, "sessions": sessions, "kendala": kendala}
 
 
-def expected(data: dict, months: list[str], clients_filter=lambda c: True) -> dict:
-    """The figures, computed here without the code under test."""
-    clients = [c for c in data["clients"] if clients_filter(c)]
+def begun_between(c, sessions, first: date, last: date, as_of: date) -> dict[str, int]:
+    """The statuses, as of ``as_of``, of the client's periods that began from ``first`` to ``last``."""
+    counts = dict.fromkeys(PERIOD_STATUSES, 0)
+    for p in period_list(c, sessions, as_of, RULES):
+        if first <= p.start <= last:
+            counts[p.status] += 1
+    return counts
+
+
+def supervised_between(c, first: date, last: date) -> bool:
+    return c.supervision_start <= last and c.supervision_end >= first
+
+
+def expected(data: dict, months: list[str], clients_filter=lambda c: True, as_of: date = date(2025, 5, 31)) -> dict:
+    """The figures, computed here without the code under test (the ledger is
+    the measure): the periods begun in each month with their statuses as of the
+    range's day, the clients overdue at each month's end."""
+    clients = [c for c in data["clients"] if clients_filter(c) and supervised_between(c, date(2024, 12, 1), as_of)]
     ids = {c.id for c in clients}
     sessions = [s for s in data["sessions"] if s.client_id in ids]
     by_client = defaultdict(list)
@@ -133,17 +152,14 @@ def expected(data: dict, months: list[str], clients_filter=lambda c: True) -> di
     for key in months:
         first = date(int(key[:4]), int(key[5:]), 1)
         last = month_end(key)
-        prev_last = first - timedelta(days=1)
         in_month = [s for s in sessions if s.status != SessionStatus.cancelled and first <= (s.started_at or s.scheduled_at).astimezone(WIB).date() <= last]
         held = [s for s in in_month if s.status in (SessionStatus.ended, SessionStatus.interrupted)]
-        due = met = 0
+        periods = dict.fromkeys(PERIOD_STATUSES, 0)
         overdue = 0
         for c in clients:
-            now, before = reporting_periods(c, by_client[c.id], last, TZ), reporting_periods(c, by_client[c.id], prev_last, TZ)
-            due += now.due - before.due
-            met += now.met - before.met
-            upto = [s for s in by_client[c.id] if (s.started_at or s.scheduled_at).astimezone(WIB).date() <= last]
-            overdue += attendance(c, upto, last, TZ).state == "overdue"
+            for status, n in begun_between(c, by_client[c.id], first, last, as_of).items():
+                periods[status] += n
+            overdue += attendance(c, by_client[c.id], min(last, as_of), RULES).state == "overdue"
         kendala = defaultdict(lambda: {"total": 0, "accepted": 0, "moved": 0, "declined": 0, "unanswered": 0})
         for k in data["kendala"]:
             if k.client_id in ids and first <= k.created_at.astimezone(WIB).date() <= last:
@@ -152,10 +168,13 @@ def expected(data: dict, months: list[str], clients_filter=lambda c: True) -> di
                 kendala[k.kind][ended] += 1
         out[key] = {
             "month": key,
+            "as_of": min(last, as_of).isoformat(),
+            "to_date": as_of < last,
             "sessions_by_mode": {m.value: sum(1 for s in held if s.mode == m) for m in SessionMode},
             "sessions_by_evidence": {e.value: sum(1 for s in held if s.evidence == e) for e in Evidence},
-            "periods_due": due,
-            "periods_met": met,
+            "periods": periods,
+            "periods_due": sum(periods.values()),
+            "periods_met": periods["met"],
             "overdue_clients": overdue,
             "kendala_by_type": dict(kendala),
             "no_shows": sum(1 for s in in_month if s.outcome == Outcome.no_show),
@@ -175,6 +194,10 @@ async def test_the_month_by_month_figures_match_counts_made_independently(client
         assert got == want[got["month"]], got["month"]
     assert sum(sum(m["sessions_by_mode"].values()) for m in body["months"]) > 50  # the seed is not trivially empty
     assert any(m["overdue_clients"] for m in body["months"]) and any(m["kendala_by_type"] for m in body["months"])
+    assert all(m["periods"][s] for s in ("met", "excused", "missed") for m in [{"periods": {k: sum(x["periods"][k] for x in body["months"]) for k in PERIOD_STATUSES}}])
+    # A range in the past is counted to its last day; the headline adds up the months.
+    assert body["as_of"] == "2025-05-31" and body["headline"]["as_of"] == "2025-05-31"
+    assert body["headline"]["periods"] == {k: sum(m["periods"][k] for m in body["months"]) for k in PERIOD_STATUSES}
     # Change against the previous three months.
     before = expected(data, PREVIOUS)
     assert body["previous"]["sessions_held"] == sum(sum(m["sessions_by_mode"].values()) for m in before.values())
@@ -188,31 +211,31 @@ async def test_areas_group_clients_by_kelurahan_in_the_tree(client, office, sign
     body = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05")).json()
     areas = {(a["city"], a["kecamatan"], a["kelurahan"]): a for a in body["areas"]}
     tree = {kel.casefold(): (city, kec, kel) for city, kecs in AREA_TREE.items() for kec, kels in kecs.items() for kel in kels}
-    counts, overdue, due, met, mobile = Counter(), Counter(), Counter(), Counter(), {}
+    counts, overdue, periods = Counter(), Counter(), defaultdict(Counter)
     by_client = defaultdict(list)
     for s in data["sessions"]:
         by_client[s.client_id].append(s)
     for c in data["clients"]:
+        if not supervised_between(c, date(2025, 3, 1), date(2025, 5, 31)):
+            continue  # the areas are about the clients supervised in the range
         place = tree.get(c.kelurahan.strip().casefold(), (None, None, c.kelurahan.strip()))
         counts[place] += 1
-        upto = [s for s in by_client[c.id] if (s.started_at or s.scheduled_at).astimezone(WIB).date() <= date(2025, 5, 31)]
-        overdue[place] += attendance(c, upto, date(2025, 5, 31), TZ).state == "overdue"
-        end, start = reporting_periods(c, by_client[c.id], date(2025, 5, 31), TZ), reporting_periods(c, by_client[c.id], date(2025, 2, 28), TZ)
-        due[place] += end.due - start.due
-        met[place] += end.met - start.met
-        for s in by_client[c.id]:
-            if s.mode == SessionMode.mobile and s.outcome == Outcome.attended and s.status != SessionStatus.cancelled:
-                d = (s.started_at or s.scheduled_at).astimezone(WIB).date()
-                if d <= date(2025, 5, 31):
-                    mobile[place] = max(mobile.get(place, d), d)
+        overdue[place] += attendance(c, by_client[c.id], date(2025, 5, 31), RULES).state == "overdue"
+        periods[place].update(begun_between(c, by_client[c.id], date(2025, 3, 1), date(2025, 5, 31), date(2025, 5, 31)))
     assert set(areas) == set(counts)
     assert ("Jakarta Timur", "Cakung", "Pulo Gebang") in areas and ("Kepulauan Seribu", "Kepulauan Seribu Utara", "Pulau Kelapa") in areas
     assert (None, None, "Antah Berantah") in areas
     for place, a in areas.items():
         assert a["clients"] == counts[place], place
         assert a["overdue"] == overdue[place], place
-        assert a["rate"] == (round(min(met[place] / due[place], 1), 3) if due[place] else None), place
-        assert a["last_mobile_day"] == (mobile[place].isoformat() if place in mobile else None), place
+        assert a["periods"] == {k: periods[place][k] for k in PERIOD_STATUSES}, place
+        due = sum(periods[place].values())
+        assert a["rate"] == (round(periods[place]["met"] / due, 3) if due else None), place
+        # The seed has mobile sessions but no mobile-counseling day: no kelurahan had one.
+        assert a["last_mobile_day"] is None, place
+    # The areas add up to the office.
+    assert sum(a["overdue"] for a in body["areas"]) == body["headline"]["overdue_clients"]
+    assert {k: sum(a["periods"][k] for a in body["areas"]) for k in PERIOD_STATUSES} == body["headline"]["periods"]
     # Sorted by need: the most overdue first.
     assert [a["overdue"] for a in body["areas"]] == sorted((a["overdue"] for a in body["areas"]), reverse=True)
 
@@ -242,12 +265,27 @@ async def test_officers_and_a_pk_sees_only_their_own_caseload(client, office, si
         assert o["open_kendala"] == sum(1 for k in data["kendala"] if k.status == "open" and any(c.id == k.client_id for c in mine))
         assert o["open_kendala"] == 0 or o["kendala_waiting_days_max"] > 100  # made in 2024-25: long waiting
 
+    # The PKs add up to the office.
+    assert sum(o["sessions_held"] for o in body["officers"]) == body["headline"]["sessions_held"]
+    assert sum(o["clients_overdue"] for o in body["officers"]) == body["headline"]["overdue_clients"]
+    assert sum(o["caseload"] for o in body["officers"]) == sum(a["clients"] for a in body["areas"])
+
     await sign_in(client, "pk2")
     own = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05")).json()
-    assert [o["officer_id"] for o in own["officers"]] == [office.staff["pk2"].id]
-    want = expected(data, MONTHS, lambda c: c.officer_id == office.staff["pk2"].id)
+    pk2 = office.staff["pk2"].id
+    mine = {c.id for c in data["clients"] if c.officer_id == pk2}
+    # Their own row first; a colleague appears only for sessions they held with pk2's clients.
+    assert own["officers"][0]["officer_id"] == pk2 or all(o["caseload"] == 0 for o in own["officers"] if o["officer_id"] != pk2)
+    for o in own["officers"]:
+        if o["officer_id"] != pk2:
+            assert o["caseload"] == 0 and o["clients_overdue"] == 0
+            assert o["sessions_held"] == sum(1 for s in data["sessions"] if s.client_id in mine and s.officer_id == o["officer_id"]
+                                             and s.status in (SessionStatus.ended, SessionStatus.interrupted)
+                                             and first <= (s.started_at or s.scheduled_at).astimezone(WIB).date() <= last)
+    assert sum(o["sessions_held"] for o in own["officers"]) == own["headline"]["sessions_held"]
+    want = expected(data, MONTHS, lambda c: c.officer_id == pk2)
     assert own["months"] == [want[k] for k in MONTHS]
-    assert sum(a["clients"] for a in own["areas"]) == sum(1 for c in data["clients"] if c.officer_id == office.staff["pk2"].id)
+    assert sum(a["clients"] for a in own["areas"]) == sum(1 for c in data["clients"] if c.officer_id == pk2 and supervised_between(c, first, last))
 
 
 async def test_strategies_hide_figures_under_five_clients_and_the_csv_is_guarded(client, office, sign_in, database_url):
@@ -288,19 +326,30 @@ async def test_bad_queries_are_400(client, office, sign_in, query):
     assert (await resp.json())["error"] == "invalid-query"
 
 
-async def test_the_fast_periods_agree_with_reporting_periods(database_url, office):
+async def test_the_evaluations_packed_ledger_agrees_with_the_records(database_url, office):
+    """The evaluation builds each client's ledger from packed sessions, the record
+    from rows: the same periods and the same standing on every day asked."""
+    from server.domain.documents.evaluation import _ledger
+    from server.domain.record.session_digest import LocalDays, day_number, digest_for
+
     data = await seed(database_url, office)
     by_client = defaultdict(list)
     for s in data["sessions"]:
         by_client[s.client_id].append(s)
+    days = (date(2024, 8, 1), date(2024, 12, 31), date(2025, 3, 31), date(2025, 4, 15), date(2025, 5, 31), date(2026, 6, 1))
+    async with database(database_url) as db:
+        packed = await digest_for(db).sessions(db, LocalDays.over(TZ, days[0], days[-1]), office.id, ((c.id, c.sessions_revision) for c in data["clients"]))
+    checked = Counter()
     for c in data["clients"]:
-        days = [(s.started_at or s.scheduled_at).astimezone(WIB).date() for s in by_client[c.id] if s.outcome == Outcome.attended and s.status != SessionStatus.cancelled]
-        tl = Timeline(c, days)
-        for as_of in (date(2024, 8, 1), date(2024, 12, 31), date(2025, 3, 31), date(2025, 4, 15), date(2025, 5, 31), date(2026, 6, 1)):
-            p = reporting_periods(c, by_client[c.id], as_of, TZ)
-            assert tl.periods(as_of) == (p.due, p.met), (c.id, as_of)
-            upto = [s for s in by_client[c.id] if (s.started_at or s.scheduled_at).astimezone(WIB).date() <= as_of]
-            assert tl.overdue(as_of) == (attendance(c, upto, as_of, TZ).state == "overdue"), (c.id, as_of)
+        for as_of in days:
+            ledger = _ledger(c, packed[c.id], day_number(as_of), RULES.min_report_seconds)
+            att = attendance(c, by_client[c.id], as_of, RULES)
+            assert ledger.counts(day_number(as_of)) == att.periods, (c.id, as_of)
+            assert ledger.overdue_on(day_number(as_of)) == (att.state == "overdue"), (c.id, as_of)
+            checked[att.state] += 1
+            checked.update(k for k, n in att.periods.items() if n)
+    # The seed reaches every status and every standing the ledger knows.
+    assert set(checked) >= {"met", "excused", "missed", "open", "ok", "overdue", "not_started", "completed"}, checked
 
 
 def test_place_of_clients_matches_by_name_ignoring_case_and_spaces():
@@ -380,12 +429,13 @@ async def test_an_areas_last_mobile_day_counts_the_offices_mobile_counseling_day
         body = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05")).json()
         return {a["kelurahan"]: a["last_mobile_day"] for a in body["areas"]}[kelurahan]
 
+    # Clients of Pulo Gebang came to mobile sessions, but the office held no day there yet.
     before = await last_day("Pulo Gebang")
+    assert before is None
     async with database(database_url) as db:
         for day, status in ((date(2025, 5, 24), MobileEventStatus.planned), (date(2025, 5, 31), MobileEventStatus.cancelled), (date(2025, 6, 14), MobileEventStatus.planned)):
             db.add(MobileEvent(office_id=office.id, date=day, start_time="08:00", end_time="12:00", kelurahan="Pulo Gebang", status=status))
         await db.commit()
-    assert before is None or before < "2025-05-24"
     assert await last_day("Pulo Gebang") == "2025-05-24"
 
 
@@ -429,7 +479,8 @@ async def test_a_month_holds_the_sessions_of_its_last_evening_and_first_morning_
     # 1 Apr–30 Apr by the session that started at 00:10 WIB on 1 April.
     assert (march["periods_due"], march["periods_met"], april["periods_due"], april["periods_met"]) == (1, 1, 1, 1)
     assert (march["overdue_clients"], april["overdue_clients"]) == (0, 0)
-    assert [a["last_mobile_day"] for a in body["areas"]] == ["2025-03-01"]
+    # A mobile session of the client's is not a mobile-counseling day of its kelurahan.
+    assert [a["last_mobile_day"] for a in body["areas"]] == [None]
 
 
 async def test_the_evaluation_reads_sessions_from_its_indexes_alone_on_sqlite(tmp_path):
@@ -475,3 +526,54 @@ async def test_the_evaluation_reads_sessions_from_its_indexes_alone_on_sqlite(tm
         assert reads and all("COVERING INDEX ix_session_client_evaluation" in s or "INDEX ix_session_without_notes" in s for s in reads), (statement, plan)
     per_client = next(plan for statement, plan in plans.items() if "group_concat" in statement and "instr" in statement)
     assert not any("TEMP B-TREE" in step for step in per_client), per_client
+
+
+# --- nothing in the future as fact (issue "One truth") ------------------------------
+
+
+def _month_after(day: date) -> date:
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+
+@pytest.mark.clock
+async def test_the_current_month_is_counted_as_of_today_and_a_later_month_is_refused(client, office, sign_in):
+    # On 6 December the page stated the end of December as fact ("Terlambat lapor di akhir periode").
+    today = office_today()
+    this, later = today.strftime("%Y-%m"), _month_after(today).strftime("%Y-%m")
+    last_day = _month_after(today) - timedelta(days=1)
+    await sign_in(client, "kasie")
+    for query in (f"from={this}&to={this}", ""):
+        body = await (await client.get("/api/reports/evaluation?" + query)).json()
+        assert body["as_of"] == today.isoformat(), query
+        current = body["months"][-1]
+        assert (current["month"], current["as_of"], current["to_date"]) == (this, today.isoformat(), today < last_day), query
+        assert body["headline"]["as_of"] == today.isoformat()
+        # The seeded clients report every 14 days and never came: overdue today, and no period after today is due.
+        assert body["headline"]["overdue_clients"] == 2
+        assert body["headline"]["periods"]["open"] == 2
+    refused = await client.get(f"/api/reports/evaluation?from={this}&to={later}")
+    assert refused.status == 400
+    assert (await refused.json())["error"] == "future-period"
+    page = await client.get(f"/evaluation?from={this}&to={this}")
+    html = await page.text()
+    assert page.status == 200
+    assert ('id="eval-as-of"' in html) == (today < last_day)
+
+
+@pytest.mark.clock
+async def test_the_clients_behind_a_figure_are_as_of_today_never_a_later_day(client, office, sign_in):
+    # "Keadaan pada 31 Desember 2026" listed as Terlambat clients who were Tertib that day.
+    today = office_today()
+    await sign_in(client, "pk1")
+    resp = await client.post("/api/sessions", json={"client_id": office.clients["c1"].id, "mode": "office", "scheduled_at": hours_ago(0.2).isoformat(),
+                                                  "outcome": "attended", "duration_minutes": 5})
+    assert resp.status == 201, await resp.text()
+    record = await (await client.get(f"/api/clients/{office.clients['c1'].id}/record")).json()
+    assert record["attendance"]["state"] in ("ok", "due")
+    await sign_in(client, "kasie")
+    this = today.strftime("%Y-%m")
+    far = (today + timedelta(days=60)).isoformat()
+    html = await (await client.get(f"/evaluation/clients?from={this}&to={this}&on={far}&overdue=1")).text()
+    assert f'data-client-id="{office.clients["c2"].id}"' in html
+    assert f'data-client-id="{office.clients["c1"].id}"' not in html
+    assert f'data-on="{today.isoformat()}"' in html

@@ -27,7 +27,7 @@ from server.db.models import (
     SessionMode,
     SessionStatus,
 )
-from server.domain.record.ledger import STATE_ORDER
+from server.domain.record.ledger import PERIOD_STATUSES, REPORTING_REASONS, STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR
 from server.web.pages.admin import SETTING_KEYS
 from server.web.pages.join_link import _STATUS as JOIN_REFUSALS
@@ -62,6 +62,8 @@ DYNAMIC_PREFIXES = {
     "letter.signer_title.": ["head", "officer"],
     "office.field.": list(OFFICE_FORM_FIELDS),
     "eval.evidence.": [e.value for e in Evidence],
+    "reporting.": list(REPORTING_REASONS),
+    "period.": list(PERIOD_STATUSES),
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS]

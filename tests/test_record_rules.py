@@ -5,10 +5,12 @@ above 100%, and late entries nobody sees."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from server.db.models import GuidanceSession, NoteVersion, Outcome, SessionMode, SessionStatus, utcnow
+from server.db.models import GuidanceSession, Outcome, SessionMode, SessionStatus, utcnow
 from tests.foundation import database
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -157,5 +159,15 @@ async def test_a_session_logged_days_after_it_is_a_late_entry_with_who_and_when(
     await sign_in(client, "kasie")
     found = (await (await client.get("/api/audit/anomalies")).json())["anomalies"]
     assert sorted(a["session_id"] for a in found if a["kind"] == "late-entry") == sorted([sid, old_id])
-    async with database(database_url) as db:
-        assert await db.get(NoteVersion, late[0]["detail"]["version_id"]) is not None
+    # Every view marks it the same way, with the day it was entered; the entry is one
+    # anomaly, not also a "late edit" of its own first version.
+    entered_on = datetime.fromisoformat(late[0]["detail"]["entered_at"]).astimezone(WIB).date().isoformat()
+    session = await (await client.get(f"/api/sessions/{sid}")).json()
+    assert (session["late_entry"], session["entered_on"]) == (True, entered_on)
+    assert (await (await client.get(f"/api/sessions/{prompt}")).json())["late_entry"] is False
+    record = await (await client.get(f"/api/clients/{office.clients['c1'].id}/record")).json()
+    assert {s["id"]: s["late_entry"] for s in record["sessions"]}[sid] is True
+    log = {r["id"]: r for r in (await (await client.get(f"/api/audit/sessions?client_id={office.clients['c1'].id}")).json())["sessions"]}
+    assert (log[sid]["late_entry"], log[sid]["entered_on"], log[prompt]["late_entry"]) == (True, entered_on, False)
+    per_reason = Counter((a["session_id"], a["kind"]) for a in found if a["session_id"] is not None)
+    assert max(per_reason.values()) == 1 and (sid, "late_edit") not in per_reason

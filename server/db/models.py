@@ -239,6 +239,10 @@ class GuidanceSession(Base):
     link_version: Mapped[int] = mapped_column(Integer, default=1)
     last_heartbeat_at: Mapped[datetime | None]
     notes_updated_at: Mapped[datetime | None]
+    # When what happened (attended, excused, no-show) was first entered: a session entered
+    # well after its own day stays marked as a late entry (server/domain/record/ledger.py).
+    # Set by the record itself on every write (server/domain/record/sessions.py), migration 0009.
+    outcome_entered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 

@@ -26,9 +26,16 @@ from server.web.api.clients import ClientCreate
 from server.web.api.evaluation import EvaluationQuery
 from server.web.api.field_sessions import SessionComplete
 from server.web.api.home_visits import VisitPlan
-from server.web.api.letters import LetterCreate
-from server.web.api.mobile_events import CadenceUpdate, CheckIn, EventCreate, EventUpdate, InvitationAdd
 from server.web.api.kendala import KendalaAnswer, KendalaReport
+from server.web.api.letters import LetterCreate
+from server.web.api.mobile_events import (
+    CadenceUpdate,
+    CheckIn,
+    EventCreate,
+    EventUpdate,
+    InvitationAdd,
+)
+from server.web.api.office import OfficeSettingsUpdate
 from server.web.api.sessions import SessionCreate, SessionUpdate
 from server.web.api.staff import StaffCreate, StaffUpdate
 
@@ -86,6 +93,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/sessions/{id}/complete"): Op("Finish a scheduled non-video session", body=SessionComplete),
     ("POST", "/api/sessions/{id}/phone-fallback"): Op("Continue a failed video session by phone or WhatsApp", created=True),
     ("GET", "/api/mobile-events/plan"): Op("Proposed mobile-counseling days (?from=YYYY-MM-DD&count=N)"),
+    ("GET", "/api/office/settings"): Op("The office's own rules (min_report_minutes)"),
+    ("PUT", "/api/office/settings"): Op("Change the office's rules (supervisor, admin)", body=OfficeSettingsUpdate),
     ("GET", "/api/mobile-events/cadence"): Op("The office's mobile-counseling cadence"),
     ("PUT", "/api/mobile-events/cadence"): Op("Change the cadence (supervisor, admin)", body=CadenceUpdate),
     ("POST", "/api/mobile-events"): Op("Plan a mobile-counseling day and invite its clients", body=EventCreate, created=True),

@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.db.models import Client, GuidanceSession, NoteVersion, SessionEvent, Staff
-from server.domain.record.ledger import Attendance
+from server.domain.record.ledger import Attendance, SessionJudge
 
 
 def iso(moment: datetime | date | None, tz: str = "Asia/Jakarta") -> str | None:
@@ -51,7 +51,9 @@ def event_json(event: SessionEvent, tz: str) -> dict[str, Any]:
     return {"id": event.id, "kind": event.kind, "at": iso(event.at, tz), "actor": event.actor, "detail": event.detail or {}}
 
 
-def session_json(session: GuidanceSession, tz: str, *, events: bool = True) -> dict[str, Any]:
+def session_json(session: GuidanceSession, tz: str, *, judge: SessionJudge, events: bool = True) -> dict[str, Any]:
+    """A session as the API answers it, with how the ledger counts it as of the
+    judge's day (``meets_reporting``, ``reporting_reason``, ``late_entry``, ``entered_on``)."""
     data = {
         "id": session.id,
         "client_id": session.client_id,
@@ -78,6 +80,7 @@ def session_json(session: GuidanceSession, tz: str, *, events: bool = True) -> d
         "follows_session_id": session.follows_session_id,
         "mobile_event_id": session.mobile_event_id,
         "checked_in_by_id": session.checked_in_by_id,
+        **judge.judge(session).as_dict(),
     }
     if events:
         data["events"] = [event_json(e, tz) for e in session.events]

@@ -7,18 +7,21 @@ Kinds (thresholds from Settings):
 - ``interrupted``: a session closed as ``interrupted``;
 - ``missing_notes``: a session that ended more than ``notes_grace_hours`` ago and
   still has no notes;
-- ``late_edit``: a version of the notes saved more than ``late_edit_days`` after
-  the session ended (one anomaly per such version);
+- ``late_edit``: the notes changed more than ``late_edit_days`` after the
+  session ended (a change: not the first version, which is the entry itself;
+  one anomaly per session, the latest such change, with how many there were);
 - ``overdue_client``: a client past their wajib lapor date (today's state);
 - ``late-entry``: a session whose outcome was first recorded more than
   ``late_entry_days`` after its date (allowed, but the supervisor sees who
-  entered it and when);
+  entered it and when): the same rule as the ``late_entry`` mark every view
+  shows (server/domain/record/ledger.py, ``is_late_entry``);
 - ``same-network``: a video session whose client joined from the same network
   address (/24 or /48) as the officer's console (see server/domain/calls/call_log.py).
 
 Sessions are looked at when scheduled within [date_from, date_to] (office dates);
 with neither given, the last ``DEFAULT_WINDOW_DAYS`` days, so the review stays
-quick on an office with years of history.
+quick on an office with years of history. A session appears at most once per
+kind.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from server.domain.documents.reports import (
     _filtered,
     client_attendance,
 )
-from server.domain.record.ledger import local_date
+from server.domain.record.ledger import is_late_entry, local_date
 from server.domain.record.sessions import HAPPENED
 from server.settings import Settings
 
@@ -121,11 +124,16 @@ async def find_anomalies(
             staff,
             f,
             tz,
-        ).where(GuidanceSession.status.in_(HELD), GuidanceSession.ended_at.is_not(None))
+        ).where(GuidanceSession.status.in_(HELD), GuidanceSession.ended_at.is_not(None)).order_by(NoteVersion.session_id, NoteVersion.id)
     )
+    by_session: dict[int, list[Any]] = {}
     for v in versions:
-        if v.created_at > v.ended_at + late:
-            days = (v.created_at - v.ended_at).days
+        by_session.setdefault(v.session_id, []).append(v)
+    for session_versions in by_session.values():
+        # The first version is the entry itself (a late one is ``late-entry``'s); the rest are changes.
+        changes = [v for v in session_versions[1:] if v.created_at > v.ended_at + late]
+        if changes:
+            v = changes[-1]
             found.append(
                 Anomaly(
                     "late_edit",
@@ -133,7 +141,7 @@ async def find_anomalies(
                     officer_id=v.officer_id,
                     session_id=v.session_id,
                     at=v.created_at,
-                    detail={"version_id": v.id, "author_id": v.author_id, "days_after_session": days},
+                    detail={"version_id": v.id, "author_id": v.author_id, "days_after_session": (v.created_at - v.ended_at).days, "late_changes": len(changes)},
                 )
             )
 
@@ -158,40 +166,34 @@ async def find_anomalies(
 
 
 async def _late_entries(db: AsyncSession, staff: Staff, f: SessionFilter, settings: Settings) -> list[Anomaly]:
-    """The first version that recorded an outcome of what happened, when it came
-    more than ``late_entry_days`` after the session's office date."""
+    """Sessions whose outcome of what happened was first entered more than
+    ``late_entry_days`` after the session's office date (``outcome_entered_at``,
+    set by the record on every write), with who created the row."""
     tz = settings.timezone
     rows = await db.execute(
         _filtered(
-            select(NoteVersion.id, NoteVersion.session_id, NoteVersion.created_at, NoteVersion.author_id, GuidanceSession.client_id, GuidanceSession.officer_id, GuidanceSession.scheduled_at, GuidanceSession.started_at)
-            .join(GuidanceSession, GuidanceSession.id == NoteVersion.session_id),
+            select(GuidanceSession.id, GuidanceSession.client_id, GuidanceSession.officer_id, GuidanceSession.scheduled_at, GuidanceSession.started_at,
+                   GuidanceSession.outcome_entered_at, GuidanceSession.created_by_id),
             staff,
             f,
             tz,
-        )
-        .where(NoteVersion.outcome.in_([o.value for o in HAPPENED]), GuidanceSession.status != SessionStatus.cancelled)
-        .order_by(NoteVersion.session_id, NoteVersion.id)
+        ).where(GuidanceSession.outcome.in_(HAPPENED), GuidanceSession.status != SessionStatus.cancelled, GuidanceSession.outcome_entered_at.is_not(None))
     )
-    first: dict[int, Any] = {}
-    for row in rows:
-        first.setdefault(row.session_id, row)
-    authors_ids = {r.author_id for r in first.values() if r.author_id}
+    late = [r for r in rows if is_late_entry(local_date(r.started_at or r.scheduled_at, tz), local_date(r.outcome_entered_at, tz), settings.late_entry_days)]
+    authors_ids = {r.created_by_id for r in late if r.created_by_id}
     authors = dict((await db.execute(select(Staff.id, Staff.name).where(Staff.id.in_(authors_ids)))).all()) if authors_ids else {}
-    found = []
-    for row in first.values():
-        days = (local_date(row.created_at, tz) - local_date(row.started_at or row.scheduled_at, tz)).days
-        if days > settings.late_entry_days:
-            found.append(
-                Anomaly(
-                    "late-entry",
-                    client_id=row.client_id,
-                    officer_id=row.officer_id,
-                    session_id=row.session_id,
-                    at=row.created_at,
-                    detail={"version_id": row.id, "entered_by_id": row.author_id, "entered_by": authors.get(row.author_id), "entered_at": row.created_at.isoformat(), "days_after_session": days},
-                )
-            )
-    return found
+    return [
+        Anomaly(
+            "late-entry",
+            client_id=r.client_id,
+            officer_id=r.officer_id,
+            session_id=r.id,
+            at=r.outcome_entered_at,
+            detail={"entered_by_id": r.created_by_id, "entered_by": authors.get(r.created_by_id), "entered_at": r.outcome_entered_at.isoformat(),
+                    "days_after_session": (local_date(r.outcome_entered_at, tz) - local_date(r.started_at or r.scheduled_at, tz)).days},
+        )
+        for r in late
+    ]
 
 
 async def _same_network(db: AsyncSession, staff: Staff, f: SessionFilter, tz: str) -> list[Anomaly]:

@@ -36,7 +36,7 @@ too, so a call after a write redoes one client and adds up the rest
 from __future__ import annotations
 
 import statistics
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -53,8 +53,10 @@ from server.db.models import (
     Kendala,
     MobileEvent,
     MobileEventStatus,
+    Outcome,
     Role,
     SessionMode,
+    SessionStatus,
     Staff,
 )
 from server.domain.access import scope_clients
@@ -70,15 +72,19 @@ from server.domain.documents.evaluation_figures import (
     OfficerFigures,
     Place,
     StrategyFigures,
+    add_periods,
     month_end,
     months_between,
+    no_periods,
     place_of_clients,
     previous_span,
 )
-from server.domain.record.ledger import Timeline
+from server.domain.record.ledger import Ledger, reporting_reason
+from server.domain.record.rules import office_rules
 from server.domain.record.session_digest import (
     ATTENDED_AT,
     DAY_SHIFT,
+    EXCUSED_AT,
     HELD_AT,
     NO_SHOW_AT,
     LocalDays,
@@ -86,9 +92,9 @@ from server.domain.record.session_digest import (
     day_number,
     digest_for,
     evidence_of,
-    from_day_number,
     is_held,
     mode_of,
+    status_of,
 )
 
 # --- the computation -------------------------------------------------------------
@@ -120,18 +126,48 @@ async def _clients_in_scope(db: AsyncSession, staff: Staff, f: EvaluationFilter)
     return clients, places
 
 
-async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str, on: date, *, overdue: bool = False, open_kendala: bool = False) -> list[dict[str, Any]]:
+def _ledger(client: Any, p: Packed, as_of: int, min_report_seconds: int) -> Ledger:
+    """The client's ledger (server/domain/record/ledger.py) from its packed
+    sessions: the days, by ``as_of``, of those that met a period and of the
+    absences excused; the same rules the record counts by (``reporting_reason``)."""
+    meetings, excuses = [], []
+    for code, duration in zip(p.codes, p.durations):
+        day = code >> DAY_SHIFT
+        if day > as_of:
+            continue
+        outcome = code & 63
+        if outcome == EXCUSED_AT:
+            excuses.append(day)
+        elif outcome == ATTENDED_AT:
+            mode, status = _decoded(code)
+            if reporting_reason(mode, status, Outcome.attended, duration, day, as_of, min_report_seconds) is None:
+                meetings.append(day)
+    return Ledger(client.supervision_start, client.supervision_end, client.reporting_interval_days, meetings, excuses)
+
+
+_DECODED: dict[int, tuple[SessionMode, SessionStatus]] = {}
+
+
+def _decoded(code: int) -> tuple[SessionMode, SessionStatus]:
+    """A code's mode and status as enums, decoded once per distinct pair."""
+    key = code & _BELOW_DAY
+    found = _DECODED.get(key)
+    if found is None:
+        found = _DECODED[key] = (SessionMode(mode_of(code)), status_of(code))
+    return found
+
+
+async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str, on: date, today: date, *,
+                         overdue: bool = False, open_kendala: bool = False) -> list[dict[str, Any]]:
     """The clients behind a figure of the page: the filter's clients supervised
-    on ``on`` (only the overdue ones, or those with open kendala, if asked), with
-    their place, periods due and met by that day, and whether they were overdue."""
+    on ``on`` (never after today: a later day is counted as of today), only the
+    overdue ones or those with open kendala if asked, with their place and
+    their periods' statuses by that day."""
+    on = min(on, today)
     clients, places = await _clients_in_scope(db, staff, f)
-    last = day_number(on)
+    rules = await office_rules(db, staff.office_id, tz)
+    n = day_number(on)
     packed = await digest_for(db).sessions(db, LocalDays.over(tz, on, on), staff.office_id, ((c.id, c.sessions_revision) for c in clients))
-
-    def attended_by(p: Packed) -> list[int]:
-        """Days attended by ``on``, of sessions scheduled by then."""
-        return [code >> DAY_SHIFT for code, scheduled in zip(p.codes, p.scheduled) if scheduled <= last and code & 63 == ATTENDED_AT and code >> DAY_SHIFT <= last]
-
     with_kendala = set()
     if open_kendala:
         with_kendala = set((await db.execute(select(Kendala.client_id).where(Kendala.status == "open"))).scalars())
@@ -139,14 +175,14 @@ async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz
     for c in clients:
         if c.supervision_start > on or c.supervision_end < f.date_from:
             continue
-        tl = Timeline.of_numbers(c, sorted(set(attended_by(packed[c.id]))))
-        late = tl.overdue(on)
+        ledger = _ledger(c, packed[c.id], n, rules.min_report_seconds)
+        late = ledger.overdue_on(n)
         if (overdue and not late) or (open_kendala and c.id not in with_kendala):
             continue
-        due, met = tl.periods(on)
+        periods = ledger.counts(n)
         p = places[c.id]
         out.append({"id": c.id, "name": c.name, "register_number": c.register_number, "city": p.city, "kecamatan": p.kecamatan,
-                    "kelurahan": p.kelurahan, "due": due, "met": met, "overdue": late})
+                    "kelurahan": p.kelurahan, "periods": periods, "due": sum(periods.values()), "met": periods["met"], "overdue": late})
     out.sort(key=lambda r: (not r["overdue"], r["name"]))
     return out
 
@@ -154,85 +190,90 @@ async def clients_behind(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz
 @dataclass(frozen=True)
 class _Window:
     """The days a call counts, as local day numbers: the previous period's first
-    day, the range's first and last; and the last day of each month (``ends``,
-    after the day before the first month, as ``Timeline.add_months`` takes them)."""
+    day, the range's first and last, the day counted to (``as_of``: the last, or
+    today); the first and last day of each month; and the office's shortest call
+    that meets a period (part of the window: a part made under another rule is
+    not reused)."""
 
     first: int
     start: int
     last: int
-    ends: tuple[int, ...]
+    as_of: int
+    month_firsts: tuple[int, ...]
+    month_lasts: tuple[int, ...]
+    min_report_seconds: int
 
 
 @dataclass(frozen=True)
 class _Part:
     """What one client's sessions give a window (``_part``): the codes of the
     sessions counted in its months (with the month's position in place of the
-    day), the last mobile day, per PK the durations of the sessions held in the
-    range and the number without notes; from the client's periods, the due, met
-    and overdue of each month, of the range, and at its end; and the attendance
-    rates before and after each strategy's first use."""
+    day), per PK the durations of the sessions held in the range and the number
+    without notes; from the client's ledger, the statuses of the periods begun
+    in each month and in the range, whether it was overdue at each month's end
+    (or as of the window's day) and at the range's; and the attendance rates
+    before and after each strategy's first use."""
 
     counted: list[int]
-    last_mobile: date | None
     held: dict[int, list[int]]
     no_notes: dict[int, int]
-    due: list[int]
-    met: list[int]
-    overdue: list[int]
-    range_due: int
-    range_met: int
+    months: list[dict[str, int]]
+    overdue: list[bool]
+    range_periods: dict[str, int]
     overdue_at_end: bool
     rates: dict[str, tuple[float, float]]
 
 
+def _rate_between(ledger: Ledger, low: int, high: int) -> float | None:
+    """Periods met of those begun from ``low`` to ``high``, as of ``high``."""
+    if high < low:
+        return None
+    counts = ledger.counts_begun_between(low, high, high)
+    due = sum(counts.values())
+    return counts["met"] / due if due else None
+
+
 def _part(client: Any, p: Packed, w: _Window) -> _Part:
     """One client's figures for a window, from its packed sessions: a session
-    counts when it was scheduled by the range's last day (``scheduled``)."""
-    last, first, start, ends = w.last, w.first, w.start, w.ends
+    counts when its day is by the window's ``as_of``."""
+    first, start, last, as_of, firsts = w.first, w.start, w.last, w.as_of, w.month_firsts
     counted, attended = [], []
     held: dict[int, list[int]] = {}
-    for code, scheduled, officer, duration in zip(p.codes, p.scheduled, p.officers, p.durations):
-        if scheduled > last:
-            continue
+    for code, officer, duration in zip(p.codes, p.officers, p.durations):
         day = code >> DAY_SHIFT
+        if day > as_of:
+            continue
         if first <= day <= last:
             # the month's position in place of the day: a few hundred distinct values to decode
-            counted.append((bisect_left(ends, day) - 1) << DAY_SHIFT | code & _BELOW_DAY)
+            counted.append((bisect_right(firsts, day) - 1) << DAY_SHIFT | code & _BELOW_DAY)
         if code & 63 == ATTENDED_AT:
             attended.append(code)
         if day >= start and is_held(code):
             held.setdefault(officer, []).append(duration)
     no_notes: dict[int, int] = {}
-    for day_status, scheduled, officer in zip(p.bare, p.bare_scheduled, p.bare_officers):
-        if scheduled <= last and day_status >> 6 >= start and day_status & 63 in HELD_AT:
+    for day_status, officer in zip(p.bare, p.bare_officers):
+        if start <= day_status >> 6 <= as_of and day_status & 63 in HELD_AT:
             no_notes[officer] = no_notes.get(officer, 0) + 1
+    ledger = _ledger(client, p, as_of, w.min_report_seconds)
+    months = [ledger.counts_begun_between(mf, min(ml, as_of), as_of) for mf, ml in zip(firsts, w.month_lasts)]
+    overdue = [ledger.overdue_on(min(ml, as_of)) for ml in w.month_lasts]
     attended.sort()  # by day first
     first_use: dict[str, int] = {}  # mode → day number
-    last_mobile = None
     for code in attended:
         mode = mode_of(code)
         if mode in _STRATEGY_VALUES and mode not in first_use:
             first_use[mode] = code >> DAY_SHIFT
-        if mode == SessionMode.mobile.value:
-            last_mobile = from_day_number(code >> DAY_SHIFT)
-    tl = Timeline.of_numbers(client, list(dict.fromkeys(code >> DAY_SHIFT for code in attended)))
-    n = len(w.ends) - 1
-    due, met, overdue = [0] * n, [0] * n, [0] * n
-    tl.add_months(w.ends, due, met, overdue)
-    due0, met0 = tl.due(start - 1), tl.met(start - 1)
     rates = {}
     # strategies: attendance in the 90 days before and after a client's first
     # session of the mode within the range (an observation, not a cause)
     for mode, d in first_use.items():
-        if not (start <= d <= last):
+        if not (start <= d <= as_of):
             continue
-        b0, bm0 = tl.due(d - STRATEGY_WINDOW_DAYS - 1), tl.met(d - STRATEGY_WINDOW_DAYS - 1)
-        b1, bm1 = tl.due(d - 1), tl.met(d - 1)
-        a1, am1 = tl.due(min(d + STRATEGY_WINDOW_DAYS, last)), tl.met(min(d + STRATEGY_WINDOW_DAYS, last))
-        if b1 - b0 > 0 and a1 - b1 > 0:  # else no period before or after to compare with
-            rates[mode] = (min((bm1 - bm0) / (b1 - b0), 1.0), min((am1 - bm1) / (a1 - b1), 1.0))
-    return _Part(counted, last_mobile, held, no_notes, due, met, overdue,
-                 tl.due(last) - due0, tl.met(last) - met0, tl.overdue_on(last), rates)
+        before = _rate_between(ledger, d - STRATEGY_WINDOW_DAYS, d - 1)
+        after = _rate_between(ledger, d, min(d + STRATEGY_WINDOW_DAYS, as_of))
+        if before is not None and after is not None:  # else no period before or after to compare with
+            rates[mode] = (before, after)
+    return _Part(counted, held, no_notes, months, overdue, ledger.counts_begun_between(start, as_of, as_of), ledger.overdue_on(as_of), rates)
 
 
 _STRATEGY_ORDER = tuple(m.value for m in STRATEGY_MODES)
@@ -264,52 +305,43 @@ async def _parts(db: AsyncSession, staff: Staff, clients: list[Any], days: Local
 
 
 async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str, today: date) -> Evaluation:
+    """The evaluation of ``f``'s months, every figure counted as of the range's
+    last day or today, whichever comes first: a month not over yet is counted
+    "per hari ini", never at its end."""
+    as_of = min(f.date_to, today)
     prev_from, prev_to = previous_span(f.date_from, f.date_to)
     local = LocalDays.over(tz, prev_from, f.date_to)
-    range_end_utc = datetime.combine(f.date_to + timedelta(days=1), time(0), ZoneInfo(tz))
+    range_end_utc = datetime.combine(as_of + timedelta(days=1), time(0), ZoneInfo(tz))
     prev_start_utc = datetime.combine(prev_from, time(0), ZoneInfo(tz))
 
+    rules = await office_rules(db, staff.office_id, tz)
     clients, places = await _clients_in_scope(db, staff, f)
-    ids = {c.id for c in clients}
-    by_id = {c.id: c for c in clients}
-
-    month_list = [MonthFigures(m.strftime("%Y-%m"), first=m, last=month_end(m)) for m in months_between(prev_from, f.date_to)]
+    month_list = [MonthFigures(m.strftime("%Y-%m"), first=m, last=month_end(m), as_of=min(month_end(m), as_of)) for m in months_between(prev_from, f.date_to)]
     months = {m.month: m for m in month_list}
-    window = _Window(day_number(prev_from), day_number(f.date_from), day_number(f.date_to),
-                     tuple([day_number(prev_from) - 1] + [day_number(m.last) for m in month_list]))
+    window = _Window(day_number(prev_from), day_number(f.date_from), day_number(f.date_to), day_number(as_of),
+                     tuple(day_number(m.first) for m in month_list), tuple(day_number(m.last) for m in month_list), rules.min_report_seconds)
     parts = await _parts(db, staff, clients, local, window)
+    # The clients the months are about (supervised on some day of the window, the
+    # previous span included) and those the range is about (the areas, the PKs' caseloads).
+    in_window = [c for c in clients if c.supervision_start <= as_of and c.supervision_end >= prev_from]
+    ranged = [c for c in in_window if c.supervision_end >= f.date_from]
+    ids = {c.id for c in in_window}
+    by_id = {c.id: c for c in in_window}
 
     # month by month: held by mode and evidence, no-shows; each distinct code decoded once
-    for code, n in Counter(chain.from_iterable(part.counted for part in parts.values())).items():
+    for code, n in Counter(chain.from_iterable(parts[c.id].counted for c in in_window)).items():
         m = month_list[code >> DAY_SHIFT]
         if is_held(code):
             m.sessions_by_mode[mode_of(code)] += n
             m.sessions_by_evidence[evidence_of(code)] += n
         if code & 63 == NO_SHOW_AT:
             m.no_shows += n
-    # periods and overdue at each month's end
-    columns = [map(sum, zip(*(getattr(part, name) for part in parts.values()))) for name in ("due", "met", "overdue")]
-    for m, due, met, overdue in zip(month_list, *columns):
-        m.periods_due, m.periods_met, m.overdue_clients = due, met, overdue
-
-    last_mobile: dict[str, date] = {}
-
-    def went(kelurahan: str, day: date) -> None:
-        k = kelurahan.casefold()
-        last_mobile[k] = max(day, last_mobile.get(k, day))
-
-    for cid, part in parts.items():
-        if part.last_mobile is not None:
-            went(places[cid].kelurahan, part.last_mobile)
-    # The office's mobile-counseling days held there (server/domain/fieldwork/mobile_events.py),
-    # with or without a roll call yet: the day the office went is what the head asks.
-    held = await db.execute(
-        select(MobileEvent.kelurahan, func.max(MobileEvent.date))
-        .where(MobileEvent.office_id == staff.office_id, MobileEvent.status == MobileEventStatus.planned, MobileEvent.date <= min(today, f.date_to))
-        .group_by(MobileEvent.kelurahan)
-    )
-    for kelurahan, day in held.all():
-        went(kelurahan, day)
+    # periods begun in each month, with their statuses; clients overdue at each month's end
+    for c in in_window:
+        part = parts[c.id]
+        for m, periods, late in zip(month_list, part.months, part.overdue):
+            add_periods(m.periods, periods)
+            m.overdue_clients += late
 
     # kendala by type and how each ended
     kendala_rows = await db.execute(
@@ -340,15 +372,30 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     previous = [m for m in month_list if m.first < f.date_from]
 
     def headline(ms: list[MonthFigures]) -> Headline:
+        periods = no_periods()
+        for m in ms:
+            add_periods(periods, m.periods)
         return Headline(
-            sessions_held=sum(m.held for m in ms), periods_due=sum(m.periods_due for m in ms), periods_met=sum(m.periods_met for m in ms),
+            sessions_held=sum(m.held for m in ms), periods=periods,
             overdue_clients=ms[-1].overdue_clients if ms else 0, no_shows=sum(m.no_shows for m in ms),
-            kendala=sum(b["total"] for m in ms for b in m.kendala_by_type.values()),
+            kendala=sum(b["total"] for m in ms for b in m.kendala_by_type.values()), as_of=ms[-1].as_of if ms else None,
         )
+
+    # The office's mobile-counseling days held in each kelurahan (not cancelled, by the
+    # day counted to): the kelurahan of the event, never the home of a client who came.
+    last_mobile: dict[str, date] = {}
+    held_days = await db.execute(
+        select(MobileEvent.kelurahan, func.max(MobileEvent.date))
+        .where(MobileEvent.office_id == staff.office_id, MobileEvent.status == MobileEventStatus.planned, MobileEvent.date <= as_of)
+        .group_by(MobileEvent.kelurahan)
+    )
+    for kelurahan, day in held_days.all():
+        k = kelurahan.casefold()
+        last_mobile[k] = max(day, last_mobile.get(k, day))
 
     # areas: over the range, sorted by need (most overdue, then lowest rate)
     area_rows: dict[tuple, AreaFigures] = {}
-    for c in clients:
+    for c in ranged:
         p = places[c.id]
         key = (p.city or "", p.kecamatan or "", p.kelurahan.casefold())
         a = area_rows.get(key)
@@ -357,32 +404,35 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
         part = parts[c.id]
         a.clients += 1
         a.client_ids.append(c.id)
-        a.due += part.range_due
-        a.met += part.range_met
+        add_periods(a.periods, part.range_periods)
         a.overdue += part.overdue_at_end
     areas_out = sorted(area_rows.values(), key=lambda a: (-a.overdue, a.rate if a.rate is not None else 2.0, a.city or "~", a.kecamatan or "~", a.kelurahan))
 
-    # officers
-    officer_query = select(Staff.id, Staff.name).where(Staff.office_id == staff.office_id, Staff.role == Role.pk)
-    if staff.role == Role.pk:
-        officer_query = officer_query.where(Staff.id == staff.id)
-    if f.officer_id is not None:
-        officer_query = officer_query.where(Staff.id == f.officer_id)
-    officers = {row.id: OfficerFigures(row.id, row.name) for row in await db.execute(officer_query.order_by(Staff.name, Staff.id))}
+    # officers: every PK in scope, and anyone else who holds a client or held a session
+    # counted here, so that the table adds up to the office's figures
     durations: dict[int, list[int]] = defaultdict(list)
     no_notes: dict[int, int] = {}
-    for c in clients:
+    for c in in_window:
         part = parts[c.id]
         for officer_id, values in part.held.items():
             durations[officer_id] += values
         for officer_id, n in part.no_notes.items():
             no_notes[officer_id] = no_notes.get(officer_id, 0) + n
-        o = officers.get(c.officer_id)
-        if o is None:
-            continue
-        if c.supervision_start <= f.date_to and c.supervision_end >= f.date_from:
-            o.caseload += 1
-        o.clients_overdue += part.overdue_at_end
+    officer_query = select(Staff.id, Staff.name, Staff.role).where(Staff.office_id == staff.office_id, Staff.role == Role.pk)
+    if staff.role == Role.pk:
+        officer_query = officer_query.where(Staff.id == staff.id)
+    if f.officer_id is not None:
+        officer_query = officer_query.where(Staff.id == f.officer_id)
+    rows = list(await db.execute(officer_query))
+    others = ({c.officer_id for c in ranged} | set(durations) | set(no_notes) | set(open_waits)) - {row.id for row in rows}
+    if others:
+        rows += list(await db.execute(select(Staff.id, Staff.name, Staff.role).where(Staff.id.in_(sorted(others)))))
+    rows.sort(key=lambda r: (r.role != Role.pk, r.name, r.id))
+    officers = {row.id: OfficerFigures(row.id, row.name, not_pk=row.role != Role.pk) for row in rows}
+    for c in ranged:
+        o = officers[c.officer_id]
+        o.caseload += 1
+        o.clients_overdue += parts[c.id].overdue_at_end
     for oid, o in officers.items():
         values = durations.get(oid)
         o.sessions_held = len(values) if values else 0
@@ -396,7 +446,7 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     # strategies: attendance before and after each client's first use (``_part``)
     strategies = []
     for mode in _STRATEGY_ORDER:
-        pairs = [part.rates[mode] for part in parts.values() if mode in part.rates]
+        pairs = [parts[c.id].rates[mode] for c in ranged if mode in parts[c.id].rates]
         n = len(pairs)
         hidden = n < MIN_CLIENTS
         strategies.append(StrategyFigures(
@@ -406,4 +456,4 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
             hidden,
         ))
 
-    return Evaluation(f.date_from, f.date_to, current, areas_out, list(officers.values()), strategies, headline(current), headline(previous))
+    return Evaluation(f.date_from, f.date_to, as_of, current, areas_out, list(officers.values()), strategies, headline(current), headline(previous))

@@ -19,6 +19,7 @@ from server.db.models import (
 )
 from server.domain.documents.reports import month_first
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.record.ledger import PERIOD_STATUSES
 
 STRATEGY_MODES = (SessionMode.video, SessionMode.mobile, SessionMode.home_visit)
 # Figures resting on fewer clients are not shown: too few to read anything into.
@@ -39,9 +40,14 @@ class EvaluationFilter:
     kelurahan: str | None = None
 
 
-def month_span(from_month: str, to_month: str) -> tuple[date, date]:
-    """``2026-01``, ``2026-12`` → (2026-01-01, 2026-12-31); at most MAX_MONTHS."""
+def month_span(from_month: str, to_month: str, today: date) -> tuple[date, date]:
+    """``2026-01``, ``2026-12`` → (2026-01-01, 2026-12-31); at most MAX_MONTHS,
+    and never a month after the current one: the evaluation states no future as
+    fact (the current month is counted as of today)."""
     start, end_first = month_first(from_month, "from"), month_first(to_month, "to")
+    if end_first > date(today.year, today.month, 1):
+        raise DomainError(ErrorKind.invalid, "future-period", f"to: {to_month} has not begun; the latest month is {today:%Y-%m}",
+                          key="error.future_period", fields={"to": "after the current month"})
     if end_first < start:
         raise DomainError(ErrorKind.invalid, "invalid-query", "to: before from", fields={"to": "before from"})
     months = (end_first.year - start.year) * 12 + end_first.month - start.month + 1
@@ -63,6 +69,21 @@ def months_between(start: date, end: date) -> list[date]:
     return out
 
 
+def no_periods() -> dict[str, int]:
+    return dict.fromkeys(PERIOD_STATUSES, 0)
+
+
+def add_periods(total: dict[str, int], more: dict[str, int]) -> None:
+    for k, n in more.items():
+        total[k] += n
+
+
+def periods_rate(periods: dict[str, int]) -> float | None:
+    """Periods met of periods due (every status counted), never above 1."""
+    due = sum(periods.values())
+    return round(periods["met"] / due, 3) if due else None
+
+
 def previous_span(start: date, end: date) -> tuple[date, date]:
     n = len(months_between(start, end))
     first = start
@@ -76,28 +97,47 @@ class MonthFigures:
     month: str
     sessions_by_mode: dict[str, int] = field(default_factory=lambda: {m.value: 0 for m in SessionMode})
     sessions_by_evidence: dict[str, int] = field(default_factory=lambda: {e.value: 0 for e in Evidence})
-    periods_due: int = 0
-    periods_met: int = 0
-    overdue_clients: int = 0
+    # The reporting periods that began in the month, each with its status as of the
+    # evaluation's day (server/domain/record/ledger.py): they sum to periods_due.
+    periods: dict[str, int] = field(default_factory=no_periods)
+    overdue_clients: int = 0  # at the month's end, or as of today in the current month
     kendala_by_type: dict[str, dict[str, int]] = field(default_factory=dict)
     no_shows: int = 0
-    # For the page and the links: the month's first and last day.
+    # For the page and the links: the month's first and last day, and the day its
+    # figures are counted to (its last day, or today in the current month).
     first: date | None = None
     last: date | None = None
+    as_of: date | None = None
 
     @property
     def held(self) -> int:
         return sum(self.sessions_by_mode.values())
 
     @property
+    def periods_due(self) -> int:
+        return sum(self.periods.values())
+
+    @property
+    def periods_met(self) -> int:
+        return self.periods["met"]
+
+    @property
+    def to_date(self) -> bool:
+        """Counted as of today, the month not over yet ("per hari ini")."""
+        return self.as_of is not None and self.last is not None and self.as_of < self.last
+
+    @property
     def rate(self) -> float | None:
-        return round(min(self.periods_met / self.periods_due, 1.0), 3) if self.periods_due else None
+        return periods_rate(self.periods)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "month": self.month,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "to_date": self.to_date,
             "sessions_by_mode": self.sessions_by_mode,
             "sessions_by_evidence": self.sessions_by_evidence,
+            "periods": self.periods,
             "periods_due": self.periods_due,
             "periods_met": self.periods_met,
             "overdue_clients": self.overdue_clients,
@@ -112,20 +152,20 @@ class AreaFigures:
     kecamatan: str | None
     kelurahan: str
     clients: int = 0
-    due: int = 0
-    met: int = 0
+    periods: dict[str, int] = field(default_factory=no_periods)  # begun in the range, as of its day
     overdue: int = 0
     last_mobile_day: date | None = None
     client_ids: list[int] = field(default_factory=list)
 
     @property
     def rate(self) -> float | None:
-        return round(min(self.met / self.due, 1.0), 3) if self.due else None
+        return periods_rate(self.periods)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "city": self.city, "kecamatan": self.kecamatan, "kelurahan": self.kelurahan, "clients": self.clients,
-            "rate": self.rate, "overdue": self.overdue, "last_mobile_day": self.last_mobile_day.isoformat() if self.last_mobile_day else None,
+            "periods": self.periods, "rate": self.rate, "overdue": self.overdue,
+            "last_mobile_day": self.last_mobile_day.isoformat() if self.last_mobile_day else None,
         }
 
 
@@ -141,10 +181,13 @@ class OfficerFigures:
     kendala_waiting_days_max: int | None = None
     kendala_waiting_days_median: float | None = None
     clients_overdue: int = 0
+    # Not a PK of the office today (a former PK, or staff of another role who still
+    # holds clients or held sessions in scope): listed so the table adds up to the office.
+    not_pk: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "officer_id": self.officer_id, "name": self.name, "caseload": self.caseload, "sessions_held": self.sessions_held,
+            "officer_id": self.officer_id, "name": self.name, "not_pk": self.not_pk, "caseload": self.caseload, "sessions_held": self.sessions_held,
             "median_duration_seconds": self.median_duration_seconds, "sessions_without_notes": self.sessions_without_notes,
             "open_kendala": self.open_kendala, "kendala_waiting_days_max": self.kendala_waiting_days_max,
             "kendala_waiting_days_median": self.kendala_waiting_days_median, "clients_overdue": self.clients_overdue,
@@ -166,25 +209,35 @@ class StrategyFigures:
 @dataclass
 class Headline:
     sessions_held: int
-    periods_due: int
-    periods_met: int
-    overdue_clients: int  # at the period's end
+    periods: dict[str, int]
+    overdue_clients: int  # at the range's last day, or today
     no_shows: int
     kendala: int
+    as_of: date | None = None
+
+    @property
+    def periods_due(self) -> int:
+        return sum(self.periods.values())
+
+    @property
+    def periods_met(self) -> int:
+        return self.periods["met"]
 
     @property
     def rate(self) -> float | None:
-        return round(min(self.periods_met / self.periods_due, 1.0), 3) if self.periods_due else None
+        return periods_rate(self.periods)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sessions_held": self.sessions_held, "periods_due": self.periods_due, "periods_met": self.periods_met,
-                "rate": self.rate, "overdue_clients": self.overdue_clients, "no_shows": self.no_shows, "kendala": self.kendala}
+        return {"as_of": self.as_of.isoformat() if self.as_of else None, "sessions_held": self.sessions_held, "periods": self.periods,
+                "periods_due": self.periods_due, "periods_met": self.periods_met, "rate": self.rate,
+                "overdue_clients": self.overdue_clients, "no_shows": self.no_shows, "kendala": self.kendala}
 
 
 @dataclass
 class Evaluation:
     date_from: date
     date_to: date
+    as_of: date  # the day every figure is counted to: the range's last day, or today
     months: list[MonthFigures]
     areas: list[AreaFigures]
     officers: list[OfficerFigures]
@@ -196,6 +249,7 @@ class Evaluation:
         return {
             "from": self.date_from.strftime("%Y-%m"),
             "to": self.date_to.strftime("%Y-%m"),
+            "as_of": self.as_of.isoformat(),
             "months": [m.as_dict() for m in self.months],
             "areas": [a.as_dict() for a in self.areas],
             "officers": [o.as_dict() for o in self.officers],

@@ -34,6 +34,7 @@ from server.db.models import (
 from server.domain.access import scope_clients, scope_sessions
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.record.ledger import Attendance, attendance
+from server.domain.record.rules import office_rules
 
 MAX_PER_PAGE = 200
 HELD = (SessionStatus.ended, SessionStatus.interrupted)
@@ -145,6 +146,7 @@ LOG_COLUMNS = (
     GuidanceSession.met_with,
     GuidanceSession.findings,
     GuidanceSession.mobile_event_id,
+    GuidanceSession.outcome_entered_at,
 )
 
 
@@ -243,7 +245,9 @@ async def iter_session_log(db: AsyncSession, staff: Staff, f: SessionFilter, tz:
 
 # --- per-client attendance --------------------------------------------------
 
-_ATT_COLUMNS = (GuidanceSession.client_id, GuidanceSession.status, GuidanceSession.outcome, GuidanceSession.started_at, GuidanceSession.scheduled_at, GuidanceSession.evidence)
+# What the ledger reads of a session (server/domain/record/ledger.py, ``verdict``).
+_ATT_COLUMNS = (GuidanceSession.client_id, GuidanceSession.status, GuidanceSession.outcome, GuidanceSession.started_at, GuidanceSession.scheduled_at,
+                GuidanceSession.evidence, GuidanceSession.mode, GuidanceSession.duration_seconds)
 
 
 @dataclass(frozen=True)
@@ -260,7 +264,8 @@ class ClientAttendance:
 async def client_attendance(
     db: AsyncSession, staff: Staff, today: date, tz: str, officer_id: int | None = None, client_id: int | None = None
 ) -> list[ClientAttendance]:
-    """Each client in scope measured against wajib lapor, with their last and next session."""
+    """Each client in scope measured against wajib lapor as of ``today`` (the
+    office's today or an earlier day), with their last and next session."""
     query = scope_clients(select(Client), staff).order_by(Client.name, Client.id)
     if officer_id is not None:
         query = query.where(Client.officer_id == officer_id)
@@ -275,12 +280,13 @@ async def client_attendance(
         rows = await db.execute(select(*_ATT_COLUMNS).where(GuidanceSession.client_id.in_(ids[start : start + 500])))
         for row in rows:
             by_client[row.client_id].append(row)
+    rules = await office_rules(db, staff.office_id, tz)
     out = []
     for c in clients:
         rows = by_client[c.id]
         held = [r.started_at or r.scheduled_at for r in rows if r.status in HELD]
         upcoming = [r.scheduled_at for r in rows if r.status == SessionStatus.scheduled]
-        out.append(ClientAttendance(c, attendance(c, rows, today, tz), max(held) if held else None, min(upcoming) if upcoming else None))
+        out.append(ClientAttendance(c, attendance(c, rows, today, rules), max(held) if held else None, min(upcoming) if upcoming else None))
     return out
 
 

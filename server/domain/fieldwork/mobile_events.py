@@ -42,6 +42,7 @@ from server.domain.errors import DomainError, ErrorKind, forbidden, invalid, not
 from server.domain.office.areas import match_kelurahan
 from server.domain.record.appointments import appointment_moved
 from server.domain.record.ledger import STATE_ORDER, Attendance, attendance, local_date
+from server.domain.record.rules import office_rules
 from server.domain.record.sessions import add_event
 
 # A device that was offline at the venue may send its check-ins a little later.
@@ -113,7 +114,8 @@ async def attendance_of(db: AsyncSession, clients: list[Client], today: date, tz
     by: dict[int, list[GuidanceSession]] = {i: [] for i in ids}
     for s in (await db.execute(select(GuidanceSession).where(GuidanceSession.client_id.in_(ids)))).scalars():
         by[s.client_id].append(s)
-    return {c.id: attendance(c, by[c.id], today, tz) for c in clients}
+    rules = await office_rules(db, clients[0].office_id, tz)  # the clients of one office
+    return {c.id: attendance(c, by[c.id], today, rules) for c in clients}
 
 
 def due_first(clients: list[Client], att: dict[int, Attendance]) -> list[Client]:

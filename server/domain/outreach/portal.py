@@ -34,6 +34,7 @@ from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.office.profile import OfficeProfile, office_profile
 from server.domain.outreach import kendala as kendala_domain
 from server.domain.record.ledger import Attendance, attendance
+from server.domain.record.rules import rules_of
 from server.domain.record.sessions import OPEN_STATUSES
 from server.security import portalpass
 from server.settings import Settings
@@ -155,7 +156,7 @@ async def portal_view(db: AsyncSession, link: PortalLink, settings: Settings, to
         raise not_found("client")
     office = await db.get(Office, client.office_id)
     sessions = list((await db.execute(select(GuidanceSession).where(GuidanceSession.client_id == client.id))).scalars())
-    att = attendance(client, sessions, today, settings.timezone)
+    att = attendance(client, sessions, today, rules_of(office, settings.timezone))
     kendala = await kendala_domain.for_client(db, client.id, limit=30)
     appointments = [Appointment(s, join_window_open(s, settings, now), [k for k in kendala if k.session_id == s.id]) for s in await upcoming(db, client.id, today, settings.timezone)]
     days = await invited_days(db, client.id, today)

@@ -41,6 +41,7 @@ from server.db.models import (
 from server.domain.access import require_client, scope_clients
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.record.ledger import attendance
+from server.domain.record.rules import office_rules
 
 KINDS = ("morning_of", "overdue", "day_before", "mobile_invitation")
 REMINDED_MODES = (SessionMode.video, SessionMode.office)
@@ -125,8 +126,9 @@ async def daily_reminders(db: AsyncSession, staff: Staff | None, day: date, tz: 
     by_client: dict[int, list[GuidanceSession]] = {}
     for s in sessions:
         by_client.setdefault(s.client_id, []).append(s)
+    rules = {oid: await office_rules(db, oid, tz) for oid in {c.office_id for c in clients.values()}}
     for client in clients.values():
-        att = attendance(client, by_client.get(client.id, []), day, tz)
+        att = attendance(client, by_client.get(client.id, []), day, rules[client.office_id])
         if att.state == "overdue":
             found.append(("overdue", client, None, datetime.combine(day, SEND_AT["overdue"], zone), att.overdue_days))
     keys = [_key(kind, c.id, s, day) for kind, c, s, _at, _n in found]

@@ -1,128 +1,385 @@
-"""The supervision record: a client's sessions measured against wajib lapor."""
+"""The ledger of wajib lapor: one client's reporting periods, each with one
+status, as of a day.
+
+Every figure about a client's compliance is read from here, by every view
+(the record, the caseload, the audit's clients and anomalies, reminders, the
+client's own page, letters, the evaluation): docs/api.md, "What the counts
+mean", is the table. The rules:
+
+- Supervision is cut into periods of ``reporting_interval_days`` from its
+  start, the last one cut short at its end. The periods *due* as of a day are
+  those begun by then (within supervision).
+- A session *meets* its period when it happened by the day counted to, was not
+  cancelled, the client attended, and, for a call (video or phone), it lasted
+  at least the office's ``min_report_minutes``; otherwise ``reporting_reason``
+  says why not (``cancelled``, ``future``, ``not_attended``, ``too_short``). A
+  shorter call is a contact: it is in the record, it meets nothing.
+- Each period due has exactly one status: ``met`` (a session met it),
+  ``excused`` (not met, but an absence in it was excused), ``open`` (the
+  current period, not met yet) or ``missed`` (ended without either).
+- The client's standing follows from the periods: ``overdue`` when the last
+  ended period was missed and the current one is still open (overdue since the
+  end of the first of those missed in a row), ``due`` when the open period ends
+  within ``DUE_SOON_DAYS``, else ``ok``; ``not_started`` and ``completed``
+  outside supervision.
+
+Days are office-local day numbers (``session_digest.day_number``), so the
+evaluation, which reads packed sessions, and the record, which reads rows,
+build the same ``Ledger`` and get the same answers.
+"""
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any, Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from server.db.models import Client, Evidence, GuidanceSession, Outcome, SessionStatus
-from server.domain.record.session_digest import day_number
+from server.db.models import (
+    Client,
+    Evidence,
+    GuidanceSession,
+    Outcome,
+    SessionMode,
+    SessionStatus,
+)
+from server.domain.record.rules import Rules
+from server.domain.record.session_digest import day_number, from_day_number
 
 DUE_SOON_DAYS = 3
-
-
-@dataclass(frozen=True)
-class Attendance:
-    due: int  # reporting periods begun since supervision started (up to today or the end)
-    attended: int  # attended sessions up to today (several in one period each count here)
-    excused: int
-    no_show: int
-    rate: float | None  # periods_met / periods_due, never above 1
-    last_attended: date | None  # never after today: a session ahead clears nothing
-    next_due: date | None
-    overdue_days: int
-    state: str  # not_started | ok | due | overdue | completed
-    periods_due: int = 0
-    periods_met: int = 0
-    # Attended sessions by how they are known (observed | reported | roll_call), so a
-    # supervisor sees how much of the record rests on the officer's word.
-    attended_by_evidence: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        for k in ("last_attended", "next_due"):
-            d[k] = d[k].isoformat() if d[k] else None
-        return d
+PERIOD_STATUSES = ("met", "excused", "missed", "open")
+REPORTING_REASONS = ("cancelled", "future", "not_attended", "too_short")
+# Calls whose length the ledger weighs; a meeting in person (office, home visit,
+# roll call) meets its period whatever its length.
+TIMED_MODES = frozenset({SessionMode.video, SessionMode.phone})
 
 
 def local_date(moment: datetime, tz: str) -> date:
     return moment.astimezone(ZoneInfo(tz)).date()
 
 
-def attendance(client: Client, sessions: Iterable[GuidanceSession], today: date, tz: str) -> Attendance:
-    """The client's state against wajib lapor as of ``today``. Only sessions dated
-    up to today count: an entry dated ahead (which the rules now refuse, but old
-    rows may hold) can neither set "last attended" nor clear an overdue state."""
-    sessions = list(sessions)
-    interval = max(client.reporting_interval_days, 1)
-    start, end = client.supervision_start, client.supervision_end
-    attended_days: list[date] = []
-    by_evidence = {e.value: 0 for e in Evidence}
-    excused = no_show = 0
+def session_day(session: Any, tz: str) -> date:
+    """The office-local day a session counts on: when it began, else when it was due."""
+    return local_date(session.started_at or session.scheduled_at, tz)
+
+
+def reporting_reason(mode: SessionMode, status: SessionStatus, outcome: Outcome | None, duration_seconds: int | None,
+                     day: date | int, as_of: date | int, min_report_seconds: int) -> str | None:
+    """Why a session does not meet its reporting period as of ``as_of``, or None
+    when it does. ``day`` and ``as_of`` are both dates or both day numbers."""
+    if status == SessionStatus.cancelled:
+        return "cancelled"
+    if day > as_of:
+        return "future"
+    if outcome != Outcome.attended:
+        return "not_attended"
+    if mode in TIMED_MODES and (duration_seconds or 0) < min_report_seconds:
+        return "too_short"
+    return None
+
+
+def verdict(session: Any, as_of: date, rules: Rules) -> str | None:
+    """``reporting_reason`` of a session row (an ORM object or a row with its columns)."""
+    return reporting_reason(session.mode, session.status, session.outcome, session.duration_seconds,
+                            session_day(session, rules.tz), as_of, rules.min_report_seconds)
+
+
+def is_late_entry(day: date, entered: date | None, late_entry_days: int) -> bool:
+    """Entered more than ``late_entry_days`` (``BIMBING_LATE_ENTRY_DAYS``) after the day it is about."""
+    return entered is not None and (entered - day).days > late_entry_days
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """How the ledger counts one session: whether it meets its reporting period
+    (and why not), and whether it was entered late (and when it was entered)."""
+
+    meets_reporting: bool
+    reporting_reason: str | None
+    late_entry: bool
+    entered_on: date | None  # the office-local day its outcome was first entered
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"meets_reporting": self.meets_reporting, "reporting_reason": self.reporting_reason,
+                "late_entry": self.late_entry, "entered_on": self.entered_on.isoformat() if self.entered_on else None}
+
+
+@dataclass(frozen=True)
+class SessionJudge:
+    """The ledger's reading of single sessions as of a day, for every view that
+    lists sessions (their JSON, the CSV, the record, the monthly report)."""
+
+    rules: Rules
+    as_of: date
+    late_entry_days: int
+
+    def judge(self, session: Any) -> Judgement:
+        reason = verdict(session, self.as_of, self.rules)
+        entered = getattr(session, "outcome_entered_at", None)
+        entered_on = local_date(entered, self.rules.tz) if entered is not None else None
+        late = is_late_entry(session_day(session, self.rules.tz), entered_on, self.late_entry_days)
+        return Judgement(reason is None, reason, late, entered_on)
+
+
+@dataclass(frozen=True)
+class Period:
+    index: int
+    start: date
+    end: date  # the last day of the period
+    status: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "start": self.start.isoformat(), "end": self.end.isoformat(), "status": self.status}
+
+
+@dataclass(frozen=True)
+class Standing:
+    state: str  # not_started | ok | due | overdue | completed
+    overdue_days: int
+    next_due: date | None  # the last day to report by (past when overdue)
+    missed_in_a_row: int  # ended periods missed one after another, up to the last ended one
+
+
+def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
+    counts = dict.fromkeys(PERIOD_STATUSES, 0)
+    for s in statuses:
+        counts[s] += 1
+    return counts
+
+
+class Ledger:
+    """One client's periods, from the days (office-local day numbers) of the
+    sessions that met a period and of the absences that were excused. Every
+    question is asked as of a day ``n``: only meetings and excuses by then count.
+
+    A period that ended before ``n`` has the same status whatever ``n`` is, so
+    those are worked out once (``_final``, with the runs of missed periods they
+    make); only the period holding ``n`` is looked at afresh. The evaluation asks
+    every client at every month's end, and this keeps each question a lookup."""
+
+    __slots__ = ("start", "end", "interval", "meetings", "excuses", "_finals", "_runs")
+
+    def __init__(self, start: date, end: date, interval: int, meeting_days: Iterable[int], excused_days: Iterable[int] = ()):
+        self.start, self.end = day_number(start), day_number(end)
+        self.interval = max(interval, 1)
+        self.meetings = sorted({d for d in meeting_days if self.start <= d <= self.end})
+        self.excuses = sorted({d for d in excused_days if self.start <= d <= self.end})
+        self._finals: list[str] | None = None
+        self._runs: list[int] = []
+
+    # --- periods -----------------------------------------------------------------
+
+    def due(self, n: int) -> int:
+        """How many periods had begun by day ``n``."""
+        if n < self.start:
+            return 0
+        return (min(n, self.end) - self.start) // self.interval + 1
+
+    def bounds(self, i: int) -> tuple[int, int]:
+        first = self.start + i * self.interval
+        return first, min(first + self.interval - 1, self.end)
+
+    def period_of(self, n: int) -> int:
+        return (n - self.start) // self.interval
+
+    @staticmethod
+    def _any_between(days: list[int], low: int, high: int) -> bool:
+        i = bisect_left(days, low)
+        return i < len(days) and days[i] <= high
+
+    def _final(self, i: int) -> str:
+        """The status of period ``i`` once it has ended."""
+        if self._finals is None:
+            finals, runs, run = [], [], 0
+            for k in range(self.due(self.end)):
+                first, last = self.bounds(k)
+                s = "met" if self._any_between(self.meetings, first, last) else ("excused" if self._any_between(self.excuses, first, last) else "missed")
+                run = run + 1 if s == "missed" else 0
+                finals.append(s)
+                runs.append(run)
+            self._finals, self._runs = finals, runs
+        return self._finals[i]
+
+    def status(self, i: int, n: int) -> str:
+        first, last = self.bounds(i)
+        if last < n:
+            return self._final(i)
+        if self._any_between(self.meetings, first, n):
+            return "met"
+        if self._any_between(self.excuses, first, n):
+            return "excused"
+        return "open"
+
+    def statuses(self, n: int, first_period: int = 0) -> list[str]:
+        return [self.status(i, n) for i in range(first_period, self.due(n))]
+
+    def counts(self, n: int) -> dict[str, int]:
+        return count_statuses(self.statuses(n))
+
+    def counts_begun_between(self, low: int, high: int, n: int) -> dict[str, int]:
+        """The statuses, as of ``n``, of the periods that began from day ``low`` to
+        day ``high`` (both included; ``high`` at most ``n``)."""
+        first = self.due(low - 1)
+        return count_statuses(self.status(i, n) for i in range(first, self.due(min(high, n))))
+
+    def periods(self, n: int) -> list[Period]:
+        out = []
+        for i in range(self.due(n)):
+            first, last = self.bounds(i)
+            out.append(Period(i, from_day_number(first), from_day_number(last), self.status(i, n)))
+        return out
+
+    # --- the client's standing ---------------------------------------------------
+
+    def last_met(self, n: int) -> int | None:
+        i = bisect_right(self.meetings, n)
+        return self.meetings[i - 1] if i else None
+
+    def standing(self, n: int) -> Standing:
+        if n < self.start:
+            return Standing("not_started", 0, from_day_number(self.bounds(0)[1]), 0)
+        if n > self.end:
+            return Standing("completed", 0, None, self._missed_run(self.due(n) - 1))
+        current = self.period_of(n)
+        status = self.status(current, n)
+        run = self._missed_run(current - 1)
+        if status != "open":
+            nxt = current + 1
+            next_due = from_day_number(self.bounds(nxt)[1]) if self.bounds(nxt)[0] <= self.end else None
+            return Standing("ok", 0, next_due, run)
+        if run:
+            deadline = self.bounds(current - run)[1]
+            return Standing("overdue", n - deadline, from_day_number(deadline), run)
+        deadline = self.bounds(current)[1]
+        return Standing("due" if deadline - n <= DUE_SOON_DAYS else "ok", 0, from_day_number(deadline), 0)
+
+    def overdue_on(self, n: int) -> bool:
+        """``standing(n).state == "overdue"``, without building the standing."""
+        if n < self.start or n > self.end:
+            return False
+        current = self.period_of(n)
+        return current > 0 and self._missed_run(current - 1) > 0 and self.status(current, n) == "open"
+
+    def _missed_run(self, last: int) -> int:
+        """Ended periods missed one after another, up to period ``last``."""
+        if last < 0:
+            return 0
+        self._final(last)
+        return self._runs[last]
+
+
+# --- a client's record from its session rows ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Attendance:
+    """A client's wajib lapor as of ``as_of``: periods (each with one status),
+    the standing that follows, and, apart, the sessions counted as sessions."""
+
+    as_of: date
+    periods: dict[str, int]  # met / excused / missed / open: sums to periods_due
+    periods_due: int
+    state: str
+    overdue_days: int
+    next_due: date | None
+    last_attended: date | None  # the last day a session met a period
+    missed_in_a_row: int
+    # Sessions, not periods: held with the client present, excused, not come, and
+    # the attended calls too short to meet a period (contacts).
+    attended: int
+    excused: int
+    no_show: int
+    contacts: int
+    # Attended sessions by how they are known (observed | reported | roll_call), so a
+    # supervisor sees how much of the record rests on the officer's word.
+    attended_by_evidence: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def periods_met(self) -> int:
+        return self.periods["met"]
+
+    @property
+    def due(self) -> int:
+        return self.periods_due
+
+    @property
+    def rate(self) -> float | None:
+        """Periods met of periods due: never above 1."""
+        return round(self.periods["met"] / self.periods_due, 3) if self.periods_due else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "periods": dict(self.periods),
+            "periods_due": self.periods_due,
+            "periods_met": self.periods_met,
+            "due": self.periods_due,
+            "rate": self.rate,
+            "state": self.state,
+            "overdue_days": self.overdue_days,
+            "next_due": self.next_due.isoformat() if self.next_due else None,
+            "last_attended": self.last_attended.isoformat() if self.last_attended else None,
+            "missed_in_a_row": self.missed_in_a_row,
+            "sessions": {"attended": self.attended, "excused": self.excused, "no_show": self.no_show, "contacts": self.contacts},
+            "attended": self.attended,
+            "excused": self.excused,
+            "no_show": self.no_show,
+            "attended_by_evidence": dict(self.attended_by_evidence),
+        }
+
+
+def ledger_of(client: Any, sessions: Iterable[Any], as_of: date, rules: Rules) -> Ledger:
+    """The client's ledger from its session rows (ORM objects or rows with the
+    columns ``verdict`` reads)."""
+    meetings, excuses = [], []
     for s in sessions:
         if s.status == SessionStatus.cancelled:
             continue
-        day = local_date(s.started_at or s.scheduled_at, tz)
-        if day > today:
+        day = session_day(s, rules.tz)
+        if day > as_of:
+            continue
+        if s.outcome == Outcome.excused:
+            excuses.append(day_number(day))
+        elif verdict(s, as_of, rules) is None:
+            meetings.append(day_number(day))
+    return Ledger(client.supervision_start, client.supervision_end, client.reporting_interval_days, meetings, excuses)
+
+
+def attendance(client: Client | Any, sessions: Iterable[GuidanceSession | Any], as_of: date, rules: Rules) -> Attendance:
+    """The client's wajib lapor as of ``as_of`` (never after the office's today:
+    the caller's ``today`` or an earlier day). Sessions dated after it count for
+    nothing, so an entry dated ahead can neither meet a period nor clear a state."""
+    sessions = list(sessions)
+    ledger = ledger_of(client, sessions, as_of, rules)
+    n = day_number(as_of)
+    by_evidence = {e.value: 0 for e in Evidence}
+    attended = excused = no_show = contacts = 0
+    for s in sessions:
+        if s.status == SessionStatus.cancelled or session_day(s, rules.tz) > as_of:
             continue
         if s.outcome == Outcome.attended:
-            attended_days.append(day)
+            attended += 1
             evidence = getattr(s, "evidence", None)
             by_evidence[evidence.value if evidence is not None else Evidence.reported.value] += 1
+            contacts += verdict(s, as_of, rules) == "too_short"
         elif s.outcome == Outcome.excused:
             excused += 1
         elif s.outcome == Outcome.no_show:
             no_show += 1
-    last = max(attended_days) if attended_days else None
-    periods = reporting_periods(client, sessions, today, tz)
-    next_due = (last + timedelta(days=interval)) if last else start
-    if next_due > end:
-        next_due = None
-    overdue = max((today - next_due).days, 0) if next_due and today <= end else 0
-    if today < start:
-        state = "not_started"
-    elif today > end:
-        state = "completed"
-    elif overdue > 0:
-        state = "overdue"
-    elif next_due and (next_due - today).days <= DUE_SOON_DAYS:
-        state = "due"
-    else:
-        state = "ok"
+    counts = ledger.counts(n)
+    standing = ledger.standing(n)
+    last = ledger.last_met(n)
     return Attendance(
-        periods.due, len(attended_days), excused, no_show, periods.rate, last, next_due, overdue, state,
-        periods_due=periods.due, periods_met=periods.met, attended_by_evidence=by_evidence,
+        as_of, counts, sum(counts.values()), standing.state, standing.overdue_days, standing.next_due,
+        from_day_number(last) if last is not None else None, standing.missed_in_a_row,
+        attended, excused, no_show, contacts, by_evidence,
     )
 
 
-@dataclass(frozen=True)
-class Periods:
-    """Wajib lapor counted by reporting period, as of a day."""
-
-    due: int  # periods begun by the day (the current one included), within supervision
-    met: int  # of those, periods in which an attended session fell
-
-    @property
-    def rate(self) -> float | None:
-        return round(self.met / self.due, 3) if self.due else None
-
-
-def period_of(client: Client, day: date) -> int:
-    """The index of the reporting period holding ``day`` (0 is the first)."""
-    return (day - client.supervision_start).days // max(client.reporting_interval_days, 1)
-
-
-def reporting_periods(client: Client, sessions: Iterable[GuidanceSession], as_of: date, tz: str) -> Periods:
-    """Cut supervision into periods of ``reporting_interval_days`` from its start;
-    a period is met by an attended session in it. Several sessions in one period
-    count once, and a session after ``as_of`` clears nothing, so the rate can
-    never pass 1 nor be raised by an entry dated ahead."""
-    start, end = client.supervision_start, client.supervision_end
-    if as_of < start:
-        return Periods(0, 0)
-    last_day = min(as_of, end)
-    due = period_of(client, last_day) + 1
-    met = set()
-    for s in sessions:
-        if s.status == SessionStatus.cancelled or s.outcome != Outcome.attended:
-            continue
-        day = local_date(s.started_at or s.scheduled_at, tz)
-        if start <= day <= last_day:
-            met.add(period_of(client, day))
-    return Periods(due, len(met))
+def period_list(client: Any, sessions: Iterable[Any], as_of: date, rules: Rules) -> list[Period]:
+    """Every period due as of ``as_of``, with its status (the record's table)."""
+    return ledger_of(client, sessions, as_of, rules).periods(day_number(as_of))
 
 
 STATE_ORDER = {"overdue": 0, "due": 1, "ok": 2, "not_started": 3, "completed": 4}
@@ -131,87 +388,3 @@ STATE_ORDER = {"overdue": 0, "due": 1, "ok": 2, "not_started": 3, "completed": 4
 def caseload_sort_key(item: tuple[Client, Attendance]):
     client, att = item
     return (STATE_ORDER[att.state], -att.overdue_days, att.next_due or date.max, client.name)
-
-
-class Timeline:
-    """One client's attended days as day numbers (days since 1970-01-01, office
-    time), for ``reporting_periods`` and ``attendance`` as of any day: ``firsts``
-    holds the first attended day of each period met, so the periods met by a day
-    are a bisection, and ``add_months`` walks all month ends in one pass."""
-
-    __slots__ = ("start", "end", "interval", "days", "firsts")
-
-    def __init__(self, client: Any, attended_days: Iterable[date]):
-        self._set(client, sorted({day_number(d) for d in attended_days}))
-
-    @classmethod
-    def of_numbers(cls, client: Any, days: list[int]) -> "Timeline":
-        """From day numbers already sorted and distinct (the scan's)."""
-        tl = cls.__new__(cls)
-        tl._set(client, days)
-        return tl
-
-    def _set(self, client: Any, days: list[int]) -> None:
-        s, e = day_number(client.supervision_start), day_number(client.supervision_end)
-        iv = max(client.reporting_interval_days, 1)
-        self.start, self.end, self.interval, self.days = s, e, iv, days
-        firsts, seen = [], None
-        for d in days:
-            if s <= d <= e:
-                p = (d - s) // iv  # records.period_of, in day numbers
-                if p != seen:
-                    firsts.append(d)
-                    seen = p
-        self.firsts = firsts
-
-    def due(self, n: int) -> int:
-        return 0 if n < self.start else (min(n, self.end) - self.start) // self.interval + 1
-
-    def met(self, n: int) -> int:
-        return bisect_right(self.firsts, n)  # every first is within supervision
-
-    def periods(self, as_of: date) -> tuple[int, int]:
-        """(due, met) exactly as ``records.reporting_periods(client, sessions, as_of)``."""
-        n = day_number(as_of)
-        return self.due(n), self.met(n)
-
-    def overdue_on(self, n: int) -> bool:
-        s, e = self.start, self.end
-        if n < s or n > e:
-            return False
-        i = bisect_right(self.days, n)
-        next_due = self.days[i - 1] + self.interval if i else s
-        return next_due <= e and n > next_due
-
-    def overdue(self, day: date) -> bool:
-        """``records.attendance(...).state == "overdue"`` on ``day``, counting attended sessions up to it."""
-        return self.overdue_on(day_number(day))
-
-    def add_months(self, ends: Sequence[int], due: list[int], met: list[int], overdue: list[int]) -> None:
-        """Add this client's periods due and met in each month, and whether it was
-        overdue at each month's end, to the office's lists: ``ends[0]`` is the day
-        before the first month, ``ends[k]`` the last day of month k-1. The same
-        figures as ``periods``/``overdue`` at each end, in one walk (the call runs
-        it for every client and month)."""
-        s, e, iv, days, firsts = self.start, self.end, self.interval, self.days, self.firsts
-        i = j = 0
-        n_days, n_firsts = len(days), len(firsts)
-        prev_due = prev_met = 0
-        for k, x in enumerate(ends):
-            if x < s:
-                continue  # nothing due, met nor overdue before supervision
-            while i < n_days and days[i] <= x:
-                i += 1
-            while j < n_firsts and firsts[j] <= x:
-                j += 1
-            d = ((x if x <= e else e) - s) // iv + 1
-            if k:
-                due[k - 1] += d - prev_due
-                met[k - 1] += j - prev_met
-                if x <= e:
-                    next_due = days[i - 1] + iv if i else s
-                    if next_due <= e and x > next_due:
-                        overdue[k - 1] += 1
-            prev_due, prev_met = d, j
-            if x > e:
-                break  # nothing changes after supervision

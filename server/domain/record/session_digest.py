@@ -83,6 +83,8 @@ MODE_AT = {_MODES.index(m.value) + 1: m.value for m in SessionMode}
 EVIDENCE_AT = {_EVIDENCES.index(e.value) + 1: e.value for e in Evidence}
 HELD_AT = frozenset(_STATUSES.index(s.value) + 1 for s in HELD)
 NO_SHOW_AT, ATTENDED_AT = _OUTCOMES.index(Outcome.no_show.value) + 1, _OUTCOMES.index(Outcome.attended.value) + 1
+EXCUSED_AT = _OUTCOMES.index(Outcome.excused.value) + 1
+STATUS_AT = {_STATUSES.index(s.value) + 1: s for s in SessionStatus}
 assert len(MODE_AT) == len(SessionMode) and len(EVIDENCE_AT) == len(Evidence) and max(MODE_AT) < 64 and max(EVIDENCE_AT) < 32
 assert len({_STATUSES.index(s.value) for s in SessionStatus}) == len(SessionStatus) and len(_STATUSES) < 64
 assert len({_OUTCOMES.index(o.value) for o in Outcome}) == len(Outcome) and len(_OUTCOMES) < 64
@@ -96,6 +98,10 @@ def mode_of(code: int) -> str:
 
 def evidence_of(code: int) -> str:
     return EVIDENCE_AT[(code >> EVIDENCE_SHIFT) & 31]
+
+
+def status_of(code: int) -> SessionStatus:
+    return STATUS_AT[(code >> STATUS_SHIFT) & 63]
 
 
 def is_held(code: int) -> bool:

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
@@ -29,6 +29,21 @@ log = logging.getLogger(__name__)
 OPEN_STATUSES = (SessionStatus.scheduled, SessionStatus.active)
 # Outcomes that say what happened at the meeting; "rescheduled" may be set ahead.
 HAPPENED = (Outcome.attended, Outcome.excused, Outcome.no_show)
+
+
+@event.listens_for(GuidanceSession, "before_insert")
+def _outcome_entered_on_insert(_mapper, _connection, session: GuidanceSession) -> None:
+    """The moment what happened was first entered, for every writer through the ORM
+    (forms, the API, a roll call, the demo): a row born with its outcome was entered
+    when it was made, unless the writer says when (the demo's history does)."""
+    if session.outcome in HAPPENED and session.outcome_entered_at is None:
+        session.outcome_entered_at = session.created_at or utcnow()
+
+
+@event.listens_for(GuidanceSession, "before_update")
+def _outcome_entered_on_update(_mapper, _connection, session: GuidanceSession) -> None:
+    if session.outcome in HAPPENED and session.outcome_entered_at is None:
+        session.outcome_entered_at = utcnow()
 
 
 def outcome_refusal(session: GuidanceSession, outcome: Outcome, now: datetime | None = None) -> DomainError | None:

@@ -34,9 +34,11 @@ from server.domain.access import require_role
 from server.domain.documents import reports
 from server.domain.documents.anomalies import Anomaly, find_anomalies, names
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.record.ledger import SessionJudge
 from server.keys import audit_key, catalogue_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today
+from server.web.ledger import judge_for
 from server.web.serialize import iso
 from server.web.validation import Body, describe
 
@@ -132,10 +134,15 @@ CSV_COLUMNS = (
     "met_with",
     "findings",
     "mobile_event_id",
+    # How the ledger counts the session (server/domain/record/ledger.py, ``Judgement``).
+    "meets_reporting",
+    "reporting_reason",
+    "late_entry",
+    "entered_on",
 )
 
 
-def log_row_json(row: Any, tz: str) -> dict[str, Any]:
+def log_row_json(row: Any, tz: str, judge: SessionJudge) -> dict[str, Any]:
     return {
         "id": row.id,
         "scheduled_at": iso(row.scheduled_at, tz),
@@ -157,6 +164,7 @@ def log_row_json(row: Any, tz: str) -> dict[str, Any]:
         "met_with": list(row.met_with or []),
         "findings": row.findings,
         "mobile_event_id": row.mobile_event_id,
+        **judge.judge(row).as_dict(),
         "url": f"/sessions/{row.id}",
     }
 
@@ -169,8 +177,8 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
-def log_row_csv(row: Any, tz: str) -> list[str]:
-    data = log_row_json(row, tz)
+def log_row_csv(row: Any, tz: str, judge: SessionJudge) -> list[str]:
+    data = log_row_json(row, tz, judge)
     data["topics"] = ";".join(data["topics"])
     data["met_with"] = ";".join(data["met_with"])
     out = []
@@ -196,9 +204,10 @@ async def audit_sessions(request: web.Request) -> web.StreamResponse:
     async with request.app[db_key]() as db:
         page = await reports.session_log_page(db, staff, f, tz, page=q.page, per_page=q.per_page, after=q.after)
         by_evidence = await reports.attended_by_evidence(db, staff, f, tz)
+        judge = await judge_for(request, db, staff.office_id)
     return web.json_response(
         {
-            "sessions": [log_row_json(r, tz) for r in page.rows],
+            "sessions": [log_row_json(r, tz, judge) for r in page.rows],
             "attended_by_evidence": by_evidence,
             "page": page.page if not q.after else None,
             "per_page": page.per_page,
@@ -239,8 +248,9 @@ async def stream_csv(request: web.Request, staff: Staff, f: reports.SessionFilte
     complete = False
     try:
         async with request.app[db_key]() as db:
+            judge = await judge_for(request, db, staff.office_id)
             async for row in reports.iter_session_log(db, staff, f, tz):
-                writer.writerow(log_row_csv(row, tz))
+                writer.writerow(log_row_csv(row, tz, judge))
                 rows += 1
                 if buffer.tell() > 64 * 1024:
                     await response.write(buffer.getvalue().encode("utf-8"))

@@ -10,11 +10,12 @@ from pydantic import Field
 from server.db.models import Client, ClientCategory, Program
 from server.domain.access import require_client
 from server.domain.record import clients as clients_domain
-from server.domain.record.ledger import attendance, caseload_sort_key
+from server.domain.record.ledger import attendance, caseload_sort_key, period_list
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today
 from server.web.fields import Id, Name, Phone, ShortText
+from server.web.ledger import judge_for, rules_for
 from server.web.serialize import attendance_json, client_json, session_json
 from server.web.validation import Body, int_param, parse_body
 
@@ -44,7 +45,8 @@ async def list_clients(request: web.Request) -> web.Response:
     now = today(request)
     async with request.app[db_key]() as db:
         rows = await clients_domain.caseload(db, staff)
-    items = sorted(((c, attendance(c, ss, now, tz)) for c, ss in rows), key=caseload_sort_key)
+        rules = await rules_for(request, db, staff.office_id)
+    items = sorted(((c, attendance(c, ss, now, rules)) for c, ss in rows), key=caseload_sort_key)
     return web.json_response({"clients": [dict(client_json(c, tz), attendance=attendance_json(a)) for c, a in items]})
 
 
@@ -76,14 +78,18 @@ async def get_record(request: web.Request) -> web.Response:
     staff = current_staff(request)
     client_id = int_param(request, "id")
     tz = request.app[settings_key].timezone
+    as_of = today(request)
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, client_id))
         sessions = await clients_domain.client_sessions(db, client.id)
+        judge = await judge_for(request, db, client.office_id)
+    rules = judge.rules
     await request.app[audit_key].record("record.view", actor=staff, target_type="client", target_id=client.id)
     return web.json_response(
         {
             "client": client_json(client, tz),
-            "attendance": attendance_json(attendance(client, sessions, today(request), tz)),
-            "sessions": [session_json(s, tz, events=False) for s in sessions],
+            "attendance": attendance_json(attendance(client, sessions, as_of, rules)),
+            "periods": [p.as_dict() for p in period_list(client, sessions, as_of, rules)],
+            "sessions": [session_json(s, tz, events=False, judge=judge) for s in sessions],
         }
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from server.domain.documents.evaluation_figures import (
     month_span,
 )
 from server.domain.documents.reports import month_first
+from server.domain.record.ledger import PERIOD_STATUSES
 from server.keys import audit_key, catalogue_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.api.audit import csv_filename, parse, spreadsheet_safe
@@ -46,25 +47,22 @@ class EvaluationQuery(BaseModel):
     table: Literal["months", "areas", "officers", "strategies"] = "months"
     lang: Literal["id", "en"] | None = None
 
-    def filter(self, this_month: str) -> EvaluationFilter:
+    def filter(self, today: date) -> EvaluationFilter:
         # Default: the six months ending with this one.
-        if self.to is None:
-            to = this_month
-        else:
-            to = self.to
+        to = self.to if self.to is not None else today.strftime("%Y-%m")
         if self.from_ is None:
             last = month_first(to, "to")
             frm = f"{last.year - (last.month <= 5):04d}-{(last.month - 6) % 12 + 1:02d}"
         else:
             frm = self.from_
-        start, end = month_span(frm, to)
+        start, end = month_span(frm, to, today)
         return EvaluationFilter(start, end, self.officer_id, self.program, self.category, self.city, self.kecamatan, self.kelurahan)
 
 
 async def run(request: web.Request, q: EvaluationQuery) -> Evaluation:
     staff = current_staff(request)
     day = today(request)
-    f = q.filter(day.strftime("%Y-%m"))
+    f = q.filter(day)
     async with request.app[db_key]() as db:
         return await evaluate(db, staff, f, request.app[settings_key].timezone, day)
 
@@ -74,16 +72,16 @@ async def run(request: web.Request, q: EvaluationQuery) -> Evaluation:
 def table_rows(ev: Evaluation, table: str) -> tuple[list[str], list[list[Any]]]:
     if table == "months":
         kinds = sorted({k for m in ev.months for k in m.kendala_by_type})
-        header = ["month", *(f"held_{m.value}" for m in SessionMode), *(f"held_{e.value}" for e in Evidence),
-                  "periods_due", "periods_met", "overdue_clients", "no_shows", *(f"kendala_{k}" for k in kinds)]
-        rows = [[m.month, *(m.sessions_by_mode[x.value] for x in SessionMode), *(m.sessions_by_evidence[e.value] for e in Evidence),
-                 m.periods_due, m.periods_met, m.overdue_clients, m.no_shows, *(m.kendala_by_type.get(k, {}).get("total", 0) for k in kinds)]
+        header = ["month", "as_of", *(f"held_{m.value}" for m in SessionMode), *(f"held_{e.value}" for e in Evidence),
+                  "periods_due", *(f"periods_{s}" for s in PERIOD_STATUSES), "overdue_clients", "no_shows", *(f"kendala_{k}" for k in kinds)]
+        rows = [[m.month, m.as_of.isoformat(), *(m.sessions_by_mode[x.value] for x in SessionMode), *(m.sessions_by_evidence[e.value] for e in Evidence),
+                 m.periods_due, *(m.periods[s] for s in PERIOD_STATUSES), m.overdue_clients, m.no_shows, *(m.kendala_by_type.get(k, {}).get("total", 0) for k in kinds)]
                 for m in ev.months]
         return header, rows
     if table == "areas":
-        header = ["city", "kecamatan", "kelurahan", "clients", "rate", "overdue", "last_mobile_day"]
-        return header, [[a.city or "", a.kecamatan or "", a.kelurahan, a.clients, "" if a.rate is None else a.rate, a.overdue,
-                         a.last_mobile_day.isoformat() if a.last_mobile_day else ""] for a in ev.areas]
+        header = ["city", "kecamatan", "kelurahan", "clients", *(f"periods_{s}" for s in PERIOD_STATUSES), "rate", "overdue", "last_mobile_day"]
+        return header, [[a.city or "", a.kecamatan or "", a.kelurahan, a.clients, *(a.periods[s] for s in PERIOD_STATUSES), "" if a.rate is None else a.rate,
+                         a.overdue, a.last_mobile_day.isoformat() if a.last_mobile_day else ""] for a in ev.areas]
     if table == "officers":
         header = ["officer_id", "name", "caseload", "sessions_held", "median_duration_seconds", "sessions_without_notes",
                   "open_kendala", "kendala_waiting_days_max", "clients_overdue"]

@@ -13,6 +13,7 @@ from server.domain.record import sessions as sessions_domain
 from server.keys import audit_key, calls_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
 from server.web.fields import Notes, ShortText, Topics
+from server.web.ledger import judge_for
 from server.web.serialize import session_json
 from server.web.validation import Body, int_param, parse_body
 
@@ -47,7 +48,8 @@ async def complete_session(request: web.Request) -> web.Response:
     await request.app[audit_key].record("session.complete", actor=staff, target_type="session", target_id=session_id, detail={"outcome": body.outcome.value, "fields": sorted(body.model_fields_set)})
     async with request.app[db_key]() as db:
         session = await db.get(GuidanceSession, session_id)
-    return web.json_response(session_json(session, request.app[settings_key].timezone))
+        judge = await judge_for(request, db, session.office_id)
+    return web.json_response(session_json(session, request.app[settings_key].timezone, judge=judge))
 
 
 async def start_phone_fallback(request: web.Request, staff, video_id: int) -> int:
@@ -80,4 +82,5 @@ async def phone_fallback(request: web.Request) -> web.Response:
     phone_id = await start_phone_fallback(request, staff, int_param(request, "id"))
     async with request.app[db_key]() as db:
         phone = await db.get(GuidanceSession, phone_id)
-    return web.json_response(session_json(phone, request.app[settings_key].timezone), status=201)
+        judge = await judge_for(request, db, phone.office_id)
+    return web.json_response(session_json(phone, request.app[settings_key].timezone, judge=judge), status=201)

@@ -18,6 +18,7 @@ from server.security.auth import current_staff
 from server.web.api.mobile_events import date_query
 from server.web.dates import today
 from server.web.fields import Id, Notes
+from server.web.ledger import judge_for
 from server.web.serialize import session_json
 from server.web.validation import Body, parse_body
 
@@ -50,7 +51,8 @@ async def post_visit(request: web.Request) -> web.Response:
     session_id = await plan_visit(request, staff, body)
     async with request.app[db_key]() as db:
         session = await db.get(GuidanceSession, session_id)
-    return web.json_response(session_json(session, request.app[settings_key].timezone), status=201)
+        judge = await judge_for(request, db, session.office_id)
+    return web.json_response(session_json(session, request.app[settings_key].timezone, judge=judge), status=201)
 
 
 @routes.get("/api/home-visits")
@@ -60,8 +62,9 @@ async def day_list(request: web.Request) -> web.Response:
     day = date_query(request, "date", today(request))
     async with request.app[db_key]() as db:
         groups = await home_visits.day_list(db, staff, day, tz)
+        judge = await judge_for(request, db, staff.office_id)
     return web.json_response({
         "date": day.isoformat(),
         "groups": [{"kecamatan": g.kecamatan, "kelurahan": g.kelurahan,
-                    "visits": [dict(session_json(v, tz, events=False), address=home_visits.address_of(v.client)) for v in g.visits]} for g in groups],
+                    "visits": [dict(session_json(v, tz, events=False, judge=judge), address=home_visits.address_of(v.client)) for v in g.visits]} for g in groups],
     })

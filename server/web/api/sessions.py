@@ -21,6 +21,7 @@ from server.domain.record import sessions as sessions_domain
 from server.keys import audit_key, calls_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
 from server.web.fields import Id, LocalDateTime, Notes, ShortText, Topics
+from server.web.ledger import judge_for
 from server.web.links import session_links
 from server.web.serialize import note_version_json, session_json
 from server.web.validation import Body, int_param, parse_body
@@ -82,8 +83,9 @@ async def create_session(request: web.Request) -> web.Response:
         session_id = session.id
     async with request.app[db_key]() as db:
         session = await db.get(GuidanceSession, session_id)
+        judge = await judge_for(request, db, session.office_id)
     await request.app[audit_key].record("session.create", actor=staff, target_type="session", target_id=session.id, detail={"client_id": client.id, "mode": session.mode.value})
-    data = session_json(session, settings.timezone)
+    data = session_json(session, settings.timezone, judge=judge)
     if session.mode == SessionMode.video:
         data.update(session_links(request, settings, session))
         await request.app[audit_key].record("link.issue", actor=staff, target_type="session", target_id=session.id, detail={"version": session.link_version})
@@ -95,7 +97,8 @@ async def get_session(request: web.Request) -> web.Response:
     staff = current_staff(request)
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
-    return web.json_response(session_json(session, request.app[settings_key].timezone))
+        judge = await judge_for(request, db, session.office_id)
+    return web.json_response(session_json(session, request.app[settings_key].timezone, judge=judge))
 
 
 @routes.patch("/api/sessions/{id}")
@@ -128,7 +131,8 @@ async def update_session(request: web.Request) -> web.Response:
         )
     async with request.app[db_key]() as db:
         session = await db.get(GuidanceSession, session_id)
-    return web.json_response(session_json(session, request.app[settings_key].timezone))
+        judge = await judge_for(request, db, session.office_id)
+    return web.json_response(session_json(session, request.app[settings_key].timezone, judge=judge))
 
 
 @routes.post("/api/sessions/{id}/end")
@@ -151,7 +155,8 @@ async def end_session(request: web.Request) -> web.Response:
     await request.app[audit_key].record("session.end", actor=staff, target_type="session", target_id=session_id)
     async with request.app[db_key]() as db:
         session = await db.get(GuidanceSession, session_id)
-    return web.json_response(session_json(session, request.app[settings_key].timezone))
+        judge = await judge_for(request, db, session.office_id)
+    return web.json_response(session_json(session, request.app[settings_key].timezone, judge=judge))
 
 
 @routes.get("/api/sessions/{id}/history")

@@ -3,10 +3,14 @@
 Settings come from the environment (docs/deploy.md), not from this page: a
 change to TURN or retention is an operator's act on the server, reviewed like
 any deployment, so the page shows what is in force and where to change it.
-Secrets are never shown, only whether they are set.
+Secrets are never shown, only whether they are set. The one exception is the
+office's own reporting rule (``min_report_minutes``), which the office sets in
+the app, audited (server/domain/record/rules.py).
 """
 
 from __future__ import annotations
+
+import re
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -15,8 +19,9 @@ from sqlalchemy import select
 from server.db.ids import id_from_text
 from server.db.models import Office, Role, Staff
 from server.domain.access import require_role
-from server.domain.errors import DomainError, ErrorKind
+from server.domain.errors import DomainError, ErrorKind, invalid
 from server.domain.office.staff import add_staff
+from server.domain.record.rules import MIN_REPORT_MINUTES_RANGE, rules_of, update_rules
 from server.keys import audit_key, db_key, passwords_key, settings_key
 from server.security import auth
 from server.security.auth import current_staff
@@ -63,7 +68,28 @@ async def settings_page(request: web.Request) -> web.Response:
         "settings.redis": "set" if settings.redis_url else "unset",
     }
     rows = [(key, values[key]) for key in SETTING_KEYS]
-    return render(request, "admin/settings.html", {"rows": rows, "turn_ok": settings.turn_enabled})
+    return render(request, "admin/settings.html", {"rows": rows, "turn_ok": settings.turn_enabled, "rules": rules_of(office, settings.timezone),
+                                                   "minutes_range": MIN_REPORT_MINUTES_RANGE})
+
+
+@routes.post("/admin/settings/rules")
+async def office_rules_submit(request: web.Request) -> web.Response:
+    """The office's reporting rules, from the settings page (as ``PUT /api/office/settings``)."""
+    me = current_staff(request)
+    require_role(me, Role.admin, Role.supervisor)
+    form = form_dict(await request.post())
+    text = str(form.get("min_report_minutes", "")).strip()
+    # ASCII digits only: int() would also read "١٢" or "²" (issue #12's lesson).
+    if not re.fullmatch(r"[0-9]{1,3}", text):
+        raise invalid("min_report_minutes", "whole minutes")
+    async with request.app[db_key]() as db:
+        office = await db.scalar(select(Office).where(Office.id == me.office_id))
+        _after, changed = update_rules(office, request.app[settings_key].timezone, min_report_minutes=int(text))
+        await db.commit()
+    if changed:
+        await request.app[audit_key].record("office.settings", actor=me, target_type="office", target_id=me.office_id,
+                                            detail={k: {"old": old, "new": new} for k, (old, new) in changed.items()})
+    raise web.HTTPFound("/admin/settings")
 
 
 @routes.get("/admin/staff")

@@ -39,6 +39,7 @@ from server.web.api.audit import (
     trail_page,
 )
 from server.web.dates import today
+from server.web.ledger import judge_for
 from server.web.render import locale_of, render
 from server.web.validation import int_param
 
@@ -138,7 +139,8 @@ async def officers_page(request: web.Request) -> web.Response:
         stats = await reports.officer_stats(db, staff, first, last, tz)
         attendance = await reports.client_attendance(db, staff, today(request), tz)
     officer_names = {s.officer_id: s.name for s in stats}
-    return render(request, "audit/officers.html", {"stats": stats, "attendance": attendance, "month": month, "officer_names": officer_names})
+    # Every mode has its column, so that they add up to the sessions held.
+    return render(request, "audit/officers.html", {"stats": stats, "attendance": attendance, "month": month, "officer_names": officer_names, "modes": list(SessionMode)})
 
 
 @routes.get("/audit/integrity")
@@ -163,8 +165,10 @@ async def client_report(request: web.Request) -> web.Response:
         rows = await reports.sessions_in_range(db, staff, reports.SessionFilter(client_id=client.id, date_from=first, date_to=last), tz)
         att = (await reports.client_attendance(db, staff, min(today(request), last), tz, client_id=client.id))[0].attendance
         profile = office_profile(await db.get(Office, staff.office_id))
+        judge = await judge_for(request, db, staff.office_id)
     await request.app[audit_key].record("report.view", actor=staff, target_type="client", target_id=client.id, detail={"month": month})
-    return render(request, "audit/report.html", {"kind": "client", "client": client, "officer": None, "rows": rows, "totals": reports.totals(rows), "att": att, "month": month, "first": first, "last": last, "profile": profile})
+    return render(request, "audit/report.html", {"kind": "client", "client": client, "officer": None, **_report_rows(rows, judge, last), "att": att,
+                                                 "month": month, "first": first, "last": last, "profile": profile})
 
 
 @routes.get("/audit/reports/officer/{id}")
@@ -179,5 +183,16 @@ async def officer_report(request: web.Request) -> web.Response:
             raise not_found("officer")
         rows = await reports.sessions_in_range(db, staff, reports.SessionFilter(officer_id=officer.id, date_from=first, date_to=last), tz)
         profile = office_profile(await db.get(Office, staff.office_id))
+        judge = await judge_for(request, db, staff.office_id)
     await request.app[audit_key].record("report.view", actor=staff, target_type="staff", target_id=officer.id, detail={"month": month})
-    return render(request, "audit/report.html", {"kind": "officer", "client": None, "officer": officer, "rows": rows, "totals": reports.totals(rows), "att": None, "month": month, "first": first, "last": last, "profile": profile})
+    return render(request, "audit/report.html", {"kind": "officer", "client": None, "officer": officer, **_report_rows(rows, judge, last), "att": None,
+                                                 "month": month, "first": first, "last": last, "profile": profile})
+
+
+def _report_rows(rows: list, judge, last: date) -> dict:
+    """The month's sessions with how the ledger counts each (late entries marked
+    with the day they were entered), and those entered after the month ended:
+    the report says what changed since it could first be printed, and when."""
+    judged = {r.id: judge.judge(r) for r in rows}
+    changed = [r for r in rows if judged[r.id].entered_on is not None and judged[r.id].entered_on > last]
+    return {"rows": rows, "totals": reports.totals(rows), "judged": judged, "changed_after": changed}

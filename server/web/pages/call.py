@@ -28,6 +28,7 @@ from server.keys import catalogue_key, db_key, settings_key
 from server.security import auth
 from server.security.joinpass import client_pass
 from server.web.dates import today
+from server.web.ledger import rules_for
 from server.web.links import session_links
 from server.web.outcomes import outcome_choices
 from server.web.render import locale_of, page_context, render
@@ -104,7 +105,8 @@ async def console_page(request: web.Request) -> web.Response:
         client = session.client
         history = await clients_domain.client_sessions(db, client.id)
         open_kendala = await kendala_domain.for_client(db, client.id, only_open=True)
-    att = attendance(client, history, today(request), settings.timezone)
+        rules = await rules_for(request, db, client.office_id)
+    att = attendance(client, history, today(request), rules)
     recent = [s for s in history if s.id != session.id][:RECENT_SESSIONS]
     links = session_links(request, settings, session)
     ctx = page_context(request)

@@ -21,13 +21,14 @@ from server.domain.errors import DomainError
 from server.domain.office.areas import kelurahan_list
 from server.domain.outreach import kendala as kendala_domain
 from server.domain.record import clients as clients_domain
-from server.domain.record.ledger import attendance, caseload_sort_key
-from server.keys import audit_key, db_key, settings_key
+from server.domain.record.ledger import attendance, caseload_sort_key, period_list
+from server.keys import audit_key, db_key
 from server.security import auth
 from server.web.api.clients import ClientCreate
 from server.web.dates import today
 from server.web.errors import http_status
 from server.web.forms import form_dict
+from server.web.ledger import judge_for, rules_for
 from server.web.render import error_text, gettext_for, render
 from server.web.validation import int_param, page_errors
 
@@ -37,12 +38,12 @@ routes = web.RouteTableDef()
 @routes.get("/caseload")
 async def caseload_page(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
-    tz = request.app[settings_key].timezone
     now = today(request)
     async with request.app[db_key]() as db:
         rows = await clients_domain.caseload(db, staff)
         kendala_open = await kendala_domain.open_counts(db, [c.id for c, _ss in rows])
-    items = sorted(((c, attendance(c, ss, now, tz)) for c, ss in rows), key=caseload_sort_key)
+        rules = await rules_for(request, db, staff.office_id)
+    items = sorted(((c, attendance(c, ss, now, rules)) for c, ss in rows), key=caseload_sort_key)
     upcoming = sorted(
         (s for _c, ss in rows for s in ss if s.status.value in ("scheduled", "active") and s.mode == SessionMode.video),
         key=lambda s: s.scheduled_at,
@@ -87,17 +88,18 @@ async def new_client_submit(request: web.Request) -> web.Response:
 
 async def client_record_context(request: web.Request, staff: Staff, client_id: int) -> dict:
     """What client.html shows; also used to show a kendala answer form again with its error."""
-    tz = request.app[settings_key].timezone
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, client_id))
         sessions = await clients_domain.client_sessions(db, client.id)
         kendala = await kendala_domain.for_client(db, client.id)
         letters = list((await db.execute(select(Letter).where(Letter.client_id == client.id).order_by(Letter.id.desc()))).scalars())
+        judge = await judge_for(request, db, client.office_id)
     from server.web.pages.portal import (
         portal_share,  # the portal module builds on call.py's helpers
     )
 
-    return {"client": client, "sessions": sessions, "att": attendance(client, sessions, today(request), tz),
+    return {"client": client, "sessions": sessions, "att": attendance(client, sessions, judge.as_of, judge.rules),
+            "periods": period_list(client, sessions, judge.as_of, judge.rules), "judged": {s.id: judge.judge(s) for s in sessions}, "rules": judge.rules,
             "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client),
             "letters": letters, "letter_kinds": [k.value for k in LetterKind]}
 

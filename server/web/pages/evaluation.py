@@ -87,9 +87,9 @@ async def evaluation_page(request: web.Request) -> web.Response:
     )
     periods_chart = charts.bars(
         labels,
-        [charts.Series(t("eval.periods_due"), [mf.periods_due for mf in ev.months], [clients_url(on=mf.last.isoformat()) for mf in ev.months], charts.PALETTE[4]),
-         charts.Series(t("eval.periods_met"), [mf.periods_met for mf in ev.months], [clients_url(on=mf.last.isoformat()) for mf in ev.months], charts.PALETTE[0]),
-         charts.Series(t("eval.overdue_clients"), [mf.overdue_clients for mf in ev.months], [clients_url(on=mf.last.isoformat(), overdue="1") for mf in ev.months], charts.PALETTE[5])],
+        [charts.Series(t("eval.periods_due"), [mf.periods_due for mf in ev.months], [clients_url(on=mf.as_of.isoformat()) for mf in ev.months], charts.PALETTE[4]),
+         charts.Series(t("eval.periods_met"), [mf.periods_met for mf in ev.months], [clients_url(on=mf.as_of.isoformat()) for mf in ev.months], charts.PALETTE[0]),
+         charts.Series(t("eval.overdue_clients"), [mf.overdue_clients for mf in ev.months], [clients_url(on=mf.as_of.isoformat(), overdue="1") for mf in ev.months], charts.PALETTE[5])],
         title=t("eval.chart_periods"), stacked=False, fmt=lambda v: fmt.number(v, locale),
     )
     kinds = sorted({k for mf in ev.months for k in mf.kendala_by_type})
@@ -103,7 +103,7 @@ async def evaluation_page(request: web.Request) -> web.Response:
     shown_areas = ev.areas[:15]
     areas_chart = charts.hbars(
         [a.kelurahan for a in shown_areas], [a.rate for a in shown_areas], title=t("eval.chart_areas"),
-        links=[clients_url(kelurahan=a.kelurahan, on=ev.date_to.isoformat()) for a in shown_areas], fmt=lambda v: fmt.percent(v, locale),
+        links=[clients_url(kelurahan=a.kelurahan, on=ev.as_of.isoformat()) for a in shown_areas], fmt=lambda v: fmt.percent(v, locale),
     )
     strategy_rows = []
     for s in ev.strategies:
@@ -116,8 +116,8 @@ async def evaluation_page(request: web.Request) -> web.Response:
     )
     headline = [
         ("eval.sessions_held", ev.headline.sessions_held, ev.previous.sessions_held, "number", sessions_url(ev.date_from, ev.date_to)),
-        ("eval.rate", ev.headline.rate, ev.previous.rate, "percent", clients_url(on=ev.date_to.isoformat())),
-        ("eval.overdue_end", ev.headline.overdue_clients, ev.previous.overdue_clients, "number", clients_url(on=ev.date_to.isoformat(), overdue="1")),
+        ("eval.rate", ev.headline.rate, ev.previous.rate, "percent", clients_url(on=ev.as_of.isoformat())),
+        ("eval.overdue_end", ev.headline.overdue_clients, ev.previous.overdue_clients, "number", clients_url(on=ev.as_of.isoformat(), overdue="1")),
         ("eval.no_shows", ev.headline.no_shows, ev.previous.no_shows, "number", sessions_url(ev.date_from, ev.date_to, outcome="no_show")),
         ("eval.kendala", ev.headline.kendala, ev.previous.kendala, "number", None),
     ]
@@ -148,8 +148,9 @@ async def clients_page(request: web.Request) -> web.Response:
     except ValueError:
         raise web.HTTPBadRequest(text="Isian tidak valid.") from None
     day = today(request)
-    f = q.filter(day.strftime("%Y-%m"))
-    on = on or min(f.date_to, day)
+    f = q.filter(day)
+    # Never a day after today: a figure of the current month is counted as of today.
+    on = min(on or f.date_to, day)
     async with request.app[db_key]() as db:
-        rows = await clients_behind(db, staff, f, request.app[settings_key].timezone, on, overdue=overdue == "1", open_kendala=open_kendala == "1")
+        rows = await clients_behind(db, staff, f, request.app[settings_key].timezone, on, day, overdue=overdue == "1", open_kendala=open_kendala == "1")
     return render(request, "evaluation/clients.html", {"rows": rows, "on": on, "overdue": overdue == "1", "open_kendala": open_kendala == "1", "q": q})
