@@ -105,8 +105,8 @@ def recorder(host: str, port: int, watch_parent: int | None) -> None:
     """Run a recorder process: it receives the consoles' uploads and writes sealed files."""
     import signal
 
-    from server.recorders.client import recorder_token
     from server.recorders.service import create_recorder_app
+    from server.recorders.client import recorder_token
     from server.recorders.workers import READY_PREFIX
 
     settings = _settings()

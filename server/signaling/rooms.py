@@ -14,14 +14,7 @@ from typing import Literal
 
 from server.signaling import protocol as p
 from server.signaling.bus import LocalBus
-from server.signaling.registry import (
-    ClientEntry,
-    Logger,
-    Party,
-    Refusal,
-    Room,
-    RoomRegistry,
-)
+from server.signaling.registry import ClientEntry, Logger, Party, Refusal, Room, RoomRegistry
 
 
 class LocalRoomRegistry(RoomRegistry):

@@ -35,17 +35,7 @@ from redis.exceptions import RedisError
 from server.signaling import protocol as p
 from server.signaling.registry import ClientEntry, Party, Refusal, Room, RoomRegistry
 from server.signaling.shared.bus import RedisBus
-from server.signaling.shared.keys import (
-    KEY_TTL,
-    Envelope,
-    Holder,
-    Notice,
-    lock,
-    process_rooms_key,
-    read_holder,
-    release,
-    room_key,
-)
+from server.signaling.shared.keys import KEY_TTL, Envelope, Holder, Notice, lock, process_rooms_key, read_holder, release, room_key
 
 log = logging.getLogger(__name__)
 

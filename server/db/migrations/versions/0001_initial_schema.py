@@ -4,10 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-28 08:43:37.033245
 """
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 import server.db.models
+
 
 revision = '0001'
 down_revision = None

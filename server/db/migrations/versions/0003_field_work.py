@@ -4,8 +4,9 @@ and check-ins, client address
 Revision ID: 0003
 Revises: 0002
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 revision = '0003'
 down_revision = '0002'

@@ -3,10 +3,11 @@
 Revision ID: 0004
 Revises: 0003
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 
 from server.db.models import UTCDateTime
+
 
 revision = '0004'
 down_revision = '0003'

@@ -3,10 +3,11 @@
 Revision ID: 0005
 Revises: 0004
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 
 import server.db.models
+
 
 revision = '0005'
 down_revision = '0004'

@@ -3,8 +3,9 @@
 Revision ID: 0006
 Revises: 0005
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 revision = '0006'
 down_revision = '0005'
