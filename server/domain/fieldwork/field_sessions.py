@@ -22,7 +22,7 @@ from server.db.models import (
     utcnow,
 )
 from server.domain.errors import DomainError, ErrorKind, invalid
-from server.domain.record.sessions import OPEN_STATUSES, add_event, end_session
+from server.domain.record.sessions import OPEN_STATUSES, add_event, end_session, logged_span
 
 # The outcomes that close a session; "rescheduled" is the kendala flow's business.
 FINISHING_OUTCOMES = (Outcome.attended, Outcome.excused, Outcome.no_show)
@@ -74,10 +74,15 @@ def complete_session(
         raise invalid("client_present", "say whether the client was there")
     # --- mutate ---
     duration = (duration_minutes or 0) * 60
+    # The PK reports how long, not when it began: the planned time is the start
+    # unless that would end the session after now (a phone call carried on just
+    # now, a visit reported before its planned length has passed); then it ended
+    # when it was entered (issue 18).
+    planned = session.scheduled_at
+    started, ended = logged_span(planned if planned + timedelta(seconds=duration) <= now else None, duration, now)
     session.outcome = outcome
     session.duration_seconds = duration
-    start = session.scheduled_at if session.scheduled_at <= now else now
-    session.started_at = start
+    session.started_at = started
     if location is not None:
         session.location = location
     if met is not None:
@@ -95,7 +100,7 @@ def complete_session(
     session.notes_updated_at = now
     db.add(NoteVersion(session_id=session.id, notes=session.notes, outcome=outcome.value, topics=list(session.topics or []), author_id=actor.id, created_at=now))
     add_event(db, session, "completed", "officer", at=now, outcome=outcome.value, duration_seconds=duration, by=actor.username)
-    end_session(db, session, "officer", at=max(start + timedelta(seconds=duration), start))
+    end_session(db, session, "officer", at=ended)
 
 
 def phone_fallback_session(video: GuidanceSession, actor: Staff, now: datetime | None = None) -> GuidanceSession:

@@ -75,6 +75,25 @@ def outcomes_allowed(session: GuidanceSession, now: datetime | None = None) -> l
     return [o for o in Outcome if outcome_refusal(session, o, now) is None]
 
 
+def logged_span(start: datetime | None, seconds: int, entered: datetime) -> tuple[datetime, datetime]:
+    """When a session logged after the fact started and ended: never after the
+    moment it was entered (issue 18: "logged at 19:00 with 30 minutes" was stored
+    as ended at 19:30). Given no start, it ended when it was entered; given a
+    start whose end would come after that moment, it is refused rather than
+    stored with an end in the future."""
+    length = timedelta(seconds=seconds)
+    if start is None:
+        return entered - length, entered
+    if start + length > entered:
+        raise DomainError(
+            ErrorKind.conflict, "ends-in-future",
+            "The session would end after the moment it is entered (start + duration): give an earlier start, "
+            "a shorter duration, or no start (it then ended now).",
+            fields={"scheduled_at": "start + duration is after now"},
+        )
+    return start, start + length
+
+
 def add_event(db: AsyncSession, session: GuidanceSession, kind: str, actor: str = "system", at: datetime | None = None, **detail: Any) -> SessionEvent:
     event = SessionEvent(session_id=session.id, kind=kind, actor=actor, at=at or utcnow(), detail=detail)
     db.add(event)
@@ -98,6 +117,7 @@ async def create_session(
     location: str = "",
 ) -> GuidanceSession:
     now = utcnow()
+    given_start = scheduled_at
     scheduled_at = scheduled_at or now
     if mode == SessionMode.video:
         if outcome is not None or duration_minutes is not None:
@@ -114,8 +134,8 @@ async def create_session(
         else:
             duration = (duration_minutes or 0) * 60
             status = SessionStatus.ended
-            started = scheduled_at
-            ended = scheduled_at + timedelta(seconds=duration)
+            started, ended = logged_span(given_start, duration, now)
+            scheduled_at = started
     session = GuidanceSession(
         office_id=client.office_id,
         client_id=client.id,
