@@ -7,6 +7,7 @@ Every knob is a field of the frozen :class:`Settings`; tests build one directly
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -78,6 +79,10 @@ class Settings:
     max_logo_bytes: int = 512 * 1024
     # How long the server waits for parties to come back after a restart.
     resume_grace_seconds: int = 120
+    # An active video session in which no party has been connected for this long
+    # is ended with reason ``abandoned`` (server/signaling/abandoned.py). Minutes,
+    # fractions allowed (tests use seconds).
+    abandoned_minutes: float = 15.0
     # Networks of the server's own interfaces the recorder may still reach (an
     # office LAN the server sits on); server/media/ice_filter.py says why.
     recorder_allow_networks: tuple[str, ...] = ()
@@ -218,6 +223,7 @@ class Settings:
             ws_pending_per_address=max(get_int("WS_PENDING_PER_ADDRESS", 20), 1),
             ws_pending_total=max(get_int("WS_PENDING_TOTAL", 500), 1),
             resume_grace_seconds=get_int("RESUME_GRACE_SECONDS", 120),
+            abandoned_minutes=_minutes("ABANDONED_MINUTES", get("ABANDONED_MINUTES"), 15.0),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
             heartbeat_timeout_seconds=max(2, get_int("HEARTBEAT_TIMEOUT_SECONDS", 20)),
             notify_url=get("NOTIFY_URL"),
@@ -248,6 +254,20 @@ def _networks(values: tuple[str, ...]) -> tuple[str, ...]:
         except ValueError:
             raise ConfigError(f"{ENV_PREFIX}RECORDER_ALLOW_NETWORKS: {value!r} is not a network like 192.168.1.0/24") from None
     return values
+
+
+def _minutes(name: str, raw: str | None, default: float) -> float:
+    """A positive number of minutes, fractions allowed, at most a day."""
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be a number of minutes, got {raw!r}") from None
+    # float() also reads "nan" and "inf": neither is a time limit.
+    if not math.isfinite(value) or not 0 < value <= 24 * 60:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be more than 0 and at most 1440 minutes, got {raw!r}")
+    return value
 
 
 def _log_format(raw: str) -> str:

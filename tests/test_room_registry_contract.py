@@ -412,6 +412,37 @@ async def test_the_session_ended_tells_everyone_and_closes_the_room(world):
     assert (await again.next("welcome"))["peer_present"] is False
 
 
+async def test_a_room_is_ended_as_empty_only_when_nobody_holds_a_place_on_any_side(world):
+    """The abandoned rule's question (server/signaling/abandoned.py), asked of either side."""
+    ran: list[str] = []
+
+    async def end() -> bool:
+        ran.append("end")
+        return True
+
+    officer, o, client, c = await world.in_call()
+    tablet, waiting, _ = await world.client(device=TABLET)
+    await waiting.next("waiting")
+    sides = (world.officer_side, world.client_side)
+    for side in sides:
+        assert await side.end_if_empty(SID, end) is False
+    assert await world.client_side.leave(client, "dropped", world.logger()) is True
+    assert await world.officer_side.leave(officer, "dropped", world.logger()) is True
+    # A device still in the waiting room is somebody connected.
+    for side in sides:
+        assert await side.end_if_empty(SID, end) is False
+    assert await world.client_side.leave(tablet, "hangup", world.logger()) is True
+    assert ran == []
+    assert await world.client_side.end_if_empty(SID, end) is True
+    assert ran == ["end"]
+
+    async def refused() -> bool:
+        return False
+
+    # What the ending answers is the answer (the log found the session no longer qualifies).
+    assert await world.officer_side.end_if_empty(SID, refused) is False
+
+
 async def test_a_staff_member_signed_out_anywhere_loses_their_officer_socket(world):
     """Signed out on one process (deactivated, password or role changed), the
     staff member's officer socket closes on whichever process holds it, with

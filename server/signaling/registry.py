@@ -218,6 +218,13 @@ class RoomRegistry(ABC):
         everyone in the room ``session-ended``, close their sockets, forget the room."""
 
     @abstractmethod
+    async def end_if_empty(self, session_id: int, end: Callable[[], Awaitable[bool]]) -> bool:
+        """If nobody holds a place in the room (officer, client or waiting), on any
+        process, run ``end`` while no one can take one, and return what it
+        returns; False without running it otherwise. The caller then calls
+        ``session_ended``, which also shows out whoever came in just after."""
+
+    @abstractmethod
     async def _to(self, session_id: int, address: str, message: p.Message) -> bool:
         """Deliver to whoever holds ``address`` ("officer", "client", "device:<id>")
         now, wherever its socket is; False when nobody does."""

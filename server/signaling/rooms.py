@@ -167,6 +167,16 @@ class LocalRoomRegistry(RoomRegistry):
         await party.close(1000)
         return held
 
+    async def end_if_empty(self, session_id: int, end) -> bool:
+        # The room is held while ending, so a join waits behind its lock. It stays
+        # registered, empty, afterwards: a join may hold it already (session_ended
+        # or the next leave removes it).
+        room = self.room(session_id)
+        async with room.lock:
+            if room.parties():
+                return False
+            return await end()
+
     async def session_ended(self, session_id: int) -> None:
         """The session is over (officer's ``end``, the API, or interrupted): tell
         everyone in the room, close their sockets, forget the room."""

@@ -46,6 +46,7 @@ from server.security.csrf import request_origin
 from server.security.pending import PendingHandshakes
 from server.security.proxy import client_address
 from server.signaling import protocol as p
+from server.signaling.abandoned import AbandonedSweep
 from server.signaling.ice import ice_servers
 from server.signaling.registry import (
     CLOSE_UNAVAILABLE,
@@ -188,14 +189,15 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
     if not rooms.available():
         await _refuse(ws, "unavailable", UNAVAILABLE_MESSAGE, CLOSE_UNAVAILABLE)
         return None
-    # What the log shows of this entry so far (a Redis failure may cut it short).
-    entered = {"logged": False, "admitted": party.role == "officer"}
+    # What the log shows of this entry so far (a Redis failure may cut it short),
+    # and whether the session was still open when it was written.
+    entered = {"logged": False, "admitted": party.role == "officer", "open": True}
 
     if party.role == "officer":
         async def logged(_what, old):
             if old is not None:
                 await calls.party_gone(session_id, "officer", "replaced")
-            await calls.officer_joined(session_id, party.label, **_device_facts(request))
+            entered["open"] = await calls.officer_joined(session_id, party.label, **_device_facts(request))
             party.placed_at = time.monotonic()
             entered["logged"] = True
 
@@ -213,16 +215,16 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
             if placed == "resumed":
                 # The call goes on (ICE restart): its media interval is judged by the
                 # counters as always, so the old socket's leaving closes nothing.
-                await calls.client_resumed(session_id, party.device or "", **_device_facts(request))
+                entered["open"] = await calls.client_resumed(session_id, party.device or "", **_device_facts(request))
                 entered.update(logged=True, admitted=True)
                 return
             if old is not None:
                 await calls.party_gone(session_id, "client", "replaced", device=old.device, admitted=old.admitted)
             if placed == "admitted":
                 party.placed_at = time.monotonic()
-                await calls.admitted(session_id, party.device or "", automatic=True)
+                entered["open"] = await calls.admitted(session_id, party.device or "", automatic=True)
             else:
-                await calls.client_waiting(session_id, party.device or "", party.label, **_device_facts(request))
+                entered["open"] = await calls.client_waiting(session_id, party.device or "", party.label, **_device_facts(request))
             entered.update(logged=True, admitted=placed == "admitted")
 
         room = rooms.room(session_id, known_devices=await calls.known_devices(session_id))
@@ -231,6 +233,12 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
         except RedisError as exc:
             await _lost_entering(request, party, exc, entered)
             return None
+    if not entered["open"]:
+        # The session ended between the credential check and taking the place (the
+        # PK's end, or the server ending a call everyone had left): the log kept
+        # nothing of this arrival, and the room, whoever is in it, is told so.
+        await rooms.session_ended(session_id)
+        return None
     return party
 
 
@@ -531,7 +539,11 @@ async def _signaling_ctx(app: web.Application):
         # With several processes another one may be recording right now; a lone
         # process knows that whatever is still "recording" was cut by its own stop.
         await recordings.recover()
+    # Active sessions that every party left are ended as abandoned (issue 18).
+    sweep = AbandonedSweep(calls, rooms, settings)
+    sweep.start()
     yield
+    await sweep.stop()
     await calls.close()
     await recordings.recorders.close()
     if close_shared is not None:

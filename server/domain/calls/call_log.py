@@ -9,7 +9,12 @@ docs/signaling.md §6). Each closed interval is an event carrying its exact
 crash loses at most the interval still open. ``last_heartbeat_at`` (throttled)
 bounds that loss: on start-up an interval left open is closed at the last
 heartbeat, and the session is resumed if both parties come back within the
-grace period, or closed as ``interrupted`` at its last heartbeat.
+grace period, or closed as ``interrupted`` at its last heartbeat. A session
+that every party had left before the stop was cut by nothing: it is left to
+the abandoned rule, which ends an ``active`` session nobody has been connected
+to for ``abandoned_minutes`` (``end_abandoned``; the sweep that asks is
+server/signaling/abandoned.py, since only the room registry knows who is
+connected now).
 
 No HTTP and no WebSocket here: the signaling handler calls these methods.
 """
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import AsyncIterator, Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.models import (
@@ -37,6 +42,7 @@ from server.db.models import (
 )
 from server.domain.calls import media_evidence
 from server.domain.calls.intervals import OPENERS, count_interval, open_interval_since
+from server.domain.calls.presence import everyone_left, last_seen
 from server.domain.calls.writebatch import WriteBatcher
 from server.domain.record.sessions import OPEN_STATUSES, add_event, end_session
 from server.settings import Settings
@@ -165,27 +171,29 @@ class CallLog:
         log.info("session %s: %s by %s", session_id, kind, actor, extra={"session_id": session_id, "event": kind, "actor": actor})
         return await self.writes.event(session_id, kind, actor, at, **detail)
 
-    async def officer_joined(self, session_id: int, staff_username: str, **facts: str) -> None:
-        """``facts``: the console's device (``ua_family``, ``network``; see network_of)."""
-        await self._log(session_id, "officer_joined", "officer", staff=staff_username, **facts)
+    async def officer_joined(self, session_id: int, staff_username: str, **facts: str) -> bool:
+        """``facts``: the console's device (``ua_family``, ``network``; see network_of).
+        This and the other arrivals return False when the session was no longer
+        open (it ended since the join's credential was checked): nothing written."""
+        return await self._log(session_id, "officer_joined", "officer", staff=staff_username, **facts)
 
-    async def client_waiting(self, session_id: int, device: str, label: str, **facts: str) -> None:
-        await self._log(session_id, "client_waiting", "client", device=device, label=label, **facts)
+    async def client_waiting(self, session_id: int, device: str, label: str, **facts: str) -> bool:
+        return await self._log(session_id, "client_waiting", "client", device=device, label=label, **facts)
 
-    async def client_resumed(self, session_id: int, device: str, **facts: str) -> None:
+    async def client_resumed(self, session_id: int, device: str, **facts: str) -> bool:
         """The admitted client's new socket took its place over (a change of
         network): not an admission, and the call's media is judged as before."""
-        await self._log(session_id, "client_resumed", "client", device=device, **facts)
+        return await self._log(session_id, "client_resumed", "client", device=device, **facts)
 
     async def denied(self, session_id: int, device: str) -> None:
         await self._log(session_id, "denied", "officer", device=device)
 
-    async def admitted(self, session_id: int, device: str, *, automatic: bool = False) -> None:
+    async def admitted(self, session_id: int, device: str, *, automatic: bool = False) -> bool:
         """The first admit makes the session ``active`` and is its ``started_at``."""
         detail = {"device": device, "automatic": True} if automatic else {"device": device}
         actor = "system" if automatic else "officer"
         log.info("session %s: admitted by %s", session_id, actor, extra={"session_id": session_id, "event": "admitted", "actor": actor})
-        await self.writes.event(session_id, "admitted", actor, utcnow(), activate=True, **detail)
+        return await self.writes.event(session_id, "admitted", actor, utcnow(), activate=True, **detail)
 
     # ---- media ------------------------------------------------------------
 
@@ -400,6 +408,11 @@ class CallLog:
             for session in rows:
                 if session.id not in cut:
                     continue
+                if everyone_left(session):
+                    # Nobody was in the call when the server stopped: the stop cut
+                    # nothing, and nobody is awaited. The abandoned rule ends it,
+                    # counted from when they left, unless someone comes back first.
+                    continue
                 open_at = open_interval_since(session)
                 last = session.last_heartbeat_at
                 detail: dict = {"last_heartbeat_at": last.isoformat() if last else None}
@@ -444,6 +457,74 @@ class CallLog:
         await self.discard(session_id)
         if self.on_closed is not None:
             await self.on_closed(session_id)
+
+    # ---- a call everyone left (issue 18) ----------------------------------------
+
+    @property
+    def abandoned_after(self) -> timedelta:
+        return timedelta(minutes=self._settings.abandoned_minutes)
+
+    async def idle_sessions(self, now: datetime | None = None) -> list[int]:
+        """Active video sessions of which the server has logged and stamped
+        nothing for ``abandoned_minutes``: those the abandoned rule may end, if
+        the room registry finds nobody connected (a quiet call stamps no
+        heartbeat yet is not abandoned)."""
+        cutoff = (now or utcnow()) - self.abandoned_after
+        latest_event = select(func.max(SessionEvent.at)).where(SessionEvent.session_id == GuidanceSession.id).scalar_subquery()
+        async with self._db() as db:
+            return list(
+                (
+                    await db.execute(
+                        select(GuidanceSession.id).where(
+                            GuidanceSession.status == SessionStatus.active,
+                            GuidanceSession.mode == SessionMode.video,
+                            or_(GuidanceSession.last_heartbeat_at.is_(None), GuidanceSession.last_heartbeat_at <= cutoff),
+                            latest_event <= cutoff,
+                        ).order_by(GuidanceSession.id)
+                    )
+                ).scalars()
+            )
+
+    async def end_abandoned(self, session_id: int) -> bool:
+        """End an ``active`` video session nobody has been connected to for
+        ``abandoned_minutes``: status ``ended`` at the last moment the server saw
+        anything of it, event ``ended`` (actor ``system``, reason ``abandoned``)
+        stamped now. An interval the log still shows open (its closing was lost
+        with a process) is closed at the last heartbeat, as the restart recovery
+        does. The caller holds the room and found it empty (the registry's
+        ``end_if_empty``). False when the session no longer qualifies: ended
+        meanwhile, seen again, or awaiting a resume after a restart (that rule's
+        own timer closes it)."""
+        now = utcnow()
+        async with self._locked(session_id) as state:
+            if state.awaiting_resume:
+                return False
+            async with self._db() as db:
+                # Locked on PostgreSQL, so that two processes sweeping at once end it once.
+                session = (
+                    await db.execute(select(GuidanceSession).where(GuidanceSession.id == session_id).with_for_update(of=GuidanceSession))
+                ).unique().scalar_one_or_none()
+                if session is None or session.mode != SessionMode.video or session.status != SessionStatus.active:
+                    return False
+                idle_since = last_seen(session)
+                if idle_since + self.abandoned_after > now:
+                    return False
+                opened = open_interval_since(session)
+                if opened is not None:
+                    closed_at = max(opened, session.last_heartbeat_at or opened)
+                    seconds = count_interval(session, (closed_at - opened).total_seconds())
+                    add_event(db, session, "disconnected", "system", at=closed_at, reason="abandoned", seconds=seconds)
+                end_session(
+                    db, session, "system", at=idle_since, logged_at=now,
+                    reason="abandoned", idle_since=idle_since.isoformat(), abandoned_minutes=self._settings.abandoned_minutes,
+                )
+                await db.commit()
+            state.media = {"officer": "closed", "client": "closed"}
+            state.flow = {}
+            state.open_since = None
+        log.info("session %s ended as abandoned (nobody connected since %s)", session_id, idle_since.isoformat(), extra={"session_id": session_id, "event": "ended", "actor": "system"})
+        await self.discard(session_id)
+        return True
 
     async def checkpoint(self) -> None:
         """On a clean shutdown: stamp the heartbeat of every call in progress, so

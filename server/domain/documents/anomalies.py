@@ -5,6 +5,9 @@ Kinds (thresholds from Settings):
 - ``short_video``: a video session that ended or was interrupted with less than
   ``min_video_minutes`` of connected time;
 - ``interrupted``: a session closed as ``interrupted``;
+- ``abandoned``: a video session the server ended because no party had been
+  connected for ``abandoned_minutes`` (its ``ended`` event, reason
+  ``abandoned``: the parties dropped and nobody pressed End);
 - ``missing_notes``: a session that ended more than ``notes_grace_hours`` ago and
   still has no notes;
 - ``late_edit``: the notes changed more than ``late_edit_days`` after the
@@ -54,7 +57,7 @@ from server.domain.record.sessions import HAPPENED
 from server.settings import Settings
 
 DEFAULT_WINDOW_DAYS = 90
-KINDS = ("overdue_client", "short_video", "interrupted", "missing_notes", "late_edit", "late-entry", "same-network")
+KINDS = ("overdue_client", "short_video", "interrupted", "abandoned", "missing_notes", "late_edit", "late-entry", "same-network")
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ async def find_anomalies(
                 )
             )
 
+    found.extend(await _abandoned(db, staff, f, tz))
     found.extend(await _late_entries(db, staff, f, settings))
     found.extend(await _same_network(db, staff, f, tz))
 
@@ -194,6 +198,29 @@ async def _late_entries(db: AsyncSession, staff: Staff, f: SessionFilter, settin
         )
         for r in late
     ]
+
+
+async def _abandoned(db: AsyncSession, staff: Staff, f: SessionFilter, tz: str) -> list[Anomaly]:
+    """Video sessions the server ended as ``abandoned`` (server/domain/calls/call_log.py
+    ``end_abandoned``), once each: read from the ``ended`` event the system wrote."""
+    rows = await db.execute(
+        _filtered(
+            select(SessionEvent.session_id, SessionEvent.detail, GuidanceSession.client_id, GuidanceSession.officer_id, GuidanceSession.ended_at, GuidanceSession.duration_seconds)
+            .join(GuidanceSession, GuidanceSession.id == SessionEvent.session_id),
+            staff,
+            f,
+            tz,
+        ).where(SessionEvent.kind == "ended", SessionEvent.actor == "system", GuidanceSession.mode == SessionMode.video).order_by(SessionEvent.id)
+    )
+    found: dict[int, Anomaly] = {}
+    for row in rows:
+        detail = row.detail or {}
+        if detail.get("reason") == "abandoned" and row.session_id not in found:
+            found[row.session_id] = Anomaly(
+                "abandoned", client_id=row.client_id, officer_id=row.officer_id, session_id=row.session_id, at=row.ended_at,
+                detail={"idle_since": detail.get("idle_since"), "abandoned_minutes": detail.get("abandoned_minutes"), "duration_seconds": row.duration_seconds},
+            )
+    return list(found.values())
 
 
 async def _same_network(db: AsyncSession, staff: Staff, f: SessionFilter, tz: str) -> list[Anomaly]:

@@ -208,9 +208,14 @@ async def note_history(db: AsyncSession, session_id: int) -> list[NoteVersion]:
     return list((await db.execute(select(NoteVersion).where(NoteVersion.session_id == session_id).order_by(NoteVersion.id))).scalars().all())
 
 
-def end_session(db: AsyncSession, session: GuidanceSession, actor: str = "officer", status: SessionStatus = SessionStatus.ended, at: datetime | None = None) -> None:
-    """Close a session. Video duration is already summed from connected intervals
-    by the call lifecycle; other modes keep what the PK entered."""
+def end_session(
+    db: AsyncSession, session: GuidanceSession, actor: str = "officer", status: SessionStatus = SessionStatus.ended, at: datetime | None = None,
+    *, logged_at: datetime | None = None, **detail: Any,
+) -> None:
+    """Close a session at ``at`` (its ``ended_at``). Video duration is already
+    summed from connected intervals by the call lifecycle; other modes keep what
+    the PK entered. The event is stamped ``logged_at`` when the server learns of
+    the end later than it happened (a call everyone left), with ``detail``."""
     if session.status not in OPEN_STATUSES:
         raise DomainError(ErrorKind.conflict, "session-closed", f"The session is already {session.status.value}.")
     at = at or utcnow()
@@ -218,7 +223,7 @@ def end_session(db: AsyncSession, session: GuidanceSession, actor: str = "office
     if session.started_at is None:
         session.started_at = at if session.mode != SessionMode.video else None
     session.ended_at = at
-    add_event(db, session, status.value, actor, at=at)
+    add_event(db, session, status.value, actor, at=logged_at or at, **detail)
 
 
 def revoke_links(db: AsyncSession, session: GuidanceSession, *, reissue: bool) -> int:

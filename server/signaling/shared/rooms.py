@@ -480,6 +480,17 @@ class SharedRoomRegistry(RoomRegistry):
         await asyncio.gather(*(party.close(1000) for party in parties), return_exceptions=True)
         await self._drop_room_if_empty(session_id)
 
+    async def end_if_empty(self, session_id: int, end) -> bool:
+        """Under the room's Redis lock (every process's joins take it): nobody in
+        Redis's places or waiting room, and none of this process's sockets. A
+        place held by a process that died still counts until the reaper has
+        logged its party as dropped (shared/recovery.py)."""
+        async with self.exclusive(session_id):
+            room = self._rooms.get(session_id)
+            if (room is not None and room.parties()) or await self.holders(session_id):
+                return False
+            return await end()
+
     async def session_ended(self, session_id: int) -> None:
         """Tell every process holding a socket of the room, end ours, forget the places."""
         self._ending.add(session_id)
