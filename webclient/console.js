@@ -179,7 +179,12 @@ $("end")?.addEventListener("click", async () => {
   }
 });
 
-/** @param {{duration_seconds?: number, status?: string}} session */
+/**
+ * The session is over, whoever ended it (this console, the API, the server for
+ * a call everyone left): nothing on the page may still say that the client
+ * waits or that the call goes on.
+ * @param {{duration_seconds?: number, status?: string, events?: {kind: string, detail?: any}[]}} session
+ */
 function showEnded(session) {
   state.ended = true;
   endCall();
@@ -190,9 +195,20 @@ function showEnded(session) {
   /** @type {HTMLButtonElement} */ ($("end")).disabled = true;
   const seconds = session.duration_seconds || 0;
   /** @type {HTMLElement} */ ($("ended-duration")).textContent = T("console.ended_duration", { minutes: Math.floor(seconds / 60), seconds: seconds % 60 });
+  const abandoned = (session.events || []).find((e) => e.kind === "ended" && e.detail && e.detail.reason === "abandoned");
+  const reason = /** @type {HTMLElement} */ ($("ended-reason"));
+  reason.textContent = abandoned ? T("console.ended_abandoned", { minutes: abandoned.detail.abandoned_minutes }) : "";
+  show(reason, !!abandoned);
   show($("ended"), true);
+  setBanner("");
   setStatus(T("console.ended"));
-  /** @type {HTMLElement} */ ($("session-status")).textContent = T("status.ended");
+  setPlaceholder(T("console.ended"));
+  /** @type {HTMLElement} */ ($("session-status")).textContent = T(`status.${session.status || "ended"}`);
+}
+
+/** Ask the server how the session ended, then say so (with what we know if it does not answer). */
+function sessionOver() {
+  if (!state.ended) api("GET", API).then(showEnded).catch(() => showEnded({}));
 }
 
 // --- waiting room notice ---------------------------------------------------------
@@ -367,7 +383,14 @@ sig.addEventListener("welcome", (e) => {
   const w = /** @type {CustomEvent} */ (e).detail;
   state.iceServers = w.ice_servers || [];
   setBanner("");
-  if (!state.call) setStatus(T("console.status_waiting_client"));
+  // (Re)joined: the server now sends a client-waiting for each device that
+  // waits, so whoever waited while we were away and left is no longer shown.
+  state.waiting.clear();
+  renderWaiting();
+  if (!state.call) {
+    setStatus(T("console.status_waiting_client"));
+    setPlaceholder(T("console.status_waiting_client"));
+  }
 });
 sig.addEventListener("client-waiting", (e) => {
   const { device, label } = /** @type {CustomEvent} */ (e).detail;
@@ -400,12 +423,13 @@ sig.addEventListener("peer-left", (e) => {
   setStatus(T(reason === "hangup" ? "console.client_left" : "console.client_dropped"));
   setPlaceholder(T(reason === "hangup" ? "console.client_left" : "console.client_dropped"));
 });
-sig.addEventListener("session-ended", () => {
-  if (!state.ended) api("GET", API).then(showEnded).catch(() => showEnded({}));
-});
+sig.addEventListener("session-ended", sessionOver);
 sig.addEventListener("error", (e) => {
-  const { message } = /** @type {CustomEvent} */ (e).detail;
-  setBanner(message);
+  const { code, message } = /** @type {CustomEvent} */ (e).detail;
+  // Rejoining a session that ended while this console was away (e.g. the server
+  // ended a call everyone had left): the same as being told it ended.
+  if (code === "session-closed") sessionOver();
+  else setBanner(message);
 });
 sig.addEventListener("reconnecting", () => {
   // Our own socket dropped: the server tells the client we left; rebuild on return.

@@ -192,6 +192,12 @@ function enterWaitingRoom() {
   sig.addEventListener("session-ended", () => finish("join.ended_title", "join.ended_text"));
   sig.addEventListener("error", (e) => {
     const { code, message } = /** @type {CustomEvent} */ (e).detail;
+    // Back after the session ended without us (the PK ended it, or the server
+    // ended a call everyone had left): the same as being told it ended.
+    if (code === "session-closed") {
+      finish("join.ended_title", "join.ended_while_away");
+      return;
+    }
     const key = `join.code.${code}`;
     const text = T(key) !== key ? T(key) : message;
     if (sig.stopped) finish("join.error_title", null, text);

@@ -339,7 +339,7 @@ async def test_client_saves_data_with_audio_only_and_comes_back_after_a_drop_and
     assert errors == []
 
 
-async def test_client_uses_the_reissued_link_and_is_helped_when_the_camera_is_blocked(browser, live_server, artifacts):
+async def test_client_uses_the_reissued_link_and_is_helped_when_the_camera_is_blocked_and_the_console_learns_the_end(browser, live_server, artifacts):
     errors: list[str] = []
     call = await pk_starts_video_session(browser, live_server, {
         "name": "Fajar Nugroho", "register_number": "PAS.2026.0610", "supervision_start": "2026-05-04",
@@ -377,5 +377,29 @@ async def test_client_uses_the_reissued_link_and_is_helped_when_the_camera_is_bl
     await expect(phone.locator("#check-help")).to_be_hidden()
     await expect(phone.locator("#enter")).to_be_enabled()
     await poll(lambda: phone.evaluate("document.getElementById('preview').videoWidth"), lambda w: w > 0, what="the camera preview")
+
+    # The client waits; the PK's console says so, then loses its network and its socket.
+    await phone.click("#enter")
+    pk = call.pk
+    await expect(pk.locator("#waiting-notice")).to_be_visible()
+    await expect(pk.locator("#remote-placeholder")).to_have_text("Klien menunggu di ruang tunggu")
+    await pk.context.set_offline(True)
+    await pk.evaluate("window.__sockets.at(-1).close(4001, 'test: connection lost')")
+    await expect(pk.locator("#banner")).to_have_text("Koneksi terputus. Menyambung ulang…")
+    # The session ends meanwhile (here by the API; the server's end of a call everyone
+    # left reaches the console the same way): the waiting phone is told at once.
+    ended = await pk.request.post(f"/api/sessions/{call.session_id}/end", headers={"Origin": live_server.url})
+    assert ended.ok, await ended.text()
+    await expect(phone.locator("#final-title")).to_have_text("Sesi selesai")
+    # Back online, the console rejoins a closed session: it says the session ended,
+    # and nothing on it still says the client waits.
+    await pk.context.set_offline(False)
+    await expect(pk.locator("#ended")).to_be_visible(timeout=15000)
+    await expect(pk.locator("#waiting-notice")).to_be_hidden()
+    await expect(pk.locator("#remote-placeholder")).to_have_text("Sesi telah berakhir")
+    await expect(pk.locator("#call-status")).to_have_text("Sesi telah berakhir")
+    await expect(pk.locator("#banner")).to_be_hidden()
+    await expect(pk.locator("#session-status")).to_have_text("Selesai")
+    await pk.screenshot(path=artifacts / "console-6-ended-while-away.png")
     assert errors == []
     await asking.close()
