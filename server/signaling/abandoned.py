@@ -78,7 +78,13 @@ class AbandonedSweep:
             async def end(sid: int = session_id) -> bool:
                 return await self.calls.end_abandoned(sid)
 
-            if await self.rooms.end_if_empty(session_id, end):
-                ended.append(session_id)
-                await self.rooms.session_ended(session_id)
+            try:
+                if await self.rooms.end_if_empty(session_id, end):
+                    ended.append(session_id)
+                    await self.rooms.session_ended(session_id)
+            except (RedisError, OSError):
+                raise
+            except Exception:
+                # One session's failure must not keep the others open; it is tried next round.
+                log.exception("ending abandoned session %s failed", session_id)
         return ended
