@@ -491,5 +491,10 @@ class Letter(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     revoked_at: Mapped[datetime | None]
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    # What the letter printed beyond the columns above (letterhead, the client's
+    # particulars, the ledger's figures as of the issue date, the reason), so that
+    # it reads the same whatever changes later; null for letters issued before
+    # migration 0009 (server/domain/documents/letters.py, printed_facts).
+    printed: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     client: Mapped[Client] = relationship(lazy="joined")

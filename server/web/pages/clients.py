@@ -99,7 +99,7 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
 
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, today(request), tz),
             "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client),
-            "letters": letters, "letter_kinds": [k.value for k in LetterKind]}
+            "letters": letters, "letter_kinds": [k.value for k in LetterKind], "letter_error": None, "letter_form": {}}
 
 
 @routes.get("/clients/{id}")
