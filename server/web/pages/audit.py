@@ -17,6 +17,7 @@ from sqlalchemy import select
 from server.audit.verify import verify
 from server.db.models import (
     Client,
+    Evidence,
     Office,
     Outcome,
     Role,
@@ -106,7 +107,10 @@ async def audit_page(request: web.Request) -> web.Response:
             "pages": pages,
             "officers": officers,
             "clients": clients,
+            # Every option from its enum, so a new mode, evidence, status or outcome
+            # is offered the day it exists (issue 18: the filter had lost modes).
             "modes": list(SessionMode),
+            "evidences": list(Evidence),
             "statuses": list(SessionStatus),
             "outcomes": [o.value for o in Outcome] + ["none"],
             "csv_url": "/api/audit/sessions?" + urlencode({**filt, "format": "csv", "lang": locale_of(request)}),
@@ -138,7 +142,7 @@ async def officers_page(request: web.Request) -> web.Response:
         stats = await reports.officer_stats(db, staff, first, last, tz)
         attendance = await reports.client_attendance(db, staff, today(request), tz)
     officer_names = {s.officer_id: s.name for s in stats}
-    return render(request, "audit/officers.html", {"stats": stats, "attendance": attendance, "month": month, "officer_names": officer_names})
+    return render(request, "audit/officers.html", {"stats": stats, "attendance": attendance, "month": month, "officer_names": officer_names, "modes": list(SessionMode)})
 
 
 @routes.get("/audit/integrity")
