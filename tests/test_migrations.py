@@ -3,13 +3,16 @@ SQLite and on PostgreSQL, and can be taken down and up again."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from server.db.engine import make_engine
 from server.db.migrate import downgrade, upgrade
 from server.db.models import Base
+from tests.conftest import seed_office
 
 
 def _differences(connection) -> list:
@@ -103,6 +106,37 @@ async def test_0008_adds_the_sessions_revision_and_its_triggers_and_takes_them_a
         await upgrade(engine)
         async with engine.connect() as conn:
             assert await _session_triggers(conn)
+            assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+
+
+def _letter_columns(connection) -> set[str]:
+    return {c["name"] for c in inspect(connection).get_columns("letter")}
+
+
+async def test_0009_adds_the_printed_facts_of_letters_and_takes_them_away(database_url):
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            assert "printed" in await conn.run_sync(_letter_columns)
+        await downgrade(engine, "0008")
+        async with engine.connect() as conn:
+            assert "printed" not in await conn.run_sync(_letter_columns)
+        # A letter issued before 0009 (the office, staff and client tables are as at 0008).
+        office = await seed_office(database_url)
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO letter (office_id, client_id, kind, year, seq, number, issued_on, issued_at, signer_name, signer_nip, signer_title, "
+                     "office_name, client_initials, code, key_id, signature) VALUES (:office, :client, 'keterangan', 2025, 1, 'X-0001/SK/I/2025', "
+                     ":day, :at, 'Pk1', '', 'officer', 'Bapas Uji', 'K. C.', 'kode-lama', 'k', 'ab')"),
+                {"office": office.id, "client": office.clients["c1"].id, "day": date(2025, 1, 2), "at": datetime(2025, 1, 2, 3, tzinfo=timezone.utc)},
+            )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert "printed" in await conn.run_sync(_letter_columns)
+            rows = (await conn.exec_driver_sql("SELECT number, signer_title, printed FROM letter")).all()
+            assert [tuple(r) for r in rows] == [("X-0001/SK/I/2025", "officer", None)]  # kept as issued, no printed facts
             assert await conn.run_sync(_differences) == []
     finally:
         await engine.dispose()
