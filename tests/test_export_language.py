@@ -142,3 +142,22 @@ async def test_the_settings_page_writes_durations_in_the_pages_language(client, 
     assert english["settings.turn_ttl"] == f"{settings.turn_ttl_seconds:,} seconds"
     for value in (*settings_rows.values(), *english.values()):
         assert not re.search(r"\d (d|s|h|min)\b", value), value  # no bare unit letters
+
+
+async def test_the_evaluation_csv_in_indonesian_titles_every_column_and_names_the_modes(client, office, sign_in, database_url):
+    await seed_every_kind(database_url, office)
+    await sign_in(client, "kasie")
+    header, _rows = await export_evaluation(client, "months", "id")
+    assert not [h for h in header if "_" in h], header  # no held_home_visit, kendala_illness left as codes
+    assert {f"Sesi terlaksana: {ID['mode.' + m.value]}" for m in SessionMode} <= set(header)
+    _header, rows = await export_evaluation(client, "strategies", "id")
+    assert rows and {r[0] for r in rows} <= {ID["mode." + m.value] for m in SessionMode}
+    _header, rows = await export_evaluation(client, "strategies", "en")
+    assert {r[0] for r in rows} <= {m.value for m in SessionMode}  # codes, for programs
+
+
+async def export_evaluation(http, table: str, lang: str) -> tuple[list[str], list[list[str]]]:
+    resp = await http.get(f"/api/reports/evaluation?format=csv&table={table}&lang={lang}")
+    assert resp.status == 200
+    rows = list(csv.reader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
+    return rows[0], rows[1:]

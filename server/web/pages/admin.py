@@ -117,9 +117,11 @@ def _temporary_password(value: str) -> str:
     return value
 
 
-def _nip(value: str) -> str:
+def _nip(value) -> str:
     """The NIP as PATCH /api/staff/{id} takes it (digits and spaces, at most 30;
     empty clears it): one rule, the API's model."""
+    if not isinstance(value, str):  # a file sent as "nip"
+        raise NipInvalid()
     value = value.strip()
     try:
         StaffUpdate.model_validate({"nip": value})

@@ -49,14 +49,16 @@ def qr_svg(url: str) -> Markup:
 async def create_from_form(request: web.Request) -> web.Response:
     staff = current_staff(request)
     client_id = int_param(request, "id")
-    form = form_dict(await request.post())
+    # Text fields only: a file sent under a field's name is no text (and no 500).
+    form = {k: v for k, v in form_dict(await request.post()).items() if isinstance(v, str)}
     try:
         try:
             kind = LetterKind(form.get("kind", ""))
         except ValueError:
-            raise DomainError(ErrorKind.invalid, "invalid-body", "kind: unknown letter kind", key="error.letter_kind", fields={"kind": "unknown"}) from None
+            # No ``fields``: the form's own sentence says which field, in the page's language.
+            raise DomainError(ErrorKind.invalid, "invalid-body", "kind: unknown letter kind", key="error.letter_kind") from None
         if len(form.get("reason", "")) > REASON_MAX:
-            raise DomainError(ErrorKind.invalid, "invalid-body", f"reason: at most {REASON_MAX} characters", key="error.letter_reason_long", fields={"reason": "too long"})
+            raise DomainError(ErrorKind.invalid, "invalid-body", f"reason: at most {REASON_MAX} characters", key="error.letter_reason_long")
         letter = await create(request, staff, client_id, kind, form.get("reason"))
     except DomainError as exc:
         if exc.kind in (ErrorKind.not_found, ErrorKind.forbidden):
