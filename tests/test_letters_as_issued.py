@@ -224,6 +224,13 @@ async def test_printed_facts_are_signed_and_a_letter_signed_before_them_still_ve
     # It renders as it always did: the old body, counted when shown.
     page = await letter_page(client, old_id)
     assert "telah mengikuti bimbingan sebanyak" in page and by_id(page, "letter-signer-title") == "Pembimbing Kemasyarakatan"
+    # Migration 0009 gives it the letterhead it printed (from the audit trail): shown, and its version 1 signature still holds.
+    backfilled = {"version": 1, "backfilled": "audit_trail", "office": {"address": "Jl. Kop Lama 3, Jakarta", "phone": "021-1111", "email": "", "logo_path": ""}}
+    async with database(database_url) as db:
+        await db.execute(update(Letter).where(Letter.id == old_id).values(printed=backfilled))
+        await db.commit()
+    assert "Jl. Kop Lama 3, Jakarta" in await letter_page(client, old_id)
+    assert (await public.get("/v/kode-surat-lama-0000000001"))[0] == 200
 
     # Editing a printed fact of a new letter, or passing it off as version 1, breaks its signature.
     async with database(database_url) as db:

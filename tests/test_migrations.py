@@ -3,15 +3,16 @@ SQLite and on PostgreSQL, and can be taken down and up again."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+import json
+from datetime import datetime, timezone
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from server.db.engine import make_engine
 from server.db.migrate import downgrade, upgrade
-from server.db.models import Base
+from server.db.models import Base, Letter
 from tests.conftest import seed_office
 
 
@@ -123,20 +124,55 @@ async def test_0009_adds_the_printed_facts_of_letters_and_takes_them_away(databa
         await downgrade(engine, "0008")
         async with engine.connect() as conn:
             assert "printed" not in await conn.run_sync(_letter_columns)
-        # A letter issued before 0009 (the office, staff and client tables are as at 0008).
-        office = await seed_office(database_url)
-        async with engine.begin() as conn:
-            await conn.execute(
-                text("INSERT INTO letter (office_id, client_id, kind, year, seq, number, issued_on, issued_at, signer_name, signer_nip, signer_title, "
-                     "office_name, client_initials, code, key_id, signature) VALUES (:office, :client, 'keterangan', 2025, 1, 'X-0001/SK/I/2025', "
-                     ":day, :at, 'Pk1', '', 'officer', 'Bapas Uji', 'K. C.', 'kode-lama', 'k', 'ab')"),
-                {"office": office.id, "client": office.clients["c1"].id, "day": date(2025, 1, 2), "at": datetime(2025, 1, 2, 3, tzinfo=timezone.utc)},
-            )
         await upgrade(engine)
         async with engine.connect() as conn:
             assert "printed" in await conn.run_sync(_letter_columns)
-            rows = (await conn.exec_driver_sql("SELECT number, signer_title, printed FROM letter")).all()
-            assert [tuple(r) for r in rows] == [("X-0001/SK/I/2025", "officer", None)]  # kept as issued, no printed facts
             assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+
+
+def _utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+async def test_0009_gives_older_letters_the_letterhead_they_printed_from_the_audit_trail(database_url):
+    engine = make_engine(database_url)
+    try:
+        await downgrade(engine, "0008")
+        # As at 0008: an office whose profile changed after its first letter (the tables
+        # of offices, staff and clients are the same at 0008 as now).
+        office = await seed_office(database_url)
+        async with engine.begin() as conn:
+            profile = {"address": "Jl. Baru No. 1", "phone": "021-2222", "email": "baru@bapas.go.id", "logo_path": "office/logo-b.png"}
+            await conn.execute(text("UPDATE office SET settings = :s WHERE id = :id"), {"s": json.dumps({"profile": profile}), "id": office.id})
+            trail = [  # (at, action, detail): one change before the first letter, three after it
+                (_utc(2025, 1, 1), "office.profile", {"address": {"old": "Jl. Sangat Lama", "new": "Jl. Lama No. 9"}}),
+                (_utc(2025, 2, 1), "office.profile", {"address": {"old": "Jl. Lama No. 9", "new": "Jl. Antara"}, "phone": {"old": "021-1111", "new": "021-2222"}}),
+                (_utc(2025, 2, 2), "office.logo", {"logo_path": "office/logo-b.png", "previous": "office/logo-a.png"}),
+                (_utc(2025, 3, 1), "office.profile", {"address": {"old": "Jl. Antara", "new": "Jl. Baru No. 1"}, "email": {"old": "", "new": "baru@bapas.go.id"}}),
+            ]
+            for seq, (at, action, detail) in enumerate(trail, start=1):
+                await conn.execute(
+                    text("INSERT INTO audit_entry (seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash, hash) "
+                         "VALUES (:seq, :at, NULL, 'admin', :action, 'office', :target, :detail, :prev, :hash)"),
+                    {"seq": seq, "at": at, "action": action, "target": str(office.id), "detail": json.dumps(detail), "prev": f"{seq - 1:064d}", "hash": f"{seq:064d}"},
+                )
+            for seq, issued_at in ((1, _utc(2025, 1, 20)), (2, _utc(2025, 4, 1))):
+                await conn.execute(
+                    text("INSERT INTO letter (office_id, client_id, kind, year, seq, number, issued_on, issued_at, signer_name, signer_nip, signer_title, "
+                         "office_name, client_initials, code, key_id, signature) VALUES (:office, :client, 'keterangan', 2025, :seq, :number, "
+                         ":day, :at, 'Pk1', '', 'officer', 'Bapas Uji', 'K. C.', :code, 'k', 'ab')"),
+                    {"office": office.id, "client": office.clients["c1"].id, "seq": seq, "number": f"X-{seq:04d}/SK/2025", "day": issued_at.date(),
+                     "at": issued_at, "code": f"kode-lama-{seq}"},
+                )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(Letter.number, Letter.signer_title, Letter.printed).order_by(Letter.seq))).all()
+        assert [tuple(r) for r in rows] == [
+            ("X-0001/SK/2025", "officer", {"version": 1, "backfilled": "audit_trail", "office": {
+                "address": "Jl. Lama No. 9", "phone": "021-1111", "email": "", "logo_path": "office/logo-a.png"}}),
+            ("X-0002/SK/2025", "officer", {"version": 1, "backfilled": "audit_trail", "office": profile}),
+        ]
     finally:
         await engine.dispose()

@@ -89,10 +89,10 @@ class PrintedClient:
 
 
 def printed_view(letter: Letter, today_profile: OfficeProfile, client: Any) -> dict[str, Any]:
-    """What the letter page prints: the facts stored at issue (``printed``),
-    and for a letter issued before migration 0009 (none stored) the office
-    name and signer from its columns and the rest from today's data, as it
-    always rendered."""
+    """What the letter page prints: the facts stored at issue (``printed``).
+    A letter issued before migration 0009 has at most its letterhead there
+    (backfilled from the audit trail); its office name and signer come from
+    its columns as always, and the rest from today's data, as it always rendered."""
     printed = letter.printed or {}
     office = printed.get("office")
     kept = {k: str(v) for k, v in (office or {}).items() if k in PROFILE_FIELDS}
