@@ -46,7 +46,7 @@ def letter_json(request: web.Request, letter: Letter) -> dict[str, Any]:
         "signer_nip": letter.signer_nip,
         "signer_title": letter.signer_title,
         "reason": (letter.printed or {}).get("reason"),
-        # The ledger's figures the letter printed, as of its issue date (null for letters before migration 0009).
+        # The ledger's figures the letter printed, as of its issue date (null for letters issued before migration 0009).
         "attendance": (letter.printed or {}).get("attendance"),
         "revoked": letter.revoked_at is not None,
         "verify_url": verify_url(request, letter),

@@ -68,7 +68,14 @@ def _status_sentence(request: web.Request, status: int) -> str:
 
 
 def _is_staff_page(request: web.Request) -> bool:
-    return not wants_json(request) and not request.path.startswith(NOT_STAFF_PAGES)
+    """A staff page: a route of server/web/pages/ (not the API's file downloads such
+    as /recordings/{id}, which answer JSON), or an address no route answers."""
+    if wants_json(request) or request.path.startswith(NOT_STAFF_PAGES):
+        return False
+    if request.match_info.http_exception is not None:
+        return True
+    module = getattr(request.match_info.handler, "__module__", "") or ""
+    return module.startswith("server.web.pages.")
 
 
 @web.middleware
