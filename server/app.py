@@ -40,6 +40,7 @@ from server.web import api, compression, pages
 from server.web import format as web_format
 from server.web.errors import error_middleware
 from server.web.i18n import Catalogue
+from server.web.pages.page_errors import page_refusal_middleware
 from server.web.pages.join_link import JOIN_WINDOW_SECONDS
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ def create_app(settings: Settings) -> web.Application:
     if len(settings.secret_key) < 32:
         raise ValueError("settings.secret_key must be at least 32 characters")
     app = web.Application(
-        # The request log first: it times and logs whatever the others answer.
-        middlewares=[request_log_middleware, error_middleware, auth_middleware, compression.compress_static],
+        # The request log first: it times and logs whatever the others answer. A page's
+        # refusal becomes a page in the layout inside the sign-in check (server/web/pages/page_errors.py).
+        middlewares=[request_log_middleware, error_middleware, auth_middleware, page_refusal_middleware, compression.compress_static],
         client_max_size=max(settings.max_body_bytes, 1024 * 1024),
     )
     app[settings_key] = settings

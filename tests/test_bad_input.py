@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from urllib.parse import quote
 
 import aiohttp
@@ -180,7 +181,9 @@ async def test_bad_input_is_refused_and_nothing_is_written(client, office, sign_
             if not (isinstance(answer.get("message"), str) and answer["message"]):
                 problems.append((label, "no message", text[:200]))
         except ValueError:
-            seen[label] = (resp.status, "not JSON")
+            # A page's refusal is a page in the layout naming its code (data-error) and a way back.
+            page = re.search(r'id="refusal"[^>]*data-error="([\w-]+)"', text)
+            seen[label] = (resp.status, page.group(1)) if page and 'id="refusal-back"' in text else (resp.status, "not JSON")
         if "Traceback" in text or 'File "' in text:
             problems.append((label, "stack trace in the body"))
         if await row_counts(database_url) != before:

@@ -27,6 +27,7 @@ from server.db.models import (
     SessionMode,
     SessionStatus,
 )
+from server.domain.documents.letters import SIGNER_TITLES
 from server.domain.record.ledger import PERIOD_STATUSES, REPORTING_REASONS, STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR
 from server.web.pages.admin import SETTING_KEYS
@@ -59,7 +60,7 @@ DYNAMIC_PREFIXES = {
     "actor.": ["officer", "client", "system"],
     "letter.kind.": [k.value for k in LetterKind],
     "letter.body.": [k.value for k in LetterKind],
-    "letter.signer_title.": ["head", "officer"],
+    "letter.signer_title.": ["head", *SIGNER_TITLES.values()],
     "office.field.": list(OFFICE_FORM_FIELDS),
     "eval.evidence.": [e.value for e in Evidence],
     "reporting.": list(REPORTING_REASONS),

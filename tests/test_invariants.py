@@ -16,6 +16,7 @@ each other, never each against its own expectation:
 - the evaluation over the whole history adds up to the records, and its areas
   and PKs add up to its headline;
 - the audit log's CSV rows are its JSON rows;
+- a letter prints the record's figures, and a summons is issued only to the overdue;
 - no figure is dated after today, and no session ended after it was entered.
 
 A failing history is printed (Hypothesis shows the steps; ``print_blob`` the
@@ -281,6 +282,19 @@ async def check_views(office: Office, earliest: date) -> None:
     by_id = {s["id"]: s for r in records.values() for s in r["sessions"]}
     for s in log:
         assert (s["meets_reporting"], s["reporting_reason"], s["late_entry"]) == (by_id[s["id"]]["meets_reporting"], by_id[s["id"]]["reporting_reason"], by_id[s["id"]]["late_entry"])
+
+    # Letters print the record's figures as of their day, and summon only the overdue.
+    target = office.clients[-1]["id"]
+    letter = await kasie.post(f"/api/clients/{target}/letters", json={"kind": "keterangan"})
+    assert letter.status == 201, await letter.text()
+    issued = (await letter.json())["id"]
+    listed = (await (await kasie.get(f"/api/clients/{target}/letters")).json())["letters"]
+    printed = next(entry for entry in listed if entry["id"] == issued)["attendance"]
+    if printed["as_of"] == records[target]["attendance"]["as_of"]:
+        att = records[target]["attendance"]
+        assert (printed["periods"], printed["periods_due"], printed["state"]) == (att["periods"], att["periods_due"], att["state"])
+        summons = await kasie.post(f"/api/clients/{target}/letters", json={"kind": "panggilan"})
+        assert summons.status == (201 if att["state"] == "overdue" else 409), await summons.text()
 
     # The pages show the record's figures.
     for cid, record in records.items():

@@ -102,11 +102,14 @@ async def test_the_signature_holds_with_the_public_key_file_alone(client, office
     public = serialization.load_pem_public_key(pub_path.read_bytes())
     async with database(database_url) as db:
         letter = await db.get(Letter, made["id"])
-    # The signed statement, rebuilt here from the stored row as docs/api.md describes it.
+    # The signed statement, rebuilt here from the stored row as docs/api.md describes it:
+    # version 2 adds what the letter printed (``printed``, which says its version).
+    assert letter.printed["version"] == 2
     statement = {
         "code": letter.code, "number": letter.number, "kind": letter.kind.value, "issued_on": letter.issued_on.isoformat(),
         "office": letter.office_name, "client_initials": letter.client_initials, "client_id": letter.client_id,
         "signer_name": letter.signer_name, "signer_nip": letter.signer_nip, "key_id": letter.key_id,
+        "printed": letter.printed,
     }
     message = json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     public.verify(bytes.fromhex(letter.signature), message)  # raises if it does not hold

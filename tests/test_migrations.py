@@ -3,13 +3,17 @@ SQLite and on PostgreSQL, and can be taken down and up again."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 
 from server.db.engine import make_engine
 from server.db.migrate import downgrade, upgrade
-from server.db.models import Base
+from server.db.models import Base, GuidanceSession, Letter
+from tests.conftest import seed_office
 
 
 def _differences(connection) -> list:
@@ -104,5 +108,103 @@ async def test_0008_adds_the_sessions_revision_and_its_triggers_and_takes_them_a
         async with engine.connect() as conn:
             assert await _session_triggers(conn)
             assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+
+
+def _letter_columns(connection) -> set[str]:
+    return {c["name"] for c in inspect(connection).get_columns("letter")}
+
+
+async def test_0010_adds_the_printed_facts_of_letters_and_takes_them_away(database_url):
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            assert "printed" in await conn.run_sync(_letter_columns)
+        await downgrade(engine, "0009")
+        async with engine.connect() as conn:
+            assert "printed" not in await conn.run_sync(_letter_columns)
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert "printed" in await conn.run_sync(_letter_columns)
+            assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+
+
+def _utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+async def test_0010_gives_older_letters_the_letterhead_they_printed_from_the_audit_trail(database_url):
+    engine = make_engine(database_url)
+    try:
+        await downgrade(engine, "0009")
+        # As at 0009: an office whose profile changed after its first letter (the tables
+        # of offices, staff and clients are the same at 0009 as now).
+        office = await seed_office(database_url)
+        async with engine.begin() as conn:
+            profile = {"address": "Jl. Baru No. 1", "phone": "021-2222", "email": "baru@bapas.go.id", "logo_path": "office/logo-b.png"}
+            await conn.execute(text("UPDATE office SET settings = :s WHERE id = :id"), {"s": json.dumps({"profile": profile}), "id": office.id})
+            trail = [  # (at, action, detail): one change before the first letter, three after it
+                (_utc(2025, 1, 1), "office.profile", {"address": {"old": "Jl. Sangat Lama", "new": "Jl. Lama No. 9"}}),
+                (_utc(2025, 2, 1), "office.profile", {"address": {"old": "Jl. Lama No. 9", "new": "Jl. Antara"}, "phone": {"old": "021-1111", "new": "021-2222"}}),
+                (_utc(2025, 2, 2), "office.logo", {"logo_path": "office/logo-b.png", "previous": "office/logo-a.png"}),
+                (_utc(2025, 3, 1), "office.profile", {"address": {"old": "Jl. Antara", "new": "Jl. Baru No. 1"}, "email": {"old": "", "new": "baru@bapas.go.id"}}),
+            ]
+            for seq, (at, action, detail) in enumerate(trail, start=1):
+                await conn.execute(
+                    text("INSERT INTO audit_entry (seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash, hash) "
+                         "VALUES (:seq, :at, NULL, 'admin', :action, 'office', :target, :detail, :prev, :hash)"),
+                    {"seq": seq, "at": at, "action": action, "target": str(office.id), "detail": json.dumps(detail), "prev": f"{seq - 1:064d}", "hash": f"{seq:064d}"},
+                )
+            for seq, issued_at in ((1, _utc(2025, 1, 20)), (2, _utc(2025, 4, 1))):
+                await conn.execute(
+                    text("INSERT INTO letter (office_id, client_id, kind, year, seq, number, issued_on, issued_at, signer_name, signer_nip, signer_title, "
+                         "office_name, client_initials, code, key_id, signature) VALUES (:office, :client, 'keterangan', 2025, :seq, :number, "
+                         ":day, :at, 'Pk1', '', 'officer', 'Bapas Uji', 'K. C.', :code, 'k', 'ab')"),
+                    {"office": office.id, "client": office.clients["c1"].id, "seq": seq, "number": f"X-{seq:04d}/SK/2025", "day": issued_at.date(),
+                     "at": issued_at, "code": f"kode-lama-{seq}"},
+                )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(Letter.number, Letter.signer_title, Letter.printed).order_by(Letter.seq))).all()
+        assert [tuple(r) for r in rows] == [
+            ("X-0001/SK/2025", "officer", {"version": 1, "backfilled": "audit_trail", "office": {
+                "address": "Jl. Lama No. 9", "phone": "021-1111", "email": "", "logo_path": "office/logo-a.png"}}),
+            ("X-0002/SK/2025", "officer", {"version": 1, "backfilled": "audit_trail", "office": profile}),
+        ]
+    finally:
+        await engine.dispose()
+
+
+async def test_0009_dates_the_entry_of_sessions_logged_before_it(database_url):
+    """Rows from before 0009 get when their outcome was first saved (the history),
+    else when the row was made; a session with no outcome gets nothing."""
+    engine = make_engine(database_url)
+    try:
+        await downgrade(engine, "0008")
+        office = await seed_office(database_url)
+        c1 = office.clients["c1"]
+        async with engine.begin() as conn:
+            for sid, outcome, created in ((1, "attended", _utc(2025, 5, 1, 9)), (2, "no_show", _utc(2025, 5, 2, 9)), (3, None, _utc(2025, 5, 3, 9))):
+                await conn.execute(
+                    text("INSERT INTO guidance_session (id, office_id, client_id, officer_id, mode, evidence, status, scheduled_at, duration_seconds, notes, "
+                         "outcome, topics, record, location, met_with, findings, follow_up, visit_reason, link_version, created_at) VALUES "
+                         "(:id, :office, :client, :officer, 'office', 'reported', 'ended', :at, 0, '', :outcome, '[]', false, '', '[]', '', '', '', 1, :at)"),
+                    {"id": sid, "office": office.id, "client": c1.id, "officer": c1.officer_id, "at": created, "outcome": outcome},
+                )
+            # The first version that recorded what happened came a week later; a plain note before it does not count.
+            for at, outcome in ((_utc(2025, 5, 4, 9), None), (_utc(2025, 5, 8, 9), "attended"), (_utc(2025, 5, 9, 9), "attended")):
+                await conn.execute(text("INSERT INTO note_version (session_id, notes, outcome, topics, created_at) VALUES (1, 'x', :outcome, '[]', :at)"),
+                                   {"outcome": outcome, "at": at})
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = dict((await conn.execute(select(GuidanceSession.id, GuidanceSession.outcome_entered_at).order_by(GuidanceSession.id))).all())
+        assert rows == {1: _utc(2025, 5, 8, 9), 2: _utc(2025, 5, 2, 9), 3: None}
+        await downgrade(engine, "0008")
+        async with engine.connect() as conn:
+            assert "outcome_entered_at" not in await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("guidance_session")})
+        await upgrade(engine)
     finally:
         await engine.dispose()

@@ -8,6 +8,8 @@ the client's existence is not disclosed.
 
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 
 import pytest
@@ -125,11 +127,17 @@ async def test_each_role_against_each_endpoint(client, office, other_office, s1,
     for label, method, path, body in ENDPOINTS:
         resp = await client.request(method, _fill(path, ids), json=_fill(body, ids), allow_redirects=False)
         seen[label] = resp.status
-        if resp.status >= 400:
-            # Every refusal, page or API, has the one error shape and no stack trace.
+        if resp.status >= 400 and path.startswith("/api/"):
+            # Every API refusal has the one error shape and no stack trace.
             data = await resp.json()
             errors[label] = data
             assert set(data) >= {"error", "message"} and "Traceback" not in data["message"], (label, data)
+        elif resp.status >= 400:
+            # A page's refusal is a page in the layout with its code and a way back (issue 18), no stack trace.
+            html = await resp.text()
+            errors[label] = html
+            assert resp.content_type == "text/html" and re.search(r'id="refusal"[^>]*data-error="[\w-]+"', html) and 'id="refusal-back"' in html, (label, html[:200])
+            assert "Traceback" not in html, label
         if resp.status == 302:
             assert resp.headers["Location"].startswith("/login"), (label, resp.headers["Location"])
     expected = {label: statuses[column] for label, statuses in EXPECTED.items()}

@@ -495,5 +495,11 @@ class Letter(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     revoked_at: Mapped[datetime | None]
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    # What the letter printed beyond the columns above (letterhead, the client's
+    # particulars, the ledger's figures as of the issue date, the reason), so that
+    # it reads the same whatever changes later (server/domain/documents/letters.py,
+    # printed_facts). Letters issued before migration 0010 hold only the letterhead
+    # it recovered from the audit trail ("version": 1), or null.
+    printed: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     client: Mapped[Client] = relationship(lazy="joined")

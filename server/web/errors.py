@@ -43,7 +43,7 @@ def error_response(exc: DomainError) -> web.Response:
 
 
 # For aiohttp's own HTTP exceptions (no route, wrong method, body too large).
-_CODES = {
+HTTP_CODES = {
     400: "bad-request",
     401: "unauthenticated",
     403: "forbidden",
@@ -63,15 +63,15 @@ async def error_middleware(request: web.Request, handler):
     except DomainError as exc:
         return error_response(exc)
     except web.HTTPException as exc:
-        if exc.status_code < 400 or not _wants_json(request):
+        if exc.status_code < 400 or not wants_json(request):
             raise
-        return json_error(exc.status_code, _CODES.get(exc.status_code, "error"), exc.reason or "Request failed.")
+        return json_error(exc.status_code, HTTP_CODES.get(exc.status_code, "error"), exc.reason or "Request failed.")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        if _wants_json(request):
+        if wants_json(request):
             return json_error(500, "internal", "Something went wrong on the server; it has been logged.")
         return web.Response(status=500, text="Terjadi kesalahan pada server. / Something went wrong.", content_type="text/plain")
 
 
-def _wants_json(request: web.Request) -> bool:
+def wants_json(request: web.Request) -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz" or "application/json" in request.headers.get("Accept", "")

@@ -81,6 +81,15 @@ def days(n: int, locale: str = "id") -> str:
     return format_unit(int(n), "duration-day", locale=_loc(locale))
 
 
+UNITS = {"second": "duration-second", "minute": "duration-minute", "hour": "duration-hour", "day": "duration-day"}
+
+
+def duration(n: int, unit: str, locale: str = "id") -> str:
+    """A whole number of seconds, minutes, hours or days in words of the locale:
+    "730 hari", "3.600 detik" (id); "730 days", "3,600 seconds" (en)."""
+    return format_unit(int(n), UNITS[unit], locale=_loc(locale))
+
+
 def install(env: jinja2.Environment) -> None:
     """Register the filters; each takes the locale from the page's context."""
 

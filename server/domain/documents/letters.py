@@ -6,7 +6,15 @@ Ed25519. The private key lives outside the database, handled exactly as the
 audit heads' key is (server/audit/signing.py: PEM file, 0600, generated
 outside production only, public key beside it as ``<path>.pub``), so someone
 who can write to the database cannot forge or alter a letter: the signature
-covers every printed fact that the public page repeats.
+covers every printed fact that the public page repeats and, from statement
+version 2 on, everything else the letter printed (``printed``).
+
+A letter says only what is true on the day it is issued, and keeps saying it:
+its attendance figures come from the ledger (server/domain/record/ledger.py)
+as of the issue date, a summons (``panggilan``) for a client who is not overdue
+needs a reason printed on it, the signer's title follows their role, and what
+the letter printed (letterhead, client, figures, reason) is stored with it so
+that a later change to the office profile or the client changes no issued letter.
 
 The public page ``/v/{code}`` takes a random code (the QR code's link). An
 unknown code, or a row whose signature no longer matches, is answered as not
@@ -28,9 +36,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.signing import HeadSigner, key_id_of, public_path
-from server.db.models import Client, Letter, LetterKind, Office, Staff
+from server.db.models import Client, Letter, LetterKind, Office, Role, Staff
 from server.domain.errors import DomainError, ErrorKind
-from server.domain.office.profile import office_profile
+from server.domain.office.profile import OfficeProfile, office_profile
+from server.domain.record.clients import client_sessions
+from server.domain.record.ledger import Attendance, attendance
+from server.domain.record.rules import rules_of
 from server.settings import Settings
 
 # Short codes printed in the number, as Indonesian offices abbreviate letter types.
@@ -88,9 +99,19 @@ def letter_number(prefix: str, seq: int, kind: LetterKind, day: date) -> str:
     return f"{prefix}-{seq:04d}/{KIND_CODES[kind]}/{ROMAN_MONTHS[day.month - 1]}/{day.year}"
 
 
+# ``printed["version"]``: 2 is the first whose signed statement covers ``printed``.
+# Letters issued before it have no ``printed`` (migration 0010) and keep their
+# version 1 statement, which still verifies as it always did.
+PRINTED_VERSION = 2
+REASON_MAX = 500
+
+
 def letter_message(letter: Letter) -> bytes:
     """The signed statement: canonical JSON of every fact the letter and its
-    public page show, so none of them can be edited without breaking it."""
+    public page show, so none of them can be edited without breaking it.
+    Version 1 (no ``printed``): the ten fields below. Version 2 adds ``printed``
+    whole (it carries ``"version": 2``); turning a version 2 letter into a
+    version 1 one changes the statement, so the signature no longer holds."""
     fields = {
         "code": letter.code,
         "number": letter.number,
@@ -103,6 +124,9 @@ def letter_message(letter: Letter) -> bytes:
         "signer_nip": letter.signer_nip,
         "key_id": letter.key_id,
     }
+    printed = letter.printed or {}
+    if printed.get("version", 1) >= PRINTED_VERSION:
+        fields["printed"] = printed
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -120,26 +144,74 @@ def signature_valid(letter: Letter, public: Ed25519PublicKey) -> bool:
 class Signer:
     name: str
     nip: str
-    title: str  # "head" (Kepala Bapas) or "officer" (the issuing staff member)
+    title: str  # a key of SIGNER_TITLES' values or "head": the catalogue's letter.signer_title.<title>
+
+
+# The title under the signature follows the signer's role (issue 18: a letter
+# signed by the Kasie called them "Pembimbing Kemasyarakatan"). The Kepala Bapas
+# is "head"; a supervisor is a Kepala Seksi; an admin signs as the office's staff.
+SIGNER_TITLES = {Role.pk: "officer", Role.supervisor: "section_head", Role.admin: "staff"}
 
 
 def choose_signer(office: Office, staff: Staff) -> Signer:
     """The Kepala Bapas from the office profile when the admin has entered one,
-    else the staff member who issues the letter."""
+    else the staff member who issues the letter, titled by their role."""
     profile = office_profile(office)
     if profile.head_name:
         return Signer(profile.head_name, profile.head_nip, "head")
-    return Signer(staff.name, staff.nip or "", "officer")
+    return Signer(staff.name, staff.nip or "", SIGNER_TITLES[staff.role])
 
 
-async def issue_letter(db: AsyncSession, signer_key: HeadSigner, staff: Staff, client: Client, kind: LetterKind, today: date) -> Letter:
+def attendance_facts(att: Attendance, as_of: date) -> dict:
+    """What a letter prints about wajib lapor: the ledger's periods as of the
+    issue date, and the state (a summons says "belum memenuhi wajib lapor" only
+    when it is "overdue"). Whole numbers only: the statement is signed as JSON."""
+    return {"as_of": as_of.isoformat(), "state": att.state, "periods_due": att.periods_due, "periods_met": att.periods_met,
+            "periods": {k: int(v) for k, v in att.periods.items()}}
+
+
+def printed_facts(profile: OfficeProfile, client: Client, att: Attendance, today: date, reason: str) -> dict:
+    """Everything the letter prints beyond its columns (number, office name,
+    signer, initials), as the letter will keep it."""
+    return {
+        "version": PRINTED_VERSION,
+        "office": {"address": profile.address, "phone": profile.phone, "email": profile.email, "logo_path": profile.logo_path},
+        "client": {
+            "name": client.name, "register_number": client.register_number, "program": client.program.value,
+            "supervision_start": client.supervision_start.isoformat(), "supervision_end": client.supervision_end.isoformat(),
+        },
+        "attendance": attendance_facts(att, today),
+        "reason": reason,
+    }
+
+
+def clean_reason(reason: str | None) -> str:
+    text = " ".join((reason or "").split())
+    if len(text) > REASON_MAX:
+        raise DomainError(ErrorKind.invalid, "invalid-body", f"reason: at most {REASON_MAX} characters", fields={"reason": f"at most {REASON_MAX} characters"})
+    return text
+
+
+async def issue_letter(
+    db: AsyncSession, signer_key: HeadSigner, staff: Staff, client: Client, kind: LetterKind, today: date, tz: str, reason: str | None = None
+) -> Letter:
     """Number, sign and store a letter (the caller commits and audits).
     The number is the year's next in the office; two letters issued at the same
-    moment collide on the unique (office, year, seq) and the loser takes the next."""
+    moment collide on the unique (office, year, seq) and the loser takes the next.
+    A summons for a client who is not overdue (by the ledger, today) is refused
+    unless ``reason`` says why; the reason is printed."""
+    reason = clean_reason(reason)
     office = await db.get(Office, client.office_id)
+    att = attendance(client, await client_sessions(db, client.id), today, rules_of(office, tz))
+    if kind == LetterKind.panggilan and att.state != "overdue" and not reason:
+        raise DomainError(
+            ErrorKind.conflict, "not-overdue", "The client is not overdue; a summons needs a reason (field reason).",
+            key="error.not_overdue", state=att.state,
+        )
     profile = office_profile(office)
     signer = choose_signer(office, staff)
     prefix = profile.letter_prefix or profile.name
+    printed = printed_facts(profile, client, att, today, reason)
     for _attempt in range(5):
         last = await db.scalar(select(func.max(Letter.seq)).where(Letter.office_id == office.id, Letter.year == today.year))
         seq = (last or 0) + 1
@@ -148,7 +220,7 @@ async def issue_letter(db: AsyncSession, signer_key: HeadSigner, staff: Staff, c
             number=letter_number(prefix, seq, kind, today), issued_on=today, issued_at=datetime.now(timezone.utc),
             signer_name=signer.name, signer_nip=signer.nip, signer_title=signer.title, office_name=profile.name,
             client_initials=initials(client.name), code=secrets.token_urlsafe(18), key_id=signer_key.key_id,
-            signature="", created_by_id=staff.id,
+            signature="", created_by_id=staff.id, printed=printed,
         )
         letter.signature = signer_key.private.sign(letter_message(letter)).hex()
         try:

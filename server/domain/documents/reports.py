@@ -55,6 +55,7 @@ class SessionFilter:
     officer_id: int | None = None
     client_id: int | None = None
     mode: SessionMode | None = None
+    evidence: Evidence | None = None
     outcome: str | None = None  # an Outcome value, or "none" for sessions without one
     status: SessionStatus | None = None
     date_from: date | None = None  # office-local dates, both inclusive
@@ -64,7 +65,7 @@ class SessionFilter:
     def as_query(self) -> dict[str, str]:
         """The same filter as URL query parameters (for the CSV link and the audit entry)."""
         out = {}
-        for name in ("officer_id", "client_id", "mode", "outcome", "status", "date_from", "date_to"):
+        for name in ("officer_id", "client_id", "mode", "evidence", "outcome", "status", "date_from", "date_to"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value.value if hasattr(value, "value") else (value.isoformat() if isinstance(value, date) else str(value))
@@ -112,6 +113,8 @@ def _filtered(query: Select, staff: Staff, f: SessionFilter, tz: str) -> Select:
         query = query.where(GuidanceSession.client_id == f.client_id)
     if f.mode is not None:
         query = query.where(GuidanceSession.mode == f.mode)
+    if f.evidence is not None:
+        query = query.where(GuidanceSession.evidence == f.evidence)
     if f.status is not None:
         query = query.where(GuidanceSession.status == f.status)
     if f.outcome == "none":

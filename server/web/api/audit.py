@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from aiohttp import web
 from pydantic import Field, ValidationError, model_validator
@@ -24,6 +24,7 @@ from server.audit.verify import verify
 from server.db.ids import MAX_ID
 from server.db.models import (
     AuditEntry,
+    Evidence,
     Outcome,
     Role,
     SessionMode,
@@ -63,6 +64,7 @@ class SessionLogQuery(RangeQuery):
     officer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     client_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     mode: SessionMode | None = None
+    evidence: Evidence | None = None
     outcome: OutcomeFilter | None = None
     status: SessionStatus | None = None
     sort: Literal["-scheduled_at", "scheduled_at", "-duration", "duration"] = reports.DEFAULT_SORT
@@ -70,8 +72,9 @@ class SessionLogQuery(RangeQuery):
     per_page: int = Field(default=50, ge=1, le=reports.MAX_PER_PAGE)
     after: str | None = Field(default=None, max_length=200)
     format: Literal["json", "csv"] = "json"
-    # CSV header language: absent keeps the column names (stable for scripts);
-    # id or en writes the catalogue's column titles for people opening it in a spreadsheet.
+    # CSV language: absent keeps the column names and codes (stable for scripts); en
+    # writes English column titles and keeps the codes (as it always did); id writes
+    # Indonesian titles and names every code as the pages do ("Kunjungan rumah", "Hadir").
     lang: Literal["id", "en"] | None = None
 
     def filter(self) -> reports.SessionFilter:
@@ -79,6 +82,7 @@ class SessionLogQuery(RangeQuery):
             officer_id=self.officer_id,
             client_id=self.client_id,
             mode=self.mode,
+            evidence=self.evidence,
             outcome=self.outcome,
             status=self.status,
             date_from=self.date_from,
@@ -177,8 +181,39 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
-def log_row_csv(row: Any, tz: str, judge: SessionJudge) -> list[str]:
+# The columns whose values are codes, and the catalogue prefix that names each
+# code as the pages do. Only ``lang=id`` names them: ``lang=en`` and no ``lang``
+# keep the codes, which the JSON always carries and programs read.
+CODE_COLUMNS = {"mode": "mode.", "evidence": "evidence.", "status": "status.", "outcome": "outcome.", "topics": "topic.", "met_with": "met_with.",
+                "reporting_reason": "reporting."}
+# Yes/no columns, named as words by ``lang=id`` too (``True``/``False`` otherwise, as the JSON's).
+FLAG_COLUMNS = ("meets_reporting", "late_entry")
+NAMED_VALUES = ("id",)
+
+
+def code_namer(request: web.Request, lang: str | None) -> Callable[[str, str], str] | None:
+    """``name(prefix, code)``: the catalogue's word for a code in ``lang``, or the
+    code itself for one the catalogue does not know yet; None when codes stay."""
+    if lang not in NAMED_VALUES:
+        return None
+    catalogue = request.app[catalogue_key]
+    known = catalogue.messages["id"]
+    return lambda prefix, code: catalogue.gettext(lang, prefix + code) if prefix + code in known else code
+
+
+def log_row_csv(row: Any, tz: str, judge: SessionJudge, name: Callable[[str, str], str] | None = None) -> list[str]:
+    """The JSON row as CSV cells: the same values, lists joined with ``;``, and
+    with ``name`` each code in words (the row stays the JSON's, cell by cell)."""
     data = log_row_json(row, tz, judge)
+    if name is not None:
+        for column, prefix in CODE_COLUMNS.items():
+            value = data[column]
+            if isinstance(value, list):
+                data[column] = [name(prefix, v) for v in value]
+            elif value is not None:
+                data[column] = name(prefix, value)
+        for column in FLAG_COLUMNS:
+            data[column] = name("csv.", "yes" if data[column] else "no")
     data["topics"] = ";".join(data["topics"])
     data["met_with"] = ";".join(data["met_with"])
     out = []
@@ -244,13 +279,14 @@ async def stream_csv(request: web.Request, staff: Staff, f: reports.SessionFilte
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write("\ufeff")
     writer.writerow(csv_header(request, CSV_COLUMNS, lang))
+    name = code_namer(request, lang)
     rows = 0
     complete = False
     try:
         async with request.app[db_key]() as db:
             judge = await judge_for(request, db, staff.office_id)
             async for row in reports.iter_session_log(db, staff, f, tz):
-                writer.writerow(log_row_csv(row, tz, judge))
+                writer.writerow(log_row_csv(row, tz, judge, name))
                 rows += 1
                 if buffer.tell() > 64 * 1024:
                     await response.write(buffer.getvalue().encode("utf-8"))

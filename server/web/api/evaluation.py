@@ -24,7 +24,7 @@ from server.domain.documents.reports import month_first
 from server.domain.record.ledger import PERIOD_STATUSES
 from server.keys import audit_key, catalogue_key, db_key, settings_key
 from server.security.auth import current_staff
-from server.web.api.audit import csv_filename, parse, spreadsheet_safe
+from server.web.api.audit import code_namer, csv_filename, parse, spreadsheet_safe
 from server.web.dates import today
 
 routes = web.RouteTableDef()
@@ -92,12 +92,30 @@ def table_rows(ev: Evaluation, table: str) -> tuple[list[str], list[list[Any]]]:
     return header, [[s.mode, s.clients, "" if s.rate_before is None else s.rate_before, "" if s.rate_after is None else s.rate_after] for s in ev.strategies]
 
 
+def eval_column_title(catalogue, lang: str, column: str) -> str:
+    """A column's title: its own (``evalcsv.<column>``), or for the columns made
+    per mode, evidence and kendala kind ("held_home_visit", "kendala_illness")
+    the catalogue's name of that value after "Sesi terlaksana:" or "Kendala:"."""
+    known = catalogue.messages["id"]
+    if "evalcsv." + column in known:
+        return catalogue.gettext(lang, "evalcsv." + column)
+    for prefix, title, names in (("held_", "evalcsv.held", ("mode.", "evidence.")), ("kendala_", "evalcsv.kendala", ("kendala.kind.",))):
+        if column.startswith(prefix):
+            value = column[len(prefix):]
+            key = next((n + value for n in names if n + value in known), None)
+            return catalogue.gettext(lang, title, what=catalogue.gettext(lang, key) if key else value)
+    return column
+
+
 def csv_response(request: web.Request, ev: Evaluation, table: str, lang: str | None) -> web.Response:
     """UTF-8 with a BOM and CRLF, text cells guarded against formulas: as the audit export."""
     header, rows = table_rows(ev, table)
     if lang:
         catalogue = request.app[catalogue_key]
-        header = [catalogue.gettext(lang, "evalcsv." + h) if "evalcsv." + h in catalogue.messages["id"] else h for h in header]
+        header = [eval_column_title(catalogue, lang, h) for h in header]
+        name = code_namer(request, lang)
+        if name is not None and table == "strategies":  # the mode, in words as on the page (lang=id only)
+            rows = [[name("mode.", row[0]), *row[1:]] for row in rows]
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer, lineterminator="\r\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import Field
 from sqlalchemy import select
 
 from server.audit.signing import SigningKeyError
@@ -25,6 +26,9 @@ routes = web.RouteTableDef()
 
 class LetterCreate(Body):
     kind: LetterKind
+    # Printed on the letter ("Alasan pemanggilan" on a summons, "Keperluan" otherwise);
+    # a summons for a client who is not overdue is refused without one (409 not-overdue).
+    reason: str | None = Field(default=None, max_length=500, description="printed on the letter; required for a panggilan when the client is not overdue")
 
 
 def verify_url(request: web.Request, letter: Letter) -> str:
@@ -40,13 +44,17 @@ def letter_json(request: web.Request, letter: Letter) -> dict[str, Any]:
         "issued_on": letter.issued_on.isoformat(),
         "signer_name": letter.signer_name,
         "signer_nip": letter.signer_nip,
+        "signer_title": letter.signer_title,
+        "reason": (letter.printed or {}).get("reason"),
+        # The ledger's figures the letter printed, as of its issue date (null for letters issued before migration 0010).
+        "attendance": (letter.printed or {}).get("attendance"),
         "revoked": letter.revoked_at is not None,
         "verify_url": verify_url(request, letter),
         "print_url": f"/letters/{letter.id}",
     }
 
 
-async def create(request: web.Request, staff: Staff, client_id: int, kind: LetterKind) -> Letter:
+async def create(request: web.Request, staff: Staff, client_id: int, kind: LetterKind, reason: str | None = None) -> Letter:
     """Issue and audit a letter (shared with the client page's form)."""
     day = today(request)
     async with request.app[db_key]() as db:
@@ -58,11 +66,12 @@ async def create(request: web.Request, staff: Staff, client_id: int, kind: Lette
             signer = request.app[letter_keys_key].signer()
         except SigningKeyError as exc:
             raise DomainError(ErrorKind.conflict, "letter-key-missing", str(exc), key="error.letter_key_missing") from None
-        letter = await issue_letter(db, signer, staff, client, kind, day)
+        letter = await issue_letter(db, signer, staff, client, kind, day, request.app[settings_key].timezone, reason)
         await db.commit()
     await request.app[audit_key].record(
         "letter.issue", actor=staff, target_type="letter", target_id=letter.id,
-        detail={"client_id": letter.client_id, "kind": letter.kind.value, "number": letter.number, "key_id": letter.key_id, "signature": letter.signature},
+        detail={"client_id": letter.client_id, "kind": letter.kind.value, "number": letter.number, "key_id": letter.key_id, "signature": letter.signature,
+                "reason": letter.printed["reason"]},
     )
     return letter
 
@@ -94,7 +103,7 @@ async def create_letter(request: web.Request) -> web.Response:
     staff = current_staff(request)
     client_id = int_param(request, "id")
     body = await parse_body(request, LetterCreate)
-    letter = await create(request, staff, client_id, body.kind)
+    letter = await create(request, staff, client_id, body.kind, body.reason)
     data = letter_json(request, letter)
     return web.json_response({"id": data["id"], "number": data["number"], "verify_url": data["verify_url"], "print_url": data["print_url"]}, status=201)
 

@@ -26,10 +26,11 @@ from server.keys import audit_key, db_key, passwords_key, settings_key
 from server.security import auth
 from server.security.auth import current_staff
 from server.security.passwords import MIN_LENGTH
-from server.web.api.staff import StaffCreate
+from server.web.api.staff import StaffCreate, StaffUpdate
 from server.web.errors import http_status
 from server.web.forms import form_dict
-from server.web.render import error_text, gettext_for, render
+from server.web.format import duration
+from server.web.render import error_text, gettext_for, locale_of, render
 from server.web.staff_account import change_account
 from server.web.validation import int_param, page_errors
 
@@ -51,6 +52,7 @@ async def settings_page(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         office = await db.scalar(select(Office).where(Office.id == me.office_id))
     signer = request.app[audit_key].signer
+    locale, t = locale_of(request), gettext_for(request)
     values = {
         "settings.office": office.name if office else "—",
         "settings.timezone": settings.timezone,
@@ -58,11 +60,13 @@ async def settings_page(request: web.Request) -> web.Response:
         "settings.stun_urls": ", ".join(settings.stun_urls) or "—",
         "settings.turn_urls": ", ".join(settings.turn_urls) or "—",
         "settings.turn_secret": "set" if settings.turn_secret else "unset",
-        "settings.turn_ttl": f"{settings.turn_ttl_seconds} s",
-        "settings.join_window": f"-{settings.join_opens_before_minutes} min / +{settings.join_expires_after_hours} h",
-        "settings.min_video": f"{settings.min_video_minutes} min",
-        "settings.audit_retention": f"{settings.audit_retention_days} d",
-        "settings.session_retention": f"{settings.session_retention_days} d",
+        # Durations in the page's words ("730 hari", not "730 d"): server/web/format.py, by Babel.
+        "settings.turn_ttl": duration(settings.turn_ttl_seconds, "second", locale),
+        "settings.join_window": t("settings.join_window_value", before=duration(settings.join_opens_before_minutes, "minute", locale),
+                                  after=duration(settings.join_expires_after_hours, "hour", locale)),
+        "settings.min_video": duration(settings.min_video_minutes, "minute", locale),
+        "settings.audit_retention": duration(settings.audit_retention_days, "day", locale),
+        "settings.session_retention": duration(settings.session_retention_days, "day", locale),
         "settings.audit_key": signer.key_id if signer else "unset",
         "settings.recordings_dir": str(settings.recordings_dir),
         "settings.redis": "set" if settings.redis_url else "unset",
@@ -129,6 +133,7 @@ ACTIONS = {
     "reactivate": lambda form: {"active": True},
     "role": lambda form: {"role": Role(form.get("role", ""))},
     "reset-password": lambda form: {"password": _temporary_password(form.get("password", ""))},
+    "nip": lambda form: {"nip": _nip(form.get("nip", ""))},
 }
 
 
@@ -136,6 +141,23 @@ def _temporary_password(value: str) -> str:
     if not MIN_LENGTH <= len(value) <= 1024:
         raise ValueError(f"password: at least {MIN_LENGTH} characters")
     return value
+
+
+def _nip(value) -> str:
+    """The NIP as PATCH /api/staff/{id} takes it (digits and spaces, at most 30;
+    empty clears it): one rule, the API's model."""
+    if not isinstance(value, str):  # a file sent as "nip"
+        raise NipInvalid()
+    value = value.strip()
+    try:
+        StaffUpdate.model_validate({"nip": value})
+    except ValidationError:
+        raise NipInvalid() from None
+    return value
+
+
+class NipInvalid(ValueError):
+    pass
 
 
 @routes.post("/admin/staff/{id}")
@@ -146,8 +168,11 @@ async def staff_change(request: web.Request) -> web.Response:
     staff_id = int_param(request, "id")
     try:
         changes = ACTIONS[form.get("action", "")](form)
+    except NipInvalid:
+        # Beside the staff member's own NIP field, what was typed kept.
+        return await _staff_page(request, me, {"nip_row": staff_id, "nip": gettext_for(request)("staffadmin.nip_invalid")}, status=400, form={"nip": form.get("nip", "")})
     except (KeyError, ValueError) as exc:
-        message = str(exc) if isinstance(exc, ValueError) and "password" in str(exc) else "action: one of deactivate, reactivate, role, reset-password"
+        message = str(exc) if isinstance(exc, ValueError) and "password" in str(exc) else "action: one of deactivate, reactivate, role, reset-password, nip"
         return await _staff_page(request, me, {"form": message}, status=400)
     try:
         await change_account(request, me, staff_id, **changes)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from server.audit.verify import verify
 from server.db.models import (
     Client,
+    Evidence,
     Office,
     Outcome,
     Role,
@@ -107,7 +108,10 @@ async def audit_page(request: web.Request) -> web.Response:
             "pages": pages,
             "officers": officers,
             "clients": clients,
+            # Every option from its enum, so a new mode, evidence, status or outcome
+            # is offered the day it exists (issue 18: the filter had lost modes).
             "modes": list(SessionMode),
+            "evidences": list(Evidence),
             "statuses": list(SessionStatus),
             "outcomes": [o.value for o in Outcome] + ["none"],
             "csv_url": "/api/audit/sessions?" + urlencode({**filt, "format": "csv", "lang": locale_of(request)}),

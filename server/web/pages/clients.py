@@ -101,7 +101,7 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, judge.as_of, judge.rules),
             "periods": period_list(client, sessions, judge.as_of, judge.rules), "judged": {s.id: judge.judge(s) for s in sessions}, "rules": judge.rules,
             "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client),
-            "letters": letters, "letter_kinds": [k.value for k in LetterKind]}
+            "letters": letters, "letter_kinds": [k.value for k in LetterKind], "letter_error": None, "letter_form": {}}
 
 
 @routes.get("/clients/{id}")

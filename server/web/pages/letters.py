@@ -11,21 +11,28 @@ letter whose stored facts no longer match their signature, is a 404.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
 
 import segno
 from aiohttp import web
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from server.db.models import GuidanceSession, LetterKind, Office, Outcome, SessionStatus
-from server.domain.documents.letters import find_by_code
+from server.db.models import GuidanceSession, Letter, LetterKind, Office, Outcome, Program, SessionStatus
+from server.domain.documents.letters import REASON_MAX, find_by_code
 from server.domain.errors import DomainError, ErrorKind
-from server.domain.office.profile import office_profile
-from server.keys import db_key, letter_keys_key
+from server.domain.office.logo import logo_file
+from server.domain.office.profile import FIELDS as PROFILE_FIELDS
+from server.domain.office.profile import OfficeProfile, office_profile
+from server.keys import db_key, letter_keys_key, settings_key
 from server.security.auth import current_staff
 from server.web.api.letters import create, load_letter, revoke, verify_url
-from server.web.errors import http_status
-from server.web.render import error_text, render
+from server.web.forms import form_dict
+from server.web.pages.clients import client_record_context
+from server.web.pages.page_errors import page_refusal
+from server.web.render import render
 from server.web.validation import int_param
 
 routes = web.RouteTableDef()
@@ -41,18 +48,27 @@ def qr_svg(url: str) -> Markup:
 @routes.post("/clients/{id}/letters")
 async def create_from_form(request: web.Request) -> web.Response:
     staff = current_staff(request)
-    form = await request.post()
+    client_id = int_param(request, "id")
+    # Text fields only: a file sent under a field's name is no text (and no 500).
+    form = {k: v for k, v in form_dict(await request.post()).items() if isinstance(v, str)}
     try:
-        kind = LetterKind(form.get("kind", ""))
-    except ValueError:
-        raise web.HTTPBadRequest(text="Jenis surat tidak dikenal.") from None
-    try:
-        letter = await create(request, staff, int_param(request, "id"), kind)
+        try:
+            kind = LetterKind(form.get("kind", ""))
+        except ValueError:
+            # No ``fields``: the form's own sentence says which field, in the page's language.
+            raise DomainError(ErrorKind.invalid, "invalid-body", "kind: unknown letter kind", key="error.letter_kind") from None
+        if len(form.get("reason", "")) > REASON_MAX:
+            raise DomainError(ErrorKind.invalid, "invalid-body", f"reason: at most {REASON_MAX} characters", key="error.letter_reason_long")
+        letter = await create(request, staff, client_id, kind, form.get("reason"))
     except DomainError as exc:
         if exc.kind in (ErrorKind.not_found, ErrorKind.forbidden):
             raise
-        # A refusal the PK can act on (supervision not ended, no key yet), in the page's language.
-        return web.Response(status=http_status(exc), text=error_text(request, exc), content_type="text/plain")
+        # A refusal the PK can act on (not overdue without a reason, supervision not
+        # ended, no key yet): the client's page again, the sentence above the form.
+        message, status = page_refusal(request, exc)
+        ctx = await client_record_context(request, staff, client_id)
+        ctx.update(letter_error=message, letter_form=form)
+        return render(request, "clients/client.html", ctx, status=status)
     raise web.HTTPFound(f"/letters/{letter.id}")
 
 
@@ -63,6 +79,47 @@ async def revoke_from_form(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/letters/{letter.id}")
 
 
+@dataclass(frozen=True)
+class PrintedClient:
+    name: str
+    register_number: str
+    program: str  # a Program value ("PB"), shown through the catalogue
+    supervision_start: date
+    supervision_end: date
+
+
+def printed_view(letter: Letter, today_profile: OfficeProfile, client: Any) -> dict[str, Any]:
+    """What the letter page prints: the facts stored at issue (``printed``).
+    A letter issued before migration 0010 has at most its letterhead there
+    (backfilled from the audit trail); its office name and signer come from
+    its columns as always, and the rest from today's data, as it always rendered."""
+    printed = letter.printed or {}
+    office = printed.get("office")
+    kept = {k: str(v) for k, v in (office or {}).items() if k in PROFILE_FIELDS}
+    profile = replace(today_profile, name=letter.office_name, **kept)
+    stored = printed.get("client")
+    shown_client = PrintedClient(
+        stored["name"], stored["register_number"], stored["program"],
+        date.fromisoformat(stored["supervision_start"]), date.fromisoformat(stored["supervision_end"]),
+    ) if stored else PrintedClient(client.name, client.register_number, client.program.value, client.supervision_start, client.supervision_end)
+    att = printed.get("attendance")
+    body = None
+    if att is not None:
+        body = "letter.printed_body." + letter.kind.value
+        if letter.kind == LetterKind.panggilan and att.get("state") != "overdue":
+            body = "letter.printed_body.panggilan_not_overdue"  # never "belum memenuhi wajib lapor" of a client who is not overdue
+    return {
+        "profile": profile,
+        "shown_client": shown_client,
+        "program_known": shown_client.program in {p.value for p in Program},
+        "printed_att": att,
+        "body_key": body,
+        "reason": printed.get("reason") or "",
+        # The letterhead's logo as issued (its own file), or today's for an old letter.
+        "logo_url": f"/letters/{letter.id}/logo" if office else "/office/logo",
+    }
+
+
 @routes.get("/letters/{id}")
 async def letter_page(request: web.Request) -> web.Response:
     staff = current_staff(request)
@@ -70,13 +127,34 @@ async def letter_page(request: web.Request) -> web.Response:
         letter = await load_letter(db, staff, int_param(request, "id"))
         client = letter.client
         profile = office_profile(await db.get(Office, letter.office_id))
-        attended = await db.scalar(
-            select(func.count()).select_from(GuidanceSession).where(
-                GuidanceSession.client_id == client.id, GuidanceSession.outcome == Outcome.attended, GuidanceSession.status != SessionStatus.cancelled
+        attended = None
+        if not (letter.printed or {}).get("attendance"):
+            # A letter issued before migration 0010 printed the attended sessions counted
+            # when it is shown; it still does (docs/api.md, "Letters").
+            attended = await db.scalar(
+                select(func.count()).select_from(GuidanceSession).where(
+                    GuidanceSession.client_id == client.id, GuidanceSession.outcome == Outcome.attended, GuidanceSession.status != SessionStatus.cancelled
+                )
             )
-        )
     url = verify_url(request, letter)
-    return render(request, "letters/letter.html", {"letter": letter, "client": client, "profile": profile, "attended": attended or 0, "verify_url": url, "qr": qr_svg(url)})
+    ctx = {"letter": letter, "client": client, "attended": attended or 0, "verify_url": url, "qr": qr_svg(url)}
+    ctx.update(printed_view(letter, profile, client))
+    return render(request, "letters/letter.html", ctx)
+
+
+@routes.get("/letters/{id}/logo")
+async def letter_logo(request: web.Request) -> web.StreamResponse:
+    """The letterhead logo the letter was issued with (an admin's later upload
+    is another file, so the old one still answers here)."""
+    staff = current_staff(request)
+    async with request.app[db_key]() as db:
+        letter = await load_letter(db, staff, int_param(request, "id"))
+    logo_path = ((letter.printed or {}).get("office") or {}).get("logo_path", "")
+    found = logo_file(request.app[settings_key].data_dir, logo_path)
+    if found is None:
+        raise web.HTTPNotFound()
+    path, content_type = found
+    return web.Response(body=path.read_bytes(), content_type=content_type, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
 @routes.get("/v/{code}")
