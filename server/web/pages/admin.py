@@ -39,7 +39,7 @@ routes = web.RouteTableDef()
 # The catalogue keys of the rows, in the order shown (tests/test_i18n.py checks them).
 SETTING_KEYS = (
     "settings.office", "settings.timezone", "settings.public_url", "settings.stun_urls", "settings.turn_urls",
-    "settings.turn_secret", "settings.turn_ttl", "settings.join_window", "settings.min_video",
+    "settings.turn_secret", "settings.turn_ttl", "settings.join_window", "settings.min_video", "settings.abandoned",
     "settings.audit_retention", "settings.session_retention", "settings.audit_key", "settings.recordings_dir", "settings.redis",
 )
 
@@ -65,6 +65,9 @@ async def settings_page(request: web.Request) -> web.Response:
         "settings.join_window": t("settings.join_window_value", before=duration(settings.join_opens_before_minutes, "minute", locale),
                                   after=duration(settings.join_expires_after_hours, "hour", locale)),
         "settings.min_video": duration(settings.min_video_minutes, "minute", locale),
+        # Whole minutes in words; a fraction (tests use seconds) as seconds.
+        "settings.abandoned": (duration(settings.abandoned_minutes, "minute", locale) if float(settings.abandoned_minutes).is_integer()
+                               else duration(round(settings.abandoned_minutes * 60), "second", locale)),
         "settings.audit_retention": duration(settings.audit_retention_days, "day", locale),
         "settings.session_retention": duration(settings.session_retention_days, "day", locale),
         "settings.audit_key": signer.key_id if signer else "unset",
