@@ -3,6 +3,7 @@ SQLite and on PostgreSQL, and can be taken down and up again."""
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -10,6 +11,16 @@ from sqlalchemy import inspect
 from server.db.engine import make_engine
 from server.db.migrate import downgrade, upgrade
 from server.db.models import Base
+from tests.conftest import BACKENDS, empty_database, migrate
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request, tmp_path):
+    """The migrations are what is under test here: each test migrates an empty
+    database to head itself, where the rest of the suite copies a migrated template."""
+    async with empty_database(request.param, tmp_path) as url:
+        await migrate(url)
+        yield url
 
 
 def _differences(connection) -> list:
