@@ -10,7 +10,7 @@ PORT ?= 8080
 DEMO_ARGS ?=
 # The suite runs in TEST_WORKERS processes (pytest-xdist); browser tests share one
 # of them (tests/README.md, "How the suite runs"). Measured on the 2-core machine.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 
 .PHONY: demo test clean
 

@@ -11,9 +11,12 @@
 - A ``solo`` test measures time (how long the event loop stood still while
   passwords were hashed) and so runs with no other test beside it: it holds a
   run-wide lock exclusively while every other test holds it shared, from the
-  set-up of its fixtures to their teardown. The others pass a turnstile first,
-  which a waiting solo test keeps, so that they cannot starve it by starting
-  one after another.
+  set-up of its fixtures to their teardown. The others do not wait for a solo
+  test that waits: it runs when nothing else does, usually once the other
+  workers have run out of tests (its worker idles until then, and the two or
+  three tests xdist queued behind it wait with it). A turnstile that made the
+  others wait for it would stop every worker for as long as the longest test
+  then running (the API fuzz runs for minutes).
 
 Run without xdist (one process), nothing runs beside anything: no lock.
 """
@@ -28,6 +31,10 @@ from xdist.scheduler import LoadScopeScheduling
 
 BROWSER_GROUP = "browser"
 BROWSER_FOLDER = "tests/browser/"
+# Modules whose module-scoped fixture is dear (a wheel built and installed, a
+# seeded server fuzzed): each runs whole on one worker, so the fixture is made
+# once, not once on every worker that gets one of its tests.
+WHOLE_MODULES = {"tests/test_api_fuzz.py", "tests/test_wheel.py"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -37,12 +44,15 @@ def pytest_collection_modifyitems(config, items):
 
 
 class _GroupScheduling(LoadScopeScheduling):
-    """xdist's ``loadgroup``, with the browser tests one group by their folder;
-    every other test is a unit of its own, sent to whichever worker is free."""
+    """xdist's ``loadgroup``, with the browser tests one group by their folder
+    and each of ``WHOLE_MODULES`` one group; every other test is a unit of its
+    own, sent to whichever worker is free."""
 
     def _split_scope(self, nodeid: str) -> str:
         if nodeid.startswith(BROWSER_FOLDER):
             return BROWSER_GROUP
+        if nodeid.split("::", 1)[0] in WHOLE_MODULES:
+            return nodeid.split("::", 1)[0]
         if nodeid.rfind("@") > nodeid.rfind("]"):  # an xdist_group, should xdist name one again
             return nodeid.rsplit("@", 1)[-1]
         return nodeid
@@ -69,9 +79,6 @@ def pytest_runtest_protocol(item, nextitem):
     if folder is None:
         return (yield)
     solo = item.get_closest_marker("solo") is not None
-    with open(folder / "solo-turnstile.lock", "a+") as turnstile, open(folder / "solo.lock", "a+") as lock:
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
+    with open(folder / "solo.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX if solo else fcntl.LOCK_SH)
-        if not solo:
-            fcntl.flock(turnstile, fcntl.LOCK_UN)  # the next test may start beside this one
-        return (yield)  # closing the files lets go of both locks
+        return (yield)  # closing the file lets go of the lock
