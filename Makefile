@@ -8,6 +8,9 @@ VENV := .venv
 PIP := $(VENV)/bin/pip --disable-pip-version-check --quiet
 PORT ?= 8080
 DEMO_ARGS ?=
+# The suite runs in TEST_WORKERS processes (pytest-xdist); browser tests share one
+# of them (tests/README.md, "How the suite runs"). Measured on the 2-core machine.
+TEST_WORKERS ?= 6
 
 .PHONY: demo test clean
 
@@ -28,7 +31,7 @@ demo: $(VENV)/.installed-app
 	$(VENV)/bin/bimbing demo --port $(PORT) $(DEMO_ARGS)
 
 test: $(VENV)/.installed-test
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts

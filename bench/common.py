@@ -1,5 +1,5 @@
 """Shared helpers for the signaling benchmarks (bench/join_to_connected.py,
-bench/relay.py): a real ``bimbing serve`` subprocess on a free port with a
+bench/relay.py): a real ``bimbing serve`` subprocess on a port the system picks, with a
 throw-away SQLite database, bulk seeding of video sessions, join tokens minted
 with the server's own code and secret, percentiles and a plain table.
 
@@ -58,6 +58,8 @@ def raise_nofile() -> int:
 
 
 def free_port() -> int:
+    """A port free at this instant, for a server that cannot report the port it
+    bound (relay.py's baseline); ``bimbing serve`` binds port 0 and reports it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -85,6 +87,21 @@ async def wait_http(url: str, proc: asyncio.subprocess.Process, log: Path, timeo
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{url} did not answer within {timeout}s: {log.read_text()[-2000:]}")
             await asyncio.sleep(0.1)
+
+
+async def wait_port_file(port_file: Path, proc: asyncio.subprocess.Process, log: Path, timeout: float = 120.0) -> int:
+    """The port a server started with ``--port-file`` listens on, once it listens."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return int(port_file.read_text())
+        except (FileNotFoundError, ValueError):
+            pass
+        if proc.returncode is not None:
+            raise RuntimeError(f"server exited early ({proc.returncode}): {log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not listen within {timeout}s: {log.read_text()[-2000:]}")
+        await asyncio.sleep(0.05)
 
 
 async def stop_process(proc: asyncio.subprocess.Process | None, timeout: float = 15.0) -> None:
@@ -134,7 +151,7 @@ class BimbingServer:
     def __init__(self, keep: bool = False, gc_log: bool = False, database: str = "sqlite", **env: str):
         self.dir = Path(tempfile.mkdtemp(prefix="bimbing-bench-"))
         self.keep = keep
-        self.port = free_port()
+        self.port = 0  # the system picks it at the first start (--port-file); a restart binds it again
         self.secret = secrets.token_urlsafe(48)
         self.db_path = self.dir / "bench.db"
         self.pg_name: str | None = None
@@ -170,6 +187,8 @@ class BimbingServer:
 
     @property
     def base(self) -> str:
+        if not self.port:
+            raise RuntimeError("the server has no port before start(): the system picks it then")
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -189,12 +208,24 @@ class BimbingServer:
         self._cli("db", "upgrade")
         self._cli("user", "add", "--username", PK_USERNAME, "--role", "pk", stdin=PK_PASSWORD + "\n")
 
+    async def setup_and_start(self) -> None:
+        """``setup()`` then ``start()``; on failure the server is stopped (its folder and database removed)."""
+        try:
+            self.setup()
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+
     async def start(self) -> None:
+        port_file = self.dir / "server.port"
+        port_file.unlink(missing_ok=True)
         with open(self.log, "ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                str(BIMBING), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                str(BIMBING), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--port-file", str(port_file),
                 env=self.env, stdout=log, stderr=log, preexec_fn=_raise_nofile_in_child,
             )
+        self.port = await wait_port_file(port_file, self.proc, self.log)
         await wait_http(f"{self.base}/healthz", self.proc, self.log)
 
     def rss(self) -> int:

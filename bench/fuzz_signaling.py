@@ -44,13 +44,12 @@ async def run(total: int, rooms: int, chunk: int, seed: int, command: str, keep:
     def draw(first: int):
         return loop.run_in_executor(drawer, draw_messages, min(chunk, total - first), seed + first)
 
+    await server.setup_and_start()  # before the sessions: the server's port is known once it listens
     pk = aiohttp.ClientSession(server.base, cookie_jar=aiohttp.CookieJar(unsafe=True))
     phones = [aiohttp.ClientSession(server.base, cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(rooms)]
     parties: list[Party] = []
     failures: list[str] = []
     try:
-        server.setup()
-        await server.start()
         seeded = await seed_video_sessions(server, rooms)
         async with pk.post("/api/login", json={"username": PK_USERNAME, "password": PK_PASSWORD}) as resp:
             assert resp.status == 200

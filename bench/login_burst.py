@@ -133,12 +133,11 @@ async def run(args) -> str:
     if args.server_root:
         env["PYTHONPATH"] = str(Path(args.server_root).resolve())
     server = BimbingServer(**env)
+    await server.setup_and_start()  # before the sessions: the server's port is known once it listens
     officer_http = aiohttp.ClientSession(server.base, cookie_jar=aiohttp.CookieJar(unsafe=True))
     client_http = aiohttp.ClientSession(server.base, cookie_jar=aiohttp.DummyCookieJar())
     probe_http = aiohttp.ClientSession(server.base, connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar())
     try:
-        server.setup()
-        await server.start()
         officer, client = await open_room(server, officer_http, client_http)
         rest = await measure(server, officer, client, probe_http, args.seconds, args.relay_rate, 0)
         during = await measure(server, officer, client, probe_http, args.seconds, args.relay_rate, args.parallel)

@@ -312,6 +312,7 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
     """``load``: an optional ``async (server) -> async stop()`` started after the
     rooms are admitted and running through the latency phase (bench/recording_load.py)."""
     server = BimbingServer(gc_log=gc_log, database=database, **(env or {}))
+    await server.setup_and_start()  # before the sessions: the server's port is known once it listens
     stop_load = None
     connector_o = aiohttp.TCPConnector(limit=0)
     connector_c = aiohttp.TCPConnector(limit=0)
@@ -319,8 +320,6 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
     client_http = aiohttp.ClientSession(server.base, connector=connector_c, cookie_jar=aiohttp.DummyCookieJar())
     pairs: list[tuple] = []
     try:
-        server.setup()
-        await server.start()
         t = time.perf_counter()
         seeded = await seed_video_sessions(server, n)
         print(f"  bimbing: seeded {n} sessions in {time.perf_counter() - t:.1f} s", flush=True)

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import getpass
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -50,8 +51,31 @@ def _tls_context(settings: Settings, tls: bool, cert: str | None, key: str | Non
     return ssl_context(cert_path, key_path)
 
 
-def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None) -> None:
+def _listening_socket(host: str) -> socket.socket:
+    """A socket listening on ``host`` at a port the system picks (``--port 0``).
+
+    Bound here, before serving, so that the port is known to the banner and to
+    ``--port-file``: whoever starts the server learns the port it really got,
+    instead of guessing a free one that another process may take first."""
+    family, _type, _proto, _name, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    return socket.create_server(address[:2], family=family, backlog=128)
+
+
+def _write_port_file(path: Path, port: int) -> None:
+    # Written whole, then renamed: a reader polling for the file never sees it half written.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(f"{port}\n")
+    partial.replace(path)
+
+
+def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None, port_file: Path | None = None) -> None:
     from server.app import create_app
+
+    if port_file is not None:
+        port_file.unlink(missing_ok=True)  # a file left by an earlier run names the wrong port
+    sock = _listening_socket(host) if port == 0 else None
+    if sock is not None:
+        port = sock.getsockname()[1]
 
     async def _print_banner(app):
         # Everything loaded at start-up lives as long as the process: moving it out of
@@ -60,10 +84,15 @@ def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None) -> None
         gc.collect()
         gc.freeze()
         if banner:
-            banner()
+            banner(port)
         sys.stdout.flush()
         if workers is not None:
             workers.spawn()
+
+    def _listening(_message: str) -> None:
+        # aiohttp calls its ``print`` once every site listens: the port file means "connect here now".
+        if port_file is not None:
+            _write_port_file(port_file, port)
 
     workers = None
     if settings.recorder_processes and not settings.recorder_urls:
@@ -76,25 +105,33 @@ def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None) -> None
     try:
         app = create_app(settings)
         app.on_startup.append(_print_banner)
-        web.run_app(app, host=host, port=port, ssl_context=ssl_ctx, print=None, access_log=None, shutdown_timeout=10)
+        if sock is not None:
+            web.run_app(app, sock=sock, ssl_context=ssl_ctx, print=_listening, access_log=None, shutdown_timeout=10)
+        else:
+            web.run_app(app, host=host, port=port, ssl_context=ssl_ctx, print=_listening, access_log=None, shutdown_timeout=10)
     finally:
         # After the web process has stopped its recordings (each sealed by its recorder).
         if workers is not None:
             workers.stop()
 
 
+PORT_HELP = "0 lets the system pick a free port (shown in the banner and written to --port-file)."
+PORT_FILE_HELP = "Write the port the server listens on to this file once it listens (for scripts and tests that start it with --port 0)."
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=int, help=PORT_HELP)
+@click.option("--port-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=PORT_FILE_HELP)
 @click.option("--tls", is_flag=True, help="Serve HTTPS with a self-signed certificate kept in the data folder.")
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate chain for HTTPS.")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="PEM private key for --cert.")
-def serve(host: str, port: int, tls: bool, cert: str | None, key: str | None) -> None:
+def serve(host: str, port: int, port_file: Path | None, tls: bool, cert: str | None, key: str | None) -> None:
     """Serve the app."""
     settings = _settings()
     ssl_ctx = _tls_context(settings, tls, cert, key)
     scheme = "https" if ssl_ctx else "http"
-    _run(settings, host, port, ssl_ctx, banner=lambda: click.echo(f"Bimbing serving on {scheme}://{host}:{port}/"))
+    _run(settings, host, port, ssl_ctx, banner=lambda bound: click.echo(f"Bimbing serving on {scheme}://{host}:{bound}/"), port_file=port_file)
 
 
 @main.command()
@@ -218,11 +255,12 @@ def area_load(file: Path, office: str | None) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Use 0.0.0.0 with --tls to let phones on the network join.")
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=int, help=PORT_HELP)
+@click.option("--port-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=PORT_FILE_HELP)
 @click.option("--tls", is_flag=True, help="Serve HTTPS with a self-signed certificate.")
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False))
 @click.option("--key", type=click.Path(exists=True, dir_okay=False))
-def demo(host: str, port: int, tls: bool, cert: str | None, key: str | None) -> None:
+def demo(host: str, port: int, port_file: Path | None, tls: bool, cert: str | None, key: str | None) -> None:
     """Seed a demo office (once) and serve it."""
     from server.demo import seed_demo
 
@@ -232,7 +270,7 @@ def demo(host: str, port: int, tls: bool, cert: str | None, key: str | None) -> 
     scheme = "https" if ssl_ctx else "http"
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
 
-    def banner():
+    def banner(port: int):
         click.echo(f"Bimbing demo: {scheme}://{shown_host}:{port}/")
         if host in ("0.0.0.0", "::"):
             from server.security.tls import local_addresses
@@ -250,7 +288,7 @@ def demo(host: str, port: int, tls: bool, cert: str | None, key: str | None) -> 
         for entry in logins:
             click.echo(f"  {entry['username']} / {entry['password']} / {entry['role']}")
 
-    _run(settings, host, port, ssl_ctx, banner=banner)
+    _run(settings, host, port, ssl_ctx, banner=banner, port_file=port_file)
 
 
 @main.group()

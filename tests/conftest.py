@@ -3,9 +3,14 @@ the app on it, and an office with staff who can sign in."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import secrets
+import shutil
+import sqlite3
 import time
 import uuid
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,46 +28,138 @@ from server.settings import Settings
 from tests.clock import office_today, seconds_to_office_midnight, utc_now
 from tests.services import require_postgres
 
+# Groups and the solo lock for parallel runs (tests/README.md, "How the suite runs").
+pytest_plugins = ["tests.parallel"]
+
 PASSWORD = "correct horse battery"
 # Hashing with full Argon2 parameters for every test user would dominate the run.
 _HASH = hash_password(PASSWORD)
 
 
-async def _create_pg_database(base_url: str) -> tuple[str, str]:
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+async def _pg_admin(base_url: str) -> asyncpg.Connection:
     url = make_url(base_url)
-    name = f"bimbing_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(user=url.username or "postgres", host=url.host, port=url.port or 5432, database=url.database or "postgres", password=url.password)
+    return await asyncpg.connect(user=url.username or "postgres", host=url.host, port=url.port or 5432, database=url.database or "postgres", password=url.password)
+
+
+async def _create_pg_database(base_url: str, template: str | None = None, prefix: str = "bimbing_test_") -> tuple[str, str]:
+    """A new database with a unique name (other people's runs share this PostgreSQL),
+    empty, or a copy of ``template``."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    conn = await _pg_admin(base_url)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        if template is None:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            # Copied block by block through the WAL (PostgreSQL 15's default strategy):
+            # for a schema this small, faster than a migration by an order of magnitude,
+            # and it needs no checkpoint (FILE_COPY does).
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     finally:
         await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False), name
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False), name
 
 
 async def _drop_pg_database(base_url: str, name: str) -> None:
-    url = make_url(base_url)
-    conn = await asyncpg.connect(user=url.username or "postgres", host=url.host, port=url.port or 5432, database=url.database or "postgres", password=url.password)
+    conn = await _pg_admin(base_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def migrate(database_url: str) -> None:
+    """``bimbing db upgrade``'s path: Alembic from where the database is to head."""
+    engine = make_engine(database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()  # no connection left: a template must have none
+
+
+def _apart(coro):
+    """Run ``coro`` to the end in an event loop of its own, in a thread of its own:
+    a session fixture is first asked for from inside a test's running loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite database migrated to head once per pytest process (each xdist
+    worker has its own); ``database_url`` copies it for each test (0.3 ms)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    _apart(migrate(f"sqlite+aiosqlite:///{path}"))
+    # Out of WAL mode, so that the file alone holds everything (a copy's engine turns WAL on again).
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=DELETE")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    """A PostgreSQL database migrated to head once per pytest process, under a
+    unique name; ``database_url`` makes each test's database from it (``CREATE
+    DATABASE … TEMPLATE``, which needs the template to have no connection: nothing
+    connects to it after the migration). Dropped when the process ends."""
+    base = require_postgres()
+    url, name = _apart(_create_pg_database(base, prefix="bimbing_tpl_"))
+    try:
+        _apart(migrate(url))
+        yield name
+    finally:
+        _apart(_drop_pg_database(base, name))
+
+
+def sqlite_copy(template: Path, path: Path) -> str:
+    """The URL of a copy of the migrated SQLite ``template`` at ``path`` (its mode, 0600, kept)."""
+    shutil.copy(template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@asynccontextmanager
+async def empty_database(backend: str, tmp_path: Path):
+    """A new, empty database on ``backend`` (dropped after), for the tests of the migrations themselves."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    base = require_postgres()
+    url, name = await _create_pg_database(base)
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(base, name)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    """``@pytest.mark.sqlite_only``: a test of what no SQL decides (headers, CSRF,
+    page text, formatting) runs on SQLite alone, not once more on PostgreSQL.
+    As a ``parametrize`` mark, which pytest then prefers to the fixture's own params."""
+    if metafunc.definition.get_closest_marker("sqlite_only") is None or "database_url" not in metafunc.fixturenames:
+        return
+    if any("database_url" in str(mark.args[0]) for mark in metafunc.definition.iter_markers("parametrize")):
+        return  # already chosen by the test itself
+    metafunc.definition.add_marker(pytest.mark.parametrize("database_url", ["sqlite"], indirect=True), append=False)
+
+
+@pytest.fixture(params=BACKENDS)
 async def database_url(request, tmp_path: Path):
-    """An empty database, migrated to head, on each backend."""
+    """A database migrated to head, on each backend: a copy of this process's
+    migrated template (tests/README.md, "How the suite runs").
+    tests/test_migrations.py migrates empty databases itself."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-        name = None
-    else:
-        base = require_postgres()
-        url, name = await _create_pg_database(base)
-    engine = make_engine(url)
-    await upgrade(engine)
-    await engine.dispose()
-    yield url
-    if name:
-        await _drop_pg_database(require_postgres(), name)
+        yield sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path / "test.db")
+        return
+    template = request.getfixturevalue("postgres_template")
+    base = require_postgres()
+    url, name = await _create_pg_database(base, template=template)
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(base, name)
 
 
 @pytest.fixture

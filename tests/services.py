@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +58,10 @@ def require_chromium() -> str:
 
 
 def free_port() -> int:
+    """A port free at this instant, for a server that cannot bind port 0 and say
+    which port it got (``redis-server``). Another process may take it before
+    the server binds it: start ``bimbing`` with ``--port 0 --port-file`` instead
+    (``wait_port_file``), and retry a server started this way (``PrivateRedis``)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -87,6 +92,49 @@ def wait_healthy_process(url: str, proc, log, timeout: float = STARTUP_TIMEOUT) 
             pass
         time.sleep(0.1)
     pytest.fail(f"the server did not become healthy in {timeout}s:\n{log.read_text()}")
+
+
+def _exited(proc) -> int | None:
+    """The exit status of a ``subprocess.Popen`` or an asyncio process, None while it runs."""
+    return proc.poll() if hasattr(proc, "poll") else proc.returncode
+
+
+def _read_port(port_file: Path) -> int | None:
+    try:
+        return int(port_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def wait_port_file(port_file: Path, proc, log: Path, timeout: float = STARTUP_TIMEOUT) -> int:
+    """The port a ``bimbing serve``/``demo`` started with ``--port 0 --port-file
+    PORT_FILE`` listens on, once it listens; fail early if the process dies."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (port := _read_port(port_file)) is None:
+        if _exited(proc) is not None:
+            pytest.fail(f"the server exited with {_exited(proc)} before listening:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the server did not listen within {timeout}s:\n{log.read_text()}")
+        time.sleep(0.05)
+    return port
+
+
+async def await_port_file(port_file: Path, proc, log: Path | None = None, timeout: float = STARTUP_TIMEOUT) -> int:
+    """``wait_port_file`` for a process started with asyncio (its event loop keeps running)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (port := _read_port(port_file)) is None:
+        said = log.read_text()[-4000:] if log is not None and log.exists() else ""
+        if proc.returncode is not None:
+            raise AssertionError(f"the server exited with {proc.returncode} before listening:\n{said}")
+        if loop.time() > deadline:
+            raise AssertionError(f"the server did not listen within {timeout}s:\n{said}")
+        await asyncio.sleep(0.05)
+    return port
 
 
 async def wait_healthz(base: str, timeout: float = STARTUP_TIMEOUT, ssl_context=None) -> dict:

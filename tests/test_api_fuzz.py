@@ -32,7 +32,7 @@ from hypothesis.errors import FlakyStrategyDefinition
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import Office, Role, Staff
 from server.security.passwords import hash_password
-from tests.services import free_port
+from tests.services import wait_port_file
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
 WORKERS = int(os.environ.get("FUZZ_WORKERS", "4"))
@@ -53,8 +53,6 @@ def _bimbing(env, *args, stdin=None):
 class Live:
     def __init__(self, root: Path):
         self.root = root
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         self.log = root / "serve.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
         self.env.update(
@@ -76,7 +74,10 @@ class Live:
         _bimbing(self.env, "db", "upgrade")
         asyncio.run(self._seed())
         self.out = open(self.log, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(self.port)], env=self.env, stdout=self.out, stderr=subprocess.STDOUT)
+        port_file = self.root / "serve.port"
+        self.proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file)], env=self.env, stdout=self.out, stderr=subprocess.STDOUT)
+        self.port = wait_port_file(port_file, self.proc, self.log)
+        self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
         while True:
             try:

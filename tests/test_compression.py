@@ -8,6 +8,9 @@ import pytest
 
 from tests.test_call_pages import start_video_session
 
+# Compression of answers: nothing here depends on which database answers.
+pytestmark = pytest.mark.sqlite_only
+
 GZIP = {"Accept-Encoding": "gzip, deflate, br"}
 
 

@@ -8,6 +8,9 @@ import pytest
 
 from tests.foundation import add_office_session, session_row
 
+# Refused before any SQL runs: nothing here depends on which database answers.
+pytestmark = pytest.mark.sqlite_only
+
 # (content type, body) a cross-site page can send without a preflight, and a few it cannot.
 HOSTILE = [
     ("text/plain", b"notes="),

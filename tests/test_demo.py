@@ -1,4 +1,4 @@
-"""``bimbing demo`` as a newcomer runs it: a real process on a free port that
+"""``bimbing demo`` as a newcomer runs it: a real process on a port the system picks that
 prints its address and logins, and a PK can sign in and see the caseload."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.services import STARTUP_TIMEOUT, free_port, wait_healthz
+from tests.services import STARTUP_TIMEOUT, await_port_file, wait_healthz
 
 BIMBING = Path(sys.executable).with_name("bimbing")
 LOGIN_LINE = re.compile(r"^\s+(\S+) / (\S+) / (pk|supervisor|admin)$")
@@ -47,16 +47,17 @@ async def wait_healthy(base: str, timeout: float = STARTUP_TIMEOUT) -> dict:
 
 @pytest.fixture
 async def demo(tmp_path):
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
     env["BIMBING_DATA_DIR"] = str(tmp_path / "data")
     command = [str(BIMBING)] if BIMBING.exists() else [sys.executable, "-m", "server"]
     proc = await asyncio.create_subprocess_exec(
-        *command, "demo", "--port", str(port),
+        *command, "demo", "--port", "0", "--port-file", str(tmp_path / "demo.port"),
         cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     try:
         url, logins = await read_banner(proc)
+        # The port the system picked, as the demo wrote it once listening (the banner must show the same).
+        port = await await_port_file(tmp_path / "demo.port", proc)
         yield proc, port, url, logins
     finally:
         if proc.returncode is None:

@@ -483,23 +483,18 @@ async def test_a_month_holds_the_sessions_of_its_last_evening_and_first_morning_
     assert [a["last_mobile_day"] for a in body["areas"]] == [None]
 
 
-async def test_the_evaluation_reads_sessions_from_its_indexes_alone_on_sqlite(tmp_path):
+async def test_the_evaluation_reads_sessions_from_its_indexes_alone_on_sqlite(tmp_path, sqlite_template):
     """The cause of the evaluation's speed (bench/evaluation.py): on SQLite every
     statement reads guidance_session through an index holding all it needs (no
     table rows), and the per-client pass, the big one, needs no sort. SQLite only:
     PostgreSQL chooses its plan by the table's statistics, and bench/ measures it."""
     from sqlalchemy import event
 
-    from server.db.engine import make_engine
-    from server.db.migrate import upgrade
     from server.domain.documents.evaluation import evaluate
     from server.domain.documents.evaluation_figures import EvaluationFilter
-    from tests.conftest import seed_office
+    from tests.conftest import seed_office, sqlite_copy
 
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'plans.db'}"
-    engine = make_engine(database_url)
-    await upgrade(engine)
-    await engine.dispose()
+    database_url = sqlite_copy(sqlite_template, tmp_path / "plans.db")
     office = await seed_office(database_url)
     await seed(database_url, office)
     statements: list[tuple[str, Any]] = []

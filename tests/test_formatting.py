@@ -11,12 +11,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 
 from server.db.models import GuidanceSession, Kendala, Outcome, SessionEvent, SessionMode, SessionStatus
 from server.web import format as fmt
 from server.web.i18n import CATALOGUE_DIR
 from tests.foundation import database
 from tests.test_pages import csrf_token
+
+# Page text and number formats: nothing here depends on which database answers.
+pytestmark = pytest.mark.sqlite_only
 
 WIB = ZoneInfo("Asia/Jakarta")
 ROOT = Path(__file__).resolve().parent.parent

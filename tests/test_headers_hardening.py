@@ -10,6 +10,9 @@ import pytest
 from server.db.models import Recording
 from tests.foundation import add_office_session, database
 
+# Headers and error pages: nothing here depends on which database answers.
+pytestmark = pytest.mark.sqlite_only
+
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "Referrer-Policy", "X-Content-Type-Options")
 
 # (who, path) of answers that carry personal data or come from the app.

@@ -70,6 +70,7 @@ def test_the_pause_after_a_failure_grows_with_the_names_failures(user_failures, 
     assert failure_pause(user_failures, per_address) == pytest.approx(pause)
 
 
+@pytest.mark.solo  # times the event loop: nothing else runs beside it (tests/parallel.py)
 async def test_the_event_loop_keeps_answering_while_passwords_are_verified(aiohttp_client, settings, office):
     """The longest pause of the server's event loop during eight parallel failed
     sign-ins (from eight addresses, so none is refused early), against the time

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.peers import CallPeer, open_join_link, party_http, sign_in, start_video_session, until
-from tests.services import free_port
 from tests.test_restart import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -22,7 +21,7 @@ NOTE = "Klien bercerita tentang utang kepada rentenir di Cakung"
 
 
 async def test_a_real_run_logs_each_request_and_event_and_no_secret(tmp_path, settings, office):
-    server = ServerProcess(tmp_path, settings, free_port(), BIMBING_LOG_FORMAT="json", BIMBING_RECORDER_PROCESSES="0")
+    server = ServerProcess(tmp_path, settings, BIMBING_LOG_FORMAT="json", BIMBING_RECORDER_PROCESSES="0")
     await server.start()
     try:
         async with party_http(server.base) as pk, party_http(server.base) as phone:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
@@ -13,7 +14,16 @@ from sqlalchemy import inspect, select, text
 from server.db.engine import make_engine
 from server.db.migrate import downgrade, upgrade
 from server.db.models import Base, GuidanceSession, Letter
-from tests.conftest import seed_office
+from tests.conftest import BACKENDS, empty_database, migrate, seed_office
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request, tmp_path):
+    """The migrations are what is under test here: each test migrates an empty
+    database to head itself, where the rest of the suite copies a migrated template."""
+    async with empty_database(request.param, tmp_path) as url:
+        await migrate(url)
+        yield url
 
 
 def _differences(connection) -> list:

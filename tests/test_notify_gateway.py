@@ -16,7 +16,6 @@ from aiohttp import web
 from server.db.models import GuidanceSession, NotifyOutbox, SessionMode, SessionStatus, utcnow
 from tests.foundation import database
 from tests.peers import party_http, sign_in, until
-from tests.services import free_port
 from tests.test_restart import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -44,7 +43,7 @@ class Gateway:
         if n == 2:
             self.requests.append((key, "hang"))
             self.hanging.set()
-            await asyncio.sleep(4)
+            await asyncio.sleep(8)  # well past the sender's 3 s
             return web.Response(status=503)
         self.requests.append((key, "200"))
         return web.json_response({"accepted": key})
@@ -67,11 +66,13 @@ async def test_the_outbox_survives_gateway_failures_and_a_restart(tmp_path, sett
     app.router.add_post("/send", gateway.handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    gport = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", gport)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    server = ServerProcess(tmp_path, settings, free_port(), BIMBING_NOTIFY_URL=f"http://127.0.0.1:{gport}/send",
-                           BIMBING_NOTIFY_TIMEOUT_SECONDS="1", BIMBING_NOTIFY_POLL_SECONDS="1")
+    gport = runner.addresses[0][1]
+    server = ServerProcess(tmp_path, settings, BIMBING_NOTIFY_URL=f"http://127.0.0.1:{gport}/send",
+                           # 3 s, not 1: this gateway answers from the test's own event loop, which a
+                           # loaded machine (a parallel run) can hold past 1 s, and its 500 then reads as a timeout.
+                           BIMBING_NOTIFY_TIMEOUT_SECONDS="3", BIMBING_NOTIFY_POLL_SECONDS="1")
     try:
         await server.start()
         # First attempts fail with 500; the admin sees it.

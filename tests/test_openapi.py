@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from server.web.api.clients import ClientCreate
 from server.web.openapi import OPERATIONS
+
+# The API document: nothing here depends on which database answers.
+pytestmark = pytest.mark.sqlite_only
 
 
 async def test_the_document_names_every_api_route_and_is_public(client, office):

@@ -18,7 +18,6 @@ from server.media.ice_filter import server_networks
 from server.recorders.workers import READY_PREFIX
 from tests import test_recording as same
 from tests.peers import until
-from tests.services import free_port
 from tests.test_restart import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -60,7 +59,7 @@ async def test_the_recorder_process_seals_when_the_officer_leaves_or_the_server_
 
 
 async def test_serve_starts_a_recorder_that_dies_with_it(tmp_path, settings, office):
-    server = ServerProcess(tmp_path, settings, free_port(), BIMBING_RECORDINGS_DIR=str(settings.recordings_dir))
+    server = ServerProcess(tmp_path, settings, BIMBING_RECORDINGS_DIR=str(settings.recordings_dir))
     await server.start()
     try:
         children = psutil.Process(server.proc.pid).children()

@@ -18,7 +18,7 @@ import pytest
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import GuidanceSession
 from tests.peers import MEDIA_SETTLE, CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
-from tests.services import STARTUP_TIMEOUT, free_port
+from tests.services import STARTUP_TIMEOUT, await_port_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
@@ -26,11 +26,17 @@ BIMBING = Path(sys.executable).with_name("bimbing")
 
 
 class ServerProcess:
-    """``bimbing serve`` as its own process on a free port, with a tmp database."""
+    """``bimbing serve`` as its own process, with a tmp database. The first start
+    binds port 0 and reads the port it got from ``--port-file``; a restart binds
+    that port again, since the parties come back to the address they know."""
 
-    def __init__(self, tmp_path: Path, settings, port: int, **env: str):
-        self.port = port
-        self.log = tmp_path / f"server-{port}.log"
+    _started = 0
+
+    def __init__(self, tmp_path: Path, settings, **env: str):
+        ServerProcess._started += 1
+        self.port = 0
+        self.log = tmp_path / f"server-{ServerProcess._started}.log"
+        self.port_file = self.log.with_suffix(".port")
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")},
             "BIMBING_DATABASE_URL": settings.database_url,
@@ -46,11 +52,13 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self, **env: str) -> None:
+        self.port_file.unlink(missing_ok=True)  # the last start's, until this one listens
         with open(self.log, "ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                str(BIMBING), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                str(BIMBING), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--port-file", str(self.port_file),
                 env={**self.env, **env}, stdout=log, stderr=log,
             )
+        self.port = await await_port_file(self.port_file, self.proc, self.log)
 
         async def healthy():
             if self.proc.returncode is not None:
@@ -116,7 +124,7 @@ async def _event(http, sid, kind):
 
 
 async def test_call_cut_by_a_crash_resumes_when_both_come_back(tmp_path, settings, office):
-    server = ServerProcess(tmp_path, settings, free_port(), BIMBING_RESUME_GRACE_SECONDS="60")
+    server = ServerProcess(tmp_path, settings, BIMBING_RESUME_GRACE_SECONDS="60")
     await server.start()
     try:
         async with party_http(server.base) as pk_http, party_http(server.base) as phone:
@@ -164,7 +172,7 @@ async def test_call_cut_by_a_crash_resumes_when_both_come_back(tmp_path, setting
 
 
 async def test_call_cut_by_a_crash_is_closed_as_interrupted_when_nobody_returns(tmp_path, settings, office):
-    server = ServerProcess(tmp_path, settings, free_port(), BIMBING_RESUME_GRACE_SECONDS="2")
+    server = ServerProcess(tmp_path, settings, BIMBING_RESUME_GRACE_SECONDS="2")
     await server.start()
     try:
         async with party_http(server.base) as pk_http, party_http(server.base) as phone:
@@ -199,7 +207,7 @@ async def test_call_cut_by_a_crash_is_closed_as_interrupted_when_nobody_returns(
 
 
 async def test_a_clean_shutdown_closes_every_socket_and_keeps_the_session_open(tmp_path, settings, office):
-    server = ServerProcess(tmp_path, settings, free_port())
+    server = ServerProcess(tmp_path, settings)
     await server.start()
     try:
         async with party_http(server.base) as pk_http, party_http(server.base) as phone:

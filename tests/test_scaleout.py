@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as redis
 
 from tests.peers import MEDIA_SETTLE, CallPeer, open_join_link, party_http, session_json, sign_in, start_video_session, until
-from tests.services import free_port, require_redis
+from tests.services import require_redis
 from tests.test_restart import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -40,7 +40,7 @@ async def cluster(tmp_path, settings, redis_env):
     servers: list[ServerProcess] = []
 
     async def start() -> ServerProcess:
-        server = ServerProcess(tmp_path, settings, free_port(), **redis_env)
+        server = ServerProcess(tmp_path, settings, **redis_env)
         servers.append(server)
         await server.start()
         return server

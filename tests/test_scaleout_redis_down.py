@@ -79,8 +79,17 @@ class PrivateRedis:
 
 @pytest.fixture
 async def private_redis(tmp_path):
-    server = PrivateRedis(require_redis_server(), tmp_path / "redis", free_port())
-    await server.start()
+    # redis-server cannot bind port 0 and tell which port it got (its --port 0 turns
+    # TCP off), so it gets a port free a moment ago; when another process took that
+    # port meanwhile, it exits saying so, and it tries another.
+    for attempt in range(5):
+        server = PrivateRedis(require_redis_server(), tmp_path / "redis", free_port())
+        try:
+            await server.start()
+            break
+        except AssertionError:
+            if attempt == 4 or "Address already in use" not in server.log.read_text():
+                raise
     yield server
     await server.kill()
 
@@ -103,7 +112,7 @@ async def call_in_room(pk_http, phone, sid) -> tuple[CallPeer, CallPeer]:
 
 
 async def test_redis_down_closes_sockets_cleanly_and_the_service_recovers(tmp_path, settings, office, private_redis):
-    server = ServerProcess(tmp_path, settings, free_port(), BIMBING_REDIS_URL=private_redis.url, BIMBING_REDIS_PREFIX="bimbing-down")
+    server = ServerProcess(tmp_path, settings, BIMBING_REDIS_URL=private_redis.url, BIMBING_REDIS_PREFIX="bimbing-down")
     await server.start()
     try:
         status, body = await health(server.base)
@@ -230,7 +239,7 @@ async def _has(http, sid, kind) -> bool:
 async def test_a_redis_that_stops_answering_counts_as_down_until_it_answers_again(tmp_path, settings, office, private_redis):
     """SIGSTOP: the connection stays open but nothing answers (the timeout case).
     A client still in the waiting room is closed too, and logged as such."""
-    server = ServerProcess(tmp_path, settings, free_port(), BIMBING_REDIS_URL=private_redis.url, BIMBING_REDIS_PREFIX="bimbing-hang")
+    server = ServerProcess(tmp_path, settings, BIMBING_REDIS_URL=private_redis.url, BIMBING_REDIS_PREFIX="bimbing-hang")
     await server.start()
     try:
         async with party_http(server.base) as pk_http, party_http(server.base) as phone:

@@ -158,6 +158,7 @@ def _one_hash() -> float:
     return time.perf_counter() - start
 
 
+@pytest.mark.solo  # times the event loop: nothing else of the run beside it (tests/parallel.py)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("path", ["POST /api/staff", "POST /admin/staff", "PATCH /api/staff/{id}", "POST /admin/staff/{id}", "POST /api/me/password"])
 async def test_setting_passwords_in_parallel_leaves_the_event_loop_free(aiohttp_client, settings, office, database_url, path):

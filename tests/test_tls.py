@@ -16,15 +16,18 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.services import STARTUP_TIMEOUT, free_port, wait_healthz
+from tests.conftest import sqlite_copy
+from tests.services import STARTUP_TIMEOUT, await_port_file, wait_healthz
 
 BIMBING = Path(sys.executable).with_name("bimbing")
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(tmp_path: Path, sqlite_template: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
     env["BIMBING_DATA_DIR"] = str(tmp_path / "data")
+    # A migrated database (test_cli.py tests `bimbing db upgrade` itself).
+    env["BIMBING_DATABASE_URL"] = sqlite_copy(sqlite_template, tmp_path / "bimbing.db")
     env["BIMBING_SECRET_KEY"] = secrets.token_urlsafe(48)
     return env
 
@@ -32,6 +35,18 @@ def env(tmp_path: Path) -> dict[str, str]:
 async def run(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
     command = [str(BIMBING)] if BIMBING.exists() else [sys.executable, "-m", "server"]
     return await asyncio.create_subprocess_exec(*command, *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+
+
+async def serve(env: dict[str, str], cwd: Path, *args: str) -> tuple[asyncio.subprocess.Process, int]:
+    """``bimbing serve ARGS`` on a port the system picks, and that port once it listens."""
+    port_file = cwd / "serve.port"
+    port_file.unlink(missing_ok=True)
+    proc = await run(env, cwd, "serve", *args, "--port", "0", "--port-file", str(port_file))
+    try:
+        return proc, await await_port_file(port_file, proc)
+    except BaseException:
+        await stop(proc)
+        raise
 
 
 async def healthz_over_https(port: int, cafile: Path, timeout: float = STARTUP_TIMEOUT) -> dict:
@@ -51,10 +66,7 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
 
 
 async def test_serve_with_tls_makes_a_certificate_browsers_can_be_told_to_trust(env, tmp_path):
-    upgrade = await run(env, tmp_path, "db", "upgrade")
-    assert await upgrade.wait() == 0
-    port = free_port()
-    proc = await run(env, tmp_path, "serve", "--tls", "--port", str(port))
+    proc, port = await serve(env, tmp_path, "--tls")
     try:
         cert_path = tmp_path / "data" / "tls-cert.pem"
         answer = await healthz_over_https(port, cert_path)
@@ -72,8 +84,7 @@ async def test_serve_with_tls_makes_a_certificate_browsers_can_be_told_to_trust(
 
     # A second start keeps the same certificate, so phones need to accept it only once.
     first = cert_path.read_bytes()
-    port = free_port()
-    proc = await run(env, tmp_path, "serve", "--tls", "--port", str(port))
+    proc, port = await serve(env, tmp_path, "--tls")
     try:
         await healthz_over_https(port, cert_path)
         assert cert_path.read_bytes() == first
@@ -85,9 +96,7 @@ async def test_serve_uses_a_given_certificate_and_key(env, tmp_path):
     from server.security.tls import self_signed
 
     given_cert, given_key = self_signed(tmp_path / "given")
-    assert await (await run(env, tmp_path, "db", "upgrade")).wait() == 0
-    port = free_port()
-    proc = await run(env, tmp_path, "serve", "--cert", str(given_cert), "--key", str(given_key), "--port", str(port))
+    proc, port = await serve(env, tmp_path, "--cert", str(given_cert), "--key", str(given_key))
     try:
         answer = await healthz_over_https(port, given_cert)
         assert answer["status"] == 200
@@ -101,7 +110,7 @@ async def test_cert_without_key_is_refused_with_a_clear_message(env, tmp_path):
     from server.security.tls import self_signed
 
     given_cert, _ = self_signed(tmp_path / "given")
-    proc = await run(env, tmp_path, "serve", "--cert", str(given_cert), "--port", str(free_port()))
+    proc = await run(env, tmp_path, "serve", "--cert", str(given_cert), "--port", "0")
     output = (await asyncio.wait_for(proc.communicate(), 60))[0].decode()
     assert proc.returncode != 0
     assert "--cert needs --key" in output

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import free_port, wait_healthy_process
+from tests.services import wait_healthy_process, wait_port_file
 
 pytestmark = pytest.mark.slow
 
@@ -146,12 +146,11 @@ def test_bimbing_serve_from_the_wheel_serves_the_join_page_with_its_scripts_and_
     bimbing = venv / "bin" / "bimbing"
     _run(bimbing, "db", "upgrade", cwd=work, env=env)
     _run(bimbing, "user", "add", "--username", PK[0], "--role", "pk", input=PK[1] + "\n", cwd=work, env=env)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = work / "serve.log"
+    log, port_file = work / "serve.log", work / "serve.port"
     with open(log, "w") as out:
-        proc = subprocess.Popen([bimbing, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([bimbing, "serve", "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file)], cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
+        base = f"http://127.0.0.1:{wait_port_file(port_file, proc, log)}"
         wait_healthy_process(base, proc, log)
 
         # The PK schedules a video session for a new client...

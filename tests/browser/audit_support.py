@@ -1,5 +1,5 @@
 """A real demo server for the supervisor's browser tests: ``bimbing demo`` on a
-free port with its own data folder, and Chromium launched the way CI runs it.
+port the system picks with its own data folder, and Chromium launched the way CI runs it.
 Kept apart from conftest.py on purpose (the call tests own that)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.services import STARTUP_TIMEOUT, free_port, require_chromium, wait_healthy_process
+from tests.services import STARTUP_TIMEOUT, require_chromium, wait_healthy_process, wait_port_file
 
 BIMBING = Path(sys.executable).with_name("bimbing")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -26,16 +26,16 @@ class DemoServer:
 
 
 def start_demo(data_dir: Path, timeout: float = STARTUP_TIMEOUT) -> DemoServer:
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
     env.update(BIMBING_DATA_DIR=str(data_dir), BIMBING_AUDIT_SIGN_EVERY="10")
     log = data_dir.parent / "demo-server.log"
     command = [str(BIMBING)] if BIMBING.exists() else [sys.executable, "-m", "server"]
     data_dir.mkdir(parents=True, exist_ok=True)
+    port_file = data_dir.parent / "demo-server.port"
     with log.open("wb") as out:
-        proc = subprocess.Popen(command + ["demo", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(command + ["demo", "--port", "0", "--port-file", str(port_file)], stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
+        url = f"http://127.0.0.1:{wait_port_file(port_file, proc, log, timeout)}"
         wait_healthy_process(url, proc, log, timeout)
     except BaseException:
         proc.terminate()

@@ -17,7 +17,8 @@ import pytest
 
 from server.media.ice_filter import server_networks
 
-from tests.services import STARTUP_TIMEOUT, free_port, require_chromium, wait_healthy_process
+from tests.conftest import sqlite_copy
+from tests.services import STARTUP_TIMEOUT, require_chromium, wait_healthy_process, wait_port_file
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -43,6 +44,7 @@ PK_PASSWORD = "kata sandi uji yang panjang"
 class LiveServer:
     url: str
     log: Path
+    pid: int
 
 
 def _bimbing(env: dict, *args: str, stdin: str | None = None) -> str:
@@ -53,13 +55,14 @@ def _bimbing(env: dict, *args: str, stdin: str | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory) -> LiveServer:
-    """``bimbing db upgrade``, ``bimbing user add`` (password on stdin), then
-    ``bimbing serve`` on a free port, exactly as an office would run it."""
+def live_server(tmp_path_factory, sqlite_template) -> LiveServer:
+    """A migrated database (a copy of the suite's template: test_cli.py tests
+    ``bimbing db upgrade`` itself), ``bimbing user add`` (password on stdin), then
+    ``bimbing serve`` on a port the system picks, as an office would run it."""
     root = tmp_path_factory.mktemp("live")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
     env.update(
-        BIMBING_DATABASE_URL=f"sqlite+aiosqlite:///{root / 'bimbing.db'}",
+        BIMBING_DATABASE_URL=sqlite_copy(sqlite_template, root / "bimbing.db"),
         BIMBING_DATA_DIR=str(root / "data"),
         BIMBING_RECORDINGS_DIR=str(root / "recordings"),
         BIMBING_SECRET_KEY=secrets.token_urlsafe(48),
@@ -67,17 +70,15 @@ def live_server(tmp_path_factory) -> LiveServer:
         # office LAN the recorder must reach (server/media/ice_filter.py).
         BIMBING_RECORDER_ALLOW_NETWORKS=",".join(str(n) for n in server_networks()),
     )
-    _bimbing(env, "db", "upgrade")
     _bimbing(env, "user", "add", "--username", PK_USERNAME, "--role", "pk", "--name", PK_NAME, stdin=PK_PASSWORD + "\n")
-    port = free_port()
-    log = root / "serve.log"
+    log, port_file = root / "serve.log", root / "serve.port"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file)],
                                 env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
+        url = f"http://127.0.0.1:{wait_port_file(port_file, proc, log)}"
         wait_healthy_process(url, proc, log)
-        yield LiveServer(url, log)
+        yield LiveServer(url, log, proc.pid)
     finally:
         proc.terminate()
         try:

@@ -89,7 +89,7 @@ class ReachServer:
         return f"http://{self.link.host_addr}:{self.port}"
 
     def start(self) -> "ReachServer":
-        from tests.services import free_port, wait_healthy_process
+        from tests.services import wait_healthy_process, wait_port_file
 
         self.root.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
@@ -105,11 +105,11 @@ class ReachServer:
             done = subprocess.run([sys.executable, "-m", "server", *args], input=stdin, env=env, cwd=REPO,
                                   capture_output=True, text=True, timeout=60)
             assert done.returncode == 0, done.stderr
-        self.port = free_port()
-        self.log = self.root / "serve.log"
+        self.log, port_file = self.root / "serve.log", self.root / "serve.port"
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--host", self.link.host_addr,
-                                          "--port", str(self.port)], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+                                          "--port", "0", "--port-file", str(port_file)], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        self.port = wait_port_file(port_file, self.proc, self.log)
         wait_healthy_process(self.url, self.proc, self.log)
         return self
 
