@@ -210,7 +210,10 @@ async def _field_work(db, office: Office, staff: dict[str, Staff], today, tz: st
         for c in by_kel[event.kelurahan]:
             db.add(MobileInvitation(event_id=event.id, client_id=c.id, added_by_id=staff["kasie"].id))
     start = datetime.combine(past.date, time(8, 0), zone)
-    for n, c in enumerate(by_kel[past.kelurahan][:-1] or by_kel[past.kelurahan]):
+    # All but one of the invited came, and one client of the next kelurahan walked in:
+    # the roll call counts walk-ins apart ("n dari m diundang hadir · 1 datang tanpa undangan").
+    came = (by_kel[past.kelurahan][:-1] or by_kel[past.kelurahan]) + by_kel[busiest[1]][:1]
+    for n, c in enumerate(came):
         at = start + timedelta(minutes=7 * n)
         s = GuidanceSession(office_id=office.id, client_id=c.id, officer_id=c.officer_id, mode=SessionMode.mobile, evidence=Evidence.roll_call,
                             status=SessionStatus.ended, scheduled_at=start, started_at=at, ended_at=at, duration_seconds=0, outcome=Outcome.attended,
@@ -220,7 +223,9 @@ async def _field_work(db, office: Office, staff: dict[str, Staff], today, tz: st
         await db.flush()
         for kind in ("created", "checked_in", "ended"):
             db.add(SessionEvent(session_id=s.id, kind=kind, actor="officer", at=at, detail={}))
-    # A home visit reported yesterday, and one planned for tomorrow.
+    # A home visit reported yesterday, and one planned for tomorrow that the client is told of
+    # (today's reminders show it). Tomorrow is never the next mobile day (7 to 13 days
+    # ahead), so the demo books no client twice.
     visited, planned = clients[0], clients[1]
     when = datetime.combine(today - timedelta(days=1), time(10, 0), zone)
     visit = GuidanceSession(office_id=office.id, client_id=visited.id, officer_id=visited.officer_id, mode=SessionMode.home_visit,
@@ -233,7 +238,8 @@ async def _field_work(db, office: Office, staff: dict[str, Staff], today, tz: st
                             outcome_entered_at=when + timedelta(minutes=50))
     plan = GuidanceSession(office_id=office.id, client_id=planned.id, officer_id=planned.officer_id, mode=SessionMode.home_visit,
                            evidence=Evidence.reported, status=SessionStatus.scheduled, scheduled_at=datetime.combine(today + timedelta(days=1), time(9, 30), zone),
-                           location=f"Kel. {planned.kelurahan}", visit_reason="unreachable", created_by_id=planned.officer_id, created_at=when)
+                           location=f"Kel. {planned.kelurahan}", visit_reason="unreachable", notify_client=True,
+                           created_by_id=planned.officer_id, created_at=when)
     db.add_all([visit, plan])
     await db.flush()
     for s, kinds in ((visit, ("created", "visit_planned", "completed", "ended")), (plan, ("created", "visit_planned"))):

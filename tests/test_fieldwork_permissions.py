@@ -97,20 +97,23 @@ EXPECTED = {
 
 
 async def field_fixtures(database_url: str, office) -> dict[str, int]:
-    """The event e1 today (pk1 on duty, c1 and c2 invited, c1 checked in as k1),
-    c3 (pk2's, elsewhere), an office session s1 and a video session v1 of c1,
-    a planned home visit h1 of c1."""
+    """The event e1 today, 13:00-17:00 (pk1 on duty, c1 and c2 invited, c1 checked
+    in as k1), c3 (pk2's, elsewhere), an office session s1 (an hour ago) and a video
+    session v1 (five minutes ago) of c4 (pk1's, elsewhere: were they c1's, they would
+    clash with e1 at some hours), a planned home visit h1 of c1 at 09:00 (before e1)."""
     c3 = await add_client(database_url, office, "c3", pk="pk2", kelurahan="Koja")
-    s1 = await add_office_session(database_url, office.clients["c1"].id, office.staff["pk1"])
+    c4 = await add_client(database_url, office, "c4", pk="pk1", kelurahan="Semper Barat")
+    s1 = await add_office_session(database_url, c4, office.staff["pk1"])
     today = office_today()
     async with database(database_url) as db:
         pk1 = await db.get(Staff, office.staff["pk1"].id)
         c1 = await db.get(Client, office.clients["c1"].id)
-        event, _invited = await mobile_events.create_event(
-            db, pk1, day=today, start_time="08:00", end_time="12:00", kelurahan="Cakung Barat", venue="Kantor Kelurahan",
+        event, _invited, _conflicts = await mobile_events.create_event(
+            db, pk1, day=today, start_time="13:00", end_time="17:00", kelurahan="Cakung Barat", venue="Kantor Kelurahan",
             officer_ids=[pk1.id], topic="", today=today, tz="Asia/Jakarta")
         k1, _ = await mobile_events.check_in(db, pk1, event, c1, key="fixture-key-01", today=today, tz="Asia/Jakarta")
-        v1 = await sessions_domain.create_session(db, pk1, c1, mode=SessionMode.video, scheduled_at=datetime.now(WIB) - timedelta(minutes=5))
+        v1 = await sessions_domain.create_session(db, pk1, await db.get(Client, c4), mode=SessionMode.video,
+                                                  scheduled_at=datetime.now(WIB) - timedelta(minutes=5))
         h1 = await home_visits.plan_visit(db, pk1, c1, day=today, at=None, reason="overdue", note="", today=today, tz="Asia/Jakarta")
         await db.commit()
         return {"e1": event.id, "k1": k1.id, "v1": v1.id, "h1": h1.id, "s1": s1, "c3": c3}

@@ -56,6 +56,7 @@ DYNAMIC_PREFIXES = {
     "evidence_help.": [e.value for e in Evidence],
     "met_with.": list(MET_WITH),
     "mobile.status.": [s.value for s in MobileEventStatus],
+    "mobile.presence.": ["present", "awaited", "absent"],
     "visit.reason.": list(VISIT_REASONS),
     "actor.": ["officer", "client", "system"],
     "letter.kind.": [k.value for k in LetterKind],

@@ -5,9 +5,16 @@ PostgreSQL, through the real app."""
 from __future__ import annotations
 
 import asyncio
+import re
+from datetime import date, datetime, timedelta, timezone
 
-from tests.fieldwork_support import add_client, event_body, event_sessions, office_today
-from tests.foundation import row_counts
+import pytest
+
+from server.db.models import MobileEvent
+from server.domain.fieldwork import mobile_events as events_domain
+from tests.clock import office_now
+from tests.fieldwork_support import WIB, add_client, event_body, event_sessions, office_today
+from tests.foundation import database, row_counts
 
 
 async def test_invitations_are_the_office_clients_of_the_kelurahan_due_first(client, office, other_office, sign_in, database_url):
@@ -104,8 +111,6 @@ async def test_only_the_pks_on_duty_and_supervisors_take_the_roll_call(client, o
 
 
 async def test_events_in_a_range_and_a_cancelled_event_takes_no_checkins(client, office, sign_in):
-    from datetime import timedelta
-
     await sign_in(client, "kasie")
     today = office_today()
     later = await (await client.post("/api/mobile-events", json=event_body(office, date=(today + timedelta(days=10)).isoformat()))).json()
@@ -120,3 +125,118 @@ async def test_events_in_a_range_and_a_cancelled_event_takes_no_checkins(client,
     # A check-in before the day is refused too.
     resp = await client.post(f"/api/mobile-events/{later['id']}/checkins", json={"client_id": office.clients["c1"].id})
     assert resp.status == 409 and (await resp.json())["error"] == "not-event-day"
+
+
+# --- issue 18: absence is a fact only once the day is over; walk-ins counted apart -------------
+
+async def _move_to(database_url: str, event_id: int, day) -> None:
+    """Put an event on another date, as if it had been held then (the API refuses past dates)."""
+    async with database(database_url) as db:
+        (await db.get(MobileEvent, event_id)).date = day
+        await db.commit()
+
+
+def _field(html: str, name: str) -> str | None:
+    """The text of ``<dd data-field="name">`` on a page, None when the page has none."""
+    found = re.search(rf'data-field="{name}"[^>]*>([^<]*)<', html)
+    return found.group(1).strip() if found else None
+
+
+async def test_a_day_ahead_awaits_its_invitees_and_has_no_absentees(client, office, sign_in):
+    await sign_in(client, "pk1")  # on duty: sees everyone invited
+    ahead = office_today() + timedelta(days=13)
+    event = await (await client.post("/api/mobile-events", json=event_body(office, date=ahead.isoformat()))).json()
+    invited = sorted(event["invited"])
+    assert invited == sorted([office.clients["c1"].id, office.clients["c2"].id])
+    data = await (await client.get(f"/api/mobile-events/{event['id']}")).json()
+    assert data["over"] is False and "absent" not in data and sorted(data["awaited"]) == invited
+    assert data["summary"] == {"invited": 2, "invited_present": 0, "walk_ins": 0, "present": 0, "awaited": 2}
+    assert (await (await client.get(f"/api/mobile-events/{event['id']}/roster")).json())["event"]["over"] is False
+    for lang, absent_word in (("id", "Tidak hadir"), ("en", "Absent")):
+        page = await (await client.get(f"/mobile-events/{event['id']}?lang={lang}")).text()
+        assert _field(page, "awaited") == "2" and _field(page, "absent") is None
+        assert absent_word not in page and 'id="absent-list"' not in page
+        sheet = await (await client.get(f"/mobile-events/{event['id']}/daftar-hadir?lang={lang}")).text()
+        assert sheet.count('data-state="awaited"') == 2 and 'data-state="absent"' not in sheet and absent_word not in sheet
+    assert "Diundang, belum hadir" in await (await client.get(f"/mobile-events/{event['id']}/daftar-hadir?lang=id")).text()
+
+
+async def test_once_the_day_is_over_the_invitees_who_did_not_come_are_absent(client, office, sign_in, database_url):
+    await sign_in(client, "pk1")
+    event = await (await client.post("/api/mobile-events", json=event_body(office, date=(office_today() + timedelta(days=13)).isoformat()))).json()
+    c1, c2 = office.clients["c1"].id, office.clients["c2"].id
+    # Held two days ago (over at any hour); c1's check-in reaches the server late, as a phone
+    # that was offline at the venue sends it (within the 3 days allowed, across a midnight too).
+    await _move_to(database_url, event["id"], office_today() - timedelta(days=2))
+    assert (await client.post(f"/api/mobile-events/{event['id']}/checkins", json={"client_id": c1, "key": "k-over-000001"})).status == 201
+    data = await (await client.get(f"/api/mobile-events/{event['id']}")).json()
+    assert data["over"] is True and "awaited" not in data and data["absent"] == [c2]
+    assert data["summary"] == {"invited": 2, "invited_present": 1, "walk_ins": 0, "present": 1, "absent": 1}
+    page = await (await client.get(f"/mobile-events/{event['id']}")).text()
+    assert _field(page, "absent") == "1" and _field(page, "awaited") is None and 'id="absent-list"' in page
+    sheet = await (await client.get(f"/mobile-events/{event['id']}/daftar-hadir")).text()
+    assert sheet.count('data-state="absent"') == 1 and sheet.count('data-state="present"') == 1 and "Tidak hadir" in sheet
+    # A cancelled day had no absentees, whenever it was to be.
+    assert (await client.post(f"/api/mobile-events/{event['id']}/cancel")).status == 200
+    data = await (await client.get(f"/api/mobile-events/{event['id']}")).json()
+    assert "absent" not in data and "awaited" not in data and "absent" not in data["summary"]
+
+
+def _until_clear_of_office_midnight(margin: timedelta) -> float:
+    """Seconds until the office's clock is at least ``margin`` away from its midnight (0: it is)."""
+    now = office_now()
+    since = now - now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if since < margin:
+        return (margin - since).total_seconds() + 1
+    until = timedelta(days=1) - since
+    return (until + margin).total_seconds() + 1 if until < margin else 0.0
+
+
+@pytest.mark.clock
+async def test_a_day_is_over_at_its_end_time_in_office_time(client, office, sign_in):
+    # Two days today, meeting at a minute two minutes ago: the first has ended, the
+    # second ends two minutes from now. Both need the office's clock clear of its
+    # midnight by three minutes; a run that starts that close waits it out.
+    await asyncio.sleep(_until_clear_of_office_midnight(timedelta(minutes=3)))
+    now = office_now()
+    ended, ends = (now - timedelta(minutes=2)).strftime("%H:%M"), (now + timedelta(minutes=2)).strftime("%H:%M")
+    await sign_in(client, "pk1")
+    done = await (await client.post("/api/mobile-events", json=event_body(office, start_time="00:00", end_time=ended))).json()
+    going = await (await client.post("/api/mobile-events", json=event_body(office, start_time=ended, end_time=ends))).json()
+    assert sorted(done["invited"]) == sorted(going["invited"]) == sorted([office.clients["c1"].id, office.clients["c2"].id])
+    done, going = [await (await client.get(f"/api/mobile-events/{e['id']}")).json() for e in (done, going)]
+    assert (done["over"], done["summary"].get("absent"), "awaited" in done) == (True, 2, False)
+    assert (going["over"], going["summary"].get("awaited"), "absent" in going) == (False, 2, False)
+
+
+def test_over_means_the_end_time_on_the_date_in_the_office_time_zone():
+    event = MobileEvent(date=date(2030, 6, 8), start_time="08:00", end_time="12:00")
+    tz = "Asia/Jakarta"
+    assert not events_domain.is_over(event, datetime(2030, 6, 8, 11, 59, 59, 999999, tzinfo=WIB), tz)
+    assert events_domain.is_over(event, datetime(2030, 6, 8, 12, 0, tzinfo=WIB), tz)
+    # 12:00 WIB is 05:00 UTC: the same instants, said in UTC.
+    assert not events_domain.is_over(event, datetime(2030, 6, 8, 4, 59, 59, tzinfo=timezone.utc), tz)
+    assert events_domain.is_over(event, datetime(2030, 6, 8, 5, 0, tzinfo=timezone.utc), tz)
+    # The day before (in UTC the same date as the event until 17:00) is never over.
+    assert not events_domain.is_over(event, datetime(2030, 6, 7, 23, 0, tzinfo=timezone.utc), tz)
+
+
+@pytest.mark.clock
+async def test_walk_ins_are_counted_apart_from_the_invited(client, office, sign_in, database_url):
+    walker = await add_client(database_url, office, "walker", kelurahan="Koja")
+    await sign_in(client, "pk1")
+    event = await (await client.post("/api/mobile-events", json=event_body(office))).json()
+    c1, c2 = office.clients["c1"].id, office.clients["c2"].id
+    for client_id, key in ((c1, "k-walk-000001"), (walker, "k-walk-000002")):
+        assert (await client.post(f"/api/mobile-events/{event['id']}/checkins", json={"client_id": client_id, "key": key})).status == 201
+    data = await (await client.get(f"/api/mobile-events/{event['id']}")).json()
+    assert data["checked_in"] == [c1, walker] and data["walk_ins"] == [walker]
+    # Whether c2 is still awaited or already absent depends on the hour; the rest does not.
+    counts = {k: v for k, v in data["summary"].items() if k not in ("awaited", "absent")}
+    assert counts == {"invited": 2, "invited_present": 1, "walk_ins": 1, "present": 2}
+    assert data["summary"].get("awaited", data["summary"].get("absent")) == 1 and data.get("awaited", data.get("absent")) == [c2]
+    for path in (f"/mobile-events/{event['id']}", f"/mobile-events/{event['id']}/daftar-hadir"):
+        assert "1 dari 2 diundang hadir · 1 datang tanpa undangan" in await (await client.get(path + "?lang=id")).text()
+        assert "1 of 2 invited present · 1 came without an invitation" in await (await client.get(path + "?lang=en")).text()
+    page = await (await client.get(f"/mobile-events/{event['id']}?lang=id")).text()
+    assert (_field(page, "invited"), _field(page, "attended"), _field(page, "walk-ins")) == ("2", "1", "1")

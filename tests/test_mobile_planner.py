@@ -52,12 +52,14 @@ async def test_the_plan_ranks_kelurahan_and_says_why(client, office, sign_in, da
     days = [date.fromisoformat(p["date"]) for p in proposals]
     assert all(d.weekday() == 5 and (d - ANCHOR).days % 14 == 0 and d >= start for d in days)
     assert days == [days[0] + timedelta(days=14 * i) for i in range(3)]
-    # Confirmed into an event, Pulau Pari is not proposed again.
+    # Confirmed into an event, Pulau Pari has had its turn: its Saturday is taken, the
+    # others come first, and Pulau Pari comes back only after them.
     body = {"date": proposals[0]["date"], "start_time": "08:00", "end_time": "12:00", "kelurahan": "Pulau Pari",
             "venue": "Balai Warga Pulau Pari", "officer_ids": [office.staff["pk1"].id], "topic": ""}
     assert (await client.post("/api/mobile-events", json=body)).status == 201
     again = await (await client.get(f"/api/mobile-events/plan?from={start.isoformat()}&count=3")).json()
-    assert "Pulau Pari" not in [p["kelurahan"] for p in again["proposals"]]
+    assert [(p["date"], p["kelurahan"]) for p in again["proposals"]] == [
+        (days[1].isoformat(), "Cakung Barat"), (days[2].isoformat(), "Pulo Gebang"), ((days[2] + timedelta(days=14)).isoformat(), "Pulau Pari")]
 
 
 @pytest.mark.parametrize(
@@ -84,3 +86,28 @@ async def test_bad_plan_queries_are_400(client, office, sign_in, query):
     resp = await client.get(f"/api/mobile-events/plan?{query}")
     assert resp.status == 400
     assert set(await resp.json()) >= {"error", "message"}
+
+
+async def test_the_planner_answers_every_saturday_asked_coming_back_in_turn(client, office, sign_in, database_url):
+    # One kelurahan with clients (Cakung Barat: c1, c2): four Saturdays asked, four answered.
+    await sign_in(client, "kasie")
+    assert (await client.put("/api/mobile-events/cadence", json={"anchor": ANCHOR.isoformat(), "every_days": 14})).status == 200
+    start = office_today()
+    proposals = (await (await client.get(f"/api/mobile-events/plan?from={start.isoformat()}&count=4")).json())["proposals"]
+    assert [p["kelurahan"] for p in proposals] == ["Cakung Barat"] * 4
+    days = [date.fromisoformat(p["date"]) for p in proposals]
+    assert days == [days[0] + timedelta(days=14 * i) for i in range(4)] and days[0] >= start
+    # Two kelurahan (Pulau Pari: one client overdue, Cakung Barat: two): they take turns, the neediest first.
+    await add_client(database_url, office, "p1", kelurahan="Pulau Pari", started_days_ago=45)
+    proposals = (await (await client.get(f"/api/mobile-events/plan?from={start.isoformat()}&count=5")).json())["proposals"]
+    assert [(p["date"], p["kelurahan"]) for p in proposals] == [
+        ((days[0] + timedelta(days=14 * i)).isoformat(), ["Cakung Barat", "Pulau Pari"][i % 2]) for i in range(5)]
+    assert "giliran berikutnya" not in proposals[1]["reason"] and "giliran berikutnya setelah" in proposals[2]["reason"]
+    # Pulau Pari planned on the second Saturday: its turn is taken there, and the rotation goes on around it.
+    body = {"date": days[1].isoformat(), "start_time": "08:00", "end_time": "12:00", "kelurahan": "Pulau Pari",
+            "venue": "Balai Warga Pulau Pari", "officer_ids": [office.staff["pk1"].id], "topic": ""}
+    assert (await client.post("/api/mobile-events", json=body)).status == 201
+    proposals = (await (await client.get(f"/api/mobile-events/plan?from={start.isoformat()}&count=4")).json())["proposals"]
+    assert [(p["date"], p["kelurahan"]) for p in proposals] == [
+        (days[0].isoformat(), "Cakung Barat"), (days[2].isoformat(), "Cakung Barat"), (days[3].isoformat(), "Pulau Pari"),
+        ((days[3] + timedelta(days=14)).isoformat(), "Cakung Barat")]

@@ -25,6 +25,9 @@ const els = {
 
 /** @type {{id:number,name:string,register_number:string,kelurahan:string,invited:boolean,session_id:number|null}[]} */
 let roster = [];
+// Whether the day has ended (the server says so): only then is an invited client who
+// has not checked in absent; before, they are awaited.
+let over = false;
 let flushing = false;
 
 function loadQueue() {
@@ -82,8 +85,11 @@ function render() {
   const query = els.search.value.trim();
   const pending = pendingIds();
   const shown = roster.filter((c) => matches(c, query) || pending.has(c.id));
-  const present = roster.filter((c) => c.session_id !== null || pending.has(c.id)).length;
-  els.counts.textContent = T("rollcall.counts", { present, invited: roster.filter((c) => c.invited).length });
+  const came = roster.filter((c) => c.session_id !== null || pending.has(c.id));
+  // Walk-ins are counted apart: "1 of 2 invited present · 1 came without an invitation".
+  const walkIns = came.filter((c) => !c.invited).length;
+  els.counts.textContent = T("rollcall.counts", { present: came.length - walkIns, invited: roster.filter((c) => c.invited).length })
+    + (walkIns ? ` · ${T("rollcall.walk_ins_count", { n: walkIns })}` : "");
   els.roster.replaceChildren(...shown.map((c) => row(c, pending.has(c.id))));
   showNetwork();
 }
@@ -92,7 +98,7 @@ function row(client, pending) {
   const li = document.createElement("li");
   li.className = "rollcall-item";
   li.dataset.clientId = String(client.id);
-  li.dataset.state = client.session_id !== null ? "present" : pending ? "pending" : "absent";
+  li.dataset.state = client.session_id !== null ? "present" : pending ? "pending" : over ? "absent" : "awaited";
   const who = document.createElement("div");
   const name = document.createElement("strong");
   name.textContent = client.name;
@@ -176,6 +182,7 @@ async function loadRoster() {
       return;
     }
     roster = result.payload.clients;
+    over = Boolean(result.payload.event.over);
     document.body.dataset.ready = "1";
   } catch {
     els.queue.textContent = T("rollcall.roster_offline");

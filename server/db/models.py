@@ -228,6 +228,9 @@ class GuidanceSession(Base):
     findings: Mapped[str] = mapped_column(Text, default="", server_default="")
     follow_up: Mapped[str] = mapped_column(Text, default="", server_default="")
     visit_reason: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # A planned home visit is told to the client (reminders, their own page) only when
+    # the PK chose so when planning it; an unannounced visit still books the client's time.
+    notify_client: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # A phone session that finished a failed video call points at that call.
     follows_session_id: Mapped[int | None] = mapped_column(ForeignKey("guidance_session.id"))
     # A roll-call check-in: the event, the PK on duty who checked the client in, and the

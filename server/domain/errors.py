@@ -25,15 +25,17 @@ class ErrorKind(StrEnum):
 
 class DomainError(Exception):
     """A refusal with a stable ``code`` (e.g. ``session-closed``), an English
-    ``message`` for logs and integrators, and ``key`` for the page catalogue.
+    ``message`` for logs and integrators, and ``key`` for the page catalogue
+    (``params`` fill its sentence, e.g. the other appointment of a double booking).
     Extra keyword arguments (``fields``, ``retry_after``) travel to the caller."""
 
-    def __init__(self, kind: ErrorKind, code: str, message: str, *, key: str | None = None, **extra):
+    def __init__(self, kind: ErrorKind, code: str, message: str, *, key: str | None = None, params: dict | None = None, **extra):
         super().__init__(message)
         self.kind = kind
         self.code = code
         self.message = message
         self.key = key or f"error.{code}"
+        self.params = params or {}
         self.extra = extra
 
     def __repr__(self) -> str:

@@ -37,7 +37,7 @@ def error_text(request: web.Request, exc, *, name_fields: bool = False) -> str:
     fields = (getattr(exc, "extra", None) or {}).get("fields") or {}
     if name_fields and fields and (exc.code in ("invalid-body", "invalid-query") or not known):
         return catalogue.gettext(locale, "field.invalid_fields", fields=", ".join(sorted(fields)))
-    return catalogue.gettext(locale, exc.key if known else "error.generic")
+    return catalogue.gettext(locale, exc.key, **(getattr(exc, "params", None) or {})) if known else catalogue.gettext(locale, "error.generic")
 
 
 def page_context(request: web.Request) -> dict[str, Any]:

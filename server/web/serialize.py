@@ -77,6 +77,7 @@ def session_json(session: GuidanceSession, tz: str, *, judge: SessionJudge, even
         "findings": session.findings,
         "follow_up": session.follow_up,
         "visit_reason": session.visit_reason or None,
+        "notify_client": session.notify_client,
         "follows_session_id": session.follows_session_id,
         "mobile_event_id": session.mobile_event_id,
         "checked_in_by_id": session.checked_in_by_id,

@@ -1,6 +1,8 @@
 """The roll call at a mobile-counseling venue on a phone (360×740) with no
 signal: three check-ins made offline wait on the device and reach the server
-once the network is back, exactly once each. Real server, real Chromium."""
+once the network is back, exactly once each; a walk-in is counted apart from
+the invited, and the one invited client who has not come is awaited, not absent,
+while the day runs. Real server, real Chromium."""
 
 from __future__ import annotations
 
@@ -37,6 +39,11 @@ async def test_offline_roll_call_sends_three_checkins_once_back_online(browser, 
             "reporting_interval_days": 14, "kelurahan": "Pulau Pari", "phone": "0812-1111-2222"})
         assert resp.status == 201, await resp.text()
         ids.append((await resp.json())["id"])
+    resp = await phone.request.post("/api/clients", data={
+        "name": "Joko Susilo", "register_number": "PAS.2026.7005", "program": "PB", "supervision_start": "2026-01-05",
+        "supervision_end": "2027-12-31", "reporting_interval_days": 14, "kelurahan": "Pulo Gebang", "phone": "0812-1111-3333"})
+    assert resp.status == 201, await resp.text()
+    walker = (await resp.json())["id"]
 
     # --- the day is created on the phone, inviting the kelurahan's clients -------------------------
     today = datetime.now(ZoneInfo("Asia/Jakarta")).date()
@@ -74,11 +81,21 @@ async def test_offline_roll_call_sends_three_checkins_once_back_online(browser, 
     await expect(phone.locator("#queue-status")).to_have_attribute("data-waiting", "0", timeout=30000)
     for client_id in ids[:3]:
         await expect(phone.locator(f'#roster li[data-client-id="{client_id}"]')).to_have_attribute("data-state", "present")
+    # The day runs until 23:59: the fourth invited client is awaited, not absent.
+    await expect(phone.locator(f'#roster li[data-client-id="{ids[3]}"]')).to_have_attribute("data-state", "awaited")
+    await expect(phone.locator("#counts")).to_have_text("3 dari 4 diundang hadir")
+
+    # --- a client of another kelurahan walks in: counted apart from the invited ---------------------
+    await phone.fill("#search", "Joko")
+    await phone.locator(f'#roster li[data-client-id="{walker}"] button.checkin').tap()
+    await expect(phone.locator(f'#roster li[data-client-id="{walker}"]')).to_have_attribute("data-state", "present", timeout=30000)
+    await expect(phone.locator("#counts")).to_have_text("3 dari 4 diundang hadir · 1 datang tanpa undangan")
     await phone.screenshot(path=artifacts / "rollcall-online-360.png", full_page=True)
 
     event = await poll(lambda: phone.request.get(f"/api/mobile-events/{event_id}"), lambda r: r.status == 200, what="event")
     data = await event.json()
-    assert sorted(data["checked_in"]) == sorted(ids[:3])
+    assert sorted(data["checked_in"]) == sorted(ids[:3] + [walker]) and data["walk_ins"] == [walker]
+    assert data["summary"] == {"invited": 4, "invited_present": 3, "walk_ins": 1, "present": 4, "awaited": 1}
     sessions = []
     for client_id in ids:
         record = await (await phone.request.get(f"/api/clients/{client_id}/record")).json()
@@ -86,14 +103,18 @@ async def test_offline_roll_call_sends_three_checkins_once_back_online(browser, 
     assert sorted(s["client_id"] for s in sessions) == sorted(ids[:3])
     assert {(s["mode"], s["evidence"], s["outcome"], s["status"]) for s in sessions} == {("mobile", "roll_call", "attended", "ended")}
 
-    # --- after the day: the summary and the printable daftar hadir ----------------------------------
+    # --- the summary and the printable daftar hadir, while the day runs -------------------------------
     await phone.goto(f"/mobile-events/{event_id}")
     await expect(phone.locator('#summary [data-field="attended"]')).to_have_text("3")
-    await expect(phone.locator('#summary [data-field="absent"]')).to_have_text("1")
+    await expect(phone.locator('#summary [data-field="walk-ins"]')).to_have_text("1")
+    await expect(phone.locator('#summary [data-field="awaited"]')).to_have_text("1")
+    await expect(phone.locator('#summary [data-field="absent"]')).to_have_count(0)
+    await expect(phone.locator("#tally")).to_have_text("3 dari 4 diundang hadir · 1 datang tanpa undangan")
     await phone.goto(f"/mobile-events/{event_id}/daftar-hadir")
-    await expect(phone.locator("#daftar-hadir-table tbody tr")).to_have_count(4)
-    await expect(phone.locator('#daftar-hadir-table [data-present="1"]')).to_have_count(3)
-    await expect(phone.locator('#daftar-hadir-table td.signature-cell')).to_have_count(4)
+    await expect(phone.locator("#daftar-hadir-table tbody tr")).to_have_count(5)
+    await expect(phone.locator('#daftar-hadir-table [data-present="1"]')).to_have_count(4)
+    await expect(phone.locator('#daftar-hadir-table [data-state="awaited"]')).to_have_count(1)
+    await expect(phone.locator('#daftar-hadir-table td.signature-cell')).to_have_count(5)
     await phone.set_viewport_size({"width": 1024, "height": 900})
     await phone.emulate_media(media="print")
     await phone.screenshot(path=artifacts / "daftar-hadir.png", full_page=True)

@@ -1,6 +1,11 @@
 """Home visits (kunjungan rumah): planned with a reason and a date, listed by
 day grouped by kecamatan and kelurahan (one area after the other saves travel),
-then reported through ``field_sessions.complete_session``."""
+then reported through ``field_sessions.complete_session``.
+
+A planned visit is an appointment like any other (it may not overlap a
+mobile-counseling day the client is invited to); the client is told of it
+(reminders, their own page) only when the PK chooses so, ``notify_client``:
+an address check is often better unannounced."""
 
 from __future__ import annotations
 
@@ -23,23 +28,27 @@ from server.db.models import (
 )
 from server.domain.access import scope_sessions
 from server.domain.errors import DomainError, ErrorKind, invalid
-from server.domain.record.appointments import appointment_moved
+from server.domain.record.appointments import appointment_moved, refuse_session_clash
 from server.domain.record.sessions import add_event, create_session
 
 
-async def plan_visit(db: AsyncSession, actor: Staff, client: Client, *, day: date, at: time | None, reason: str, note: str, today: date, tz: str) -> GuidanceSession:
+async def plan_visit(
+    db: AsyncSession, actor: Staff, client: Client, *, day: date, at: time | None, reason: str, note: str, today: date, tz: str, notify_client: bool = False
+) -> GuidanceSession:
     if reason not in VISIT_REASONS:
         raise invalid("reason", f"one of {', '.join(VISIT_REASONS)}")
     if day < today:
         raise DomainError(ErrorKind.invalid, "date-past", "date: the day has passed", key="error.date_past", fields={"date": "in the past"})
     when = datetime.combine(day, at or time(9, 0), ZoneInfo(tz))
-    session = await create_session(db, actor, client, mode=SessionMode.home_visit, scheduled_at=when, notes=note, location=address_of(client))
+    session = await create_session(db, actor, client, mode=SessionMode.home_visit, scheduled_at=when, notes=note, location=address_of(client),
+                                   notify_client=notify_client, tz=tz)
     session.visit_reason = reason
-    add_event(db, session, "visit_planned", "officer", reason=reason, by=actor.username)
+    add_event(db, session, "visit_planned", "officer", reason=reason, by=actor.username, notify_client=notify_client)
     return session
 
 
-async def move_visit(db: AsyncSession, session: GuidanceSession, new_start: datetime) -> None:
+async def move_visit(db: AsyncSession, session: GuidanceSession, new_start: datetime, tz: str) -> None:
+    await refuse_session_clash(db, session.client, new_start, tz)
     old = session.scheduled_at
     session.scheduled_at = new_start
     add_event(db, session, "rescheduled", "officer", at=utcnow(), old=old.isoformat(), new=new_start.isoformat())

@@ -10,14 +10,23 @@ supervisors take the roll call.
 
 A check-in is idempotent: the device makes a ``key`` for each check-in and a
 unique constraint on (event, key) lets concurrent retries make one session.
+
+A day is *over* at its end time on its date, office time. Until then an invited
+client who has not checked in is awaited (``diundang``), never absent: absence
+is a fact only once the day is over (and a cancelled day has no absentees).
+Walk-ins (checked in without an invitation) are counted apart from the invited.
+
+A client is never invited to a day that overlaps another day they are invited
+to or one of their sessions (server/domain/record/appointments.py): inviting
+one is refused, a new day's automatic invitations leave them out (and say so),
+and a day is not moved onto such a clash.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +49,7 @@ from server.db.models import (
 from server.domain.access import can_see_client
 from server.domain.errors import DomainError, ErrorKind, forbidden, invalid, not_found
 from server.domain.office.areas import match_kelurahan
-from server.domain.record.appointments import appointment_moved
+from server.domain.record.appointments import Appointment, appointment_moved, clashes, day_span, double_booked, event_span, hold_clients
 from server.domain.record.ledger import STATE_ORDER, Attendance, attendance, local_date
 from server.domain.record.rules import office_rules
 from server.domain.record.sessions import add_event
@@ -50,8 +59,12 @@ LATE_SYNC_DAYS = 3
 
 
 def event_start(event: MobileEvent, tz: str) -> datetime:
-    hh, mm = (int(x) for x in event.start_time.split(":"))
-    return datetime.combine(event.date, time(hh, mm), ZoneInfo(tz))
+    return event_span(event, tz)[0]
+
+
+def is_over(event: MobileEvent, now: datetime, tz: str) -> bool:
+    """Whether the day has ended: its end time on its date, office time, has come."""
+    return now >= event_span(event, tz)[1]
 
 
 def on_duty(staff: Staff, event: MobileEvent) -> bool:
@@ -137,9 +150,11 @@ async def create_event(
     whole_kecamatan: bool = False,
     today: date,
     tz: str,
-) -> tuple[MobileEvent, list[int]]:
+) -> tuple[MobileEvent, list[int], dict[int, Appointment]]:
     """Create the day and invite the area's clients under supervision on it,
-    due or overdue first. Returns the event and the invited client ids."""
+    due or overdue first, except those with an appointment that overlaps it.
+    Returns the event, the invited client ids and, for each client left out,
+    the appointment in the way."""
     if not may_change(actor):
         raise forbidden("Only a PK or a supervisor plans mobile counseling.")
     if day < today:
@@ -159,12 +174,15 @@ async def create_event(
                if c.supervision_start <= day <= c.supervision_end]
     if area is None and clients:
         event.kelurahan = clients[0].kelurahan  # the spelling the clients' records use
-    att = await attendance_of(db, clients, today, tz)
-    invited = [c.id for c in due_first(clients, att)]
+    await hold_clients(db, [c.id for c in clients])
+    conflicts = await clashes(db, [c.id for c in clients], *event_span(event, tz), tz, except_event_id=event.id)
+    free = [c for c in clients if c.id not in conflicts]
+    att = await attendance_of(db, free, today, tz)
+    invited = [c.id for c in due_first(free, att)]
     for cid in invited:
         db.add(MobileInvitation(event_id=event.id, client_id=cid, added_by_id=actor.id))
     await db.flush()
-    return event, invited
+    return event, invited, {c.id: conflicts[c.id] for c in clients if c.id in conflicts}
 
 
 async def update_event(db: AsyncSession, actor: Staff, event: MobileEvent, changes: dict, *, today: date, tz: str) -> dict:
@@ -180,6 +198,8 @@ async def update_event(db: AsyncSession, actor: Staff, event: MobileEvent, chang
     _check_times(changes.get("start_time", event.start_time), changes.get("end_time", event.end_time))
     if "officer_ids" in changes:
         changes["officer_ids"] = await _check_officers(db, actor.office_id, changes["officer_ids"])
+    if any(changes.get(k, getattr(event, k)) != getattr(event, k) for k in ("date", "start_time", "end_time")):
+        await _refuse_clashing_move(db, actor, event, changes, tz)
     old_start = event_start(event, tz)
     changed = {}
     for key, value in changes.items():
@@ -191,6 +211,19 @@ async def update_event(db: AsyncSession, actor: Staff, event: MobileEvent, chang
     if "date" in changed or "start_time" in changed:
         await appointment_moved(db, kind="mobile_event", target_id=event.id, client_ids=await invited_ids(db, event), old_start=old_start, new_start=event_start(event, tz))
     return changed
+
+
+async def _refuse_clashing_move(db: AsyncSession, actor: Staff, event: MobileEvent, changes: dict, tz: str) -> None:
+    """A day is not moved onto another appointment of a client it invites: the
+    move is refused whole (409 ``double-booked`` naming every clash the actor may
+    see), so the PK removes those invitations, or moves the other appointment, first."""
+    ids = await invited_ids(db, event)
+    await hold_clients(db, ids)
+    moved = day_span(changes.get("date", event.date), changes.get("start_time", event.start_time), changes.get("end_time", event.end_time), tz)
+    found = await clashes(db, ids, *moved, tz, except_event_id=event.id)
+    if found:
+        names = {c.id: c.name for c in (await db.execute(select(Client).where(Client.id.in_(list(found))))).scalars()}
+        raise double_booked(found, names, tz, shown=set(await visible_ids(db, actor, event, list(found))))
 
 
 async def cancel_event(db: AsyncSession, actor: Staff, event: MobileEvent, tz: str) -> None:
@@ -230,12 +263,19 @@ def _may_invite(actor: Staff, event: MobileEvent, client: Client | None) -> Clie
     return client
 
 
-async def invite(db: AsyncSession, actor: Staff, event: MobileEvent, client: Client | None) -> bool:
-    """Add a client to the invited list; False when already invited."""
+async def invite(db: AsyncSession, actor: Staff, event: MobileEvent, client: Client | None, tz: str) -> bool:
+    """Add a client to the invited list; False when already invited. A client with
+    another appointment overlapping the day is refused (409 ``double-booked``)."""
     client = _may_invite(actor, event, client)
+    await hold_clients(db, [client.id])
     if await db.scalar(select(MobileInvitation.id).where(MobileInvitation.event_id == event.id, MobileInvitation.client_id == client.id)):
         return False
+    if event.status == MobileEventStatus.planned:
+        found = await clashes(db, [client.id], *event_span(event, tz), tz, except_event_id=event.id)
+        if found:
+            raise double_booked(found, {client.id: client.name}, tz)
     db.add(MobileInvitation(event_id=event.id, client_id=client.id, added_by_id=actor.id))
+    await db.flush()
     return True
 
 
@@ -245,6 +285,16 @@ async def uninvite(db: AsyncSession, actor: Staff, event: MobileEvent, client: C
     if row is None:
         raise not_found("invitation")
     await db.delete(row)
+
+
+async def left_out(db: AsyncSession, staff: Staff, event: MobileEvent, client_ids: list[int], tz: str) -> list[tuple[Client, Appointment]]:
+    """Of ``client_ids`` (those a new day's invitations left out), the ones ``staff``
+    may see who are still not invited and still have an appointment in the way, with it."""
+    invited = set(await invited_ids(db, event))
+    ids = [i for i in await visible_ids(db, staff, event, client_ids) if i not in invited]
+    found = await clashes(db, ids, *event_span(event, tz), tz, except_event_id=event.id) if ids else {}
+    clients = {c.id: c for c in (await db.execute(select(Client).where(Client.id.in_(list(found)), Client.office_id == event.office_id))).scalars()} if found else {}
+    return sorted(((clients[i], a) for i, a in found.items() if i in clients), key=lambda pair: pair[0].name)
 
 
 async def find_checkin(db: AsyncSession, event: MobileEvent, *, key: str | None = None, client_id: int | None = None) -> GuidanceSession | None:
@@ -315,20 +365,37 @@ async def undo_checkin(db: AsyncSession, actor: Staff, event: MobileEvent, sessi
 
 @dataclass
 class Summary:
+    """The roll call of a day as ``staff`` may see it. ``attended``: invited and
+    checked in; ``walk_ins``: checked in without an invitation; the invited who
+    have not checked in are ``awaited`` until the day is ``over``, then
+    ``absent``. A cancelled day awaits no one and has no absentees."""
+
+    over: bool = False
+    cancelled: bool = False
     invited: list[Client] = field(default_factory=list)
     attended: list[tuple[Client, GuidanceSession]] = field(default_factory=list)
     walk_ins: list[tuple[Client, GuidanceSession]] = field(default_factory=list)
+    awaited: list[tuple[Client, Attendance]] = field(default_factory=list)
     absent: list[tuple[Client, Attendance]] = field(default_factory=list)
     undone: list[GuidanceSession] = field(default_factory=list)
 
+    def counts(self) -> dict:
+        """The figures of the roll call: ``absent`` only once a held day is over,
+        ``awaited`` before (neither for a cancelled day)."""
+        out = {"invited": len(self.invited), "invited_present": len(self.attended), "walk_ins": len(self.walk_ins),
+               "present": len(self.attended) + len(self.walk_ins)}
+        if not self.cancelled:
+            out["absent" if self.over else "awaited"] = len(self.absent if self.over else self.awaited)
+        return out
 
-async def summary(db: AsyncSession, staff: Staff, event: MobileEvent, today: date, tz: str) -> Summary:
+
+async def summary(db: AsyncSession, staff: Staff, event: MobileEvent, today: date, tz: str, now: datetime | None = None) -> Summary:
     inv_ids = await visible_ids(db, staff, event, await invited_ids(db, event))
     sessions = await checkin_sessions(db, event, include_undone=True)
     all_ids = set(inv_ids) | {s.client_id for s in sessions}
     clients = {c.id: c for c in (await db.execute(select(Client).where(Client.id.in_(all_ids)))).scalars()} if all_ids else {}
     visible = set(await visible_ids(db, staff, event, list(clients)))
-    out = Summary(invited=[clients[i] for i in inv_ids])
+    out = Summary(over=is_over(event, now or utcnow(), tz), cancelled=event.status == MobileEventStatus.cancelled, invited=[clients[i] for i in inv_ids])
     came = set()
     for s in sessions:
         if s.client_id not in visible:
@@ -338,9 +405,15 @@ async def summary(db: AsyncSession, staff: Staff, event: MobileEvent, today: dat
             continue
         came.add(s.client_id)
         (out.attended if s.client_id in inv_ids else out.walk_ins).append((clients[s.client_id], s))
-    absent = [clients[i] for i in inv_ids if i not in came]
-    att = await attendance_of(db, absent, today, tz)
-    out.absent = [(c, att[c.id]) for c in due_first(absent, att)]
+    if out.cancelled:
+        return out
+    missing = [clients[i] for i in inv_ids if i not in came]
+    att = await attendance_of(db, missing, today, tz)
+    ranked = [(c, att[c.id]) for c in due_first(missing, att)]
+    if out.over:
+        out.absent = ranked
+    else:
+        out.awaited = ranked
     return out
 
 
@@ -348,12 +421,17 @@ async def events_between(db: AsyncSession, office_id: int, start: date, end: dat
     return list((await db.execute(select(MobileEvent).where(MobileEvent.office_id == office_id, MobileEvent.date >= start, MobileEvent.date <= end).order_by(MobileEvent.date, MobileEvent.start_time))).scalars())
 
 
-async def days_per_kelurahan(db: AsyncSession, office_id: int, until: date) -> list[tuple[str, int, date]]:
-    """How many mobile days each kelurahan has had (held, not cancelled), and the last."""
-    rows = (await db.execute(select(MobileEvent.kelurahan, MobileEvent.date).where(MobileEvent.office_id == office_id, MobileEvent.status == MobileEventStatus.planned, MobileEvent.date <= until))).all()
+async def days_per_kelurahan(db: AsyncSession, office_id: int, now: datetime, tz: str) -> list[tuple[str, int, date]]:
+    """How many mobile days each kelurahan has had (held, not cancelled: over by
+    ``now``, so today's day counts once it has ended), and the last."""
+    rows = (await db.execute(select(MobileEvent).where(MobileEvent.office_id == office_id, MobileEvent.status == MobileEventStatus.planned,
+                                                       MobileEvent.date <= local_date(now, tz)))).scalars()
     count: Counter[str] = Counter()
     last: dict[str, date] = {}
-    for name, day in rows:
+    for event in rows:
+        if not is_over(event, now, tz):
+            continue
+        name, day = event.kelurahan, event.date
         count[name] += 1
         last[name] = max(last.get(name, day), day)
     return sorted(((k, n, last[k]) for k, n in count.items()), key=lambda r: (-r[1], r[0]))

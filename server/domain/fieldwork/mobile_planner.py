@@ -7,8 +7,15 @@ it in the app (audited by the caller). Dates are plain calendar days of the
 office (WIB): the arithmetic never touches a clock, so it holds across month
 and year ends at any hour.
 
-The planner ranks kelurahan by the clients there who are due or overdue, then
-by how long since the office last went there (never: first), and says why.
+The planner proposes ``count`` cadence days, a kelurahan each, whenever any
+kelurahan has clients under supervision: the office rotates through its area.
+Every kelurahan with clients gets a turn before any gets a second one. In the
+first round the most clients due or overdue go first, then the longest since
+the office last went there (never: first); later rounds repeat the order in
+which the turns were taken, so a kelurahan comes back once every other has had
+its turn since. A day already planned ahead is its kelurahan's turn: its
+Saturday is not proposed again, and the kelurahan is not proposed before it.
+The reason says why, in Bahasa Indonesia.
 """
 
 from __future__ import annotations
@@ -91,24 +98,24 @@ class Proposal:
 async def plan(db: AsyncSession, office: Office, start: date, count: int, today: date, tz: str) -> list[Proposal]:
     if not 1 <= count <= MAX_COUNT:
         raise invalid("count", f"from 1 to {MAX_COUNT}")
-    dates = cadence_dates(cadence_of(office), start, count)
+    cadence = cadence_of(office)
     clients = [c for c in (await db.execute(select(Client).where(Client.office_id == office.id))).scalars() if c.supervision_end >= today]
     att = await attendance_of(db, clients, today, tz)
     areas = await kelurahan_list(db, office.id)
     names = {a.name.lower(): (a.name, a.id) for a in areas} or {c.kelurahan.lower(): (c.kelurahan, None) for c in clients}
     events = (await db.execute(select(MobileEvent).where(MobileEvent.office_id == office.id, MobileEvent.status == MobileEventStatus.planned))).scalars().all()
     last: dict[str, date] = {}
-    booked: set[str] = set()
+    ahead: list[tuple[date, str]] = []
     for e in events:
         key = e.kelurahan.lower()
         if e.date <= today:
             last[key] = max(last.get(key, e.date), e.date)
         else:
-            booked.add(key)  # already planned ahead: not proposed again
+            ahead.append((e.date, key))  # already planned: that kelurahan's turn, and its Saturday taken
     rows = []
     for key, (name, area_id) in names.items():
         here = [c for c in clients if (c.area_id == area_id and area_id is not None) or c.kelurahan.lower() == key]
-        if not here or key in booked:
+        if not here:
             continue
         due = sum(1 for c in here if att[c.id].state == "due")
         overdue = sum(1 for c in here if att[c.id].state == "overdue")
@@ -116,10 +123,49 @@ async def plan(db: AsyncSession, office: Office, start: date, count: int, today:
         rows.append((name, area_id, here, due, overdue, last.get(key), since))
     # Most clients due or overdue first; then the longest since the last visit (never: first).
     rows.sort(key=lambda r: (-(r[3] + r[4]), -(r[6] if r[6] is not None else 10**6), r[0]))
-    proposals = []
-    for day, (name, area_id, here, due, overdue, last_visit, since) in zip(dates, rows):
-        expected = sum(1 for c in here if c.supervision_start <= day <= c.supervision_end)
+    try:
+        # Each day planned ahead takes at most one Saturday: count + len(ahead) days always suffice.
+        dates = cadence_dates(cadence, start, count + len(ahead))
+    except OverflowError:
+        raise invalid("from", "too far ahead", code="invalid-query") from None
+    return _rotate(dates, count, rows, ahead)
+
+
+def _rotate(dates: list[date], count: int, rows: list, ahead: list[tuple[date, str]]) -> list[Proposal]:
+    """Walk the cadence ``dates``, one kelurahan per free Saturday (``rows`` ranked by
+    need), until ``count`` are proposed; ``ahead``: (date, key) of the days already planned."""
+    if not rows:
+        return []
+    rank = {r[0].lower(): i for i, r in enumerate(rows)}
+    turns = dict.fromkeys(rank, 0)  # turns taken from today on, planned or proposed
+    last_turn: dict[str, date] = {}
+    taken = {day for day, _key in ahead}
+    pending = sorted(ahead)
+    proposals: list[Proposal] = []
+    for day in dates:
+        while pending and pending[0][0] <= day:
+            when, key = pending.pop(0)
+            if key in turns:
+                turns[key] += 1
+                last_turn[key] = when
+        if day in taken:
+            continue
+        booked_later = {key for _when, key in pending}
+        # Not one already planned later on, and one with someone to invite that day, if there is such.
+        ready = [r for r in rows if r[0].lower() not in booked_later] or rows
+        expected = {r[0].lower(): sum(1 for c in r[2] if c.supervision_start <= day <= c.supervision_end) for r in ready}
+        ready = [r for r in ready if expected[r[0].lower()]] or ready
+        # Whose turn: the fewest turns so far, then the longest since its last turn, then need.
+        name, area_id, here, due, overdue, last_visit, since = min(
+            ready, key=lambda r: (turns[r[0].lower()], last_turn.get(r[0].lower(), date.min), rank[r[0].lower()]))
+        key = name.lower()
         visited = f"terakhir dikunjungi {since} hari lalu" if since is not None else "belum pernah dikunjungi"
         reason = f"{overdue} klien terlambat lapor, {due} jatuh tempo; {visited}"
-        proposals.append(Proposal(day, name, area_id, expected, due, overdue, last_visit, reason))
+        if key in last_turn:
+            reason += f"; giliran berikutnya setelah {last_turn[key].strftime('%d-%m-%Y')}, kelurahan lain sudah mendapat giliran"
+        proposals.append(Proposal(day, name, area_id, expected[key], due, overdue, last_visit, reason))
+        turns[key] += 1
+        last_turn[key] = day
+        if len(proposals) == count:
+            break
     return proposals

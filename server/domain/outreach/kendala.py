@@ -168,6 +168,7 @@ async def answer(
     reply: str = "",
     new_scheduled_at: datetime | None = None,
     now: datetime | None = None,
+    tz: str = "Asia/Jakarta",  # the office's zone (the server passes its setting)
 ) -> Answer:
     """The PK's answer; the caller has checked that ``staff`` may act on ``client``."""
     now = now or utcnow()
@@ -199,7 +200,7 @@ async def answer(
         )
     if status == KendalaStatus.accepted and new_scheduled_at is not None:
         new = await sessions_domain.create_session(
-            db, staff, client, mode=SessionMode.video, scheduled_at=new_scheduled_at, record=old.record if old else False
+            db, staff, client, mode=SessionMode.video, scheduled_at=new_scheduled_at, record=old.record if old else False, tz=tz
         )
         sessions_domain.add_event(
             db, new, "rescheduled", "officer", at=now, kendala_id=kendala.id, from_session_id=old.id if old else None

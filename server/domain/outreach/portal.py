@@ -22,8 +22,6 @@ from server.db.models import (
     Kendala,
     KendalaKind,
     MobileEvent,
-    MobileEventStatus,
-    MobileInvitation,
     Office,
     PortalLink,
     SessionMode,
@@ -33,6 +31,7 @@ from server.db.models import (
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.office.profile import OfficeProfile, office_profile
 from server.domain.outreach import kendala as kendala_domain
+from server.domain.record.appointments import appointments
 from server.domain.record.ledger import Attendance, attendance
 from server.domain.record.rules import rules_of
 from server.domain.record.sessions import OPEN_STATUSES
@@ -125,29 +124,20 @@ def join_window_open(session: GuidanceSession, settings: Settings, now: datetime
 
 
 async def upcoming(db: AsyncSession, client_id: int, today: date, tz: str) -> list[GuidanceSession]:
-    """The client's appointments from today on, soonest first: video and office
-    sessions, planned home visits and mobile-counseling sessions alike. The
+    """The client's sessions from today on that they are told of, soonest first:
+    video, office and phone sessions, planned home visits the PK chose to
+    announce, mobile sessions. Read from the one list of appointments
+    (server/domain/record/appointments.py) the reminders read; the
     mobile-counseling days the client is invited to are :func:`invited_days`."""
     start = datetime.combine(today, time.min, ZoneInfo(tz))
-    rows = await db.execute(
-        select(GuidanceSession)
-        .where(GuidanceSession.client_id == client_id, GuidanceSession.status.in_(OPEN_STATUSES), GuidanceSession.scheduled_at >= start)
-        .order_by(GuidanceSession.scheduled_at, GuidanceSession.id)
-        .limit(20)
-    )
-    return list(rows.scalars())
+    found = await appointments(db, [client_id], start, None, tz, events=False)
+    return [a.session for a in found if a.announced and a.start >= start][:20]
 
 
-async def invited_days(db: AsyncSession, client_id: int, today: date) -> list[MobileEvent]:
+async def invited_days(db: AsyncSession, client_id: int, today: date, tz: str) -> list[MobileEvent]:
     """Planned mobile-counseling days from today on that the client is invited to, soonest first."""
-    rows = await db.execute(
-        select(MobileEvent)
-        .join(MobileInvitation, MobileInvitation.event_id == MobileEvent.id)
-        .where(MobileInvitation.client_id == client_id, MobileEvent.status == MobileEventStatus.planned, MobileEvent.date >= today)
-        .order_by(MobileEvent.date, MobileEvent.start_time, MobileEvent.id)
-        .limit(10)
-    )
-    return list(rows.scalars())
+    start = datetime.combine(today, time.min, ZoneInfo(tz))
+    return [a.event for a in await appointments(db, [client_id], start, None, tz, sessions=False)][:10]
 
 
 async def portal_view(db: AsyncSession, link: PortalLink, settings: Settings, today: date, now: datetime) -> PortalView:
@@ -159,7 +149,7 @@ async def portal_view(db: AsyncSession, link: PortalLink, settings: Settings, to
     att = attendance(client, sessions, today, rules_of(office, settings.timezone))
     kendala = await kendala_domain.for_client(db, client.id, limit=30)
     appointments = [Appointment(s, join_window_open(s, settings, now), [k for k in kendala if k.session_id == s.id]) for s in await upcoming(db, client.id, today, settings.timezone)]
-    days = await invited_days(db, client.id, today)
+    days = await invited_days(db, client.id, today, settings.timezone)
     return PortalView(client, client.officer.name if client.officer else "", office_profile(office), att, appointments, kendala, days)
 
 

@@ -1,14 +1,18 @@
 """The office's daily reminders: who to remind of what today, with the text
 in Bahasa Indonesia and a one-tap WhatsApp link (``wa.me/62…``, text prefilled).
 
-Reminders are computed from the appointments each time, never stored: a moved
-appointment's reminder follows it (its key names the appointment's time, so it
-is pending again), a cancelled one's disappears. Only the PK's "sent" marks are
-stored (``ReminderMark``), so the list also says what was done.
+Reminders are computed each time from the clients' appointments, read from the
+one list the double-booking rule reads too (server/domain/record/appointments.py),
+never stored: a moved appointment's reminder follows it (its key names the
+appointment's time, so it is pending again), a cancelled one's disappears. Only
+the PK's "sent" marks are stored (``ReminderMark``), so the list also says what
+was done.
 
 Kinds, for a day D (office dates):
-- ``day_before``: a video session or office appointment on D+1;
-- ``morning_of``: a video session or office appointment on D;
+- ``day_before``: a scheduled session on D+1: video, office, phone, a planned
+  home visit the PK chose to tell the client of (``notify_client``), a mobile
+  session scheduled by hand;
+- ``morning_of``: the same, on D;
 - ``overdue``: a client whose wajib lapor is overdue on D;
 - ``mobile_invitation``: a client invited to a mobile-counseling day on D+1
   (``event_id`` set). A moved day makes a new reminder (its key names the new
@@ -30,8 +34,6 @@ from server.db.models import (
     Client,
     GuidanceSession,
     MobileEvent,
-    MobileEventStatus,
-    MobileInvitation,
     ReminderMark,
     SessionMode,
     SessionStatus,
@@ -40,14 +42,20 @@ from server.db.models import (
 )
 from server.domain.access import require_client, scope_clients
 from server.domain.errors import DomainError, ErrorKind, not_found
+from server.domain.record.appointments import appointments
 from server.domain.record.ledger import attendance
 from server.domain.record.rules import office_rules
 
 KINDS = ("morning_of", "overdue", "day_before", "mobile_invitation")
-REMINDED_MODES = (SessionMode.video, SessionMode.office)
 # When each kind is best sent, office time: the order of the PK's list.
 SEND_AT = {"morning_of": time(7, 0), "overdue": time(8, 0), "day_before": time(16, 0), "mobile_invitation": time(16, 0)}
-MODE_WORDS = {SessionMode.video: "bimbingan lewat panggilan video", SessionMode.office: "bimbingan di kantor Bapas"}
+MODE_WORDS = {
+    SessionMode.video: "bimbingan lewat panggilan video",
+    SessionMode.office: "bimbingan di kantor Bapas",
+    SessionMode.phone: "bimbingan lewat telepon/WhatsApp",
+    SessionMode.home_visit: "kunjungan rumah oleh PK",
+    SessionMode.mobile: "layanan bimbingan bergerak",
+}
 
 
 def whatsapp_number(phone: str | None) -> str | None:
@@ -92,6 +100,7 @@ def _text(kind: str, client: Client, officer: str, session: GuidanceSession | No
                 f"Mohon segera menghubungi PK Anda, {officer}, untuk menjadwalkan bimbingan.")
     local = session.scheduled_at.astimezone(ZoneInfo(tz))
     when = "besok" if kind == "day_before" else "hari ini"
+    # The office's room is worth saying; a home visit's place is the client's own address.
     place = f" di {session.location}" if session.location and session.mode == SessionMode.office else ""
     return (f"Yth. {client.name}, mengingatkan jadwal {MODE_WORDS[session.mode]} {when}, "
             f"{local.strftime('%d-%m-%Y')} pukul {local.strftime('%H:%M')} WIB{place}, bersama {officer}. "
@@ -113,16 +122,26 @@ async def daily_reminders(db: AsyncSession, staff: Staff | None, day: date, tz: 
         return []
     start = datetime.combine(day, time.min, zone)
     end = start + timedelta(days=2)
-    sessions = list((await db.execute(select(GuidanceSession).where(GuidanceSession.client_id.in_(list(clients))))).scalars())
     found: list[tuple[str, Client, GuidanceSession | None, datetime, int]] = []
-    for s in sessions:
-        if s.status != SessionStatus.scheduled or s.mode not in REMINDED_MODES or not (start <= s.scheduled_at < end):
+    invitations: list[tuple[str, Client, MobileEvent, datetime]] = []
+    for a in await appointments(db, list(clients), start, end, tz):
+        if not a.announced or not start <= a.start < end:
             continue
+        if a.event is not None:
+            if a.event.date == day + timedelta(days=1):
+                # The key names the client and the day's start (office time), so moving the day makes a new one.
+                key = f"mobile_invitation-c{a.client_id}-{a.start.astimezone(zone).strftime('%Y%m%d%H%M')}"
+                invitations.append((key, clients[a.client_id], a.event, a.start))
+            continue
+        s = a.session
+        if s.status != SessionStatus.scheduled:
+            continue  # under way: too late to remind
         kind = "morning_of" if s.scheduled_at < start + timedelta(days=1) else "day_before"
         send = datetime.combine(day, SEND_AT[kind], zone)
         if kind == "morning_of":
             send = min(send, s.scheduled_at - timedelta(hours=1))
         found.append((kind, clients[s.client_id], s, send, 0))
+    sessions = list((await db.execute(select(GuidanceSession).where(GuidanceSession.client_id.in_(list(clients))))).scalars())
     by_client: dict[int, list[GuidanceSession]] = {}
     for s in sessions:
         by_client.setdefault(s.client_id, []).append(s)
@@ -132,7 +151,6 @@ async def daily_reminders(db: AsyncSession, staff: Staff | None, day: date, tz: 
         if att.state == "overdue":
             found.append(("overdue", client, None, datetime.combine(day, SEND_AT["overdue"], zone), att.overdue_days))
     keys = [_key(kind, c.id, s, day) for kind, c, s, _at, _n in found]
-    invitations = await _mobile_invitations(db, clients, day + timedelta(days=1), tz)
     keys += [key for key, *_rest in invitations]
     marks = {m.key: m for m in (await db.execute(select(ReminderMark).where(ReminderMark.key.in_(keys)))).scalars()} if keys else {}
     out = []
@@ -148,24 +166,6 @@ async def daily_reminders(db: AsyncSession, staff: Staff | None, day: date, tz: 
         out.append(Reminder(key, "mobile_invitation", client.id, client.name, None, event.id, datetime.combine(day, SEND_AT["mobile_invitation"], zone),
                             starts, text, _wa(client, text), "sent" if mark else "pending", mark.sent_at if mark else None))
     return sorted(out, key=lambda r: (r.at, r.appointment_at or r.at, r.client_name, r.id))
-
-
-async def _mobile_invitations(db: AsyncSession, clients: dict[int, Client], event_day: date, tz: str) -> list[tuple[str, Client, MobileEvent, datetime]]:
-    """(key, client, event, start) for each of ``clients`` invited to a planned
-    mobile-counseling day on ``event_day``. The key names the client and the
-    day's start (office time, ``YYYYMMDDHHMM``), so moving the day makes a new one."""
-    rows = await db.execute(
-        select(MobileInvitation.client_id, MobileEvent)
-        .join(MobileEvent, MobileEvent.id == MobileInvitation.event_id)
-        .where(MobileEvent.date == event_day, MobileEvent.status == MobileEventStatus.planned, MobileInvitation.client_id.in_(list(clients)))
-    )
-    zone = ZoneInfo(tz)
-    found = []
-    for client_id, event in rows.all():
-        hh, mm = (int(x) for x in event.start_time.split(":"))
-        starts = datetime.combine(event.date, time(hh, mm), zone)
-        found.append((f"mobile_invitation-c{client_id}-{starts.strftime('%Y%m%d%H%M')}", clients[client_id], event, starts))
-    return found
 
 
 def _invitation_text(client: Client, event: MobileEvent, starts: datetime) -> str:

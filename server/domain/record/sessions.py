@@ -23,6 +23,7 @@ from server.db.models import (
 )
 from server.domain.calls.intervals import open_interval_since
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.record.appointments import refuse_session_clash
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,12 @@ async def create_session(
     topics: list[str] | None = None,
     duration_minutes: int | None = None,
     location: str = "",
+    notify_client: bool = False,
+    tz: str = "Asia/Jakarta",  # the office's zone (the server passes its setting)
 ) -> GuidanceSession:
+    """A session logged as held (with an outcome), or an appointment (status
+    ``scheduled``). An appointment may not overlap a mobile-counseling day the
+    client is invited to (409 ``double-booked``, server/domain/record/appointments.py)."""
     now = utcnow()
     given_start = scheduled_at
     scheduled_at = scheduled_at or now
@@ -136,6 +142,8 @@ async def create_session(
             status = SessionStatus.ended
             started, ended = logged_span(given_start, duration, now)
             scheduled_at = started
+    if status == SessionStatus.scheduled:
+        await refuse_session_clash(db, client, scheduled_at, tz)
     session = GuidanceSession(
         office_id=client.office_id,
         client_id=client.id,
@@ -152,6 +160,7 @@ async def create_session(
         topics=list(topics or []),
         record=record,
         location=location,
+        notify_client=notify_client,
         created_by_id=actor.id,
         created_at=now,
         notes_updated_at=now if notes else None,

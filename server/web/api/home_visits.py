@@ -31,16 +31,17 @@ class VisitPlan(Body):
     time: TimeOfDay | None = None
     reason: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     note: Notes = ""
+    notify_client: bool = False
 
 
 async def plan_visit(request: web.Request, staff, body: VisitPlan) -> int:
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, body.client_id))
         session = await home_visits.plan_visit(db, staff, client, day=body.date, at=body.time, reason=body.reason, note=body.note,
-                                               today=today(request), tz=request.app[settings_key].timezone)
+                                               today=today(request), tz=request.app[settings_key].timezone, notify_client=body.notify_client)
         await db.commit()
         session_id = session.id
-    await request.app[audit_key].record("visit.plan", actor=staff, target_type="session", target_id=session_id, detail={"client_id": body.client_id, "reason": body.reason, "date": body.date.isoformat()})
+    await request.app[audit_key].record("visit.plan", actor=staff, target_type="session", target_id=session_id, detail={"client_id": body.client_id, "reason": body.reason, "date": body.date.isoformat(), "notify_client": body.notify_client})
     return session_id
 
 

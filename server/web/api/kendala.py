@@ -144,7 +144,7 @@ async def answer_kendala(request: web.Request, staff: Staff, kendala_id: int, bo
             raise not_found("kendala")
         client = require_client(staff, await db.get(Client, kendala.client_id))
         result = await kendala_domain.answer(
-            db, staff, client, kendala, status=KendalaStatus(body.status), reply=body.reply, new_scheduled_at=body.new_scheduled_at
+            db, staff, client, kendala, status=KendalaStatus(body.status), reply=body.reply, new_scheduled_at=body.new_scheduled_at, tz=tz
         )
         await db.commit()
         new_session_id = result.new_session.id if result.new_session else None

@@ -4,7 +4,7 @@ roll-call check-ins and their undo, the office's cadence
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from datetime import date as Day
 from typing import Annotated
 
@@ -13,11 +13,12 @@ from pydantic import Field, StringConstraints, model_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from server.db.models import Client, GuidanceSession, MobileEvent, Office, Role
+from server.db.models import Client, GuidanceSession, MobileEvent, Office, Role, utcnow
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind, invalid
 from server.domain.fieldwork import mobile_events as events_domain
 from server.domain.fieldwork import mobile_planner
+from server.domain.record.appointments import Appointment
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today
@@ -76,7 +77,7 @@ class CadenceUpdate(Body):
     every_days: int = Field(ge=7, le=56)
 
 
-def event_json(event: MobileEvent, tz: str, invited: list[int] | None = None, checked_in: list[int] | None = None) -> dict:
+def event_json(event: MobileEvent, tz: str, invited: list[int] | None = None, checked_in: list[int] | None = None, now: datetime | None = None) -> dict:
     data = {
         "id": event.id,
         "date": event.date.isoformat(),
@@ -89,6 +90,7 @@ def event_json(event: MobileEvent, tz: str, invited: list[int] | None = None, ch
         "client_note": event.client_note,
         "officer_ids": list(event.officer_ids or []),
         "status": event.status.value,
+        "over": events_domain.is_over(event, now or utcnow(), tz),
         "created_at": iso(event.created_at, tz),
     }
     if invited is not None:
@@ -149,10 +151,10 @@ async def put_cadence(request: web.Request) -> web.Response:
     return web.json_response(after.as_dict())
 
 
-async def create_event(request: web.Request, staff, body: EventCreate) -> tuple[int, list[int]]:
+async def create_event(request: web.Request, staff, body: EventCreate) -> tuple[int, list[int], dict[int, Appointment]]:
     tz = request.app[settings_key].timezone
     async with request.app[db_key]() as db:
-        event, invited = await events_domain.create_event(
+        event, invited, conflicts = await events_domain.create_event(
             db, staff, day=body.date, start_time=body.start_time, end_time=body.end_time, kelurahan=body.kelurahan, venue=body.venue,
             officer_ids=body.officer_ids, topic=body.topic, client_note=body.client_note, whole_kecamatan=body.whole_kecamatan,
             today=today(request), tz=tz,
@@ -160,19 +162,23 @@ async def create_event(request: web.Request, staff, body: EventCreate) -> tuple[
         await db.commit()
         event_id = event.id
     await request.app[audit_key].record("mobile.create", actor=staff, target_type="mobile_event", target_id=event_id,
-                                        detail={"date": body.date.isoformat(), "kelurahan": body.kelurahan, "invited": len(invited)})
-    return event_id, invited
+                                        detail={"date": body.date.isoformat(), "kelurahan": body.kelurahan, "invited": len(invited),
+                                                "conflicts": sorted(conflicts)})
+    return event_id, invited, conflicts
 
 
 @routes.post("/api/mobile-events")
 async def post_event(request: web.Request) -> web.Response:
     staff = current_staff(request)
+    tz = request.app[settings_key].timezone
     body = await parse_body(request, EventCreate)
-    event_id, invited = await create_event(request, staff, body)
+    event_id, _invited, conflicts = await create_event(request, staff, body)
     async with request.app[db_key]() as db:
         event = await db.get(MobileEvent, event_id)
-        visible = await events_domain.visible_ids(db, staff, event, invited)
-    return web.json_response(event_json(event, request.app[settings_key].timezone, visible, []), status=201)
+        data = await event_detail(db, staff, event, tz, today(request))
+        shown = await events_domain.visible_ids(db, staff, event, list(conflicts))
+    data["conflicts"] = [{"client_id": cid, "with": conflicts[cid].describe(tz)} for cid in shown]
+    return web.json_response(data, status=201)
 
 
 @routes.get("/api/mobile-events")
@@ -189,10 +195,19 @@ async def list_events(request: web.Request) -> web.Response:
     return web.json_response({"events": [event_json(e, tz) for e in events]})
 
 
-async def event_detail(db, staff, event: MobileEvent, tz: str) -> dict:
-    invited = await events_domain.visible_ids(db, staff, event, await events_domain.invited_ids(db, event))
-    checked = await events_domain.visible_ids(db, staff, event, [s.client_id for s in await events_domain.checkin_sessions(db, event)])
-    return event_json(event, tz, invited, checked)
+async def event_detail(db, staff, event: MobileEvent, tz: str, day: date) -> dict:
+    """The event with its roll call as ``staff`` may see it: who is invited, who
+    checked in (``walk_ins`` among them: not invited), and the invited who did not:
+    ``awaited`` until the day is over, then ``absent`` (neither for a cancelled day)."""
+    now = utcnow()
+    roll = await events_domain.summary(db, staff, event, day, tz, now)
+    came = sorted(roll.attended + roll.walk_ins, key=lambda pair: pair[1].id)
+    data = event_json(event, tz, [c.id for c in roll.invited], [c.id for c, _s in came], now)
+    data["walk_ins"] = [c.id for c, _s in roll.walk_ins]
+    if not roll.cancelled:
+        data["absent" if roll.over else "awaited"] = [c.id for c, _att in (roll.absent if roll.over else roll.awaited)]
+    data["summary"] = roll.counts()
+    return data
 
 
 @routes.get("/api/mobile-events/{id}")
@@ -201,7 +216,7 @@ async def get_event(request: web.Request) -> web.Response:
     tz = request.app[settings_key].timezone
     async with request.app[db_key]() as db:
         event = await events_domain.load_event(db, staff, int_param(request, "id"))
-        data = await event_detail(db, staff, event, tz)
+        data = await event_detail(db, staff, event, tz, today(request))
     return web.json_response(data)
 
 
@@ -214,7 +229,7 @@ async def patch_event(request: web.Request) -> web.Response:
         event = await events_domain.load_event(db, staff, int_param(request, "id"))
         changed = await events_domain.update_event(db, staff, event, {k: getattr(body, k) for k in body.model_fields_set}, today=today(request), tz=tz)
         await db.commit()
-        data = await event_detail(db, staff, event, tz)
+        data = await event_detail(db, staff, event, tz, today(request))
     if changed:
         await request.app[audit_key].record("mobile.change", actor=staff, target_type="mobile_event", target_id=event.id, detail={"changed": changed})
     return web.json_response(data)
@@ -228,7 +243,7 @@ async def cancel_event(request: web.Request) -> web.Response:
         event = await events_domain.load_event(db, staff, int_param(request, "id"))
         await events_domain.cancel_event(db, staff, event, tz)
         await db.commit()
-        data = await event_detail(db, staff, event, tz)
+        data = await event_detail(db, staff, event, tz, today(request))
     await request.app[audit_key].record("mobile.cancel", actor=staff, target_type="mobile_event", target_id=event.id)
     return web.json_response(data)
 
@@ -239,7 +254,7 @@ async def add_invitation(request: web.Request) -> web.Response:
     body = await parse_body(request, InvitationAdd)
     async with request.app[db_key]() as db:
         event = await events_domain.load_event(db, staff, int_param(request, "id"))
-        added = await events_domain.invite(db, staff, event, await db.get(Client, body.client_id))
+        added = await events_domain.invite(db, staff, event, await db.get(Client, body.client_id), request.app[settings_key].timezone)
         await db.commit()
     if added:
         await request.app[audit_key].record("mobile.invite", actor=staff, target_type="mobile_event", target_id=event.id, detail={"client_id": body.client_id})

@@ -78,6 +78,7 @@ async def create_session(request: web.Request) -> web.Response:
             topics=body.topics,
             duration_minutes=body.duration_minutes,
             location=body.location,
+            tz=settings.timezone,
         )
         await db.commit()
         session_id = session.id

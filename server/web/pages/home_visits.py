@@ -35,6 +35,7 @@ async def plan_page(request: web.Request) -> web.Response:
 async def plan_submit(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
     form = form_dict(await request.post())
+    form["notify_client"] = form.get("notify_client") == "on"
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
     try:

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from server.db.models import Client, MobileEvent, Office, Role, Staff
+from server.db.models import Client, MobileEvent, Office, Role, Staff, utcnow
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.fieldwork import mobile_events as events_domain
@@ -47,7 +47,7 @@ async def list_page(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         upcoming = await events_domain.events_between(db, staff.office_id, now, now + timedelta(days=366))
         past = list(reversed(await events_domain.events_between(db, staff.office_id, now - timedelta(days=366), now - timedelta(days=1))))
-        per_kelurahan = await events_domain.days_per_kelurahan(db, staff.office_id, now)
+        per_kelurahan = await events_domain.days_per_kelurahan(db, staff.office_id, utcnow(), request.app[settings_key].timezone)
     return render(request, "mobile/list.html", {"upcoming": upcoming, "past": past, "per_kelurahan": per_kelurahan, "today": now})
 
 
@@ -104,13 +104,21 @@ async def new_submit(request: web.Request) -> web.Response:
     form["whole_kecamatan"] = raw.get("whole_kecamatan") == "on"
     try:
         body = EventCreate.model_validate(form)
-        event_id, _invited = await create_event(request, staff, body)
+        event_id, _invited, conflicts = await create_event(request, staff, body)
     except (ValidationError, DomainError) as exc:
         message, status = page_refusal(request, exc)
         async with request.app[db_key]() as db:
             duty = await _duty_staff(db, staff.office_id)
         return render(request, "mobile/new.html", _new_ctx(duty, form, message), status=status)
-    raise web.HTTPFound(f"/mobile-events/{event_id}")
+    # The clients the invitations left out are shown on the event page, which reads them again.
+    left_out = f"?conflicts={','.join(str(i) for i in sorted(conflicts))}" if conflicts else ""
+    raise web.HTTPFound(f"/mobile-events/{event_id}{left_out}")
+
+
+def _ids_query(request: web.Request, name: str) -> list[int]:
+    """``?name=1,2,3`` as ids; anything else in it is ignored (it only chooses what to show)."""
+    raw = request.query.get(name, "")[:2000]
+    return [int(part) for part in raw.split(",") if part.isascii() and part.isdigit() and len(part) <= 9]
 
 
 async def event_page_context(request: web.Request, staff: Staff, event_id: int) -> dict:
@@ -121,6 +129,7 @@ async def event_page_context(request: web.Request, staff: Staff, event_id: int) 
         office = await db.get(Office, staff.office_id)
         summary = await events_domain.summary(db, staff, event, now, tz)
         duty = {s.id: s.name for s in (await db.execute(select(Staff).where(Staff.id.in_(event.officer_ids or [0])))).scalars()}
+        left_out = await events_domain.left_out(db, staff, event, _ids_query(request, "conflicts"), tz)
     profile = office_profile(office)
     group_text = events_domain.whatsapp_text(event, None, profile.name)
     invites = []
@@ -128,7 +137,7 @@ async def event_page_context(request: web.Request, staff: Staff, event_id: int) 
         text = events_domain.whatsapp_text(event, c.name, profile.name)
         number = whatsapp_number(c.phone)
         invites.append((c, f"https://wa.me/{number}?text={quote(text)}" if number else None))
-    return {"event": event, "summary": summary, "duty": duty, "invites": invites, "group_text": group_text,
+    return {"event": event, "summary": summary, "duty": duty, "invites": invites, "group_text": group_text, "left_out": left_out,
             "group_link": f"https://wa.me/?text={quote(group_text)}", "may_change": events_domain.may_change(staff),
             "may_roll_call": events_domain.may_roll_call(staff, event), "error": None}
 
@@ -151,7 +160,7 @@ async def invite_submit(request: web.Request) -> web.Response:
             client = (await db.execute(select(Client).where(Client.office_id == staff.office_id, Client.register_number == raw))).scalar_one_or_none() if raw else None
             if client is None:
                 raise DomainError(ErrorKind.invalid, "unknown-client", "register_number: no client with that number", key="error.unknown_register_number")
-            added = await events_domain.invite(db, staff, event, client)
+            added = await events_domain.invite(db, staff, event, client, request.app[settings_key].timezone)
             await db.commit()
             client_id = client.id
     except DomainError as exc:

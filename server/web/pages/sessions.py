@@ -20,7 +20,7 @@ from server.domain.calls.recordings import may_play, session_recordings
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.fieldwork.field_sessions import FINISHING_OUTCOMES
 from server.domain.record import sessions as sessions_domain
-from server.keys import audit_key, db_key
+from server.keys import audit_key, db_key, settings_key
 from server.security import auth
 from server.web.api.sessions import SessionCreate
 from server.web.errors import http_status
@@ -62,6 +62,7 @@ async def new_session_submit(request: web.Request) -> web.Response:
             session = await sessions_domain.create_session(
                 db, staff, client, mode=body.mode, scheduled_at=body.scheduled_at, record=body.record, notes=body.notes,
                 outcome=body.outcome, topics=body.topics, duration_minutes=body.duration_minutes, location=body.location,
+                tz=request.app[settings_key].timezone,
             )
             await db.commit()
         except ValidationError as exc:
