@@ -17,6 +17,8 @@ each other, never each against its own expectation:
   and PKs add up to its headline;
 - the audit log's CSV rows are its JSON rows;
 - a letter prints the record's figures, and a summons is issued only to the overdue;
+- a mobile-counseling day has no absentees before it is over, and its walk-ins are
+  the checked-in who were not invited;
 - no figure is dated after today, and no session ended after it was entered.
 
 A failing history is printed (Hypothesis shows the steps; ``print_blob`` the
@@ -282,6 +284,19 @@ async def check_views(office: Office, earliest: date) -> None:
     by_id = {s["id"]: s for r in records.values() for s in r["sessions"]}
     for s in log:
         assert (s["meets_reporting"], s["reporting_reason"], s["late_entry"]) == (by_id[s["id"]]["meets_reporting"], by_id[s["id"]]["reporting_reason"], by_id[s["id"]]["late_entry"])
+
+    # Mobile-counseling days: nobody is absent before a day is over; walk-ins are not invitees.
+    days = (await (await kasie.get(f"/api/mobile-events?from={(today - timedelta(days=2)).isoformat()}&to={(today + timedelta(days=60)).isoformat()}")).json())
+    for listed_day in days["events"]:
+        detail = await (await kasie.get(f"/api/mobile-events/{listed_day['id']}")).json()
+        came, invited, walk_ins = set(detail["checked_in"]), set(detail["invited"]), set(detail["walk_ins"])
+        assert walk_ins == came - invited
+        if detail["status"] == "cancelled":
+            assert "absent" not in detail and "awaited" not in detail
+        elif not detail["over"]:
+            assert "absent" not in detail and set(detail["awaited"]) == invited - came, detail
+        else:
+            assert "awaited" not in detail and set(detail["absent"]) == invited - came, detail
 
     # Letters print the record's figures as of their day, and summon only the overdue.
     target = office.clients[-1]["id"]

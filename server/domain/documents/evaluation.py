@@ -58,6 +58,7 @@ from server.db.models import (
     SessionMode,
     SessionStatus,
     Staff,
+    utcnow,
 )
 from server.domain.access import scope_clients
 from server.domain.documents.evaluation_figures import (
@@ -79,6 +80,7 @@ from server.domain.documents.evaluation_figures import (
     place_of_clients,
     previous_span,
 )
+from server.domain.fieldwork.mobile_events import is_over
 from server.domain.record.ledger import Ledger, reporting_reason
 from server.domain.record.rules import office_rules
 from server.domain.record.session_digest import (
@@ -381,15 +383,20 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
             kendala=sum(b["total"] for m in ms for b in m.kendala_by_type.values()), as_of=ms[-1].as_of if ms else None,
         )
 
-    # The office's mobile-counseling days held in each kelurahan (not cancelled, by the
-    # day counted to): the kelurahan of the event, never the home of a client who came.
+    # The office's mobile-counseling days held in each kelurahan (not cancelled, over by
+    # now, by the day counted to): the kelurahan of the event, never the home of a client
+    # who came. A day still under way today is not held yet (mobile_events.is_over).
     last_mobile: dict[str, date] = {}
     held_days = await db.execute(
         select(MobileEvent.kelurahan, func.max(MobileEvent.date))
-        .where(MobileEvent.office_id == staff.office_id, MobileEvent.status == MobileEventStatus.planned, MobileEvent.date <= as_of)
+        .where(MobileEvent.office_id == staff.office_id, MobileEvent.status == MobileEventStatus.planned, MobileEvent.date < as_of)
         .group_by(MobileEvent.kelurahan)
     )
-    for kelurahan, day in held_days.all():
+    last_day = (await db.execute(
+        select(MobileEvent).where(MobileEvent.office_id == staff.office_id, MobileEvent.status == MobileEventStatus.planned, MobileEvent.date == as_of)
+    )).scalars()
+    now = utcnow()
+    for kelurahan, day in [*held_days.all(), *((e.kelurahan, e.date) for e in last_day if is_over(e, now, tz))]:
         k = kelurahan.casefold()
         last_mobile[k] = max(day, last_mobile.get(k, day))
 
