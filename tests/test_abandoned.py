@@ -40,7 +40,7 @@ from tests.peers import (
     start_video_session,
     until,
 )
-from tests.services import free_port, require_redis
+from tests.services import require_redis
 from tests.test_restart import ServerProcess
 
 # 3 seconds: long enough for a call to be set up, short enough to wait for.
@@ -187,7 +187,7 @@ async def test_quiet_parties_still_connected_and_a_session_nobody_was_admitted_t
 async def test_a_call_left_before_a_crash_is_ended_as_abandoned_after_the_restart_not_interrupted(tmp_path, settings, office):
     # A grace period shorter than the limit: were the restart to take the call
     # for one it cut, it would close it as interrupted first.
-    server = ServerProcess(tmp_path, settings, free_port(), BIMBING_ABANDONED_MINUTES="0.1", BIMBING_RESUME_GRACE_SECONDS="1")
+    server = ServerProcess(tmp_path, settings, BIMBING_ABANDONED_MINUTES="0.1", BIMBING_RESUME_GRACE_SECONDS="1")
     await server.start()
     try:
         async with party_http(server.base) as pk_http, party_http(server.base) as phone:
@@ -224,8 +224,8 @@ async def test_a_call_left_before_a_crash_is_ended_as_abandoned_after_the_restar
 async def test_two_processes_end_a_call_everyone_left_once_and_not_while_a_party_stays_on_the_other(tmp_path, settings, office):
     url = require_redis()
     env = {"BIMBING_REDIS_URL": url, "BIMBING_REDIS_PREFIX": f"bimbing-test-{uuid.uuid4().hex[:12]}", "BIMBING_ABANDONED_MINUTES": str(LIMIT_MINUTES)}
-    a = ServerProcess(tmp_path, settings, free_port(), **env)
-    b = ServerProcess(tmp_path, settings, free_port(), **env)
+    a = ServerProcess(tmp_path, settings, **env)
+    b = ServerProcess(tmp_path, settings, **env)
     await a.start()
     await b.start()
     try:
