@@ -537,15 +537,18 @@ async def test_the_current_month_is_counted_as_of_today_and_a_later_month_is_ref
     this, later = today.strftime("%Y-%m"), _month_after(today).strftime("%Y-%m")
     last_day = _month_after(today) - timedelta(days=1)
     await sign_in(client, "kasie")
-    for query in (f"from={this}&to={this}", ""):
+    # From the month the seeded clients began (60 days ago), so that every period of theirs is in the range.
+    began = (today - timedelta(days=60)).strftime("%Y-%m")
+    for query in (f"from={this}&to={this}", "", f"from={began}&to={this}"):
         body = await (await client.get("/api/reports/evaluation?" + query)).json()
         assert body["as_of"] == today.isoformat(), query
         current = body["months"][-1]
         assert (current["month"], current["as_of"], current["to_date"]) == (this, today.isoformat(), today < last_day), query
         assert body["headline"]["as_of"] == today.isoformat()
-        # The seeded clients report every 14 days and never came: overdue today, and no period after today is due.
+        # The seeded clients report every 14 days and never came: overdue today.
         assert body["headline"]["overdue_clients"] == 2
-        assert body["headline"]["periods"]["open"] == 2
+    # Their periods, each counted once, none after today: four ended and missed, the fifth open.
+    assert body["headline"]["periods"] == {"met": 0, "excused": 0, "missed": 8, "open": 2}
     refused = await client.get(f"/api/reports/evaluation?from={this}&to={later}")
     assert refused.status == 400
     assert (await refused.json())["error"] == "future-period"

@@ -10,7 +10,7 @@ import pytest
 
 from server.db.models import Outcome, SessionMode
 from tests.audit_support import add_session, audit_entries
-from tests.clock import office_today, utc_now
+from tests.clock import office_date, office_today, utc_now
 
 pytestmark = pytest.mark.clock
 
@@ -91,10 +91,12 @@ async def test_the_client_page_counts_periods_as_periods_and_sessions_as_session
 async def test_the_officers_mode_columns_add_up_to_the_sessions_held(client, office, sign_in, database_url):
     # In /audit/officers a PK's mode columns added up to 10 next to "Sesi terlaksana 11": phone had no column.
     c1 = office.clients["c1"]
+    held = utc_now() - timedelta(hours=5)
     for mode in (SessionMode.office, SessionMode.phone, SessionMode.home_visit, SessionMode.video):
-        await add_session(database_url, c1, mode=mode, scheduled_at=utc_now() - timedelta(hours=5))
+        await add_session(database_url, c1, mode=mode, scheduled_at=held)
     await sign_in(client, "kasie")
-    html = await (await client.get("/audit/officers")).text()
+    # The month they were held in (five hours ago may be last month, just after midnight on the 1st).
+    html = await (await client.get(f"/audit/officers?month={office_date(held).strftime('%Y-%m')}")).text()
     row = html.split(f'data-officer-id="{office.staff["pk1"].id}"', 1)[1].split("</tr>", 1)[0]
     cells = [int(chunk.split(">", 1)[1].split("<", 1)[0]) for chunk in row.split('data-mode="')[1:]]
     held = int(row.split("data-label=", 2)[2].split(">", 1)[1].split("<", 1)[0])
