@@ -88,15 +88,37 @@ def draw_messages(count: int, seed: int | None = None) -> list[tuple[str, str | 
 
 
 # How long close() waits for the server's closing frame. The server answers it
-# only after every frame sent before it (a loaded server may be thousands of
-# frames behind); aiohttp's default, 10 s, gave up and left the server playing
-# the rest of the backlog, an old ``join`` or ``admit`` included, into the
-# check that the room still works (seen once at load 8).
+# only after every frame sent before it; aiohttp's default, 10 s, gave up and
+# left the server playing the rest of the backlog, an old ``join`` or ``admit``
+# included, into the check that the room still works (seen once at load 8).
 CLOSE_WAIT = 120.0
+# Frames a party sends before it waits for the server to have read them (a
+# ping's pong, or the socket closed). Unpaced, a party wrote all its frames in a
+# few milliseconds while the server was still on the first few: when the server
+# closed the socket (ten errors, the rate limit) the rest were never read, and a
+# run of 10,000 frames had the server read about 350 of them (issue 19). At most
+# this many frames of a socket the server closes go unread.
+WINDOW = 8
+# How long the server may take to answer a window (a loaded machine included).
+ANSWER_WAIT = 60.0
+PING = json.dumps({"type": "ping"})
+
+
+def _is_ping(data: str | bytes) -> bool:
+    """Whether the server answers ``data`` with a pong (a valid ping)."""
+    try:
+        return isinstance(p.parse(data), p.Ping)
+    except p.ProtocolError:
+        return False
 
 
 class Party:
-    """One side of the room; reconnects and joins again when the server closed it."""
+    """One side of the room; reconnects and joins again when the server closed it.
+
+    Its frames go in windows of WINDOW, each closed by a ping: the pong comes
+    after the server's answers to every frame before it, so a window that ends
+    in its pong was read whole (``answered``); one that ends in the socket
+    closing may have lost its tail (``unanswered``)."""
 
     def __init__(self, http: aiohttp.ClientSession, base: str, session_id: int, role: str):
         self.http, self.url, self.role = http, f"{base}/ws/sessions/{session_id}", role
@@ -105,6 +127,11 @@ class Party:
         self.received: list[dict] = []
         self.connects = 0
         self.handshake_statuses: list[int] = []
+        self.answered = 0  # frames in windows the server answered to the end
+        self.unanswered = 0  # frames in windows ended by the server closing the socket
+        self._window = 0
+        self._pings = self._pongs = 0  # on the current socket
+        self._heard = asyncio.Event()
 
     async def ensure(self) -> None:
         if self.ws is not None and not self.ws.closed:
@@ -117,23 +144,67 @@ class Party:
             self.handshake_statuses.append(exc.status)
             raise
         self.connects += 1
+        self._pings = self._pongs = 0
         self.reader = asyncio.create_task(self._read(self.ws))
         await self.ws.send_str(json.dumps({"type": "join", "role": self.role}))
 
     async def _read(self, ws) -> None:
-        async for msg in ws:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                self.received.append(json.loads(msg.data))
+        try:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    message = json.loads(msg.data)
+                    self.received.append(message)
+                    if message.get("type") == "pong" and ws is self.ws:
+                        self._pongs += 1
+                    self._heard.set()
+        finally:
+            self._heard.set()
 
     async def send(self, data: str | bytes) -> None:
-        await self.ensure()
+        """Send one frame on an open socket (on a new one if the server closed the
+        last meanwhile); wait for the window's answer when it is full."""
+        while True:
+            await self.ensure()
+            try:
+                if isinstance(data, bytes):
+                    await self.ws.send_bytes(data)
+                else:
+                    await self.ws.send_str(data)
+                break
+            except (ConnectionError, RuntimeError):
+                await self.reader  # the server closed it meanwhile: send again on the next
+        self._window += 1
+        self._pings += _is_ping(data)
+        if self._window >= WINDOW:
+            await self.settle()
+
+    async def settle(self) -> None:
+        """End the window: a ping, then wait for every pong owed on this socket
+        (the server read the window whole) or for the socket to close."""
+        if self._window == 0 or self.ws is None:
+            return
+        ws, reader = self.ws, self.reader
         try:
-            if isinstance(data, bytes):
-                await self.ws.send_bytes(data)
-            else:
-                await self.ws.send_str(data)
+            await ws.send_str(PING)
+            self._pings += 1
         except (ConnectionError, RuntimeError):
-            pass  # the server closed it meanwhile: the next send reconnects
+            pass
+
+        async def answered_or_closed() -> bool:
+            while self._pongs < self._pings and not reader.done():
+                self._heard.clear()
+                await self._heard.wait()
+            return self._pongs >= self._pings
+
+        try:
+            whole = await asyncio.wait_for(answered_or_closed(), ANSWER_WAIT)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"the server neither answered {self.role}'s frames nor closed the socket in {ANSWER_WAIT:.0f} s") from None
+        if whole:
+            self.answered += self._window
+        else:
+            self.unanswered += self._window
+        self._window = 0
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -145,3 +216,5 @@ class Party:
 async def play(officer: Party, client: Party, batch: list[tuple[str, str | bytes]]) -> None:
     for who, data in batch:
         await (officer if who == "officer" else client).send(data)
+    for party in (officer, client):
+        await party.settle()

@@ -1,9 +1,11 @@
 """Hypothesis fuzz of the signaling protocol against a live server (issue #12,
 finding 3): 10,000 valid and malformed messages from both parties of several
 rooms, every one drawn by hypothesis (sequences of 250 per example,
-tests/signaling_fuzz.py). Pass: no handshake answered 5xx, nothing logged as an
-error or with a traceback, and each room still works afterwards for a fresh
-officer and client (admit, offer/answer/candidate relayed, ping).
+tests/signaling_fuzz.py). Pass: the server read and answered the frames (each
+party waits for the answer to every eight, see ``Party``), no handshake
+answered 5xx, nothing logged as an error or with a traceback, and each room
+still works afterwards for a fresh officer and client (admit, offer/answer/
+candidate relayed, ping).
 ``SIGNALING_FUZZ_MESSAGES`` sets the count, ``SIGNALING_FUZZ_SEED`` repeats a
 draw (the seed is printed); bench/fuzz_signaling.py runs a million."""
 
@@ -49,11 +51,21 @@ async def test_fuzzed_signaling_leaves_no_error_and_a_usable_room(aiohttp_server
             officer, client = Party(pk, base, sid, "officer"), Party(phone, base, sid, "client")
             parties += [officer, client]
             rooms.append((officer, client))
-        share = len(messages) // ROOMS
-        await asyncio.gather(*(play(o, c, messages[i * share:(i + 1) * share]) for i, (o, c) in enumerate(rooms)))
+        await asyncio.gather(*(play(o, c, messages[i::ROOMS]) for i, (o, c) in enumerate(rooms)))
         for party in parties:
             await party.close()
 
+        # The frames were played, not written into sockets the server had closed:
+        # every frame went out, at least a quarter in windows the server answered to
+        # the end (about half, measured), the server refused bad frames with an
+        # error each and closed the sockets that sent too many, and the parties came
+        # back (about 900 connections for 10,000 frames, measured).
+        sent = sum(party.answered + party.unanswered for party in parties)
+        answered = sum(party.answered for party in parties)
+        errors = sum(1 for party in parties for m in party.received if m.get("type") == "error")
+        connections = sum(party.connects for party in parties)
+        assert sent == MESSAGES
+        assert answered >= MESSAGES // 4 and errors >= MESSAGES // 4 and connections >= MESSAGES // 50, (answered, errors, connections)
         assert [s for party in parties for s in party.handshake_statuses if s >= 500] == []
         problems = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
         assert problems == [], [(r.name, r.getMessage()) for r in problems[:5]]
@@ -72,8 +84,6 @@ async def test_fuzzed_signaling_leaves_no_error_and_a_usable_room(aiohttp_server
             finally:
                 await officer.close()
                 await client.close()
-        sent = sum(party.connects for party in parties)
-        assert sent >= 2 * ROOMS
     finally:
         for party in parties:
             await party.close()
