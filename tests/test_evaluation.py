@@ -41,6 +41,8 @@ from tests.clock import hours_ago, office_today
 from tests.foundation import database
 
 TZ = "Asia/Jakarta"
+# The strategies the evaluation weighs, in its order (server/domain/documents/evaluation_figures.STRATEGY_MODES).
+STRATEGIES = ["video", "mobile", "home_visit"]
 WIB = ZoneInfo(TZ)
 RULES = Rules(tz=TZ)  # the office's rules: no office of these tests changed them
 MONTHS = ["2025-03", "2025-04", "2025-05"]
@@ -290,21 +292,47 @@ async def test_officers_and_a_pk_sees_only_their_own_caseload(client, office, si
 
 async def test_strategies_hide_figures_under_five_clients_and_the_csv_is_guarded(client, office, sign_in, database_url):
     await seed(database_url, office)
+    first_visit = date(2025, 3, 10)
     async with database(database_url) as db:
         # A name a spreadsheet would run as a formula.
         c = Client(office_id=office.id, officer_id=office.staff["pk1"].id, register_number="EV-X", name="x", category=ClientCategory.adult,
                    program=Program.pb, supervision_start=date(2025, 1, 1), supervision_end=date(2026, 1, 1), reporting_interval_days=14, kelurahan="=HYPERLINK(\"x\")")
         db.add(c)
+        # Five clients (the fewest shown) who attended nothing until a first home
+        # visit on 10 March 2025, then every five days (the last on 29 May, in the
+        # period begun on 27 May): 0 before, 1 after, to the digit.
+        for i in range(5):
+            visited = Client(office_id=office.id, officer_id=office.staff["pk1"].id, register_number=f"EV-HV{i}", name=f"Klien Kunjungan {i}",
+                             category=ClientCategory.adult, program=Program.cmb, supervision_start=date(2024, 10, 1), supervision_end=date(2026, 3, 1),
+                             reporting_interval_days=14, kelurahan="Koja")
+            db.add(visited)
+            await db.flush()
+            day = first_visit
+            while day <= date(2025, 5, 31):
+                mode = SessionMode.home_visit if day == first_visit else SessionMode.office
+                when = datetime.combine(day, time(10), WIB)
+                db.add(GuidanceSession(office_id=office.id, client_id=visited.id, officer_id=visited.officer_id, mode=mode, evidence=evidence_for(mode),
+                                       status=SessionStatus.ended, scheduled_at=when, started_at=when, ended_at=when + timedelta(minutes=30),
+                                       duration_seconds=1800, outcome=Outcome.attended, notes="Catatan."))
+                day += timedelta(days=5)
         await db.commit()
     await sign_in(client, "kasie")
     body = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05")).json()
+    # Every strategy has its row, hidden or not; the whole office has enough clients to show some.
+    assert [s["mode"] for s in body["strategies"]] == STRATEGIES
     for s in body["strategies"]:
         assert s["hidden"] == (s["clients"] < 5)
         if s["hidden"]:
             assert s["rate_before"] is None and s["rate_after"] is None
+        else:
+            assert 0 <= s["rate_before"] <= 1 and 0 <= s["rate_after"] <= 1, s
+    assert any(not s["hidden"] for s in body["strategies"]), body["strategies"]
+    visits = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05&program=CMB")).json()
+    assert [(s["mode"], s["clients"], s["hidden"], s["rate_before"], s["rate_after"]) for s in visits["strategies"]] == [
+        ("video", 0, True, None, None), ("mobile", 0, True, None, None), ("home_visit", 5, False, 0.0, 1.0)]
     # Only one child client in Pulau Kelapa: too few clients for any strategy figure.
     few = await (await client.get("/api/reports/evaluation?from=2025-03&to=2025-05&kelurahan=Pulau%20Kelapa&category=child")).json()
-    assert all(s["hidden"] and s["rate_before"] is None for s in few["strategies"])
+    assert [(s["mode"], s["hidden"], s["rate_before"], s["rate_after"]) for s in few["strategies"]] == [(mode, True, None, None) for mode in STRATEGIES]
 
     resp = await client.get("/api/reports/evaluation?from=2025-03&to=2025-05&format=csv&table=areas&lang=id")
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
@@ -394,10 +422,11 @@ async def test_the_page_draws_charts_with_tables_links_and_the_caveat_under_150_
 
 @pytest.mark.parametrize("zone", [TZ, "America/Bogota", "Europe/Amsterdam"])
 async def test_the_sql_and_the_python_reads_agree(database_url, office, zone):
-    """SQLite with a zone that has daylight saving falls back to reading session
-    by session; both ways pack the same sessions. In SQL a zone with a fixed
-    offset (Jakarta ahead of UTC, Bogotá behind) is counted by its offset, one
-    with daylight saving (Amsterdam, PostgreSQL only) by the zone itself."""
+    """Reading in SQL and session by session in Python pack the same sessions. In
+    SQL a zone with a fixed offset (Jakarta ahead of UTC, Bogotá behind) is counted
+    by its offset, one with daylight saving (Amsterdam) by the zone itself on
+    PostgreSQL; SQLite has no zone rules, so there the read the evaluation uses
+    (``read_sessions``) must be the Python one."""
     from server.domain.record import session_digest
 
     await seed(database_url, office)
@@ -405,18 +434,19 @@ async def test_the_sql_and_the_python_reads_agree(database_url, office, zone):
         dialect = db.get_bind().dialect.name
         local = session_digest.LocalDays.over(zone, date(2024, 12, 1), date(2025, 5, 31))
         assert (local.offset is None) == (zone == "Europe/Amsterdam")
-        if local.offset is None and dialect == "sqlite":
-            return  # SQLite never reads in SQL for such a zone (read_sessions)
         where = [Client.office_id == office.id]
-        in_sql = await session_digest._read_in_sql(db, dialect, local, where)
+        if local.offset is None and dialect == "sqlite":
+            read = await session_digest.read_sessions(db, local, where)
+        else:
+            read = await session_digest._read_in_sql(db, dialect, local, where)
         in_python = await session_digest._read_in_python(db, local, where)
-    assert in_sql.keys() == in_python.keys() and sum(len(p.codes) for p in in_sql.values()) > 100
-    for cid, a in in_sql.items():
+    assert read.keys() == in_python.keys() and sum(len(p.codes) for p in read.values()) > 100
+    for cid, a in read.items():
         b = in_python[cid]
         assert sorted(zip(a.codes, a.scheduled, a.officers, a.durations)) == sorted(zip(b.codes, b.scheduled, b.officers, b.durations))
         assert sorted(zip(a.bare, a.bare_scheduled, a.bare_officers)) == sorted(zip(b.bare, b.bare_scheduled, b.bare_officers))
         assert a.revision == b.revision
-    assert sum(len(p.bare) for p in in_sql.values()) > 0
+    assert sum(len(p.bare) for p in read.values()) > 0
 
 
 async def test_an_areas_last_mobile_day_counts_the_offices_mobile_counseling_days(client, office, sign_in, database_url):
