@@ -6,6 +6,7 @@ away with it."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,18 +45,27 @@ def recorder(settings, tmp_path):
     proc.wait(60)
 
 
+def sealed_over_there(log: Path, folder: Path) -> None:
+    """The recordings in ``folder`` are the officer's and the client's, and the
+    recorder process stopped each one itself: its log names every file (a web
+    process recording on its own would leave the same files and no such line)."""
+    sealed = sorted(path.name for path in folder.glob("*.enc"))
+    assert [name.split("-")[1] for name in sealed] == ["client", "officer"], sealed
+    stopped = sorted(re.findall(r"recording (\S+) stopped: ", log.read_text()))
+    assert stopped == sealed, (stopped, log.read_text()[-2000:])
+
+
 async def test_a_recorded_call_is_written_by_the_recorder_process(aiohttp_server, settings, office, capsys, recorder):
     url, log = recorder
     await same.test_a_recorded_call_is_stored_encrypted_with_video_and_audio(aiohttp_server, settings.with_(recorder_urls=(url,)), office, capsys)
-    # The files were written over there: its log tells each one's frames.
-    text = log.read_text()
-    assert "officer" in text and "client" in text and "stopped" in text, text[-2000:]
+    sealed_over_there(log, Path(settings.recordings_dir))
 
 
 @pytest.mark.parametrize("how", ["hangup", "shutdown"])
 async def test_the_recorder_process_seals_when_the_officer_leaves_or_the_server_stops(aiohttp_server, settings, office, how, recorder):
-    url, _log = recorder
+    url, log = recorder
     await same.test_the_recording_is_sealed_when_the_officer_leaves_or_the_server_stops(aiohttp_server, settings.with_(recorder_urls=(url,)), office, how)
+    sealed_over_there(log, Path(settings.recordings_dir))
 
 
 async def test_serve_starts_a_recorder_that_dies_with_it(tmp_path, settings, office):
