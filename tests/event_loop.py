@@ -9,6 +9,8 @@ import time
 from typing import Any, Awaitable
 
 TICK = 0.005
+# A gap longer than this is the loop standing still, not the ticker's own jitter.
+STALL = 0.05
 
 
 async def loop_gaps(work: Awaitable[Any]) -> tuple[Any, list[float]]:
@@ -31,3 +33,10 @@ async def loop_gaps(work: Awaitable[Any]) -> tuple[Any, list[float]]:
         stop.set()
         await tick
     return result, gaps
+
+
+def stood_still(gaps: list[float]) -> float:
+    """Seconds the loop stood still: the stalls summed. A bound on the sum, not on
+    the longest stall: a loaded machine may stop the loop for one long moment now
+    and then (a test's bound on the longest flaked), never for a batch of hashes' worth."""
+    return sum(gap for gap in gaps if gap > STALL)

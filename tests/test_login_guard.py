@@ -14,7 +14,7 @@ from server.app import create_app
 from server.security.login_guard import BASE_PAUSE, MAX_PAUSE, failure_pause
 from server.security.passwords import _DUMMY_HASH, verify_password
 from tests.conftest import PASSWORD
-from tests.event_loop import loop_gaps
+from tests.event_loop import loop_gaps, stood_still
 
 
 async def app_client(aiohttp_client, settings, **changes):
@@ -72,15 +72,17 @@ def test_the_pause_after_a_failure_grows_with_the_names_failures(user_failures, 
 
 @pytest.mark.solo  # times the event loop: nothing else runs beside it (tests/parallel.py)
 async def test_the_event_loop_keeps_answering_while_passwords_are_verified(aiohttp_client, settings, office):
-    """The longest pause of the server's event loop during eight parallel failed
-    sign-ins (from eight addresses, so none is refused early), against the time
-    one Argon2 verification takes on this machine right now. With Argon2 on the
-    loop, some pause is at least one verification long."""
+    """The time the server's event loop stood still during eight parallel failed
+    sign-ins (from eight addresses, so none is refused early) stays under half of
+    eight Argon2 verifications timed on this machine right now. With Argon2 on
+    the loop it stands still for all eight (the sum of the stalls, as
+    tests/test_staff_admin.py: the longest single stall flaked on a loaded machine)."""
     http = await app_client(aiohttp_client, settings, trust_proxy=True)
     one_verification = min(_timed(verify_password, _DUMMY_HASH, "tebakan") for _ in range(2))
     burst, gaps = await loop_gaps(asyncio.gather(*(http.post("/api/login", json={"username": "pk1", "password": "tebakan"}, headers=from_address(f"198.51.100.{i}")) for i in range(8))))
     assert [r.status for r in burst] == [401] * 8
-    assert max(gaps) < max(one_verification * 0.75, 0.05), (one_verification, sorted(gaps)[-5:])
+    still = stood_still(gaps)
+    assert still < 8 * one_verification / 2, (f"stood still {still:.2f} s", f"one verification {one_verification:.2f} s", sorted(gaps)[-5:])
 
 
 def _timed(fn, *args) -> float:
