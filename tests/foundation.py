@@ -13,12 +13,14 @@ from server.db.models import Base, GuidanceSession, SessionMode, Staff
 from server.domain.record import sessions as sessions_domain
 
 # A valid POST /api/clients body, which tables of tests vary one field at a time.
+# A supervision under way whatever the date the tests run: begun long ago, ending
+# far ahead (tests/README.md, "Writing a time-safe test"); it ended on 2026-12-31 before.
 CLIENT_BODY = {
     "name": "Rudi Hartono",
     "register_number": "PAS.2026.9001",
     "program": "PB",
-    "supervision_start": "2026-01-05",
-    "supervision_end": "2026-12-31",
+    "supervision_start": "2020-01-06",
+    "supervision_end": "2099-12-31",
     "reporting_interval_days": 14,
     "kelurahan": "Pulo Gebang",
 }
