@@ -140,6 +140,10 @@ async def test_an_admin_cannot_lock_themself_out(client, office, sign_in):
     resp = await client.patch(f"/api/staff/{office.staff['admin'].id}", json={"active": False})
     assert resp.status == 409
     assert (await resp.json())["error"] == "self-lockout"
+    # Refused, and still active: the admin is still signed in and listed as active.
+    assert (await client.get("/api/me")).status == 200
+    staff = {s["username"]: s for s in (await (await client.get("/api/staff")).json())["staff"]}
+    assert staff["admin"]["active"] is True
 
 
 @pytest.mark.parametrize(
@@ -213,8 +217,10 @@ async def test_a_rename_keeps_the_sign_in(client, office, sign_in, aiohttp_clien
     await sign_in(client, "pk2")
     admin = await aiohttp_client(create_app(settings))
     await sign_in(admin, "admin")
-    assert (await admin.patch(f"/api/staff/{office.staff['pk2'].id}", json={"name": "Nama Baru", "role": "pk"})).status == 200
-    assert (await client.get("/api/me")).status == 200
+    renamed = await admin.patch(f"/api/staff/{office.staff['pk2'].id}", json={"name": "Nama Baru", "role": "pk"})
+    assert renamed.status == 200 and (await renamed.json())["name"] == "Nama Baru"
+    me = await client.get("/api/me")
+    assert me.status == 200 and (await me.json())["name"] == "Nama Baru"
 
 
 async def test_a_password_hashed_by_an_earlier_release_is_hashed_again_at_sign_in(client, office, database_url):

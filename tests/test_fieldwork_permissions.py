@@ -11,9 +11,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from server.db.models import Client, GuidanceSession, MobileEvent, SessionMode, Staff
+from sqlalchemy import func, select
+
+from server.db.models import Client, GuidanceSession, MobileEvent, MobileEventStatus, Office, Outcome, SessionMode, SessionStatus, Staff
 from server.domain.fieldwork import home_visits, mobile_events
+from server.domain.fieldwork.mobile_planner import CADENCE_KEY
 from server.domain.record import sessions as sessions_domain
+from tests.audit_support import audit_entries
 from tests.fieldwork_support import WIB, add_client, office_today
 from tests.foundation import add_office_session, database, row_counts
 from tests.test_permissions import ROLES, USERNAMES
@@ -140,6 +144,44 @@ async def test_each_role_against_each_field_work_route(client, office, other_off
         if resp.status == 302:
             assert resp.headers["Location"].startswith("/login"), (label, resp.headers["Location"])
     assert seen == {label: statuses[column] for label, statuses in EXPECTED.items()}
+    # Each change the table allowed is in the database, and each it refused left nothing.
+    done = {label for label, status in seen.items() if label in WRITES and 200 <= status < 300}
+    caller_office = other_office.id if role == "other_office" else office.id
+    assert await field_changes_made(database_url, office, caller_office, ids) == done
+
+
+# The table's changes, each read back (``field_changes_made``).
+WRITES = {"change cadence", "create event", "invite", "uninvite", "check in", "undo check-in", "change event", "finish session",
+          "phone fallback", "plan visit", "cancel event"}
+
+
+async def field_changes_made(database_url: str, office, caller_office: int, ids: dict) -> set[str]:
+    """Which of WRITES the database shows, against what ``field_fixtures`` made
+    (the cadence is the caller's own office's; the rest is ``office``'s). An
+    invitation is added, then removed: the audit trail tells each apart."""
+    async with database(database_url) as db:
+        settings = (await db.get(Office, caller_office)).settings
+        e1 = await db.get(MobileEvent, ids["e1"])
+        k1 = await db.get(GuidanceSession, ids["k1"])
+        s1 = await db.get(GuidanceSession, ids["s1"])
+        events_in_koja = await db.scalar(select(func.count()).select_from(MobileEvent).where(MobileEvent.office_id == office.id, MobileEvent.kelurahan == "Koja"))
+        sessions = (await db.execute(select(GuidanceSession).where(GuidanceSession.office_id == office.id))).scalars().all()
+    invited = {entry.detail["client_id"] for entry in await audit_entries(database_url, "mobile.invite")}
+    uninvited = {entry.detail["client_id"] for entry in await audit_entries(database_url, "mobile.uninvite")}
+    c1, c2 = office.clients["c1"].id, office.clients["c2"].id
+    return {label for label, made in (
+        ("change cadence", settings.get(CADENCE_KEY, {}).get("anchor") == "2026-01-03"),
+        ("create event", events_in_koja == 1),
+        ("invite", invited == {ids["c3"]}),
+        ("uninvite", uninvited == {ids["c3"]}),
+        ("check in", any(s.client_id == c2 and s.mode == SessionMode.mobile for s in sessions)),
+        ("undo check-in", k1.status == SessionStatus.cancelled),
+        ("change event", e1.topic == "Keterampilan kerja"),
+        ("finish session", s1.status == SessionStatus.ended and s1.outcome == Outcome.attended),
+        ("phone fallback", any(s.follows_session_id == ids["v1"] and s.mode == SessionMode.phone for s in sessions)),
+        ("plan visit", sum(s.client_id == c1 and s.mode == SessionMode.home_visit for s in sessions) == 2),
+        ("cancel event", e1.status == MobileEventStatus.cancelled),
+    ) if made}
 
 
 async def test_a_pk_not_on_duty_sees_only_their_own_invited_clients(client, office, sign_in, database_url):

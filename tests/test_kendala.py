@@ -231,6 +231,7 @@ async def test_pk_accepts_with_a_new_time_and_the_session_moves(client, phone, r
     # answered once only
     again = await client.post(f"/api/kendala/{kid}/answer", json={"status": "declined", "reply": "Eh."})
     assert again.status == 409 and (await again.json())["error"] == "kendala-answered"
+    assert [(k["status"], k["reply"]) for k in (await (await phone.get("/api/join/kendala")).json())["kendala"]] == [("accepted", mine["kendala"][0]["reply"])]
 
 
 async def test_pk_declines_with_a_reply_from_the_record_page_and_the_client_reads_it(client, phone, reported, sign_in, office, settings):

@@ -224,3 +224,4 @@ async def test_a_refused_letter_from_the_form_says_why_in_indonesian(client, off
     page = await (await client.get(f"/clients/{c1}")).text()
     resp = await client.post(f"/clients/{c1}/letters", data={"csrf_token": csrf_token(page), "kind": "selesai"}, allow_redirects=False)
     assert resp.status == 409 and "Masa bimbingan klien belum berakhir." in await resp.text()
+    assert (await (await client.get(f"/api/clients/{c1}/letters")).json())["letters"] == []

@@ -108,6 +108,7 @@ async def test_only_the_pks_on_duty_and_supervisors_take_the_roll_call(client, o
     assert await row_counts(database_url) == before
     await sign_in(client, "kasie")
     assert (await client.post(f"/api/mobile-events/{event['id']}/checkins", json={"client_id": office.clients["c2"].id})).status == 201
+    assert [s.client_id for s in await event_sessions(database_url, event["id"])] == [office.clients["c2"].id]
 
 
 async def test_events_in_a_range_and_a_cancelled_event_takes_no_checkins(client, office, sign_in):

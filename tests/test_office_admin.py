@@ -48,20 +48,33 @@ async def test_the_admin_edits_the_profile_and_the_change_is_audited(client, off
     [entry] = await audit_entries(database_url, "office.profile")
     assert entry.detail["address"] == {"old": "", "new": "Jl. Raya Bekasi Km. 18"} and "email" not in entry.detail
 
-    # Too long: refused with the catalogue's sentence, nothing saved.
-    bad = await client.post("/admin/office", data={**form, "address": "x" * 301})
+    saved = await stored_profile(database_url, office.id)
+    # Too long: refused with the catalogue's sentence, nothing saved (the new name with it).
+    bad = await client.post("/admin/office", data={**form, "name": "Nama Yang Ditolak", "address": "x" * 301})
     assert bad.status == 400 and "Isian tidak valid." in await bad.text()
     # No token: refused before anything is read.
-    assert (await client.post("/admin/office", data={k: v for k, v in form.items() if k != "csrf_token"})).status == 403
+    assert (await client.post("/admin/office", data={k: v for k, v in {**form, "name": "Tanpa Token"}.items() if k != "csrf_token"})).status == 403
+    assert await stored_profile(database_url, office.id) == saved
     assert len(await audit_entries(database_url, "office.profile")) == 1
 
 
+async def stored_profile(database_url: str, office_id: int) -> tuple[str, dict]:
+    """The office's name and settings as the database holds them."""
+    async with database(database_url) as db:
+        stored = await db.get(Office, office_id)
+        return stored.name, stored.settings
+
+
 @pytest.mark.parametrize("who", ["pk1", "kasie"])
-async def test_only_the_admin_reaches_the_profile(client, office, sign_in, who):
+async def test_only_the_admin_reaches_the_profile(client, office, sign_in, database_url, who):
     await sign_in(client, who)
     assert (await client.get("/admin/office")).status == 403
+    before = await stored_profile(database_url, office.id)
     token = csrf_token(await (await client.get("/caseload")).text())
     assert (await client.post("/admin/office", data={"csrf_token": token, "name": "Dirampas"})).status == 403
+    # Refused, and nothing changed: the name is the seeded office's, nothing audited.
+    assert await stored_profile(database_url, office.id) == before and before[0] == "Bapas Uji"
+    assert await audit_entries(database_url, "office.profile") == []
 
 
 async def test_the_logo_is_checked_stored_under_a_server_name_and_served(client, office, sign_in, database_url, settings):

@@ -13,9 +13,9 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
-from server.db.models import StaffSession, utcnow
+from server.db.models import Client, GuidanceSession, SessionMode, SessionStatus, Staff, StaffSession, utcnow
 from server.security.auth import COOKIE
 from tests.foundation import CLIENT_BODY, add_office_session, database, row_counts
 
@@ -55,6 +55,8 @@ ENDPOINTS = [
     ("login page", "GET", "/login", None),
 ]
 
+ENDPOINTS_BY_LABEL = {endpoint[0]: endpoint for endpoint in ENDPOINTS}
+
 #                       anonymous pk1  pk2  kasie admin other_office
 EXPECTED = {
     "me":                      (401, 200, 200, 200, 200, 200),
@@ -86,6 +88,36 @@ EXPECTED = {
 }
 
 
+# The table's changes, each read back from the database (``changes_made``).
+WRITES = {"add client for pk1", "edit notes", "log session", "start video session", "reissue join link", "revoke join link",
+          "end session", "add staff", "rename staff"}
+
+
+async def changes_made(database_url: str, ids: dict[str, int]) -> set[str]:
+    """Which of WRITES the database shows, against the state the fixtures made."""
+    async with database(database_url) as db:
+        s1 = await db.get(GuidanceSession, ids["s1"])
+        v1 = await db.get(GuidanceSession, ids["v1"])
+        pk2 = await db.get(Staff, ids["pk2"])
+        c1_sessions = (await db.execute(select(GuidanceSession).where(GuidanceSession.client_id == ids["c1"]))).scalars().all()
+        new_client = await db.scalar(select(func.count()).select_from(Client).where(Client.register_number == NEW_CLIENT["register_number"]))
+        new_staff = await db.scalar(select(func.count()).select_from(Staff).where(Staff.username == NEW_STAFF["username"]))
+    logged = [s for s in c1_sessions if s.mode == SessionMode.office and s.id != ids["s1"]]
+    started = [s for s in c1_sessions if s.mode == SessionMode.video and s.id != ids["v1"]]
+    # The link is reissued, then revoked: each raises the session's link version by one.
+    return {label for label, made in (
+        ("add client for pk1", new_client == 1),
+        ("edit notes", s1.notes == ENDPOINTS_BY_LABEL["edit notes"][3]["notes"]),
+        ("log session", len(logged) == 1 and logged[0].outcome is not None),
+        ("start video session", len(started) == 1),
+        ("reissue join link", v1.link_version >= 2),
+        ("revoke join link", v1.link_version >= 3),
+        ("end session", s1.status == SessionStatus.ended),
+        ("add staff", new_staff == 1),
+        ("rename staff", pk2.name == "Nama Baru"),
+    ) if made}
+
+
 def _fill(value, ids: dict[str, int]):
     if isinstance(value, str) and value.startswith("{") and value.endswith("}") and value[1:-1] in ids:
         return ids[value[1:-1]]
@@ -107,7 +139,6 @@ async def v1(database_url, office) -> int:
     async with database(database_url) as db:
         from datetime import datetime, timezone
 
-        from server.db.models import Client, SessionMode, Staff
         from server.domain.record import sessions as sessions_domain
 
         actor = await db.get(Staff, office.staff["pk1"].id)
@@ -118,7 +149,7 @@ async def v1(database_url, office) -> int:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_each_role_against_each_endpoint(client, office, other_office, s1, v1, sign_in, role):
+async def test_each_role_against_each_endpoint(client, office, other_office, s1, v1, sign_in, database_url, role):
     ids = {"c1": office.clients["c1"].id, "c2": office.clients["c2"].id, "s1": s1, "v1": v1, "pk1": office.staff["pk1"].id, "pk2": office.staff["pk2"].id}
     if role != "anonymous":
         await sign_in(client, USERNAMES[role])
@@ -142,6 +173,9 @@ async def test_each_role_against_each_endpoint(client, office, other_office, s1,
             assert resp.headers["Location"].startswith("/login"), (label, resp.headers["Location"])
     expected = {label: statuses[column] for label, statuses in EXPECTED.items()}
     assert seen == expected
+    # Each change the table allowed is in the database, and each it refused left nothing.
+    done = {label for label, status in seen.items() if label in WRITES and 200 <= status < 300}
+    assert await changes_made(database_url, ids) == done
 
 
 @pytest.mark.parametrize(
@@ -249,6 +283,8 @@ async def test_a_form_post_with_its_csrf_token_goes_through(client, office, sign
     form = {"csrf_token": token, "mode": "office", "outcome": "attended", "duration_minutes": "20", "notes": "Hadir.", "scheduled_at": "2026-01-10T09:00"}
     resp = await client.post(f"/clients/{c1}/sessions/new", data=form, allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"].startswith("/sessions/")
+    logged = await (await client.get("/api" + resp.headers["Location"])).json()
+    assert (logged["client_id"], logged["mode"], logged["outcome"], logged["notes"]) == (c1, "office", "attended", "Hadir.")
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,10 @@ client or letter gets a 404; the verification page is public."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from server.db.models import Letter
+from tests.foundation import database
 from tests.test_permissions import ROLES, USERNAMES, _fill
 
 ENDPOINTS = [
@@ -38,7 +41,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_each_role_against_each_route(client, office, other_office, sign_in, role):
+async def test_each_role_against_each_route(client, office, other_office, sign_in, database_url, role):
     await sign_in(client, "pk1")
     letter = await (await client.post(f"/api/clients/{office.clients['c1'].id}/letters", json={"kind": "keterangan"})).json()
     client.session.cookie_jar.clear()
@@ -59,6 +62,10 @@ async def test_each_role_against_each_route(client, office, other_office, sign_i
         if resp.status == 302:
             assert resp.headers["Location"].startswith("/login"), (label, resp.headers["Location"])
     assert seen == {label: statuses[column] for label, statuses in EXPECTED.items()}
+    # The letter issued here is stored where allowed and the first one revoked where allowed; refused, neither.
+    async with database(database_url) as db:
+        letters = (await db.execute(select(Letter).where(Letter.client_id == ids["c1"]).order_by(Letter.id))).scalars().all()
+    assert (len(letters), letters[0].revoked_at is not None) == (1 + (seen["issue letter"] == 201), seen["revoke letter"] == 200)
 
 
 async def test_another_office_sees_none_of_this_offices_figures(client, office, other_office, sign_in, database_url):

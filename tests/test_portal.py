@@ -152,6 +152,8 @@ async def test_only_the_clients_officers_may_issue_and_the_record_shares_it(clie
     assert (await client.delete(f"/api/clients/{c1.id}/portal-link")).status == 404
     await sign_in(client, "pk1")
     html = await (await client.get(f"/clients/{c1.id}")).text()
+    # pk2's refused issue made no link: the record offers none yet.
+    assert 'id="portal-url"' not in html and (await client.get(f"/clients/{c1.id}/portal-link/qr.svg")).status == 404
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html).group(1)
     made = await client.post(f"/clients/{c1.id}/portal-link", data={"csrf_token": token}, allow_redirects=False)
     assert made.status == 302

@@ -40,6 +40,8 @@ async def test_an_outcome_on_a_session_eleven_days_ahead_is_refused_as_not_yet(c
     # Notes may still be written ahead, and "rescheduled" says nothing about attendance.
     resp = await client.patch(f"/api/sessions/{sid}", json={"notes": "Persiapan.", "outcome": "rescheduled"})
     assert resp.status == 200, await resp.text()
+    kept = await (await client.get(f"/api/sessions/{sid}")).json()
+    assert (kept["notes"], kept["outcome"]) == ("Persiapan.", "rescheduled")
 
 
 async def test_video_attended_needs_observed_media(client, office, sign_in, database_url):
@@ -49,6 +51,7 @@ async def test_video_attended_needs_observed_media(client, office, sign_in, data
     resp = await client.patch(f"/api/sessions/{sid}", json={"outcome": "attended"})
     assert resp.status == 409
     assert (await resp.json())["error"] == "not-observed"
+    assert (await (await client.get(f"/api/sessions/{sid}")).json())["outcome"] is None
     # What the PK records instead is accepted.
     resp = await client.patch(f"/api/sessions/{sid}", json={"outcome": "no_show"})
     assert resp.status == 200 and (await resp.json())["outcome"] == "no_show"
@@ -59,6 +62,7 @@ async def test_video_attended_needs_observed_media(client, office, sign_in, data
         await db.commit()
     resp = await client.patch(f"/api/sessions/{sid}", json={"outcome": "attended"})
     assert resp.status == 200, await resp.text()
+    assert (await (await client.get(f"/api/sessions/{sid}")).json())["outcome"] == "attended"
 
 
 async def test_the_console_does_not_offer_outcomes_before_the_time_and_says_why(client, office, sign_in):
@@ -88,6 +92,9 @@ async def test_the_session_page_form_offers_no_outcome_ahead_and_refuses_one_in_
     resp = await client.post(f"/sessions/{sid}/notes", data={"csrf_token": token, "notes": "x", "outcome": "attended"}, allow_redirects=False)
     assert resp.status == 409
     assert "Hasil sesi baru bisa dicatat setelah waktu sesi" in await resp.text()
+    refused = await (await client.get(f"/api/sessions/{sid}")).json()
+    assert (refused["notes"], refused["outcome"]) == ("", None)
+    sessions_before = (await (await client.get(f"/api/clients/{office.clients['c1'].id}/record")).json())["sessions"]
     # The new-session form says it in Indonesian too.
     resp = await client.post(
         f"/clients/{office.clients['c1'].id}/sessions/new",
@@ -96,6 +103,7 @@ async def test_the_session_page_form_offers_no_outcome_ahead_and_refuses_one_in_
     )
     assert resp.status == 409
     assert "Waktu sesi belum tiba" in await resp.text()
+    assert (await (await client.get(f"/api/clients/{office.clients['c1'].id}/record")).json())["sessions"] == sessions_before
 
 
 async def test_record_caseload_and_report_count_periods_and_evidence(client, office, sign_in, database_url):
