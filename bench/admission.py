@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine, print_table, raise_nofile, write_results  # noqa: E402
+from bench.common import machine, print_table, raise_nofile, results_option, use_results_dir, write_results  # noqa: E402
 from bench.relay import run_baseline, run_bimbing  # noqa: E402
 
 
@@ -60,7 +60,9 @@ if __name__ == "__main__":
     parser.add_argument("--base", help="a folder holding another server/ (and webclient/) to compare with")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=50)
+    results_option(parser)
     args = parser.parse_args()
+    use_results_dir(args)
     dbs = [d for d in args.databases.split(",") if d in ("sqlite", "postgres")]
     if not dbs or not 1 <= args.rooms <= 5000 or not 1 <= args.repeat <= 10:
         parser.error("--databases sqlite,postgres; --rooms 1..5000; --repeat 1..10")

@@ -35,7 +35,7 @@ import asyncpg  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.common import print_table, write_results  # noqa: E402
+from bench.common import note, print_table, results_option, use_results_dir, write_results  # noqa: E402
 from server.audit.chain import GENESIS, AuditLog, canonical  # noqa: E402
 from server.audit.signing import HeadSigner  # noqa: E402
 from server.audit.verify import verify  # noqa: E402
@@ -311,17 +311,21 @@ async def verify_time(url: str, m: int) -> tuple[float, float, bool]:
 # --- the run --------------------------------------------------------------------------
 
 
-async def main() -> None:
+async def main() -> int:
+    """0 when every trail verified intact."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated session counts (add 1000000 for the full run)")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=9, help="timed runs per query (after one warm-up)")
     parser.add_argument("--appends", type=int, default=2000, help="audit entries appended for the rate")
     parser.add_argument("--verify-entries", type=int, default=100_000, help="audit entries for the full verification")
+    results_option(parser)
     args = parser.parse_args()
+    use_results_dir(args)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     backends = [b for b in args.backends.split(",") if b]
     workdir = Path(tempfile.mkdtemp(prefix="bimbing-bench-"))
+    broken: list[str] = []
     print(f"bench/audit.py — {', '.join(backends)}; sizes {sizes}; {args.repeat} runs per query; times in ms (p50 / p95)\n")
 
     for backend in backends:
@@ -351,6 +355,8 @@ async def main() -> None:
             await engine.dispose()
             chained, plain = await append_rate(url, args.appends, workdir / f"key-{backend}.pem")
             full, read, ok = await verify_time(url, args.verify_entries)
+            if not ok:
+                broken.append(backend)
         finally:
             await drop_database(url, name)
         print(f"## {backend}, audit trail")
@@ -363,8 +369,11 @@ async def main() -> None:
             caption=f"{backend}, audit trail",
         )
         print(flush=True)
+    for backend in broken:
+        note(f"- FAILED: the trail of {args.verify_entries:,} entries on {backend} did not verify intact")
     write_results("audit", "Audit queries, appends and verification", "bench/audit.py " + " ".join(sys.argv[1:]))
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg  # noqa: E402
 from audit import drop_database, fresh_database, sqlite_value  # noqa: E402
-from common import machine, percentile, print_table, write_results  # noqa: E402
+from common import machine, percentile, print_table, results_option, use_results_dir, write_results  # noqa: E402
 from sqlalchemy import event, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -265,7 +265,9 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here too")
+    results_option(parser)
     args = parser.parse_args()
+    use_results_dir(args)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp  # noqa: E402
 
-from bench.common import PK_PASSWORD, PK_USERNAME, BimbingServer, machine, note, print_table, seed_video_sessions, write_results  # noqa: E402
+from bench.common import PK_PASSWORD, PK_USERNAME, BimbingServer, machine, note, print_table, results_option, seed_video_sessions, use_results_dir, write_results  # noqa: E402
 from tests.peers import CallPeer, offer_answer_works  # noqa: E402
-from tests.signaling_fuzz import Party, play  # noqa: E402
+from tests.signaling_fuzz import WINDOW, Party, play  # noqa: E402
 from tests.signaling_fuzz import draw_messages  # noqa: E402
 
 
@@ -75,6 +75,10 @@ async def run(total: int, rooms: int, chunk: int, seed: int, command: str, keep:
         bad = [s for x in parties for s in x.handshake_statuses if s >= 500]
         if bad:
             failures.append(f"handshakes answered {bad[:5]}")
+        # Played, not written into closed sockets: as tests/test_signaling_fuzz.py asks.
+        answered = sum(x.answered for x in parties)
+        if answered < sent // 4:
+            failures.append(f"only {answered:,} of {sent:,} frames in windows the server answered to the end")
         for s, phone in zip(seeded, phones):
             officer, client = CallPeer(pk, s.session_id, "officer", webrtc=False), CallPeer(phone, s.session_id, "client", webrtc=False)
             try:
@@ -99,9 +103,10 @@ async def run(total: int, rooms: int, chunk: int, seed: int, command: str, keep:
         handshakes = [s for x in parties for s in x.handshake_statuses]
         print(f"\n{machine()}" + (f"\nserver folder kept: {server.dir}" if keep else ""))
         print_table(
-            ["run", "messages", "rooms", "seconds", "messages/s", "(re)connections", "refused handshakes", "5xx", "result"],
-            [["bimbing serve", f"{sent:,}", rooms, f"{took:.0f}", f"{sent / took:,.0f}", f"{connects:,}", len(handshakes), len(bad), "PASS" if not failures else "FAIL"]],
-            caption=f"Hypothesis-drawn signaling messages (seed {seed}), played by both parties of each room; pass = no 5xx, "
+            ["run", "messages", "answered", "rooms", "seconds", "messages/s", "(re)connections", "refused handshakes", "5xx", "result"],
+            [["bimbing serve", f"{sent:,}", f"{answered:,}", rooms, f"{took:.0f}", f"{sent / took:,.0f}", f"{connects:,}", len(handshakes), len(bad), "PASS" if not failures else "FAIL"]],
+            caption=f"Hypothesis-drawn signaling messages (seed {seed}), played by both parties of each room, in windows of "
+            f"{WINDOW} closed by a ping ('answered': frames in windows the server answered to the end); pass = no 5xx, "
             "no Traceback or ERROR in the server log, every room usable afterwards (admit, offer/answer, ping).",
         )
         for failure in failures:
@@ -124,7 +129,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=20_000, help="messages drawn by hypothesis at a time")
     parser.add_argument("--seed", type=int, default=None, help="repeat a run's draw (printed at its start)")
     parser.add_argument("--keep", action="store_true", help="keep the server's folder (database, log) and print where")
+    results_option(parser)
     args = parser.parse_args()
+    use_results_dir(args)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     command = "bench/fuzz_signaling.py " + " ".join(sys.argv[1:])
     sys.exit(asyncio.run(run(args.messages, args.rooms, args.chunk, seed, command.strip(), args.keep)))

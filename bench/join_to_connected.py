@@ -41,7 +41,9 @@ from bench.common import (  # noqa: E402
     note,
     percentile,
     print_table,
+    results_option,
     seed_video_sessions,
+    use_results_dir,
     write_results,
 )
 from aiortc import RTCConfiguration, RTCPeerConnection  # noqa: E402
@@ -224,7 +226,9 @@ if __name__ == "__main__":
     parser.add_argument("--reps", type=int, default=10, help="measured repetitions (default 10)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured repetitions first (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the tmp folder (database, server log)")
+    results_option(parser)
     args = parser.parse_args()
+    use_results_dir(args)
     if not 1 <= args.reps <= 1000 or not 0 <= args.warmup <= 10:
         parser.error("--reps must be 1..1000, --warmup 0..10")
     asyncio.run(main(args.reps, args.warmup, args.keep))

@@ -128,7 +128,20 @@ async def measure(server, officer, client, http, seconds: float, rate: float, bu
     return {"health": health, "relay": relay, "answers": answers}
 
 
-async def run(args) -> str:
+def failures(rest: dict, during: dict) -> list[str]:
+    """What the server failed to do, whatever the timings: answer /healthz and
+    relay frames in both phases, and answer every failed sign-in with 401 or 429."""
+    out = [f"no /healthz answered {phase}" for phase, data in (("at rest", rest), ("during the burst", during)) if not data["health"]]
+    out += [f"no relayed frame arrived {phase}" for phase, data in (("at rest", rest), ("during the burst", during)) if not data["relay"]]
+    if not during["answers"]:
+        out.append("no failed sign-in was answered during the burst")
+    wrong = {status: n for status, n in during["answers"].items() if status not in (401, 429)}
+    if wrong:
+        out.append(f"failed sign-ins answered {wrong}")
+    return out
+
+
+async def run(args) -> tuple[str, list[str]]:
     env = {"BIMBING_TRUST_PROXY": "true"}
     if args.server_root:
         env["PYTHONPATH"] = str(Path(args.server_root).resolve())
@@ -161,10 +174,12 @@ async def run(args) -> str:
             lines.append(f"| {name} | {phase} | {len(data[what])} | {ms(percentile(data[what], 50))} | {ms(p99)} | {ratio} |")
     total = sum(during["answers"].values())
     lines += ["", f"Failed sign-ins answered during the burst: {total} ({', '.join(f'{k}: {v}' for k, v in sorted(during['answers'].items()))}), {total / args.seconds:.1f}/s.", ""]
-    return "\n".join(lines)
+    failed = failures(rest, during)
+    lines += [f"- FAILED: {failure}" for failure in failed]
+    return "\n".join(lines), failed
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--parallel", type=int, default=20)
@@ -173,12 +188,13 @@ def main() -> None:
     parser.add_argument("--label")
     parser.add_argument("--out", help="append the markdown table to this file")
     args = parser.parse_args()
-    table = asyncio.run(run(args))
+    table, failed = asyncio.run(run(args))
     print(table)
     if args.out:
         with open(args.out, "a", encoding="utf-8") as fh:
             fh.write(table + "\n")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -98,9 +98,9 @@ async def one_condition(pk_browser, phone_browser, server, link, rate, loss, tun
     return row
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], outage: float) -> str:
     head = ("| link | loss | mode | concealed: PK hears | concealed: client hears | first audio | "
-            "client upload | recovery after 10 s outage | disconnects (+ outage) |")
+            f"client upload | recovery after {outage:g} s outage | disconnects (+ outage) |")
     lines = [head, "|" + "---|" * 9]
     for r in rows:
         upload = f"{r['upload']:.1f} kbit/s" if r.get("upload") is not None else "–"
@@ -148,7 +148,7 @@ async def main() -> int:
                         n += 1
                         row = await one_condition(pk_browser, phone_browser, server, link, rate, loss, mode == "tuned", args, n)
                         rows.append(row)
-                        print(table([row]).splitlines()[-1], flush=True)
+                        print(table([row], args.outage).splitlines()[-1], flush=True)
             await pk_browser.close()
             await phone_browser.close()
     finally:
@@ -156,12 +156,13 @@ async def main() -> int:
         link.close()
     text = (f"Run {started:%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()}, "
             f"{len(__import__('os').sched_getaffinity(0))} cores), settle {args.settle:g} s, window {args.window:g} s, "
-            f"outage {args.outage:g} s.\n\n" + table(rows) + "\n")
+            f"outage {args.outage:g} s.\n\n" + table(rows, args.outage) + "\n")
     print()
     print(text)
     if args.out:
         Path(args.out).write_text(text)
-    return 0
+    # A condition that broke (no audio, or an error: its note) fails the run, its table written.
+    return 1 if any(row.get("note") for row in rows) else 0
 
 
 if __name__ == "__main__":

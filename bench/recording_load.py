@@ -39,10 +39,17 @@ from bench.common import (  # noqa: E402
     percentile,
     print_table,
     raise_nofile,
+    results_option,
     seed_video_sessions,
+    use_results_dir,
     write_results,
 )
 from bench.relay import run_bimbing  # noqa: E402
+from server.media.ice_filter import server_networks  # noqa: E402
+
+# The loader's peers run on this machine: the recorder may reach its networks
+# (by default it ignores ICE candidates there, and no upload ever arrived).
+OWN_NETWORKS = ",".join(str(n) for n in server_networks())
 
 MODES = {"in web process": "0", "recorder process": "1"}
 
@@ -150,7 +157,7 @@ async def main(calls_list: list[int], rooms: int, per_room: int, rate: float, re
         print(f"\n## {calls} recorded calls, recorder: {mode}", flush=True)
         figures: dict = {}
         result = await run_bimbing(
-            rooms, per_room, rate, 50, env={"BIMBING_RECORDER_PROCESSES": processes},
+            rooms, per_room, rate, 50, env={"BIMBING_RECORDER_PROCESSES": processes, "BIMBING_RECORDER_ALLOW_NETWORKS": OWN_NETWORKS},
             load=make_load(calls, figures), name=f"{calls} calls, recorder {mode}",
         )
         lat = result.latencies
@@ -189,7 +196,9 @@ if __name__ == "__main__":
     parser.add_argument("--messages-per-room", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200.0, help="aggregate messages per second (default 200)")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds of every configuration (default 1)")
+    results_option(parser)
     args = parser.parse_args()
+    use_results_dir(args)
     counts = [int(c) for c in args.calls.split(",") if c.strip()]
     if not counts or any(not 0 <= c <= 8 for c in counts) or not 1 <= args.rooms <= 2000:
         parser.error("--calls: 0..8 each; --rooms: 1..2000")
