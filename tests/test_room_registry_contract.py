@@ -455,3 +455,30 @@ async def test_a_staff_member_signed_out_anywhere_loses_their_officer_socket(wor
     # Each notice is handled in order, so the first one has been too: one error only.
     assert [m.get("code") for m in o.sent if m["type"] == "error"] == ["signed-out"]
     assert not c.closed  # the client's socket is not the staff member's
+
+
+async def test_an_officer_back_while_the_old_socket_leaves_shares_the_room_with_the_client(world):
+    """The officer's console reconnects while its old socket's handler is still
+    leaving (it holds the room, writing the log): that leave empties the room, and
+    the new officer, waiting for the room, must not be left in the forgotten one
+    while the client admitted next lands in a new one (found by
+    tests/test_signaling_fuzz.py: the client got ``admitted`` and never
+    ``peer-joined``, and the officer's offer went nowhere)."""
+    old, _ = await world.officer()
+
+    async def slow_log(*_):
+        await asyncio.sleep(0.05)  # the log write: the handler awaits the database here
+
+    leaving = asyncio.create_task(world.officer_side.leave(old, "dropped", slow_log))
+    await asyncio.sleep(0)
+    new, o = await world.officer()
+    try:
+        await leaving
+    except Refusal as exc:  # over Redis the new socket may take the place first: the old one was replaced
+        assert exc.code == "replaced"
+    client, c, entry = await world.client(known={PHONE})
+    assert entry.placed == "admitted"
+    assert await c.next("peer-joined") == {"type": "peer-joined", "role": "officer", "polite": True}
+    assert (await o.next("peer-joined"))["role"] == "client"
+    await world.officer_side.relay(world.officer_side.room(SID), new, p.parse('{"type": "offer", "sdp": "v=0\\r\\n"}'))
+    assert (await c.next("offer"))["from"] == "officer"

@@ -35,9 +35,10 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Awaitable, Callable, Literal, Protocol
+from typing import AsyncIterator, Awaitable, Callable, Literal, Protocol
 
 from server.signaling import protocol as p
 from server.signaling.bus import Bus
@@ -238,6 +239,27 @@ class RoomRegistry(ABC):
         if known_devices:
             room.admitted_devices |= known_devices
         return room
+
+    @asynccontextmanager
+    async def entering(self, room: Room) -> AsyncIterator[Room]:
+        """Hold the lock of the session's room as it is registered now, and yield
+        that room. A party leaving the last place forgets the room (``leave``)
+        while a party that took it to enter waits for its lock: entering the
+        forgotten one split the call, the officer in it and the client admitted
+        next in a new one, with no ``peer-joined`` and the officer's offers
+        refused or lost (found by tests/test_signaling_fuzz.py)."""
+        while True:
+            await room.lock.acquire()
+            current = self._rooms.setdefault(room.session_id, room)
+            if current is room:
+                break
+            room.lock.release()
+            current.admitted_devices |= room.admitted_devices
+            room = current
+        try:
+            yield room
+        finally:
+            room.lock.release()
 
     def get(self, session_id: int) -> Room | None:
         return self._rooms.get(session_id)

@@ -38,7 +38,7 @@ class LocalRoomRegistry(RoomRegistry):
     # ---- entering -------------------------------------------------------------
 
     async def enter_officer(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger) -> Party | None:
-        async with room.lock:
+        async with self.entering(room) as room:
             old = room.officer
             if old is not None and not old.gone and old.staff_id != party.staff_id:
                 raise Refusal("room-full", "Another staff member is already the officer in this call.", close=True)
@@ -57,7 +57,7 @@ class LocalRoomRegistry(RoomRegistry):
             return old
 
     async def enter_client(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger, resume: bool = False) -> ClientEntry:
-        async with room.lock:
+        async with self.entering(room) as room:
             device = party.device or ""
             replaced = None
             if room.client is not None and room.client.device == device:

@@ -281,7 +281,7 @@ class SharedRoomRegistry(RoomRegistry):
         sid = room.session_id
         party.conn = uuid.uuid4().hex
         try:
-            async with room.lock, self.exclusive(sid):
+            async with self.entering(room) as room, self.exclusive(sid):
                 places = await self.places(sid)
                 old = places.get("officer")
                 if old is not None and old.staff_id != party.staff_id and await self.rbus.alive(old.proc):
@@ -307,7 +307,7 @@ class SharedRoomRegistry(RoomRegistry):
         device = party.device or ""
         party.conn = uuid.uuid4().hex
         try:
-            async with room.lock, self.exclusive(sid):
+            async with self.entering(room) as room, self.exclusive(sid):
                 places, waiting = await self.places(sid), await self.waiting(sid)
                 replaced = None
                 if "client" in places and places["client"].device == device:
