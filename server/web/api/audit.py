@@ -55,6 +55,13 @@ class RangeQuery(Body):
 
     @model_validator(mode="after")
     def _ordered(self):
+        # Bounded as months are (reports.month_first): the office's midnight of
+        # 0001-01-01 is in the year 0 in UTC, and the day after 9999-12-31 is no
+        # date; each answered 500 (the API fuzz found the first).
+        for name in ("date_from", "date_to"):
+            day = getattr(self, name)
+            if day is not None and not reports.MIN_YEAR <= day.year <= reports.MAX_YEAR:
+                raise ValueError(f"{name}: year {reports.MIN_YEAR}-{reports.MAX_YEAR}")
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValueError("date_from must not be after date_to")
         return self
