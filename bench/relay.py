@@ -371,7 +371,17 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
         print(f"  bimbing: {n} rooms admitted in {setup_s:.1f} s", flush=True)
 
         if load is not None:
-            stop_load = await load(server)
+            # aiohttp answers the server's heartbeat pings only while a socket is read:
+            # a load that took longer than the heartbeat timeout (20 s) to start had
+            # the server close the idle rooms (recording_load.py at load 11).
+            idle = Sink()
+            keepalive = [asyncio.create_task(reader(ws, idle)) for pair in pairs for ws in pair]
+            try:
+                stop_load = await load(server)
+            finally:
+                for task in keepalive:
+                    task.cancel()
+                await asyncio.gather(*keepalive, return_exceptions=True)
         cpu0 = server.cpu_seconds()
         t0 = time.perf_counter()
         profiler = await start_profile(server, f"relay-{n}")
