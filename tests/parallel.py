@@ -33,7 +33,9 @@ BROWSER_GROUP = "browser"
 BROWSER_FOLDER = "tests/browser/"
 # Modules whose module-scoped fixture is dear (a wheel built and installed, a
 # seeded server fuzzed): each runs whole on one worker, so the fixture is made
-# once, not once on every worker that gets one of its tests.
+# once, not once on every worker that gets one of its tests. The API fuzz's
+# server is made once per database (its fixture's parameter, the first part of
+# a test's id): each database's tests are a group, on workers of their own.
 WHOLE_MODULES = {"tests/test_api_fuzz.py", "tests/test_wheel.py"}
 
 
@@ -51,8 +53,10 @@ class _GroupScheduling(LoadScopeScheduling):
     def _split_scope(self, nodeid: str) -> str:
         if nodeid.startswith(BROWSER_FOLDER):
             return BROWSER_GROUP
-        if nodeid.split("::", 1)[0] in WHOLE_MODULES:
-            return nodeid.split("::", 1)[0]
+        module = nodeid.split("::", 1)[0]
+        if module in WHOLE_MODULES:
+            fixture_param = nodeid.partition("[")[2].split("-", 1)[0].rstrip("]")
+            return f"{module}[{fixture_param}]" if fixture_param else module
         if nodeid.rfind("@") > nodeid.rfind("]"):  # an xdist_group, should xdist name one again
             return nodeid.rsplit("@", 1)[-1]
         return nodeid
