@@ -7,8 +7,8 @@ stateful sequences made their calls.
 
 The document is the one the server serves, built from the pydantic models that
 validate the requests (server/web/openapi.py). ``FUZZ_EXAMPLES`` sets the
-examples per operation on SQLite (CI: 50, each sent as nobody and the three
-roles: 200 requests per operation, plus the stateful sequences),
+examples per operation on SQLite (CI: 25, each sent as nobody and the three
+roles: 100 requests per operation, plus the stateful sequences),
 ``FUZZ_EXAMPLES_POSTGRES`` on PostgreSQL (10). The client's own operations
 (``/api/join/...``) are sent as nobody and as a client holding a join pass:
 without one the server refuses before it reads the body. ``FUZZ_WORKERS``
@@ -54,7 +54,10 @@ from tests.clock import office_today
 from tests.services import require_postgres, wait_healthy_process, wait_port_file
 
 EXAMPLES = {
-    "sqlite": int(os.environ.get("FUZZ_EXAMPLES", "50")),
+    # The invitation of a missing client (2694239, put back on purpose) was found at 10,
+    # 25 and 50 examples, not at 3: 25 keeps it found with room to spare, at half the
+    # time of 50 (the run's longest test at 50: 118 s of a 10-minute parallel suite).
+    "sqlite": int(os.environ.get("FUZZ_EXAMPLES", "25")),
     # PostgreSQL's own 500s (a parameter its column type refuses) come from boundary
     # values, which hypothesis tries first: the 32-bit id of 2694239, put back on
     # purpose, was found at 3 examples and at 10 (not on SQLite: its columns hold 64 bits).
