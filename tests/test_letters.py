@@ -1,7 +1,9 @@
 """Letters that can be verified: a PK issues a surat keterangan, anyone holding
 it checks it at /v/{code} (authentic, number, date, initials, kind, office and
 nothing more), the signature holds with the public key file alone, revoking
-shows on the page, and altered or unknown codes are 404."""
+shows on the page, and altered or unknown codes are 404. A revocation is signed
+by the same key and checked offline from what the page shows; a revocation
+altered, forged or cut down in the database is caught."""
 
 from __future__ import annotations
 
@@ -155,6 +157,81 @@ async def test_revoking_shows_on_the_page_and_altered_or_unknown_codes_are_404(c
         await db.execute(update(Letter).where(Letter.id == made["id"]).values(number="999/PALSU/2026"))
         await db.commit()
     assert (await public.get(f"/v/{code}"))[0] == 404
+
+
+def shown(html: str, element_id: str) -> str:
+    """The exact text of a <pre id=...> on the page, as someone copies it."""
+    found = re.search(rf'<pre class="proof" id="{element_id}">([^<]*)</pre>', html)
+    assert found, f"no #{element_id} on the page"
+    return unescape(found.group(1))
+
+
+async def test_a_revocation_is_signed_checked_offline_and_tampering_is_caught(client, office, sign_in, database_url, settings):
+    await sign_in(client, "pk1")
+    c1 = office.clients["c1"].id
+    made = await (await client.post(f"/api/clients/{c1}/letters", json={"kind": "keterangan"})).json()
+    kept = await (await client.post(f"/api/clients/{c1}/letters", json={"kind": "keterangan"})).json()
+    code = made["verify_url"].rsplit("/v/", 1)[1]
+    public = Anonymous(client)
+    status, html = await public.get(f"/v/{code}")
+    assert status == 200 and 'data-status="valid"' in html and 'id="revocation"' not in html
+
+    resp = await client.delete(f"/api/letters/{made['id']}")
+    assert resp.status == 200
+    revocation = (await resp.json())["revocation"]
+    assert revocation["state"] == "signed" and revocation["key_id"] == (await audit_entries(database_url, "letter.issue"))[0].detail["key_id"]
+
+    # Whoever holds the letter reads the revocation, its statement and its signature on the page ...
+    status, html = await public.get(f"/v/{code}")
+    assert status == 200 and 'data-status="revoked"' in html and 'data-state="signed"' in html
+    statement, signature = shown(html, "revocation-statement"), shown(html, "revocation-signature")
+    assert (statement, signature) == (revocation["statement"], revocation["signature"])
+    facts = json.loads(statement)
+    assert facts["statement"] == "letter-revocation" and facts["code"] == code and facts["number"] == made["number"]
+    assert abs(datetime.fromisoformat(facts["revoked_at"]) - datetime.now(WIB)) < timedelta(minutes=5)
+    # ... and checks it offline with the published public key alone (docs/api.md, "Checking a revocation offline").
+    pub = serialization.load_pem_public_key((settings.data_dir / "letter-signing.key.pub").read_bytes())
+    pub.verify(bytes.fromhex(signature), statement.encode())
+    # The trail keeps the signed revocation too.
+    assert (await audit_entries(database_url, "letter.revoke"))[0].detail["signature"] == signature
+
+    async def page_after(**values) -> str:
+        async with database(database_url) as db:
+            await db.execute(update(Letter).where(Letter.id == made["id"]).values(**values))
+            await db.commit()
+        status, html = await public.get(f"/v/{code}")
+        assert status == 200
+        return html
+
+    # The revocation's date moved in the database: its signature no longer holds, and the page says so.
+    revoked_at = datetime.fromisoformat(facts["revoked_at"])
+    html = await page_after(revoked_at=revoked_at - timedelta(days=30))
+    assert 'data-status="revocation-unverified"' in html and 'data-status="revoked"' not in html and 'data-status="valid"' not in html
+    moved = shown(html, "revocation-statement")
+    assert moved != statement
+    try:
+        pub.verify(bytes.fromhex(signature), moved.encode())
+    except InvalidSignature:
+        pass
+    else:
+        raise AssertionError("a moved revocation still verified offline")
+    # Another signature, or a revocation cleared but for its signature: the same.
+    html = await page_after(revoked_at=revoked_at, revocation_signature="ab" * 64)
+    assert 'data-status="revocation-unverified"' in html
+    html = await page_after(revoked_at=None, revocation_signature=signature)
+    assert 'data-status="revocation-unverified"' in html and 'data-status="valid"' not in html
+    # Put back as signed, it holds again.
+    html = await page_after(revoked_at=revoked_at, revocation_signature=signature)
+    assert 'data-status="revoked"' in html
+
+    # A revocation written into the database by hand (no signature) is never taken for a signed one.
+    async with database(database_url) as db:
+        await db.execute(update(Letter).where(Letter.id == kept["id"]).values(revoked_at=revoked_at))
+        await db.commit()
+    status, html = await public.get(f"/v/{kept['verify_url'].rsplit('/v/', 1)[1]}")
+    assert status == 200 and 'data-status="revocation-unverified"' in html and 'data-state="unverified"' in html
+    listed = {row["id"]: row["revocation"] for row in (await (await client.get(f"/api/clients/{c1}/letters")).json())["letters"]}
+    assert listed[kept["id"]]["state"] == "unverified" and listed[made["id"]]["state"] == "signed"
 
 
 async def test_who_may_issue_and_what_is_refused(client, office, sign_in, database_url):
