@@ -7,9 +7,13 @@ altered, forged or cut down in the database is caught."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
-from datetime import datetime, timedelta
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
 from html import unescape
 from zoneinfo import ZoneInfo
 
@@ -232,6 +236,44 @@ async def test_a_revocation_is_signed_checked_offline_and_tampering_is_caught(cl
     assert status == 200 and 'data-status="revocation-unverified"' in html and 'data-state="unverified"' in html
     listed = {row["id"]: row["revocation"] for row in (await (await client.get(f"/api/clients/{c1}/letters")).json())["letters"]}
     assert listed[kept["id"]]["state"] == "unverified" and listed[made["id"]]["state"] == "signed"
+
+
+async def test_revocations_made_before_signing_are_signed_from_the_audit_trail(client, office, sign_in, database_url, settings):
+    """``bimbing letters sign-revocations``, once after migration 0014: a revocation
+    the trail records is signed as of the trail's moment; one written in by hand stays unsigned."""
+    await sign_in(client, "pk1")
+    c1 = office.clients["c1"].id
+    old, forged = [await (await client.post(f"/api/clients/{c1}/letters", json={"kind": "keterangan"})).json() for _ in range(2)]
+    assert (await client.delete(f"/api/letters/{old['id']}")).status == 200
+    trail_at = (await audit_entries(database_url, "letter.revoke"))[0].at
+    async with database(database_url) as db:
+        # As a revocation made before 0014 (no signature), its row's date since moved; and one written in by hand.
+        await db.execute(update(Letter).where(Letter.id == old["id"]).values(
+            revoked_at=trail_at - timedelta(hours=5), revocation_key_id=None, revocation_signature=None))
+        await db.execute(update(Letter).where(Letter.id == forged["id"]).values(revoked_at=trail_at))
+        await db.commit()
+    public = Anonymous(client)
+    codes = {x["id"]: x["verify_url"].rsplit("/v/", 1)[1] for x in (old, forged)}
+    for letter_id in codes:
+        assert 'data-status="revocation-unverified"' in (await public.get(f"/v/{codes[letter_id]}"))[1]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+    env.update(BIMBING_DATABASE_URL=database_url, BIMBING_DATA_DIR=str(settings.data_dir), BIMBING_AUDIT_SIGNING_KEY=str(settings.audit_signing_key_path))
+    # In a thread: the app under test keeps serving on this loop meanwhile.
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "server", "letters", "sign-revocations"],
+                                   env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"signed {old['number']}" in done.stdout and f"Left 1 unsigned (no letter.revoke in the audit trail): {forged['number']}" in done.stdout
+
+    html = (await public.get(f"/v/{codes[old['id']]}"))[1]
+    assert 'data-status="revoked"' in html
+    facts = json.loads(shown(html, "revocation-statement"))
+    assert facts["revoked_at"] == trail_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pub = serialization.load_pem_public_key((settings.data_dir / "letter-signing.key.pub").read_bytes())
+    pub.verify(bytes.fromhex(shown(html, "revocation-signature")), shown(html, "revocation-statement").encode())
+    assert 'data-status="revocation-unverified"' in (await public.get(f"/v/{codes[forged['id']]}"))[1]
+    [entry] = await audit_entries(database_url, "letter.revocations_signed")
+    assert entry.detail == {"signed": [old["number"]], "left": [forged["number"]]}
 
 
 async def test_who_may_issue_and_what_is_refused(client, office, sign_in, database_url):

@@ -174,6 +174,7 @@ function checkIn(client) {
     saveQueue(items);
   }
   render();
+  keepRoster(); // a walk-in waiting in the queue stays in the kept roster
   flush();
 }
 

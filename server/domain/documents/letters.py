@@ -48,7 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.signing import HeadSigner, key_id_of, public_path
-from server.db.models import Client, Letter, LetterKind, Office, Role, Staff
+from server.db.models import AuditEntry, Client, Letter, LetterKind, Office, Role, Staff
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.office.profile import OfficeProfile, office_profile
 from server.domain.record.clients import client_sessions
@@ -299,6 +299,38 @@ async def revoke_letter(db: AsyncSession, signer_key: HeadSigner, staff: Staff, 
     letter.revocation_key_id = signer_key.key_id
     letter.revocation_signature = signer_key.private.sign(revocation_message(letter)).hex()
     return True
+
+
+async def sign_recorded_revocations(db: AsyncSession, signer_key: HeadSigner) -> tuple[list[Letter], list[Letter]]:
+    """Sign the revocations made before migration 0014, once, from the audit trail
+    (``bimbing letters sign-revocations``; the caller checks the trail is intact,
+    commits and audits). A letter is signed as revoked at the moment of its first
+    ``letter.revoke`` entry, whatever its row says; a row revoked with no such
+    entry (written in by hand) is left unsigned. Returns (signed, left)."""
+    rows = list((await db.execute(
+        select(Letter).where(Letter.revoked_at.is_not(None), Letter.revocation_signature.is_(None)).order_by(Letter.id)
+    )).scalars())
+    if not rows:
+        return [], []
+    entries = await db.execute(
+        select(AuditEntry.target_id, AuditEntry.at)
+        .where(AuditEntry.action == "letter.revoke", AuditEntry.target_type == "letter", AuditEntry.target_id.in_([str(r.id) for r in rows]))
+        .order_by(AuditEntry.seq)
+    )
+    first: dict[str, datetime] = {}
+    for target_id, at in entries:
+        first.setdefault(target_id, at)
+    signed, left = [], []
+    for letter in rows:
+        at = first.get(str(letter.id))
+        if at is None:
+            left.append(letter)
+            continue
+        letter.revoked_at = at.replace(microsecond=0)
+        letter.revocation_key_id = signer_key.key_id
+        letter.revocation_signature = signer_key.private.sign(revocation_message(letter)).hex()
+        signed.append(letter)
+    return signed, left
 
 
 async def find_by_code(db: AsyncSession, code: str, public: Ed25519PublicKey | None) -> Letter | None:
