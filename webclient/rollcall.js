@@ -225,8 +225,8 @@ function showOffline(state) {
 
 function useRoster(payload, source) {
   roster = payload.clients;
-  // The phone's clock ends the day too: a copy kept before the end says "not over".
-  over = Boolean(payload.event.over) || Date.now() >= OFFLINE_UNTIL;
+  // A copy kept before the end says "not over": the phone's clock ends the day then.
+  over = Boolean(payload.event.over) || (source === "phone" && Date.now() >= OFFLINE_UNTIL);
   document.body.dataset.ready = "1";
   document.body.dataset.roster = source;
 }
@@ -246,19 +246,27 @@ async function keptRoster() {
  * waiting in the queue, nothing of the office's other clients. Only into a cache
  * this page made for an event that has not ended. */
 async function keepRoster() {
-  if (!CAN_KEEP || over || !roster.length || !(await caches.has(CACHE))) return;
-  const pending = pendingIds();
-  const clients = roster.filter((c) => c.invited || c.session_id !== null || pending.has(c.id));
-  const body = JSON.stringify({ event: { id: EVENT, over: false }, clients });
-  await (await caches.open(CACHE)).put(ROSTER, new Response(body, { headers: { "Content-Type": "application/json" } }));
+  try {
+    if (!CAN_KEEP || over || !roster.length || !(await caches.has(CACHE))) return;
+    const pending = pendingIds();
+    const clients = roster.filter((c) => c.invited || c.session_id !== null || pending.has(c.id));
+    const body = JSON.stringify({ event: { id: EVENT, over: false }, clients });
+    await (await caches.open(CACHE)).put(ROSTER, new Response(body, { headers: { "Content-Type": "application/json" } }));
+  } catch {
+    // storage refused (full, private mode): the page still works while it stays open
+  }
 }
 
 /** Forget this event's offline copy and its worker (the event is over). */
 async function forgetOffline() {
   if (!CAN_KEEP) return;
-  await caches.delete(CACHE);
-  const registration = await navigator.serviceWorker.getRegistration(PAGE);
-  if (registration && new URL(registration.scope).pathname === PAGE) await registration.unregister();
+  try {
+    await caches.delete(CACHE);
+    const registration = await navigator.serviceWorker.getRegistration(PAGE);
+    if (registration && new URL(registration.scope).pathname === PAGE) await registration.unregister();
+  } catch {
+    // nothing kept, or storage refused: nothing to delete
+  }
 }
 
 /** Register the worker and fill the event's cache, so that a reload with no signal opens the page. */
