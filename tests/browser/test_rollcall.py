@@ -131,9 +131,10 @@ async def test_offline_roll_call_sends_three_checkins_once_back_online(browser, 
 END_MARGIN_SECONDS = 120
 # The request log names a route by its template (server/ops/logs.py).
 ROLLCALL_LOGGED = "GET /mobile-events/{id}/rollcall "
+REGISTRATIONS = "navigator.serviceWorker.getRegistrations().then((r) => r.length)"
 
 
-async def test_the_roll_call_reopens_without_signal_and_sends_each_queued_checkin_once(browser, live_server):
+async def test_the_roll_call_reopens_without_signal_and_sends_each_queued_checkin_once(browser, live_server, artifacts):
     if seconds_to_office_midnight() < END_MARGIN_SECONDS:
         await asyncio.sleep(seconds_to_office_midnight() + 1)
     errors: list[str] = []
@@ -188,6 +189,7 @@ async def test_the_roll_call_reopens_without_signal_and_sends_each_queued_checki
     for client_id in ids:
         await expect(phone.locator(f'#roster li[data-client-id="{client_id}"]')).to_have_attribute("data-state", "pending")
     await expect(phone.locator("#queue-status")).to_have_attribute("data-waiting", "2")
+    await phone.screenshot(path=artifacts / "rollcall-offline-reload-360.png", full_page=True)
     # Both reloads came from the phone: the server never saw them.
     assert live_server.log.read_text().count(ROLLCALL_LOGGED) == served
 
@@ -204,12 +206,26 @@ async def test_the_roll_call_reopens_without_signal_and_sends_each_queued_checki
         sessions += [s["client_id"] for s in record["sessions"] if s["mobile_event_id"] == event_id]
     assert sorted(sessions) == sorted(ids)
 
+    # --- the event's end: the mobile-counseling pages delete the copy and its worker -----------------
+    # (the end written on the phone is moved into the past: the day itself runs until 23:59)
+    await phone.evaluate("""async (id) => {
+        const cache = await caches.open(`bimbing-rollcall-${id}`);
+        const until = new Date(Date.now() - 1000).toISOString();
+        await cache.put(`/mobile-events/${id}/rollcall?offline-meta`, new Response(JSON.stringify({ event_id: id, until })));
+    }""", event_id)
+    await phone.goto(f"/mobile-events/{event_id}")
+    await poll(lambda: phone.evaluate("caches.keys()"), lambda keys: keys == [], what="the ended event's copy to go")
+    await poll(lambda: phone.evaluate(REGISTRATIONS), lambda n: n == 0, what="the ended event's worker to go")
+
     # --- signing out deletes what the phone kept: the page, the names, the worker, the queue ---------
+    await phone.goto(page)
+    await expect(phone.locator("body")).to_have_attribute("data-offline", "ready", timeout=20000)
     assert await phone.evaluate("caches.keys()") == [f"bimbing-rollcall-{event_id}"]
+    assert await phone.evaluate(REGISTRATIONS) == 1
     await phone.click("form[action='/logout'] button[type=submit]")
     await expect(phone).to_have_url(re.compile(r"/login$"))
     assert await phone.evaluate("caches.keys()") == []
-    assert await phone.evaluate("navigator.serviceWorker.getRegistrations().then((r) => r.length)") == 0
+    assert await phone.evaluate(REGISTRATIONS) == 0
     assert await phone.evaluate("localStorage.length") == 0
     assert errors == []
     await ctx.close()
