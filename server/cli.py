@@ -360,3 +360,40 @@ def audit_retention(dry_run: bool) -> None:
     except RetentionRefused as exc:
         raise click.ClickException(f"Retention refused: {exc}") from None
     click.echo(result.summary())
+
+
+@main.group()
+def letters() -> None:
+    """Letters the office issued."""
+
+
+@letters.command("sign-revocations")
+def letters_sign_revocations() -> None:
+    """Sign the revocations made before migration 0014, from the audit trail (once, after the upgrade)."""
+    from server.audit.signing import SigningKeyError
+    from server.audit.verify import verify_database
+    from server.domain.documents.letters import load_signer, sign_recorded_revocations
+
+    settings = _settings()
+    # The trail says which revocations were really made: only an intact one is believed.
+    report = asyncio.run(verify_database(settings))
+    if not report.ok:
+        raise click.ClickException("The audit trail is not intact; nothing signed.\n" + report.summary())
+    try:
+        signer = load_signer(settings)
+    except SigningKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def work(sessionmaker, log):
+        async with sessionmaker() as db:
+            signed, left = await sign_recorded_revocations(db, signer)
+            await db.commit()
+            signed_numbers, left_numbers = [x.number for x in signed], [x.number for x in left]
+        if signed:
+            await log.record("letter.revocations_signed", actor="cli", target_type="letter", detail={"signed": signed_numbers, "left": left_numbers})
+        return signed_numbers, left_numbers
+
+    signed, left = _audit_log_run(settings, work)
+    click.echo(f"Signed {len(signed)} revocation(s) the audit trail records." + "".join(f"\n  signed {n}" for n in signed))
+    if left:
+        click.echo(f"Left {len(left)} unsigned (no letter.revoke in the audit trail): " + ", ".join(left))

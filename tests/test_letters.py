@@ -1,13 +1,19 @@
 """Letters that can be verified: a PK issues a surat keterangan, anyone holding
 it checks it at /v/{code} (authentic, number, date, initials, kind, office and
 nothing more), the signature holds with the public key file alone, revoking
-shows on the page, and altered or unknown codes are 404."""
+shows on the page, and altered or unknown codes are 404. A revocation is signed
+by the same key and checked offline from what the page shows; a revocation
+altered, forged or cut down in the database is caught."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
-from datetime import datetime, timedelta
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
 from html import unescape
 from zoneinfo import ZoneInfo
 
@@ -155,6 +161,119 @@ async def test_revoking_shows_on_the_page_and_altered_or_unknown_codes_are_404(c
         await db.execute(update(Letter).where(Letter.id == made["id"]).values(number="999/PALSU/2026"))
         await db.commit()
     assert (await public.get(f"/v/{code}"))[0] == 404
+
+
+def shown(html: str, element_id: str) -> str:
+    """The exact text of a <pre id=...> on the page, as someone copies it."""
+    found = re.search(rf'<pre class="proof" id="{element_id}">([^<]*)</pre>', html)
+    assert found, f"no #{element_id} on the page"
+    return unescape(found.group(1))
+
+
+async def test_a_revocation_is_signed_checked_offline_and_tampering_is_caught(client, office, sign_in, database_url, settings):
+    await sign_in(client, "pk1")
+    c1 = office.clients["c1"].id
+    made = await (await client.post(f"/api/clients/{c1}/letters", json={"kind": "keterangan"})).json()
+    kept = await (await client.post(f"/api/clients/{c1}/letters", json={"kind": "keterangan"})).json()
+    code = made["verify_url"].rsplit("/v/", 1)[1]
+    public = Anonymous(client)
+    status, html = await public.get(f"/v/{code}")
+    assert status == 200 and 'data-status="valid"' in html and 'id="revocation"' not in html
+
+    resp = await client.delete(f"/api/letters/{made['id']}")
+    assert resp.status == 200
+    revocation = (await resp.json())["revocation"]
+    assert revocation["state"] == "signed" and revocation["key_id"] == (await audit_entries(database_url, "letter.issue"))[0].detail["key_id"]
+
+    # Whoever holds the letter reads the revocation, its statement and its signature on the page ...
+    status, html = await public.get(f"/v/{code}")
+    assert status == 200 and 'data-status="revoked"' in html and 'data-state="signed"' in html
+    statement, signature = shown(html, "revocation-statement"), shown(html, "revocation-signature")
+    assert (statement, signature) == (revocation["statement"], revocation["signature"])
+    facts = json.loads(statement)
+    assert facts["statement"] == "letter-revocation" and facts["code"] == code and facts["number"] == made["number"]
+    assert abs(datetime.fromisoformat(facts["revoked_at"]) - datetime.now(WIB)) < timedelta(minutes=5)
+    # ... and checks it offline with the published public key alone (docs/api.md, "Checking a revocation offline").
+    pub = serialization.load_pem_public_key((settings.data_dir / "letter-signing.key.pub").read_bytes())
+    pub.verify(bytes.fromhex(signature), statement.encode())
+    # The trail keeps the signed revocation too.
+    assert (await audit_entries(database_url, "letter.revoke"))[0].detail["signature"] == signature
+
+    async def page_after(**values) -> str:
+        async with database(database_url) as db:
+            await db.execute(update(Letter).where(Letter.id == made["id"]).values(**values))
+            await db.commit()
+        status, html = await public.get(f"/v/{code}")
+        assert status == 200
+        return html
+
+    # The revocation's date moved in the database: its signature no longer holds, and the page says so.
+    revoked_at = datetime.fromisoformat(facts["revoked_at"])
+    html = await page_after(revoked_at=revoked_at - timedelta(days=30))
+    assert 'data-status="revocation-unverified"' in html and 'data-status="revoked"' not in html and 'data-status="valid"' not in html
+    moved = shown(html, "revocation-statement")
+    assert moved != statement
+    try:
+        pub.verify(bytes.fromhex(signature), moved.encode())
+    except InvalidSignature:
+        pass
+    else:
+        raise AssertionError("a moved revocation still verified offline")
+    # Another signature, or a revocation cleared but for its signature: the same.
+    html = await page_after(revoked_at=revoked_at, revocation_signature="ab" * 64)
+    assert 'data-status="revocation-unverified"' in html
+    html = await page_after(revoked_at=None, revocation_signature=signature)
+    assert 'data-status="revocation-unverified"' in html and 'data-status="valid"' not in html
+    # Put back as signed, it holds again.
+    html = await page_after(revoked_at=revoked_at, revocation_signature=signature)
+    assert 'data-status="revoked"' in html
+
+    # A revocation written into the database by hand (no signature) is never taken for a signed one.
+    async with database(database_url) as db:
+        await db.execute(update(Letter).where(Letter.id == kept["id"]).values(revoked_at=revoked_at))
+        await db.commit()
+    status, html = await public.get(f"/v/{kept['verify_url'].rsplit('/v/', 1)[1]}")
+    assert status == 200 and 'data-status="revocation-unverified"' in html and 'data-state="unverified"' in html
+    listed = {row["id"]: row["revocation"] for row in (await (await client.get(f"/api/clients/{c1}/letters")).json())["letters"]}
+    assert listed[kept["id"]]["state"] == "unverified" and listed[made["id"]]["state"] == "signed"
+
+
+async def test_revocations_made_before_signing_are_signed_from_the_audit_trail(client, office, sign_in, database_url, settings):
+    """``bimbing letters sign-revocations``, once after migration 0014: a revocation
+    the trail records is signed as of the trail's moment; one written in by hand stays unsigned."""
+    await sign_in(client, "pk1")
+    c1 = office.clients["c1"].id
+    old, forged = [await (await client.post(f"/api/clients/{c1}/letters", json={"kind": "keterangan"})).json() for _ in range(2)]
+    assert (await client.delete(f"/api/letters/{old['id']}")).status == 200
+    trail_at = (await audit_entries(database_url, "letter.revoke"))[0].at
+    async with database(database_url) as db:
+        # As a revocation made before 0014 (no signature), its row's date since moved; and one written in by hand.
+        await db.execute(update(Letter).where(Letter.id == old["id"]).values(
+            revoked_at=trail_at - timedelta(hours=5), revocation_key_id=None, revocation_signature=None))
+        await db.execute(update(Letter).where(Letter.id == forged["id"]).values(revoked_at=trail_at))
+        await db.commit()
+    public = Anonymous(client)
+    codes = {x["id"]: x["verify_url"].rsplit("/v/", 1)[1] for x in (old, forged)}
+    for letter_id in codes:
+        assert 'data-status="revocation-unverified"' in (await public.get(f"/v/{codes[letter_id]}"))[1]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+    env.update(BIMBING_DATABASE_URL=database_url, BIMBING_DATA_DIR=str(settings.data_dir), BIMBING_AUDIT_SIGNING_KEY=str(settings.audit_signing_key_path))
+    # In a thread: the app under test keeps serving on this loop meanwhile.
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "server", "letters", "sign-revocations"],
+                                   env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"signed {old['number']}" in done.stdout and f"Left 1 unsigned (no letter.revoke in the audit trail): {forged['number']}" in done.stdout
+
+    html = (await public.get(f"/v/{codes[old['id']]}"))[1]
+    assert 'data-status="revoked"' in html
+    facts = json.loads(shown(html, "revocation-statement"))
+    assert facts["revoked_at"] == trail_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pub = serialization.load_pem_public_key((settings.data_dir / "letter-signing.key.pub").read_bytes())
+    pub.verify(bytes.fromhex(shown(html, "revocation-signature")), shown(html, "revocation-statement").encode())
+    assert 'data-status="revocation-unverified"' in (await public.get(f"/v/{codes[forged['id']]}"))[1]
+    [entry] = await audit_entries(database_url, "letter.revocations_signed")
+    assert entry.detail == {"signed": [old["number"]], "left": [forged["number"]]}
 
 
 async def test_who_may_issue_and_what_is_refused(client, office, sign_in, database_url):

@@ -142,6 +142,24 @@ async def test_0010_adds_the_printed_facts_of_letters_and_takes_them_away(databa
         await engine.dispose()
 
 
+async def test_0014_adds_the_signed_revocation_of_letters_and_takes_it_away(database_url):
+    engine = make_engine(database_url)
+    signed = {"revocation_key_id", "revocation_signature"}
+    try:
+        async with engine.connect() as conn:
+            assert signed <= await conn.run_sync(_letter_columns)
+        await downgrade(engine, "0011")
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(_letter_columns)
+            assert not signed & columns and {"revoked_at", "printed"} <= columns
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert signed <= await conn.run_sync(_letter_columns)
+            assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+
+
 def _utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
 

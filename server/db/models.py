@@ -498,6 +498,10 @@ class Letter(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     revoked_at: Mapped[datetime | None]
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    # The revocation, signed with the letter key (migration 0014): the key's id
+    # and the signature of revocation_message (server/domain/documents/letters.py).
+    revocation_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revocation_signature: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # What the letter printed beyond the columns above (letterhead, the client's
     # particulars, the ledger's figures as of the issue date, the reason), so that
     # it reads the same whatever changes later (server/domain/documents/letters.py,

@@ -88,6 +88,10 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
             await db.execute(delete(StaffSession).where(StaffSession.token_hash == _hash(token)))
             await db.commit()
     response.del_cookie(COOKIE, path="/")
+    # What the browser kept for this staff member goes with the sign-in: the roll
+    # call's offline copy (its page, the invited clients' names, its service worker)
+    # and its queue. Browsers honour it on HTTPS and localhost (docs/webclient.md).
+    response.headers["Clear-Site-Data"] = '"storage"'
 
 
 async def end_staff_sessions(db, staff_id: int) -> int:

@@ -19,6 +19,18 @@ that a later change to the office profile or the client changes no issued letter
 The public page ``/v/{code}`` takes a random code (the QR code's link). An
 unknown code, or a row whose signature no longer matches, is answered as not
 found: the page never vouches for anything the key did not sign.
+
+A revocation is signed too, by the same key (issue 23: before, ``revoked_at``
+was a bare column that anyone with write access to the database could move,
+clear or forge). Its statement (``revocation_message``) names the letter by
+the facts the public page shows (code, number, kind, date, office) and says
+when it was revoked; it holds nothing the public page does not already show, so
+the page prints it with its signature and anyone with ``letter-signing.key.pub``
+can check it offline (docs/api.md, "Checking a revocation offline"). A row
+that claims a revocation its signature does not carry (an edited date, a
+signature that does not match, a revocation written in by hand) is
+``unverified``: the page then says the letter cannot be relied on, never that
+it is valid.
 """
 
 from __future__ import annotations
@@ -36,7 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.signing import HeadSigner, key_id_of, public_path
-from server.db.models import Client, Letter, LetterKind, Office, Role, Staff
+from server.db.models import AuditEntry, Client, Letter, LetterKind, Office, Role, Staff
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.office.profile import OfficeProfile, office_profile
 from server.domain.record.clients import client_sessions
@@ -232,13 +244,93 @@ async def issue_letter(
     raise DomainError(ErrorKind.conflict, "letter-number-busy", "Could not take a letter number; try again.")
 
 
-async def revoke_letter(db: AsyncSession, staff: Staff, letter: Letter) -> bool:
-    """Mark it revoked; False when it already was (idempotent, the first stays)."""
+REVOCATION_STATEMENT = "letter-revocation"
+
+
+def revoked_at_text(moment: datetime) -> str:
+    """The instant as the statement writes it: UTC, to the second, ``Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def revocation_message(letter: Letter) -> bytes:
+    """The signed revocation: canonical JSON (keys sorted, no spaces, UTF-8) of
+    the letter as the public page shows it and the moment it was revoked. The
+    ``statement`` field keeps it from ever reading as a letter's own statement."""
+    fields = {
+        "statement": REVOCATION_STATEMENT,
+        "code": letter.code,
+        "number": letter.number,
+        "kind": letter.kind.value if isinstance(letter.kind, LetterKind) else str(letter.kind),
+        "issued_on": letter.issued_on.isoformat(),
+        "office": letter.office_name,
+        "revoked_at": revoked_at_text(letter.revoked_at) if letter.revoked_at is not None else None,
+        "key_id": letter.revocation_key_id,
+    }
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# What a letter's row says of its revocation, once its signature is checked.
+NOT_REVOKED, REVOKED_SIGNED, REVOKED_UNVERIFIED = "none", "signed", "unverified"
+
+
+def revocation_state(letter: Letter, public: Ed25519PublicKey | None) -> str:
+    """``none`` (no trace of a revocation), ``signed`` (revoked, and the key
+    signed exactly this revocation) or ``unverified`` (the row claims a
+    revocation, or keeps a piece of one, that the key did not sign)."""
+    if letter.revoked_at is None and not letter.revocation_signature and not letter.revocation_key_id:
+        return NOT_REVOKED
+    if letter.revoked_at is None or not letter.revocation_signature or public is None or letter.revocation_key_id != key_id_of(public):
+        return REVOKED_UNVERIFIED
+    try:
+        public.verify(bytes.fromhex(letter.revocation_signature), revocation_message(letter))
+    except (InvalidSignature, ValueError):
+        return REVOKED_UNVERIFIED
+    return REVOKED_SIGNED
+
+
+async def revoke_letter(db: AsyncSession, signer_key: HeadSigner, staff: Staff, letter: Letter) -> bool:
+    """Revoke it and sign the revocation; False when it already was (idempotent,
+    the first revocation and its signature stay)."""
     if letter.revoked_at is not None:
         return False
-    letter.revoked_at = datetime.now(timezone.utc)
+    # To the second: the statement writes the instant so, and the column must say the same.
+    letter.revoked_at = datetime.now(timezone.utc).replace(microsecond=0)
     letter.revoked_by_id = staff.id
+    letter.revocation_key_id = signer_key.key_id
+    letter.revocation_signature = signer_key.private.sign(revocation_message(letter)).hex()
     return True
+
+
+async def sign_recorded_revocations(db: AsyncSession, signer_key: HeadSigner) -> tuple[list[Letter], list[Letter]]:
+    """Sign the revocations made before migration 0014, once, from the audit trail
+    (``bimbing letters sign-revocations``; the caller checks the trail is intact,
+    commits and audits). A letter is signed as revoked at the moment of its first
+    ``letter.revoke`` entry, whatever its row says; a row revoked with no such
+    entry (written in by hand) is left unsigned. Returns (signed, left)."""
+    rows = list((await db.execute(
+        select(Letter).where(Letter.revoked_at.is_not(None), Letter.revocation_signature.is_(None)).order_by(Letter.id)
+    )).scalars())
+    if not rows:
+        return [], []
+    entries = await db.execute(
+        select(AuditEntry.target_id, AuditEntry.at)
+        .where(AuditEntry.action == "letter.revoke", AuditEntry.target_type == "letter", AuditEntry.target_id.in_([str(r.id) for r in rows]))
+        .order_by(AuditEntry.seq)
+    )
+    first: dict[str, datetime] = {}
+    for target_id, at in entries:
+        first.setdefault(target_id, at)
+    signed, left = [], []
+    for letter in rows:
+        at = first.get(str(letter.id))
+        if at is None:
+            left.append(letter)
+            continue
+        letter.revoked_at = at.replace(microsecond=0)
+        letter.revocation_key_id = signer_key.key_id
+        letter.revocation_signature = signer_key.private.sign(revocation_message(letter)).hex()
+        signed.append(letter)
+    return signed, left
 
 
 async def find_by_code(db: AsyncSession, code: str, public: Ed25519PublicKey | None) -> Letter | None:

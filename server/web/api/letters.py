@@ -13,7 +13,7 @@ from sqlalchemy import select
 from server.audit.signing import SigningKeyError
 from server.db.models import Client, Letter, LetterKind, Role, Staff
 from server.domain.access import require_client
-from server.domain.documents.letters import issue_letter, revoke_letter
+from server.domain.documents.letters import issue_letter, revocation_message, revocation_state, revoke_letter
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.keys import audit_key, db_key, letter_keys_key, settings_key
 from server.security.auth import current_staff
@@ -35,6 +35,22 @@ def verify_url(request: web.Request, letter: Letter) -> str:
     return f"{base_url(request, request.app[settings_key])}/v/{letter.code}"
 
 
+def revocation_json(request: web.Request, letter: Letter) -> dict[str, Any] | None:
+    """The signed revocation as the public page shows it (``null`` when the letter
+    was never revoked): ``state`` ``signed`` or ``unverified``, the statement
+    (the exact signed text) and its signature."""
+    state = revocation_state(letter, request.app[letter_keys_key].public())
+    if state == "none":
+        return None
+    return {
+        "state": state,
+        "revoked_at": letter.revoked_at.isoformat() if letter.revoked_at else None,
+        "key_id": letter.revocation_key_id,
+        "statement": revocation_message(letter).decode(),
+        "signature": letter.revocation_signature,
+    }
+
+
 def letter_json(request: web.Request, letter: Letter) -> dict[str, Any]:
     return {
         "id": letter.id,
@@ -49,6 +65,7 @@ def letter_json(request: web.Request, letter: Letter) -> dict[str, Any]:
         # The ledger's figures the letter printed, as of its issue date (null for letters issued before migration 0010).
         "attendance": (letter.printed or {}).get("attendance"),
         "revoked": letter.revoked_at is not None,
+        "revocation": revocation_json(request, letter),
         "verify_url": verify_url(request, letter),
         "print_url": f"/letters/{letter.id}",
     }
@@ -62,10 +79,7 @@ async def create(request: web.Request, staff: Staff, client_id: int, kind: Lette
         # "Selesai bimbingan" says supervision has ended: not before its last day.
         if kind == LetterKind.selesai and day < client.supervision_end:
             raise DomainError(ErrorKind.conflict, "supervision-not-ended", "Supervision has not ended yet.", key="error.supervision_not_ended")
-        try:
-            signer = request.app[letter_keys_key].signer()
-        except SigningKeyError as exc:
-            raise DomainError(ErrorKind.conflict, "letter-key-missing", str(exc), key="error.letter_key_missing") from None
+        signer = letter_signer(request)
         letter = await issue_letter(db, signer, staff, client, kind, day, request.app[settings_key].timezone, reason)
         await db.commit()
     await request.app[audit_key].record(
@@ -85,16 +99,29 @@ async def load_letter(db, staff: Staff, letter_id: int) -> Letter:
     return letter
 
 
+def letter_signer(request: web.Request):
+    """The letter key, or 409 ``letter-key-missing`` (production never makes one)."""
+    try:
+        return request.app[letter_keys_key].signer()
+    except SigningKeyError as exc:
+        raise DomainError(ErrorKind.conflict, "letter-key-missing", str(exc), key="error.letter_key_missing") from None
+
+
 async def revoke(request: web.Request, staff: Staff, letter_id: int) -> Letter:
     async with request.app[db_key]() as db:
         letter = await load_letter(db, staff, letter_id)
         # A PK revokes letters about their own clients; supervisors and admins any in the office.
         if staff.role == Role.pk and letter.client.officer_id != staff.id:
             raise not_found("letter")
-        changed = await revoke_letter(db, staff, letter)
+        changed = await revoke_letter(db, letter_signer(request), staff, letter)
         await db.commit()
     if changed:
-        await request.app[audit_key].record("letter.revoke", actor=staff, target_type="letter", target_id=letter.id, detail={"number": letter.number, "client_id": letter.client_id})
+        # The signed revocation goes into the trail too: a row cleared later still leaves it there.
+        await request.app[audit_key].record(
+            "letter.revoke", actor=staff, target_type="letter", target_id=letter.id,
+            detail={"number": letter.number, "client_id": letter.client_id, "revoked_at": letter.revoked_at.isoformat(),
+                    "key_id": letter.revocation_key_id, "signature": letter.revocation_signature},
+        )
     return letter
 
 

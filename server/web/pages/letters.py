@@ -21,7 +21,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from server.db.models import GuidanceSession, Letter, LetterKind, Office, Outcome, Program, SessionStatus
-from server.domain.documents.letters import REASON_MAX, find_by_code
+from server.domain.documents.letters import REASON_MAX, find_by_code, revocation_message, revocation_state
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.office.logo import logo_file
 from server.domain.office.profile import FIELDS as PROFILE_FIELDS
@@ -164,4 +164,8 @@ async def verify_page(request: web.Request) -> web.Response:
         letter = await find_by_code(db, code, request.app[letter_keys_key].public())
     if letter is None:
         return render(request, "letters/verify.html", {"letter": None}, status=404)
-    return render(request, "letters/verify.html", {"letter": letter})
+    # The revocation is shown with its signed statement, so that it can be checked offline.
+    state = revocation_state(letter, request.app[letter_keys_key].public())
+    statement = revocation_message(letter).decode() if state != "none" else None
+    return render(request, "letters/verify.html", {"letter": letter, "revocation": state, "statement": statement,
+                                                    "office_tz": request.app[settings_key].timezone})

@@ -5,7 +5,7 @@ printable daftar hadir."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 from urllib.parse import quote
 
 from aiohttp import web
@@ -18,8 +18,10 @@ from server.domain.errors import DomainError, ErrorKind
 from server.domain.fieldwork import mobile_events as events_domain
 from server.domain.fieldwork import mobile_planner
 from server.domain.office.profile import office_profile
+from server.domain.record.appointments import event_span
 from server.keys import audit_key, db_key, settings_key
 from server.security import auth
+from server.static_files import webclient_dir
 from server.web.api.mobile_events import (
     CadenceUpdate,
     EventCreate,
@@ -35,6 +37,12 @@ from server.web.validation import int_param
 
 routes = web.RouteTableDef()
 
+# The roll call's service worker (webclient/rollcall-sw.js). Served from here, not
+# from /static/: a worker controls only pages under the folder its script is served
+# from, and the roll-call pages are under /mobile-events/ (docs/webclient.md).
+ROLLCALL_WORKER = webclient_dir() / "rollcall-sw.js"
+ROLLCALL_WORKER_PATH = "/mobile-events/rollcall-sw.js"
+
 
 async def _duty_staff(db, office_id: int) -> list[Staff]:
     return list((await db.execute(select(Staff).where(Staff.office_id == office_id, Staff.active, Staff.role.in_([Role.pk, Role.supervisor])).order_by(Staff.name))).scalars())
@@ -49,6 +57,15 @@ async def list_page(request: web.Request) -> web.Response:
         past = list(reversed(await events_domain.events_between(db, staff.office_id, now - timedelta(days=366), now - timedelta(days=1))))
         per_kelurahan = await events_domain.days_per_kelurahan(db, staff.office_id, utcnow(), request.app[settings_key].timezone)
     return render(request, "mobile/list.html", {"upcoming": upcoming, "past": past, "per_kelurahan": per_kelurahan, "today": now})
+
+
+@routes.get(ROLLCALL_WORKER_PATH)
+async def rollcall_worker(request: web.Request) -> web.Response:
+    """The worker script, for signed-in staff. Same origin, JavaScript, under the
+    site's CSP; ``no-store`` like every answer outside /static/, so a changed
+    worker is picked up on the next visit with a signal."""
+    auth.current_staff(request)
+    return web.Response(body=ROLLCALL_WORKER.read_bytes(), content_type="text/javascript", charset="utf-8")
 
 
 @routes.get("/mobile-events/plan")
@@ -205,7 +222,10 @@ async def rollcall_page(request: web.Request) -> web.Response:
         event: MobileEvent = await events_domain.load_event(db, staff, int_param(request, "id"))
     if not events_domain.may_roll_call(staff, event):
         raise DomainError(ErrorKind.forbidden, "forbidden", "Only the PKs on duty or a supervisor take the roll call.")
-    data = {"event_id": event.id, "staff_id": staff.id, "strings": _strings(request, "rollcall.")}
+    # The page may keep itself and the invited on this phone until the event ends (offline_until), no longer.
+    ends = event_span(event, request.app[settings_key].timezone)[1]
+    data = {"event_id": event.id, "staff_id": staff.id, "strings": _strings(request, "rollcall."),
+            "offline_until": ends.astimezone(timezone.utc).isoformat(), "worker": ROLLCALL_WORKER_PATH}
     return render(request, "mobile/rollcall.html", {"event": event, "data": data})
 
 
