@@ -52,6 +52,16 @@ class Gateway:
         return Counter(k for k, what in self.requests if what == "200")
 
 
+async def serve_gateway(app: web.Application) -> tuple[web.AppRunner, int]:
+    """A gateway (any aiohttp app) on 127.0.0.1, a port the system picked; the
+    caller cleans the runner up."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, runner.addresses[0][1]
+
+
 async def test_the_outbox_survives_gateway_failures_and_a_restart(tmp_path, settings, office, database_url):
     c1 = office.clients["c1"]
     # An appointment half an hour from now: its reminder (this morning's, or, just
@@ -64,11 +74,7 @@ async def test_the_outbox_survives_gateway_failures_and_a_restart(tmp_path, sett
     gateway = Gateway()
     app = web.Application()
     app.router.add_post("/send", gateway.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    gport = runner.addresses[0][1]
+    runner, gport = await serve_gateway(app)
     server = ServerProcess(tmp_path, settings, BIMBING_NOTIFY_URL=f"http://127.0.0.1:{gport}/send",
                            # 3 s, not 1: this gateway answers from the test's own event loop, which a
                            # loaded machine (a parallel run) can hold past 1 s, and its 500 then reads as a timeout.
