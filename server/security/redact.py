@@ -55,4 +55,11 @@ def redact_urls(text: str) -> str:
     """``text`` with every URL in it passed through :func:`redact_url`."""
     if "://" not in text:
         return text
-    return _URL.sub(lambda m: redact_url(m.group(0)), text)
+    return _URL.sub(_redact_match, text)
+
+
+def _redact_match(match: re.Match) -> str:
+    # Punctuation that ends a sentence after a URL is the sentence's, not the URL's.
+    url = match.group(0)
+    bare = url.rstrip(".,;:!?")
+    return redact_url(bare) + url[len(bare):]
