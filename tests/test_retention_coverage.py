@@ -46,10 +46,10 @@ from tests.foundation import database
 DEPLOY = Path(__file__).resolve().parent.parent / "docs" / "deploy.md"
 
 # What makes a table hold personal data: its rows are about one client (a
-# foreign key to the client or to one of the client's sessions), or a column
-# names, reaches or describes a person. Staff foreign keys that only say who
-# acted (created_by_id...) do not make a row personal; the staff row itself does.
-ABOUT_A_CLIENT = {"client", "guidance_session"}
+# foreign key to the client, or to a row that is about one: a session, a
+# letter...), or a column names, reaches or describes a person. Staff foreign
+# keys that only say who acted (created_by_id...) do not make a row personal;
+# the staff row itself does.
 PERSON_COLUMNS = {
     "name", "phone", "register_number", "street", "rt_rw", "nip", "username", "password_hash", "token_hash",
     "signer_name", "signer_nip", "client_initials", "notes", "message", "reply", "text", "findings", "follow_up",
@@ -59,14 +59,24 @@ PERSON_COLUMNS = {
 NAME_IS_NO_PERSON = {"office", "area"}
 
 
+def about_a_client(metadata: MetaData) -> set[str]:
+    """The client's table and every table that points at it, directly or through another."""
+    found = {"client"}
+    while True:
+        more = {t.name for t in metadata.tables.values() if any(fk.target_fullname.split(".")[0] in found for fk in t.foreign_keys)} - found
+        if not more:
+            return found
+        found |= more
+
+
 def personal_tables(metadata: MetaData) -> set[str]:
     found = set()
+    clients = about_a_client(metadata)
     for table in metadata.tables.values():
-        about_a_client = any(fk.target_fullname.split(".")[0] in ABOUT_A_CLIENT for fk in table.foreign_keys)
         columns = {c.name for c in table.columns} & PERSON_COLUMNS
         if table.name in NAME_IS_NO_PERSON:
             columns.discard("name")
-        if about_a_client or columns:
+        if table.name in clients or columns:
             found.add(table.name)
     return found
 
@@ -83,9 +93,10 @@ def test_the_walk_finds_a_new_table_about_a_client():
     for name in ("office", "area", "staff", "client"):
         Base.metadata.tables[name].to_metadata(metadata)
     Table("client_note", metadata, Column("id", Integer, primary_key=True), Column("client_id", ForeignKey("client.id")))
+    Table("client_note_reading", metadata, Column("id", Integer, primary_key=True), Column("note_id", ForeignKey("client_note.id")))
     Table("guarantor", metadata, Column("id", Integer, primary_key=True), Column("phone", String(32)))
-    Table("kelurahan_stat", metadata, Column("id", Integer, primary_key=True), Column("total", Integer))
-    assert personal_tables(metadata) == {"client", "staff", "client_note", "guarantor"}
+    Table("kelurahan_stat", metadata, Column("id", Integer, primary_key=True), Column("total", Integer), Column("area_id", ForeignKey("area.id")))
+    assert personal_tables(metadata) == {"client", "staff", "client_note", "client_note_reading", "guarantor"}
 
 
 def _retention_section() -> str:
