@@ -347,7 +347,7 @@ def audit_sign() -> None:
 @audit.command("retention")
 @click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
 def audit_retention(dry_run: bool) -> None:
-    """Remove sessions and audit entries older than the retention settings (audited)."""
+    """Remove sessions, audit entries and other personal data older than the retention settings (audited)."""
     from server.audit.retention import RetentionRefused, apply_retention
 
     settings = _settings()

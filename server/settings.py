@@ -71,6 +71,9 @@ class Settings:
     late_entry_days: int = 3
     audit_retention_days: int = 730
     session_retention_days: int = 3650
+    # Reminders (the gateway's outbox, the "sent" marks), invitations to past mobile-counseling
+    # days and dead client links are removed this long after their day (server/audit/retention.py).
+    outreach_retention_days: int = 90
     audit_signing_key_path: Path | None = None
     audit_sign_every: int = 100
     # The Ed25519 key that signs letters (server/domain/documents/letters.py); None: <data_dir>/letter-signing.key.
@@ -94,7 +97,12 @@ class Settings:
     # is closed, and its connected interval with reason ``timeout``.
     heartbeat_timeout_seconds: float = 20
     # Optional SMS/WhatsApp gateway: reminders are POSTed there through an outbox (server/domain/outreach/notify.py).
+    # A credential in its query or user part is sent as given but never logged or stored
+    # (server/security/redact.py); the credential belongs in ``notify_token``, sent in the
+    # header ``notify_token_header`` (``Authorization``: as ``Bearer <token>``; any other: the token).
     notify_url: str | None = None
+    notify_token: str | None = None
+    notify_token_header: str = "Authorization"
     notify_timeout_seconds: float = 10
     notify_poll_seconds: float = 30
     notify_max_attempts: int = 8
@@ -188,6 +196,11 @@ class Settings:
                 parse_master_key(recording_key)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
+        notify_url, notify_token = _notify_url(get("NOTIFY_URL")), _header_value("NOTIFY_TOKEN", get("NOTIFY_TOKEN"))
+        notify_token_header = _header_name("NOTIFY_TOKEN_HEADER", get("NOTIFY_TOKEN_HEADER", "Authorization") or "Authorization")
+        if notify_url and notify_token and notify_token_header.lower() == "authorization" and "@" in notify_url.split("://", 1)[1].split("/", 1)[0]:
+            # aiohttp would turn the URL's user and password into an Authorization header of its own.
+            raise ConfigError(f"{ENV_PREFIX}NOTIFY_URL carries a user and password and {ENV_PREFIX}NOTIFY_TOKEN is set: keep the credential in one of them")
         return cls(
             database_url=_normalise_db_url(database_url),
             secret_key=secret_key,
@@ -226,7 +239,9 @@ class Settings:
             abandoned_minutes=_minutes("ABANDONED_MINUTES", get("ABANDONED_MINUTES"), 15.0),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
             heartbeat_timeout_seconds=max(2, get_int("HEARTBEAT_TIMEOUT_SECONDS", 20)),
-            notify_url=get("NOTIFY_URL"),
+            notify_url=notify_url,
+            notify_token=notify_token,
+            notify_token_header=notify_token_header,
             notify_timeout_seconds=max(1, get_int("NOTIFY_TIMEOUT_SECONDS", 10)),
             notify_poll_seconds=max(1, get_int("NOTIFY_POLL_SECONDS", 30)),
             notify_max_attempts=max(1, get_int("NOTIFY_MAX_ATTEMPTS", 8)),
@@ -238,11 +253,49 @@ class Settings:
             recorder_urls=get_list("RECORDER_URLS"),
             recorder_token=get("RECORDER_TOKEN"),
             session_retention_days=get_int("SESSION_RETENTION_DAYS", 3650),
+            outreach_retention_days=max(get_int("OUTREACH_RETENTION_DAYS", 90), 7),
             letter_signing_key_path=Path(get("LETTER_SIGNING_KEY", str(data_dir / "letter-signing.key"))),
             audit_signing_key_path=Path(get("AUDIT_SIGNING_KEY", str(data_dir / "audit-signing.key")))
             if signing_key or not production
             else None,
         )
+
+
+def _notify_url(raw: str | None) -> str | None:
+    """The gateway's address: http(s) with a host. Named in errors without its
+    user information or query, which may hold the gateway's key."""
+    if raw is None:
+        return None
+    from urllib.parse import urlsplit
+
+    from server.security.redact import redact_url
+
+    try:
+        parts = urlsplit(raw)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises on a port that is no number)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{ENV_PREFIX}NOTIFY_URL must be an http:// or https:// address with a host, got {redact_url(raw) or '<url>'!r}")
+    return raw
+
+
+# Headers the sender sets itself, or that HTTP reserves: the credential may not replace them.
+_RESERVED_HEADERS = {"content-type", "content-length", "host", "idempotency-key", "transfer-encoding", "connection", "cookie"}
+
+
+def _header_name(name: str, raw: str) -> str:
+    if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}", raw) or raw.lower() in _RESERVED_HEADERS:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be an HTTP header name (letters, digits, '-'), not one of {sorted(_RESERVED_HEADERS)}, got {raw!r}")
+    return raw
+
+
+def _header_value(name: str, raw: str | None) -> str | None:
+    # The value itself is never repeated in the message: it is a secret.
+    if raw is not None and not re.fullmatch(r"[\x21-\x7e]+( [\x21-\x7e]+)*", raw):
+        raise ConfigError(f"{ENV_PREFIX}{name} must be printable ASCII without line breaks or tabs")
+    return raw
 
 
 def _networks(values: tuple[str, ...]) -> tuple[str, ...]:

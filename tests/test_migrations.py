@@ -236,3 +236,29 @@ async def test_0009_dates_the_entry_of_sessions_logged_before_it(database_url):
         await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+async def test_0013_cuts_gateway_credentials_out_of_last_error_and_neutralises_waiting_texts(database_url):
+    """Rows written before 0013 may hold the gateway's key (aiohttp's message
+    carried the URL whole) and the full text of a reminder still to be sent."""
+    engine = make_engine(database_url)
+    try:
+        await downgrade(engine, "0011")
+        office = await seed_office(database_url)
+        c1 = office.clients["c1"]
+        leaked = "TooManyRedirects: 302, message='', url=URL('http://u:pw@gw.example:8080/send?key=s3cr3t')"
+        async with engine.begin() as conn:
+            for key, state, error in (("a", "failed", leaked), ("b", "pending", "HTTP 500"), ("c", "sent", "")):
+                await conn.execute(
+                    text("INSERT INTO notify_outbox (key, client_id, kind, phone, text, state, attempts, last_error, next_attempt_at, created_at) "
+                         "VALUES (:key, :client, 'overdue', '6281200000000', 'Yth. Klien c1, Anda sudah terlambat wajib lapor 9 hari.', :state, 1, :error, :at, :at)"),
+                    {"key": key, "client": c1.id, "state": state, "error": error, "at": _utc(2026, 1, 5, 1)},
+                )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = {r.key: (r.last_error, r.text) for r in (await conn.execute(text("SELECT key, last_error, text FROM notify_outbox"))).all()}
+        assert rows["a"][0] == "TooManyRedirects: 302, message='', url=URL('http://gw.example:8080/send')"
+        assert rows["b"] == ("HTTP 500", "Anda punya jadwal di Bapas; buka tautan Anda.")
+        assert "terlambat" in rows["a"][1] and "terlambat" in rows["c"][1]  # not waiting: kept as sent (retention removes them)
+    finally:
+        await engine.dispose()

@@ -52,33 +52,43 @@ class Gateway:
         return Counter(k for k, what in self.requests if what == "200")
 
 
-async def test_the_outbox_survives_gateway_failures_and_a_restart(tmp_path, settings, office, database_url):
-    c1 = office.clients["c1"]
-    # An appointment half an hour from now: its reminder (this morning's, or, just
-    # before midnight, the day-before one) is due now, at any hour.
-    async with database(database_url) as db:
-        when = utcnow() + timedelta(minutes=30)
-        db.add(GuidanceSession(office_id=c1.office_id, client_id=c1.id, officer_id=c1.officer_id, mode=SessionMode.office, status=SessionStatus.scheduled, scheduled_at=when))
-        await db.commit()
-
-    gateway = Gateway()
-    app = web.Application()
-    app.router.add_post("/send", gateway.handle)
+async def serve_gateway(app: web.Application) -> tuple[web.AppRunner, int]:
+    """A gateway (any aiohttp app) on 127.0.0.1, a port the system picked; the
+    caller cleans the runner up."""
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    gport = runner.addresses[0][1]
+    return runner, runner.addresses[0][1]
+
+
+async def test_the_outbox_survives_gateway_failures_and_a_restart(tmp_path, settings, office, database_url):
+    c1 = office.clients["c1"]
+
+    gateway = Gateway()
+    app = web.Application()
+    app.router.add_post("/send", gateway.handle)
+    runner, gport = await serve_gateway(app)
     server = ServerProcess(tmp_path, settings, BIMBING_NOTIFY_URL=f"http://127.0.0.1:{gport}/send",
                            # 3 s, not 1: this gateway answers from the test's own event loop, which a
                            # loaded machine (a parallel run) can hold past 1 s, and its 500 then reads as a timeout.
                            BIMBING_NOTIFY_TIMEOUT_SECONDS="3", BIMBING_NOTIFY_POLL_SECONDS="1")
     try:
         await server.start()
-        # First attempts fail with 500; the admin sees it.
-        await until(lambda: any(what == "500" for _k, what in gateway.requests), timeout=30, what="a first attempt")
         async with party_http(server.base) as admin:
             await sign_in(admin, "admin")
+            # An appointment half an hour from now: its reminder (this morning's, or, just
+            # before midnight, the day-before one) is due now, at any hour. Booked only once
+            # the admin is signed in: a 500 is the last error for about 4 s (1 s back-off, then
+            # the 3 s hang), and a sign-in on a loaded machine (Argon2) took 4.8 s; between
+            # 17:00 and 01:00 UTC no overdue reminder (08:00 office time) is there to show one.
+            async with database(database_url) as db:
+                when = utcnow() + timedelta(minutes=30)
+                db.add(GuidanceSession(office_id=c1.office_id, client_id=c1.id, officer_id=c1.officer_id, mode=SessionMode.office,
+                                       status=SessionStatus.scheduled, scheduled_at=when))
+                await db.commit()
+            # First attempts fail with 500; the admin sees it.
+            await until(lambda: any(what == "500" for _k, what in gateway.requests), timeout=30, what="a first attempt")
 
             async def failure_listed():
                 async with admin.get("/api/notify/outbox") as resp:

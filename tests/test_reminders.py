@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from server.app import create_app
-from server.db.models import GuidanceSession, NotifyOutbox, SessionStatus, utcnow
+from server.db.models import GuidanceSession, NotifyOutbox, Office, SessionStatus, utcnow
 from tests.audit_support import audit_entries
 from tests.foundation import database
 from tests.peers import until
@@ -200,6 +200,10 @@ async def test_the_gateway_is_sent_the_reminders_of_every_appointment_the_client
     gw = web.Application()
     gw.router.add_post("/send", gateway)
     gw_server = await aiohttp_server(gw)
+    # The full text, which this office chose (the gateway gets a neutral sentence by default: tests/test_notify_secrets.py).
+    async with database(database_url) as db:
+        (await db.get(Office, office.id)).settings = {"reminders": {"full_text": True}}
+        await db.commit()
     app = create_app(replace(settings, notify_url=str(gw_server.make_url("/send")), notify_poll_seconds=0.2))
     http = await aiohttp_client(app)
     await sign_in(http, "pk1")

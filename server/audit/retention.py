@@ -1,7 +1,10 @@
-"""Retention: removing session logs and audit entries older than the office keeps them.
+"""Retention: removing session logs, audit entries and every other piece of
+personal data older than the office keeps them.
 
 Sessions (with their events and note versions) are removed when they ended
-more than ``session_retention_days`` ago. Audit entries are removed as a
+more than ``session_retention_days`` ago; clients, reminders, the gateway's
+outbox, kendala, links and invitations by the rules of
+server/audit/personal_data.py, which lists every table with personal data. Audit entries are removed as a
 *prefix* of the chain: every entry up to the newest one older than
 ``audit_retention_days``. The hash of the last removed entry is signed as a
 *checkpoint* and becomes the genesis of what remains, so the rest of the chain
@@ -14,12 +17,13 @@ of tampering would launder it. The run itself is appended to the trail.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.audit import personal_data
 from server.audit.chain import AuditLog
 from server.audit.signing import CHECKPOINT
 from server.audit.verify import verify
@@ -27,7 +31,6 @@ from server.db.models import (
     AuditEntry,
     AuditHead,
     GuidanceSession,
-    Kendala,
     NoteVersion,
     Recording,
     SessionEvent,
@@ -51,6 +54,8 @@ class RetentionResult:
     recordings_removed: int = 0
     audit_entries_removed: int = 0
     checkpoint_seq: int | None = None
+    # Rows removed from the other tables with personal data, by table (server/audit/personal_data.py).
+    personal: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
 
     def as_dict(self) -> dict:
@@ -64,13 +69,23 @@ class RetentionResult:
         )
         if self.checkpoint_seq is not None:
             text += f"; the chain now starts after the signed checkpoint at seq={self.checkpoint_seq}"
-        return text + "."
+        text += "."
+        others = ", ".join(f"{n} {table}" for table, n in sorted(self.personal.items()) if n)
+        return text + (f" Personal data: {others}." if others else "")
 
 
 async def _old_sessions(db: AsyncSession, cutoff: datetime) -> list[int]:
     open_ = (SessionStatus.scheduled, SessionStatus.active)
     ended = func.coalesce(GuidanceSession.ended_at, GuidanceSession.scheduled_at)
     return list((await db.execute(select(GuidanceSession.id).where(ended < cutoff, GuidanceSession.status.not_in(open_)))).scalars())
+
+
+async def _sessions_of(db: AsyncSession, clients: list[int]) -> list[int]:
+    found: list[int] = []
+    for start in range(0, len(clients), BATCH):
+        chunk = clients[start : start + BATCH]
+        found += (await db.execute(select(GuidanceSession.id).where(GuidanceSession.client_id.in_(chunk)))).scalars()
+    return found
 
 
 async def apply_retention(
@@ -84,23 +99,26 @@ async def apply_retention(
     audit_cutoff = now - timedelta(days=settings.audit_retention_days)
 
     async with sessionmaker() as db:
-        # Sessions first (ordinary rows; their removal is recorded in the trail below).
-        ids = await _old_sessions(db, session_cutoff)
+        # Removed for real in a dry run too, then rolled back: the counts are exact.
+        removed = result.personal
+        await personal_data.remove_outreach(db, settings, now, removed)
+        # Sessions next (ordinary rows; their removal is recorded in the trail below), then the clients
+        # whose supervision ended before the cutoff, each with every session of theirs.
+        clients = await personal_data.clients_past_retention(db, settings, now)
+        ids = sorted(set(await _old_sessions(db, session_cutoff)) | set(await _sessions_of(db, clients)))
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
-            result.events_removed += await db.scalar(select(func.count()).select_from(SessionEvent).where(SessionEvent.session_id.in_(chunk))) or 0
-            result.note_versions_removed += await db.scalar(select(func.count()).select_from(NoteVersion).where(NoteVersion.session_id.in_(chunk))) or 0
             names = list((await db.execute(select(Recording.path).where(Recording.session_id.in_(chunk)))).scalars())
             result.recordings_removed += len(names)
-            if not dry_run:
-                await db.execute(delete(SessionEvent).where(SessionEvent.session_id.in_(chunk)))
-                await db.execute(delete(NoteVersion).where(NoteVersion.session_id.in_(chunk)))
-                await db.execute(delete(Recording).where(Recording.session_id.in_(chunk)))
-                recording_files.extend(names)
-                # A kendala belongs to the client; it only loses its link to the session.
-                await db.execute(update(Kendala).where(Kendala.session_id.in_(chunk)).values(session_id=None))
-                await db.execute(delete(GuidanceSession).where(GuidanceSession.id.in_(chunk)))
+            recording_files.extend(names)
+            result.events_removed += (await db.execute(delete(SessionEvent).where(SessionEvent.session_id.in_(chunk)))).rowcount or 0
+            result.note_versions_removed += (await db.execute(delete(NoteVersion).where(NoteVersion.session_id.in_(chunk)))).rowcount or 0
+            await db.execute(delete(Recording).where(Recording.session_id.in_(chunk)))
+            await personal_data.unlink_sessions(db, chunk, removed)
+            await db.execute(delete(GuidanceSession).where(GuidanceSession.id.in_(chunk)))
         result.sessions_removed = len(ids)
+        for start in range(0, len(clients), BATCH):
+            await personal_data.remove_clients(db, clients[start : start + BATCH], removed)
 
         # Audit entries: the prefix up to the newest entry older than the cutoff.
         last_old = await db.scalar(select(func.max(AuditEntry.seq)).where(AuditEntry.at < audit_cutoff))
@@ -120,6 +138,7 @@ async def apply_retention(
                 await db.execute(delete(AuditHead).where(AuditHead.seq <= last_old, or_(AuditHead.kind != CHECKPOINT, AuditHead.seq < last_old)))
         if dry_run:
             await db.rollback()
+            recording_files.clear()
         else:
             await db.commit()
     if recording_files:

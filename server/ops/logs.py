@@ -6,7 +6,9 @@ What never reaches a log line: a join token (``/j/{token}`` is logged by its
 route template, never by its path; query strings are never logged), a password
 (request bodies are never logged), note text (call events are logged by kind and
 actor, never their detail). tests/test_logs.py greps the log of a real run for
-all three.
+all three. Nor does a URL's user information or query, wherever the URL comes
+from (a configured gateway's key, a library's exception): both formatters pass
+every line through server/security/redact.py.
 
 The ids travel in context variables, set by :func:`request_log_middleware` (and
 by the signaling handler for a socket's session); :class:`ContextFilter` copies
@@ -25,6 +27,7 @@ from datetime import datetime, timezone
 from aiohttp import web
 
 from server.keys import metrics_key
+from server.security.redact import redact_urls
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 session_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("session_id", default=None)
@@ -53,21 +56,29 @@ class ContextFilter(logging.Filter):
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "session_part", "taskName"}
 
 
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT``, every URL in the line (message and traceback) redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_urls(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, ids, and any ``extra``."""
+    """One JSON object per line: time, level, logger, message, ids, and any ``extra``;
+    every URL in a text field redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_urls(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in line:
-                line[key] = value
+                line[key] = redact_urls(value) if isinstance(value, str) else value
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = redact_urls(self.formatException(record.exc_info))
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
@@ -75,7 +86,7 @@ def configure(log_format: str = "text", level: int = logging.INFO) -> None:
     """The process's logging: one handler on the root logger, to standard error."""
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

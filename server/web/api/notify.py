@@ -1,4 +1,5 @@
-"""The reminder gateway's outbox, for the admin: what is pending, sent, failed and why."""
+"""The reminder gateway's outbox, for the office's admin and supervisors: what of
+their office's reminders is pending, sent, failed and why (never another office's)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ async def notify_outbox(request: web.Request) -> web.Response:
     require_role(staff, Role.admin, Role.supervisor)
     settings = request.app[settings_key]
     async with request.app[db_key]() as db:
-        counts = await outbox.summary(db)
-        rows = await outbox.problems(db)
+        counts = await outbox.summary(db, staff.office_id)
+        rows = await outbox.problems(db, staff.office_id)
     return web.json_response({
         "gateway": bool(settings.notify_url),
         "counts": counts,

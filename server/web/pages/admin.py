@@ -3,9 +3,11 @@
 Settings come from the environment (docs/deploy.md), not from this page: a
 change to TURN or retention is an operator's act on the server, reviewed like
 any deployment, so the page shows what is in force and where to change it.
-Secrets are never shown, only whether they are set. The one exception is the
-office's own reporting rule (``min_report_minutes``), which the office sets in
-the app, audited (server/domain/record/rules.py).
+Secrets are never shown, only whether they are set. The exceptions are the
+office's own settings, which the office sets in the app, audited: its reporting
+rule (``min_report_minutes``, server/domain/record/rules.py) and whether the
+gateway's reminders carry their full text (``reminder_full_text``,
+server/domain/outreach/wording.py).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from server.db.models import Office, Role, Staff
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind, invalid
 from server.domain.office.staff import add_staff
-from server.domain.record.rules import MIN_REPORT_MINUTES_RANGE, rules_of, update_rules
+from server.domain.outreach.wording import full_text_on
+from server.domain.record.rules import MIN_REPORT_MINUTES_RANGE, rules_of
 from server.keys import audit_key, db_key, passwords_key, settings_key
 from server.security import auth
 from server.security.auth import current_staff
 from server.security.passwords import MIN_LENGTH
+from server.web.api.office import change_office_settings
 from server.web.api.staff import StaffCreate, StaffUpdate
 from server.web.errors import http_status
 from server.web.forms import form_dict
@@ -76,12 +80,13 @@ async def settings_page(request: web.Request) -> web.Response:
     }
     rows = [(key, values[key]) for key in SETTING_KEYS]
     return render(request, "admin/settings.html", {"rows": rows, "turn_ok": settings.turn_enabled, "rules": rules_of(office, settings.timezone),
-                                                   "minutes_range": MIN_REPORT_MINUTES_RANGE})
+                                                   "minutes_range": MIN_REPORT_MINUTES_RANGE, "reminder_full_text": full_text_on(office)})
 
 
 @routes.post("/admin/settings/rules")
 async def office_rules_submit(request: web.Request) -> web.Response:
-    """The office's reporting rules, from the settings page (as ``PUT /api/office/settings``)."""
+    """The office's own settings, from the settings page (as ``PUT /api/office/settings``):
+    the reporting rule, and the reminders' full text (a checkbox: absent is off)."""
     me = current_staff(request)
     require_role(me, Role.admin, Role.supervisor)
     form = form_dict(await request.post())
@@ -91,7 +96,8 @@ async def office_rules_submit(request: web.Request) -> web.Response:
         raise invalid("min_report_minutes", "whole minutes")
     async with request.app[db_key]() as db:
         office = await db.scalar(select(Office).where(Office.id == me.office_id))
-        _after, changed = update_rules(office, request.app[settings_key].timezone, min_report_minutes=int(text))
+        changed = change_office_settings(office, request.app[settings_key].timezone, min_report_minutes=int(text),
+                                         reminder_full_text=form.get("reminder_full_text") == "on")
         await db.commit()
     if changed:
         await request.app[audit_key].record("office.settings", actor=me, target_type="office", target_id=me.office_id,

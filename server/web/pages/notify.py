@@ -1,4 +1,4 @@
-"""The admin's view of the reminder gateway's outbox: counts and every failure."""
+"""The admin's view of the reminder gateway's outbox: the office's counts and every failure."""
 
 from __future__ import annotations
 
@@ -19,6 +19,6 @@ async def notify_page(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
     require_role(staff, Role.admin, Role.supervisor)
     async with request.app[db_key]() as db:
-        counts = await outbox.summary(db)
-        rows = await outbox.problems(db)
+        counts = await outbox.summary(db, staff.office_id)
+        rows = await outbox.problems(db, staff.office_id)
     return render(request, "notify/outbox.html", {"counts": counts, "rows": rows, "gateway": bool(request.app[settings_key].notify_url)})
