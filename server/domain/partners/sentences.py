@@ -225,3 +225,16 @@ def entry_dict(e: ServiceHours, tz_iso) -> dict:
     return {"id": e.id, "client_id": e.client_id, "date": e.date.isoformat(), "hours": hours_of(e.minutes), "task": e.task, "status": e.status.value,
             "entered_by": "site_supervisor" if e.site_link_id else "staff", "created_at": tz_iso(e.created_at),
             "decided_at": tz_iso(e.decided_at) if e.decided_at else None, "reason": e.reason or None}
+
+
+async def completion_facts(db: AsyncSession, client: Client) -> dict:
+    """What the completion letter for the Kejaksaan prints about the hours; a
+    refusal while any hour ordered is not yet approved."""
+    sentence = await sentence_of(db, client.id)
+    s = await summary(db, sentence)
+    if s is None or not s.complete:
+        raise DomainError(ErrorKind.conflict, "hours-outstanding", "Community service is not complete: hours ordered are still to be approved.",
+                          key="error.hours_outstanding")
+    assert sentence is not None
+    return {"ordered": hours_of(s.ordered), "approved": hours_of(s.approved), "placement": sentence.placement.name if sentence.placement else "",
+            "site_supervisor": sentence.site_supervisor}
