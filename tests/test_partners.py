@@ -6,10 +6,13 @@ its own."""
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
 from server.db.partners import ReferralReport
 from tests.audit_support import audit_entries
+from tests.clock import office_today
 from tests.foundation import database
+from tests.test_pages import csrf_token
 
 PDF = b"%PDF-1.4\n% laporan mitra: klien mengikuti pelatihan las dengan baik\n%%EOF\n"
 
@@ -118,3 +121,34 @@ async def test_the_partners_report_is_sealed_at_rest_and_each_reading_audited(cl
         assert (await (await _browser(aiohttp_client, client, sign_in, who)).get(report["url"])).status == 404
     assert [e.actor for e in await audit_entries(database_url, "referral.report_view")] == ["pk1", "kasie"]
     assert [r["id"] for r in (await (await pk.get(f"/api/referrals/{ref['id']}")).json())["reports"]] == [report["id"]]
+
+
+@pytest.mark.clock
+async def test_the_pages_add_a_partner_refer_set_the_sentence_and_approve_hours(client, aiohttp_client, office, sign_in):
+    kasie = await _browser(aiohttp_client, client, sign_in, "kasie")
+    token = csrf_token(await (await kasie.get("/partners")).text())
+    added = await kasie.post("/partners", data={"csrf_token": token, "name": "Masjid Al-Ikhlas", "kind": "tempat_kerja_sosial"}, allow_redirects=False)
+    assert added.status == 302
+    partner_id = int(added.headers["Location"].rsplit("/", 1)[1])
+    assert "Masjid Al-Ikhlas" in await (await kasie.get(added.headers["Location"])).text()
+
+    await sign_in(client, "pk1")
+    c1 = office.clients["c1"]
+    page = await (await client.get(f"/clients/{c1.id}")).text()
+    assert 'id="referrals"' in page and 'id="sentence"' in page and "Masjid Al-Ikhlas" in page
+    token = csrf_token(page)
+
+    async def post(path, **data):
+        resp = await client.post(path, data={"csrf_token": token, **data}, allow_redirects=False)
+        assert resp.status == 302, (path, resp.status, await resp.text())
+
+    await post(f"/clients/{c1.id}/referrals", partner_id=str(partner_id), purpose="Pembinaan rohani", goal_ref="Tujuan 1")
+    await post(f"/clients/{c1.id}/sentence", kind="pidana_kerja_sosial", hours_ordered="4", placement=str(partner_id), site_supervisor="Pak Darto",
+               max_hours_per_day="8")
+    await post(f"/clients/{c1.id}/service-hours", date=office_today().isoformat(), hours="4", task="Menyapu halaman")
+    entry = (await (await client.get(f"/api/clients/{c1.id}/service-hours")).json())["entries"][0]
+    await post(f"/service-hours/{entry['id']}/decide", decision="approve")
+    page = await (await client.get(f"/clients/{c1.id}")).text()
+    assert 'data-balance="0"' in page and 'id="completion-draft"' in page and "Pembinaan rohani" in page
+    refused = await client.post(f"/clients/{c1.id}/service-hours", data={"csrf_token": token, "date": "2099-01-01", "hours": "1", "task": "x"})
+    assert refused.status == 400 and "belum tiba" in await refused.text()
