@@ -9,10 +9,10 @@ the section; a refusal is the layout's refusal page in the reader's language
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from server.db.models import Client, Role, Staff
 from server.db.partners import PartnerKind, ReferralOutcome, ReferralStatus
@@ -37,13 +37,13 @@ from server.web.validation import describe, int_param
 
 routes = web.RouteTableDef()
 
+M = TypeVar("M", bound=BaseModel)
 
-def _parse(model: Any, form: dict) -> Any:
+
+def _parse(model: type[M], form: dict) -> M:
     """A form's fields through the API's model (lax: a form's numbers are text), or a 400."""
     try:
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            return model.model_validate(form)
-        return TypeAdapter(model).validate_python(form)
+        return model.model_validate(form)
     except ValidationError as exc:
         message, fields = describe(exc)
         raise DomainError(ErrorKind.invalid, "invalid-body", message, fields=fields) from None
