@@ -89,7 +89,7 @@ async def step(db: AsyncSession, staff: Staff, referral: Referral, to: ReferralS
     current = referral.status
     if to not in NEXT[current]:
         raise DomainError(ErrorKind.conflict, "illegal-transition", f"A referral that is {current.value} cannot become {to.value}.",
-                          key="error.referral_transition", params={"from": current.value, "to": to.value}, status=current.value)
+                          key="error.referral_transition", params={"from": current.value, "to": to.value}, current=current.value)
     if to == S.selesai and outcome is None:
         raise DomainError(ErrorKind.invalid, "invalid-body", "outcome: required to close a referral (berhasil, sebagian, tidak_berhasil)",
                           fields={"outcome": "required"}, key="error.referral_outcome")
