@@ -27,7 +27,13 @@ from server.db.models import (
     SessionMode,
     SessionStatus,
 )
-from server.db.partners import HoursStatus, PartnerKind, ReferralOutcome, ReferralStatus, SentenceKind
+from server.db.partners import (
+    HoursStatus,
+    PartnerKind,
+    ReferralOutcome,
+    ReferralStatus,
+    SentenceKind,
+)
 from server.domain.documents.letters import SIGNER_TITLES
 from server.domain.record.ledger import PERIOD_STATUSES, REPORTING_REASONS, STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR

@@ -19,9 +19,9 @@ from server.web.pages import (
     office,
     partners,
     portal,
-    site,
     reminders,
     sessions,
+    site,
 )
 
 MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, partners, site)
