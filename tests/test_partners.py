@@ -143,6 +143,14 @@ async def test_the_pages_add_a_partner_refer_set_the_sentence_and_approve_hours(
         assert resp.status == 302, (path, resp.status, await resp.text())
 
     await post(f"/clients/{c1.id}/referrals", partner_id=str(partner_id), purpose="Pembinaan rohani", goal_ref="Tujuan 1")
+    referral = (await (await client.get(f"/api/clients/{c1.id}/referrals")).json())["referrals"][0]
+    upload = aiohttp.FormData()
+    upload.add_field("csrf_token", token)
+    upload.add_field("report", PDF, filename="laporan.pdf", content_type="application/pdf")
+    sent = await client.post(f"/referrals/{referral['id']}/reports", data=upload, allow_redirects=False)
+    assert sent.status == 302, await sent.text()
+    report = (await (await client.get(f"/api/referrals/{referral['id']}")).json())["reports"][0]
+    assert await (await client.get(report["url"])).read() == PDF
     await post(f"/clients/{c1.id}/sentence", kind="pidana_kerja_sosial", hours_ordered="4", placement=str(partner_id), site_supervisor="Pak Darto",
                max_hours_per_day="8")
     await post(f"/clients/{c1.id}/service-hours", date=office_today().isoformat(), hours="4", task="Menyapu halaman")
