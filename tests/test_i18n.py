@@ -27,6 +27,13 @@ from server.db.models import (
     SessionMode,
     SessionStatus,
 )
+from server.db.partners import (
+    HoursStatus,
+    PartnerKind,
+    ReferralOutcome,
+    ReferralStatus,
+    SentenceKind,
+)
 from server.domain.documents.letters import SIGNER_TITLES
 from server.domain.record.ledger import PERIOD_STATUSES, REPORTING_REASONS, STATE_ORDER
 from server.web.i18n import CATALOGUE_DIR
@@ -66,9 +73,16 @@ DYNAMIC_PREFIXES = {
     "eval.evidence.": [e.value for e in Evidence],
     "reporting.": list(REPORTING_REASONS),
     "period.": list(PERIOD_STATUSES),
+    "partner.kind.": [k.value for k in PartnerKind],
+    "referral.status.": [s.value for s in ReferralStatus],
+    "referral.outcome.": [o.value for o in ReferralOutcome],
+    "sentence.kind.": [k.value for k in SentenceKind],
+    "hours.status.": [s.value for s in HoursStatus],
+    "site.err_": ["invalid_token", "link_revoked", "link_expired", "too_many"],
 }
 # Keys chosen in Python and handed to a template as a variable.
-KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS]
+KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS,
+                  "site.err_form", "site.err_invalid"]
 
 LITERAL = re.compile(r"""\bt\(\s*(["'])([A-Za-z0-9_.\-]+)\1\s*[,)]""")
 BUILT = re.compile(r"""\bt\(\s*(["'])([A-Za-z0-9_.\-]+)\1\s*~""")

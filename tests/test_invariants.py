@@ -36,6 +36,7 @@ import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta
 
+import aiohttp
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -360,3 +361,36 @@ async def test_every_view_agrees_after_every_step_of_any_history(client, databas
 def test_the_kept_histories_reach_every_kind_of_step():
     # Whatever Hypothesis draws on a run, the kept histories exercise every step there is.
     assert {s[0] for history in REGRESSIONS for s in history} == {"client", "session", "ahead", "video", "mobile_today", "future_day", "min_report"}
+
+
+async def test_the_evaluations_referral_counts_add_up_to_the_referral_lists(client, aiohttp_client, office, sign_in):
+    """Referrals by partner and result (issue 21): each referral counted once, under
+    one partner and one result, so the counts sum to the clients' referral lists,
+    for the office and for a PK's own caseload."""
+    async def browser(username):
+        http = await aiohttp_client(client.server, cookie_jar=aiohttp.CookieJar(unsafe=True))
+        await sign_in(http, username)
+        return http
+
+    kasie, pk1, pk2 = await browser("kasie"), await browser("pk1"), await browser("pk2")
+    partners = []
+    for name, kind in (("BLK Cakung", "blk_lpk"), ("Puskesmas Cakung", "puskesmas")):
+        partners.append((await (await kasie.post("/api/partners", json={"name": name, "kind": kind})).json())["id"])
+    paths = {"dirujuk": [], "ditolak": [{"to": "ditolak"}], "berjalan": [{"to": "diterima"}, {"to": "berjalan"}],
+             "berhasil": [{"to": "diterima"}, {"to": "berjalan"}, {"to": "selesai", "outcome": "berhasil"}],
+             "tidak_berhasil": [{"to": "diterima"}, {"to": "berjalan"}, {"to": "selesai", "outcome": "tidak_berhasil"}]}
+    plan = [(pk1, "c1", 0, "berhasil"), (pk1, "c1", 1, "ditolak"), (pk1, "c1", 0, "dirujuk"), (pk2, "c2", 0, "berjalan"), (pk2, "c2", 1, "tidak_berhasil")]
+    for http, key, partner, result in plan:
+        ref = await (await http.post(f"/api/clients/{office.clients[key].id}/referrals", json={"partner_id": partners[partner], "purpose": "x"})).json()
+        for body in paths[result]:
+            assert (await http.post(f"/api/referrals/{ref['id']}/steps", json=body)).status == 200
+
+    month = office_date(utc_now()).strftime("%Y-%m")
+    for http, keys in ((kasie, ("c1", "c2")), (pk1, ("c1",)), (pk2, ("c2",))):
+        lists = [r for key in keys for r in (await (await http.get(f"/api/clients/{office.clients[key].id}/referrals")).json())["referrals"]]
+        counted = (await (await http.get(f"/api/reports/evaluation?from={month}&to={month}")).json())["referrals"]
+        assert counted["total"] == len(lists) == sum(p["total"] for p in counted["by_partner"])
+        assert all(sum(p["by_result"].values()) == p["total"] for p in counted["by_partner"])
+        listed = Counter(r["outcome"] or r["status"] for r in lists)
+        assert {k: v for k, v in counted["by_result"].items() if v} == dict(listed)
+        assert {p["partner_id"]: p["total"] for p in counted["by_partner"]} == dict(Counter(r["partner"]["id"] for r in lists))

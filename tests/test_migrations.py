@@ -262,3 +262,22 @@ async def test_0013_cuts_gateway_credentials_out_of_last_error_and_neutralises_w
         assert "terlambat" in rows["a"][1] and "terlambat" in rows["c"][1]  # not waiting: kept as sent (retention removes them)
     finally:
         await engine.dispose()
+
+
+async def test_0017_adds_the_partners_and_sentences_tables_and_takes_them_away(database_url):
+    tables = {"partner", "referral", "referral_step", "referral_report", "sentence", "service_hours", "site_link"}
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            assert tables <= await conn.run_sync(_tables)
+            indexes = await conn.run_sync(lambda c: {i["name"]: i["unique"] for i in inspect(c).get_indexes("service_hours")})
+            assert indexes.get("uq_service_hours_client_day") in (True, 1)
+        await downgrade(engine, "0011")
+        async with engine.connect() as conn:
+            assert not tables & await conn.run_sync(_tables)
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert tables <= await conn.run_sync(_tables)
+            assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()

@@ -120,6 +120,8 @@ class LetterKind(str, enum.Enum):
     keterangan = "keterangan"  # surat keterangan: the client attends guidance (often for an employer)
     panggilan = "panggilan"  # surat panggilan: summons an overdue client
     selesai = "selesai"  # surat keterangan selesai bimbingan: supervision has ended
+    # community service done: every hour ordered approved, for the Kejaksaan (issue 21)
+    kerja_sosial_selesai = "kerja_sosial_selesai"
 
 
 def evidence_for(mode: "SessionMode") -> "Evidence":

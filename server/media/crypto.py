@@ -112,6 +112,13 @@ def _aad(counter: int, last: bool) -> bytes:
 def encrypt_file(source: Path, target: Path, master_key: bytes) -> tuple[int, str]:
     """Seal ``source`` into ``target`` (created 0600, never overwritten).
     Returns the ciphertext's size and SHA-256 (hex). Blocking: run it in a thread."""
+    with open(source, "rb") as src:
+        return encrypt_stream(src, target, master_key)
+
+
+def encrypt_stream(src: BinaryIO, target: Path, master_key: bytes) -> tuple[int, str]:
+    """:func:`encrypt_file` from an open binary stream (an upload held in memory:
+    its plaintext never touches the disk)."""
     data_key = AESGCM.generate_key(bit_length=256)
     wrap_nonce = secrets.token_bytes(12)
     prefix = secrets.token_bytes(4)
@@ -120,7 +127,7 @@ def encrypt_file(source: Path, target: Path, master_key: bytes) -> tuple[int, st
     digest = hashlib.sha256()
     size = 0
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+    with os.fdopen(fd, "wb") as out:
 
         def write(data: bytes) -> None:
             nonlocal size

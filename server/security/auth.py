@@ -26,9 +26,11 @@ COOKIE = "bimbing_session"
 # Routes that need no staff sign-in. Everything else does (secure by default).
 STATIC_PREFIX = "/static/"
 # /v/: a letter's verification page, opened by whoever holds the letter (its QR code).
-PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/k/", "/v/")
+# /p/: a site supervisor's link (server/web/pages/site.py), which checks its own cookie on /lapangan.
+PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/k/", "/v/", "/p/")
 # /metrics checks its own token or address (server/web/api/metrics.py).
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json", "/klien", "/klien/kendala"})
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json", "/klien", "/klien/kendala",
+                          "/lapangan", "/lapangan/jam"})
 
 # What a staff member whose password an admin reset may still reach.
 PASSWORD_PAGE = "/account/password"

@@ -36,6 +36,9 @@ from server.web.api.mobile_events import (
     InvitationAdd,
 )
 from server.web.api.office import OfficeSettingsUpdate
+from server.web.api.partners import PartnerCreate, PartnerUpdate, SiteLinkCreate
+from server.web.api.referrals import ReferralCreate, ReferralStepBody
+from server.web.api.sentences import HoursDecision, HoursEntry, SentenceBody
 from server.web.api.sessions import SessionCreate, SessionUpdate
 from server.web.api.staff import StaffCreate, StaffUpdate
 
@@ -122,6 +125,25 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/clients/{id}/letters"): Op("A client's letters"),
     ("DELETE", "/api/letters/{id}"): Op("Revoke a letter"),
     ("GET", "/api/reports/evaluation"): Op("The office's evaluation over months", query=EvaluationQuery),
+    # partners, referrals and sentences (docs/api.md, "Partners, referrals and sentences")
+    ("GET", "/api/partners"): Op("The office's partners (mitra)"),
+    ("POST", "/api/partners"): Op("Add a partner (supervisor)", body=PartnerCreate, created=True),
+    ("GET", "/api/partners/{id}"): Op("One partner"),
+    ("PATCH", "/api/partners/{id}"): Op("Change a partner (supervisor)", body=PartnerUpdate),
+    ("GET", "/api/partners/{id}/site-links"): Op("A placement's site supervisors' links"),
+    ("POST", "/api/partners/{id}/site-links"): Op("Issue a site supervisor's link", body=SiteLinkCreate, created=True),
+    ("DELETE", "/api/site-links/{id}"): Op("Revoke a site supervisor's link"),
+    ("POST", "/api/clients/{id}/referrals"): Op("Refer a client to a partner", body=ReferralCreate, created=True),
+    ("GET", "/api/clients/{id}/referrals"): Op("A client's referrals"),
+    ("GET", "/api/referrals/{id}"): Op("One referral with its steps and reports"),
+    ("POST", "/api/referrals/{id}/steps"): Op("Move a referral to its next status", body=ReferralStepBody),
+    ("POST", "/api/referrals/{id}/reports"): Op("Attach the partner's report (the body is the PDF, JPEG or PNG file)", created=True),
+    ("GET", "/api/clients/{id}/sentence"): Op("The client's sentence and service hours"),
+    ("PUT", "/api/clients/{id}/sentence"): Op("Set the client's sentence", body=SentenceBody),
+    ("GET", "/api/clients/{id}/service-hours"): Op("Community-service hours entered for the client"),
+    ("POST", "/api/clients/{id}/service-hours"): Op("Enter a day's community-service hours", body=HoursEntry, created=True),
+    ("POST", "/api/service-hours/{id}/approve"): Op("Approve an entry of hours"),
+    ("POST", "/api/service-hours/{id}/reject"): Op("Reject an entry of hours", body=HoursDecision),
 }
 
 ERROR_SCHEMA = {

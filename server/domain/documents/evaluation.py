@@ -81,6 +81,7 @@ from server.domain.documents.evaluation_figures import (
     previous_span,
 )
 from server.domain.fieldwork.mobile_events import is_over
+from server.domain.partners.counts import referral_figures
 from server.domain.record.ledger import Ledger, reporting_reason
 from server.domain.record.rules import office_rules
 from server.domain.record.session_digest import (
@@ -463,4 +464,9 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
             hidden,
         ))
 
-    return Evaluation(f.date_from, f.date_to, as_of, current, areas_out, list(officers.values()), strategies, headline(current), headline(previous))
+    # referrals made in the range by the clients it is about, by partner and result
+    range_start_utc = datetime.combine(f.date_from, time(0), ZoneInfo(tz))
+    referrals = await referral_figures(db, {c.id for c in ranged}, range_start_utc, range_end_utc)
+
+    return Evaluation(f.date_from, f.date_to, as_of, current, areas_out, list(officers.values()), strategies, headline(current), headline(previous),
+                      referrals)

@@ -244,6 +244,8 @@ class Evaluation:
     strategies: list[StrategyFigures]
     headline: Headline
     previous: Headline
+    # Referrals made in the range, by partner and result (server/domain/partners/counts.py).
+    referrals: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -256,6 +258,7 @@ class Evaluation:
             "strategies": [s.as_dict() for s in self.strategies],
             "headline": self.headline.as_dict(),
             "previous": self.previous.as_dict(),
+            "referrals": self.referrals,
         }
 
 

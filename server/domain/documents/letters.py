@@ -57,7 +57,7 @@ from server.domain.record.rules import rules_of
 from server.settings import Settings
 
 # Short codes printed in the number, as Indonesian offices abbreviate letter types.
-KIND_CODES = {LetterKind.keterangan: "SK", LetterKind.panggilan: "SP", LetterKind.selesai: "SKSB"}
+KIND_CODES = {LetterKind.keterangan: "SK", LetterKind.panggilan: "SP", LetterKind.selesai: "SKSB", LetterKind.kerja_sosial_selesai: "SKKS"}
 ROMAN_MONTHS = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
 
 
@@ -205,13 +205,15 @@ def clean_reason(reason: str | None) -> str:
 
 
 async def issue_letter(
-    db: AsyncSession, signer_key: HeadSigner, staff: Staff, client: Client, kind: LetterKind, today: date, tz: str, reason: str | None = None
+    db: AsyncSession, signer_key: HeadSigner, staff: Staff, client: Client, kind: LetterKind, today: date, tz: str, reason: str | None = None,
+    extra: dict | None = None,
 ) -> Letter:
     """Number, sign and store a letter (the caller commits and audits).
     The number is the year's next in the office; two letters issued at the same
     moment collide on the unique (office, year, seq) and the loser takes the next.
     A summons for a client who is not overdue (by the ledger, today) is refused
-    unless ``reason`` says why; the reason is printed."""
+    unless ``reason`` says why; the reason is printed. ``extra`` adds facts the
+    letter prints and keeps (a completion letter's hours: ``service_hours``)."""
     reason = clean_reason(reason)
     office = await db.get(Office, client.office_id)
     att = attendance(client, await client_sessions(db, client.id), today, rules_of(office, tz))
@@ -223,7 +225,7 @@ async def issue_letter(
     profile = office_profile(office)
     signer = choose_signer(office, staff)
     prefix = profile.letter_prefix or profile.name
-    printed = printed_facts(profile, client, att, today, reason)
+    printed = {**printed_facts(profile, client, att, today, reason), **(extra or {})}
     for _attempt in range(5):
         last = await db.scalar(select(func.max(Letter.seq)).where(Letter.office_id == office.id, Letter.year == today.year))
         seq = (last or 0) + 1

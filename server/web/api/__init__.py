@@ -12,6 +12,9 @@ from server.web.api import (
     home_visits,
     kendala,
     openapi,
+    partners,
+    referrals,
+    sentences,
     notify,
     office,
     portal,
@@ -24,4 +27,4 @@ from server.web.api import (
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office, partners, referrals, sentences)

@@ -13,6 +13,7 @@ from server.domain.record import clients as clients_domain
 from server.domain.record.ledger import attendance, caseload_sort_key, period_list
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
+from server.web.api.sentences import sentence_and_hours
 from server.web.dates import today
 from server.web.fields import Id, Name, Phone, ShortText
 from server.web.ledger import judge_for, rules_for
@@ -83,6 +84,7 @@ async def get_record(request: web.Request) -> web.Response:
         client = require_client(staff, await db.get(Client, client_id))
         sessions = await clients_domain.client_sessions(db, client.id)
         judge = await judge_for(request, db, client.office_id)
+        sentence = await sentence_and_hours(db, client.id)  # {"sentence", "service_hours", "completion_letter_due"}
     rules = judge.rules
     await request.app[audit_key].record("record.view", actor=staff, target_type="client", target_id=client.id)
     return web.json_response(
@@ -91,5 +93,6 @@ async def get_record(request: web.Request) -> web.Response:
             "attendance": attendance_json(attendance(client, sessions, as_of, rules)),
             "periods": [p.as_dict() for p in period_list(client, sessions, as_of, rules)],
             "sessions": [session_json(s, tz, events=False, judge=judge) for s in sessions],
+            **sentence,
         }
     )

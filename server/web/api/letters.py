@@ -15,6 +15,7 @@ from server.db.models import Client, Letter, LetterKind, Role, Staff
 from server.domain.access import require_client
 from server.domain.documents.letters import issue_letter, revocation_message, revocation_state, revoke_letter
 from server.domain.errors import DomainError, ErrorKind, not_found
+from server.domain.partners.sentences import completion_facts
 from server.keys import audit_key, db_key, letter_keys_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today
@@ -80,7 +81,9 @@ async def create(request: web.Request, staff: Staff, client_id: int, kind: Lette
         if kind == LetterKind.selesai and day < client.supervision_end:
             raise DomainError(ErrorKind.conflict, "supervision-not-ended", "Supervision has not ended yet.", key="error.supervision_not_ended")
         signer = letter_signer(request)
-        letter = await issue_letter(db, signer, staff, client, kind, day, request.app[settings_key].timezone, reason)
+        # Community service done: only when every hour ordered is approved; the hours are printed.
+        extra = {"service_hours": await completion_facts(db, client)} if kind == LetterKind.kerja_sosial_selesai else None
+        letter = await issue_letter(db, signer, staff, client, kind, day, request.app[settings_key].timezone, reason, extra)
         await db.commit()
     await request.app[audit_key].record(
         "letter.issue", actor=staff, target_type="letter", target_id=letter.id,

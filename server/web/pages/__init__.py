@@ -17,9 +17,11 @@ from server.web.pages import (
     mobile_events,
     notify,
     office,
+    partners,
     portal,
     reminders,
     sessions,
+    site,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, partners, site)

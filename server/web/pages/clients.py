@@ -29,6 +29,7 @@ from server.web.dates import today
 from server.web.errors import http_status
 from server.web.forms import form_dict
 from server.web.ledger import judge_for, rules_for
+from server.web.pages.partners import client_sections
 from server.web.render import error_text, gettext_for, render
 from server.web.validation import int_param, page_errors
 
@@ -94,6 +95,7 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
         kendala = await kendala_domain.for_client(db, client.id)
         letters = list((await db.execute(select(Letter).where(Letter.client_id == client.id).order_by(Letter.id.desc()))).scalars())
         judge = await judge_for(request, db, client.office_id)
+        partner_sections = await client_sections(db, staff, client)  # referrals, sentence and hours (server/web/pages/partners.py)
     from server.web.pages.portal import (
         portal_share,  # the portal module builds on call.py's helpers
     )
@@ -101,7 +103,8 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, judge.as_of, judge.rules),
             "periods": period_list(client, sessions, judge.as_of, judge.rules), "judged": {s.id: judge.judge(s) for s in sessions}, "rules": judge.rules,
             "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client),
-            "letters": letters, "letter_kinds": [k.value for k in LetterKind], "letter_error": None, "letter_form": {}}
+            "letters": letters, "letter_kinds": [k.value for k in LetterKind if k != LetterKind.kerja_sosial_selesai], "letter_error": None, "letter_form": {},
+            **partner_sections}
 
 
 @routes.get("/clients/{id}")

@@ -115,6 +115,7 @@ def printed_view(letter: Letter, today_profile: OfficeProfile, client: Any) -> d
         "printed_att": att,
         "body_key": body,
         "reason": printed.get("reason") or "",
+        "printed_hours": printed.get("service_hours"),
         # The letterhead's logo as issued (its own file), or today's for an old letter.
         "logo_url": f"/letters/{letter.id}/logo" if office else "/office/logo",
     }
