@@ -1,7 +1,7 @@
 """letter.revocation_key_id, letter.revocation_signature: a letter's revocation is signed
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 
 A revocation was a bare ``revoked_at``: whoever could write to the database
 could move, clear or forge it, and nothing on the public page could tell. It
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0014'
-down_revision = '0011'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
