@@ -38,6 +38,8 @@ from server.web.api.mobile_events import (
 from server.web.api.office import OfficeSettingsUpdate
 from server.web.api.sessions import SessionCreate, SessionUpdate
 from server.web.api.staff import StaffCreate, StaffUpdate
+from server.web.api.tpp import CaseDecision, SittingCreate
+from server.web.api.violations import AlertConfirm, AlertDismiss, StepCreate, ViolationCreate
 
 REF = "#/components/schemas/{model}"
 
@@ -122,6 +124,19 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/api/clients/{id}/letters"): Op("A client's letters"),
     ("DELETE", "/api/letters/{id}"): Op("Revoke a letter"),
     ("GET", "/api/reports/evaluation"): Op("The office's evaluation over months", query=EvaluationQuery),
+    # violations and sidang TPP (issue 21)
+    ("POST", "/api/clients/{id}/violations"): Op("Record a violation", body=ViolationCreate, created=True),
+    ("GET", "/api/clients/{id}/violations"): Op("A client's violations"),
+    ("GET", "/api/violations/{id}"): Op("One violation with its steps"),
+    ("POST", "/api/violations/{id}/steps"): Op("Take a violation's next step", body=StepCreate),
+    ("GET", "/api/clients/{id}/alerts"): Op("A client's three-misses alerts not answered yet"),
+    ("POST", "/api/clients/{id}/alerts/{key}/confirm"): Op("Confirm an alert: record the proposed violation", body=AlertConfirm, created=True),
+    ("POST", "/api/clients/{id}/alerts/{key}/dismiss"): Op("Dismiss an alert with a reason", body=AlertDismiss),
+    ("POST", "/api/tpp-sittings"): Op("Open a sidang TPP", body=SittingCreate, created=True),
+    ("GET", "/api/tpp-sittings"): Op("The office's sittings"),
+    ("GET", "/api/tpp-sittings/{id}"): Op("One sitting"),
+    ("POST", "/api/tpp-sittings/{id}/cases/{case_id}/decision"): Op("Decide a case", body=CaseDecision),
+    ("POST", "/api/tpp-sittings/{id}/close"): Op("Close a sitting (quorum, every case decided)"),
 }
 
 ERROR_SCHEMA = {
@@ -169,7 +184,9 @@ def build_document(app: web.Application) -> dict[str, Any]:
         item: dict[str, Any] = {"operationId": operation_id(route.method, path), "summary": op.summary, "parameters": []}
         for name in re.findall(r"{(\w+)}", path):
             # A reminder's id names its kind, client or session and time; every other id is a row's.
-            schema = {"type": "string", "maxLength": 64} if path.startswith("/api/reminders/") else {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+            # So does an alert's key names its run ("tiga-kali-berturut-YYYY-MM-DD").
+            textual = path.startswith("/api/reminders/") or name == "key"
+            schema = {"type": "string", "maxLength": 64} if textual else {"type": "integer", "minimum": 1, "maximum": MAX_ID}
             item["parameters"].append({"name": name, "in": "path", "required": True, "schema": schema})
         if op.query:
             query_schema = op.query.model_json_schema(ref_template=REF, mode="validation")

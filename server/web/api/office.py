@@ -10,7 +10,7 @@ from sqlalchemy import select
 from server.db.models import Office, Role
 from server.domain.access import require_role
 from server.domain.errors import not_found
-from server.domain.record.rules import MIN_REPORT_MINUTES_RANGE, rules_of, update_rules
+from server.domain.record.rules import MIN_REPORT_MINUTES_RANGE, TPP_QUORUM_RANGE, rules_of, update_rules
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.validation import Body, parse_body
@@ -19,7 +19,9 @@ routes = web.RouteTableDef()
 
 
 class OfficeSettingsUpdate(Body):
-    min_report_minutes: int = Field(ge=MIN_REPORT_MINUTES_RANGE[0], le=MIN_REPORT_MINUTES_RANGE[1])
+    # Each is optional, but null is no value (400): the default is not validated, a sent null is.
+    min_report_minutes: int = Field(default=None, ge=MIN_REPORT_MINUTES_RANGE[0], le=MIN_REPORT_MINUTES_RANGE[1])
+    tpp_quorum: int = Field(default=None, ge=TPP_QUORUM_RANGE[0], le=TPP_QUORUM_RANGE[1], description="members a sidang TPP needs present to close")
 
 
 async def _office(db, office_id: int) -> Office:

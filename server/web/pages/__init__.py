@@ -20,6 +20,7 @@ from server.web.pages import (
     portal,
     reminders,
     sessions,
+    violations,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, violations)
