@@ -11,6 +11,7 @@ model module stays small; ``server/db/migrations/env.py`` and the domain
 from __future__ import annotations
 
 from datetime import date, datetime
+
 from sqlalchemy import JSON, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
