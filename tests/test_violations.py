@@ -184,7 +184,7 @@ async def test_a_violation_walks_its_path_to_a_sitting_which_needs_a_quorum_and_
     risalah = await (await client.get(closed["risalah"]["print_url"])).text()
     assert "<svg" in risalah and 'class="kop"' in risalah and "Tidak dapat dihubungi" in risalah
     pencabutan = [lt for lt in (await json_of(await client.get(f"/api/clients/{c1.id}/letters")))["letters"] if lt["kind"].startswith("pencabutan")]
-    assert sorted(lt["kind"] for lt in pencabutan) == ["pencabutan_kejari", "pencabutan_kanwil"]
+    assert sorted(lt["kind"] for lt in pencabutan) == ["pencabutan_kanwil", "pencabutan_kejari"]
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as anyone:
         for url in [closed["risalah"]["verify_url"], *(lt["verify_url"] for lt in pencabutan)]:
             resp = await anyone.get(client.make_url("/v/" + url.rsplit("/v/", 1)[1]))

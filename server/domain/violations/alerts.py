@@ -98,7 +98,7 @@ async def answered(db: AsyncSession, client_ids: list[int]) -> set[tuple[int, st
     out: set[tuple[int, str]] = set()
     for start in range(0, len(client_ids), 500):
         chunk = client_ids[start:start + 500]
-        out |= set((await db.execute(select(AlertDecision.client_id, AlertDecision.alert_key).where(AlertDecision.client_id.in_(chunk)))).tuples())
+        out |= {(r.client_id, r.alert_key) for r in await db.execute(select(AlertDecision.client_id, AlertDecision.alert_key).where(AlertDecision.client_id.in_(chunk)))}
     return out
 
 

@@ -151,7 +151,7 @@ async def close_sitting(db: AsyncSession, signer: HeadSigner, staff: Staff, sitt
     if moved.rowcount != 1:
         raise conflict("sitting-closed", "The sitting is already closed.")
     office = await db.get(Office, sitting.office_id)
-    names = dict((await db.execute(select(Staff.id, Staff.name).where(Staff.id.in_(sitting.member_ids)))).tuples().all())
+    names = dict((await db.execute(select(Staff.id, Staff.name).where(Staff.id.in_(sitting.member_ids)))).all())
     tpp = {"held_on": sitting.held_on.isoformat(), "sitting_id": sitting.id}
     issued: list[Letter] = []
     printed_cases = []
@@ -187,4 +187,4 @@ async def client_decisions(db: AsyncSession, staff: Staff, client: Client) -> li
         select(TppCase, TppSitting).join(TppSitting, TppSitting.id == TppCase.sitting_id)
         .where(TppCase.client_id == client.id, TppSitting.status == "closed").order_by(TppSitting.held_on, TppCase.id)
     )
-    return [(case, sitting) for case, sitting in rows.tuples()]
+    return [(case, sitting) for case, sitting in rows.all()]

@@ -27,7 +27,7 @@ async def reminders_page(request: web.Request) -> web.Response:
         items = await reminders_domain.daily_reminders(db, staff, day, tz)
         alerts = await open_alerts(db, staff, min(day, today(request)), tz)
         ids = {a.client_id for a in alerts}
-        names = dict((await db.execute(select(Client.id, Client.name).where(Client.id.in_(ids)))).tuples().all()) if ids else {}
+        names = dict((await db.execute(select(Client.id, Client.name).where(Client.id.in_(ids)))).all()) if ids else {}
     response = render(request, "reminders/today.html", {"items": items, "day": day, "alerts": alerts, "alert_names": names})
     response.headers["Cache-Control"] = "no-store"
     return response

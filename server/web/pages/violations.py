@@ -117,7 +117,7 @@ async def sitting_page(request: web.Request) -> web.Response:
     staff = current_staff(request)
     async with request.app[db_key]() as db:
         s = await sittings_domain.load_sitting(db, staff, int_param(request, "id"))
-        names = dict((await db.execute(select(Staff.id, Staff.name).where(Staff.id.in_(s.member_ids)))).tuples().all())
+        names = dict((await db.execute(select(Staff.id, Staff.name).where(Staff.id.in_(s.member_ids)))).all())
         quorum = (await office_rules(db, s.office_id, request.app[settings_key].timezone)).tpp_quorum
     return render(request, "tpp/sitting.html", {"sitting": s, "member_names": [names.get(i, "") for i in s.member_ids], "quorum": quorum,
                                                 "violation_decisions": sittings_domain.VIOLATION_DECISIONS, "other_decisions": sittings_domain.OTHER_DECISIONS})
