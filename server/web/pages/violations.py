@@ -8,6 +8,7 @@ refusal is the layout's refusal page, which names the reason and links back."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -154,5 +155,7 @@ async def risalah_page(request: web.Request) -> web.Response:
     kept = {k: str(v) for k, v in (printed.get("office") or {}).items() if k in PROFILE_FIELDS}
     profile = replace(profile, name=letter.office_name, **kept)
     url = verify_url(request, letter)
-    return render(request, "tpp/risalah.html", {"sitting": s, "letter": letter, "tpp": printed.get("tpp") or {}, "cases": printed.get("cases") or [],
+    tpp = printed.get("tpp") or {}
+    return render(request, "tpp/risalah.html", {"sitting": s, "letter": letter, "tpp": tpp, "cases": printed.get("cases") or [],
+                                                "held_on": date.fromisoformat(tpp["held_on"]) if tpp.get("held_on") else None,
                                                 "profile": profile, "logo_url": "/office/logo", "verify_url": url, "qr": qr_svg(url)})
