@@ -57,11 +57,21 @@ async def history(database_url, office, other_office, now):
     return labels
 
 
+def three_in_a_row(office_today: date, periods: int) -> dict:
+    """The alert of a client supervised from 60 days ago every 14 days who missed ``periods`` periods from the first."""
+    first = office_today - timedelta(days=60)
+    return {"alert": f"tiga-kali-berturut-{first.isoformat()}", "first_day": first.isoformat(),
+            "last_day": (first + timedelta(days=14 * periods - 1)).isoformat(), "raised_on": (first + timedelta(days=42)).isoformat(), "periods": periods}
+
+
 def expected(office_today: date) -> list[tuple]:
     """The anomalies of the crafted month, in the order the server lists them."""
     return [
         # Supervised from 60 days ago, every 14 days, never came: overdue since the first period ended.
         ("overdue_client", None, "c3", "pk1", {"overdue_days": 47, "next_due": (office_today - timedelta(days=47)).isoformat(), "last_attended": None}),
+        # Three periods in a row missed (c1 came back in the fourth; c3 never did), not yet answered by the PK.
+        ("tiga-kali-berturut", None, "c1", "pk1", three_in_a_row(office_today, 3)),
+        ("tiga-kali-berturut", None, "c3", "pk1", three_in_a_row(office_today, 4)),
         ("short_video", "A_short_video", "c1", "pk1", {"duration_seconds": 180, "minimum_seconds": 300}),
         ("short_video", "C_short_interrupted_no_notes", "c2", "pk2", {"duration_seconds": 120, "minimum_seconds": 300}),
         ("interrupted", "C_short_interrupted_no_notes", "c2", "pk2", {}),
@@ -72,7 +82,8 @@ def expected(office_today: date) -> list[tuple]:
 
 
 def readable(a: dict, labels: dict) -> tuple:
-    detail = {k: v for k, v in a["detail"].items() if k not in ("version_id", "author_id")}
+    # The proposed violation is the alert's own wording (tests/test_violations.py reads it).
+    detail = {k: v for k, v in a["detail"].items() if k not in ("version_id", "author_id", "proposed_violation")}
     return (a["kind"], labels.get(a["session_id"]), labels[("client", a["client_id"])], labels[("staff", a["officer_id"])], detail)
 
 
@@ -116,6 +127,8 @@ async def test_the_thresholds_come_from_the_settings(aiohttp_client, settings, h
     found = (await (await strict.get("/api/audit/anomalies")).json())["anomalies"]
     assert [(a["kind"], history.get(a["session_id"])) for a in found] == [
         ("overdue_client", None),
+        ("tiga-kali-berturut", None),
+        ("tiga-kali-berturut", None),
         ("short_video", "A_short_video"),
         ("short_video", "B_fine_video"),
         ("short_video", "C_short_interrupted_no_notes"),

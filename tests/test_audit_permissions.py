@@ -67,7 +67,8 @@ async def look(http, view: str, names, query: str = ""):
 OFFICE_WIDE = {
     "sessions": (200, {"s1", "s2"}),
     "csv": (200, {"s1", "s2"}),
-    "anomalies": (200, {"s1", "s2"}),
+    # Each seeded client missed four periods in a row before its session: a three-misses alert each.
+    "anomalies": (200, {"s1", "s2", "c1", "c2"}),
     "officers": (200, {"pk1", "pk2"}),
     "clients": (200, {"c1", "c2"}),
     "verify": (200, True),
@@ -79,7 +80,7 @@ TABLE = {
     "pk1": {
         "sessions": (200, {"s1"}),
         "csv": (200, {"s1"}),
-        "anomalies": (200, {"s1"}),
+        "anomalies": (200, {"s1", "c1"}),
         "officers": (200, {"pk1"}),
         "clients": (200, {"c1"}),
         "trail": (403, None),
@@ -88,17 +89,17 @@ TABLE = {
     "pk2": {
         "sessions": (200, {"s2"}),
         "csv": (200, {"s2"}),
-        "anomalies": (200, {"s2"}),
+        "anomalies": (200, {"s2", "c2"}),
         "officers": (200, {"pk2"}),
         "clients": (200, {"c2"}),
         "trail": (403, None),
         "verify": (403, None),
     },
-    # The other office's supervisor: its own session x1, and its client xc2 who is overdue.
+    # The other office's supervisor: its own session x1, its client xc2 who is overdue, and both clients' three-misses alerts.
     "x_kasie": {
         "sessions": (200, {"x1"}),
         "csv": (200, {"x1"}),
-        "anomalies": (200, {"x1", "xc2"}),
+        "anomalies": (200, {"x1", "xc1", "xc2"}),
         "officers": (200, {"x_pk1", "x_pk2"}),
         "clients": (200, {"xc1", "xc2"}),
         "verify": (200, True),

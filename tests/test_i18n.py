@@ -26,6 +26,9 @@ from server.db.models import (
     SessionEventKind,
     SessionMode,
     SessionStatus,
+    ViolationDecision,
+    ViolationKind,
+    ViolationState,
 )
 from server.db.partners import (
     HoursStatus,
@@ -36,6 +39,7 @@ from server.db.partners import (
 )
 from server.domain.documents.letters import SIGNER_TITLES
 from server.domain.record.ledger import PERIOD_STATUSES, REPORTING_REASONS, STATE_ORDER
+from server.domain.violations.sittings import CASE_KINDS, OTHER_DECISIONS
 from server.web.i18n import CATALOGUE_DIR
 from server.web.pages.admin import SETTING_KEYS
 from server.web.pages.join_link import _STATUS as JOIN_REFUSALS
@@ -79,6 +83,12 @@ DYNAMIC_PREFIXES = {
     "sentence.kind.": [k.value for k in SentenceKind],
     "hours.status.": [s.value for s in HoursStatus],
     "site.err_": ["invalid_token", "link_revoked", "link_expired", "too_many"],
+    "violation.kind.": [k.value for k in ViolationKind],
+    "violation.state.": [s.value for s in ViolationState],
+    "violation.decision.": [d.value for d in ViolationDecision],
+    "tpp.status_": ["open", "closed"],
+    "tpp.case_kind.": list(CASE_KINDS),
+    "tpp.other_decision.": list(OTHER_DECISIONS),
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS,

@@ -225,7 +225,8 @@ def recount(record: dict) -> dict[str, int]:
 async def check_views(office: Office, earliest: date) -> None:
     kasie = await office.as_("kasie")
     now = utc_now()
-    caseload = {c["id"]: c["attendance"] for c in (await (await kasie.get("/api/clients")).json())["clients"]}
+    caseload_rows = (await (await kasie.get("/api/clients")).json())["clients"]
+    caseload = {c["id"]: c["attendance"] for c in caseload_rows}
     audit_clients = {c["client_id"]: c["attendance"] for c in (await (await kasie.get("/api/audit/clients")).json())["clients"]}
     records = {}
     for c in office.clients:
@@ -254,6 +255,24 @@ async def check_views(office: Office, earliest: date) -> None:
                 assert s["outcome"] == "attended" and s["status"] != "cancelled"
         overdue += att["state"] == "overdue"
         all_periods.update(att["periods"])
+
+    # The three-misses alerts (issue 21): the caseload lists exactly the record's runs of three or
+    # more missed periods (nobody answers them in these histories), and the anomalies the same.
+    alerts = {c["id"]: sorted(a["id"] for a in c["alerts"]) for c in caseload_rows}
+    for cid, record in records.items():
+        runs, run = [], []
+        for p in [*record["periods"], None]:
+            if p is not None and p["status"] == "missed":
+                run.append(p)
+                continue
+            if len(run) >= 3:
+                runs.append(f"tiga-kali-berturut-{run[0]['start']}")
+            run = []
+        assert alerts[cid] == sorted(runs), (cid, record["periods"])
+    anomalies = (await (await kasie.get("/api/audit/anomalies")).json())["anomalies"]
+    if office_date(utc_now()) == today:
+        listed = sorted((a["client_id"], a["detail"]["alert"]) for a in anomalies if a["kind"] == "tiga-kali-berturut")
+        assert listed == sorted((cid, key) for cid, keys in alerts.items() for key in keys)
 
     # The evaluation over the whole history adds up to the records, and to itself.
     this = today.strftime("%Y-%m")

@@ -281,3 +281,37 @@ async def test_0017_adds_the_partners_and_sentences_tables_and_takes_them_away(d
             assert await conn.run_sync(_differences) == []
     finally:
         await engine.dispose()
+
+
+def _casework_state(connection) -> tuple[set[str], bool]:
+    found = set(inspect(connection).get_table_names()) & {"violation", "violation_step", "alert_decision", "tpp_sitting", "tpp_case"}
+    client_id = next(c for c in inspect(connection).get_columns("letter") if c["name"] == "client_id")
+    return found, client_id["nullable"]
+
+
+async def test_0016_adds_violations_and_sittings_and_takes_them_away_with_their_risalah(database_url):
+    from alembic.script import ScriptDirectory
+
+    from server.db.migrate import alembic_config
+
+    # The revision before 0016, whatever the chain it was merged into.
+    before = ScriptDirectory.from_config(alembic_config()).get_revision("0016").down_revision
+    office = await seed_office(database_url)
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            assert await conn.run_sync(_casework_state) == ({"violation", "violation_step", "alert_decision", "tpp_sitting", "tpp_case"}, True)
+            # A risalah: a letter about no single client.
+            await conn.execute(text(
+                "INSERT INTO letter (office_id, client_id, kind, year, seq, number, issued_on, issued_at, signer_name, signer_nip, signer_title, "
+                "office_name, client_initials, code, key_id, signature) VALUES (:o, NULL, 'risalah_tpp', 2020, 1, 'X-0001/RTPP/I/2020', '2020-01-06', "
+                ":at, 'Kasie', '', 'section_head', 'Bapas Uji', '', 'code-risalah', 'k', 's')"), {"o": office.id, "at": datetime(2020, 1, 6, tzinfo=timezone.utc)})
+        await downgrade(engine, before)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_casework_state) == (set(), False)
+            assert (await conn.execute(text("SELECT count(*) FROM letter"))).scalar() == 0
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()

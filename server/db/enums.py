@@ -122,6 +122,43 @@ class LetterKind(str, enum.Enum):
     selesai = "selesai"  # surat keterangan selesai bimbingan: supervision has ended
     # community service done: every hour ordered approved, for the Kejaksaan (issue 21)
     kerja_sosial_selesai = "kerja_sosial_selesai"
+    # A violation's path (issue 21): issued by its steps and by a sitting's close, never by hand.
+    teguran_1 = "teguran_1"  # surat teguran pertama
+    teguran_2 = "teguran_2"  # surat teguran kedua
+    bap = "bap"  # Berita Acara Pemeriksaan
+    risalah_tpp = "risalah_tpp"  # the minutes of a sidang TPP (about a sitting: no single client)
+    pencabutan_kanwil = "pencabutan_kanwil"  # a revocation told to the Kanwil
+    pencabutan_kejari = "pencabutan_kejari"  # a revocation told to the Kejaksaan Negeri
+
+
+class ViolationKind(str, enum.Enum):
+    """What a client did (issue 21): the grounds on which parole may be revoked."""
+
+    tidak_wajib_lapor = "tidak_wajib_lapor"
+    pindah_alamat = "pindah_alamat"
+    tidak_ikut_program = "tidak_ikut_program"
+    tindak_pidana_baru = "tindak_pidana_baru"
+    meresahkan = "meresahkan"
+    lainnya = "lainnya"
+
+
+class ViolationState(str, enum.Enum):
+    """The set path of a violation, in order (server/domain/violations/path.py)."""
+
+    dicatat = "dicatat"
+    teguran_1 = "teguran_1"
+    teguran_2 = "teguran_2"
+    bap = "bap"
+    sidang_tpp = "sidang_tpp"
+    keputusan = "keputusan"
+
+
+class ViolationDecision(str, enum.Enum):
+    """What the sidang TPP decided of a violation, and so its keputusan."""
+
+    dilanjutkan = "dilanjutkan"  # supervision goes on
+    pencabutan = "pencabutan"  # parole or conditional release revoked
+    selesai = "selesai"  # the case is closed with no further measure
 
 
 def evidence_for(mode: "SessionMode") -> "Evidence":

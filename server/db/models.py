@@ -47,6 +47,9 @@ from server.db.enums import (  # noqa: F401 (re-exported: the schema is imported
     SessionEventKind,
     SessionMode,
     SessionStatus,
+    ViolationDecision,
+    ViolationKind,
+    ViolationState,
     evidence_for,
 )
 
@@ -478,7 +481,8 @@ class Letter(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
-    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    # None for a letter about no single client: the risalah of a sidang TPP (migration 0016).
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id"), index=True)
     kind: Mapped[LetterKind] = mapped_column(_enum(LetterKind, "letter_kind"))
     year: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)
@@ -509,4 +513,4 @@ class Letter(Base):
     # it recovered from the audit trail ("version": 1), or null.
     printed: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
-    client: Mapped[Client] = relationship(lazy="joined")
+    client: Mapped[Client | None] = relationship(lazy="joined")

@@ -41,6 +41,8 @@ from server.web.api.referrals import ReferralCreate, ReferralStepBody
 from server.web.api.sentences import HoursDecision, HoursEntry, SentenceBody
 from server.web.api.sessions import SessionCreate, SessionUpdate
 from server.web.api.staff import StaffCreate, StaffUpdate
+from server.web.api.tpp import CaseDecision, SittingCreate
+from server.web.api.violations import AlertConfirm, AlertDismiss, StepCreate, ViolationCreate
 
 REF = "#/components/schemas/{model}"
 
@@ -144,6 +146,19 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/clients/{id}/service-hours"): Op("Enter a day's community-service hours", body=HoursEntry, created=True),
     ("POST", "/api/service-hours/{id}/approve"): Op("Approve an entry of hours"),
     ("POST", "/api/service-hours/{id}/reject"): Op("Reject an entry of hours", body=HoursDecision),
+    # violations and sidang TPP (issue 21)
+    ("POST", "/api/clients/{id}/violations"): Op("Record a violation", body=ViolationCreate, created=True),
+    ("GET", "/api/clients/{id}/violations"): Op("A client's violations"),
+    ("GET", "/api/violations/{id}"): Op("One violation with its steps"),
+    ("POST", "/api/violations/{id}/steps"): Op("Take a violation's next step", body=StepCreate),
+    ("GET", "/api/clients/{id}/alerts"): Op("A client's three-misses alerts not answered yet"),
+    ("POST", "/api/clients/{id}/alerts/{key}/confirm"): Op("Confirm an alert: record the proposed violation", body=AlertConfirm, created=True),
+    ("POST", "/api/clients/{id}/alerts/{key}/dismiss"): Op("Dismiss an alert with a reason", body=AlertDismiss),
+    ("POST", "/api/tpp-sittings"): Op("Open a sidang TPP", body=SittingCreate, created=True),
+    ("GET", "/api/tpp-sittings"): Op("The office's sittings"),
+    ("GET", "/api/tpp-sittings/{id}"): Op("One sitting"),
+    ("POST", "/api/tpp-sittings/{id}/cases/{case_id}/decision"): Op("Decide a case", body=CaseDecision),
+    ("POST", "/api/tpp-sittings/{id}/close"): Op("Close a sitting (quorum, every case decided)"),
 }
 
 ERROR_SCHEMA = {
@@ -191,7 +206,9 @@ def build_document(app: web.Application) -> dict[str, Any]:
         item: dict[str, Any] = {"operationId": operation_id(route.method, path), "summary": op.summary, "parameters": []}
         for name in re.findall(r"{(\w+)}", path):
             # A reminder's id names its kind, client or session and time; every other id is a row's.
-            schema = {"type": "string", "maxLength": 64} if path.startswith("/api/reminders/") else {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+            # So does an alert's key names its run ("tiga-kali-berturut-YYYY-MM-DD").
+            textual = path.startswith("/api/reminders/") or name == "key"
+            schema = {"type": "string", "maxLength": 64} if textual else {"type": "integer", "minimum": 1, "maximum": MAX_ID}
             item["parameters"].append({"name": name, "in": "path", "required": True, "schema": schema})
         if op.query:
             query_schema = op.query.model_json_schema(ref_template=REF, mode="validation")

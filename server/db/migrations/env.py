@@ -7,6 +7,7 @@ from alembic import context
 
 from server.db.engine import make_engine
 from server.db.models import Base
+import server.db.casework  # noqa: F401,E402 (its tables join Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

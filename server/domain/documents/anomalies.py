@@ -14,6 +14,10 @@ Kinds (thresholds from Settings):
   session ended (a change: not the first version, which is the entry itself;
   one anomaly per session, the latest such change, with how many there were);
 - ``overdue_client``: a client past their wajib lapor date (today's state);
+- ``tiga-kali-berturut``: a client who let three reporting periods in a row end
+  missed (the ledger's runs; an excused period breaks a run), not yet answered
+  by the PK (server/domain/violations/alerts.py); today's state, like
+  ``overdue_client``, with the violation proposed;
 - ``late-entry``: a session whose outcome was first recorded more than
   ``late_entry_days`` after its date (allowed, but the supervisor sees who
   entered it and when): the same rule as the ``late_entry`` mark every view
@@ -54,10 +58,11 @@ from server.domain.documents.reports import (
 )
 from server.domain.record.ledger import is_late_entry, local_date
 from server.domain.record.sessions import HAPPENED
+from server.domain.violations.alerts import ALERT_KIND, open_alerts
 from server.settings import Settings
 
 DEFAULT_WINDOW_DAYS = 90
-KINDS = ("overdue_client", "short_video", "interrupted", "abandoned", "missing_notes", "late_edit", "late-entry", "same-network")
+KINDS = ("overdue_client", "tiga-kali-berturut", "short_video", "interrupted", "abandoned", "missing_notes", "late_edit", "late-entry", "same-network")
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,10 @@ async def find_anomalies(
                     },
                 )
             )
+    for run in await open_alerts(db, staff, today, tz, officer_id=officer_id, client_id=client_id):
+        found.append(Anomaly(ALERT_KIND, client_id=run.client_id, officer_id=run.officer_id,
+                             detail={"alert": run.key, "first_day": run.first_day.isoformat(), "last_day": run.last_day.isoformat(),
+                                     "raised_on": run.raised_on.isoformat(), "periods": run.periods, "proposed_violation": run.proposed()}))
     return sorted(found, key=Anomaly.sort_key)
 
 

@@ -57,7 +57,13 @@ from server.domain.record.rules import rules_of
 from server.settings import Settings
 
 # Short codes printed in the number, as Indonesian offices abbreviate letter types.
-KIND_CODES = {LetterKind.keterangan: "SK", LetterKind.panggilan: "SP", LetterKind.selesai: "SKSB", LetterKind.kerja_sosial_selesai: "SKKS"}
+KIND_CODES = {LetterKind.keterangan: "SK", LetterKind.panggilan: "SP", LetterKind.selesai: "SKSB", LetterKind.kerja_sosial_selesai: "SKKS",
+              # A violation's path and its sitting (server/domain/violations/).
+              LetterKind.teguran_1: "ST-I", LetterKind.teguran_2: "ST-II", LetterKind.bap: "BAP", LetterKind.risalah_tpp: "RTPP",
+              LetterKind.pencabutan_kanwil: "PCB-KW", LetterKind.pencabutan_kejari: "PCB-KJ"}
+# Letters a person issues by hand (``POST /api/clients/{id}/letters``); the rest
+# are issued by a violation's steps and a sitting's close, with the facts they print.
+HAND_KINDS = (LetterKind.keterangan, LetterKind.panggilan, LetterKind.selesai, LetterKind.kerja_sosial_selesai)
 ROMAN_MONTHS = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
 
 
@@ -213,7 +219,8 @@ async def issue_letter(
     moment collide on the unique (office, year, seq) and the loser takes the next.
     A summons for a client who is not overdue (by the ledger, today) is refused
     unless ``reason`` says why; the reason is printed. ``extra`` adds facts the
-    letter prints and keeps (a completion letter's hours: ``service_hours``)."""
+    letter prints and keeps (a completion letter's hours: ``service_hours``; a
+    violation's, a sitting's decision), signed with the rest."""
     reason = clean_reason(reason)
     office = await db.get(Office, client.office_id)
     att = attendance(client, await client_sessions(db, client.id), today, rules_of(office, tz))
@@ -222,18 +229,32 @@ async def issue_letter(
             ErrorKind.conflict, "not-overdue", "The client is not overdue; a summons needs a reason (field reason).",
             key="error.not_overdue", state=att.state,
         )
+    printed = {**printed_facts(office_profile(office), client, att, today, reason), **(extra or {})}
+    return await _register(db, signer_key, staff, office, kind, today, printed, client)
+
+
+async def issue_office_letter(db: AsyncSession, signer_key: HeadSigner, staff: Staff, office: Office, kind: LetterKind, today: date, facts: dict) -> Letter:
+    """A letter of the office about no single client (the risalah of a sidang
+    TPP): the letterhead and ``facts`` printed and signed, numbered as any letter."""
+    profile = office_profile(office)
+    printed = {"version": PRINTED_VERSION, "office": {"address": profile.address, "phone": profile.phone, "email": profile.email, "logo_path": profile.logo_path},
+               **facts}
+    return await _register(db, signer_key, staff, office, kind, today, printed, None)
+
+
+async def _register(db: AsyncSession, signer_key: HeadSigner, staff: Staff, office: Office, kind: LetterKind, today: date, printed: dict,
+                    client: Client | None) -> Letter:
     profile = office_profile(office)
     signer = choose_signer(office, staff)
     prefix = profile.letter_prefix or profile.name
-    printed = {**printed_facts(profile, client, att, today, reason), **(extra or {})}
     for _attempt in range(5):
         last = await db.scalar(select(func.max(Letter.seq)).where(Letter.office_id == office.id, Letter.year == today.year))
         seq = (last or 0) + 1
         letter = Letter(
-            office_id=office.id, client_id=client.id, kind=kind, year=today.year, seq=seq,
+            office_id=office.id, client_id=client.id if client else None, kind=kind, year=today.year, seq=seq,
             number=letter_number(prefix, seq, kind, today), issued_on=today, issued_at=datetime.now(timezone.utc),
             signer_name=signer.name, signer_nip=signer.nip, signer_title=signer.title, office_name=profile.name,
-            client_initials=initials(client.name), code=secrets.token_urlsafe(18), key_id=signer_key.key_id,
+            client_initials=initials(client.name) if client else "", code=secrets.token_urlsafe(18), key_id=signer_key.key_id,
             signature="", created_by_id=staff.id, printed=printed,
         )
         letter.signature = signer_key.private.sign(letter_message(letter)).hex()

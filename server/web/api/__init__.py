@@ -25,6 +25,8 @@ from server.web.api import (
     recordings,
     sessions,
     staff,
+    tpp,
+    violations,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office, partners, referrals, sentences)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office, partners, referrals, sentences, violations, tpp)

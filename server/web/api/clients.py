@@ -11,11 +11,15 @@ from server.db.models import Client, ClientCategory, Program
 from server.domain.access import require_client
 from server.domain.record import clients as clients_domain
 from server.domain.record.ledger import attendance, caseload_sort_key, period_list
+from server.domain.violations import alerts as alerts_domain
+from server.domain.violations.path import client_violations
+from server.domain.violations.sittings import client_decisions
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.api.sentences import sentence_and_hours
 from server.web.dates import today
 from server.web.fields import Id, Name, Phone, ShortText
+from server.web.api.violations import alert_json, tpp_decision_json, violation_json
 from server.web.ledger import judge_for, rules_for
 from server.web.serialize import attendance_json, client_json, session_json
 from server.web.validation import Body, int_param, parse_body
@@ -47,8 +51,11 @@ async def list_clients(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         rows = await clients_domain.caseload(db, staff)
         rules = await rules_for(request, db, staff.office_id)
+        done = await alerts_domain.answered(db, [c.id for c, _ss in rows])
+    # The three-misses alerts not answered yet (issue 21), from the same ledger as the attendance.
+    alerts = {c.id: alerts_domain.pending(c, ss, now, rules, done) for c, ss in rows}
     items = sorted(((c, attendance(c, ss, now, rules)) for c, ss in rows), key=caseload_sort_key)
-    return web.json_response({"clients": [dict(client_json(c, tz), attendance=attendance_json(a)) for c, a in items]})
+    return web.json_response({"clients": [dict(client_json(c, tz), attendance=attendance_json(a), alerts=[alert_json(r) for r in alerts[c.id]]) for c, a in items]})
 
 
 @routes.post("/api/clients")
@@ -85,6 +92,8 @@ async def get_record(request: web.Request) -> web.Response:
         sessions = await clients_domain.client_sessions(db, client.id)
         judge = await judge_for(request, db, client.office_id)
         sentence = await sentence_and_hours(db, client.id)  # {"sentence", "service_hours", "completion_letter_due"}
+        violations = [violation_json(v, tz) for v in await client_violations(db, client.id)]
+        decisions = [tpp_decision_json(case, sitting) for case, sitting in await client_decisions(db, staff, client)]
     rules = judge.rules
     await request.app[audit_key].record("record.view", actor=staff, target_type="client", target_id=client.id)
     return web.json_response(
@@ -94,5 +103,8 @@ async def get_record(request: web.Request) -> web.Response:
             "periods": [p.as_dict() for p in period_list(client, sessions, as_of, rules)],
             "sessions": [session_json(s, tz, events=False, judge=judge) for s in sessions],
             **sentence,
+            # Issue 21: the client's violations with their steps, and what sidang TPP decided about them.
+            "violations": violations,
+            "tpp_decisions": decisions,
         }
     )

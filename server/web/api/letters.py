@@ -13,7 +13,7 @@ from sqlalchemy import select
 from server.audit.signing import SigningKeyError
 from server.db.models import Client, Letter, LetterKind, Role, Staff
 from server.domain.access import require_client
-from server.domain.documents.letters import issue_letter, revocation_message, revocation_state, revoke_letter
+from server.domain.documents.letters import HAND_KINDS, issue_letter, revocation_message, revocation_state, revoke_letter
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.partners.sentences import completion_facts
 from server.keys import audit_key, db_key, letter_keys_key, settings_key
@@ -75,6 +75,10 @@ def letter_json(request: web.Request, letter: Letter) -> dict[str, Any]:
 async def create(request: web.Request, staff: Staff, client_id: int, kind: LetterKind, reason: str | None = None) -> Letter:
     """Issue and audit a letter (shared with the client page's form)."""
     day = today(request)
+    if kind not in HAND_KINDS:
+        # Teguran, BAP, risalah and pencabutan letters are issued by a violation's steps and a sitting's close.
+        raise DomainError(ErrorKind.invalid, "invalid-body", f"kind: one of {', '.join(k.value for k in HAND_KINDS)}",
+                          key="error.letter_kind", fields={"kind": "issued by a violation's steps or a sidang TPP"})
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, client_id))
         # "Selesai bimbingan" says supervision has ended: not before its last day.

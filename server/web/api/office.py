@@ -12,7 +12,7 @@ from server.db.models import Office, Role
 from server.domain.access import require_role
 from server.domain.errors import invalid, not_found
 from server.domain.outreach.wording import full_text_on, set_full_text
-from server.domain.record.rules import MIN_REPORT_MINUTES_RANGE, rules_of, update_rules
+from server.domain.record.rules import MIN_REPORT_MINUTES_RANGE, TPP_QUORUM_RANGE, rules_of, update_rules
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.validation import Body, parse_body
@@ -21,9 +21,14 @@ routes = web.RouteTableDef()
 
 
 class OfficeSettingsUpdate(Body):
-    # Each optional, never null: a field left out keeps its value.
+    # Each optional, never null (a sent null is 400): a field left out keeps its value.
     min_report_minutes: int = Field(None, ge=MIN_REPORT_MINUTES_RANGE[0], le=MIN_REPORT_MINUTES_RANGE[1])  # type: ignore[assignment]
+    tpp_quorum: int = Field(None, ge=TPP_QUORUM_RANGE[0], le=TPP_QUORUM_RANGE[1], description="members a sidang TPP needs present to close")  # type: ignore[assignment]
     reminder_full_text: bool = None  # type: ignore[assignment]
+
+
+# The office's rules (server/domain/record/rules.py) among the settings.
+RULE_FIELDS = ("min_report_minutes", "tpp_quorum")
 
 
 def office_settings(office: Office, tz: str) -> dict:
@@ -34,8 +39,9 @@ def office_settings(office: Office, tz: str) -> dict:
 def change_office_settings(office: Office, tz: str, **fields) -> dict[str, tuple]:
     """Validate, change, and return what changed (field → (old, new)) for the audit trail."""
     changed: dict[str, tuple] = {}
-    if "min_report_minutes" in fields:
-        _after, changed = update_rules(office, tz, min_report_minutes=fields["min_report_minutes"])
+    rules = {name: fields[name] for name in RULE_FIELDS if name in fields}
+    if rules:
+        _after, changed = update_rules(office, tz, **rules)
     if "reminder_full_text" in fields:
         old, new = set_full_text(office, fields["reminder_full_text"])
         if old != new:
@@ -65,7 +71,7 @@ async def put_settings(request: web.Request) -> web.Response:
     body = await parse_body(request, OfficeSettingsUpdate)
     fields = body.model_dump(exclude_unset=True)
     if not fields:
-        raise invalid("body", "min_report_minutes or reminder_full_text")
+        raise invalid("body", "min_report_minutes, tpp_quorum or reminder_full_text")
     tz = request.app[settings_key].timezone
     async with request.app[db_key]() as db:
         office = await _office(db, staff.office_id)

@@ -8,9 +8,11 @@ from aiohttp import web
 
 from server.domain.errors import invalid
 from server.domain.outreach import reminders as reminders_domain
+from server.domain.violations.alerts import open_alerts
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today
+from server.web.api.violations import alert_json
 from server.web.serialize import iso
 
 routes = web.RouteTableDef()
@@ -50,7 +52,11 @@ async def list_reminders(request: web.Request) -> web.Response:
     day = day_param(request)
     async with request.app[db_key]() as db:
         items = await reminders_domain.daily_reminders(db, staff, day, tz)
-    return web.json_response({"date": day.isoformat(), "reminders": [reminder_json(r, tz) for r in items]}, headers={"Cache-Control": "no-store"})
+        # For the PK, not the client: three periods missed in a row, a violation to confirm or dismiss (issue 21).
+        # As of the day asked, never after today (the ledger states no future).
+        alerts = await open_alerts(db, staff, min(day, today(request)), tz)
+    return web.json_response({"date": day.isoformat(), "reminders": [reminder_json(r, tz) for r in items], "alerts": [alert_json(a) for a in alerts]},
+                             headers={"Cache-Control": "no-store"})
 
 
 @routes.post("/api/reminders/{id}/sent")

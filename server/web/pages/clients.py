@@ -9,19 +9,25 @@ from sqlalchemy import select
 from server.db.models import (
     Client,
     ClientCategory,
+    Evidence,
     Letter,
     LetterKind,
     Program,
     Role,
     SessionMode,
     Staff,
+    ViolationKind,
 )
 from server.domain.access import require_client
+from server.domain.documents.letters import HAND_KINDS
 from server.domain.errors import DomainError
 from server.domain.office.areas import kelurahan_list
 from server.domain.outreach import kendala as kendala_domain
 from server.domain.record import clients as clients_domain
 from server.domain.record.ledger import attendance, caseload_sort_key, period_list
+from server.domain.violations import alerts as alerts_domain
+from server.domain.violations.path import ORDER as VIOLATION_PATH
+from server.domain.violations.path import client_violations
 from server.keys import audit_key, db_key
 from server.security import auth
 from server.web.api.clients import ClientCreate
@@ -44,12 +50,14 @@ async def caseload_page(request: web.Request) -> web.Response:
         rows = await clients_domain.caseload(db, staff)
         kendala_open = await kendala_domain.open_counts(db, [c.id for c, _ss in rows])
         rules = await rules_for(request, db, staff.office_id)
+        done = await alerts_domain.answered(db, [c.id for c, _ss in rows])
+    alerts = {c.id: alerts_domain.pending(c, ss, now, rules, done) for c, ss in rows}
     items = sorted(((c, attendance(c, ss, now, rules)) for c, ss in rows), key=caseload_sort_key)
     upcoming = sorted(
         (s for _c, ss in rows for s in ss if s.status.value in ("scheduled", "active") and s.mode == SessionMode.video),
         key=lambda s: s.scheduled_at,
     )
-    return render(request, "clients/caseload.html", {"items": items, "upcoming": upcoming, "today": now, "kendala_open": kendala_open})
+    return render(request, "clients/caseload.html", {"items": items, "upcoming": upcoming, "today": now, "kendala_open": kendala_open, "alerts": alerts})
 
 
 async def _pk_choices(db, staff: Staff) -> list[Staff]:
@@ -96,6 +104,9 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
         letters = list((await db.execute(select(Letter).where(Letter.client_id == client.id).order_by(Letter.id.desc()))).scalars())
         judge = await judge_for(request, db, client.office_id)
         partner_sections = await client_sections(db, staff, client)  # referrals, sentence and hours (server/web/pages/partners.py)
+        # Issue 21: the three-misses alerts not answered yet, and the violations with their steps.
+        alerts = alerts_domain.pending(client, sessions, judge.as_of, judge.rules, await alerts_domain.answered(db, [client.id]))
+        violations = await client_violations(db, client.id)
     from server.web.pages.portal import (
         portal_share,  # the portal module builds on call.py's helpers
     )
@@ -103,8 +114,9 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, judge.as_of, judge.rules),
             "periods": period_list(client, sessions, judge.as_of, judge.rules), "judged": {s.id: judge.judge(s) for s in sessions}, "rules": judge.rules,
             "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client),
-            "letters": letters, "letter_kinds": [k.value for k in LetterKind if k != LetterKind.kerja_sosial_selesai], "letter_error": None, "letter_form": {},
-            **partner_sections}
+            "letters": letters, "letter_kinds": [k.value for k in HAND_KINDS if k != LetterKind.kerja_sosial_selesai], "letter_error": None, "letter_form": {},
+            "alerts": alerts, "violations": violations, "violation_kinds": [k.value for k in ViolationKind], "violation_path": [s.value for s in VIOLATION_PATH],
+            "evidence_kinds": [e.value for e in Evidence], **partner_sections}
 
 
 @routes.get("/clients/{id}")

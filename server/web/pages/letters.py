@@ -116,6 +116,9 @@ def printed_view(letter: Letter, today_profile: OfficeProfile, client: Any) -> d
         "body_key": body,
         "reason": printed.get("reason") or "",
         "printed_hours": printed.get("service_hours"),
+        # A violation's letters (teguran, BAP, pencabutan) print its facts and, for pencabutan, the sitting's decision.
+        "violation": printed.get("violation"),
+        "tpp": printed.get("tpp"),
         # The letterhead's logo as issued (its own file), or today's for an old letter.
         "logo_url": f"/letters/{letter.id}/logo" if office else "/office/logo",
     }

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from sqlalchemy import select
+
+from server.db.models import Client
 from server.domain.outreach import reminders as reminders_domain
+from server.domain.violations.alerts import open_alerts
 from server.keys import audit_key, db_key, settings_key
 from server.security import auth
 from server.web.api.reminders import day_param
+from server.web.dates import today
 from server.web.render import render
 
 routes = web.RouteTableDef()
@@ -20,7 +25,10 @@ async def reminders_page(request: web.Request) -> web.Response:
     day = day_param(request)
     async with request.app[db_key]() as db:
         items = await reminders_domain.daily_reminders(db, staff, day, tz)
-    response = render(request, "reminders/today.html", {"items": items, "day": day})
+        alerts = await open_alerts(db, staff, min(day, today(request)), tz)
+        ids = {a.client_id for a in alerts}
+        names = dict((await db.execute(select(Client.id, Client.name).where(Client.id.in_(ids)))).all()) if ids else {}
+    response = render(request, "reminders/today.html", {"items": items, "day": day, "alerts": alerts, "alert_names": names})
     response.headers["Cache-Control"] = "no-store"
     return response
 
