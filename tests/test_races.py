@@ -22,7 +22,7 @@ from tests.clock import office_today, utc_now
 from tests.conftest import BACKENDS, _apart, _create_pg_database, _drop_pg_database, seed_office, sqlite_copy
 from tests.fieldwork_support import add_client, event_body
 from tests.foundation import CLIENT_BODY, database
-from tests.races import PARALLEL, Call, RaceServer, statuses
+from tests.races import PARALLEL, STAFF_PARALLEL, Call, RaceServer, statuses
 from tests.services import require_postgres
 
 
@@ -235,12 +235,8 @@ async def test_twenty_clients_with_one_register_number_at_once_make_one(live, of
     assert await count(live, rows) == 1
 
 
-# Each request hashes its password (Argon2, one worker) before it reaches the
-# database: ten, not twenty, keep the test short; they still meet at the database.
-STAFF_PARALLEL = 10
-
-
 async def test_staff_accounts_with_one_username_at_once_make_one(live, office):
+    """Four, not twenty: each request first hashes its password (tests/races.py)."""
     admin = await staff_cookies(live, office, "admin")
     body = {"username": f"{office.staff['pk1'].username}.baru", "name": "PK Baru", "role": "pk", "password": "correct horse battery"}
     answers = await live.at_once([Call("POST", "/api/staff", body, admin)] * STAFF_PARALLEL)
