@@ -32,7 +32,7 @@ from server.security import headers
 from server.security.auth import auth_middleware
 from server.security.login_guard import LoginGuard
 from server.security.passwords import PasswordWorkers
-from server.security.ratelimit import RateLimiter
+from server.security.ratelimit import LinkOpenLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
 from server.static_files import webclient_dir
@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> web.Application:
     app[metrics_key] = Metrics()
     app[login_guard_key] = LoginGuard.from_settings(settings)
     app[letter_keys_key] = LetterKeys(settings)
-    app[join_limiter_key] = RateLimiter(settings.join_opens_per_window, JOIN_WINDOW_SECONDS)
+    app[join_limiter_key] = LinkOpenLimiter(settings.join_opens_per_window, settings.join_opens_per_address, JOIN_WINDOW_SECONDS)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_password_workers)
     headers.setup(app)

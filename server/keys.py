@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from server.security.login_guard import LoginGuard
     from server.security.passwords import PasswordWorkers
     from server.security.pending import PendingHandshakes
-    from server.security.ratelimit import RateLimiter
+    from server.security.ratelimit import LinkOpenLimiter
     from server.signaling.registry import RoomRegistry
     from server.web.i18n import Catalogue
 
@@ -26,7 +26,7 @@ settings_key = web.AppKey("settings", Settings)
 engine_key = web.AppKey("engine", AsyncEngine)
 db_key = web.AppKey("db", async_sessionmaker[AsyncSession])
 audit_key: web.AppKey["AuditLog"] = web.AppKey("audit", "AuditLog")  # type: ignore[arg-type]
-join_limiter_key: web.AppKey["RateLimiter"] = web.AppKey("join_limiter", "RateLimiter")  # type: ignore[arg-type]
+join_limiter_key: web.AppKey["LinkOpenLimiter"] = web.AppKey("join_limiter", "LinkOpenLimiter")  # type: ignore[arg-type]
 login_guard_key: web.AppKey["LoginGuard"] = web.AppKey("login_guard", "LoginGuard")  # type: ignore[arg-type]
 passwords_key: web.AppKey["PasswordWorkers"] = web.AppKey("passwords", "PasswordWorkers")  # type: ignore[arg-type]
 catalogue_key: web.AppKey["Catalogue"] = web.AppKey("catalogue", "Catalogue")  # type: ignore[arg-type]

@@ -60,8 +60,11 @@ class Settings:
     login_window_seconds: int = 300
     # Threads that run Argon2 off the event loop (server/security/passwords.py).
     password_workers: int = 1
-    # Join-link openings per client address per 5 minutes (each one is logged).
+    # Openings of one client link (/j/ join link, /k/ own page) per 5 minutes, and of
+    # any links from one address: clients behind one carrier NAT share an address,
+    # so that bound is far higher (server/security/ratelimit.py, LinkOpenLimiter).
     join_opens_per_window: int = 30
+    join_opens_per_address: int = 600
     max_body_bytes: int = 64 * 1024
     # Audit: sessions shorter than this are listed as anomalies.
     min_video_minutes: int = 5
@@ -226,6 +229,7 @@ class Settings:
             login_window_seconds=max(get_int("LOGIN_WINDOW_SECONDS", 300), 1),
             password_workers=max(get_int("PASSWORD_WORKERS", 1), 1),
             join_opens_per_window=max(get_int("JOIN_OPENS_PER_WINDOW", 30), 1),
+            join_opens_per_address=max(get_int("JOIN_OPENS_PER_ADDRESS", 600), 1),
             min_video_minutes=get_int("MIN_VIDEO_MINUTES", 5),
             notes_grace_hours=get_int("NOTES_GRACE_HOURS", 24),
             late_edit_days=get_int("LATE_EDIT_DAYS", 7),

@@ -36,7 +36,8 @@ BROWSER_FOLDER = "tests/browser/"
 # once, not once on every worker that gets one of its tests. The API fuzz's
 # server is made once per database (its fixture's parameter, the first part of
 # a test's id): each database's tests are a group, on workers of their own.
-WHOLE_MODULES = {"tests/test_api_fuzz.py", "tests/test_wheel.py"}
+# The race tests (tests/races.py) start one server per database likewise.
+WHOLE_MODULES = {"tests/test_api_fuzz.py", "tests/test_wheel.py", "tests/test_races.py"}
 
 
 def pytest_collection_modifyitems(config, items):

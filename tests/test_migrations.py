@@ -10,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from server.db.engine import make_engine
 from server.db.migrate import downgrade, upgrade
@@ -313,5 +314,49 @@ async def test_0016_adds_violations_and_sittings_and_takes_them_away_with_their_
         await upgrade(engine)
         async with engine.connect() as conn:
             assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_0012_keeps_one_standing_check_in_per_client_and_day_and_takes_the_index_away(database_url):
+    """Doubles from before 0012 (parallel check-ins, issue 23): the first stays, the
+    later ones are taken back with an event naming the first; then the index refuses
+    a new double, and a check-in taken back leaves room for a new one."""
+    engine = make_engine(database_url)
+    try:
+        await downgrade(engine, "0011")
+        office = await seed_office(database_url)
+        c1, pk1 = office.clients["c1"], office.staff["pk1"]
+        at = _utc(2025, 6, 14, 2)
+        session_row = ("INSERT INTO guidance_session (id, office_id, client_id, officer_id, mode, evidence, status, scheduled_at, started_at, ended_at, "
+                       "duration_seconds, notes, outcome, topics, record, location, met_with, findings, follow_up, visit_reason, notify_client, "
+                       "mobile_event_id, checkin_key, link_version, created_at) VALUES (:id, :office, :client, :officer, 'mobile', 'roll_call', :status, "
+                       ":at, :at, :at, 0, '', 'attended', '[]', :no, '', '[]', '', '', '', :no, 1, :key, 1, :at)")
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO mobile_event (id, office_id, date, start_time, end_time, kelurahan, venue, topic, client_note, officer_ids, status, created_at) "
+                                    "VALUES (1, :office, :day, '08:00', '12:00', 'Cakung Barat', 'Balai', '', '', '[]', 'planned', :at)"),
+                               {"office": office.id, "day": at.date(), "at": at})
+            for sid, status, key in ((11, "ended", None), (12, "ended", None), (13, "ended", "k-13"), (14, "cancelled", None)):
+                await conn.execute(text(session_row), {"id": sid, "office": office.id, "client": c1.id, "officer": pk1.id, "status": status, "at": at, "key": key, "no": False})
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(GuidanceSession.id, GuidanceSession.status).order_by(GuidanceSession.id))).all()
+            assert [(i, s.value) for i, s in rows] == [(11, "ended"), (12, "cancelled"), (13, "cancelled"), (14, "cancelled")]
+            events = (await conn.execute(text("SELECT session_id, kind, actor, detail FROM session_event ORDER BY session_id"))).all()
+            assert [(e[0], e[1], e[2], json.loads(e[3]) if isinstance(e[3], str) else e[3]) for e in events] == [
+                (12, "checkin_undone", "system", {"by": "migration 0012", "duplicate_of": 11}),
+                (13, "checkin_undone", "system", {"by": "migration 0012", "duplicate_of": 11}),
+            ]
+            assert "uq_session_event_client_checkin" in await conn.run_sync(_session_indexes)
+            assert await conn.run_sync(_differences) == []
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(text(session_row), {"id": 15, "office": office.id, "client": c1.id, "officer": pk1.id, "status": "ended", "at": at, "key": None, "no": False})
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE guidance_session SET status = 'cancelled' WHERE id = 11"))
+            await conn.execute(text(session_row), {"id": 15, "office": office.id, "client": c1.id, "officer": pk1.id, "status": "ended", "at": at, "key": None, "no": False})
+        await downgrade(engine, "0011")
+        async with engine.connect() as conn:
+            assert "uq_session_event_client_checkin" not in await conn.run_sync(_session_indexes)
     finally:
         await engine.dispose()

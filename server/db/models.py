@@ -202,6 +202,12 @@ class GuidanceSession(Base):
               sqlite_where=text("notes = ''"), postgresql_where=text("notes = ''")),
         # Concurrent retries of one check-in (same device key) make one session.
         UniqueConstraint("mobile_event_id", "checkin_key", name="uq_session_event_checkin_key"),
+        # One standing check-in per client per mobile-counseling day, whatever the keys
+        # (parallel check-ins without one made nine sessions, issue 23); a check-in
+        # taken back (cancelled) leaves room for a new one. Migration 0012.
+        Index("uq_session_event_client_checkin", "mobile_event_id", "client_id", unique=True,
+              sqlite_where=text("mobile_event_id IS NOT NULL AND status <> 'cancelled'"),
+              postgresql_where=text("mobile_event_id IS NOT NULL AND status <> 'cancelled'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,7 +1,9 @@
-"""Sliding-window counter of failures per key (login attempts per address and per username)."""
+"""Sliding-window counters: failures per key (login attempts per address and
+per username), and openings of the clients' links (``LinkOpenLimiter``)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
 
@@ -53,3 +55,32 @@ class RateLimiter:
     def reset(self, *keys: str) -> None:
         for key in keys:
             self._events.pop(key, None)
+
+
+class LinkOpenLimiter:
+    """Openings of the links clients hold: ``/j/`` (join link) and ``/k/`` (own page).
+
+    Each opening is logged, so a link hammered (leaked, or a script) is paused:
+    ``per_link`` openings of one token per window, from any address. One address
+    gets ``per_address`` openings of any tokens, far more: the clients of a mobile
+    carrier share a few NAT addresses, and one bucket per address let them lock
+    each other out (issue 23). The address bound still stops a script guessing
+    tokens from one address. Tokens are kept as a hash, never as given."""
+
+    def __init__(self, per_link: int, per_address: int, window_seconds: float, clock=time.monotonic):
+        self.by_link = RateLimiter(per_link, window_seconds, clock)
+        self.by_address = RateLimiter(per_address, window_seconds, clock)
+
+    @staticmethod
+    def _link_key(token: str) -> str:
+        return "link:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+    def admit(self, address: str, token: str) -> bool:
+        """Count one opening of ``token`` from ``address``; False (not counted) when
+        either bucket is full."""
+        link = self._link_key(token)
+        if self.by_link.blocked(link) > 0 or self.by_address.blocked(address) > 0:
+            return False
+        self.by_link.hit(link)
+        self.by_address.hit(address)
+        return True

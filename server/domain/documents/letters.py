@@ -48,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.signing import HeadSigner, key_id_of, public_path
+from server.db.locks import hold
 from server.db.models import AuditEntry, Client, Letter, LetterKind, Office, Role, Staff
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.office.profile import OfficeProfile, office_profile
@@ -215,8 +216,10 @@ async def issue_letter(
     extra: dict | None = None,
 ) -> Letter:
     """Number, sign and store a letter (the caller commits and audits).
-    The number is the year's next in the office; two letters issued at the same
-    moment collide on the unique (office, year, seq) and the loser takes the next.
+    The number is the year's next in the office, taken under the office's lock,
+    so letters issued at the same moment take the next numbers one after the
+    other; the unique (office, year, seq) is the backstop for any other writer
+    (its loser tries the next).
     A summons for a client who is not overdue (by the ledger, today) is refused
     unless ``reason`` says why; the reason is printed. ``extra`` adds facts the
     letter prints and keeps (a completion letter's hours: ``service_hours``; a
@@ -247,6 +250,7 @@ async def _register(db: AsyncSession, signer_key: HeadSigner, staff: Staff, offi
     profile = office_profile(office)
     signer = choose_signer(office, staff)
     prefix = profile.letter_prefix or profile.name
+    await hold(db, Office, [office.id])
     for _attempt in range(5):
         last = await db.scalar(select(func.max(Letter.seq)).where(Letter.office_id == office.id, Letter.year == today.year))
         seq = (last or 0) + 1
@@ -313,7 +317,9 @@ def revocation_state(letter: Letter, public: Ed25519PublicKey | None) -> str:
 
 async def revoke_letter(db: AsyncSession, signer_key: HeadSigner, staff: Staff, letter: Letter) -> bool:
     """Revoke it and sign the revocation; False when it already was (idempotent,
-    the first revocation and its signature stay)."""
+    the first revocation and its signature stay, also when two revocations come
+    at once: the second reads the first under the letter's lock)."""
+    await hold(db, Letter, [letter.id])
     if letter.revoked_at is not None:
         return False
     # To the second: the statement writes the instant so, and the column must say the same.

@@ -9,7 +9,12 @@ supervisors create events and change invitations; the PKs on duty and
 supervisors take the roll call.
 
 A check-in is idempotent: the device makes a ``key`` for each check-in and a
-unique constraint on (event, key) lets concurrent retries make one session.
+unique constraint on (event, key) lets concurrent retries make one session. The
+key is bound to its check-in: the same key for another client is refused (409
+``key-reused``), whether the two arrive one after the other or at once. A client
+has at most one standing check-in per day: the check runs under the client's
+lock, and a partial unique index on (event, client) for the sessions not taken
+back (migration 0012) holds it for any writer.
 
 A day is *over* at its end time on its date, office time. Until then an invited
 client who has not checked in is awaited (``diundang``), never absent: absence
@@ -31,6 +36,7 @@ from datetime import date, datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.locks import hold
 from server.db.models import (
     Area,
     Client,
@@ -306,6 +312,10 @@ async def find_checkin(db: AsyncSession, event: MobileEvent, *, key: str | None 
     return (await db.execute(q.order_by(GuidanceSession.id).limit(1))).scalar_one_or_none()
 
 
+def key_reused() -> DomainError:
+    return DomainError(ErrorKind.conflict, "key-reused", "That check-in key was used for another client.", key="error.key_reused")
+
+
 async def check_in(
     db: AsyncSession, actor: Staff, event: MobileEvent, client: Client | None, *, key: str | None, today: date, tz: str, now: datetime | None = None
 ) -> tuple[GuidanceSession, bool]:
@@ -316,11 +326,14 @@ async def check_in(
         raise forbidden("Only the PKs on duty or a supervisor take the roll call.")
     if client is None or client.office_id != event.office_id:
         raise not_found("client")
+    # Check, then insert, under the client's lock: parallel check-ins of one client
+    # (ten at once made nine sessions, issue 23) run one after the other.
+    await hold_clients(db, [client.id])
     if key is not None:
         same = await find_checkin(db, event, key=key)
         if same is not None:
             if same.client_id != client.id:
-                raise DomainError(ErrorKind.conflict, "key-reused", "That check-in key was used for another client.", key="error.key_reused")
+                raise key_reused()
             return same, False
     if event.status == MobileEventStatus.cancelled:
         raise DomainError(ErrorKind.conflict, "event-cancelled", "The event is cancelled.", key="error.event_cancelled")
@@ -354,6 +367,8 @@ async def undo_checkin(db: AsyncSession, actor: Staff, event: MobileEvent, sessi
         raise forbidden("Only the PKs on duty or a supervisor take the roll call.")
     if session is None or session.mobile_event_id != event.id:
         raise not_found("check-in")
+    # Read the status again under the session's lock: two undos at once take it back once.
+    await hold(db, GuidanceSession, [session.id])
     if session.status == SessionStatus.cancelled:
         raise DomainError(ErrorKind.conflict, "already-undone", "That check-in was already taken back.", key="error.already_undone")
     if today != event.date:

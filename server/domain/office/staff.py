@@ -8,6 +8,7 @@ database connection should wait out (issue #12)."""
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Role, Staff
@@ -19,5 +20,10 @@ async def add_staff(db: AsyncSession, office_id: int, username: str, name: str, 
         raise DomainError(ErrorKind.conflict, "username-taken", f"The username {username} is taken.")
     staff = Staff(office_id=office_id, username=username, name=name, role=role, password_hash=password_hash, nip=nip)
     db.add(staff)
-    await db.flush()
+    try:
+        await db.flush()
+    except IntegrityError:
+        # Two adds of one username at once both passed the count above; the unique
+        # username refuses the second. The caller's session rolls back.
+        raise DomainError(ErrorKind.conflict, "username-taken", f"The username {username} is taken.") from None
     return staff

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.locks import hold
 from server.db.models import (
     Client,
     GuidanceSession,
@@ -89,6 +90,10 @@ async def report(
     if kind == KendalaKind.other and not message:
         raise _invalid("message", "say what the obstacle is", key="error.kendala_message_required")
     _check_future("requested_at", requested_at, now)
+    # Count, then write, under the client's lock: twelve reports at once all passed
+    # a limit of five (issue 23). The client's, not the session's: a portal link's
+    # device reports on every upcoming session of its client.
+    await hold(db, Client, [session.client_id])
     since = now - REPORT_WINDOW
     recent = list(
         (
@@ -173,7 +178,9 @@ async def answer(
     """The PK's answer; the caller has checked that ``staff`` may act on ``client``."""
     now = now or utcnow()
     reply = reply.strip()
-    # validate
+    # validate, with the kendala read again under its lock: two answers at once
+    # (two tabs, two PKs) would each pass the check and make two new sessions.
+    await hold(db, Kendala, [kendala.id])
     if kendala.status != KendalaStatus.open.value:
         raise DomainError(ErrorKind.conflict, "kendala-answered", f"This kendala was already {kendala.status}.")
     if status == KendalaStatus.open:

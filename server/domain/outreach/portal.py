@@ -31,7 +31,7 @@ from server.db.models import (
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.office.profile import OfficeProfile, office_profile
 from server.domain.outreach import kendala as kendala_domain
-from server.domain.record.appointments import appointments
+from server.domain.record.appointments import appointments, hold_clients
 from server.domain.record.ledger import Attendance, attendance
 from server.domain.record.rules import rules_of
 from server.domain.record.sessions import OPEN_STATUSES
@@ -67,6 +67,9 @@ async def issue(db: AsyncSession, actor: Staff, client: Client, tz: str, now: da
     expires = _end_of_supervision(client, tz)
     if expires <= now:
         raise DomainError(ErrorKind.conflict, "supervision-ended", "The client's supervision has ended: no link to their schedule.")
+    # Revoke, then add, under the client's lock: two issues at once would each revoke
+    # the old link and leave two live ones.
+    await hold_clients(db, [client.id])
     await revoke(db, client.id, now)
     link = PortalLink(client_id=client.id, salt=portalpass.new_salt(), created_at=now, created_by_id=actor.id, expires_at=expires)
     db.add(link)

@@ -42,7 +42,7 @@ from server.db.models import (
 )
 from server.domain.access import require_client, scope_clients
 from server.domain.errors import DomainError, ErrorKind, not_found
-from server.domain.record.appointments import appointments
+from server.domain.record.appointments import appointments, hold_clients
 from server.domain.record.ledger import attendance
 from server.domain.record.rules import office_rules
 
@@ -192,6 +192,9 @@ async def mark_sent(db: AsyncSession, staff: Staff, reminder_id: str, day: date,
         if session is None:
             raise not_found("reminder")
         client = require_client(staff, session.client)
+    # Read the day's marks under the client's lock: two marks at once (two tabs, a
+    # double click) would both find it unsent and the second hit the unique key.
+    await hold_clients(db, [client.id])
     current = {r.id: r for r in await daily_reminders(db, staff, day, tz) if r.client_id == client.id}
     reminder = current.get(reminder_id)
     if reminder is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import (
@@ -77,7 +78,12 @@ async def create_client(
         rt_rw=rt_rw,
     )
     db.add(client)
-    await db.flush()
+    try:
+        await db.flush()
+    except IntegrityError:
+        # Two adds of one number at once both passed the count above; the unique
+        # (office, register_number) refuses the second. The caller's session rolls back.
+        raise DomainError(ErrorKind.conflict, "duplicate-register-number", f"A client with register number {register_number} already exists.") from None
     return client
 
 

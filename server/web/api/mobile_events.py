@@ -274,8 +274,10 @@ async def remove_invitation(request: web.Request) -> web.Response:
 
 
 async def check_in(request: web.Request, staff, event_id: int, client_id: int, key: str | None) -> tuple[int, bool]:
-    """One check-in; a concurrent retry that loses the race on the (event, key)
-    constraint reads the winner's session instead."""
+    """One check-in. A concurrent request that loses the race on a constraint
+    (the same key, or the same client) reads the winner's session instead; the
+    winner's key names another client's check-in: 409 ``key-reused``, as when
+    the two come one after the other (a key is bound to its check-in)."""
     tz = request.app[settings_key].timezone
     try:
         async with request.app[db_key]() as db:
@@ -289,6 +291,8 @@ async def check_in(request: web.Request, staff, event_id: int, client_id: int, k
             same = await events_domain.find_checkin(db, event, key=key) if key else await events_domain.find_checkin(db, event, client_id=client_id)
             if same is None:
                 raise
+            if same.client_id != client_id:
+                raise events_domain.key_reused() from None
             session_id, created = same.id, False
     if created:
         await request.app[audit_key].record("mobile.checkin", actor=staff, target_type="session", target_id=session_id, detail={"event_id": event_id, "client_id": client_id, "key": key})

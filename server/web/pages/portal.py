@@ -59,11 +59,9 @@ def _form_token(secret: str, cookie: str) -> str:
 @routes.get("/k/{token}")
 async def open_portal_link(request: web.Request) -> web.StreamResponse:
     settings = request.app[settings_key]
-    limiter = request.app[join_limiter_key]
-    address = f"join:{client_address(request)}"
-    if limiter.blocked(address) > 0:
+    # Per link and per address, one count with the join links (LinkOpenLimiter).
+    if not request.app[join_limiter_key].admit(f"join:{client_address(request)}", request.match_info["token"]):
         return portal_refusal(request, "too-many")
-    limiter.hit(address)
     try:
         async with request.app[db_key]() as db:
             link = await portal_domain.open_link(db, settings.secret_key, request.match_info["token"])

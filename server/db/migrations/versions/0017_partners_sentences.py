@@ -1,7 +1,7 @@
 """partners (mitra), referrals with their steps and reports, sentences under UU 1/2023, community-service hours, site supervisors' links
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 
 Issue 21, second half. New tables only: nothing existing changes. The partial
 unique index on service_hours (client, day) among entries not rejected is what
@@ -13,7 +13,7 @@ from alembic import op
 from server.db.models import UTCDateTime
 
 revision = '0017'
-down_revision = '0014'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
