@@ -16,7 +16,15 @@ from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, sel
 from server.audit.chain import GENESIS, AuditLog, entry_hash
 from server.audit.personal_data import KEPT_TABLES, PERSONAL_DATA
 from server.audit.retention import apply_retention
+from server.db.casework import (
+    AlertDecision,
+    TppCase,
+    TppSitting,
+    Violation,
+    ViolationStep,
+)
 from server.db.engine import make_engine, make_sessionmaker
+from server.db.enums import Evidence, ViolationKind
 from server.db.models import (
     AuditEntry,
     Base,
@@ -39,6 +47,20 @@ from server.db.models import (
     SessionStatus,
     StaffSession,
 )
+from server.db.partners import (
+    Partner,
+    PartnerKind,
+    Referral,
+    ReferralReport,
+    ReferralStatus,
+    ReferralStep,
+    Sentence,
+    SentenceKind,
+    ServiceHours,
+    SiteLink,
+)
+from server.domain.partners.referrals import seal_report
+from server.media import crypto
 from tests.audit_support import add_session
 from tests.clock import office_today
 from tests.foundation import database
@@ -119,7 +141,7 @@ def test_deploy_md_lists_each_table_with_its_period_and_what_removes_it():
 
 async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[str, int]]:
     """A row of every listed table past its period, and one within it. Periods:
-    sessions, kendala and clients 400 days, outreach 30 days, audit 730 days."""
+    sessions, kendala, clients and sittings 400 days, outreach 30 days, audit 730 days."""
     c1 = office.clients["c1"]
     pk = office.staff["pk1"]
     old, past_outreach, recent = now - timedelta(days=405), now - timedelta(days=35), now - timedelta(days=5)
@@ -151,7 +173,59 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
         letter = lambda client_id, seq, at: Letter(  # noqa: E731
             office_id=office.id, client_id=client_id, kind=LetterKind.keterangan, year=at.year, seq=seq, number=f"W.{seq}", issued_on=at.date(),
             issued_at=at, signer_name="Kasie", office_name="Bapas Uji", client_initials="K.L.", code=secrets.token_urlsafe(16), key_id="k", signature="s")
-        db.add_all([letter(gone.id, 900001, old), letter(c1.id, 900002, recent)])
+        # The risalah of a sitting past its period: a letter of no client, gone with its sitting.
+        letters = [letter(gone.id, 900001, old), letter(c1.id, 900002, recent), letter(None, 900003, old)]
+        db.add_all(letters)
+        await db.flush()
+        aged["letter"], fresh["letter"], risalah = (x.id for x in letters)
+        # Sittings of the sidang TPP: one past its period (gone with its risalah and its case about c1), one recent (kept).
+        sittings = [TppSitting(office_id=office.id, held_on=today - timedelta(days=405), member_ids=[pk.id], status="closed", created_by_id=pk.id,
+                               created_at=old, closed_by_id=pk.id, closed_at=old, risalah_letter_id=risalah),
+                    TppSitting(office_id=office.id, held_on=today - timedelta(days=5), member_ids=[pk.id], created_by_id=pk.id, created_at=recent)]
+        db.add_all(sittings)
+        await db.flush()
+        aged["tpp_sitting"], fresh["tpp_sitting"] = (x.id for x in sittings)
+        db.add(TppCase(sitting_id=aged["tpp_sitting"], client_id=c1.id, kind="lainnya", subject="Perubahan tahap", letter_ids=[]))
+        # A violation of each client, with its step (and the letter it issued), the alert it confirmed and its case at the
+        # recent sitting: the gone client's go with them; c1's stay, and c1's, decided by the old sitting, forgets it.
+        for rows, client_id, decided_by in ((aged, gone.id, None), (fresh, c1.id, aged["tpp_sitting"])):
+            violation = Violation(office_id=office.id, client_id=client_id, kind=ViolationKind.tidak_wajib_lapor, occurred_on=today - timedelta(days=40),
+                                  description="Tidak wajib lapor tiga kali berturut-turut", evidence=Evidence.reported, alert_key="tiga-kali-berturut-x",
+                                  decided_sitting_id=decided_by, created_by_id=pk.id)
+            db.add(violation)
+            await db.flush()
+            casework = [ViolationStep(violation_id=violation.id, from_state="dicatat", to_state="teguran_1", by_id=pk.id, by_name="PK Satu",
+                                      letter_id=rows["letter"]),
+                        AlertDecision(client_id=client_id, alert_key="tiga-kali-berturut-x", decision="confirmed", violation_id=violation.id, decided_by_id=pk.id),
+                        TppCase(sitting_id=fresh["tpp_sitting"], client_id=client_id, kind="pelanggaran", violation_id=violation.id, subject="Wajib lapor",
+                                letter_ids=[])]
+            db.add_all(casework)
+            await db.flush()
+            rows["violation"] = violation.id
+            rows["violation_step"], rows["alert_decision"], rows["tpp_case"] = (x.id for x in casework)
+        # Partners (kept), a site supervisor's link expired before the outreach period (gone) and a live one (kept).
+        partner = Partner(office_id=office.id, name="Taman Kota Cakung", kind=PartnerKind.tempat_kerja_sosial)
+        db.add(partner)
+        await db.flush()
+        site_links = [SiteLink(office_id=office.id, partner_id=partner.id, name="Pak Mandor", salt="d" * 32, created_at=old, expires_at=past_outreach),
+                      SiteLink(office_id=office.id, partner_id=partner.id, name="Bu Mandor", salt="e" * 32, created_at=recent, expires_at=now + timedelta(days=300))]
+        db.add_all(site_links)
+        await db.flush()
+        aged["site_link"], fresh["site_link"] = (x.id for x in site_links)
+        # Each client's referral with its step and its sealed report, sentence and hours (c1's entered through the old link).
+        for rows, client_id in ((aged, gone.id), (fresh, c1.id)):
+            referral = Referral(client_id=client_id, partner_id=partner.id, purpose="Pelatihan kerja", status=ReferralStatus.selesai)
+            db.add(referral)
+            await db.flush()
+            name, size, sha256 = seal_report(settings.recordings_dir, crypto.load_master_key(settings), referral.id, "pdf", b"%PDF-1.4 laporan mitra")
+            partnership = [ReferralStep(referral_id=referral.id, from_status="dirujuk", to_status="diterima", by_id=pk.id),
+                           ReferralReport(referral_id=referral.id, path=name, content_type="application/pdf", size=size, sha256=sha256, uploaded_by_id=pk.id),
+                           Sentence(client_id=client_id, kind=SentenceKind.pidana_kerja_sosial, hours_ordered=120, placement_id=partner.id),
+                           ServiceHours(client_id=client_id, date=today - timedelta(days=10), minutes=240, task="Menyapu taman", site_link_id=aged["site_link"])]
+            db.add_all(partnership)
+            await db.flush()
+            rows["referral"] = referral.id
+            rows["referral_step"], rows["referral_report"], rows["sentence"], rows["service_hours"] = (x.id for x in partnership)
         # Kendala: one sent before the period (gone), one within it that asked to move the old session (kept, unlinked).
         db.add_all([Kendala(client_id=c1.id, kind="illness", message="Sakit", created_at=old),
                     Kendala(client_id=c1.id, kind="work_shift", message="Shift malam", session_id=aged["guidance_session"],
@@ -188,7 +262,6 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
         def ids(model, *where):
             return select(model.id).where(*where).order_by(model.id)
 
-        aged["letter"], fresh["letter"] = (await db.execute(ids(Letter))).scalars().all()
         kendala = (await db.execute(ids(Kendala))).scalars().all()
         aged["kendala"], fresh["kendala"] = kendala
         aged["reminder_mark"], fresh["reminder_mark"] = (await db.execute(ids(ReminderMark, ReminderMark.client_id == c1.id))).scalars().all()
@@ -203,7 +276,8 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
 
 
 MODELS = {m.__tablename__: m for m in (Client, GuidanceSession, SessionEvent, NoteVersion, Recording, Kendala, Letter, ReminderMark, NotifyOutbox,
-                                         PortalLink, MobileInvitation, StaffSession, AuditEntry)}
+                                         PortalLink, MobileInvitation, StaffSession, AuditEntry, Violation, ViolationStep, AlertDecision, TppSitting,
+                                         TppCase, Referral, ReferralStep, ReferralReport, Sentence, ServiceHours, SiteLink)}
 
 
 async def _present(database_url: str, rows: dict[str, int]) -> dict[str, bool]:
@@ -232,9 +306,17 @@ async def test_retention_removes_every_kind_of_personal_data_past_its_period_and
     # The gone client's session went with them; the kendala that pointed at the old session stays, unlinked.
     assert result.sessions_removed == 2 and dry.sessions_removed == 2
     assert dry.personal == result.personal
-    assert result.personal["client"] == 1 and result.personal["letter"] == 1 and result.personal["portal_link"] == 2
+    # The gone client's letter and the old sitting's risalah; the gone client's case and c1's at the old sitting.
+    assert result.personal["client"] == 1 and result.personal["letter"] == 2 and result.personal["portal_link"] == 2
+    assert result.personal["tpp_case"] == 2
     async with database(settings.database_url) as db:
         kept = await db.get(Kendala, fresh["kendala"])
         assert (kept.session_id, kept.new_session_id) == (None, None)
+        # What pointed at a removed sitting or site link stays, forgetting it.
+        assert (await db.get(Violation, fresh["violation"])).decided_sitting_id is None
+        assert (await db.get(ServiceHours, fresh["service_hours"])).site_link_id is None
+        assert await db.scalar(select(Partner.id)) is not None
         assert await db.scalar(select(ReminderMark.id).where(ReminderMark.client_id == aged["client"])) is None
     assert "Personal data:" in result.summary() and "1 client" in result.summary()
+    # The gone client's sealed referral report went with its row; c1's is still there.
+    assert [p.name.split("-")[0] for p in Path(settings.recordings_dir).glob("ref*.enc")] == [f"ref{fresh['referral']}"]

@@ -3,7 +3,7 @@ personal data older than the office keeps them.
 
 Sessions (with their events and note versions) are removed when they ended
 more than ``session_retention_days`` ago; clients, reminders, the gateway's
-outbox, kendala, links and invitations by the rules of
+outbox, kendala, links, invitations, sittings of the sidang TPP and the rest by the rules of
 server/audit/personal_data.py, which lists every table with personal data. Audit entries are removed as a
 *prefix* of the chain: every entry up to the newest one older than
 ``audit_retention_days``. The hash of the last removed entry is signed as a
@@ -104,6 +104,7 @@ async def apply_retention(
         await personal_data.remove_outreach(db, settings, now, removed)
         # Sessions next (ordinary rows; their removal is recorded in the trail below), then the clients
         # whose supervision ended before the cutoff, each with every session of theirs.
+        await personal_data.remove_sittings(db, settings, now, removed)
         clients = await personal_data.clients_past_retention(db, settings, now)
         ids = sorted(set(await _old_sessions(db, session_cutoff)) | set(await _sessions_of(db, clients)))
         for start in range(0, len(ids), BATCH):
@@ -118,7 +119,8 @@ async def apply_retention(
             await db.execute(delete(GuidanceSession).where(GuidanceSession.id.in_(chunk)))
         result.sessions_removed = len(ids)
         for start in range(0, len(clients), BATCH):
-            await personal_data.remove_clients(db, clients[start : start + BATCH], removed)
+            # Their sealed referral reports lie beside the recordings: deleted with them, after the commit.
+            recording_files.extend(await personal_data.remove_clients(db, clients[start : start + BATCH], removed))
 
         # Audit entries: the prefix up to the newest entry older than the cutoff.
         last_old = await db.scalar(select(func.max(AuditEntry.seq)).where(AuditEntry.at < audit_cutoff))
