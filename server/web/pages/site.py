@@ -44,11 +44,9 @@ def site_refusal(request: web.Request, code: str) -> web.Response:
 @routes.get("/p/{token}")
 async def open_site_link(request: web.Request) -> web.StreamResponse:
     settings = request.app[settings_key]
-    limiter = request.app[join_limiter_key]
-    address = f"join:{client_address(request)}"
-    if limiter.blocked(address) > 0:
+    # Per link and per address, one count with the clients' links (LinkOpenLimiter).
+    if not request.app[join_limiter_key].admit(f"join:{client_address(request)}", request.match_info["token"]):
         return site_refusal(request, "too-many")
-    limiter.hit(address)
     try:
         async with request.app[db_key]() as db:
             link = await site_links.open_link(db, settings.secret_key, request.match_info["token"])

@@ -1,7 +1,7 @@
 """notify_outbox: no gateway credential in last_error, no full text waiting to be sent
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 
 Issue 23: a gateway URL with its key in the query reached ``last_error`` whole
 (aiohttp's messages carry the URL), and from there the outbox's page and API.
@@ -18,7 +18,7 @@ from server.domain.outreach.wording import NEUTRAL_TEXT
 from server.security.redact import redact_urls
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
