@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.signing import HeadSigner, key_id_of, public_path
 from server.db.models import Client, Letter, LetterKind, Office, Role, Staff
+from server.domain.access import require_guidance
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.office.profile import OfficeProfile, office_profile
 from server.domain.record.clients import client_sessions
@@ -199,7 +200,9 @@ async def issue_letter(
     The number is the year's next in the office; two letters issued at the same
     moment collide on the unique (office, year, seq) and the loser takes the next.
     A summons for a client who is not overdue (by the ledger, today) is refused
-    unless ``reason`` says why; the reason is printed."""
+    unless ``reason`` says why; the reason is printed. An admin issues none:
+    a letter is a document of guidance, signed in a PK's or supervisor's name."""
+    require_guidance(staff)
     reason = clean_reason(reason)
     office = await db.get(Office, client.office_id)
     att = attendance(client, await client_sessions(db, client.id), today, rules_of(office, tz))
@@ -234,6 +237,7 @@ async def issue_letter(
 
 async def revoke_letter(db: AsyncSession, staff: Staff, letter: Letter) -> bool:
     """Mark it revoked; False when it already was (idempotent, the first stays)."""
+    require_guidance(staff)
     if letter.revoked_at is not None:
         return False
     letter.revoked_at = datetime.now(timezone.utc)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from server.audit.signing import SigningKeyError
 from server.db.models import Client, Letter, LetterKind, Role, Staff
-from server.domain.access import require_client
+from server.domain.access import require_client, require_guidance
 from server.domain.documents.letters import issue_letter, revoke_letter
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.keys import audit_key, db_key, letter_keys_key, settings_key
@@ -59,6 +59,7 @@ async def create(request: web.Request, staff: Staff, client_id: int, kind: Lette
     day = today(request)
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, client_id))
+        require_guidance(staff)  # before the state checks below (issue_letter holds the rule too)
         # "Selesai bimbingan" says supervision has ended: not before its last day.
         if kind == LetterKind.selesai and day < client.supervision_end:
             raise DomainError(ErrorKind.conflict, "supervision-not-ended", "Supervision has not ended yet.", key="error.supervision_not_ended")
