@@ -16,7 +16,16 @@ Two layers, after the OWASP CSRF Prevention Cheat Sheet:
    send, skipped a check made only for form content types and wiped the notes.
    JSON API bodies need no token: ``application/json`` cannot be sent
    cross-origin without a CORS preflight, which we never grant, and the API
-   refuses other content types (server/web/validation.py).
+   refuses other content types.
+3. That refusal holds for every state-changing ``/api/`` request, with a body
+   or without (``api_media_refusal``, before any handler): its Content-Type is
+   ``application/json``, or it has no body and no Content-Type at all (the
+   calls documented without a body: end, cancel, undo, revoke...). The types a
+   cross-site form or a no-cors ``fetch`` may send without a preflight
+   (``text/plain``, form-encoded, multipart, a typeless body) are a 415
+   ``unsupported-media-type``. A handler that reads a body checks it again
+   (server/web/validation.py). Before issue 23 (item 7) a call that read no
+   body took any of them; layer 1 still stopped browsers, this stops the rest.
 """
 
 from __future__ import annotations
@@ -59,6 +68,19 @@ def cross_site_reason(request: web.Request) -> str | None:
     if origin is not None:
         if origin == "null" or origin.rstrip("/") != request_origin(request):
             return f"Origin {origin} is not this site"
+    return None
+
+
+def api_media_refusal(request: web.Request) -> str | None:
+    """Why this state-changing API request's body is refused (415), or None."""
+    if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
+        return None
+    if "Content-Type" in request.headers:
+        if request.content_type == "application/json":
+            return None
+        return f"Content-Type {request.content_type} is not taken: send application/json, or no body."
+    if request.body_exists:
+        return "A body needs Content-Type application/json."
     return None
 
 
