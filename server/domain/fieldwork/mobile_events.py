@@ -187,6 +187,9 @@ async def create_event(
         raise DomainError(ErrorKind.invalid, "date-past", "date: the day has passed", key="error.date_past", fields={"date": "in the past"})
     _check_times(start_time, end_time)
     ids = await _check_officers(db, actor.office_id, officer_ids)
+    # A PK plans a day they hold themselves; putting others on duty is the Kasie's.
+    if actor.role == Role.pk and ids != [actor.id]:
+        raise DomainError(ErrorKind.forbidden, "duty-by-supervisor", "Duty at a mobile-counseling day is assigned by a supervisor: a PK plans a day with themself alone on duty.", key="error.duty_by_supervisor")
     area = await match_kelurahan(db, actor.office_id, kelurahan)
     event = MobileEvent(
         office_id=actor.office_id, date=day, start_time=start_time, end_time=end_time,
