@@ -21,7 +21,7 @@ from aiohttp import web
 
 from server.db.ids import id_from_text
 from server.db.models import Client, KendalaKind, PortalLink, utcnow
-from server.domain.access import require_client
+from server.domain.access import require_client, require_guidance
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.outreach import portal as portal_domain
 from server.keys import audit_key, catalogue_key, db_key, join_limiter_key, settings_key
@@ -194,10 +194,12 @@ async def revoke_from_record(request: web.Request) -> web.Response:
 
 @routes.get("/clients/{id}/portal-link/qr.svg")
 async def portal_qr(request: web.Request) -> web.Response:
-    """The client's link as a QR code, for a client at the desk. Staff only: it carries the token."""
+    """The client's link as a QR code, for a client at the desk. Staff who run
+    guidance only: it carries the token (an admin gets 403 no-guidance-role)."""
     staff = auth.current_staff(request)
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
+        require_guidance(staff)
         link = await portal_domain.active_link(db, client.id)
     if link is None:
         raise web.HTTPNotFound()
