@@ -31,10 +31,11 @@ EXPECTED = {
     "evaluation csv":      (401, 200, 200, 200, 200, 200),
     "evaluation page":     (302, 200, 200, 200, 200, 200),
     "clients behind":      (302, 200, 200, 200, 200, 200),
-    "issue letter":        (401, 201, 404, 201, 201, 404),
+    # Letters are documents of guidance: an admin issues and revokes none (issue 23, item 1).
+    "issue letter":        (401, 201, 404, 201, 403, 404),
     "list letters":        (401, 200, 404, 200, 200, 404),
     "letter page":         (302, 200, 404, 200, 200, 404),
-    "revoke letter":       (401, 200, 404, 200, 200, 404),
+    "revoke letter":       (401, 200, 404, 200, 403, 404),
     "verify page":         (200, 200, 200, 200, 200, 200),
     "office profile page": (302, 403, 403, 403, 200, 403),
 }

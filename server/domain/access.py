@@ -58,7 +58,12 @@ def require_role(staff: Staff, *roles: Role) -> None:
         raise DomainError(ErrorKind.forbidden, "forbidden", "Your role may not do that.")
 
 
+def runs_guidance(staff: Staff) -> bool:
+    return staff.role in (Role.pk, Role.supervisor)
+
+
 def require_guidance(staff: Staff) -> None:
-    """Running guidance (sessions, notes, join links) is a PK's or supervisor's act."""
-    if staff.role not in (Role.pk, Role.supervisor):
+    """Running guidance (sessions, notes, join links, the client's personal link,
+    letters, kendala answers, reminders, field work) is a PK's or supervisor's act."""
+    if not runs_guidance(staff):
         raise DomainError(ErrorKind.forbidden, "no-guidance-role", "Admins manage staff and settings; guidance is run by PKs and supervisors.")

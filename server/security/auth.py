@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from server.db.models import Staff, StaffSession, utcnow
 from server.domain.errors import DomainError, ErrorKind
 from server.keys import db_key, settings_key
-from server.security.csrf import SAFE_METHODS, cross_site_reason, page_token_ok
+from server.security.csrf import SAFE_METHODS, api_media_refusal, cross_site_reason, page_token_ok
 from server.security.proxy import is_https
 
 COOKIE = "bimbing_session"
@@ -129,6 +129,9 @@ async def auth_middleware(request: web.Request, handler):
     reason = cross_site_reason(request)
     if reason:
         raise DomainError(ErrorKind.forbidden, "cross-site", f"Cross-site request refused ({reason}).")
+    refused = api_media_refusal(request)
+    if refused:
+        raise DomainError(ErrorKind.unsupported, "unsupported-media-type", refused)
 
     token = request.cookies.get(COOKIE)
     # Static files are public and never ask who is signed in: a page pulls several,

@@ -16,7 +16,20 @@ Two layers, after the OWASP CSRF Prevention Cheat Sheet:
    send, skipped a check made only for form content types and wiped the notes.
    JSON API bodies need no token: ``application/json`` cannot be sent
    cross-origin without a CORS preflight, which we never grant, and the API
-   refuses other content types (server/web/validation.py).
+   refuses other content types.
+3. That refusal holds for every state-changing ``/api/`` request, with a body
+   or without (``api_media_refusal``, before any handler): a body is
+   ``application/json``; a call documented without a body (end, cancel, undo,
+   revoke...) is sent with none. The CORS-safelisted types, which a cross-site
+   form or a no-cors ``fetch`` may send without a preflight (``text/plain``,
+   form-encoded, multipart), are refused even empty (an empty form posts an
+   empty form-encoded body), and so is a body of any other type or of none: a
+   415 ``unsupported-media-type``. An empty body under another type passes
+   (HTTP clients label an empty POST ``application/octet-stream``; no browser
+   sends that cross-site without a preflight). A handler that reads a body
+   checks it again (server/web/validation.py). Before issue 23 (item 7) a call
+   that read no body took any of them; layer 1 still stopped browsers, this
+   stops the rest.
 """
 
 from __future__ import annotations
@@ -60,6 +73,24 @@ def cross_site_reason(request: web.Request) -> str | None:
         if origin == "null" or origin.rstrip("/") != request_origin(request):
             return f"Origin {origin} is not this site"
     return None
+
+
+def api_media_refusal(request: web.Request) -> str | None:
+    """Why this state-changing API request's body is refused (415), or None."""
+    if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
+        return None
+    content_type = request.content_type if "Content-Type" in request.headers else None
+    if content_type == "application/json":
+        return None
+    if content_type in CORS_SAFELISTED:
+        return f"Content-Type {content_type} is not taken: send application/json, or no body."
+    if request.body_exists:
+        return "A body needs Content-Type application/json."
+    return None
+
+
+# What a page may send cross-origin without a CORS preflight (the Fetch standard's list).
+CORS_SAFELISTED = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from server.db.ids import MAX_ID
 from server.db.models import TOPICS
+from server.domain.documents.reports import MAX_YEAR, MIN_YEAR
 
 OFFICE_TZ = ZoneInfo("Asia/Jakarta")
 
@@ -17,6 +18,14 @@ OFFICE_TZ = ZoneInfo("Asia/Jakarta")
 def _aware(value: datetime) -> datetime:
     # A time without an offset is the office's local time (WIB), as people write it.
     return value.replace(tzinfo=OFFICE_TZ) if value.tzinfo is None else value
+
+
+def _office_year(value: date) -> date:
+    # The bounds of the one date parser (server/web/dates.py): outside them the
+    # office's midnights are not representable in UTC.
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"year {MIN_YEAR}-{MAX_YEAR}")
+    return value
 
 
 def _topic(value: str) -> str:
@@ -33,3 +42,4 @@ LocalDateTime = Annotated[datetime, AfterValidator(_aware)]
 Topic = Annotated[str, AfterValidator(_topic)]
 Topics = Annotated[list[Topic], Field(max_length=len(TOPICS))]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+OfficeDate = Annotated[date, AfterValidator(_office_year)]

@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.audit.signing import HeadSigner, key_id_of, public_path
 from server.db.locks import hold
 from server.db.models import AuditEntry, Client, Letter, LetterKind, Office, Role, Staff
+from server.domain.access import require_guidance
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.office.profile import OfficeProfile, office_profile
 from server.domain.record.clients import client_sessions
@@ -223,7 +224,9 @@ async def issue_letter(
     A summons for a client who is not overdue (by the ledger, today) is refused
     unless ``reason`` says why; the reason is printed. ``extra`` adds facts the
     letter prints and keeps (a completion letter's hours: ``service_hours``; a
-    violation's, a sitting's decision), signed with the rest."""
+    violation's, a sitting's decision), signed with the rest. An admin issues
+    none: a letter is a document of guidance, signed in a PK's or supervisor's name."""
+    require_guidance(staff)
     reason = clean_reason(reason)
     office = await db.get(Office, client.office_id)
     att = attendance(client, await client_sessions(db, client.id), today, rules_of(office, tz))
@@ -319,6 +322,7 @@ async def revoke_letter(db: AsyncSession, signer_key: HeadSigner, staff: Staff, 
     """Revoke it and sign the revocation; False when it already was (idempotent,
     the first revocation and its signature stay, also when two revocations come
     at once: the second reads the first under the letter's lock)."""
+    require_guidance(staff)
     await hold(db, Letter, [letter.id])
     if letter.revoked_at is not None:
         return False

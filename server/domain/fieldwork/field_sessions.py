@@ -21,6 +21,7 @@ from server.db.models import (
     Staff,
     utcnow,
 )
+from server.domain.access import require_guidance
 from server.domain.errors import DomainError, ErrorKind, invalid
 from server.domain.record.sessions import OPEN_STATUSES, add_event, end_session, logged_span
 
@@ -56,6 +57,7 @@ def complete_session(
 ) -> None:
     """Close a scheduled non-video session with what happened. Validates
     everything before touching the row."""
+    require_guidance(actor)
     now = now or utcnow()
     if session.mode == SessionMode.video:
         raise DomainError(ErrorKind.conflict, "video-completes-itself", "A video session's outcome and duration come from the call itself.", key="error.video_completes_itself")
@@ -107,6 +109,7 @@ def phone_fallback_session(video: GuidanceSession, actor: Staff, now: datetime |
     """A phone session that carries on a video call that failed, prefilled from it:
     same client and PK, its notes and topics, held now. The PK completes it
     with the duration they report."""
+    require_guidance(actor)
     if video.mode != SessionMode.video:
         raise DomainError(ErrorKind.conflict, "not-video", "Only a video session falls back to the phone.", key="error.not_video")
     if video.status == SessionStatus.cancelled:

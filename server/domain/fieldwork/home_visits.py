@@ -26,7 +26,7 @@ from server.db.models import (
     Staff,
     utcnow,
 )
-from server.domain.access import scope_sessions
+from server.domain.access import require_guidance, scope_sessions
 from server.domain.errors import DomainError, ErrorKind, invalid
 from server.domain.record.appointments import appointment_moved, refuse_session_clash
 from server.domain.record.sessions import add_event, create_session
@@ -35,6 +35,7 @@ from server.domain.record.sessions import add_event, create_session
 async def plan_visit(
     db: AsyncSession, actor: Staff, client: Client, *, day: date, at: time | None, reason: str, note: str, today: date, tz: str, notify_client: bool = False
 ) -> GuidanceSession:
+    require_guidance(actor)
     if reason not in VISIT_REASONS:
         raise invalid("reason", f"one of {', '.join(VISIT_REASONS)}")
     if day < today:

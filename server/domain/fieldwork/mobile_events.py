@@ -52,8 +52,8 @@ from server.db.models import (
     Staff,
     utcnow,
 )
-from server.domain.access import can_see_client
-from server.domain.errors import DomainError, ErrorKind, forbidden, invalid, not_found
+from server.domain.access import can_see_client, require_guidance
+from server.domain.errors import DomainError, ErrorKind, invalid, not_found
 from server.domain.office.areas import match_kelurahan
 from server.domain.record.appointments import Appointment, appointment_moved, clashes, day_span, double_booked, event_span, hold_clients
 from server.domain.record.ledger import STATE_ORDER, Attendance, attendance, local_date
@@ -85,8 +85,35 @@ def may_change(staff: Staff) -> bool:
     return staff.role in (Role.pk, Role.supervisor)
 
 
+def require_day_duty(actor: Staff, event: MobileEvent, changes: dict | None = None) -> None:
+    """Who may change or cancel a day that exists (issue 23, item 2): the
+    supervisor, or a PK already on duty at it; and only the supervisor assigns
+    duty (the Kasie's act in the field). A PK who could add themselves to any day
+    would then read its whole roster, check in other PKs' clients and undo their
+    check-ins. An admin runs no guidance at all."""
+    require_guidance(actor)
+    if actor.role == Role.supervisor:
+        return
+    if not on_duty(actor, event):
+        raise DomainError(ErrorKind.forbidden, "not-on-duty", "Only the PKs on duty at this day, or a supervisor, change it.", key="error.not_on_duty")
+    if changes and "officer_ids" in changes and sorted(set(changes["officer_ids"])) != sorted(event.officer_ids or []):
+        raise DomainError(ErrorKind.forbidden, "duty-by-supervisor", "Duty at a mobile-counseling day is assigned by a supervisor.", key="error.duty_by_supervisor")
+
+
 def may_roll_call(staff: Staff, event: MobileEvent) -> bool:
-    return staff.role == Role.supervisor or on_duty(staff, event)
+    return staff.role == Role.supervisor or (staff.role == Role.pk and on_duty(staff, event))
+
+
+def may_edit_day(staff: Staff, event: MobileEvent) -> bool:
+    """Whether ``require_day_duty`` lets ``staff`` change or cancel the day."""
+    return may_roll_call(staff, event)
+
+
+def require_roll_call(actor: Staff, event: MobileEvent) -> None:
+    """The roll call (roster, check-ins, their undo) is the PKs' on duty and the supervisor's."""
+    require_guidance(actor)
+    if not may_roll_call(actor, event):
+        raise DomainError(ErrorKind.forbidden, "not-on-duty", "Only the PKs on duty or a supervisor take the roll call.", key="error.not_on_duty")
 
 
 async def load_event(db: AsyncSession, staff: Staff, event_id: int) -> MobileEvent:
@@ -161,12 +188,14 @@ async def create_event(
     due or overdue first, except those with an appointment that overlaps it.
     Returns the event, the invited client ids and, for each client left out,
     the appointment in the way."""
-    if not may_change(actor):
-        raise forbidden("Only a PK or a supervisor plans mobile counseling.")
+    require_guidance(actor)
     if day < today:
         raise DomainError(ErrorKind.invalid, "date-past", "date: the day has passed", key="error.date_past", fields={"date": "in the past"})
     _check_times(start_time, end_time)
     ids = await _check_officers(db, actor.office_id, officer_ids)
+    # A PK plans a day they hold themselves; putting others on duty is the Kasie's.
+    if actor.role == Role.pk and ids != [actor.id]:
+        raise DomainError(ErrorKind.forbidden, "duty-by-supervisor", "Duty at a mobile-counseling day is assigned by a supervisor: a PK plans a day with themself alone on duty.", key="error.duty_by_supervisor")
     area = await match_kelurahan(db, actor.office_id, kelurahan)
     event = MobileEvent(
         office_id=actor.office_id, date=day, start_time=start_time, end_time=end_time,
@@ -194,8 +223,7 @@ async def create_event(
 async def update_event(db: AsyncSession, actor: Staff, event: MobileEvent, changes: dict, *, today: date, tz: str) -> dict:
     """Move or edit an event (date, times, venue, topic, note, PKs on duty); returns
     what changed (field → [old, new]). A moved event moves its clients' reminders."""
-    if not may_change(actor):
-        raise forbidden("Only a PK or a supervisor changes mobile counseling.")
+    require_day_duty(actor, event, changes)
     if event.status == MobileEventStatus.cancelled:
         raise DomainError(ErrorKind.conflict, "event-cancelled", "The event is cancelled.", key="error.event_cancelled")
     new_date = changes.get("date", event.date)
@@ -233,8 +261,7 @@ async def _refuse_clashing_move(db: AsyncSession, actor: Staff, event: MobileEve
 
 
 async def cancel_event(db: AsyncSession, actor: Staff, event: MobileEvent, tz: str) -> None:
-    if not may_change(actor):
-        raise forbidden("Only a PK or a supervisor cancels mobile counseling.")
+    require_day_duty(actor, event)
     if event.status == MobileEventStatus.cancelled:
         raise DomainError(ErrorKind.conflict, "event-cancelled", "The event is cancelled.", key="error.event_cancelled")
     event.status = MobileEventStatus.cancelled
@@ -262,8 +289,7 @@ async def visible_ids(db: AsyncSession, staff: Staff, event: MobileEvent, client
 def _may_invite(actor: Staff, event: MobileEvent, client: Client | None) -> Client:
     """The client, if the actor may change its invitation to the event; a client
     who does not exist, or whom the actor may not see, is not found alike."""
-    if not may_change(actor):
-        raise forbidden("Only a PK or a supervisor changes invitations.")
+    require_guidance(actor)
     if client is None or not (can_see_client(actor, client) or (client.office_id == actor.office_id and sees_all_clients(actor, event))):
         raise not_found("client")
     return client
@@ -322,8 +348,7 @@ async def check_in(
     """Check a client in: a ``mobile`` session with evidence ``roll_call``, outcome
     attended, linked to the event and the PK on duty. Returns (session, created);
     the same key again, or a client already checked in, returns the first session."""
-    if not may_roll_call(actor, event):
-        raise forbidden("Only the PKs on duty or a supervisor take the roll call.")
+    require_roll_call(actor, event)
     if client is None or client.office_id != event.office_id:
         raise not_found("client")
     # Check, then insert, under the client's lock: parallel check-ins of one client
@@ -363,8 +388,7 @@ async def check_in(
 async def undo_checkin(db: AsyncSession, actor: Staff, event: MobileEvent, session: GuidanceSession | None, *, today: date) -> GuidanceSession:
     """Take a check-in back on the event's day. The session stays in the record,
     cancelled, with the undo in its history."""
-    if not may_roll_call(actor, event):
-        raise forbidden("Only the PKs on duty or a supervisor take the roll call.")
+    require_roll_call(actor, event)
     if session is None or session.mobile_event_id != event.id:
         raise not_found("check-in")
     # Read the status again under the session's lock: two undos at once take it back once.

@@ -41,6 +41,7 @@ from server.db.models import (
     Staff,
     utcnow,
 )
+from server.domain.access import require_guidance
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.record import sessions as sessions_domain
 
@@ -175,7 +176,9 @@ async def answer(
     now: datetime | None = None,
     tz: str = "Asia/Jakarta",  # the office's zone (the server passes its setting)
 ) -> Answer:
-    """The PK's answer; the caller has checked that ``staff`` may act on ``client``."""
+    """The PK's answer; the caller has checked that ``staff`` may see ``client``.
+    An admin answers none: it is guidance."""
+    require_guidance(staff)
     now = now or utcnow()
     reply = reply.strip()
     # validate, with the kendala read again under its lock: two answers at once

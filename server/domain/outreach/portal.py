@@ -28,6 +28,7 @@ from server.db.models import (
     Staff,
     utcnow,
 )
+from server.domain.access import require_guidance
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.office.profile import OfficeProfile, office_profile
 from server.domain.outreach import kendala as kendala_domain
@@ -61,8 +62,16 @@ async def revoke(db: AsyncSession, client_id: int, now: datetime | None = None) 
     return len(links)
 
 
+async def revoke_by(db: AsyncSession, actor: Staff, client_id: int) -> int:
+    """A PK's or supervisor's revocation of the client's links (an admin runs no guidance)."""
+    require_guidance(actor)
+    return await revoke(db, client_id)
+
+
 async def issue(db: AsyncSession, actor: Staff, client: Client, tz: str, now: datetime | None = None) -> PortalLink:
-    """A new link for the client; the previous one stops working."""
+    """A new link for the client; the previous one stops working. Issued in a
+    PK's or supervisor's name, never an admin's."""
+    require_guidance(actor)
     now = now or utcnow()
     expires = _end_of_supervision(client, tz)
     if expires <= now:

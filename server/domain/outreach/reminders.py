@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.ids import id_from_text
 from server.db.models import (
     Client,
     GuidanceSession,
@@ -40,7 +41,7 @@ from server.db.models import (
     Staff,
     utcnow,
 )
-from server.domain.access import require_client, scope_clients
+from server.domain.access import require_client, require_guidance, scope_clients
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.record.appointments import appointments, hold_clients
 from server.domain.record.ledger import attendance
@@ -179,16 +180,20 @@ def _invitation_text(client: Client, event: MobileEvent, starts: datetime) -> st
 
 async def mark_sent(db: AsyncSession, staff: Staff, reminder_id: str, day: date, tz: str) -> tuple[Reminder, bool]:
     """Mark one of the day's reminders sent. Returns it and whether this call
-    changed anything (marking twice is harmless)."""
-    match = re.fullmatch(r"(morning_of|day_before|overdue|mobile_invitation)-(c?\d{1,12})-([0-9-]{1,12})", reminder_id)
-    if match is None:
+    changed anything (marking twice is harmless). Sending reminders is
+    guidance: an admin marks none."""
+    require_guidance(staff)
+    match = re.fullmatch(r"(morning_of|day_before|overdue|mobile_invitation)-(c?)(\d{1,12})-([0-9-]{1,12})", reminder_id)
+    # The row id goes through the one id parser: 12 digits are beyond PostgreSQL's
+    # 32-bit column, an error there rather than no row (issue 23, item 6).
+    row_id = id_from_text(match.group(3)) if match else None
+    if row_id is None:
         raise not_found("reminder")
     # The client must be one the caller may see: 404 otherwise, before anything is read.
-    ref = match.group(2)
-    if ref.startswith("c"):
-        client = require_client(staff, await db.get(Client, int(ref[1:])))
+    if match.group(2):
+        client = require_client(staff, await db.get(Client, row_id))
     else:
-        session = await db.get(GuidanceSession, int(ref))
+        session = await db.get(GuidanceSession, row_id)
         if session is None:
             raise not_found("reminder")
         client = require_client(staff, session.client)

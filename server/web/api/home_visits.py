@@ -3,7 +3,6 @@ The report is ``POST /api/sessions/{id}/complete`` (server/web/api/field_session
 
 from __future__ import annotations
 
-from datetime import date as Day
 from datetime import time as TimeOfDay
 from typing import Annotated
 
@@ -15,9 +14,8 @@ from server.domain.access import require_client
 from server.domain.fieldwork import home_visits
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
-from server.web.api.mobile_events import date_query
-from server.web.dates import today
-from server.web.fields import Id, Notes
+from server.web.dates import date_query, today
+from server.web.fields import Id, Notes, OfficeDate
 from server.web.ledger import judge_for
 from server.web.serialize import session_json
 from server.web.validation import Body, parse_body
@@ -27,7 +25,7 @@ routes = web.RouteTableDef()
 
 class VisitPlan(Body):
     client_id: Id
-    date: Day
+    date: OfficeDate
     time: TimeOfDay | None = None
     reason: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     note: Notes = ""

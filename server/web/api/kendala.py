@@ -20,11 +20,10 @@ from server.db.models import (
     Kendala,
     KendalaKind,
     KendalaStatus,
-    Role,
     SessionMode,
     Staff,
 )
-from server.domain.access import require_client, require_role
+from server.domain.access import require_client, require_guidance
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.outreach import kendala as kendala_domain
 from server.keys import audit_key, db_key, rooms_key, settings_key
@@ -136,7 +135,7 @@ async def answer_kendala(request: web.Request, staff: Staff, kendala_id: int, bo
     over, audit. Shared by the API and the client-record form. Returns the
     kendala as JSON and its client's id."""
     # The PK who owns the client, or a supervisor (as for the call console).
-    require_role(staff, Role.pk, Role.supervisor)
+    require_guidance(staff)
     tz = request.app[settings_key].timezone
     async with request.app[db_key]() as db:
         kendala = await db.get(Kendala, kendala_id)

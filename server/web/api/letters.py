@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from server.audit.signing import SigningKeyError
 from server.db.models import Client, Letter, LetterKind, Role, Staff
-from server.domain.access import require_client
+from server.domain.access import require_client, require_guidance
 from server.domain.documents.letters import HAND_KINDS, issue_letter, revocation_message, revocation_state, revoke_letter
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.partners.sentences import completion_facts
@@ -81,6 +81,7 @@ async def create(request: web.Request, staff: Staff, client_id: int, kind: Lette
                           key="error.letter_kind", fields={"kind": "issued by a violation's steps or a sidang TPP"})
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, client_id))
+        require_guidance(staff)  # before the state checks below (issue_letter holds the rule too)
         # "Selesai bimbingan" says supervision has ended: not before its last day.
         if kind == LetterKind.selesai and day < client.supervision_end:
             raise DomainError(ErrorKind.conflict, "supervision-not-ended", "Supervision has not ended yet.", key="error.supervision_not_ended")

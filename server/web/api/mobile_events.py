@@ -5,7 +5,6 @@ roll-call check-ins and their undo, the office's cadence
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from datetime import date as Day
 from typing import Annotated
 
 from aiohttp import web
@@ -15,14 +14,14 @@ from sqlalchemy.exc import IntegrityError
 
 from server.db.models import Client, GuidanceSession, MobileEvent, Office, Role, utcnow
 from server.domain.access import require_role
-from server.domain.errors import DomainError, ErrorKind, invalid
+from server.domain.errors import invalid
 from server.domain.fieldwork import mobile_events as events_domain
 from server.domain.fieldwork import mobile_planner
 from server.domain.record.appointments import Appointment
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
-from server.web.dates import today
-from server.web.fields import Id, Notes, ShortText
+from server.web.dates import date_query, today
+from server.web.fields import Id, Notes, OfficeDate, ShortText
 from server.web.serialize import iso
 from server.web.validation import Body, int_param, parse_body
 
@@ -33,7 +32,7 @@ Key = Annotated[str, StringConstraints(min_length=8, max_length=64, pattern=r"^[
 
 
 class EventCreate(Body):
-    date: Day
+    date: OfficeDate
     start_time: HHMM
     end_time: HHMM
     kelurahan: Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -45,7 +44,7 @@ class EventCreate(Body):
 
 
 class EventUpdate(Body):
-    date: Day | None = None
+    date: OfficeDate | None = None
     start_time: HHMM | None = None
     end_time: HHMM | None = None
     venue: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
@@ -73,7 +72,7 @@ class InvitationAdd(Body):
 
 
 class CadenceUpdate(Body):
-    anchor: Day
+    anchor: OfficeDate
     every_days: int = Field(ge=7, le=56)
 
 
@@ -98,16 +97,6 @@ def event_json(event: MobileEvent, tz: str, invited: list[int] | None = None, ch
     if checked_in is not None:
         data["checked_in"] = checked_in
     return data
-
-
-def date_query(request: web.Request, name: str, default: date) -> date:
-    raw = request.query.get(name, "")
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise DomainError(ErrorKind.invalid, "invalid-query", f"{name}: a date as YYYY-MM-DD", fields={name: "YYYY-MM-DD"}) from None
 
 
 async def _office(db, staff) -> Office:
@@ -327,8 +316,7 @@ async def roster(request: web.Request) -> web.Response:
     staff = current_staff(request)
     async with request.app[db_key]() as db:
         event = await events_domain.load_event(db, staff, int_param(request, "id"))
-        if not events_domain.may_roll_call(staff, event):
-            raise DomainError(ErrorKind.forbidden, "forbidden", "Only the PKs on duty or a supervisor take the roll call.")
+        events_domain.require_roll_call(staff, event)
         invited = await events_domain.invited_ids(db, event)
         sessions = {s.client_id: s.id for s in await events_domain.checkin_sessions(db, event)}
         clients = [c for c in (await db.execute(select(Client).where(Client.office_id == event.office_id).order_by(Client.name))).scalars()

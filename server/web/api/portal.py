@@ -40,7 +40,7 @@ async def revoke_portal_link(request: web.Request) -> web.Response:
     staff = current_staff(request)
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
-        revoked = await portal_domain.revoke(db, client.id)
+        revoked = await portal_domain.revoke_by(db, staff, client.id)
         await db.commit()
     await request.app[audit_key].record("portal.revoke", actor=staff, target_type="client", target_id=client.id, detail={"revoked": revoked})
     return web.json_response({"revoked": revoked > 0})

@@ -6,13 +6,12 @@ from datetime import date
 
 from aiohttp import web
 
-from server.domain.errors import invalid
 from server.domain.outreach import reminders as reminders_domain
 from server.domain.violations.alerts import open_alerts
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
-from server.web.dates import today
 from server.web.api.violations import alert_json
+from server.web.dates import date_query, today
 from server.web.serialize import iso
 
 routes = web.RouteTableDef()
@@ -36,13 +35,8 @@ def reminder_json(r: reminders_domain.Reminder, tz: str) -> dict:
 
 
 def day_param(request: web.Request) -> date:
-    raw = request.query.get("date")
-    if not raw:
-        return today(request)
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise invalid("date", "expected YYYY-MM-DD", code="invalid-query") from None
+    """``?date=`` (the one date parser's bounds), else the office's today."""
+    return date_query(request, "date", today(request))
 
 
 @routes.get("/api/reminders")

@@ -18,7 +18,7 @@ from server.db.models import (
     Staff,
     ViolationKind,
 )
-from server.domain.access import require_client
+from server.domain.access import require_client, runs_guidance
 from server.domain.documents.letters import HAND_KINDS
 from server.domain.errors import DomainError
 from server.domain.office.areas import kelurahan_list
@@ -113,7 +113,9 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
 
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, judge.as_of, judge.rules),
             "periods": period_list(client, sessions, judge.as_of, judge.rules), "judged": {s.id: judge.judge(s) for s in sessions}, "rules": judge.rules,
-            "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client),
+            "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "runs_guidance": runs_guidance(staff),
+            # The client's link is their credential: shown to who runs their guidance, not to an admin.
+            "portal": await portal_share(request, client) if runs_guidance(staff) else None,
             "letters": letters, "letter_kinds": [k.value for k in HAND_KINDS if k != LetterKind.kerja_sosial_selesai], "letter_error": None, "letter_form": {},
             "alerts": alerts, "violations": violations, "violation_kinds": [k.value for k in ViolationKind], "violation_path": [s.value for s in VIOLATION_PATH],
             "evidence_kinds": [e.value for e in Evidence], **partner_sections}

@@ -30,7 +30,7 @@ from server.web import charts
 from server.web import format as fmt
 from server.web.api.audit import parse
 from server.web.api.evaluation import EvaluationQuery, run
-from server.web.dates import today
+from server.web.dates import day_from_text, today
 from server.web.render import locale_of, page_context, render
 
 routes = web.RouteTableDef()
@@ -144,9 +144,9 @@ async def clients_page(request: web.Request) -> web.Response:
     request_query = {k: v for k, v in raw.items() if v != "" and k != "lang"}
     try:
         q = EvaluationQuery.model_validate(request_query)
-        on = date.fromisoformat(on_text) if on_text else None
     except ValueError:
         raise web.HTTPBadRequest(text="Isian tidak valid.") from None
+    on = day_from_text(on_text, "on") if on_text else None
     day = today(request)
     f = q.filter(day)
     # Never a day after today: a figure of the current month is counted as of today.

@@ -7,14 +7,13 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from server.db.models import VISIT_REASONS, Client
-from server.domain.access import require_client
+from server.domain.access import require_client, require_guidance
 from server.domain.errors import DomainError
 from server.domain.fieldwork import home_visits
 from server.keys import db_key, settings_key
 from server.security import auth
 from server.web.api.home_visits import VisitPlan, plan_visit
-from server.web.api.mobile_events import date_query
-from server.web.dates import today
+from server.web.dates import date_query, today
 from server.web.forms import form_dict
 from server.web.pages.page_errors import page_refusal
 from server.web.render import render
@@ -28,6 +27,7 @@ async def plan_page(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
+        require_guidance(staff)
     return render(request, "visits/plan_form.html", {"client": client, "reasons": VISIT_REASONS, "form": {}, "error": None})
 
 
@@ -38,6 +38,7 @@ async def plan_submit(request: web.Request) -> web.Response:
     form["notify_client"] = form.get("notify_client") == "on"
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
+        require_guidance(staff)
     try:
         body = VisitPlan.model_validate(dict(form, client_id=client.id))
         session_id = await plan_visit(request, staff, body)

@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from server.db.ids import id_from_text
 from server.db.models import Client, MobileEvent, Office, Role, Staff, utcnow
 from server.domain.access import require_role
 from server.domain.errors import DomainError, ErrorKind
@@ -26,9 +27,8 @@ from server.web.api.mobile_events import (
     CadenceUpdate,
     EventCreate,
     create_event,
-    date_query,
 )
-from server.web.dates import today
+from server.web.dates import date_query, today
 from server.web.forms import form_dict
 from server.web.pages.call import _strings, whatsapp_number
 from server.web.pages.page_errors import page_refusal
@@ -135,7 +135,7 @@ async def new_submit(request: web.Request) -> web.Response:
 def _ids_query(request: web.Request, name: str) -> list[int]:
     """``?name=1,2,3`` as ids; anything else in it is ignored (it only chooses what to show)."""
     raw = request.query.get(name, "")[:2000]
-    return [int(part) for part in raw.split(",") if part.isascii() and part.isdigit() and len(part) <= 9]
+    return [i for i in (id_from_text(part) for part in raw.split(",")) if i is not None]
 
 
 async def event_page_context(request: web.Request, staff: Staff, event_id: int) -> dict:
@@ -156,6 +156,7 @@ async def event_page_context(request: web.Request, staff: Staff, event_id: int) 
         invites.append((c, f"https://wa.me/{number}?text={quote(text)}" if number else None))
     return {"event": event, "summary": summary, "duty": duty, "invites": invites, "group_text": group_text, "left_out": left_out,
             "group_link": f"https://wa.me/?text={quote(group_text)}", "may_change": events_domain.may_change(staff),
+            "may_edit_day": events_domain.may_edit_day(staff, event),
             "may_roll_call": events_domain.may_roll_call(staff, event), "error": None}
 
 
@@ -220,8 +221,7 @@ async def rollcall_page(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
     async with request.app[db_key]() as db:
         event: MobileEvent = await events_domain.load_event(db, staff, int_param(request, "id"))
-    if not events_domain.may_roll_call(staff, event):
-        raise DomainError(ErrorKind.forbidden, "forbidden", "Only the PKs on duty or a supervisor take the roll call.")
+    events_domain.require_roll_call(staff, event)
     # The page may keep itself and the invited on this phone until the event ends (offline_until), no longer.
     ends = event_span(event, request.app[settings_key].timezone)[1]
     data = {"event_id": event.id, "staff_id": staff.id, "strings": _strings(request, "rollcall."),

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 import segno
 from aiohttp import web
 
+from server.db.ids import id_from_text
 from server.db.models import Client, KendalaKind, PortalLink, utcnow
-from server.domain.access import require_client
+from server.domain.access import require_client, require_guidance
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.outreach import portal as portal_domain
 from server.keys import audit_key, catalogue_key, db_key, join_limiter_key, settings_key
@@ -125,7 +126,9 @@ async def portal_kendala(request: web.Request) -> web.Response:
     if not hmac.compare_digest(str(raw.get("portal_token", "")), _form_token(settings.secret_key, request.cookies.get(portalpass.COOKIE, ""))):
         return await _portal_page(request, errors={"form": "portal.err_form"}, form=form, status=403)
     try:
-        session_id = int(form["session_id"])
+        session_id = id_from_text(form["session_id"])
+        if session_id is None:
+            raise ValueError("session_id")
         kind = KendalaKind(form["kind"])
         requested_at = None
         if form["requested_at"]:
@@ -181,7 +184,7 @@ async def revoke_from_record(request: web.Request) -> web.Response:
     staff = auth.current_staff(request)
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
-        revoked = await portal_domain.revoke(db, client.id)
+        revoked = await portal_domain.revoke_by(db, staff, client.id)
         await db.commit()
     await request.app[audit_key].record("portal.revoke", actor=staff, target_type="client", target_id=client.id, detail={"revoked": revoked})
     raise web.HTTPFound(f"/clients/{client.id}#portal")
@@ -189,10 +192,12 @@ async def revoke_from_record(request: web.Request) -> web.Response:
 
 @routes.get("/clients/{id}/portal-link/qr.svg")
 async def portal_qr(request: web.Request) -> web.Response:
-    """The client's link as a QR code, for a client at the desk. Staff only: it carries the token."""
+    """The client's link as a QR code, for a client at the desk. Staff who run
+    guidance only: it carries the token (an admin gets 403 no-guidance-role)."""
     staff = auth.current_staff(request)
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
+        require_guidance(staff)
         link = await portal_domain.active_link(db, client.id)
     if link is None:
         raise web.HTTPNotFound()
