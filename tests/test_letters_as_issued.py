@@ -24,7 +24,7 @@ from tests.audit_support import add_session
 from tests.clock import hours_ago, office_today, utc_now
 from tests.fieldwork_support import event_body
 from tests.foundation import database
-from tests.test_letters import Anonymous, set_profile
+from tests.test_letters import Anonymous
 from tests.test_pages import csrf_token, text_of
 
 PNG_OLD = b"\x89PNG\r\n\x1a\n" + b"logo-kop-lama" * 4

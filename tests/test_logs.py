@@ -47,7 +47,7 @@ async def test_a_real_run_logs_each_request_and_event_and_no_secret(tmp_path, se
             cookies = [c.value for jar in (pk.cookie_jar, phone.cookie_jar) for c in jar if len(c.value) >= 16]
             assert cookies, "the run set session and join-pass cookies"
             # The PATCH's own line is written as it is answered; wait for it rather than sleep.
-            await until(lambda: f'"/api/sessions/{{id}}"' in server.log.read_text() and '"PATCH"' in server.log.read_text(), what="the PATCH logged")
+            await until(lambda: '"/api/sessions/{id}"' in server.log.read_text() and '"PATCH"' in server.log.read_text(), what="the PATCH logged")
     finally:
         await _stop(server)
 
