@@ -52,7 +52,7 @@ DYNAMIC_PREFIXES = {
     "kendala.status.": [s.value for s in KendalaStatus],
     "evidence.": [e.value for e in Evidence],
     "portal.err_": ["invalid_token", "link_revoked", "link_expired", "too_many"],
-    "reminder.kind.": ["morning_of", "overdue", "day_before", "mobile_invitation"],
+    "reminder.kind.": ["morning_of", "overdue", "reassessment", "day_before", "mobile_invitation"],
     "evidence_help.": [e.value for e in Evidence],
     "met_with.": list(MET_WITH),
     "mobile.status.": [s.value for s in MobileEventStatus],

@@ -7,6 +7,7 @@ from server.web.api import (
     auth,
     clients,
     field_sessions,
+    guidance,
     evaluation,
     health,
     home_visits,
@@ -24,4 +25,4 @@ from server.web.api import (
     staff,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office, guidance)

@@ -7,13 +7,20 @@ from datetime import date
 from aiohttp import web
 from pydantic import Field
 
-from server.db.models import Client, ClientCategory, Program
+from server.db.models import Client, ClientCategory, Office, Program
 from server.domain.access import require_client
+from server.domain.guidance import assessments as assessments_domain
+from server.domain.guidance import plans as plans_domain
+from server.domain.guidance import progress as progress_domain
+from server.domain.guidance import stages as stages_domain
+from server.domain.guidance.settings import guidance_settings
+from server.domain.guidance.stages import current_stage
 from server.domain.record import clients as clients_domain
 from server.domain.record.ledger import attendance, caseload_sort_key, period_list
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today
+from server.web.guidance_json import assessment_json, goal_line_json, stages_json
 from server.web.fields import Id, Name, Phone, ShortText
 from server.web.ledger import judge_for, rules_for
 from server.web.serialize import attendance_json, client_json, session_json
@@ -28,7 +35,8 @@ class ClientCreate(Body):
     program: Program
     supervision_start: date
     supervision_end: date
-    reporting_interval_days: int = Field(ge=1, le=365)
+    # Without it the client gets the office's stages (thirds of the term, the office's intervals).
+    reporting_interval_days: int | None = Field(default=None, ge=1, le=365)
     kelurahan: str = Field(min_length=1, max_length=100)
     phone: Phone = ""
     officer_id: Id | None = None
@@ -46,16 +54,29 @@ async def list_clients(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         rows = await clients_domain.caseload(db, staff)
         rules = await rules_for(request, db, staff.office_id)
+        assessed = await assessments_domain.assessments_of(db, [c.id for c, _ in rows])
+        office = await db.get(Office, staff.office_id)
+    guidance = guidance_settings(office)
     items = sorted(((c, attendance(c, ss, now, rules)) for c, ss in rows), key=caseload_sort_key)
-    return web.json_response({"clients": [dict(client_json(c, tz), attendance=attendance_json(a)) for c, a in items]})
+    out = []
+    for c, a in items:
+        latest = assessed[c.id][-1] if assessed[c.id] else None
+        out.append(dict(client_json(c, tz), attendance=attendance_json(a), risk_category=latest.category.value if latest else None,
+                        assessment_due=assessments_domain.assessment_due(c, latest, guidance, now).as_dict(),
+                        stage=(stage.stage if (stage := current_stage(c, now)) else None)))
+    return web.json_response({"clients": out})
 
 
 @routes.post("/api/clients")
 async def create_client(request: web.Request) -> web.Response:
     staff = current_staff(request)
     body = await parse_body(request, ClientCreate)
+    fields = body.model_dump()
     async with request.app[db_key]() as db:
-        client = await clients_domain.create_client(db, staff, **body.model_dump())
+        if body.reporting_interval_days is None and body.supervision_end >= body.supervision_start:
+            fields["stage_plan"] = await stages_domain.office_stage_plan(db, staff.office_id, body.supervision_start, body.supervision_end)
+            fields["reporting_interval_days"] = fields["stage_plan"][0]["interval_days"]
+        client = await clients_domain.create_client(db, staff, **fields)
         await db.commit()
         # The new row is still in the identity map without its officer: load it here,
         # inside the session (a lazy load after the block would fail under asyncio).
@@ -83,7 +104,12 @@ async def get_record(request: web.Request) -> web.Response:
         client = require_client(staff, await db.get(Client, client_id))
         sessions = await clients_domain.client_sessions(db, client.id)
         judge = await judge_for(request, db, client.office_id)
+        assessed = (await assessments_domain.assessments_of(db, [client.id]))[client.id]
+        guidance = guidance_settings(await db.get(Office, client.office_id))
+        plan = await plans_domain.latest_plan(db, client.id)
+        lines = await progress_domain.goal_lines(db, client.id, plan)
     rules = judge.rules
+    latest = assessed[-1] if assessed else None
     await request.app[audit_key].record("record.view", actor=staff, target_type="client", target_id=client.id)
     return web.json_response(
         {
@@ -91,5 +117,10 @@ async def get_record(request: web.Request) -> web.Response:
             "attendance": attendance_json(attendance(client, sessions, as_of, rules)),
             "periods": [p.as_dict() for p in period_list(client, sessions, as_of, rules)],
             "sessions": [session_json(s, tz, events=False, judge=judge) for s in sessions],
+            **stages_json(client, as_of),
+            "assessment": assessment_json(latest, tz) if latest else None,
+            "assessment_due": assessments_domain.assessment_due(client, latest, guidance, as_of).as_dict(),
+            "plan": {"version": plan.version, "status": plan.status.value, "agreement": plan.agreement.value} if plan else None,
+            "goals": [goal_line_json(line, tz) for line in lines],
         }
     )
