@@ -5,8 +5,11 @@ real app on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 
 from tests.audit_support import audit_entries
@@ -105,7 +108,7 @@ async def session_at(http, client_id: int, hours_ago: int, mode: str, progress: 
     return resp.status, await resp.json()
 
 
-async def test_assessment_plan_countersignature_and_progress_at_sessions(client, office, sign_in, database_url):
+async def test_assessment_plan_countersignature_and_progress_at_sessions(client, aiohttp_client, office, sign_in, database_url):
     c1 = office.clients["c1"].id
     today = office_today()
     await sign_in(client, "pk1")
@@ -180,6 +183,23 @@ async def test_assessment_plan_countersignature_and_progress_at_sessions(client,
     assert (lines[ids[0]]["reached"], lines[ids[1]]["reached"], lines[ids[1]]["latest_rating"]) == (True, False, "maju")
     assert record["plan"] == {"version": 2, "status": "draft", "agreement": "tidak_setuju"}
     assert record["assessment"]["id"] == assessment["id"] and record["assessment_due"]["state"] == "ok"
+
+    # The record page shows the assessment, the plan and each goal's ratings in order.
+    html = await (await client.get(f"/clients/{c1}")).text()
+    assert 'id="latest-assessment" data-category="sedang"' in html and 'data-version="2" data-status="draft"' in html
+    goal_html = html.split(f'data-goal-id="{ids[0]}"', 1)[1].split("</li>", 1)[0]
+    assert re.findall(r'data-rating="(\w+)"', goal_html) == ["tetap", "maju", "tercapai"]
+
+    # The client's own page: the goals of the countersigned version, in plain words, without the risk category.
+    path = urlsplit((await (await client.post(f"/api/clients/{c1}/portal-link")).json())["url"]).path
+    phone = await aiohttp_client(client.server, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    assert (await phone.get(path, allow_redirects=False)).status == 303
+    page = await (await phone.get("/klien")).text()
+    mine = page.split('id="my-goals"', 1)[1].split("</section>", 1)[0]
+    assert [g["text"] for g in goals][0] in mine and "Tes urin bersih" in mine and "Ikut pelatihan BLK" not in mine  # reached: no steps left
+    assert "Sudah tercapai" in mine and "Rujukan ke BNN" in mine and "Langkah berikutnya" in mine
+    assert "risk-" not in page and "risiko" not in page.lower() and "data-category" not in page
+    assert "Menabung" not in mine  # version 2 is still a draft
 
 
 async def test_a_reassessment_falls_due_and_shows_among_the_pks_reminders(client, office, sign_in, database_url):

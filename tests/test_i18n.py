@@ -14,18 +14,23 @@ from server.db.models import (
     MET_WITH,
     TOPICS,
     VISIT_REASONS,
+    Agreement,
     ClientCategory,
     Evidence,
+    GoalRating,
     KendalaKind,
     KendalaStatus,
     LetterKind,
     MobileEventStatus,
     Outcome,
+    PlanStatus,
     Program,
+    RiskCategory,
     Role,
     SessionEventKind,
     SessionMode,
     SessionStatus,
+    Stage,
 )
 from server.domain.documents.letters import SIGNER_TITLES
 from server.domain.record.ledger import PERIOD_STATUSES, REPORTING_REASONS, STATE_ORDER
@@ -66,6 +71,13 @@ DYNAMIC_PREFIXES = {
     "eval.evidence.": [e.value for e in Evidence],
     "reporting.": list(REPORTING_REASONS),
     "period.": list(PERIOD_STATUSES),
+    "stage.": [s.value for s in Stage],
+    "risk.": [r.value for r in RiskCategory],
+    "plan_status.": [s.value for s in PlanStatus],
+    "agreement.": [a.value for a in Agreement],
+    "rating.": [r.value for r in GoalRating],
+    "portal.rating.": [r.value for r in GoalRating],
+    "guidance.due.": ["none", "due", "ok"],
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS]

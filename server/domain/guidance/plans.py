@@ -45,6 +45,12 @@ async def latest_plan(db: AsyncSession, client_id: int) -> CasePlan | None:
     return await db.scalar(select(CasePlan).where(CasePlan.client_id == client_id).order_by(CasePlan.version.desc()).limit(1))
 
 
+async def agreed_plan(db: AsyncSession, client_id: int) -> CasePlan | None:
+    """The latest countersigned version: what the client's own page shows."""
+    return await db.scalar(select(CasePlan).where(CasePlan.client_id == client_id, CasePlan.status == PlanStatus.approved)
+                           .order_by(CasePlan.version.desc()).limit(1))
+
+
 async def plan_version(db: AsyncSession, client_id: int, version: int | None) -> CasePlan:
     if version is None:
         plan = await latest_plan(db, client_id)

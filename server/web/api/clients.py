@@ -46,6 +46,18 @@ class ClientCreate(Body):
     rt_rw: str = Field(default="", max_length=16, pattern=r"^[0-9/ ]*$")
 
 
+async def client_fields(db, staff, body: ClientCreate) -> dict:
+    """A new client's fields: without ``reporting_interval_days``, the office's stages
+    (server/domain/guidance/stages.py), the first stage's interval standing for it."""
+    fields = body.model_dump()
+    if body.reporting_interval_days is None:
+        # An end before the start is refused by create_client; the stages wait for a valid term.
+        end = max(body.supervision_end, body.supervision_start)
+        fields["stage_plan"] = await stages_domain.office_stage_plan(db, staff.office_id, body.supervision_start, end)
+        fields["reporting_interval_days"] = fields["stage_plan"][0]["interval_days"]
+    return fields
+
+
 @routes.get("/api/clients")
 async def list_clients(request: web.Request) -> web.Response:
     staff = current_staff(request)
@@ -71,12 +83,8 @@ async def list_clients(request: web.Request) -> web.Response:
 async def create_client(request: web.Request) -> web.Response:
     staff = current_staff(request)
     body = await parse_body(request, ClientCreate)
-    fields = body.model_dump()
     async with request.app[db_key]() as db:
-        if body.reporting_interval_days is None and body.supervision_end >= body.supervision_start:
-            fields["stage_plan"] = await stages_domain.office_stage_plan(db, staff.office_id, body.supervision_start, body.supervision_end)
-            fields["reporting_interval_days"] = fields["stage_plan"][0]["interval_days"]
-        client = await clients_domain.create_client(db, staff, **fields)
+        client = await clients_domain.create_client(db, staff, **await client_fields(db, staff, body))
         await db.commit()
         # The new row is still in the identity map without its officer: load it here,
         # inside the session (a lazy load after the block would fail under asyncio).

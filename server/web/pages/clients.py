@@ -11,6 +11,7 @@ from server.db.models import (
     ClientCategory,
     Letter,
     LetterKind,
+    Office,
     Program,
     Role,
     SessionMode,
@@ -18,13 +19,18 @@ from server.db.models import (
 )
 from server.domain.access import require_client
 from server.domain.errors import DomainError
+from server.domain.guidance import plans as plans_domain
+from server.domain.guidance import progress as progress_domain
+from server.domain.guidance.assessments import assessment_due, assessments_of
+from server.domain.guidance.settings import guidance_settings
+from server.domain.guidance.stages import current_stage, stages_of
 from server.domain.office.areas import kelurahan_list
 from server.domain.outreach import kendala as kendala_domain
 from server.domain.record import clients as clients_domain
 from server.domain.record.ledger import attendance, caseload_sort_key, period_list
 from server.keys import audit_key, db_key
 from server.security import auth
-from server.web.api.clients import ClientCreate
+from server.web.api.clients import ClientCreate, client_fields
 from server.web.dates import today
 from server.web.errors import http_status
 from server.web.forms import form_dict
@@ -43,12 +49,14 @@ async def caseload_page(request: web.Request) -> web.Response:
         rows = await clients_domain.caseload(db, staff)
         kendala_open = await kendala_domain.open_counts(db, [c.id for c, _ss in rows])
         rules = await rules_for(request, db, staff.office_id)
+        assessed = await assessments_of(db, [c.id for c, _ss in rows])
+    risk = {cid: found[-1].category.value for cid, found in assessed.items() if found}
     items = sorted(((c, attendance(c, ss, now, rules)) for c, ss in rows), key=caseload_sort_key)
     upcoming = sorted(
         (s for _c, ss in rows for s in ss if s.status.value in ("scheduled", "active") and s.mode == SessionMode.video),
         key=lambda s: s.scheduled_at,
     )
-    return render(request, "clients/caseload.html", {"items": items, "upcoming": upcoming, "today": now, "kendala_open": kendala_open})
+    return render(request, "clients/caseload.html", {"items": items, "upcoming": upcoming, "today": now, "kendala_open": kendala_open, "risk": risk})
 
 
 async def _pk_choices(db, staff: Staff) -> list[Staff]:
@@ -75,7 +83,7 @@ async def new_client_submit(request: web.Request) -> web.Response:
         kelurahan_choices = await kelurahan_list(db, staff.office_id)
         try:
             body = ClientCreate.model_validate(form)
-            client = await clients_domain.create_client(db, staff, **body.model_dump())
+            client = await clients_domain.create_client(db, staff, **await client_fields(db, staff, body))
             await db.commit()
         except ValidationError as exc:
             errors = page_errors(exc, gettext_for(request))
@@ -94,6 +102,7 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
         kendala = await kendala_domain.for_client(db, client.id)
         letters = list((await db.execute(select(Letter).where(Letter.client_id == client.id).order_by(Letter.id.desc()))).scalars())
         judge = await judge_for(request, db, client.office_id)
+        guidance = await guidance_context(db, client, judge.as_of)
     from server.web.pages.portal import (
         portal_share,  # the portal module builds on call.py's helpers
     )
@@ -101,7 +110,20 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, judge.as_of, judge.rules),
             "periods": period_list(client, sessions, judge.as_of, judge.rules), "judged": {s.id: judge.judge(s) for s in sessions}, "rules": judge.rules,
             "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client),
-            "letters": letters, "letter_kinds": [k.value for k in LetterKind], "letter_error": None, "letter_form": {}}
+            "letters": letters, "letter_kinds": [k.value for k in LetterKind], "letter_error": None, "letter_form": {}, **guidance}
+
+
+async def guidance_context(db, client: Client, as_of) -> dict:
+    """Where the client's guidance is going, for the record page: stages, the
+    latest assessment (and whether a reassessment is due), the plan and its goals."""
+    assessed = (await assessments_of(db, [client.id]))[client.id]
+    latest = assessed[-1] if assessed else None
+    plan = await plans_domain.latest_plan(db, client.id)
+    return {
+        "stages": stages_of(client), "stage_now": current_stage(client, as_of), "assessment": latest,
+        "assessment_due": assessment_due(client, latest, guidance_settings(await db.get(Office, client.office_id)), as_of),
+        "plan": plan, "goal_lines": await progress_domain.goal_lines(db, client.id, plan),
+    }
 
 
 @routes.get("/clients/{id}")
