@@ -27,14 +27,15 @@ from server.domain.guidance.stages import current_stage, stages_of
 from server.domain.office.areas import kelurahan_list
 from server.domain.outreach import kendala as kendala_domain
 from server.domain.record import clients as clients_domain
-from server.domain.record.ledger import attendance, caseload_sort_key, period_list
-from server.keys import audit_key, db_key
+from server.domain.record.ledger import attendance, caseload_sort_key, local_date, period_list
+from server.keys import audit_key, db_key, settings_key
 from server.security import auth
 from server.web.api.clients import ClientCreate, client_fields
 from server.web.dates import today
 from server.web.errors import http_status
 from server.web.forms import form_dict
 from server.web.ledger import judge_for, rules_for
+from server.web.progress_chart import LEVELS, goal_chart
 from server.web.render import error_text, gettext_for, render
 from server.web.validation import int_param, page_errors
 
@@ -107,6 +108,7 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
         portal_share,  # the portal module builds on call.py's helpers
     )
 
+    guidance["goal_charts"] = goal_charts(request, client, guidance["goal_lines"], guidance["stages"])
     return {"client": client, "sessions": sessions, "att": attendance(client, sessions, judge.as_of, judge.rules),
             "periods": period_list(client, sessions, judge.as_of, judge.rules), "judged": {s.id: judge.judge(s) for s in sessions}, "rules": judge.rules,
             "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "portal": await portal_share(request, client),
@@ -124,6 +126,20 @@ async def guidance_context(db, client: Client, as_of) -> dict:
         "assessment_due": assessment_due(client, latest, guidance_settings(await db.get(Office, client.office_id)), as_of),
         "plan": plan, "goal_lines": await progress_domain.goal_lines(db, client.id, plan),
     }
+
+
+def goal_charts(request: web.Request, client: Client, lines: list, stages: list) -> dict[int, object]:
+    """Each goal's line over the supervision (server/web/progress_chart.py), by goal id."""
+    t = gettext_for(request)
+    tz = request.app[settings_key].timezone
+    labels = {level: t("rating." + level) for level in LEVELS}
+    out = {}
+    for line in lines:
+        points = [(local_date(r.at, tz), r.rating, f"{local_date(r.at, tz).strftime('%d-%m-%Y')}: {labels[r.rating]}{' — ' + r.note if r.note else ''}")
+                  for r in line.ratings]
+        out[line.goal["id"]] = goal_chart(points, client.supervision_start, client.supervision_end, labels, [s.start for s in stages],
+                                          t("guidance.chart_title", goal=line.goal["text"]))
+    return out
 
 
 @routes.get("/clients/{id}")
