@@ -78,6 +78,7 @@ DYNAMIC_PREFIXES = {
     "rating.": [r.value for r in GoalRating],
     "portal.rating.": [r.value for r in GoalRating],
     "guidance.due.": ["none", "due", "ok"],
+    "console.question.": ["open", "closed", "reflective"],
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS]
