@@ -191,6 +191,23 @@ async def test_assessment_plan_countersignature_and_progress_at_sessions(client,
     assert re.findall(r'<span class="badge rating-\w+" data-rating="(\w+)"', goal_html) == ["tetap", "maju", "tercapai"]
     assert re.findall(r'<circle[^>]*data-rating="(\w+)"', goal_html) == ["tetap", "maju", "tercapai"]  # the goal's line, drawn on the server
 
+    # The laporan perkembangan prints the assessment history and the goals with the ratings in its range.
+    report = await (await client.get(f"/clients/{c1}/perkembangan")).text()
+    assert 'data-category="sedang"' in report and "Mendapat pekerjaan tetap" in report
+    goals_part = report.split('id="report-goals"', 1)[1].split("</section>", 1)[0]
+    assert re.findall(r'data-rating="(\w+)"', goals_part.split(f'data-goal-id="{ids[0]}"', 1)[1].split("</div>", 1)[0]) == ["tetap", "maju", "tercapai"]
+    recent = await (await client.get(f"/clients/{c1}/perkembangan?from={today.isoformat()}")).text()
+    assert 'data-rating="tetap"' not in recent.split('id="report-goals"', 1)[1]  # rated two days ago: outside the range
+    for bad in ("from=kemarin", f"from={today.isoformat()}&to={(today - timedelta(days=1)).isoformat()}", "to=0001-01-01"):
+        assert (await client.get(f"/clients/{c1}/perkembangan?{bad}")).status == 400, bad
+
+    # The call console shows the open goals (not the one reached) beside the notes, with questions for their need.
+    video = await (await client.post("/api/sessions", json={"client_id": c1, "mode": "video"})).json()
+    console = await (await client.get(f"/sessions/{video['id']}/call")).text()
+    shown = re.findall(r'class="goal" data-goal-id="(\d+)"', console)
+    assert shown == [str(ids[1]), str(second["goals"][2]["id"])]
+    assert "Bagaimana hubungan Anda dengan keluarga" in console  # the keluarga goal's open question
+
     # The client's own page: the goals of the countersigned version, in plain words, without the risk category.
     path = urlsplit((await (await client.post(f"/api/clients/{c1}/portal-link")).json())["url"]).path
     phone = await aiohttp_client(client.server, cookie_jar=aiohttp.CookieJar(unsafe=True))

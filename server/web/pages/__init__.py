@@ -10,6 +10,7 @@ from server.web.pages import (
     clients,
     evaluation,
     field_sessions,
+    guidance,
     home_visits,
     join_link,
     kendala,
@@ -22,4 +23,4 @@ from server.web.pages import (
     sessions,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, guidance)
