@@ -214,7 +214,7 @@ async def test_assessment_plan_countersignature_and_progress_at_sessions(client,
     assert (await phone.get(path, allow_redirects=False)).status == 303
     page = await (await phone.get("/klien")).text()
     mine = page.split('id="my-goals"', 1)[1].split("</section>", 1)[0]
-    assert [g["text"] for g in goals][0] in mine and "Tes urin bersih" in mine and "Ikut pelatihan BLK" not in mine  # reached: no steps left
+    assert goals[0]["text"] in mine and "Tes urin bersih" in mine and "Ikut pelatihan BLK" not in mine  # reached: no steps left
     assert "Sudah tercapai" in mine and "Rujukan ke BNN" in mine and "Langkah berikutnya" in mine
     assert "risk-" not in page and "risiko" not in page.lower() and "data-category" not in page
     assert "Menabung" not in mine  # version 2 is still a draft

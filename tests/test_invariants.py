@@ -37,6 +37,7 @@ import os
 import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -244,7 +245,7 @@ def assert_periods_follow_the_stages(record: dict) -> None:
     """The periods tile the supervision; with stages, each period lies within one
     stage, no longer than its interval, and each stage begun begins a period."""
     periods = [(date.fromisoformat(p["start"]), date.fromisoformat(p["end"])) for p in record["periods"]]
-    for (_, end), (start, _) in zip(periods, periods[1:]):
+    for (_, end), (start, _) in pairwise(periods):
         assert start == end + timedelta(days=1), record["periods"]
     client = record["client"]
     stages = [(date.fromisoformat(s["start"]), date.fromisoformat(s["end"]), s["interval_days"]) for s in record["stages"] if s["start"] <= s["end"]]

@@ -25,7 +25,13 @@ from server.web.api.auth import LoginBody, PasswordChange
 from server.web.api.clients import ClientCreate
 from server.web.api.evaluation import EvaluationQuery
 from server.web.api.field_sessions import SessionComplete
-from server.web.api.guidance import AssessmentCreate, PlanApprove, PlanQuery, PlanSave, StageMove
+from server.web.api.guidance import (
+    AssessmentCreate,
+    PlanApprove,
+    PlanQuery,
+    PlanSave,
+    StageMove,
+)
 from server.web.api.home_visits import VisitPlan
 from server.web.api.kendala import KendalaAnswer, KendalaReport
 from server.web.api.letters import LetterCreate

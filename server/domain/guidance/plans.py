@@ -18,7 +18,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Agreement, Assessment, CasePlan, Client, PlanGoal, PlanStatus, Role, Staff, utcnow
+from server.db.models import (
+    Agreement,
+    Assessment,
+    CasePlan,
+    Client,
+    PlanGoal,
+    PlanStatus,
+    Role,
+    Staff,
+    utcnow,
+)
 from server.domain.errors import DomainError, ErrorKind, conflict, invalid, not_found
 from server.domain.guidance.settings import GuidanceSettings
 

@@ -17,7 +17,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import CasePlan, GoalProgress, GoalRating, GuidanceSession, Staff, utcnow
+from server.db.models import (
+    CasePlan,
+    GoalProgress,
+    GoalRating,
+    GuidanceSession,
+    Staff,
+    utcnow,
+)
 from server.domain.errors import DomainError, ErrorKind, invalid
 from server.domain.guidance.plans import latest_plan
 

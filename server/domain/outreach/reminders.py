@@ -48,7 +48,11 @@ from server.db.models import (
 )
 from server.domain.access import require_client, scope_clients
 from server.domain.errors import DomainError, ErrorKind, not_found
-from server.domain.guidance.assessments import AssessmentDue, assessment_due, assessments_of
+from server.domain.guidance.assessments import (
+    AssessmentDue,
+    assessment_due,
+    assessments_of,
+)
 from server.domain.guidance.settings import guidance_settings
 from server.domain.record.appointments import appointments
 from server.domain.record.ledger import attendance

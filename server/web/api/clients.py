@@ -20,8 +20,8 @@ from server.domain.record.ledger import attendance, caseload_sort_key, period_li
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today
-from server.web.guidance_json import assessment_json, goal_line_json, stages_json
 from server.web.fields import Id, Name, Phone, ShortText
+from server.web.guidance_json import assessment_json, goal_line_json, stages_json
 from server.web.ledger import judge_for, rules_for
 from server.web.serialize import attendance_json, client_json, session_json
 from server.web.validation import Body, int_param, parse_body

@@ -5,16 +5,23 @@ areas (server/domain/guidance/settings.py)."""
 
 from __future__ import annotations
 
-from aiohttp import web
 from typing import Annotated
 
+from aiohttp import web
 from pydantic import Field, StringConstraints, model_validator
 from sqlalchemy import select
 
 from server.db.models import Office, Role
 from server.domain.access import require_role
 from server.domain.errors import not_found
-from server.domain.guidance.settings import INTERVAL_RANGE, MAX_NEEDS, NEED_LENGTH, REASSESSMENT_RANGE, guidance_settings, update_guidance
+from server.domain.guidance.settings import (
+    INTERVAL_RANGE,
+    MAX_NEEDS,
+    NEED_LENGTH,
+    REASSESSMENT_RANGE,
+    guidance_settings,
+    update_guidance,
+)
 from server.domain.record.rules import MIN_REPORT_MINUTES_RANGE, rules_of, update_rules
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff

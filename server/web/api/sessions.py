@@ -60,7 +60,7 @@ class SessionCreate(Body):
     topics: Topics = []
     duration_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
     location: ShortText = ""
-    progress: Progress = []
+    progress: Progress = Field(default_factory=list)
 
 
 class SessionUpdate(Body):

@@ -27,7 +27,12 @@ from server.domain.guidance.stages import current_stage, stages_of
 from server.domain.office.areas import kelurahan_list
 from server.domain.outreach import kendala as kendala_domain
 from server.domain.record import clients as clients_domain
-from server.domain.record.ledger import attendance, caseload_sort_key, local_date, period_list
+from server.domain.record.ledger import (
+    attendance,
+    caseload_sort_key,
+    local_date,
+    period_list,
+)
 from server.keys import audit_key, db_key, settings_key
 from server.security import auth
 from server.web.api.clients import ClientCreate, client_fields

@@ -8,8 +8,8 @@ client.stage_plan holds the stages (awal, lanjutan, akhir: start and reporting
 interval each) of a client made with them; existing clients keep null, counted
 on their one reporting_interval_days as before (server/domain/record/ledger.py).
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0015'
 down_revision = '0011'
