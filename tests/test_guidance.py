@@ -184,6 +184,18 @@ async def test_assessment_plan_countersignature_and_progress_at_sessions(client,
     assert record["plan"] == {"version": 2, "status": "draft", "agreement": "tidak_setuju"}
     assert record["assessment"]["id"] == assessment["id"] and record["assessment_due"]["state"] == "ok"
 
+    # The evaluation counts the ratings by need, stage and kind of session; each table adds up to the same total.
+    await sign_in(client, "kasie")
+    months = f"from={(today - timedelta(days=4)).strftime('%Y-%m')}&to={today.strftime('%Y-%m')}"
+    progress = (await (await client.get(f"/api/reports/evaluation?{months}")).json())["progress"]
+    assert {k: v["ratings"] for k, v in progress["by_mode"].items()} == {"office": 1, "home_visit": 2, "phone": 1}
+    assert (progress["by_need"]["pekerjaan"]["tercapai"], progress["by_need"]["keluarga"]["maju"], progress["by_stage"]["none"]["ratings"]) == (1, 1, 4)
+    assert progress["total"]["ratings"] == 4 and progress["total"]["moved_share"] == 0.75
+    assert all(sum(row["ratings"] for row in progress[t].values()) == 4 for t in ("by_need", "by_stage", "by_mode"))
+    page = await (await client.get(f"/evaluation?{months}")).text()
+    assert 'id="table-progress-by_need"' in page and 'id="progress-note"' in page
+    await sign_in(client, "pk1")
+
     # The record page shows the assessment, the plan and each goal's ratings in order.
     html = await (await client.get(f"/clients/{c1}")).text()
     assert 'id="latest-assessment" data-category="sedang"' in html and 'data-version="2" data-status="draft"' in html

@@ -81,6 +81,7 @@ from server.domain.documents.evaluation_figures import (
     previous_span,
 )
 from server.domain.fieldwork.mobile_events import is_over
+from server.domain.guidance.progress_figures import progress_figures
 from server.domain.record.ledger import Ledger, reporting_reason, stage_starts
 from server.domain.record.rules import office_rules
 from server.domain.record.session_digest import (
@@ -463,4 +464,8 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
             hidden,
         ))
 
-    return Evaluation(f.date_from, f.date_to, as_of, current, areas_out, list(officers.values()), strategies, headline(current), headline(previous))
+    # goals rated at sessions over the range, by need, stage and mode (an observation, not a cause)
+    progress = await progress_figures(db, ranged, f.date_from, as_of, tz)
+
+    return Evaluation(f.date_from, f.date_to, as_of, current, areas_out, list(officers.values()), strategies, headline(current), headline(previous),
+                      progress.as_dict())

@@ -244,6 +244,8 @@ class Evaluation:
     strategies: list[StrategyFigures]
     headline: Headline
     previous: Headline
+    # The ratings of goals at sessions (server/domain/guidance/progress_figures.py), as its ``as_dict``.
+    progress: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -256,6 +258,7 @@ class Evaluation:
             "strategies": [s.as_dict() for s in self.strategies],
             "headline": self.headline.as_dict(),
             "previous": self.previous.as_dict(),
+            "progress": self.progress,
         }
 
 
