@@ -291,3 +291,42 @@ async def test_who_may_read_and_change_guidance(client, office, other_office, si
     resp = await client.post(f"/api/clients/{office.clients['c1'].id}/assessments", json={"date": today, "category": "rendah"},
                              headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
     assert resp.status == 403
+
+
+async def form_token(http, path: str) -> str:
+    html = await (await http.get(path)).text()
+    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', html).group(1)
+
+
+async def test_the_pk_assesses_and_plans_on_the_clients_page_and_the_kasie_countersigns_there(client, office, sign_in, database_url):
+    c1 = office.clients["c1"].id
+    today = office_today()
+    await sign_in(client, "pk1")
+    token = await form_token(client, f"/clients/{c1}")
+    resp = await client.post(f"/clients/{c1}/assessments", data={"csrf_token": token, "date": today.isoformat(), "category": "tinggi", "score": "21",
+                                                                "needs": ["pekerjaan", "NAPZA"], "notes": ""}, allow_redirects=False)
+    assert (resp.status, resp.headers.get("Location")) == (302, f"/clients/{c1}#asesmen")
+    # A goal for a need the assessment did not name, without a reason: the page again, with the sentence and what was typed.
+    plan = {"csrf_token": token, "agreement": "setuju", "goal-0-text": "Bekerja di bengkel", "goal-0-need": "pekerjaan",
+            "goal-0-steps": "Daftar BLK\nMagang", "goal-1-text": "Tinggal bersama kakak", "goal-1-need": "tempat tinggal"}
+    resp = await client.post(f"/clients/{c1}/plan", data=plan, allow_redirects=False)
+    assert resp.status == 400
+    page = await resp.text()
+    assert 'id="guidance-error"' in page and 'value="Tinggal bersama kakak"' in page
+    plan["goal-1-need_reason"] = "Kos habis bulan depan"
+    resp = await client.post(f"/clients/{c1}/plan", data=plan, allow_redirects=False)
+    assert resp.status == 302
+    saved = await (await client.get(f"/api/clients/{c1}/plan")).json()
+    assert [(g["need"], g["steps"]) for g in saved["goals"]] == [("pekerjaan", ["Daftar BLK", "Magang"]), ("tempat tinggal", [])]
+    assert "approve-form" not in await (await client.get(f"/clients/{c1}")).text()  # a PK does not countersign
+    await sign_in(client, "kasie")
+    html = await (await client.get(f"/clients/{c1}")).text()
+    assert 'id="approve-form"' in html and 'data-category="tinggi"' in html
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html).group(1)
+    resp = await client.post(f"/clients/{c1}/plan/approve", data={"csrf_token": token, "version": "1"}, allow_redirects=False)
+    assert resp.status == 302
+    assert (await (await client.get(f"/api/clients/{c1}/plan")).json())["status"] == "approved"
+    assert [e.detail["version"] for e in await audit_entries(database_url, "plan.approve")] == [1]
+    # Without the token the form is refused, and nothing changes.
+    resp = await client.post(f"/clients/{c1}/plan/approve", data={"version": "1"}, allow_redirects=False)
+    assert resp.status == 403

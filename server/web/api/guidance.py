@@ -81,7 +81,11 @@ async def move_stage(request: web.Request) -> web.Response:
     """Move the client to a stage early or late: set the first day of a stage not begun yet."""
     staff = current_staff(request)
     require_guidance(staff)
-    body = await parse_body(request, StageMove)
+    return web.json_response(await stage_move_for(request, staff, await parse_body(request, StageMove)))
+
+
+async def stage_move_for(request: web.Request, staff, body: StageMove) -> dict:
+    """Move the stage (the API's and the page's form's), audited; the stages as JSON."""
     day = today(request)
     async with request.app[db_key]() as db:
         client = await _client(request, db, staff)
@@ -90,7 +94,7 @@ async def move_stage(request: web.Request) -> web.Response:
         data = stages_json(client, day)
     await request.app[audit_key].record("client.stage_move", actor=staff, target_type="client", target_id=client.id,
                                         detail={"stage": body.stage.value, "old": old.isoformat(), "new": new.isoformat(), "reason": body.reason.strip()})
-    return web.json_response(data)
+    return data
 
 
 @routes.get("/api/clients/{id}/assessments")
@@ -110,7 +114,11 @@ async def list_assessments(request: web.Request) -> web.Response:
 async def add_assessment(request: web.Request) -> web.Response:
     staff = current_staff(request)
     require_guidance(staff)
-    body = await parse_body(request, AssessmentCreate)
+    return web.json_response(await assess_for(request, staff, await parse_body(request, AssessmentCreate)), status=201)
+
+
+async def assess_for(request: web.Request, staff, body: AssessmentCreate) -> dict:
+    """Record the assessment (the API's and the page's form's), audited; it as JSON."""
     async with request.app[db_key]() as db:
         client = await _client(request, db, staff)
         settings = await _guidance_settings(db, client.office_id)
@@ -121,7 +129,7 @@ async def add_assessment(request: web.Request) -> web.Response:
         data = assessment_json(row, request.app[settings_key].timezone)
     await request.app[audit_key].record("assessment.create", actor=staff, target_type="client", target_id=client.id,
                                         detail={"assessment_id": data["id"], "instrument": data["instrument"], "category": data["category"]})
-    return web.json_response(data, status=201)
+    return data
 
 
 @routes.get("/api/clients/{id}/plan")
@@ -139,7 +147,12 @@ async def get_plan(request: web.Request) -> web.Response:
 async def put_plan(request: web.Request) -> web.Response:
     staff = current_staff(request)
     require_guidance(staff)
-    body = await parse_body(request, PlanSave)
+    data, new = await plan_save_for(request, staff, await parse_body(request, PlanSave))
+    return web.json_response(data, status=201 if new else 200)
+
+
+async def plan_save_for(request: web.Request, staff, body: PlanSave) -> tuple[dict, bool]:
+    """Save the plan (the API's and the page's form's), audited; it as JSON and whether it is a new version."""
     async with request.app[db_key]() as db:
         client = await _client(request, db, staff)
         settings = await _guidance_settings(db, client.office_id)
@@ -152,18 +165,22 @@ async def put_plan(request: web.Request) -> web.Response:
     await request.app[audit_key].record("plan.save", actor=staff, target_type="client", target_id=client.id,
                                         detail={"version": data["version"], "new_version": new, "goal_ids": [g["id"] for g in data["goals"]],
                                                 "agreement": data["agreement"]})
-    return web.json_response(dict(data, latest_version=data["version"]), status=201 if new else 200)
+    return dict(data, latest_version=data["version"]), new
 
 
 @routes.post("/api/clients/{id}/plan/approve")
 async def approve_plan(request: web.Request) -> web.Response:
     staff = current_staff(request)
     require_guidance(staff)
-    body = await parse_body(request, PlanApprove)
+    return web.json_response(await plan_approve_for(request, staff, await parse_body(request, PlanApprove)))
+
+
+async def plan_approve_for(request: web.Request, staff, body: PlanApprove) -> dict:
+    """Countersign the latest version (the API's and the page's button's), audited; it as JSON."""
     async with request.app[db_key]() as db:
         client = await _client(request, db, staff)
         plan = await plans_domain.approve_plan(db, staff, client, body.version)
         await db.commit()
         data = plan_json(plan, request.app[settings_key].timezone)
     await request.app[audit_key].record("plan.approve", actor=staff, target_type="client", target_id=client.id, detail={"version": data["version"]})
-    return web.json_response(dict(data, latest_version=data["version"]))
+    return dict(data, latest_version=data["version"])

@@ -7,12 +7,14 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from server.db.models import (
+    Agreement,
     Client,
     ClientCategory,
     Letter,
     LetterKind,
     Office,
     Program,
+    RiskCategory,
     Role,
     SessionMode,
     Staff,
@@ -126,10 +128,16 @@ async def guidance_context(db, client: Client, as_of) -> dict:
     assessed = (await assessments_of(db, [client.id]))[client.id]
     latest = assessed[-1] if assessed else None
     plan = await plans_domain.latest_plan(db, client.id)
+    settings = guidance_settings(await db.get(Office, client.office_id))
+    stages = stages_of(client)
     return {
-        "stages": stages_of(client), "stage_now": current_stage(client, as_of), "assessment": latest,
-        "assessment_due": assessment_due(client, latest, guidance_settings(await db.get(Office, client.office_id)), as_of),
+        "stages": stages, "stage_now": current_stage(client, as_of), "assessment": latest,
+        "assessment_due": assessment_due(client, latest, settings, as_of),
         "plan": plan, "goal_lines": await progress_domain.goal_lines(db, client.id, plan),
+        # What the forms offer: the stages not begun yet, the office's need areas, the choices.
+        "movable_stages": [s for s in stages[1:] if s.start > as_of], "need_areas": settings.needs,
+        "risk_categories": [c.value for c in RiskCategory], "agreements": [a.value for a in Agreement],
+        "guidance_error": None, "guidance_form": {}, "today": as_of,
     }
 
 

@@ -1,5 +1,8 @@
-"""The laporan perkembangan klien: a printable report of a client's progress
-over a period, on the office's letterhead: the stages, wajib lapor by period,
+"""Where a client's guidance is going, on pages: the forms of the client's
+record (move a stage, assess, write the case plan, countersign it), each
+validated by the API's own model and carried out by the API's own function;
+and the laporan perkembangan klien, a printable report of a client's progress
+over a period on the office's letterhead: the stages, wajib lapor by period,
 the assessments, the goals with their ratings in the period, and room for the
 PK's summary and signature (docs/api.md, "Where guidance is going")."""
 
@@ -8,10 +11,10 @@ from __future__ import annotations
 from datetime import date
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from server.db.models import Client, Office
-from server.domain.access import require_client
+from server.domain.access import require_client, require_guidance
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.guidance import plans as plans_domain
 from server.domain.guidance import progress as progress_domain
@@ -23,7 +26,19 @@ from server.domain.record.ledger import attendance, local_date, period_list
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today
+from server.web.api.guidance import (
+    AssessmentCreate,
+    PlanApprove,
+    PlanSave,
+    StageMove,
+    assess_for,
+    plan_approve_for,
+    plan_save_for,
+    stage_move_for,
+)
 from server.web.ledger import judge_for
+from server.web.pages.clients import client_record_context
+from server.web.pages.page_errors import page_refusal
 from server.web.render import render
 from server.web.validation import int_param
 
@@ -74,3 +89,80 @@ async def progress_report(request: web.Request) -> web.Response:
         "att": attendance(client, sessions, as_of, judge.rules), "periods": periods,
         "assessments": [a for a in assessed if a.assessed_on <= last], "plan": plan, "lines": in_range,
     })
+
+
+# --- the forms of the client's record ------------------------------------------------
+
+# Goal slots the plan form posts (``goal-{i}-text`` …): the goals kept, and empty ones to add.
+FORM_GOALS = 12
+
+
+def _text_fields(form) -> dict[str, str]:
+    # Text fields only: a file sent under a field's name is no text (and no 500).
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
+def _plan_body(form) -> PlanSave:
+    fields = _text_fields(form)
+    goals = []
+    for i in range(FORM_GOALS):
+        g = {k: fields.get(f"goal-{i}-{k}", "") for k in ("id", "need", "need_reason", "text", "steps", "target_date", "helpers")}
+        if not g["text"]:
+            continue
+        goals.append({"id": g["id"] or None, "need": g["need"], "need_reason": g["need_reason"], "text": g["text"],
+                      "steps": [line.strip() for line in g["steps"].splitlines() if line.strip()], "target_date": g["target_date"] or None,
+                      "helpers": g["helpers"]})
+    return PlanSave.model_validate({"goals": goals, "agreement": fields.get("agreement", ""), "agreement_reason": fields.get("agreement_reason", "")})
+
+
+async def _form_action(request: web.Request, anchor: str, build, act) -> web.Response:
+    """Validate the form with the API's model, act with the API's function, then
+    back to the record at ``anchor``; a refusal the PK can act on shows the
+    record again with the sentence above the guidance section."""
+    staff = current_staff(request)
+    require_guidance(staff)
+    client_id = int_param(request, "id")
+    form = await request.post()
+    try:
+        await act(request, staff, build(form))
+    except (ValidationError, DomainError) as exc:
+        if isinstance(exc, DomainError) and exc.kind in (ErrorKind.not_found, ErrorKind.forbidden):
+            raise
+        message, status = page_refusal(request, exc)
+        ctx = await client_record_context(request, staff, client_id)
+        ctx.update(guidance_error=message, guidance_form=_text_fields(form))
+        return render(request, "clients/client.html", ctx, status=status)
+    raise web.HTTPFound(f"/clients/{client_id}#{anchor}")
+
+
+@routes.post("/clients/{id}/stage")
+async def stage_form(request: web.Request) -> web.Response:
+    return await _form_action(request, "stages", lambda form: StageMove.model_validate(
+        {k: v for k, v in _text_fields(form).items() if k in ("stage", "start", "reason")}), stage_move_for)
+
+
+@routes.post("/clients/{id}/assessments")
+async def assessment_form(request: web.Request) -> web.Response:
+    def build(form):
+        fields = _text_fields(form)
+        body = {k: fields[k] for k in ("date", "category", "notes") if fields.get(k)}
+        if fields.get("score"):
+            body["score"] = fields["score"]
+        body["needs"] = [n for n in form.getall("needs", []) if isinstance(n, str)]
+        return AssessmentCreate.model_validate(body)
+    return await _form_action(request, "asesmen", build, assess_for)
+
+
+@routes.post("/clients/{id}/plan")
+async def plan_form(request: web.Request) -> web.Response:
+    async def save(request, staff, body):
+        await plan_save_for(request, staff, body)
+    return await _form_action(request, "plan", _plan_body, save)
+
+
+@routes.post("/clients/{id}/plan/approve")
+async def approve_form(request: web.Request) -> web.Response:
+    def build(form):
+        version = _text_fields(form).get("version")
+        return PlanApprove.model_validate({"version": version} if version else {})
+    return await _form_action(request, "plan", build, plan_approve_for)
