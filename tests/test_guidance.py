@@ -303,8 +303,8 @@ async def test_the_pk_assesses_and_plans_on_the_clients_page_and_the_kasie_count
     today = office_today()
     await sign_in(client, "pk1")
     token = await form_token(client, f"/clients/{c1}")
-    resp = await client.post(f"/clients/{c1}/assessments", data={"csrf_token": token, "date": today.isoformat(), "category": "tinggi", "score": "21",
-                                                                "needs": ["pekerjaan", "NAPZA"], "notes": ""}, allow_redirects=False)
+    form = [("csrf_token", token), ("date", today.isoformat()), ("category", "tinggi"), ("score", "21"), ("needs", "pekerjaan"), ("needs", "NAPZA"), ("notes", "")]
+    resp = await client.post(f"/clients/{c1}/assessments", data=form, allow_redirects=False)
     assert (resp.status, resp.headers.get("Location")) == (302, f"/clients/{c1}#asesmen")
     # A goal for a need the assessment did not name, without a reason: the page again, with the sentence and what was typed.
     plan = {"csrf_token": token, "agreement": "setuju", "goal-0-text": "Bekerja di bengkel", "goal-0-need": "pekerjaan",
