@@ -6,7 +6,9 @@ goals without the risk category. Real ``bimbing serve``, real Chromium."""
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -36,7 +38,10 @@ async def signed_in(browser, live_server, username: str, password: str, errors: 
 async def test_a_pk_plans_with_the_client_the_kasie_countersigns_and_sessions_rate_the_goals(browser, live_server, artifacts):
     errors: list[str] = []
     # The Kasie's account, added to the live server's database as an office would (bimbing user add).
-    env = {"BIMBING_DATABASE_URL": f"sqlite+aiosqlite:///{live_server.log.parent / 'bimbing.db'}", "PATH": "/usr/bin:/bin"}
+    root = live_server.log.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+    env.update(BIMBING_DATABASE_URL=f"sqlite+aiosqlite:///{root / 'bimbing.db'}", BIMBING_DATA_DIR=str(root / "data"),
+               BIMBING_RECORDINGS_DIR=str(root / "recordings"), BIMBING_SECRET_KEY=secrets.token_urlsafe(48))
     _bimbing(env, "user", "add", "--username", KASIE_USERNAME, "--role", "supervisor", "--name", "Kasie Bimbingan", stdin=KASIE_PASSWORD + "\n")
     pk = await signed_in(browser, live_server, PK_USERNAME, PK_PASSWORD, errors)
     today = office_today()
