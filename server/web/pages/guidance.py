@@ -72,6 +72,8 @@ async def progress_report(request: web.Request) -> web.Response:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
         first = q.date_from or client.supervision_start
         last = min(q.date_to or now, now)
+        if first > last:
+            raise DomainError(ErrorKind.invalid, "invalid-query", "from: not after to, nor after today")
         sessions = await clients_domain.client_sessions(db, client.id)
         judge = await judge_for(request, db, client.office_id)
         assessed = (await assessments_of(db, [client.id]))[client.id]
