@@ -70,8 +70,8 @@ async def progress_report(request: web.Request) -> web.Response:
     now = today(request)
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
-        first = q.date_from or client.supervision_start
         last = min(q.date_to or now, now)
+        first = q.date_from or min(client.supervision_start, last)
         if first > last:
             raise DomainError(ErrorKind.invalid, "invalid-query", "from: not after to, nor after today")
         sessions = await clients_domain.client_sessions(db, client.id)
