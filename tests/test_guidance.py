@@ -327,6 +327,21 @@ async def test_the_pk_assesses_and_plans_on_the_clients_page_and_the_kasie_count
     assert resp.status == 302
     assert (await (await client.get(f"/api/clients/{c1}/plan")).json())["status"] == "approved"
     assert [e.detail["version"] for e in await audit_entries(database_url, "plan.approve")] == [1]
+    # A session logged at the office; its page rates the goals.
+    await sign_in(client, "pk1")
+    at = wib_iso(utc_now() - timedelta(hours=5))
+    sid = (await (await client.post("/api/sessions", json={"client_id": c1, "mode": "office", "scheduled_at": at, "outcome": "attended",
+                                                          "duration_minutes": 30})).json())["id"]
+    goal_id = saved["goals"][0]["id"]
+    token = await form_token(client, f"/sessions/{sid}")
+    resp = await client.post(f"/sessions/{sid}/progress", data={"csrf_token": token, f"goal-{goal_id}-rating": "maju", f"goal-{goal_id}-note": "Sudah magang",
+                                                               f"goal-{saved['goals'][1]['id']}-rating": ""}, allow_redirects=False)
+    assert resp.status == 302
+    assert (await (await client.get(f"/api/sessions/{sid}")).json())["progress"] == [{"goal_id": goal_id, "rating": "maju", "note": "Sudah magang"}]
+    assert f'data-goal-id="{goal_id}" data-rating="maju"' in await (await client.get(f"/sessions/{sid}")).text()
+    resp = await client.post(f"/sessions/{sid}/progress", data={"csrf_token": token, "goal-999999-rating": "maju"}, allow_redirects=False)
+    assert resp.status == 400 and 'id="progress-error"' in await resp.text()
+    await sign_in(client, "kasie")
     # Without the token the form is refused, and nothing changes.
     resp = await client.post(f"/clients/{c1}/plan/approve", data={"version": "1"}, allow_redirects=False)
     assert resp.status == 403

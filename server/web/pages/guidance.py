@@ -8,13 +8,14 @@ PK's summary and signature (docs/api.md, "Where guidance is going")."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from server.db.models import Client, Office
-from server.domain.access import require_client, require_guidance
+from server.db.models import Client, GuidanceSession, Office, SessionStatus
+from server.domain.access import require_client, require_guidance, require_session
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.guidance import plans as plans_domain
 from server.domain.guidance import progress as progress_domain
@@ -25,7 +26,6 @@ from server.domain.record import clients as clients_domain
 from server.domain.record.ledger import attendance, local_date, period_list
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
-from server.web.dates import today
 from server.web.api.guidance import (
     AssessmentCreate,
     PlanApprove,
@@ -36,9 +36,12 @@ from server.web.api.guidance import (
     plan_save_for,
     stage_move_for,
 )
+from server.web.api.sessions import SessionUpdate
+from server.web.dates import today
 from server.web.ledger import judge_for
 from server.web.pages.clients import client_record_context
 from server.web.pages.page_errors import page_refusal
+from server.web.pages.sessions import session_page_context
 from server.web.render import render
 from server.web.validation import int_param
 
@@ -168,3 +171,38 @@ async def approve_form(request: web.Request) -> web.Response:
         version = _text_fields(form).get("version")
         return PlanApprove.model_validate({"version": version} if version else {})
     return await _form_action(request, "plan", build, plan_approve_for)
+
+
+@routes.post("/sessions/{id}/progress")
+async def session_progress_form(request: web.Request) -> web.Response:
+    """The goals rated on the session's page: ``goal-{id}-rating`` and ``-note``
+    for each goal; a goal left at "—" is not rated. Done by the API's PATCH."""
+    staff = current_staff(request)
+    require_guidance(staff)
+    session_id = int_param(request, "id")
+    fields = _text_fields(await request.post())
+    items = []
+    for key, rating in fields.items():
+        found = re.fullmatch(r"goal-(\d{1,12})-rating", key)
+        if found and rating:
+            items.append({"goal_id": int(found.group(1)), "rating": rating, "note": fields.get(f"goal-{found.group(1)}-note", "")})
+    if items:
+        try:
+            body = SessionUpdate.model_validate({"progress": items})
+            async with request.app[db_key]() as db:
+                session = require_session(staff, await db.get(GuidanceSession, session_id))
+                if session.status == SessionStatus.cancelled:
+                    raise DomainError(ErrorKind.conflict, "session-cancelled", "A cancelled session cannot be changed.")
+                rated = await progress_domain.rate_goals(db, staff, session, [progress_domain.ProgressInput(i.goal_id, i.rating, i.note)
+                                                                             for i in body.progress])
+                await db.commit()
+        except (ValidationError, DomainError) as exc:
+            if isinstance(exc, DomainError) and exc.kind in (ErrorKind.not_found, ErrorKind.forbidden):
+                raise
+            message, status = page_refusal(request, exc)
+            ctx = await session_page_context(request, staff, session_id)
+            ctx.update(progress_error=message)
+            return render(request, "sessions/session.html", ctx, status=status)
+        await request.app[audit_key].record("session.progress", actor=staff, target_type="session", target_id=session_id,
+                                            detail={"progress": [{"goal_id": p.goal_id, "rating": p.rating.value} for p in rated]})
+    raise web.HTTPFound(f"/sessions/{session_id}#session-progress")
