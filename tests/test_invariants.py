@@ -314,6 +314,9 @@ async def check_views(office: Office, earliest: date) -> None:
     assert sum(o["sessions_held"] for o in ev["officers"]) == head["sessions_held"]
     assert sum(o["caseload"] for o in ev["officers"]) == sum(a["clients"] for a in ev["areas"])
     assert all(m["as_of"] <= ev["as_of"] for m in ev["months"]) and ev["months"][-1]["as_of"] == ev["as_of"]
+    # Goal ratings: each counted once by need, by stage and by mode.
+    for table in ("by_need", "by_stage", "by_mode"):
+        assert sum(row["ratings"] for row in ev["progress"][table].values()) == ev["progress"]["total"]["ratings"], ev["progress"]
 
     # The audit log: its CSV rows are its JSON rows.
     log = (await (await kasie.get("/api/audit/sessions?per_page=200&sort=scheduled_at")).json())["sessions"]
