@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,16 +69,6 @@ async def plan_version(db: AsyncSession, client_id: int, version: int | None) ->
     if plan is None:
         raise not_found("case plan")
     return plan
-
-
-async def latest_plans(db: AsyncSession, client_ids: list[int]) -> dict[int, CasePlan]:
-    """Each client's latest plan version (clients without a plan are absent)."""
-    if not client_ids:
-        return {}
-    last = (select(CasePlan.client_id, func.max(CasePlan.version).label("v")).where(CasePlan.client_id.in_(client_ids))
-            .group_by(CasePlan.client_id).subquery())
-    rows = await db.execute(select(CasePlan).join(last, (CasePlan.client_id == last.c.client_id) & (CasePlan.version == last.c.v)))
-    return {p.client_id: p for p in rows.scalars()}
 
 
 def _clean_goals(goals: list[GoalInput], client: Client, settings: GuidanceSettings, assessed: list[str], known_ids: set[int]) -> list[GoalInput]:
