@@ -19,6 +19,13 @@ from tests.foundation import CLIENT_BODY
 pytestmark = pytest.mark.clock
 
 
+async def as_user(aiohttp_client, app_client, sign_in, username: str):
+    """Another signed-in user on the same server, with cookies of their own (one sign-in each: Argon2 is slow)."""
+    http = await aiohttp_client(app_client.server, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    await sign_in(http, username)
+    return http
+
+
 def wib_iso(moment) -> str:
     return moment.astimezone(OFFICE_TZ).isoformat(timespec="seconds")
 
@@ -112,6 +119,7 @@ async def test_assessment_plan_countersignature_and_progress_at_sessions(client,
     c1 = office.clients["c1"].id
     today = office_today()
     await sign_in(client, "pk1")
+    kasie = await as_user(aiohttp_client, client, sign_in, "kasie")
     assert (await (await client.get(f"/api/clients/{c1}/assessments")).json())["due"] == {"state": "none", "reason": "never", "since": None}
     for bad in ({"date": (today + timedelta(days=1)).isoformat(), "category": "sedang"}, {"date": today.isoformat(), "category": "besar"},
                 {"date": today.isoformat(), "category": "sedang", "needs": ["judi"]}, {"date": today.isoformat(), "category": "sedang", "instrument": "lsi"},
@@ -153,12 +161,10 @@ async def test_assessment_plan_countersignature_and_progress_at_sessions(client,
 
     # A PK does not countersign; the Kasie does, and the version is locked: the next change is version 2.
     assert (await client.post(f"/api/clients/{c1}/plan/approve", json={})).status == 403
-    await sign_in(client, "kasie")
-    resp = await client.post(f"/api/clients/{c1}/plan/approve", json={"version": 1})
+    resp = await kasie.post(f"/api/clients/{c1}/plan/approve", json={"version": 1})
     assert resp.status == 200 and (await resp.json())["status"] == "approved"
-    resp = await client.post(f"/api/clients/{c1}/plan/approve", json={})
+    resp = await kasie.post(f"/api/clients/{c1}/plan/approve", json={})
     assert (resp.status, (await resp.json())["error"]) == (409, "plan-approved")
-    await sign_in(client, "pk1")
     kept = [dict(g, id=i) for g, i in zip(goals[:2], ids)] + [{"need": "keuangan", "text": "Menabung", "need_reason": "Utang keluarga"}]
     resp = await client.put(f"/api/clients/{c1}/plan", json={"goals": kept, "agreement": "tidak_setuju", "agreement_reason": "Ingin tetap di kos"})
     assert resp.status == 201, await resp.text()
@@ -185,16 +191,14 @@ async def test_assessment_plan_countersignature_and_progress_at_sessions(client,
     assert record["assessment"]["id"] == assessment["id"] and record["assessment_due"]["state"] == "ok"
 
     # The evaluation counts the ratings by need, stage and kind of session; each table adds up to the same total.
-    await sign_in(client, "kasie")
     months = f"from={(today - timedelta(days=4)).strftime('%Y-%m')}&to={today.strftime('%Y-%m')}"
-    progress = (await (await client.get(f"/api/reports/evaluation?{months}")).json())["progress"]
+    progress = (await (await kasie.get(f"/api/reports/evaluation?{months}")).json())["progress"]
     assert {k: v["ratings"] for k, v in progress["by_mode"].items()} == {"office": 1, "home_visit": 2, "phone": 1}
     assert (progress["by_need"]["pekerjaan"]["tercapai"], progress["by_need"]["keluarga"]["maju"], progress["by_stage"]["none"]["ratings"]) == (1, 1, 4)
     assert progress["total"]["ratings"] == 4 and progress["total"]["moved_share"] == 0.75
     assert all(sum(row["ratings"] for row in progress[t].values()) == 4 for t in ("by_need", "by_stage", "by_mode"))
-    page = await (await client.get(f"/evaluation?{months}")).text()
+    page = await (await kasie.get(f"/evaluation?{months}")).text()
     assert 'id="table-progress-by_need"' in page and 'id="progress-note"' in page
-    await sign_in(client, "pk1")
 
     # The record page shows the assessment, the plan and each goal's ratings in order.
     html = await (await client.get(f"/clients/{c1}")).text()
@@ -232,7 +236,7 @@ async def test_assessment_plan_countersignature_and_progress_at_sessions(client,
     assert "Menabung" not in mine  # version 2 is still a draft
 
 
-async def test_a_reassessment_falls_due_and_shows_among_the_pks_reminders(client, office, sign_in, database_url):
+async def test_a_reassessment_falls_due_and_shows_among_the_pks_reminders(client, aiohttp_client, office, sign_in, database_url):
     c1 = office.clients["c1"].id
     today = office_today()
     await sign_in(client, "pk1")
@@ -248,8 +252,8 @@ async def test_a_reassessment_falls_due_and_shows_among_the_pks_reminders(client
     assert [(r["client_id"], r["whatsapp_url"]) for r in mine] == [(c1, None)]
     resp = await client.post(f"/api/reminders/{mine[0]['id']}/sent")
     assert resp.status == 200 and (await resp.json())["state"] == "sent"
-    await sign_in(client, "pk2")
-    assert [r for r in (await (await client.get("/api/reminders")).json())["reminders"] if r["kind"] == "reassessment"] == []
+    pk2 = await as_user(aiohttp_client, client, sign_in, "pk2")
+    assert [r for r in (await (await pk2.get("/api/reminders")).json())["reminders"] if r["kind"] == "reassessment"] == []
 
 
 # (label, method, path, body) against pk1 (owns c1), pk2, kasie, admin, another office's kasie.
@@ -272,23 +276,22 @@ EXPECTED = {
 }
 
 
-async def test_who_may_read_and_change_guidance(client, office, other_office, sign_in):
+async def test_who_may_read_and_change_guidance(client, aiohttp_client, office, other_office, sign_in):
     today = office_today().isoformat()
-    users = {"pk1": "pk1", "pk2": "pk2", "kasie": "kasie", "admin": "admin", "other": "x_kasie"}
+    users = {role: await as_user(aiohttp_client, client, sign_in, username)
+             for role, username in {"pk1": "pk1", "pk2": "pk2", "kasie": "kasie", "admin": "admin", "other": "x_kasie"}.items()}
     seen = {}
     for label, method, path, body in ROUTES:
-        for role, username in users.items():
-            await sign_in(client, username)
+        for role, http in users.items():
             url = path.format(c1=office.clients["c1"].id)
             payload = None if body is None else {k: (v.format(today=today) if isinstance(v, str) else v) for k, v in body.items()}
-            resp = await client.request(method, url, json=payload)
+            resp = await http.request(method, url, json=payload)
             seen.setdefault(label, []).append(resp.status)
             if resp.status == 403 and role == "admin" and label != "assessments":
                 assert (await resp.json())["error"] == "no-guidance-role"
     assert {k: tuple(v) for k, v in seen.items()} == EXPECTED
     # A cross-site request is refused before anything is read.
-    await sign_in(client, "pk1")
-    resp = await client.post(f"/api/clients/{office.clients['c1'].id}/assessments", json={"date": today, "category": "rendah"},
+    resp = await users["pk1"].post(f"/api/clients/{office.clients['c1'].id}/assessments", json={"date": today, "category": "rendah"},
                              headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
     assert resp.status == 403
 
@@ -298,7 +301,7 @@ async def form_token(http, path: str) -> str:
     return re.search(r'name="csrf_token" value="([0-9a-f]+)"', html).group(1)
 
 
-async def test_the_pk_assesses_and_plans_on_the_clients_page_and_the_kasie_countersigns_there(client, office, sign_in, database_url):
+async def test_the_pk_assesses_and_plans_on_the_clients_page_and_the_kasie_countersigns_there(client, aiohttp_client, office, sign_in, database_url):
     c1 = office.clients["c1"].id
     today = office_today()
     await sign_in(client, "pk1")
@@ -319,16 +322,15 @@ async def test_the_pk_assesses_and_plans_on_the_clients_page_and_the_kasie_count
     saved = await (await client.get(f"/api/clients/{c1}/plan")).json()
     assert [(g["need"], g["steps"]) for g in saved["goals"]] == [("pekerjaan", ["Daftar BLK", "Magang"]), ("tempat tinggal", [])]
     assert "approve-form" not in await (await client.get(f"/clients/{c1}")).text()  # a PK does not countersign
-    await sign_in(client, "kasie")
-    html = await (await client.get(f"/clients/{c1}")).text()
+    kasie = await as_user(aiohttp_client, client, sign_in, "kasie")
+    html = await (await kasie.get(f"/clients/{c1}")).text()
     assert 'id="approve-form"' in html and 'data-category="tinggi"' in html
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html).group(1)
-    resp = await client.post(f"/clients/{c1}/plan/approve", data={"csrf_token": token, "version": "1"}, allow_redirects=False)
+    resp = await kasie.post(f"/clients/{c1}/plan/approve", data={"csrf_token": token, "version": "1"}, allow_redirects=False)
     assert resp.status == 302
-    assert (await (await client.get(f"/api/clients/{c1}/plan")).json())["status"] == "approved"
+    assert (await (await kasie.get(f"/api/clients/{c1}/plan")).json())["status"] == "approved"
     assert [e.detail["version"] for e in await audit_entries(database_url, "plan.approve")] == [1]
     # A session logged at the office; its page rates the goals.
-    await sign_in(client, "pk1")
     at = wib_iso(utc_now() - timedelta(hours=5))
     sid = (await (await client.post("/api/sessions", json={"client_id": c1, "mode": "office", "scheduled_at": at, "outcome": "attended",
                                                           "duration_minutes": 30})).json())["id"]
@@ -341,7 +343,6 @@ async def test_the_pk_assesses_and_plans_on_the_clients_page_and_the_kasie_count
     assert f'data-goal-id="{goal_id}" data-rating="maju"' in await (await client.get(f"/sessions/{sid}")).text()
     resp = await client.post(f"/sessions/{sid}/progress", data={"csrf_token": token, "goal-999999-rating": "maju"}, allow_redirects=False)
     assert resp.status == 400 and 'id="progress-error"' in await resp.text()
-    await sign_in(client, "kasie")
-    # Without the token the form is refused, and nothing changes.
-    resp = await client.post(f"/clients/{c1}/plan/approve", data={"version": "1"}, allow_redirects=False)
+    # Without the token the form is refused.
+    resp = await kasie.post(f"/clients/{c1}/plan/approve", data={"version": "1"}, allow_redirects=False)
     assert resp.status == 403
