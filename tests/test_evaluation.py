@@ -545,6 +545,10 @@ async def test_the_evaluation_reads_sessions_from_its_indexes_alone_on_sqlite(tm
             if "guidance_session" in statement:
                 rows = await (await db.connection()).exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
                 plans[statement] = [r[3] for r in rows]
+    # The goals rated at sessions (issue 20: by need, stage and mode) read their few sessions by key, never a scan.
+    rated = {statement: plan for statement, plan in plans.items() if "FROM goal_progress" in statement}
+    assert len(rated) == 1 and all(not step.startswith("SCAN guidance_session") for plan in rated.values() for step in plan), rated
+    plans = {statement: plan for statement, plan in plans.items() if statement not in rated}
     assert len(plans) == 2, list(plans)  # every session per client, and those without notes
     for statement, plan in plans.items():
         reads = [step for step in plan if " guidance_session " in f" {step} "]

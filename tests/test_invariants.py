@@ -4,14 +4,16 @@ Hypothesis generates office histories — clients starting and ending
 supervision, sessions of every mode and outcome (backdated, short calls,
 excused absences, appointments still ahead), observed video calls, a
 mobile-counseling day with walk-ins and a check-in taken back, days planned
-ahead, moved and cancelled, the office changing its shortest call — and drives
+ahead, moved and cancelled, the office changing its shortest call, clients made
+with the office's stages and moved to their next stage — and drives
 them through the real server, each history in an office of its own. After every
 step the views are read as the head of office reads them and checked against
 each other, never each against its own expectation:
 
 - each client's record: its periods' statuses sum to ``periods_due``, and they
   are exactly what the record's own sessions say (recounted here from each
-  session's ``meets_reporting`` and day);
+  session's ``meets_reporting`` and day); its periods tile the supervision and,
+  for a client with stages, follow each stage's interval;
 - the caseload, the audit's clients and the client's page show the same figures;
 - the evaluation over the whole history adds up to the records, and its areas
   and PKs add up to its headline;
@@ -35,6 +37,7 @@ import os
 import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 
 import aiohttp
 import pytest
@@ -55,7 +58,10 @@ STATUSES = ("met", "excused", "missed", "open")
 # --- the steps of a history -----------------------------------------------------------
 # Plain tuples, so a failing history can be pasted into REGRESSIONS as it was printed.
 
-client_step = st.tuples(st.just("client"), st.integers(-420, 20), st.integers(1, 500), st.sampled_from([7, 14, 30, 60]), st.integers(0, 2), st.integers(0, 1))
+# An interval of 0: the client is made without one and gets the office's stages (thirds; 30, 60, 90 days).
+client_step = st.tuples(st.just("client"), st.integers(-420, 20), st.integers(1, 500), st.sampled_from([7, 14, 30, 60, 0, 0]), st.integers(0, 2), st.integers(0, 1))
+# A stage moved to begin some days from today (refused when it has begun, or out of order).
+stage_step = st.tuples(st.just("stage"), st.integers(0, 9), st.sampled_from(["lanjutan", "akhir"]), st.integers(0, 40))
 session_step = st.tuples(
     st.just("session"), st.integers(0, 9), st.sampled_from(["office", "home_visit", "phone", "mobile"]),
     st.sampled_from(["attended", "excused", "no_show", None]), st.integers(1, 400), st.integers(0, 90),
@@ -65,7 +71,8 @@ video_step = st.tuples(st.just("video"), st.integers(0, 9), st.integers(0, 300),
 mobile_step = st.tuples(st.just("mobile_today"), st.integers(0, 2), st.lists(st.integers(0, 9), max_size=4), st.booleans())
 future_day_step = st.tuples(st.just("future_day"), st.integers(0, 2), st.integers(1, 30), st.sampled_from(["keep", "move", "cancel"]))
 rule_step = st.tuples(st.just("min_report"), st.integers(1, 30))
-steps = st.lists(st.one_of(client_step, client_step, session_step, session_step, session_step, ahead_step, video_step, mobile_step, future_day_step, rule_step),
+steps = st.lists(st.one_of(client_step, client_step, session_step, session_step, session_step, ahead_step, video_step, mobile_step, future_day_step, rule_step,
+                           stage_step),
                  min_size=1, max_size=10)
 
 # Histories that once broke a rule, replayed on every run.
@@ -76,6 +83,10 @@ REGRESSIONS = [
     # A mobile day today with a walk-in, one check-in taken back, and a day planned ahead then moved.
     [("client", -30, 200, 14, 0, 0), ("client", -30, 200, 14, 1, 1), ("mobile_today", 0, [0, 1], True), ("future_day", 0, 13, "move"),
      ("ahead", 1, "video", 3)],
+    # A staged client 120 days in (lanjutan since 20 days ago), seen at sessions, moved to akhir today: the
+    # lanjutan's period running is cut at yesterday; then a move of a begun stage, refused.
+    [("client", -120, 300, 0, 0, 0), ("session", 2, "office", "attended", 400, 30), ("session", 2, "phone", "attended", 240, 20),
+     ("stage", 2, "akhir", 0), ("stage", 2, "lanjutan", 5)],
 ]
 
 
@@ -115,10 +126,19 @@ async def run_step(office: Office, step: tuple, database_url: str) -> None:
         start = today + timedelta(days=offset)
         body = {"name": f"Klien {len(office.clients)}", "register_number": f"{office.prefix.strip('_')}-R{len(office.clients)}", "program": "PB",
                 "supervision_start": start.isoformat(), "supervision_end": (start + timedelta(days=length)).isoformat(),
-                "reporting_interval_days": interval, "kelurahan": KELURAHAN[kel], "officer_id": office.seeded.staff[("pk1", "pk2")[pk]].id}
+                "kelurahan": KELURAHAN[kel], "officer_id": office.seeded.staff[("pk1", "pk2")[pk]].id}
+        if interval:
+            body["reporting_interval_days"] = interval
         resp = await kasie.post("/api/clients", json=body)
         assert resp.status == 201, await resp.text()
         office.clients.append({"id": (await resp.json())["id"], "officer": ("pk1", "pk2")[pk], "kelurahan": KELURAHAN[kel]})
+        return
+    if kind == "stage":
+        _, which, stage, days = step
+        c = office.clients[which % len(office.clients)]
+        pk = await office.as_(c["officer"])
+        resp = await pk.post(f"/api/clients/{c['id']}/stage", json={"stage": stage, "start": (today + timedelta(days=days)).isoformat(), "reason": "Sidang TPP"})
+        assert resp.status in (200, 400, 409), await resp.text()
         return
     if kind == "min_report":
         resp = await kasie.put("/api/office/settings", json={"min_report_minutes": step[1]})
@@ -222,6 +242,27 @@ def recount(record: dict) -> dict[str, int]:
     return {k: counts[k] for k in STATUSES}
 
 
+def assert_periods_follow_the_stages(record: dict) -> None:
+    """The periods tile the supervision; with stages, each period lies within one
+    stage, no longer than its interval, and each stage begun begins a period."""
+    periods = [(date.fromisoformat(p["start"]), date.fromisoformat(p["end"])) for p in record["periods"]]
+    for (_, end), (start, _) in pairwise(periods):
+        assert start == end + timedelta(days=1), record["periods"]
+    client = record["client"]
+    stages = [(date.fromisoformat(s["start"]), date.fromisoformat(s["end"]), s["interval_days"]) for s in record["stages"] if s["start"] <= s["end"]]
+    if not stages:
+        assert all((end - start).days < client["reporting_interval_days"] for start, end in periods)
+        return
+    for start, end in periods:
+        holding = [(first, last, every) for first, last, every in stages if first <= start <= last]
+        assert len(holding) == 1 and end <= holding[0][1] and (end - start).days < holding[0][2], (start, end, record["stages"])
+    starts = {start for start, _ in periods}
+    as_of = date.fromisoformat(record["attendance"]["as_of"])
+    assert {first for first, _, _ in stages if first <= as_of} <= starts, (record["stages"], record["periods"])
+    current = [s for s in record["stages"] if s["start"] <= as_of.isoformat() <= s["end"]]
+    assert record["stage"] == (current[0] if current else None)
+
+
 async def check_views(office: Office, earliest: date) -> None:
     kasie = await office.as_("kasie")
     now = utc_now()
@@ -245,6 +286,7 @@ async def check_views(office: Office, earliest: date) -> None:
         att = record["attendance"]
         assert sum(att["periods"].values()) == att["periods_due"] == att["due"] == len(record["periods"]), cid
         assert att["periods"] == recount(record), (cid, record["periods"], record["sessions"])
+        assert_periods_follow_the_stages(record)
         assert att["periods_met"] == att["periods"]["met"] and (att["rate"] is None or 0 <= att["rate"] <= 1)
         assert caseload[cid] == att and audit_clients[cid] == att, cid
         assert att["last_attended"] is None or att["last_attended"] <= att["as_of"]
@@ -292,6 +334,9 @@ async def check_views(office: Office, earliest: date) -> None:
     assert sum(o["sessions_held"] for o in ev["officers"]) == head["sessions_held"]
     assert sum(o["caseload"] for o in ev["officers"]) == sum(a["clients"] for a in ev["areas"])
     assert all(m["as_of"] <= ev["as_of"] for m in ev["months"]) and ev["months"][-1]["as_of"] == ev["as_of"]
+    # Goal ratings: each counted once by need, by stage and by mode.
+    for table in ("by_need", "by_stage", "by_mode"):
+        assert sum(row["ratings"] for row in ev["progress"][table].values()) == ev["progress"]["total"]["ratings"], ev["progress"]
 
     # The audit log: its CSV rows are its JSON rows.
     log = (await (await kasie.get("/api/audit/sessions?per_page=200&sort=scheduled_at")).json())["sessions"]
@@ -379,7 +424,7 @@ async def test_every_view_agrees_after_every_step_of_any_history(client, databas
 
 def test_the_kept_histories_reach_every_kind_of_step():
     # Whatever Hypothesis draws on a run, the kept histories exercise every step there is.
-    assert {s[0] for history in REGRESSIONS for s in history} == {"client", "session", "ahead", "video", "mobile_today", "future_day", "min_report"}
+    assert {s[0] for history in REGRESSIONS for s in history} == {"client", "session", "ahead", "video", "mobile_today", "future_day", "min_report", "stage"}
 
 
 async def test_the_evaluations_referral_counts_add_up_to_the_referral_lists(client, aiohttp_client, office, sign_in):

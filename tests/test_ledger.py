@@ -24,8 +24,11 @@ from server.domain.record.ledger import (
     attendance,
     caseload_sort_key,
     period_list,
+    stage_starts,
     verdict,
 )
+from server.domain.errors import DomainError
+from server.domain.guidance.stages import current_stage, default_stage_plan, move_stage
 from server.domain.record.rules import Rules
 from server.domain.record.session_digest import day_number
 
@@ -212,10 +215,25 @@ histories = st.lists(
 )
 
 
+# Stages: none (one interval), or the days after the start the lanjutan and akhir stages
+# begin (in any order, possibly outside supervision: the ledger keeps those that fit) and their intervals.
+stagings = st.one_of(st.none(), st.tuples(st.integers(0, 220), st.integers(0, 220), st.integers(1, 60), st.integers(1, 90)))
+
+
+def staged_plan(interval: int, length: int, staging) -> list[dict] | None:
+    if staging is None:
+        return None
+    second, third, every2, every3 = staging
+    second, third = sorted((second, third))
+    return [{"stage": name, "start": (START + timedelta(days=offset)).isoformat(), "interval_days": every}
+            for name, offset, every in (("awal", 0, interval), ("lanjutan", second, every2), ("akhir", third, every3))]
+
+
 @settings(max_examples=300, deadline=None)
-@given(history=histories, interval=st.integers(1, 60), length=st.integers(0, 200), seen=st.integers(-10, 240))
-def test_the_statuses_always_sum_to_the_periods_due_and_the_standing_agrees(history, interval, length, seen):
+@given(history=histories, interval=st.integers(1, 60), length=st.integers(0, 200), seen=st.integers(-10, 240), staging=stagings)
+def test_the_statuses_always_sum_to_the_periods_due_and_the_standing_agrees(history, interval, length, seen, staging):
     client = supervised_client(every=interval, end=START + timedelta(days=length))
+    client.stage_plan = staged_plan(interval, length, staging)
     sessions = []
     for offset, outcome, mode, minutes, cancelled in history:
         s = held(START + timedelta(days=offset), outcome, SessionStatus.cancelled if cancelled else SessionStatus.ended, mode=mode, minutes=minutes)
@@ -224,7 +242,7 @@ def test_the_statuses_always_sum_to_the_periods_due_and_the_standing_agrees(hist
     att = attendance(client, sessions, as_of, RULES)
     periods = period_list(client, sessions, as_of, RULES)
     n = day_number(as_of)
-    ledger = Ledger(client.supervision_start, client.supervision_end, interval, [], [])
+    ledger = Ledger(client.supervision_start, client.supervision_end, interval, [], [], stage_starts(client))
     assert sum(att.periods.values()) == att.periods_due == len(periods) == ledger.due(n)
     assert att.periods == {s: [p.status for p in periods].count(s) for s in PERIOD_STATUSES}
     assert att.rate is None or 0 <= att.rate <= 1
@@ -233,6 +251,14 @@ def test_the_statuses_always_sum_to_the_periods_due_and_the_standing_agrees(hist
     for before, after in zip(periods, periods[1:]):
         assert after.start == before.end + timedelta(days=1)
     assert all(client.supervision_start <= p.start <= p.end <= client.supervision_end and p.start <= as_of for p in periods)
+    # Each period lies within one stage, no longer than that stage's interval, and a stage begins a period.
+    starts = sorted({day for day, _ in stage_starts(client) if day <= client.supervision_end} | {client.supervision_start})
+    for p in periods:
+        stage_first = max(day for day in starts if day <= p.start)
+        stage_last = min([day - timedelta(days=1) for day in starts if day > p.start] + [client.supervision_end])
+        every = dict(stage_starts(client)).get(stage_first, interval) if client.stage_plan else interval
+        assert stage_first <= p.start <= p.end <= stage_last and (p.end - p.start).days < every
+    assert {p.start for p in periods} >= {day for day in starts if day <= as_of}
     # The standing is what the periods say.
     if att.state == "overdue":
         assert periods[-1].status == "open" and periods[-2].status == "missed"
@@ -246,3 +272,56 @@ def test_the_statuses_always_sum_to_the_periods_due_and_the_standing_agrees(hist
         assert (periods[-1].status == "open" and len(periods) > 1 and periods[-2].status == "missed") == (att.state == "overdue")
     # Nothing after the day counted to counts, and the last report is never after it.
     assert att.last_attended is None or att.last_attended <= as_of
+
+
+# --- stages: the periods follow each stage's interval ----------------------------------
+
+
+def test_a_staged_client_reports_monthly_then_every_two_then_every_three_months():
+    """A year's supervision in thirds on 30, 60 and 90 days: each stage is cut
+    from its own start, the last period of a stage cut short where the next begins."""
+    client = supervised_client(start=date(2026, 1, 1), end=date(2026, 12, 31), every=30)
+    client.stage_plan = default_stage_plan(client.supervision_start, client.supervision_end, {"awal": 30, "lanjutan": 60, "akhir": 90})
+    assert [(s["stage"], s["start"]) for s in client.stage_plan] == [("awal", "2026-01-01"), ("lanjutan", "2026-05-02"), ("akhir", "2026-09-01")]
+    periods = period_list(client, [held("2026-01-05"), held("2026-06-10")], date(2026, 12, 31), RULES)
+    assert [(p.start.isoformat(), p.end.isoformat(), p.status) for p in periods] == [
+        ("2026-01-01", "2026-01-30", "met"), ("2026-01-31", "2026-03-01", "missed"), ("2026-03-02", "2026-03-31", "missed"),
+        ("2026-04-01", "2026-04-30", "missed"), ("2026-05-01", "2026-05-01", "missed"),
+        ("2026-05-02", "2026-06-30", "met"), ("2026-07-01", "2026-08-29", "missed"), ("2026-08-30", "2026-08-31", "missed"),
+        ("2026-09-01", "2026-11-29", "missed"), ("2026-11-30", "2026-12-31", "open"),
+    ]
+
+
+def test_moving_to_the_next_stage_early_cuts_the_current_period_and_changes_the_interval():
+    client = supervised_client(start=date(2026, 1, 1), end=date(2026, 12, 31), every=30)
+    client.stage_plan = default_stage_plan(client.supervision_start, client.supervision_end, {"awal": 30, "lanjutan": 60, "akhir": 90})
+    day = date(2026, 3, 15)
+    history = [held("2026-01-10"), held("2026-02-10"), held("2026-03-05")]
+    before = period_list(client, history, day, RULES)
+    assert before[-1].start == date(2026, 3, 2) and before[-1].status == "met"
+    assert move_stage(client, "lanjutan", day, "Sidang TPP: klien kooperatif", 7, day) == (date(2026, 5, 2), day)
+    after = period_list(client, history, date(2026, 5, 20), RULES)
+    # Periods before the move stay as they were; the awal's last is cut the day before; lanjutan counts every 60 days from the move.
+    assert [(p.start.isoformat(), p.end.isoformat(), p.status) for p in after] == [
+        ("2026-01-01", "2026-01-30", "met"), ("2026-01-31", "2026-03-01", "met"), ("2026-03-02", "2026-03-14", "met"),
+        ("2026-03-15", "2026-05-13", "missed"), ("2026-05-14", "2026-07-12", "open"),
+    ]
+    assert client.stage_plan[1]["moves"] == [{"from": "2026-05-02", "to": "2026-03-15", "reason": "Sidang TPP: klien kooperatif", "by": 7, "on": "2026-03-15"}]
+    assert current_stage(client, day).stage == "lanjutan" and current_stage(client, day - timedelta(days=1)).stage == "awal"
+
+
+@pytest.mark.parametrize(("stage", "start", "today", "code"), [
+    ("lanjutan", "2026-03-14", "2026-03-15", "invalid-body"),  # the past is not cut again
+    ("lanjutan", "2026-06-01", "2026-05-10", "stage-begun"),  # it began on 2 May
+    ("akhir", "2026-04-01", "2026-03-15", "invalid-body"),  # before lanjutan begins: move that one first
+    ("lanjutan", "2026-09-01", "2026-03-15", "invalid-body"),  # on akhir's first day
+    ("awal", "2026-03-20", "2026-03-15", "invalid-body"),  # the first stage begins with the supervision
+    ("akhir", "2027-01-01", "2026-03-15", "invalid-body"),  # after the supervision
+])
+def test_a_stage_moves_only_ahead_and_in_order(stage, start, today, code):
+    client = supervised_client(start=date(2026, 1, 1), end=date(2026, 12, 31), every=30)
+    client.stage_plan = default_stage_plan(client.supervision_start, client.supervision_end, {"awal": 30, "lanjutan": 60, "akhir": 90})
+    kept = [dict(s) for s in client.stage_plan]
+    with pytest.raises(DomainError) as refused:
+        move_stage(client, stage, date.fromisoformat(start), "alasan", 7, date.fromisoformat(today))
+    assert refused.value.code == code and client.stage_plan == kept

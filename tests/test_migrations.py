@@ -360,3 +360,24 @@ async def test_0012_keeps_one_standing_check_in_per_client_and_day_and_takes_the
             assert "uq_session_event_client_checkin" not in await conn.run_sync(_session_indexes)
     finally:
         await engine.dispose()
+
+
+async def test_0015_adds_stages_assessments_plans_and_progress_and_takes_them_away(database_url):
+    """Clients made before 0015 keep no stages (their one interval counts on);
+    the guidance tables come and go with the migration."""
+    engine = make_engine(database_url)
+    guidance_tables = {"assessment", "plan_goal", "case_plan", "goal_progress"}
+    try:
+        await downgrade(engine, "0011")
+        async with engine.connect() as conn:
+            assert not guidance_tables & await conn.run_sync(_tables)
+            assert "stage_plan" not in await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("client")})
+        office = await seed_office(database_url)
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert guidance_tables <= await conn.run_sync(_tables)
+            assert (await conn.execute(text("SELECT count(*) FROM client WHERE stage_plan IS NOT NULL"))).scalar() == 0
+            assert (await conn.execute(text("SELECT count(*) FROM client"))).scalar() == len(office.clients)
+            assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()

@@ -41,10 +41,10 @@ async def test_the_office_sets_the_shortest_call_that_counts_and_every_view_foll
     c1 = office.clients["c1"]
     short = await add_session(database_url, c1, mode=SessionMode.phone, duration_seconds=5 * 60, scheduled_at=utc_now() - timedelta(hours=3))
     await sign_in(client, "pk1")
-    assert await (await client.get("/api/office/settings")).json() == {"min_report_minutes": 10, "tpp_quorum": 3, "reminder_full_text": False}
+    assert (await (await client.get("/api/office/settings")).json())["min_report_minutes"] == 10
     refused = await client.put("/api/office/settings", json={"min_report_minutes": 3})
     assert refused.status == 403  # a PK does not change the office's rules
-    assert await (await client.get("/api/office/settings")).json() == {"min_report_minutes": 10, "tpp_quorum": 3, "reminder_full_text": False}
+    assert (await (await client.get("/api/office/settings")).json())["min_report_minutes"] == 10
     before = await record_of(client, c1.id)
     assert {s["id"]: s["meets_reporting"] for s in before["sessions"]}[short] is False
 
@@ -52,9 +52,9 @@ async def test_the_office_sets_the_shortest_call_that_counts_and_every_view_foll
     for bad in (0, 121, "5", True, None, 4.5):
         resp = await client.put("/api/office/settings", json={"min_report_minutes": bad})
         assert resp.status == 400, bad
-    assert await (await client.get("/api/office/settings")).json() == {"min_report_minutes": 10, "tpp_quorum": 3, "reminder_full_text": False}
+    assert (await (await client.get("/api/office/settings")).json())["min_report_minutes"] == 10
     resp = await client.put("/api/office/settings", json={"min_report_minutes": 5})
-    assert resp.status == 200 and await resp.json() == {"min_report_minutes": 5, "tpp_quorum": 3, "reminder_full_text": False}
+    assert resp.status == 200 and (await resp.json())["min_report_minutes"] == 5
     changes = await audit_entries(database_url, "office.settings")
     assert [e.detail for e in changes] == [{"min_report_minutes": {"old": 10, "new": 5}}]
 

@@ -159,6 +159,24 @@ $("topics")?.addEventListener("change", () => {
 $("outcome")?.addEventListener("change", () => {
   queueSave({ outcome: /** @type {HTMLSelectElement} */ ($("outcome")).value || null }, 0);
 });
+/** The ratings given so far at this session, one per open goal rated (PATCH replaces each goal's rating). */
+function goalProgress() {
+  return [...document.querySelectorAll("#goals .goal")].flatMap((el) => {
+    const rating = /** @type {HTMLSelectElement} */ (el.querySelector(".goal-rating")).value;
+    const note = /** @type {HTMLInputElement} */ (el.querySelector(".goal-note")).value;
+    return rating ? [{ goal_id: Number(/** @type {HTMLElement} */ (el).dataset.goalId), rating, note }] : [];
+  });
+}
+$("goals")?.addEventListener("change", () => {
+  const progress = goalProgress();
+  if (progress.length) queueSave({ progress }, 0);
+});
+$("goals")?.addEventListener("input", (event) => {
+  if (!(/** @type {HTMLElement} */ (event.target)).classList.contains("goal-note")) return;
+  saveStatus.dataset.state = "dirty";
+  const progress = goalProgress();
+  if (progress.length) queueSave({ progress }, NOTES_DEBOUNCE_MS);
+});
 // Do not lose the last keystrokes when the tab closes.
 window.addEventListener("beforeunload", (event) => {
   if (Object.keys(pending).length || saveStatus.dataset.state === "dirty") {

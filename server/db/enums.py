@@ -184,3 +184,41 @@ MET_WITH = ("client", "family", "rt_rw", "kelurahan_official", "employer", "neig
 
 
 VISIT_REASONS = ("overdue", "unreachable", "address_check", "employment_check", "family_situation", "court_request", "head_request")
+
+
+class Stage(str, enum.Enum):
+    """The stages of a supervision (tahap): wajib lapor thins out as it goes."""
+
+    awal = "awal"
+    lanjutan = "lanjutan"
+    akhir = "akhir"
+
+
+class RiskCategory(str, enum.Enum):
+    """The result of the RRI (risk of reoffending): Bimbing records it, not its questions."""
+
+    rendah = "rendah"
+    sedang = "sedang"
+    tinggi = "tinggi"
+
+
+class PlanStatus(str, enum.Enum):
+    draft = "draft"
+    approved = "approved"  # countersigned by a supervisor: locked
+
+
+class Agreement(str, enum.Enum):
+    """The client's answer to the case plan."""
+
+    setuju = "setuju"
+    tidak_setuju = "tidak_setuju"
+    tidak_dapat_menjawab = "tidak_dapat_menjawab"
+
+
+class GoalRating(str, enum.Enum):
+    """The PK's judgement of a goal at one session."""
+
+    mundur = "mundur"
+    tetap = "tetap"
+    maju = "maju"
+    tercapai = "tercapai"

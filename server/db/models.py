@@ -34,19 +34,24 @@ from server.db.enums import (  # noqa: F401 (re-exported: the schema is imported
     MET_WITH,
     TOPICS,
     VISIT_REASONS,
+    Agreement,
     AreaLevel,
     ClientCategory,
     Evidence,
+    GoalRating,
     KendalaKind,
     KendalaStatus,
     LetterKind,
     MobileEventStatus,
     Outcome,
+    PlanStatus,
     Program,
+    RiskCategory,
     Role,
     SessionEventKind,
     SessionMode,
     SessionStatus,
+    Stage,
     ViolationDecision,
     ViolationKind,
     ViolationState,
@@ -179,6 +184,10 @@ class Client(Base):
     # sessions changes in a column the evaluation reads: its per-process copy of the
     # client's sessions is reread then (server/domain/record/session_digest.py). Never written here.
     sessions_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The stages of the supervision (awal, lanjutan, akhir: each its start and reporting
+    # interval; server/domain/guidance/stages.py), or null for a client kept on one
+    # ``reporting_interval_days`` from start to end, as every client was before 0015.
+    stage_plan: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
     officer: Mapped[Staff] = relationship(lazy="joined")
 
@@ -520,3 +529,77 @@ class Letter(Base):
     printed: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     client: Mapped[Client | None] = relationship(lazy="joined")
+
+
+# --- where guidance is going: assessments, the case plan, progress (issue 20) -------------
+
+
+class Assessment(Base):
+    """The result of an instrument (the RRI: a score and a risk category) and the
+    criminogenic needs found, as the PK entered them (server/domain/guidance/assessments.py)."""
+
+    __tablename__ = "assessment"
+    __table_args__ = (Index("ix_assessment_client_date", "client_id", "assessed_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"))
+    assessed_on: Mapped[date] = mapped_column(Date)
+    instrument: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    category: Mapped[RiskCategory] = mapped_column(_enum(RiskCategory, "risk_category"))
+    needs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlanGoal(Base):
+    """A goal of a client's case plan, the same across the plan's versions (its
+    wording lives in each version's ``goals``), so that ratings follow it."""
+
+    __tablename__ = "plan_goal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CasePlan(Base):
+    """One version of a client's rencana program pembimbingan: a draft until a
+    supervisor countersigns it, then locked; a later change makes the next version."""
+
+    __tablename__ = "case_plan"
+    __table_args__ = (UniqueConstraint("client_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[PlanStatus] = mapped_column(_enum(PlanStatus, "plan_status"), default=PlanStatus.draft)
+    # [{"id": plan_goal.id, "need", "need_reason", "text", "steps": [...], "target_date", "helpers"}]
+    goals: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    agreement: Mapped[Agreement] = mapped_column(_enum(Agreement, "plan_agreement"))
+    agreement_reason: Mapped[str] = mapped_column(Text, default="")
+    assessment_id: Mapped[int | None] = mapped_column(ForeignKey("assessment.id"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    approved_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GoalProgress(Base):
+    """The PK's rating of one goal at one session (at most one per goal and session)."""
+
+    __tablename__ = "goal_progress"
+    __table_args__ = (UniqueConstraint("session_id", "goal_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("guidance_session.id"), index=True)
+    goal_id: Mapped[int] = mapped_column(ForeignKey("plan_goal.id"))
+    rating: Mapped[GoalRating] = mapped_column(_enum(GoalRating, "goal_rating"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    rated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    rated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,6 +25,13 @@ from server.web.api.auth import LoginBody, PasswordChange
 from server.web.api.clients import ClientCreate
 from server.web.api.evaluation import EvaluationQuery
 from server.web.api.field_sessions import SessionComplete
+from server.web.api.guidance import (
+    AssessmentCreate,
+    PlanApprove,
+    PlanQuery,
+    PlanSave,
+    StageMove,
+)
 from server.web.api.home_visits import VisitPlan
 from server.web.api.kendala import KendalaAnswer, KendalaReport
 from server.web.api.letters import LetterCreate
@@ -68,6 +75,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     }),
     ("GET", "/api/clients/{id}"): Op("One client"),
     ("GET", "/api/clients/{id}/record"): Op("The client's supervision record"),
+    ("POST", "/api/clients/{id}/stage"): Op("Move the client to a stage early or late (a stage not begun yet)", body=StageMove),
+    ("GET", "/api/clients/{id}/assessments"): Op("The client's assessments, oldest first, and whether a reassessment is due"),
+    ("POST", "/api/clients/{id}/assessments"): Op("Record an assessment (RRI category, needs)", body=AssessmentCreate, created=True),
+    ("GET", "/api/clients/{id}/plan"): Op("The client's case plan: the latest version, or ?version=n", query=PlanQuery),
+    ("PUT", "/api/clients/{id}/plan"): Op("Save the case plan (the draft, or the next version after a countersigned one)", body=PlanSave),
+    ("POST", "/api/clients/{id}/plan/approve"): Op("Countersign the latest version of the case plan (supervisor)", body=PlanApprove),
     ("POST", "/api/sessions"): Op("Log, schedule or start a session", body=SessionCreate, created=True, links={
         "session": _id_link("get_api_sessions_id"), "update": _id_link("patch_api_sessions_id"),
         "end": _id_link("post_api_sessions_id_end"), "reissue": _id_link("post_api_sessions_id_link"),

@@ -81,8 +81,9 @@ from server.domain.documents.evaluation_figures import (
     previous_span,
 )
 from server.domain.fieldwork.mobile_events import is_over
+from server.domain.guidance.progress_figures import progress_figures
 from server.domain.partners.counts import referral_figures
-from server.domain.record.ledger import Ledger, reporting_reason
+from server.domain.record.ledger import Ledger, reporting_reason, stage_starts
 from server.domain.record.rules import office_rules
 from server.domain.record.session_digest import (
     ATTENDED_AT,
@@ -107,7 +108,7 @@ async def _clients_in_scope(db: AsyncSession, staff: Staff, f: EvaluationFilter)
     """The clients the caller may see that pass the filter, with their places."""
     client_query = scope_clients(
         select(Client.id, Client.name, Client.register_number, Client.officer_id, Client.kelurahan, Client.supervision_start, Client.supervision_end,
-               Client.reporting_interval_days, Client.sessions_revision),
+               Client.reporting_interval_days, Client.sessions_revision, Client.stage_plan),
         staff,
     )
     if f.officer_id is not None:
@@ -145,7 +146,7 @@ def _ledger(client: Any, p: Packed, as_of: int, min_report_seconds: int) -> Ledg
             mode, status = _decoded(code)
             if reporting_reason(mode, status, Outcome.attended, duration, day, as_of, min_report_seconds) is None:
                 meetings.append(day)
-    return Ledger(client.supervision_start, client.supervision_end, client.reporting_interval_days, meetings, excuses)
+    return Ledger(client.supervision_start, client.supervision_end, client.reporting_interval_days, meetings, excuses, stage_starts(client))
 
 
 _DECODED: dict[int, tuple[SessionMode, SessionStatus]] = {}
@@ -299,7 +300,7 @@ async def _parts(db: AsyncSession, staff: Staff, clients: list[Any], days: Local
     out = {}
     for c in clients:
         p = packed[c.id]
-        stamp = (p.revision, c.supervision_start, c.supervision_end, c.reporting_interval_days)
+        stamp = (p.revision, c.supervision_start, c.supervision_end, c.reporting_interval_days, c.stage_plan)
         hit = kept.get(c.id)
         if hit is None or hit[0] != stamp:
             hit = kept[c.id] = (stamp, _part(c, p, w))
@@ -467,6 +468,8 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
     # referrals made in the range by the clients it is about, by partner and result
     range_start_utc = datetime.combine(f.date_from, time(0), ZoneInfo(tz))
     referrals = await referral_figures(db, {c.id for c in ranged}, range_start_utc, range_end_utc)
+    # goals rated at sessions over the range, by need, stage and mode (an observation, not a cause)
+    progress = await progress_figures(db, ranged, f.date_from, as_of, tz)
 
     return Evaluation(f.date_from, f.date_to, as_of, current, areas_out, list(officers.values()), strategies, headline(current), headline(previous),
-                      referrals)
+                      referrals=referrals, progress=progress.as_dict())

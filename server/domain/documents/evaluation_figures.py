@@ -246,6 +246,8 @@ class Evaluation:
     previous: Headline
     # Referrals made in the range, by partner and result (server/domain/partners/counts.py).
     referrals: dict[str, Any] = field(default_factory=dict)
+    # The ratings of goals at sessions (server/domain/guidance/progress_figures.py), as its ``as_dict``.
+    progress: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -259,6 +261,7 @@ class Evaluation:
             "headline": self.headline.as_dict(),
             "previous": self.previous.as_dict(),
             "referrals": self.referrals,
+            "progress": self.progress,
         }
 
 

@@ -16,7 +16,12 @@ Kinds, for a day D (office dates):
 - ``overdue``: a client whose wajib lapor is overdue on D;
 - ``mobile_invitation``: a client invited to a mobile-counseling day on D+1
   (``event_id`` set). A moved day makes a new reminder (its key names the new
-  start), a cancelled one's disappears.
+  start), a cancelled one's disappears;
+- ``reassessment``: for the PK, not the client (no WhatsApp link, never sent
+  through the gateway): an assessed client's reassessment is due, after the
+  office's ``reassessment_days`` or a stage change
+  (server/domain/guidance/assessments.py). Its key names the day it fell due,
+  so a mark holds until the next reassessment.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from server.db.models import (
     Client,
     GuidanceSession,
     MobileEvent,
+    Office,
     ReminderMark,
     SessionMode,
     SessionStatus,
@@ -43,13 +49,19 @@ from server.db.models import (
 )
 from server.domain.access import require_client, require_guidance, scope_clients
 from server.domain.errors import DomainError, ErrorKind, not_found
+from server.domain.guidance.assessments import (
+    AssessmentDue,
+    assessment_due,
+    assessments_of,
+)
+from server.domain.guidance.settings import guidance_settings
 from server.domain.record.appointments import appointments, hold_clients
 from server.domain.record.ledger import attendance
 from server.domain.record.rules import office_rules
 
-KINDS = ("morning_of", "overdue", "day_before", "mobile_invitation")
+KINDS = ("morning_of", "overdue", "reassessment", "day_before", "mobile_invitation")
 # When each kind is best sent, office time: the order of the PK's list.
-SEND_AT = {"morning_of": time(7, 0), "overdue": time(8, 0), "day_before": time(16, 0), "mobile_invitation": time(16, 0)}
+SEND_AT = {"morning_of": time(7, 0), "overdue": time(8, 0), "reassessment": time(8, 0), "day_before": time(16, 0), "mobile_invitation": time(16, 0)}
 MODE_WORDS = {
     SessionMode.video: "bimbingan lewat panggilan video",
     SessionMode.office: "bimbingan di kantor Bapas",
@@ -153,6 +165,9 @@ async def daily_reminders(db: AsyncSession, staff: Staff | None, day: date, tz: 
             found.append(("overdue", client, None, datetime.combine(day, SEND_AT["overdue"], zone), att.overdue_days))
     keys = [_key(kind, c.id, s, day) for kind, c, s, _at, _n in found]
     keys += [key for key, *_rest in invitations]
+    # The PK's own reminders (never the gateway's: ``staff`` None sends to clients).
+    reassess = await _reassessments(db, list(clients.values()), day) if staff is not None else []
+    keys += [key for key, *_rest in reassess]
     marks = {m.key: m for m in (await db.execute(select(ReminderMark).where(ReminderMark.key.in_(keys)))).scalars()} if keys else {}
     out = []
     for (kind, client, session, send, overdue_days), key in zip(found, keys):
@@ -166,7 +181,27 @@ async def daily_reminders(db: AsyncSession, staff: Staff | None, day: date, tz: 
         mark = marks.get(key)
         out.append(Reminder(key, "mobile_invitation", client.id, client.name, None, event.id, datetime.combine(day, SEND_AT["mobile_invitation"], zone),
                             starts, text, _wa(client, text), "sent" if mark else "pending", mark.sent_at if mark else None))
+    for key, client, due in reassess:
+        text = (f"Asesmen ulang {client.name} jatuh tempo sejak {due.since.strftime('%d-%m-%Y')}"
+                + (" (pergantian tahap)." if due.reason == "stage" else "."))
+        mark = marks.get(key)
+        out.append(Reminder(key, "reassessment", client.id, client.name, None, None, datetime.combine(day, SEND_AT["reassessment"], zone), None,
+                            text, None, "sent" if mark else "pending", mark.sent_at if mark else None))
     return sorted(out, key=lambda r: (r.at, r.appointment_at or r.at, r.client_name, r.id))
+
+
+async def _reassessments(db: AsyncSession, clients: list[Client], day: date) -> list[tuple[str, Client, AssessmentDue]]:
+    """The assessed clients whose reassessment is due on ``day``, each with its key."""
+    assessed = await assessments_of(db, [c.id for c in clients])
+    settings = {o.id: guidance_settings(o) for o in (await db.execute(select(Office).where(Office.id.in_({c.office_id for c in clients})))).scalars()}
+    out = []
+    for client in clients:
+        if not assessed[client.id]:
+            continue
+        due = assessment_due(client, assessed[client.id][-1], settings[client.office_id], day)
+        if due.state == "due":
+            out.append((f"reassessment-c{client.id}-{due.since.isoformat()}", client, due))
+    return out
 
 
 def _invitation_text(client: Client, event: MobileEvent, starts: datetime) -> str:
@@ -183,7 +218,7 @@ async def mark_sent(db: AsyncSession, staff: Staff, reminder_id: str, day: date,
     changed anything (marking twice is harmless). Sending reminders is
     guidance: an admin marks none."""
     require_guidance(staff)
-    match = re.fullmatch(r"(morning_of|day_before|overdue|mobile_invitation)-(c?)(\d{1,12})-([0-9-]{1,12})", reminder_id)
+    match = re.fullmatch(r"(morning_of|day_before|overdue|mobile_invitation|reassessment)-(c?)(\d{1,12})-([0-9-]{1,12})", reminder_id)
     # The row id goes through the one id parser: 12 digits are beyond PostgreSQL's
     # 32-bit column, an error there rather than no row (issue 23, item 6).
     row_id = id_from_text(match.group(3)) if match else None

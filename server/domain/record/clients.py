@@ -38,6 +38,7 @@ async def create_client(
     employment: str = "",
     street: str = "",
     rt_rw: str = "",
+    stage_plan: list[dict] | None = None,
 ) -> Client:
     if actor.role == Role.pk:
         if officer_id not in (None, actor.id):
@@ -76,6 +77,7 @@ async def create_client(
         employment=employment,
         street=street,
         rt_rw=rt_rw,
+        stage_plan=stage_plan,
     )
     db.add(client)
     try:

@@ -7,8 +7,12 @@ client's own page, letters, the evaluation): docs/api.md, "What the counts
 mean", is the table. The rules:
 
 - Supervision is cut into periods of ``reporting_interval_days`` from its
-  start, the last one cut short at its end. The periods *due* as of a day are
-  those begun by then (within supervision).
+  start, the last one cut short at its end. A client with stages (awal,
+  lanjutan, akhir: ``Client.stage_plan``, server/domain/guidance/stages.py) is
+  cut stage by stage: each stage into periods of its own interval from the
+  stage's start, the last one cut short at the day before the next stage
+  begins. The periods *due* as of a day are those begun by then (within
+  supervision).
 - A session *meets* its period when it happened by the day counted to, was not
   cancelled, the client attended, and, for a call (video or phone), it lasted
   at least the office's ``min_report_minutes``; otherwise ``reporting_reason``
@@ -153,20 +157,47 @@ class Ledger:
     sessions that met a period and of the absences that were excused. Every
     question is asked as of a day ``n``: only meetings and excuses by then count.
 
+    ``stages`` (the later stages' first days and intervals, in order, as
+    ``(date, interval)``) cut the supervision into segments, each into periods
+    of its interval; without them it is one segment of ``interval``. A period
+    is found by arithmetic within its segment, so a long supervision cut into
+    short periods costs no list of them.
+
     A period that ended before ``n`` has the same status whatever ``n`` is, so
     those are worked out once (``_final``, with the runs of missed periods they
     make); only the period holding ``n`` is looked at afresh. The evaluation asks
     every client at every month's end, and this keeps each question a lookup."""
 
-    __slots__ = ("start", "end", "interval", "meetings", "excuses", "_finals", "_runs")
+    __slots__ = ("start", "end", "interval", "meetings", "excuses", "_finals", "_runs", "_seg_days", "_seg_ends", "_seg_intervals", "_seg_first")
 
-    def __init__(self, start: date, end: date, interval: int, meeting_days: Iterable[int], excused_days: Iterable[int] = ()):
+    def __init__(self, start: date, end: date, interval: int, meeting_days: Iterable[int], excused_days: Iterable[int] = (),
+                 stages: Iterable[tuple[date, int]] = ()):
         self.start, self.end = day_number(start), day_number(end)
         self.interval = max(interval, 1)
         self.meetings = sorted({d for d in meeting_days if self.start <= d <= self.end})
         self.excuses = sorted({d for d in excused_days if self.start <= d <= self.end})
         self._finals: list[str] | None = None
         self._runs: list[int] = []
+        # Segments: the first from the start on ``interval``, then one per later stage
+        # that begins inside the supervision (a later start replaces an earlier one of
+        # the same day; a stage beginning before the one before it is ignored).
+        days, intervals = [self.start], [self.interval]
+        for first, every in stages:
+            d = day_number(first)
+            if d > self.end or d < days[-1]:
+                continue
+            if d == days[-1]:
+                intervals[-1] = max(every, 1)
+            else:
+                days.append(d)
+                intervals.append(max(every, 1))
+        self._seg_days, self._seg_intervals = days, intervals
+        self._seg_ends = [d - 1 for d in days[1:]] + [self.end]
+        firsts, k = [], 0
+        for d, last, every in zip(days, self._seg_ends, intervals):
+            firsts.append(k)
+            k += (last - d) // every + 1
+        self._seg_first = firsts
 
     # --- periods -----------------------------------------------------------------
 
@@ -174,14 +205,18 @@ class Ledger:
         """How many periods had begun by day ``n``."""
         if n < self.start:
             return 0
-        return (min(n, self.end) - self.start) // self.interval + 1
+        m = min(n, self.end)
+        j = bisect_right(self._seg_days, m) - 1
+        return self._seg_first[j] + (m - self._seg_days[j]) // self._seg_intervals[j] + 1
 
     def bounds(self, i: int) -> tuple[int, int]:
-        first = self.start + i * self.interval
-        return first, min(first + self.interval - 1, self.end)
+        j = bisect_right(self._seg_first, i) - 1
+        first = self._seg_days[j] + (i - self._seg_first[j]) * self._seg_intervals[j]
+        return first, min(first + self._seg_intervals[j] - 1, self._seg_ends[j])
 
     def period_of(self, n: int) -> int:
-        return (n - self.start) // self.interval
+        """The period holding day ``n`` (within supervision)."""
+        return self.due(n) - 1
 
     @staticmethod
     def _any_between(days: list[int], low: int, high: int) -> bool:
@@ -343,7 +378,14 @@ def ledger_of(client: Any, sessions: Iterable[Any], as_of: date, rules: Rules) -
             excuses.append(day_number(day))
         elif verdict(s, as_of, rules) is None:
             meetings.append(day_number(day))
-    return Ledger(client.supervision_start, client.supervision_end, client.reporting_interval_days, meetings, excuses)
+    return Ledger(client.supervision_start, client.supervision_end, client.reporting_interval_days, meetings, excuses, stage_starts(client))
+
+
+def stage_starts(client: Any) -> list[tuple[date, int]]:
+    """The stages of ``client`` as the ledger cuts by them: each stage's first
+    day and interval (``Client.stage_plan``; none for a client kept on one interval)."""
+    plan = getattr(client, "stage_plan", None) or ()
+    return [(date.fromisoformat(s["start"]), int(s["interval_days"])) for s in plan]
 
 
 def attendance(client: Client | Any, sessions: Iterable[GuidanceSession | Any], as_of: date, rules: Rules) -> Attendance:

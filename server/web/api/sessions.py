@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiohttp import web
 from pydantic import Field, model_validator
 from sqlalchemy import select
 
 from server.db.models import (
     Client,
+    GoalRating,
     GuidanceSession,
     Outcome,
     SessionMode,
@@ -17,6 +20,7 @@ from server.db.models import (
 )
 from server.domain.access import require_client, require_guidance, require_session
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.guidance import progress as progress_domain
 from server.domain.record import sessions as sessions_domain
 from server.keys import audit_key, calls_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
@@ -29,6 +33,23 @@ from server.web.validation import Body, int_param, parse_body
 routes = web.RouteTableDef()
 
 
+class ProgressItem(Body):
+    goal_id: Id
+    rating: GoalRating
+    note: str = Field(default="", max_length=2000)
+
+
+Progress = Annotated[list[ProgressItem], Field(max_length=12)]
+
+
+def _progress(items: list[ProgressItem] | None) -> list[progress_domain.ProgressInput]:
+    return [progress_domain.ProgressInput(i.goal_id, i.rating, i.note) for i in items or []]
+
+
+async def _progress_json(db, session_id: int) -> list[dict]:
+    return [{"goal_id": p.goal_id, "rating": p.rating.value, "note": p.note} for p in await progress_domain.session_progress(db, session_id)]
+
+
 class SessionCreate(Body):
     client_id: Id
     mode: SessionMode
@@ -39,17 +60,19 @@ class SessionCreate(Body):
     topics: Topics = []
     duration_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
     location: ShortText = ""
+    progress: Progress = Field(default_factory=list)
 
 
 class SessionUpdate(Body):
     notes: Notes | None = None
     outcome: Outcome | None = None
     topics: Topics | None = None
+    progress: Progress | None = None
 
     @model_validator(mode="after")
     def _something(self):
         if not self.model_fields_set:
-            raise ValueError("give at least one of notes, outcome, topics")
+            raise ValueError("give at least one of notes, outcome, topics, progress")
         return self
 
 
@@ -80,13 +103,18 @@ async def create_session(request: web.Request) -> web.Response:
             location=body.location,
             tz=settings.timezone,
         )
+        rated = await progress_domain.rate_goals(db, staff, session, _progress(body.progress))
         await db.commit()
         session_id = session.id
     async with request.app[db_key]() as db:
         session = await db.get(GuidanceSession, session_id)
         judge = await judge_for(request, db, session.office_id)
-    await request.app[audit_key].record("session.create", actor=staff, target_type="session", target_id=session.id, detail={"client_id": client.id, "mode": session.mode.value})
-    data = session_json(session, settings.timezone, judge=judge)
+        progress = await _progress_json(db, session_id)
+    detail = {"client_id": client.id, "mode": session.mode.value}
+    if rated:
+        detail["progress"] = [{"goal_id": p["goal_id"], "rating": p["rating"]} for p in progress]
+    await request.app[audit_key].record("session.create", actor=staff, target_type="session", target_id=session.id, detail=detail)
+    data = dict(session_json(session, settings.timezone, judge=judge), progress=progress)
     if session.mode == SessionMode.video:
         data.update(session_links(request, settings, session))
         await request.app[audit_key].record("link.issue", actor=staff, target_type="session", target_id=session.id, detail={"version": session.link_version})
@@ -99,7 +127,8 @@ async def get_session(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
         judge = await judge_for(request, db, session.office_id)
-    return web.json_response(session_json(session, request.app[settings_key].timezone, judge=judge))
+        progress = await _progress_json(db, session.id)
+    return web.json_response(dict(session_json(session, request.app[settings_key].timezone, judge=judge), progress=progress))
 
 
 @routes.patch("/api/sessions/{id}")
@@ -120,8 +149,12 @@ async def update_session(request: web.Request) -> web.Response:
             topics=body.topics,
             clear_outcome="outcome" in body.model_fields_set and body.outcome is None,
         )
+        rated = await progress_domain.rate_goals(db, staff, session, _progress(body.progress))
         await db.commit()
         session_id = session.id
+    if rated:
+        await request.app[audit_key].record("session.progress", actor=staff, target_type="session", target_id=session_id,
+                                            detail={"progress": [{"goal_id": p.goal_id, "rating": p.rating.value} for p in rated]})
     if version is not None:
         await request.app[audit_key].record(
             "session.notes_change",
@@ -133,7 +166,8 @@ async def update_session(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         session = await db.get(GuidanceSession, session_id)
         judge = await judge_for(request, db, session.office_id)
-    return web.json_response(session_json(session, request.app[settings_key].timezone, judge=judge))
+        progress = await _progress_json(db, session_id)
+    return web.json_response(dict(session_json(session, request.app[settings_key].timezone, judge=judge), progress=progress))
 
 
 @routes.post("/api/sessions/{id}/end")

@@ -10,6 +10,7 @@ from server.web.pages import (
     clients,
     evaluation,
     field_sessions,
+    guidance,
     home_visits,
     join_link,
     kendala,
@@ -25,4 +26,4 @@ from server.web.pages import (
     violations,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, partners, site, violations)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, partners, site, violations, guidance)

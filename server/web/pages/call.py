@@ -12,6 +12,7 @@ from aiohttp import web
 
 from server.db.models import (
     TOPICS,
+    GoalRating,
     GuidanceSession,
     KendalaKind,
     Outcome,
@@ -19,6 +20,8 @@ from server.db.models import (
     SessionMode,
 )
 from server.domain.access import require_role, require_session
+from server.domain.guidance import progress as progress_domain
+from server.domain.guidance.questions import questions_for
 from server.domain.outreach import kendala as kendala_domain
 from server.domain.outreach.reminders import whatsapp_number
 from server.domain.record import clients as clients_domain
@@ -106,6 +109,9 @@ async def console_page(request: web.Request) -> web.Response:
         history = await clients_domain.client_sessions(db, client.id)
         open_kendala = await kendala_domain.for_client(db, client.id, only_open=True)
         rules = await rules_for(request, db, client.office_id)
+        # The open goals of the client's plan beside the notes, with this session's ratings so far.
+        goals = [line for line in await progress_domain.goal_lines(db, client.id) if not line.reached]
+        rated = {p.goal_id: p for p in await progress_domain.session_progress(db, session.id)}
     att = attendance(client, history, today(request), rules)
     recent = [s for s in history if s.id != session.id][:RECENT_SESSIONS]
     links = session_links(request, settings, session)
@@ -142,6 +148,10 @@ async def console_page(request: web.Request) -> web.Response:
         "topics": TOPICS,
         "open_kendala": open_kendala,
         "data": data,
+        "goals": goals,
+        "rated": rated,
+        "ratings": [r.value for r in GoalRating],
+        "questions": {line.goal["id"]: questions_for(line.goal["need"]) for line in goals},
     })
 
 

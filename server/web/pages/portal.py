@@ -23,6 +23,9 @@ from server.db.ids import id_from_text
 from server.db.models import Client, KendalaKind, PortalLink, utcnow
 from server.domain.access import require_client, require_guidance
 from server.domain.errors import DomainError, ErrorKind
+from server.domain.guidance import plans as plans_domain
+from server.domain.guidance import progress as progress_domain
+from server.domain.guidance.stages import current_stage
 from server.domain.outreach import portal as portal_domain
 from server.keys import audit_key, catalogue_key, db_key, join_limiter_key, settings_key
 from server.security import auth, portalpass
@@ -93,6 +96,9 @@ async def _portal_page(request: web.Request, *, errors: dict | None = None, form
         async with request.app[db_key]() as db:
             link = await _live_link(request, db)
             view = await portal_domain.portal_view(db, link, settings, today(request), now)
+            # The goals of the plan the client agreed to and the Kasie countersigned; never the risk category.
+            plan = await plans_domain.agreed_plan(db, link.client_id)
+            goals = await progress_domain.goal_lines(db, link.client_id, plan) if plan else []
     except DomainError as exc:
         return portal_refusal(request, exc.code)
     joins = {a.session.id: session_links(request, settings, a.session)["client_join_url"] for a in view.appointments if a.join_open}
@@ -104,6 +110,9 @@ async def _portal_page(request: web.Request, *, errors: dict | None = None, form
         "errors": errors or {},
         "form": form or {},
         "notice": notice,
+        "goals": goals,
+        # The wajib-lapor interval of the client's current stage (or their one interval).
+        "interval": (stage.interval_days if (stage := current_stage(view.client, today(request))) else view.client.reporting_interval_days),
     }
     return _no_store(render(request, "portal/home.html", ctx, status=status))
 

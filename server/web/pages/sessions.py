@@ -10,6 +10,7 @@ from server.db.models import (
     MET_WITH,
     TOPICS,
     Client,
+    GoalRating,
     GuidanceSession,
     Outcome,
     SessionMode,
@@ -19,6 +20,7 @@ from server.domain.access import require_client, require_guidance, require_sessi
 from server.domain.calls.recordings import may_play, session_recordings
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.fieldwork.field_sessions import FINISHING_OUTCOMES
+from server.domain.guidance import progress as progress_domain
 from server.domain.record import sessions as sessions_domain
 from server.keys import audit_key, db_key, settings_key
 from server.security import auth
@@ -86,7 +88,11 @@ async def session_page_context(request: web.Request, staff: Staff, session_id: i
         # Only those who may play them see the recordings (the PK and supervisors; not admins).
         recordings = await session_recordings(db, session.id) if may_play(staff, session) else None
         follow_ups = list((await db.execute(select(GuidanceSession.id).where(GuidanceSession.follows_session_id == session.id))).scalars())
-    return {"s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS, "recordings": recordings,
+        # The goals of the client's plan, and the ratings given at this session (issue 20).
+        rated = {p.goal_id: p for p in await progress_domain.session_progress(db, session.id)}
+        goals = [line for line in await progress_domain.goal_lines(db, session.client_id) if line.goal["id"] in rated or not line.reached]
+    return {"goal_lines": goals, "rated": rated, "ratings": [r.value for r in GoalRating], "progress_error": None,
+            "s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS, "recordings": recordings,
             "finishing_outcomes": FINISHING_OUTCOMES, "met_with_values": MET_WITH, "follow_ups": follow_ups,
             "complete_error": None, "complete_form": {}, **outcome_choices(request, session)}
 
