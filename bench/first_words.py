@@ -127,7 +127,8 @@ async def run(args) -> int:
                         lines: list[str] = []
                         try:
                             fw = await first_words(pk_browser, phone, server, link, visit=visit, n=n, rtt=rtt,
-                                                   timeout=args.timeout, console_lines=lines)
+                                                   timeout=args.timeout, console_lines=lines,
+                                                   keep_for_next=visit != visits[-1])
                         except Exception as exc:  # one broken call must not lose the others
                             from tests.browser.first_words_support import FirstWords
 

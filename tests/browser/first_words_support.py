@@ -226,10 +226,12 @@ async def _until(check, timeout: float, what: str, period: float = 0.05):
 
 
 async def first_words(pk_browser, phone: Phone, server: ReachServer, link: ShapedLink, *, visit: str, n: int,
-                      rtt: float = 0.0, timeout: float = 90.0, console_lines: list[str] | None = None) -> FirstWords:
+                      rtt: float = 0.0, timeout: float = 90.0, console_lines: list[str] | None = None,
+                      keep_for_next: bool = False) -> FirstWords:
     """One call from the tap on the link until both pages have received 50 audio
     packets; the PK admits the moment the client waits. The phone's context is kept
-    (its cache and service worker) for a next call; its page is closed."""
+    (its cache and service worker) for a next call; its page is closed, after the
+    service worker has stored the code when ``keep_for_next``."""
     fw = FirstWords(link.rate_kbit, link.loss_pct, visit)
     pk_ctx = await pk_browser.new_context(base_url=server.url, locale="id-ID")
     await pk_ctx.grant_permissions(["camera", "microphone"], origin=server.url)
@@ -288,7 +290,8 @@ async def first_words(pk_browser, phone: Phone, server: ReachServer, link: Shape
         events = (await (await pk_ctx.request.get(f"/api/sessions/{session['id']}")).json())["events"]
         _collect(fw, pk_data, phone_data, events, sampler, rtt)
         # a phone that called before keeps what the page left it (the service worker's code)
-        await _settle_worker(phone_page)
+        if keep_for_next:
+            await _settle_worker(phone_page)
         await pk_ctx.request.post(f"/api/sessions/{session['id']}/end", data={})
         return fw
     finally:
@@ -301,15 +304,15 @@ async def first_words(pk_browser, phone: Phone, server: ReachServer, link: Shape
         await pk_ctx.close()
 
 
-async def _settle_worker(page, timeout: float = 60.0) -> None:
-    """Wait until the page's service worker (if it registers one) is active and has
-    stored the call code, so that the next call finds it."""
+async def _settle_worker(page, timeout: float = 30.0) -> None:
+    """Wait until the page's service worker (webclient/keepcode.js, registered a few
+    seconds after the call connects) is active and has stored the call code, so that
+    the next call finds it; a page that registers none waits out the timeout."""
     try:
         await page.wait_for_function(
-            """() => !("serviceWorker" in navigator) || !document.documentElement.dataset.codeWorker
-                     || document.documentElement.dataset.codeWorker === "ready" """,
+            """() => !("serviceWorker" in navigator) || ["ready", "failed"].includes(document.documentElement.dataset.codeWorker)""",
             timeout=timeout * 1000, polling=200)
-    except Exception:  # a page without a worker, or one that could not install: nothing kept
+    except Exception:  # no worker on this page: nothing kept but the HTTP cache
         pass
 
 
