@@ -32,6 +32,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +135,7 @@ async def run(args) -> int:
 
                             fw = FirstWords(rate, loss, visit, note=f"{type(exc).__name__}: {str(exc)[:160]}")
                             print("\n".join(lines[-30:]), flush=True)
+                            traceback.print_exc()
                         calls.append(fw)
                         print(f"{rate} kbit/s {loss:g}% {visit}: {sec(fw.total)} s (floor {sec(fw.total_floor)} s) {fw.note}", flush=True)
                         if fw.phases:

@@ -114,3 +114,14 @@ def run_smallest(script: str, tmp_path: Path) -> None:
     missing = [row for row in rows if row not in text]
     assert missing == [] and "FAILED" not in text, (missing, text[-3000:])
     assert stated_runs() == before, "a bench run by the tests rewrote bench/results/"
+
+
+def test_the_readme_quotes_the_stated_first_words_run(tmp_path):
+    """bench/README.md's first_words table is what ``first_words.py --readme`` writes
+    from bench/results/first_words.md: generated from the stated run, never typed."""
+    from bench.first_words import readme
+
+    copy = tmp_path / "README.md"
+    copy.write_text((BENCH / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    readme(BENCH / "results" / "first_words.md", copy)
+    assert copy.read_text(encoding="utf-8") == (BENCH / "README.md").read_text(encoding="utf-8")

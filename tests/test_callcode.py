@@ -115,7 +115,7 @@ async def test_the_service_worker_keeps_only_this_versions_code(client):
         assert code.url(name) in text
     # it answers nothing but /static/v/ (no page, no API, nothing personal is cached)
     assert 'url.pathname.startsWith("/static/v/")' in text
-    assert "/join" not in text and "/api/" not in text
+    assert '"/join"' not in text and "/api/" not in text and "/klien" not in text
     # asked again on every page load: answered 304 while the version holds
     again = await client.get("/sw.js", headers={"If-None-Match": resp.headers["ETag"]})
     assert again.status == 304

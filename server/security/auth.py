@@ -27,8 +27,10 @@ COOKIE = "bimbing_session"
 STATIC_PREFIX = "/static/"
 # /v/: a letter's verification page, opened by whoever holds the letter (its QR code).
 PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/k/", "/v/")
-# /metrics checks its own token or address (server/web/api/metrics.py).
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json", "/klien", "/klien/kendala"})
+# /metrics checks its own token or address (server/web/api/metrics.py); /sw.js is the
+# service worker that keeps the call code on a client's phone (server/web/callcode.py).
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json", "/klien", "/klien/kendala",
+                          "/sw.js"})
 
 # What a staff member whose password an admin reset may still reach.
 PASSWORD_PAGE = "/account/password"

@@ -352,4 +352,4 @@ def _collect(fw: FirstWords, pk: dict, phone: dict, events: list[dict], sampler:
         fw.total = s["both:audio_50"] - fw.t_tap
         down, up = sampler.at(s["both:audio_50"])
         d0, u0 = sampler.samples[0][1:]
-        fw.total_floor = max(down - d0, up - u0) / rate_bytes + sum(p[5] for p in PHASES) * rtt
+        fw.total_floor = max(down - d0, up - u0) / rate_bytes + sum(p[3] for p in PHASES) * rtt
