@@ -63,11 +63,12 @@ def kb(x: int | None) -> str:
 def summary_row(fw) -> list[object]:
     usable = next((p[1] for p in fw.phases if p[0] == "page: first response usable"), None)
     return [f"{fw.rate} kbit/s", f"{fw.loss:g}%", fw.visit, sec(fw.total), sec(fw.total_floor), sec(usable),
-            kb(fw.page_bytes_ready), kb(fw.page_bytes_total), fw.page_from_worker, fw.note or "ok"]
+            kb(fw.page_bytes_ready), kb(fw.page_bytes_total), fw.page_from_worker,
+            {True: "yes", False: "no", None: "–"}[fw.sound_only_start], fw.note or "ok"]
 
 
 SUMMARY_HEAD = ["link", "loss", "visit", "link opened → 50 packets each way, s", "floor, s", "first response usable, s",
-                "page KB to ready", "page KB in all", "from the service worker", "note"]
+                "page KB to ready", "page KB in all", "from the service worker", "sound-only start", "note"]
 
 
 def phase_rows(fw) -> list[list[object]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from server.security.headers import CONTENT_SECURITY_POLICY
-from server.web.callcode import CALL_CODE, CallCode, callcode_key, strip_css, strip_js
+from server.web.callcode import BUNDLES, CALL_CODE, PAGE_CODE, CallCode, bundle, callcode_key, strip_css, strip_js
 
 from tests.peers import stage
 from tests.test_call_pages import start_video_session
@@ -77,7 +77,7 @@ async def test_the_join_page_inlines_its_styles_by_hash_and_loads_versioned_lean
     assert "script-src 'self';" in page.headers["Content-Security-Policy"]  # no inline script
     assert 'rel="stylesheet"' not in html and "<script>" not in html
     assert f'<script type="module" src="/static/v/{code.version}/join.js">' in html
-    assert html.count('rel="modulepreload"') == 3
+    assert "modulepreload" not in html  # join.js holds what it imports: one response
     # the first response alone, gzipped as it travels: small enough for 3 s at 24 kbit/s
     raw = await client.get("/join", headers=GZIP, auto_decompress=False)
     assert len(await raw.read()) < 7000
@@ -94,10 +94,23 @@ async def test_versioned_code_is_lean_gzipped_and_cached_for_good(client, name):
     assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert resp.content_type == "text/javascript"
     body = gzip.decompress(await resp.read()).decode()
-    assert body == strip_js((WEBCLIENT / name).read_text(encoding="utf-8"))
+    if name in BUNDLES:
+        assert body == bundle(WEBCLIENT, name, BUNDLES[name])
+        assert "\nimport {" not in body and not body.startswith("import")  # nothing left to fetch before it runs
+    else:
+        assert body == strip_js((WEBCLIENT / name).read_text(encoding="utf-8"))
     # an older version's address still gets today's code, but not to keep
     old = await client.get(f"/static/v/0000000000000000/{name}")
     assert old.status == 200 and old.headers["Cache-Control"] == "no-cache" and await old.text() == body
+
+
+def test_a_bundle_refuses_modules_whose_names_collide(tmp_path):
+    (tmp_path / "a.js").write_text("export const x = 1;\n")
+    (tmp_path / "b.js").write_text('import { x } from "./a.js";\nconst x = 2;\n')
+    with pytest.raises(ValueError, match="declared in both"):
+        bundle(tmp_path, "b.js", ("a.js",))
+    (tmp_path / "c.js").write_text('import { x } from "./a.js";\nexport const y = x + 1;\n')
+    assert bundle(tmp_path, "c.js", ("a.js",)) == "const x = 1;\nexport const y = x + 1;\n"
 
 
 async def test_only_the_call_code_is_served_lean(client):
@@ -111,7 +124,7 @@ async def test_the_service_worker_keeps_only_this_versions_code(client):
     assert resp.status == 200 and resp.content_type == "text/javascript"
     assert resp.headers["Cache-Control"] == "no-cache"
     text = await resp.text()
-    for name in CALL_CODE:
+    for name in PAGE_CODE:
         assert code.url(name) in text
     # it answers nothing but /static/v/ (no page, no API, nothing personal is cached)
     assert 'url.pathname.startsWith("/static/v/")' in text

@@ -191,12 +191,13 @@ def test_bimbing_serve_from_the_wheel_serves_the_join_page_with_its_scripts_and_
                 if imported not in fetched:
                     fetched[imported] = _get(phone, f"{base}{folder}/{imported}")
                     pending.append(imported)
-        assert {"signaling.js", "call.js", "reach.js", "ui.js", "kendala.js"} <= set(fetched)
-        from server.web.callcode import strip_js
+        assert {"call.js", "ui.js", "kendala.js", "keepcode.js"} <= set(fetched)
+        from server.web.callcode import CallCode
 
+        lean = CallCode(WEBCLIENT).files
         for name, (status, content_type, body) in fetched.items():
             assert status == 200 and "javascript" in content_type, (name, status, content_type)
-            assert body and body.decode() == strip_js((WEBCLIENT / name).read_text(encoding="utf-8")), name
+            assert body and body == lean[name].body, name
     finally:
         proc.terminate()
         try:

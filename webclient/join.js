@@ -45,7 +45,8 @@ function reachOn() {
   return reachEnabled(location, storage);
 }
 function loadCallCode() {
-  callCode ??= Promise.all([import("./call.js")]); // call.js brings reach.js
+  // On the join page call.js comes with reach.js inside it (server/web/callcode.py: one response, issue 25).
+  callCode ??= Promise.all([import("./call.js")]);
   return callCode;
 }
 

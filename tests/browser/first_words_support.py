@@ -180,6 +180,8 @@ class FirstWords:
     total: float | None = None
     total_floor: float | None = None
     note: str = ""
+    # the device check found the link weak and started the call in sound only
+    sound_only_start: bool | None = None
 
     def stamp(self, name: str) -> float | None:
         return self.stamps.get(name)
@@ -273,6 +275,7 @@ async def first_words(pk_browser, phone: Phone, server: ReachServer, link: Shape
         fw.stamps["ready"] = await _until(tapped, timeout, "a working tap on #start-check", period=0.1)
         await phone_page.wait_for_selector("#enter:enabled", timeout=timeout * 1000)
         fw.stamps["enter_enabled"] = time.time()
+        fw.sound_only_start = await phone_page.locator("#audio-only").is_checked()
         await phone_page.click("#enter")
 
         async def both_heard():

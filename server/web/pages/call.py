@@ -28,7 +28,7 @@ from server.keys import catalogue_key, db_key, settings_key
 from server.security import auth
 from server.security.joinpass import client_pass
 from server.security.headers import CONTENT_SECURITY_POLICY
-from server.web.callcode import JOIN_IMPORTS, callcode_key
+from server.web.callcode import callcode_key
 from server.web.dates import today
 from server.web.ledger import rules_for
 from server.web.links import session_links
@@ -64,7 +64,7 @@ JOIN_SCRIPT_STRINGS = (
 def _join_render(request: web.Request, context: dict, status: int = 200) -> web.Response:
     """The join page with its lean code (server/web/callcode.py): styles inline, allowed by their hash."""
     code = request.app[callcode_key]
-    response = render(request, "call/join.html", {**context, "code": code, "code_imports": JOIN_IMPORTS}, status=status)
+    response = render(request, "call/join.html", {**context, "code": code}, status=status)
     response.headers["Content-Security-Policy"] = code.content_security_policy(CONTENT_SECURITY_POLICY)
     return response
 
