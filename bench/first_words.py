@@ -88,13 +88,22 @@ def phase_rows(fw) -> list[list[object]]:
 PHASE_HEAD = ["phase", "measured, s", "floor, s", "KB down", "KB up", "round trips", "what"]
 
 
-def readme(results: Path, readme_path: Path) -> None:
-    """Put the summary table of the stated run (with its header lines) into bench/README.md."""
+def _summary(results: Path) -> list[str]:
     text = results.read_text(encoding="utf-8")
     head = [line for line in text.splitlines()[:4] if line.startswith(("Written by", "Machine:"))]
     table = text.split(f"{SUMMARY}\n\n", 1)[1].split("\n\n", 1)[0].strip()
     commit = re.search(r"^Commit: .*$", text, re.M)
-    block = "\n".join([README_BEGIN, "", *head, *([commit.group(0)] if commit else []), "", table, "", README_END])
+    return [*head, *([commit.group(0)] if commit else []), "", table]
+
+
+def readme(results: Path, readme_path: Path) -> None:
+    """Put the summary table of the stated run (with its header lines) into bench/README.md,
+    and the one of the run before issue 25 (``first_words_before.md``) when it is there."""
+    before = results.with_name("first_words_before.md")
+    lines = [README_BEGIN, "", f"**This code** ({results.name}):", "", *_summary(results)]
+    if before.exists():
+        lines += ["", f"**Before issue 25** ({before.name}, the same bench on the code before it):", "", *_summary(before)]
+    block = "\n".join([*lines, "", README_END])
     body = readme_path.read_text(encoding="utf-8")
     if README_BEGIN in body:
         before, rest = body.split(README_BEGIN, 1)
