@@ -24,12 +24,22 @@ from server.db.casework import (
     ViolationStep,
 )
 from server.db.engine import make_engine, make_sessionmaker
-from server.db.enums import Evidence, ViolationKind
+from server.db.enums import (
+    Agreement,
+    Evidence,
+    GoalRating,
+    PlanStatus,
+    RiskCategory,
+    ViolationKind,
+)
 from server.db.models import (
+    Assessment,
     AuditEntry,
     Base,
+    CasePlan,
     Client,
     ClientCategory,
+    GoalProgress,
     GuidanceSession,
     Kendala,
     Letter,
@@ -38,6 +48,7 @@ from server.db.models import (
     MobileInvitation,
     NoteVersion,
     NotifyOutbox,
+    PlanGoal,
     PortalLink,
     Program,
     Recording,
@@ -226,6 +237,25 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
             await db.flush()
             rows["referral"] = referral.id
             rows["referral_step"], rows["referral_report"], rows["sentence"], rows["service_hours"] = (x.id for x in partnership)
+        # Each client's assessment and case plan with one goal, rated at a session: the gone client's at their own
+        # session; c1's kept goal rated at c1's recent session (kept) and at the old one (gone with that session).
+        for rows, client_id, session_id in ((aged, gone.id, gone_session.id), (fresh, c1.id, fresh["guidance_session"])):
+            assessment = Assessment(office_id=office.id, client_id=client_id, assessed_on=today - timedelta(days=200), instrument="RRI", score=12.0,
+                                    category=RiskCategory.sedang, needs=["pekerjaan"], notes="Belum bekerja", author_id=pk.id)
+            goal = PlanGoal(client_id=client_id)
+            db.add_all([assessment, goal])
+            await db.flush()
+            plan = CasePlan(office_id=office.id, client_id=client_id, version=1, status=PlanStatus.approved, agreement=Agreement.setuju,
+                            goals=[{"id": goal.id, "need": "pekerjaan", "text": "Mendapat pekerjaan tetap", "steps": []}],
+                            assessment_id=assessment.id, author_id=pk.id, approved_by_id=pk.id, approved_at=old)
+            db.add(plan)
+            db.add(GoalProgress(client_id=client_id, session_id=session_id, goal_id=goal.id, rating=GoalRating.maju, note="Melamar kerja", rated_by_id=pk.id))
+            await db.flush()
+            rows["assessment"], rows["plan_goal"], rows["case_plan"] = assessment.id, goal.id, plan.id
+        c1_old_rating = GoalProgress(client_id=c1.id, session_id=aged["guidance_session"], goal_id=fresh["plan_goal"], rating=GoalRating.tetap,
+                                     note="Belum ada lowongan", rated_by_id=pk.id)
+        db.add(c1_old_rating)
+        await db.flush()
         # Kendala: one sent before the period (gone), one within it that asked to move the old session (kept, unlinked).
         db.add_all([Kendala(client_id=c1.id, kind="illness", message="Sakit", created_at=old),
                     Kendala(client_id=c1.id, kind="work_shift", message="Shift malam", session_id=aged["guidance_session"],
@@ -270,6 +300,8 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
         aged["portal_link"], fresh["portal_link"] = links[0], links[2]
         aged["mobile_invitation"], fresh["mobile_invitation"] = (await db.execute(ids(MobileInvitation))).scalars().all()
         aged["staff_session"], fresh["staff_session"] = (await db.execute(ids(StaffSession))).scalars().all()
+        aged["goal_progress"] = c1_old_rating.id
+        fresh["goal_progress"] = await db.scalar(select(GoalProgress.id).where(GoalProgress.session_id == fresh["guidance_session"]))
         entries = (await db.execute(ids(AuditEntry))).scalars().all()
         aged["audit_entry"], fresh["audit_entry"] = entries[0], entries[2]
     return aged, fresh
@@ -277,7 +309,8 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
 
 MODELS = {m.__tablename__: m for m in (Client, GuidanceSession, SessionEvent, NoteVersion, Recording, Kendala, Letter, ReminderMark, NotifyOutbox,
                                          PortalLink, MobileInvitation, StaffSession, AuditEntry, Violation, ViolationStep, AlertDecision, TppSitting,
-                                         TppCase, Referral, ReferralStep, ReferralReport, Sentence, ServiceHours, SiteLink)}
+                                         TppCase, Referral, ReferralStep, ReferralReport, Sentence, ServiceHours, SiteLink, Assessment,
+                                         CasePlan, PlanGoal, GoalProgress)}
 
 
 async def _present(database_url: str, rows: dict[str, int]) -> dict[str, bool]:
@@ -309,6 +342,8 @@ async def test_retention_removes_every_kind_of_personal_data_past_its_period_and
     # The gone client's letter and the old sitting's risalah; the gone client's case and c1's at the old sitting.
     assert result.personal["client"] == 1 and result.personal["letter"] == 2 and result.personal["portal_link"] == 2
     assert result.personal["tpp_case"] == 2
+    # c1's rating at the old session and the gone client's at theirs, each before its session.
+    assert result.personal["goal_progress"] == 2
     async with database(settings.database_url) as db:
         kept = await db.get(Kendala, fresh["kendala"])
         assert (kept.session_id, kept.new_session_id) == (None, None)
@@ -317,6 +352,8 @@ async def test_retention_removes_every_kind_of_personal_data_past_its_period_and
         assert (await db.get(ServiceHours, fresh["service_hours"])).site_link_id is None
         assert await db.scalar(select(Partner.id)) is not None
         assert await db.scalar(select(ReminderMark.id).where(ReminderMark.client_id == aged["client"])) is None
+        # Nothing of the gone client's case plan is left, rated at any session.
+        assert await db.scalar(select(GoalProgress.id).where(GoalProgress.client_id == aged["client"])) is None
     assert "Personal data:" in result.summary() and "1 client" in result.summary()
     # The gone client's sealed referral report went with its row; c1's is still there.
     assert [p.name.split("-")[0] for p in Path(settings.recordings_dir).glob("ref*.enc")] == [f"ref{fresh['referral']}"]

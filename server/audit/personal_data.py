@@ -11,9 +11,10 @@ models and fails when a table with personal data is missing here, and ages a
 row of every table listed and checks that retention removes it.
 
 The periods (settings, docs/deploy.md):
-- the supervision record (sessions with their events, note versions and
-  recordings; kendala; the client with their letters, violations, referrals,
-  sentence and hours; the sittings of the sidang TPP with their risalah):
+- the supervision record (sessions with their events, note versions,
+  recordings and the ratings of the case plan's goals given at them; kendala;
+  the client with their letters, violations, referrals, sentence and hours,
+  assessments and case plan; the sittings of the sidang TPP with their risalah):
   ``session_retention_days``, counted from the session's end, the kendala's
   sending, the end of the client's supervision, the sitting's day;
 - what only served to reach the client (reminders, the gateway's outbox,
@@ -40,13 +41,17 @@ from server.db.casework import (
     ViolationStep,
 )
 from server.db.models import (
+    Assessment,
+    CasePlan,
     Client,
+    GoalProgress,
     GuidanceSession,
     Kendala,
     Letter,
     MobileEvent,
     MobileInvitation,
     NotifyOutbox,
+    PlanGoal,
     PortalLink,
     ReminderMark,
     StaffSession,
@@ -92,6 +97,11 @@ PERSONAL_DATA: dict[str, Kept] = {
     "referral_report": Kept("as its referral", CLIENTS + " (the encrypted file too)"),
     "sentence": Kept("as its client", CLIENTS),
     "service_hours": Kept("as its client", CLIENTS + " (a site link that goes first only leaves it)"),
+    "assessment": Kept("as its client", CLIENTS),
+    "case_plan": Kept("as its client", CLIENTS + " (every version)"),
+    "plan_goal": Kept("as its client", CLIENTS),
+    # A rating means nothing without the session it was given at.
+    "goal_progress": Kept("as its session", SESSIONS + " (or with its client)"),
     "site_link": Kept("`BIMBING_OUTREACH_RETENTION_DAYS` after it expired or was revoked", "`bimbing audit retention`"),
     "staff_session": Kept("until it expires (`BIMBING_STAFF_SESSION_HOURS`; signing out ends it at once)", "`bimbing audit retention`"),
     "audit_entry": Kept("`BIMBING_AUDIT_RETENTION_DAYS`", "`bimbing audit retention`, behind a signed checkpoint (docs/audit.md)"),
@@ -147,6 +157,8 @@ async def remove_sittings(db: AsyncSession, settings: Settings, now: datetime, r
 
 async def unlink_sessions(db: AsyncSession, chunk: list[int], removed: dict[str, int]) -> None:
     """Before sessions go: what is theirs goes, what only points at them forgets them."""
+    # The ratings of the case plan's goals given at them: the goal stays with its client.
+    await _drop(db, removed, GoalProgress, GoalProgress.session_id.in_(chunk))
     await _drop(db, removed, ReminderMark, ReminderMark.session_id.in_(chunk))
     await _drop(db, removed, NotifyOutbox, NotifyOutbox.session_id.in_(chunk))
     # A kendala belongs to the client; it only loses its link to the session (and to the one it moved to).
@@ -173,6 +185,9 @@ async def remove_clients(db: AsyncSession, chunk: list[int], removed: dict[str, 
     files = list((await db.execute(select(ReferralReport.path).where(ReferralReport.referral_id.in_(referrals)))).scalars())
     for model in (ReferralReport, ReferralStep):
         await _drop(db, removed, model, model.referral_id.in_(referrals))
+    # The case plan: ratings before their goals, plans before the assessments they rest on.
+    for model in (GoalProgress, PlanGoal, CasePlan, Assessment):
+        await _drop(db, removed, model, model.client_id.in_(chunk))
     for model in (Referral, Sentence, ServiceHours, Kendala, ReminderMark, NotifyOutbox, PortalLink, MobileInvitation, Letter):
         await _drop(db, removed, model, model.client_id.in_(chunk))
     await _drop(db, removed, Client, Client.id.in_(chunk))
