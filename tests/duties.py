@@ -38,6 +38,16 @@ Some cells say less than others, and why:
   the socket's own refusals per role are tests/test_signaling_refusals.py's.
 - ``recording`` is a ready recording whose file is missing: past the gate it
   is 409 ``recording-unreadable``, before it 404.
+- ``confirm alert`` and ``dismiss alert`` name a three-misses alert that was
+  never raised: past the gate it is 404 (tests/test_violations.py raises real
+  ones); the admin is refused first (``G``).
+- ``move stage`` is 409 ``no-stages`` past the gate: c1 is kept on one interval
+  (tests/test_guidance.py moves real stages).
+- ``site supervisor's page`` and its form are 404 for every role here: none
+  holds the ``bimbing_site`` cookie (tests/test_service_hours.py walks that link).
+- Another office's supervisor may add a partner and list partners and
+  sittings: their own office's, never this one's (404 for its partner and
+  sittings, 400 for its client on an agenda).
 """
 
 from __future__ import annotations
@@ -56,7 +66,7 @@ class Duty:
     route: str  # as the router names it
     path: str = ""  # with the seeded ids in braces; the route itself when empty
     body: dict | None = None
-    send: str = "json"  # json | form (a page's form, with its CSRF token) | multipart
+    send: str = "json"  # json | form (a page's form, with its CSRF token) | multipart (each field a PNG) | png (the body a PNG)
     fresh: bool = False  # the row ends the sign-in (logout): a sign-in of its own
 
     @property
@@ -70,6 +80,11 @@ NEW_CLIENT = {"name": "Klien Tugas", "register_number": "DUTY-{tag}", "program":
 NEW_DAY = {"date": "{in_days_5}", "start_time": "08:00", "end_time": "12:00", "kelurahan": "Tugu Utara", "venue": "Balai Warga",
            "officer_ids": ["{pk1}"], "topic": ""}
 NEW_STAFF = {"username": "duty.{role}", "name": "Staf Tugas", "role": "pk", "password": "kata sandi yang panjang"}
+NEW_PARTNER = {"name": "Mitra {tag}", "kind": "blk_lpk", "contact": "021 555 1234", "address": "Jl. Raya", "kelurahan": "Tugu Utara"}
+NEW_VIOLATION = {"kind": "pindah_alamat", "date": "{yesterday}", "what_happened": "Pindah tanpa memberi tahu PK.", "evidence": "reported"}
+OTHER_CASE = {"client_id": "{c1}", "kind": "perubahan_tahap", "subject": "Usul ke tahap lanjutan."}
+NEW_ASSESSMENT = {"date": "{yesterday}", "category": "sedang", "needs": ["pekerjaan"], "notes": "Asesmen ulang."}
+NEW_PLAN = {"goals": [{"need": "pekerjaan", "text": "Mendapat pekerjaan tetap"}], "agreement": "setuju"}
 # Rows that would cost an Argon2 hash per role stop at the body's check instead
 # (a new password too short, an empty password): the route's gate is what counts
 # here; tests/test_auth.py signs in and changes passwords for real.
@@ -141,6 +156,48 @@ ROWS: list[Duty] = [
     Duty("list staff", "GET", "/api/staff"),
     Duty("add staff", "POST", "/api/staff", body=NEW_STAFF),
     Duty("change staff", "PATCH", "/api/staff/{id}", "/api/staff/{spare}", {"name": "Nama Baru"}),
+    # --- partners, referrals, sentences (issue 21) ---------------------------
+    Duty("list partners", "GET", "/api/partners"),
+    Duty("add partner", "POST", "/api/partners", body=NEW_PARTNER),
+    Duty("read partner", "GET", "/api/partners/{id}", "/api/partners/{partner}"),
+    Duty("change partner", "PATCH", "/api/partners/{id}", "/api/partners/{partner}", {"contact": "021 555 0000"}),
+    Duty("partner's site links", "GET", "/api/partners/{id}/site-links", "/api/partners/{partner}/site-links"),
+    Duty("issue site link", "POST", "/api/partners/{id}/site-links", "/api/partners/{partner}/site-links", {"name": "Pak Darto", "days": 30}),
+    Duty("revoke site link", "DELETE", "/api/site-links/{id}", "/api/site-links/{site_link_api}"),
+    Duty("client's referrals", "GET", "/api/clients/{id}/referrals", "/api/clients/{c1}/referrals"),
+    Duty("refer", "POST", "/api/clients/{id}/referrals", "/api/clients/{c1}/referrals", {"partner_id": "{partner}", "purpose": "Pelatihan las"}),
+    Duty("read referral", "GET", "/api/referrals/{id}", "/api/referrals/{referral}"),
+    Duty("move referral", "POST", "/api/referrals/{id}/steps", "/api/referrals/{referral_api}/steps", {"to": "diterima", "note": "Diterima."}),
+    Duty("attach partner's report", "POST", "/api/referrals/{id}/reports", "/api/referrals/{referral}/reports", send="png"),
+    Duty("client's sentence", "GET", "/api/clients/{id}/sentence", "/api/clients/{c1}/sentence"),
+    Duty("set sentence", "PUT", "/api/clients/{id}/sentence", "/api/clients/{c5}/sentence",
+         {"kind": "pidana_pengawasan", "term_months": 12, "conditions": "Tidak meninggalkan Jakarta."}),
+    Duty("client's service hours", "GET", "/api/clients/{id}/service-hours", "/api/clients/{c1}/service-hours"),
+    Duty("log service hours", "POST", "/api/clients/{id}/service-hours", "/api/clients/{c1}/service-hours",
+         {"date": "{yesterday}", "hours": 1, "task": "Menyapu halaman"}),
+    Duty("approve service hours", "POST", "/api/service-hours/{id}/approve", "/api/service-hours/{hours_approve}/approve"),
+    Duty("reject service hours", "POST", "/api/service-hours/{id}/reject", "/api/service-hours/{hours_reject}/reject", {"reason": "Tidak hadir."}),
+    # --- violations and sidang TPP (issue 22) ---------------------------------
+    Duty("client's alerts", "GET", "/api/clients/{id}/alerts", "/api/clients/{c1}/alerts"),
+    Duty("confirm alert", "POST", "/api/clients/{id}/alerts/{key}/confirm", "/api/clients/{c1}/alerts/{alert}/confirm", {}),
+    Duty("dismiss alert", "POST", "/api/clients/{id}/alerts/{key}/dismiss", "/api/clients/{c1}/alerts/{alert}/dismiss", {"reason": "Sakit."}),
+    Duty("client's violations", "GET", "/api/clients/{id}/violations", "/api/clients/{c1}/violations"),
+    Duty("record violation", "POST", "/api/clients/{id}/violations", "/api/clients/{c1}/violations", NEW_VIOLATION),
+    Duty("read violation", "GET", "/api/violations/{id}", "/api/violations/{violation}"),
+    Duty("violation step", "POST", "/api/violations/{id}/steps", "/api/violations/{violation_api}/steps", {"to": "teguran_1", "note": "Teguran."}),
+    Duty("list sittings", "GET", "/api/tpp-sittings"),
+    Duty("open sitting", "POST", "/api/tpp-sittings", body={"date": "{today}", "member_ids": ["{me}"], "agenda": [OTHER_CASE]}),
+    Duty("read sitting", "GET", "/api/tpp-sittings/{id}", "/api/tpp-sittings/{sitting}"),
+    Duty("decide case", "POST", "/api/tpp-sittings/{id}/cases/{case_id}/decision", "/api/tpp-sittings/{sitting_api}/cases/{case_api}/decision",
+         {"decision": "disetujui", "reasons": "Klien kooperatif."}),
+    Duty("close sitting", "POST", "/api/tpp-sittings/{id}/close", "/api/tpp-sittings/{sitting_api}/close", {}),
+    # --- where guidance is going (issue 20) -----------------------------------
+    Duty("client's assessments", "GET", "/api/clients/{id}/assessments", "/api/clients/{c1}/assessments"),
+    Duty("assess", "POST", "/api/clients/{id}/assessments", "/api/clients/{c1}/assessments", NEW_ASSESSMENT),
+    Duty("case plan", "GET", "/api/clients/{id}/plan", "/api/clients/{c1}/plan"),
+    Duty("write case plan", "PUT", "/api/clients/{id}/plan", "/api/clients/{c1}/plan", NEW_PLAN),
+    Duty("approve case plan", "POST", "/api/clients/{id}/plan/approve", "/api/clients/{c1}/plan/approve", {}),
+    Duty("move stage", "POST", "/api/clients/{id}/stage", "/api/clients/{c1}/stage", {"stage": "akhir", "start": "{in_days_6}", "reason": "Sidang TPP."}),
     # --- the staff's pages ---------------------------------------------------
     Duty("home", "GET", "/"),
     Duty("password page", "GET", "/account/password"),
@@ -207,11 +264,51 @@ ROWS: list[Duty] = [
     Duty("phone fallback by form", "POST", "/sessions/{id}/phone-fallback", "/sessions/{v_page}/phone-fallback", {}, send=F),
     Duty("join link QR", "GET", "/sessions/{id}/qr.svg", "/sessions/{v1}/qr.svg"),
     Duty("visit report", "GET", "/sessions/{id}/report", "/sessions/{h1}/report"),
+    # --- pages of partners, violations and guidance --------------------------
+    Duty("partners page", "GET", "/partners"),
+    Duty("add partner by form", "POST", "/partners", body={**NEW_PARTNER, "name": "Mitra Formulir {tag}"}, send=F),
+    Duty("partner page", "GET", "/partners/{id}", "/partners/{partner}"),
+    Duty("change partner by form", "POST", "/partners/{id}", "/partners/{partner}",
+         {**NEW_PARTNER, "name": "Masjid Al-Ikhlas", "kind": "tempat_kerja_sosial", "active": "on"}, send=F),
+    Duty("issue site link by form", "POST", "/partners/{id}/site-links", "/partners/{partner}/site-links", {"name": "Bu Sari", "days": "30"}, send=F),
+    Duty("revoke site link by form", "POST", "/site-links/{id}/revoke", "/site-links/{site_link_page}/revoke", {}, send=F),
+    Duty("refer by form", "POST", "/clients/{id}/referrals", "/clients/{c1}/referrals", {"partner_id": "{partner}", "purpose": "Pelatihan jahit"}, send=F),
+    Duty("move referral by form", "POST", "/referrals/{id}/steps", "/referrals/{referral_page}/steps", {"to": "diterima", "note": ""}, send=F),
+    Duty("attach report by form", "POST", "/referrals/{id}/reports", "/referrals/{referral}/reports", {"report": "{png}"}, send="multipart"),
+    Duty("partner's report", "GET", "/referral-reports/{id}", "/referral-reports/{report}"),
+    Duty("set sentence by form", "POST", "/clients/{id}/sentence", "/clients/{c6}/sentence",
+         {"kind": "pidana_pengawasan", "term_months": "12", "conditions": "Tidak meninggalkan Jakarta."}, send=F),
+    Duty("log service hours by form", "POST", "/clients/{id}/service-hours", "/clients/{c1}/service-hours",
+         {"date": "{days_ago_5}", "hours": "1", "task": "Menyapu halaman"}, send=F),
+    Duty("decide service hours by form", "POST", "/service-hours/{id}/decide", "/service-hours/{hours_page}/decide", {"decision": "approve"}, send=F),
+    Duty("open site supervisor's link", "GET", "/p/{token}", "/p/{site_token}"),
+    Duty("site supervisor's page", "GET", "/lapangan"),
+    Duty("site supervisor: log hours", "POST", "/lapangan/jam", body={"client_id": "{c1}", "date": "{yesterday}", "hours": "1", "task": "Menyapu"}, send=F),
+    Duty("record violation by form", "POST", "/clients/{id}/violations", "/clients/{c1}/violations", NEW_VIOLATION, send=F),
+    Duty("violation step by form", "POST", "/violations/{id}/steps", "/violations/{violation_page}/steps", {"to": "teguran_1", "note": ""}, send=F),
+    Duty("confirm alert by form", "POST", "/clients/{id}/alerts/{key}/confirm", "/clients/{c1}/alerts/{alert}/confirm", {}, send=F),
+    Duty("dismiss alert by form", "POST", "/clients/{id}/alerts/{key}/dismiss", "/clients/{c1}/alerts/{alert}/dismiss", {"reason": "Sakit."}, send=F),
+    Duty("sittings page", "GET", "/tpp-sittings"),
+    Duty("open sitting by form", "POST", "/tpp-sittings", body={"date": "{today}", "member_ids": "{me}", "violation_ids": "{violation_tpp}"}, send=F),
+    Duty("sitting page", "GET", "/tpp-sittings/{id}", "/tpp-sittings/{sitting}"),
+    Duty("decide case by form", "POST", "/tpp-sittings/{id}/cases/{case_id}/decision", "/tpp-sittings/{sitting_page}/cases/{case_page}/decision",
+         {"decision": "disetujui", "reasons": "Klien kooperatif."}, send=F),
+    Duty("close sitting by form", "POST", "/tpp-sittings/{id}/close", "/tpp-sittings/{sitting_page}/close", {}, send=F),
+    Duty("risalah", "GET", "/tpp-sittings/{id}/risalah", "/tpp-sittings/{sitting}/risalah"),
+    Duty("progress page", "GET", "/clients/{id}/perkembangan", "/clients/{c1}/perkembangan"),
+    Duty("move stage by form", "POST", "/clients/{id}/stage", "/clients/{c1}/stage", {"stage": "akhir", "start": "{in_days_6}", "reason": "Sidang TPP."}, send=F),
+    Duty("assess by form", "POST", "/clients/{id}/assessments", "/clients/{c1}/assessments", NEW_ASSESSMENT, send=F),
+    Duty("write case plan by form", "POST", "/clients/{id}/plan", "/clients/{c1}/plan", {"goal-0-need": "pekerjaan", "goal-0-text": "Bekerja", "agreement": "setuju"}, send=F),
+    Duty("approve case plan by form", "POST", "/clients/{id}/plan/approve", "/clients/{c1}/plan/approve", {}, send=F),
+    Duty("rate progress by form", "POST", "/sessions/{id}/progress", "/sessions/{s1}/progress", {"goal-{goal}-rating": "maju"}, send=F),
+    Duty("roll-call worker", "GET", "/mobile-events/rollcall-sw.js"),
     # --- public, and the client's own ----------------------------------------
     Duty("health", "GET", "/healthz"),
     Duty("metrics", "GET", "/metrics"),
     Duty("language", "GET", "/lang", "/lang?to=en"),
     Duty("static file", "GET", "/static", "/static/style.css"),
+    Duty("call code", "GET", "/static/v/{version}/{name}", "/static/v/{code_version}/join.js"),
+    Duty("service worker", "GET", "/sw.js"),
     Duty("open join link", "GET", "/j/{token}", "/j/{join_token}"),
     Duty("join page", "GET", "/join"),
     Duty("open personal link", "GET", "/k/{token}", "/k/{portal_token}"),
@@ -286,6 +383,42 @@ EXPECT: dict[str, str] = {
     "list staff":                            "401 | 401 | 401 | ok | ok | ok | ok | ok",
     "add staff":                             "401 | 401 | 401 | 403 forbidden | 403 forbidden | 403 forbidden | ok | 403 forbidden",
     "change staff":                          "401 | 401 | 401 | 403 forbidden | 403 forbidden | 403 forbidden | ok | 403 forbidden",
+    "list partners":                          "401 | 401 | 401 | ok | ok | ok | ok | ok",
+    "add partner":                            "401 | 401 | 401 | 403 forbidden | 403 forbidden | ok | G | ok",
+    "read partner":                           "401 | 401 | 401 | ok | ok | ok | ok | 404",
+    "change partner":                         "401 | 401 | 401 | 403 forbidden | 403 forbidden | ok | G | 404",
+    "partner's site links":                   "401 | 401 | 401 | ok | ok | ok | G | 404",
+    "issue site link":                        "401 | 401 | 401 | ok | ok | ok | G | 404",
+    "revoke site link":                       "401 | 401 | 401 | ok | ok | ok | G | 404",
+    "client's referrals":                     "401 | 401 | 401 | ok | 404 | ok | ok | 404",
+    "refer":                                  "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "read referral":                          "401 | 401 | 401 | ok | 404 | ok | ok | 404",
+    "move referral":                          "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "attach partner's report":                "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "client's sentence":                      "401 | 401 | 401 | ok | 404 | ok | ok | 404",
+    "set sentence":                           "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "client's service hours":                 "401 | 401 | 401 | ok | 404 | ok | ok | 404",
+    "log service hours":                      "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "approve service hours":                  "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "reject service hours":                   "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "client's alerts":                        "401 | 401 | 401 | ok | 404 | ok | ok | 404",
+    "confirm alert":                          "401 | 401 | 401 | 404 | 404 | 404 | G | 404",
+    "dismiss alert":                          "401 | 401 | 401 | 404 | 404 | 404 | G | 404",
+    "client's violations":                    "401 | 401 | 401 | ok | 404 | ok | ok | 404",
+    "record violation":                       "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "read violation":                         "401 | 401 | 401 | ok | 404 | ok | ok | 404",
+    "violation step":                         "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "list sittings":                          "401 | 401 | 401 | 403 forbidden | 403 forbidden | ok | ok | ok",
+    "open sitting":                           "401 | 401 | 401 | 403 forbidden | 403 forbidden | ok | G | 400 invalid-body",
+    "read sitting":                           "401 | 401 | 401 | 403 forbidden | 403 forbidden | ok | ok | 404",
+    "decide case":                            "401 | 401 | 401 | 403 forbidden | 403 forbidden | ok | G | 404",
+    "close sitting":                          "401 | 401 | 401 | 403 forbidden | 403 forbidden | ok | G | 404",
+    "client's assessments":                   "401 | 401 | 401 | ok | 404 | ok | ok | 404",
+    "assess":                                 "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "case plan":                              "401 | 401 | 401 | ok | 404 | ok | ok | 404",
+    "write case plan":                        "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "approve case plan":                      "401 | 401 | 401 | 403 forbidden | 404 | ok | G | 404",
+    "move stage":                             "401 | 401 | 401 | 409 no-stages | 404 | 409 no-stages | G | 404",
     "home":                                  "login | login | login | ok | ok | ok | ok | ok",
     "password page":                         "login | login | login | ok | ok | ok | ok | ok",
     "change own password page (too short)":  "login | login | login | 400 - | 400 - | 400 - | 400 - | 400 -",
@@ -350,10 +483,45 @@ EXPECT: dict[str, str] = {
     "phone fallback by form":                "login | login | login | ok | 404 | ok | G | 404",
     "join link QR":                          "login | login | login | ok | 404 | ok | 403 forbidden | 404",
     "visit report":                          "login | login | login | ok | 404 | ok | ok | 404",
+    "partners page":                          "login | login | login | ok | ok | ok | ok | ok",
+    "add partner by form":                    "login | login | login | 403 forbidden | 403 forbidden | ok | G | ok",
+    "partner page":                           "login | login | login | ok | ok | ok | ok | 404",
+    "change partner by form":                 "login | login | login | 403 forbidden | 403 forbidden | ok | G | 404",
+    "issue site link by form":                "login | login | login | ok | ok | ok | G | 404",
+    "revoke site link by form":               "login | login | login | ok | ok | ok | G | 404",
+    "refer by form":                          "login | login | login | ok | 404 | ok | G | 404",
+    "move referral by form":                  "login | login | login | ok | 404 | ok | G | 404",
+    "attach report by form":                  "login | login | login | ok | 404 | ok | G | 404",
+    "partner's report":                       "login | login | login | ok | 404 | ok | 404 | 404",
+    "set sentence by form":                   "login | login | login | ok | 404 | ok | G | 404",
+    "log service hours by form":              "login | login | login | ok | 404 | ok | G | 404",
+    "decide service hours by form":           "login | login | login | ok | 404 | ok | G | 404",
+    "open site supervisor's link":            "ok | ok | ok | ok | ok | ok | ok | ok",
+    "site supervisor's page":                 "404 - | 404 - | 404 - | 404 - | 404 - | 404 - | 404 - | 404 -",
+    "site supervisor: log hours":             "404 - | 404 - | 404 - | 404 - | 404 - | 404 - | 404 - | 404 -",
+    "record violation by form":               "login | login | login | ok | 404 | ok | G | 404",
+    "violation step by form":                 "login | login | login | ok | 404 | ok | G | 404",
+    "confirm alert by form":                  "login | login | login | 404 | 404 | 404 | G | 404",
+    "dismiss alert by form":                  "login | login | login | 404 | 404 | 404 | G | 404",
+    "sittings page":                          "login | login | login | 403 forbidden | 403 forbidden | ok | ok | ok",
+    "open sitting by form":                   "login | login | login | 403 forbidden | 403 forbidden | ok | G | 400 invalid-body",
+    "sitting page":                           "login | login | login | 403 forbidden | 403 forbidden | ok | ok | 404",
+    "decide case by form":                    "login | login | login | 403 forbidden | 403 forbidden | ok | G | 404",
+    "close sitting by form":                  "login | login | login | 403 forbidden | 403 forbidden | ok | G | 404",
+    "risalah":                                "login | login | login | 403 forbidden | 403 forbidden | ok | ok | 404",
+    "progress page":                          "login | login | login | ok | 404 | ok | ok | 404",
+    "move stage by form":                     "login | login | login | 409 - | 404 | 409 - | G | 404",
+    "assess by form":                         "login | login | login | ok | 404 | ok | G | 404",
+    "write case plan by form":                "login | login | login | ok | 404 | ok | G | 404",
+    "approve case plan by form":              "login | login | login | 403 forbidden | 404 | ok | G | 404",
+    "rate progress by form":                  "login | login | login | ok | 404 | ok | G | 404",
+    "roll-call worker":                       "login | login | login | ok | ok | ok | ok | ok",
     "health":                                "ok | ok | ok | ok | ok | ok | ok | ok",
     "metrics":                               "404 - | 404 - | 404 - | 404 - | 404 - | 404 - | 404 - | 404 -",
     "language":                              "ok | ok | ok | ok | ok | ok | ok | ok",
     "static file":                           "ok | ok | ok | ok | ok | ok | ok | ok",
+    "call code":                              "ok | ok | ok | ok | ok | ok | ok | ok",
+    "service worker":                         "ok | ok | ok | ok | ok | ok | ok | ok",
     "open join link":                        "ok | ok | ok | ok | ok | ok | ok | ok",
     "join page":                             "403 - | ok | 403 - | 403 - | 403 - | 403 - | 403 - | 403 -",
     "open personal link":                    "ok | ok | ok | ok | ok | ok | ok | ok",

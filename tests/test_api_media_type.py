@@ -68,3 +68,17 @@ async def test_pages_and_reads_are_not_held_to_it(client, office, sign_in):
     # A page's form is form-encoded, as ever (its own CSRF token guards it).
     page = await client.post("/logout", data={"csrf_token": "0" * 64}, allow_redirects=False)
     assert (page.status, (await page.json())["error"]) == (403, "csrf")
+
+
+async def test_a_file_type_is_taken_by_the_partners_report_alone(client, office, sign_in):
+    """The one API call whose body is a file (POST /api/referrals/{id}/reports,
+    a PDF/JPEG/PNG) takes its types past the check; no other call does. Before
+    this the check refused every report with 415 (tests/test_partners.py stores one)."""
+    await sign_in(client, "pk1")
+    for method, path in (("POST", "/api/clients/1/referrals"), ("POST", "/api/referrals/1/steps"), ("PUT", "/api/clients/1/sentence"),
+                         ("POST", "/api/referrals/1/reports/x"), ("POST", "/api/referrals/x/reports")):
+        resp = await client.request(method, path, data=b"%PDF-1.4", headers={"Content-Type": "application/pdf"})
+        assert (resp.status, (await resp.json())["error"]) == (415, "unsupported-media-type"), path
+    # Past the check, the route answers for itself: no referral 99999 here.
+    resp = await client.post("/api/referrals/99999/reports", data=b"%PDF-1.4", headers={"Content-Type": "application/pdf"})
+    assert (resp.status, (await resp.json())["error"]) == (404, "not-found")

@@ -85,6 +85,7 @@ async def seed(database_url: str, office, http: aiohttp.ClientSession, base: str
     ids = {"c1": office.clients["c1"].id, "c2": office.clients["c2"].id, "pk1": office.staff["pk1"].id, "pk2": office.staff["pk2"].id,
            **await field_fixtures(database_url, office)}
     today = office_today()
+    ids["days_ago_5"] = (today - timedelta(days=5)).isoformat()
     for n in range(2, 7):
         ids[f"in_days_{n}"] = (today + timedelta(days=n)).isoformat()
     ids.update(tag=role.replace("_", "-"), today=today.isoformat(), yesterday=(today - timedelta(days=1)).isoformat(), password=PASSWORD,
@@ -130,6 +131,7 @@ async def seed(database_url: str, office, http: aiohttp.ClientSession, base: str
     # What the server itself makes: letters, links and the client's passes.
     token = await _mint(database_url, office.staff["pk1"].id)
     cookie = {"Cookie": f"{auth.COOKIE}={token}"}
+    ids.update(pk1_token=token, kasie=office.staff["kasie"].id)
 
     async def pk1_json(method: str, path: str, body: dict | None = None) -> dict:
         async with http.request(method, base + path, json=body, headers=cookie) as resp:
@@ -161,7 +163,64 @@ async def seed(database_url: str, office, http: aiohttp.ClientSession, base: str
     reminders = (await pk1_json("GET", "/api/reminders"))["reminders"]
     ids["reminder"] = next(r["id"] for r in reminders if r["client_id"] == ids["c14"])
     ids["png"] = PNG_OLD
+    ids.update(await seed_casework(http, base, ids, pk1_json, await _mint(database_url, office.staff["kasie"].id)))
     return ids
+
+
+async def seed_casework(http: aiohttp.ClientSession, base: str, ids: dict, pk1_json, kasie_token: str) -> dict:
+    """Issues 20-22's things, made over the API as their owners make them: a
+    partner (a placement) and its site links, referrals and a partner's report,
+    c1's community-service sentence and hours, violations (one waiting for a
+    sidang), sittings (one closed, with its risalah), an assessment and a
+    case plan with a goal; the call code's version."""
+    kasie = {"Cookie": f"{auth.COOKIE}={kasie_token}"}
+
+    async def kasie_json(method: str, path: str, body: dict | None = None) -> dict:
+        async with http.request(method, base + path, json=body, headers=kasie) as resp:
+            assert resp.status in (200, 201), (path, resp.status, await resp.text())
+            return await resp.json()
+
+    got: dict = {}
+    c1, pk1, pk2 = ids["c1"], ids["pk1"], ids["pk2"]
+    today = office_today()
+    partner = await kasie_json("POST", "/api/partners", {"name": "Masjid Al-Ikhlas", "kind": "tempat_kerja_sosial", "contact": "021 555 1234",
+                                                        "address": "Jl. Raya", "kelurahan": "Tugu Utara"})
+    got["partner"] = partner["id"]
+    for key in ("site_link_api", "site_link_page", "site_link_open"):
+        link = await pk1_json("POST", f"/api/partners/{partner['id']}/site-links", {"name": "Pak Darto", "days": 30})
+        got[key] = link["id"]
+    got["site_token"] = urlsplit(link["url"]).path.rsplit("/", 1)[1]
+    for key in ("referral", "referral_api", "referral_page"):
+        got[key] = (await pk1_json("POST", f"/api/clients/{c1}/referrals", {"partner_id": partner["id"], "purpose": "Pelatihan las"}))["id"]
+    async with http.post(base + f"/api/referrals/{got['referral']}/reports", data=PNG_OLD,
+                         headers={"Cookie": f"{auth.COOKIE}={ids['pk1_token']}", "Content-Type": "image/png"}) as resp:
+        assert resp.status == 201, await resp.text()
+        got["report"] = (await resp.json())["id"]
+    await pk1_json("PUT", f"/api/clients/{c1}/sentence", {"kind": "pidana_kerja_sosial", "hours_ordered": 120, "placement": partner["id"],
+                                                         "site_supervisor": "Pak Darto", "max_hours_per_day": 8})
+    for key, days in (("hours_approve", 2), ("hours_reject", 3), ("hours_page", 4)):
+        entry = await pk1_json("POST", f"/api/clients/{c1}/service-hours", {"date": (today - timedelta(days=days)).isoformat(), "hours": 1, "task": "Menyapu"})
+        got[key] = entry["id"]
+    violation = {"kind": "pindah_alamat", "date": (today - timedelta(days=1)).isoformat(), "what_happened": "Pindah tanpa izin.", "evidence": "reported"}
+    for key in ("violation", "violation_api", "violation_page", "violation_tpp"):
+        got[key] = (await pk1_json("POST", f"/api/clients/{c1}/violations", violation))["id"]
+    for step in ("teguran_1", "teguran_2", "bap", "sidang_tpp"):
+        await pk1_json("POST", f"/api/violations/{got['violation_tpp']}/steps", {"to": step, "note": ""})
+    case = {"client_id": c1, "kind": "perubahan_tahap", "subject": "Usul ke tahap lanjutan."}
+    for key in ("sitting", "sitting_api", "sitting_page"):
+        sitting = await kasie_json("POST", "/api/tpp-sittings", {"date": today.isoformat(), "member_ids": [ids["kasie"], pk1, pk2], "agenda": [case]})
+        got[key], got[key.replace("sitting", "case")] = sitting["id"], sitting["cases"][0]["id"]
+    await kasie_json("POST", f"/api/tpp-sittings/{got['sitting']}/cases/{got['case']}/decision", {"decision": "disetujui", "reasons": "Kooperatif."})
+    await kasie_json("POST", f"/api/tpp-sittings/{got['sitting']}/close", {})
+    # c1's, and c4's, whose session s1 the progress is rated at.
+    for client in (c1, (await pk1_json("GET", f"/api/sessions/{ids['s1']}"))["client_id"]):
+        await pk1_json("POST", f"/api/clients/{client}/assessments", {"date": (today - timedelta(days=2)).isoformat(), "category": "sedang", "needs": ["pekerjaan"]})
+        plan = await pk1_json("PUT", f"/api/clients/{client}/plan", {"goals": [{"need": "pekerjaan", "text": "Mendapat pekerjaan"}], "agreement": "setuju"})
+    got["goal"] = plan["goals"][0]["id"]
+    got["alert"] = "tiga-kali-berturut-2000-01-03"
+    async with http.get(base + "/sw.js") as resp:
+        got["code_version"] = re.search(r"/static/v/(\w+)/", await resp.text())[1]
+    return got
 
 
 def fill(value, ids: dict):
@@ -175,7 +234,7 @@ def fill(value, ids: dict):
     if isinstance(value, list):
         return [fill(v, ids) for v in value]
     if isinstance(value, dict):
-        return {k: fill(v, ids) for k, v in value.items()}
+        return {fill(k, ids): fill(v, ids) for k, v in value.items()}
     return value
 
 
@@ -218,8 +277,12 @@ async def send(http: aiohttp.ClientSession, base: str, row: Duty, ids: dict, coo
         data = aiohttp.FormData()
         if auth.COOKIE in cookies:
             data.add_field("csrf_token", form_token(settings.secret_key, cookies[auth.COOKIE]))
-        data.add_field("logo", PNG_OLD, filename="logo.png", content_type="image/png")
+        for field in row.body or {}:
+            data.add_field(field, PNG_OLD, filename=f"{field}.png", content_type="image/png")
         kwargs["data"] = data
+    elif row.send == "png":
+        kwargs["data"] = PNG_OLD
+        headers["Content-Type"] = "image/png"
     async with http.request(row.method, url, **kwargs) as resp:
         return await answer(resp)
 

@@ -29,13 +29,16 @@ Two layers, after the OWASP CSRF Prevention Cheat Sheet:
    sends that cross-site without a preflight). A handler that reads a body
    checks it again (server/web/validation.py). Before issue 23 (item 7) a call
    that read no body took any of them; layer 1 still stopped browsers, this
-   stops the rest.
+   stops the rest. The one API call whose body is a file (a partner's report,
+   ``POST /api/referrals/{id}/reports``) takes its file types (PDF, JPEG,
+   PNG): none is safelisted, so the same preflight stops a cross-site page.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from aiohttp import web
 
@@ -82,12 +85,20 @@ def api_media_refusal(request: web.Request) -> str | None:
     content_type = request.content_type if "Content-Type" in request.headers else None
     if content_type == "application/json":
         return None
+    if content_type in FILE_TYPES and FILE_ROUTES.fullmatch(request.path):
+        return None
     if content_type in CORS_SAFELISTED:
         return f"Content-Type {content_type} is not taken: send application/json, or no body."
     if request.body_exists:
         return "A body needs Content-Type application/json."
     return None
 
+
+# The API routes whose body is a file (a partner's report, docs/api.md): their
+# types are not CORS-safelisted either, so a cross-site page cannot send them
+# without a preflight, which is never granted.
+FILE_ROUTES = re.compile(r"/api/referrals/\d{1,12}/reports")
+FILE_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
 
 # What a page may send cross-origin without a CORS preflight (the Fetch standard's list).
 CORS_SAFELISTED = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
