@@ -62,3 +62,12 @@ async def row_counts(database_url: str) -> dict[str, int]:
 async def session_row(database_url: str, session_id: int) -> GuidanceSession | None:
     async with database(database_url) as db:
         return await db.get(GuidanceSession, session_id)
+
+
+# GET /api/office/settings of an office that changed nothing (docs/api.md,
+# "Office settings"): a test states what it changed as {**OFFICE_SETTINGS, ...}.
+OFFICE_SETTINGS = {
+    "min_report_minutes": 10, "tpp_quorum": 3, "reminder_full_text": False,
+    "stage_intervals": {"awal": 30, "lanjutan": 60, "akhir": 90}, "reassessment_days": 180,
+    "needs": ["pekerjaan", "keuangan", "tempat tinggal", "keluarga", "pergaulan", "NAPZA", "sikap dan perilaku", "pendidikan", "kesehatan"],
+}

@@ -14,7 +14,7 @@ import pytest
 
 from tests.audit_support import audit_entries
 from tests.clock import OFFICE_TZ, office_today, utc_now
-from tests.foundation import CLIENT_BODY
+from tests.foundation import CLIENT_BODY, OFFICE_SETTINGS
 
 pytestmark = pytest.mark.clock
 
@@ -40,9 +40,7 @@ async def test_a_new_client_gets_the_office_stages_and_its_periods_follow_each_s
     await sign_in(client, "kasie")
     resp = await client.put("/api/office/settings", json={"stage_intervals": {"awal": 20}, "reassessment_days": 90})
     assert resp.status == 200, await resp.text()
-    assert await resp.json() == {"min_report_minutes": 10, "stage_intervals": {"awal": 20, "lanjutan": 60, "akhir": 90}, "reassessment_days": 90,
-                                 "needs": ["pekerjaan", "keuangan", "tempat tinggal", "keluarga", "pergaulan", "NAPZA", "sikap dan perilaku",
-                                           "pendidikan", "kesehatan"]}
+    assert await resp.json() == {**OFFICE_SETTINGS, "stage_intervals": {"awal": 20, "lanjutan": 60, "akhir": 90}, "reassessment_days": 90}
     assert [e.detail for e in await audit_entries(database_url, "office.settings")] == [
         {"stage_intervals": {"old": {"awal": 30, "lanjutan": 60, "akhir": 90}, "new": {"awal": 20, "lanjutan": 60, "akhir": 90}},
          "reassessment_days": {"old": 180, "new": 90}}]

@@ -22,7 +22,7 @@ from server.domain.outreach.wording import NEUTRAL_TEXT
 from server.security.redact import redact_url, redact_urls
 from server.settings import ConfigError, Settings
 from tests.audit_support import add_session, audit_entries
-from tests.foundation import database
+from tests.foundation import OFFICE_SETTINGS, database
 from tests.peers import party_http, until
 from tests.peers import sign_in as sign_in_http
 from tests.test_notify_gateway import serve_gateway
@@ -193,7 +193,7 @@ async def test_the_gateway_gets_neutral_words_unless_the_office_chose_the_full_t
     # The other office's supervisor turns the full text on; this office leaves the default.
     await sign_in(http, "x_kasie")
     resp = await http.put("/api/office/settings", json={"reminder_full_text": True})
-    assert resp.status == 200 and await resp.json() == {"min_report_minutes": 10, "tpp_quorum": 3, "reminder_full_text": True}
+    assert resp.status == 200 and await resp.json() == {**OFFICE_SETTINGS, "reminder_full_text": True}
     await _due_reminders(database_url, office, other_office)
     ours = {c.id for c in office.clients.values()}
     every = ours | {c.id for c in other_office.clients.values()}
@@ -215,7 +215,7 @@ async def test_the_gateway_gets_neutral_words_unless_the_office_chose_the_full_t
 
 async def test_the_office_setting_for_the_full_text_is_guarded_validated_and_audited(client, office, sign_in, database_url):
     await sign_in(client, "pk1")
-    assert await (await client.get("/api/office/settings")).json() == {"min_report_minutes": 10, "tpp_quorum": 3, "reminder_full_text": False}
+    assert await (await client.get("/api/office/settings")).json() == OFFICE_SETTINGS
     assert (await client.put("/api/office/settings", json={"reminder_full_text": True})).status == 403
     await sign_in(client, "kasie")
     for bad in ({"reminder_full_text": "yes"}, {"reminder_full_text": 1}, {"reminder_full_text": None}, {}, {"reminder_text": True}):
@@ -223,17 +223,17 @@ async def test_the_office_setting_for_the_full_text_is_guarded_validated_and_aud
         assert resp.status == 400, bad
         assert (await resp.json())["error"] == "invalid-body"
     resp = await client.put("/api/office/settings", json={"reminder_full_text": True})
-    assert resp.status == 200 and await resp.json() == {"min_report_minutes": 10, "tpp_quorum": 3, "reminder_full_text": True}
+    assert resp.status == 200 and await resp.json() == {**OFFICE_SETTINGS, "reminder_full_text": True}
     # Setting one field leaves the other; the page's form (checkbox unticked) turns it off.
     resp = await client.put("/api/office/settings", json={"min_report_minutes": 12})
-    assert await resp.json() == {"min_report_minutes": 12, "tpp_quorum": 3, "reminder_full_text": True}
+    assert await resp.json() == {**OFFICE_SETTINGS, "min_report_minutes": 12, "reminder_full_text": True}
     await sign_in(client, "admin")
     page = await (await client.get("/admin/settings")).text()
     assert 'name="reminder_full_text" checked' in page and "Kirim teks pengingat lengkap lewat gateway" in page
     token = csrf_token(page)
     posted = await client.post("/admin/settings/rules", data={"csrf_token": token, "min_report_minutes": "12"}, allow_redirects=False)
     assert posted.status == 302
-    assert await (await client.get("/api/office/settings")).json() == {"min_report_minutes": 12, "tpp_quorum": 3, "reminder_full_text": False}
+    assert await (await client.get("/api/office/settings")).json() == {**OFFICE_SETTINGS, "min_report_minutes": 12}
     changes = [e.detail for e in await audit_entries(database_url, "office.settings")]
     assert changes == [{"reminder_full_text": {"old": False, "new": True}}, {"min_report_minutes": {"old": 10, "new": 12}},
                        {"reminder_full_text": {"old": True, "new": False}}]

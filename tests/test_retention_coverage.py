@@ -32,14 +32,12 @@ from server.db.enums import (
     RiskCategory,
     ViolationKind,
 )
+from server.db.guidance import Assessment, CasePlan, GoalProgress, PlanGoal
 from server.db.models import (
-    Assessment,
     AuditEntry,
     Base,
-    CasePlan,
     Client,
     ClientCategory,
-    GoalProgress,
     GuidanceSession,
     Kendala,
     Letter,
@@ -48,7 +46,6 @@ from server.db.models import (
     MobileInvitation,
     NoteVersion,
     NotifyOutbox,
-    PlanGoal,
     PortalLink,
     Program,
     Recording,

@@ -19,7 +19,7 @@ from server.domain.record.rules import Rules
 from server.domain.violations.alerts import runs_of
 from tests.audit_support import add_session, audit_entries
 from tests.clock import office_today
-from tests.foundation import database
+from tests.foundation import OFFICE_SETTINGS, database
 
 pytestmark = pytest.mark.clock
 
@@ -172,7 +172,7 @@ async def test_a_violation_walks_its_path_to_a_sitting_which_needs_a_quorum_and_
     bad = await client.post(f"/api/tpp-sittings/{sid}/cases/{case_other['id']}/decision", json={"decision": "pencabutan", "reasons": "x"})
     assert bad.status == 400  # a stage change is approved, rejected or deferred
     await json_of(await client.post(f"/api/tpp-sittings/{sid}/cases/{case_v['id']}/decision", json={"decision": "pencabutan", "reasons": "Tidak dapat dihubungi, alamat baru tidak dilaporkan."}))
-    assert (await json_of(await client.put("/api/office/settings", json={"tpp_quorum": 2}))) == {"min_report_minutes": 10, "tpp_quorum": 2, "reminder_full_text": False}
+    assert (await json_of(await client.put("/api/office/settings", json={"tpp_quorum": 2}))) == {**OFFICE_SETTINGS, "tpp_quorum": 2}
     undecided = await client.post(f"/api/tpp-sittings/{sid}/close")
     assert undecided.status == 409 and (await undecided.json())["error"] == "undecided-cases"
     await json_of(await client.post(f"/api/tpp-sittings/{sid}/cases/{case_other['id']}/decision", json={"decision": "disetujui", "reasons": "Wajib lapor terpenuhi."}))

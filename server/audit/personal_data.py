@@ -40,18 +40,15 @@ from server.db.casework import (
     Violation,
     ViolationStep,
 )
+from server.db.guidance import Assessment, CasePlan, GoalProgress, PlanGoal
 from server.db.models import (
-    Assessment,
-    CasePlan,
     Client,
-    GoalProgress,
     GuidanceSession,
     Kendala,
     Letter,
     MobileEvent,
     MobileInvitation,
     NotifyOutbox,
-    PlanGoal,
     PortalLink,
     ReminderMark,
     StaffSession,

@@ -1,5 +1,7 @@
 """The schema: ``models`` (offices, staff, clients, sessions, letters, the
-audit trail) and ``partners`` (partners, referrals, sentences, service hours),
-imported here so that whoever imports the schema has every table."""
+audit trail), ``partners`` (partners, referrals, sentences, service hours),
+``casework`` (violations, sidang TPP) and ``guidance`` (assessments, case
+plans, progress), imported here so that whoever imports the schema has every
+table."""
 
-from server.db import partners  # noqa: F401  (registers its tables on Base.metadata)
+from server.db import casework, guidance, partners  # noqa: F401  (register their tables on Base.metadata)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from server.db.models import Assessment, CasePlan, Client
+from server.db.guidance import Assessment, CasePlan
+from server.db.models import Client
 from server.domain.guidance.progress import GoalLine
 from server.domain.guidance.stages import current_stage, stages_of
 from server.web.serialize import iso

@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Assessment, Client, RiskCategory, Staff
+from server.db.guidance import Assessment
+from server.db.models import Client, RiskCategory, Staff
 from server.domain.errors import invalid
 from server.domain.guidance.settings import GuidanceSettings
 from server.domain.guidance.stages import current_stage

@@ -18,12 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.guidance import Assessment, CasePlan, PlanGoal
 from server.db.models import (
     Agreement,
-    Assessment,
-    CasePlan,
     Client,
-    PlanGoal,
     PlanStatus,
     Role,
     Staff,

@@ -17,9 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.guidance import CasePlan, GoalProgress
 from server.db.models import (
-    CasePlan,
-    GoalProgress,
     GoalRating,
     GuidanceSession,
     Staff,

@@ -19,9 +19,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.db.guidance import CasePlan, GoalProgress
 from server.db.models import (
-    CasePlan,
-    GoalProgress,
     GoalRating,
     GuidanceSession,
     SessionStatus,

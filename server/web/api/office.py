@@ -24,7 +24,12 @@ from server.domain.guidance.settings import (
     update_guidance,
 )
 from server.domain.outreach.wording import full_text_on, set_full_text
-from server.domain.record.rules import MIN_REPORT_MINUTES_RANGE, TPP_QUORUM_RANGE, rules_of, update_rules
+from server.domain.record.rules import (
+    MIN_REPORT_MINUTES_RANGE,
+    TPP_QUORUM_RANGE,
+    rules_of,
+    update_rules,
+)
 from server.keys import audit_key, db_key, settings_key
 from server.security.auth import current_staff
 from server.web.validation import Body, parse_body

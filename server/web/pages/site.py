@@ -10,10 +10,10 @@ holds at once), and refusals are a page in Bahasa Indonesia, not JSON."""
 from __future__ import annotations
 
 import hmac
-from datetime import date
 
 from aiohttp import web
 
+from server.db.ids import id_from_text
 from server.db.models import utcnow
 from server.domain.errors import DomainError
 from server.domain.partners import sentences as sentences_domain
@@ -21,7 +21,7 @@ from server.domain.partners import site_links
 from server.keys import audit_key, db_key, join_limiter_key, settings_key
 from server.security import auth, sitepass
 from server.security.proxy import client_address
-from server.web.dates import today
+from server.web.dates import day_from_text, today
 from server.web.errors import http_status
 from server.web.render import error_text, gettext_for, render
 
@@ -91,13 +91,16 @@ async def site_log_hours(request: web.Request) -> web.Response:
     if not hmac.compare_digest(str(raw.get("site_token", "")), sitepass.form_token(settings.secret_key, cookie)):
         return await _site_page(request, error=gettext_for(request)("site.err_form"), form=form, status=403)
     try:
-        client_id = int(form["client_id"])
-        day = date.fromisoformat(form["date"])
+        # The one id and date parsers: an id no row can have, a date outside 1900-2999, is the form's error.
+        client_id = id_from_text(form["client_id"])
+        day = day_from_text(form["date"], "date")
+        if client_id is None:
+            raise ValueError
         hours = float(form["hours"].replace(",", "."))
         task = " ".join(form["task"].split())
         if not task or not 0 < hours <= 24:
             raise ValueError
-    except ValueError:
+    except (ValueError, DomainError):
         return await _site_page(request, error=gettext_for(request)("site.err_invalid"), form=form, status=400)
     try:
         async with request.app[db_key]() as db:
