@@ -307,8 +307,6 @@ ROWS: list[Duty] = [
     Duty("metrics", "GET", "/metrics"),
     Duty("language", "GET", "/lang", "/lang?to=en"),
     Duty("static file", "GET", "/static", "/static/style.css"),
-    Duty("call code", "GET", "/static/v/{version}/{name}", "/static/v/{code_version}/join.js"),
-    Duty("service worker", "GET", "/sw.js"),
     Duty("open join link", "GET", "/j/{token}", "/j/{join_token}"),
     Duty("join page", "GET", "/join"),
     Duty("open personal link", "GET", "/k/{token}", "/k/{portal_token}"),
