@@ -518,8 +518,6 @@ EXPECT: dict[str, str] = {
     "metrics":                               "404 - | 404 - | 404 - | 404 - | 404 - | 404 - | 404 - | 404 -",
     "language":                              "ok | ok | ok | ok | ok | ok | ok | ok",
     "static file":                           "ok | ok | ok | ok | ok | ok | ok | ok",
-    "call code":                              "ok | ok | ok | ok | ok | ok | ok | ok",
-    "service worker":                         "ok | ok | ok | ok | ok | ok | ok | ok",
     "open join link":                        "ok | ok | ok | ok | ok | ok | ok | ok",
     "join page":                             "403 - | ok | 403 - | 403 - | 403 - | 403 - | 403 - | 403 -",
     "open personal link":                    "ok | ok | ok | ok | ok | ok | ok | ok",

@@ -2,7 +2,7 @@
 versions with their goals, and the progress rated at sessions
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 
 client.stage_plan holds the stages (awal, lanjutan, akhir: start and reporting
 interval each) of a client made with them; existing clients keep null, counted
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0015'
-down_revision = '0011'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """violations and their path, the three-misses alert's decisions, sidang TPP; a letter may be about no single client
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 
 Issue 21 (server/db/casework.py): a violation moves dicatat → teguran_1 →
 teguran_2 → bap → sidang_tpp → keputusan, each step a row; the PK's answer to
@@ -15,7 +15,7 @@ from alembic import op
 import server.db.models
 
 revision = '0016'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
