@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, time, timedelta
 from html import unescape
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +211,31 @@ async def test_only_an_admin_opens_the_settings_page(aiohttp_client, settings, o
         await login(http, username)
         resp = await http.get("/admin/settings", headers={"Accept": "application/json"})
         assert resp.status == 403, username
+
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "server" / "web" / "templates"
+# An attribute that runs script (onclick=, onsubmit=, …) or a javascript: link, an inline
+# <script> other than a JSON data block, and a style attribute: the pages' Content-
+# Security-Policy ("script-src 'self'; style-src 'self'", server/security/headers.py)
+# blocks each one, so a button wired that way does nothing in the browser.
+INLINE = {
+    "event handler": re.compile(r"<[^>]*\s(on[a-z]+)\s*=", re.I),
+    "javascript: URL": re.compile(r"""\b(?:href|src|action)\s*=\s*["']?\s*javascript:""", re.I),
+    "inline script": re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.I),
+    "style attribute": re.compile(r"<[^>]*\sstyle\s*=", re.I),
+}
+
+
+@pytest.mark.parametrize("template", sorted(str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*.html")))
+def test_no_template_holds_what_the_content_security_policy_blocks(template):
+    text = (TEMPLATES / template).read_text(encoding="utf-8")
+    found = {what: pattern.findall(text) for what, pattern in INLINE.items()}
+    assert not any(found.values()), {k: v for k, v in found.items() if v}
+
+
+def test_every_print_button_has_its_script():
+    # The "Cetak" buttons carry data-print; webclient/print.js wires them (no inline onclick).
+    printing = [p for p in TEMPLATES.rglob("*.html") if "data-print" in p.read_text(encoding="utf-8")]
+    assert {p.relative_to(TEMPLATES).as_posix() for p in printing} >= {"evaluation/page.html", "letters/letter.html", "tpp/risalah.html", "audit/report.html"}
+    for p in printing:
+        assert "filename='print.js'" in p.read_text(encoding="utf-8"), p

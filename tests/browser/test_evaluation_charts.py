@@ -33,6 +33,15 @@ async def sign_in(page, url: str, username: str, password: str) -> None:
     await page.wait_for_url(re.compile(r".*/(caseload|audit).*"))
 
 
+async def prints_on_cetak(page) -> int:
+    """Click the page's "Cetak" button with ``window.print`` counted instead of
+    opening the dialog: the times the button called it (none when the
+    Content-Security-Policy blocked an inline handler)."""
+    await page.evaluate("() => { window.__printed = 0; window.print = () => { window.__printed += 1; }; }")
+    await page.get_by_role("button", name="Cetak").click()
+    return await page.evaluate("() => window.__printed")
+
+
 async def test_the_evaluation_charts_render_read_on_a_phone_and_print(demo_office):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     kasie = demo_office.logins["kasie"]
@@ -55,6 +64,7 @@ async def test_the_evaluation_charts_render_read_on_a_phone_and_print(demo_offic
             assert max(heights) > 20, "the demo's sessions show as bars"
             assert await page.locator("#table-months tbody tr").count() == 6
             await page.screenshot(path=str(ARTIFACTS / "evaluation.png"), full_page=True)
+            assert await prints_on_cetak(page) == 1
 
             # Clicking a bar opens the sessions behind it.
             first = page.locator("#eval-sessions svg.chart a").first
@@ -103,6 +113,7 @@ async def test_a_letter_prints_with_its_qr_code_and_the_link_verifies(demo_offic
             qr_box = await qr.bounding_box()
             assert qr_box and qr_box["width"] > 60
             await page.screenshot(path=str(ARTIFACTS / "letter.png"), full_page=True)
+            assert await prints_on_cetak(page) == 1
 
             # Whoever holds the letter: a fresh browser with no account opens the QR code's link.
             stranger = await browser.new_context(locale="id-ID")
