@@ -81,8 +81,8 @@ from server.domain.documents.evaluation_figures import (
     previous_span,
 )
 from server.domain.fieldwork.mobile_events import is_over
-from server.domain.guidance.progress_figures import progress_figures
-from server.domain.partners.counts import referral_figures
+from server.domain.guidance.progress_figures import progress_figures, standing
+from server.domain.partners.counts import referral_figures, service_hours_figures
 from server.domain.record.ledger import Ledger, reporting_reason, stage_starts
 from server.domain.record.rules import office_rules
 from server.domain.record.session_digest import (
@@ -100,6 +100,7 @@ from server.domain.record.session_digest import (
     mode_of,
     status_of,
 )
+from server.domain.violations.counts import tpp_figures, violation_figures
 
 # --- the computation -------------------------------------------------------------
 
@@ -465,11 +466,19 @@ async def evaluate(db: AsyncSession, staff: Staff, f: EvaluationFilter, tz: str,
             hidden,
         ))
 
-    # referrals made in the range by the clients it is about, by partner and result
+    # The casework of the clients the range is about, each figure as it stood on the
+    # day counted to (rows and steps dated after ``range_end_utc`` are not seen):
+    # referrals made in the range by partner, kind and result; violations of the range by
+    # kind and state; the sittings of the TPP and their decisions; community-service hours.
+    ranged_ids = {c.id for c in ranged}
     range_start_utc = datetime.combine(f.date_from, time(0), ZoneInfo(tz))
-    referrals = await referral_figures(db, {c.id for c in ranged}, range_start_utc, range_end_utc)
-    # goals rated at sessions over the range, by need, stage and mode (an observation, not a cause)
-    progress = await progress_figures(db, ranged, f.date_from, as_of, tz)
+    referrals = await referral_figures(db, ranged_ids, range_start_utc, range_end_utc)
+    violations = await violation_figures(db, staff.office_id, ranged_ids, f.date_from, as_of, range_end_utc)
+    tpp = await tpp_figures(db, staff.office_id, ranged_ids, f.date_from, as_of, range_end_utc)
+    service_hours = await service_hours_figures(db, ranged_ids, f.date_from, as_of, range_end_utc)
+    # goals rated at sessions over the range, by need, stage and mode (an observation, not a cause),
+    # and where the clients stand: latest risk category, case plans
+    progress = {**(await progress_figures(db, ranged, f.date_from, as_of, tz)).as_dict(), **await standing(db, ranged_ids, as_of, range_end_utc)}
 
     return Evaluation(f.date_from, f.date_to, as_of, current, areas_out, list(officers.values()), strategies, headline(current), headline(previous),
-                      referrals=referrals, progress=progress.as_dict())
+                      referrals=referrals, progress=progress, violations=violations, tpp=tpp, service_hours=service_hours)

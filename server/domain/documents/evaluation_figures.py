@@ -246,8 +246,14 @@ class Evaluation:
     previous: Headline
     # Referrals made in the range, by partner and result (server/domain/partners/counts.py).
     referrals: dict[str, Any] = field(default_factory=dict)
-    # The ratings of goals at sessions (server/domain/guidance/progress_figures.py), as its ``as_dict``.
+    # The ratings of goals at sessions and where the clients stand (risk, case plans):
+    # server/domain/guidance/progress_figures.py.
     progress: dict[str, Any] | None = None
+    # Violations by kind and state, sittings of the TPP and their decisions
+    # (server/domain/violations/counts.py); community-service hours (server/domain/partners/counts.py).
+    violations: dict[str, Any] = field(default_factory=dict)
+    tpp: dict[str, Any] = field(default_factory=dict)
+    service_hours: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -262,6 +268,9 @@ class Evaluation:
             "previous": self.previous.as_dict(),
             "referrals": self.referrals,
             "progress": self.progress,
+            "violations": self.violations,
+            "tpp": self.tpp,
+            "service_hours": self.service_hours,
         }
 
 

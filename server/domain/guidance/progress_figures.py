@@ -6,6 +6,12 @@ goals moved after video, office, home-visit, mobile and phone sessions).
 An observation, not a cause: a goal rated ``maju`` after a home visit says what
 the PK saw then, not that the visit moved it. Each rating is counted once in
 each of the three tables, so the three add up to the same totals.
+
+Beside the ratings, where the clients stand on the evaluation's day
+(``standing``): each client's risk category from their latest assessment made
+by then (``none`` for a client not yet assessed), and how many have a case plan
+(a version written by then) and how many a countersigned one (approved by
+then). Both count the clients the range is about, once each.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.guidance import CasePlan, GoalProgress
+from server.db.guidance import Assessment, CasePlan, GoalProgress
 from server.db.models import (
     GoalRating,
     GuidanceSession,
+    PlanStatus,
+    RiskCategory,
     SessionStatus,
 )
 from server.domain.guidance.stages import current_stage
@@ -90,3 +98,34 @@ async def progress_figures(db: AsyncSession, clients: Iterable[Any], date_from: 
             stage = current_stage(by_id[client_id], moment.astimezone(zone).date())
             out.add(needs.get(goal_id, "?"), stage.stage if stage else NO_STAGE, mode.value, rating.value)
     return out
+
+
+NOT_ASSESSED = "none"
+RISKS = (*(c.value for c in RiskCategory), NOT_ASSESSED)
+
+
+async def standing(db: AsyncSession, client_ids: Iterable[int], as_of: date, end: datetime) -> dict[str, Any]:
+    """``{"risk": {rendah, sedang, tinggi, none}, "plans": {"clients", "with_plan", "countersigned"}}``
+    as of ``as_of`` (assessments dated by it and entered before ``end``, plan versions before ``end``)."""
+    ids = sorted(set(client_ids))
+    latest: dict[int, tuple] = {}  # client → (date, id, category)
+    with_plan: set[int] = set()
+    countersigned: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = await db.execute(select(Assessment.client_id, Assessment.assessed_on, Assessment.id, Assessment.category)
+                                .where(Assessment.client_id.in_(chunk), Assessment.assessed_on <= as_of, Assessment.created_at < end))
+        for client_id, day, row_id, category in rows:
+            # The latest as the record orders them: by date, then as entered.
+            if client_id not in latest or (day, row_id) > latest[client_id][:2]:
+                latest[client_id] = (day, row_id, getattr(category, "value", category))
+        plans = await db.execute(select(CasePlan.client_id, CasePlan.status, CasePlan.approved_at)
+                                 .where(CasePlan.client_id.in_(chunk), CasePlan.created_at < end))
+        for client_id, status, approved_at in plans:
+            with_plan.add(client_id)
+            if status == PlanStatus.approved and approved_at is not None and approved_at < end:
+                countersigned.add(client_id)
+    risk = dict.fromkeys(RISKS, 0)
+    for client_id in ids:
+        risk[latest[client_id][2] if client_id in latest else NOT_ASSESSED] += 1
+    return {"risk": risk, "plans": {"clients": len(ids), "with_plan": len(with_plan), "countersigned": len(countersigned)}}

@@ -21,6 +21,8 @@ from server.domain.documents.evaluation_figures import (
     month_span,
 )
 from server.domain.documents.reports import month_first
+from server.domain.guidance.progress_figures import RATINGS
+from server.domain.partners.counts import RESULTS
 from server.domain.record.ledger import PERIOD_STATUSES
 from server.keys import audit_key, catalogue_key, db_key, settings_key
 from server.security.auth import current_staff
@@ -29,7 +31,7 @@ from server.web.dates import today
 
 routes = web.RouteTableDef()
 
-TABLES = ("months", "areas", "officers", "strategies")
+TABLES = ("months", "areas", "officers", "strategies", "progress", "referrals", "casework")
 
 
 class EvaluationQuery(BaseModel):
@@ -44,7 +46,7 @@ class EvaluationQuery(BaseModel):
     kecamatan: str | None = Field(default=None, max_length=100)
     kelurahan: str | None = Field(default=None, max_length=100)
     format: Literal["json", "csv"] = "json"
-    table: Literal["months", "areas", "officers", "strategies"] = "months"
+    table: Literal["months", "areas", "officers", "strategies", "progress", "referrals", "casework"] = "months"
     lang: Literal["id", "en"] | None = None
 
     def filter(self, today: date) -> EvaluationFilter:
@@ -88,8 +90,56 @@ def table_rows(ev: Evaluation, table: str) -> tuple[list[str], list[list[Any]]]:
         return header, [[o.officer_id, o.name, o.caseload, o.sessions_held, "" if o.median_duration_seconds is None else o.median_duration_seconds,
                          o.sessions_without_notes, o.open_kendala, "" if o.kendala_waiting_days_max is None else o.kendala_waiting_days_max,
                          o.clients_overdue] for o in ev.officers]
+    if table == "progress":
+        return progress_rows(ev)
+    if table == "referrals":
+        header = ["partner_id", "partner", "partner_kind", "total", *RESULTS]
+        return header, [[p["partner_id"], p["name"], p["kind"], p["total"], *(p["by_result"][r] for r in RESULTS)] for p in ev.referrals["by_partner"]]
+    if table == "casework":
+        return casework_rows(ev)
     header = ["mode", "clients", "rate_before", "rate_after"]
     return header, [[s.mode, s.clients, "" if s.rate_before is None else s.rate_before, "" if s.rate_after is None else s.rate_after] for s in ev.strategies]
+
+
+def progress_rows(ev: Evaluation) -> tuple[list[str], list[list[Any]]]:
+    """The progress of the range (issue 20), one row per need, stage, mode and the
+    total with its ratings; then where the clients stand: one row per risk category
+    and for the case plans, with their number of clients."""
+    progress = ev.progress or {}
+    header = ["group", "key", *RATINGS, "ratings", "moved_share", "clients"]
+    rows: list[list[Any]] = []
+    for group, table in (("need", "by_need"), ("stage", "by_stage"), ("mode", "by_mode")):
+        for key, row in progress.get(table, {}).items():
+            rows.append([group, key, *(row[r] for r in RATINGS), row["ratings"], "" if row["moved_share"] is None else row["moved_share"], ""])
+    total = progress.get("total")
+    if total:
+        rows.append(["total", "", *(total[r] for r in RATINGS), total["ratings"], "" if total["moved_share"] is None else total["moved_share"], ""])
+    blank = [""] * (len(RATINGS) + 2)
+    rows += [["risk", key, *blank, n] for key, n in progress.get("risk", {}).items()]
+    rows += [["plan", key, *blank, n] for key, n in progress.get("plans", {}).items()]
+    return header, rows
+
+
+def casework_rows(ev: Evaluation) -> tuple[list[str], list[list[Any]]]:
+    """Violations by kind and state, the sittings of the TPP and their decisions,
+    community-service hours (issue 21): one figure a row, ``section``, ``key``, ``count``."""
+    v, tpp, hours = ev.violations, ev.tpp, ev.service_hours
+    rows: list[list[Any]] = [["violations", "total", v.get("total", 0)]]
+    rows += [["violation_kind", k, n] for k, n in v.get("by_kind", {}).items()]
+    rows += [["violation_state", k, n] for k, n in v.get("by_state", {}).items()]
+    rows += [["tpp", k, tpp[k]] for k in ("held", "open", "cases") if k in tpp]
+    rows += [["tpp_decision", k, n] for k, n in tpp.get("decisions", {}).items()]
+    rows += [["tpp_other_decision", k, n] for k, n in tpp.get("other_decisions", {}).items()]
+    rows += [["service_hours", k, n] for k, n in hours.items()]
+    return ["section", "key", "count"], rows
+
+
+# How the codes of the progress, referrals and casework tables read with lang=id:
+# the catalogue prefix per group or section ("" for a need, which is the office's own word).
+KEY_PREFIX = {"stage": "stage.", "mode": "mode.", "risk": "risk.", "plan": "evalcsv.plan_", "violations": "eval.violations_",
+              "violation_kind": "violation.kind.", "violation_state": "violation.state.", "tpp": "eval.tpp_",
+              "tpp_decision": "violation.decision.", "tpp_other_decision": "tpp.other_decision.", "service_hours": "eval.hours_"}
+NONE_KEYS = {"stage": "eval.progress_no_stage", "risk": "eval.risk_none"}
 
 
 def eval_column_title(catalogue, lang: str, column: str) -> str:
@@ -107,6 +157,14 @@ def eval_column_title(catalogue, lang: str, column: str) -> str:
     return column
 
 
+def named_key(name, group: str, key: str) -> str:
+    if not key:
+        return key
+    if key == "none" and group in NONE_KEYS:
+        return name("", NONE_KEYS[group])
+    return name(KEY_PREFIX.get(group, ""), key)
+
+
 def csv_response(request: web.Request, ev: Evaluation, table: str, lang: str | None) -> web.Response:
     """UTF-8 with a BOM and CRLF, text cells guarded against formulas: as the audit export."""
     header, rows = table_rows(ev, table)
@@ -116,6 +174,10 @@ def csv_response(request: web.Request, ev: Evaluation, table: str, lang: str | N
         name = code_namer(request, lang)
         if name is not None and table == "strategies":  # the mode, in words as on the page (lang=id only)
             rows = [[name("mode.", row[0]), *row[1:]] for row in rows]
+        if name is not None and table in ("progress", "casework"):  # the group and its key in words
+            rows = [[name("evalcsv.group.", row[0]), named_key(name, row[0], row[1]), *row[2:]] for row in rows]
+        if name is not None and table == "referrals":
+            rows = [[*row[:2], name("partner.kind.", row[2]), *row[3:]] for row in rows]
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer, lineterminator="\r\n")
