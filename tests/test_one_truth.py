@@ -4,13 +4,17 @@ head of office found them. Through the real app, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import csv
+import io
+from collections import Counter
+from datetime import date, timedelta
 
+import aiohttp
 import pytest
 
 from server.db.models import Outcome, SessionMode
 from tests.audit_support import add_session, audit_entries
-from tests.clock import office_date, office_today, utc_now
+from tests.clock import OFFICE_TZ, office_date, office_today, utc_now
 
 pytestmark = pytest.mark.clock
 
@@ -101,3 +105,105 @@ async def test_the_officers_mode_columns_add_up_to_the_sessions_held(client, off
     cells = [int(chunk.split(">", 1)[1].split("<", 1)[0]) for chunk in row.split('data-mode="')[1:]]
     held = int(row.split("data-label=", 2)[2].split(">", 1)[1].split("<", 1)[0])
     assert len(cells) == len(SessionMode) and sum(cells) == held == 4
+
+
+async def ok(resp, status: int = 200) -> dict:
+    body = await resp.json()
+    assert resp.status == status, body
+    return body
+
+
+async def test_the_evaluations_casework_is_what_the_clients_records_show(client, aiohttp_client, office, sign_in):
+    """Issues 20 and 21 in the evaluation: the violations by kind and state, the
+    sittings of the TPP and their decisions, referrals, community-service hours,
+    the latest risk category, case plans and goal ratings count exactly what the
+    clients' own records and lists show, for the Kasie and for each PK's caseload;
+    and a range over before any of it was entered counts none of it."""
+    async def browser(username):
+        http = await aiohttp_client(client.server, cookie_jar=aiohttp.CookieJar(unsafe=True))
+        await sign_in(http, username)
+        return http
+
+    kasie, pk1, pk2 = await browser("kasie"), await browser("pk1"), await browser("pk2")
+    c1, c2 = office.clients["c1"].id, office.clients["c2"].id
+    today = office_today()
+    wib = lambda moment: moment.astimezone(OFFICE_TZ).isoformat(timespec="seconds")  # noqa: E731
+
+    # Klien c1: assessed (sedang), a countersigned plan, two sessions rating its goal; c2 never assessed.
+    await ok(await pk1.post(f"/api/clients/{c1}/assessments", json={"date": today.isoformat(), "instrument": "rri", "category": "sedang", "needs": ["pekerjaan"]}), 201)
+    plan = await ok(await pk1.put(f"/api/clients/{c1}/plan", json={"goals": [{"need": "pekerjaan", "text": "Bekerja tetap", "steps": []}], "agreement": "setuju"}), 201)
+    await ok(await kasie.post(f"/api/clients/{c1}/plan/approve", json={}))
+    goal = plan["goals"][0]["id"]
+    for hours, mode, rating in ((3, "office", "maju"), (2, "phone", "tercapai")):
+        await ok(await pk1.post("/api/sessions", json={"client_id": c1, "mode": mode, "scheduled_at": wib(utc_now() - timedelta(hours=hours)), "outcome": "attended",
+                                                       "duration_minutes": 30, "progress": [{"goal_id": goal, "rating": rating}]}), 201)
+    # Violations: c1's walks to a sitting; c2's stays recorded. The sitting decides c1's and a stage change of c2's, and closes.
+    v1 = await ok(await pk1.post(f"/api/clients/{c1}/violations", json={"kind": "pindah_alamat", "date": today.isoformat(), "what_happened": "Pindah tanpa izin.",
+                                                                      "evidence": "reported"}), 201)
+    for to in ("teguran_1", "teguran_2", "bap", "sidang_tpp"):
+        await ok(await pk1.post(f"/api/violations/{v1['id']}/steps", json={"to": to}))
+    await ok(await pk2.post(f"/api/clients/{c2}/violations", json={"kind": "tidak_wajib_lapor", "date": today.isoformat(), "what_happened": "Tidak datang.",
+                                                                 "evidence": "reported"}), 201)
+    members = [office.staff[u].id for u in ("kasie", "pk1", "pk2")]
+    sitting = await ok(await kasie.post("/api/tpp-sittings", json={"date": today.isoformat(), "member_ids": members, "agenda": [
+        {"violation_id": v1["id"]}, {"client_id": c2, "kind": "perubahan_tahap", "subject": "Usul tahap lanjutan."}]}), 201)
+    for case, decision in zip(sitting["cases"], ("pencabutan", "disetujui")):
+        await ok(await kasie.post(f"/api/tpp-sittings/{sitting['id']}/cases/{case['id']}/decision", json={"decision": decision, "reasons": "Sesuai laporan PK."}))
+    await ok(await kasie.post(f"/api/tpp-sittings/{sitting['id']}/close"))
+    # A referral of c2, accepted; c1's community service: 10 hours ordered, 4 approved, 2 waiting.
+    blk = await ok(await kasie.post("/api/partners", json={"name": "BLK Cakung", "kind": "blk_lpk"}), 201)
+    site = await ok(await kasie.post("/api/partners", json={"name": "Masjid Al-Ikhlas", "kind": "tempat_kerja_sosial"}), 201)
+    referral = await ok(await pk2.post(f"/api/clients/{c2}/referrals", json={"partner_id": blk["id"], "purpose": "Pelatihan las"}), 201)
+    await ok(await pk2.post(f"/api/referrals/{referral['id']}/steps", json={"to": "diterima"}))
+    await ok(await pk1.put(f"/api/clients/{c1}/sentence", json={"kind": "pidana_kerja_sosial", "hours_ordered": 10, "placement": site["id"]}))
+    first = await ok(await pk1.post(f"/api/clients/{c1}/service-hours", json={"date": (today - timedelta(days=1)).isoformat(), "hours": 4, "task": "Menyapu"}), 201)
+    await ok(await pk1.post(f"/api/service-hours/{first['id']}/approve", json={}))
+    await ok(await pk1.post(f"/api/clients/{c1}/service-hours", json={"date": today.isoformat(), "hours": 2, "task": "Mengecat"}), 201)
+
+    # The range: the month of 40 days ago to this one, so that yesterday and the sessions' hours fall in it.
+    span = f"from={(today - timedelta(days=40)).strftime('%Y-%m')}&to={today.strftime('%Y-%m')}"
+    for http, keys in ((kasie, (c1, c2)), (pk1, (c1,)), (pk2, (c2,))):
+        ev = await ok(await http.get(f"/api/reports/evaluation?{span}"))
+        first_day, as_of = date.fromisoformat(ev["from"] + "-01"), ev["as_of"]
+        records = [await record_of(http, cid) for cid in keys]
+        violations = [v for r in records for v in r["violations"] if first_day.isoformat() <= v["date"] <= as_of]
+        assert ev["violations"]["total"] == len(violations) == sum(ev["violations"]["by_kind"].values()) == sum(ev["violations"]["by_state"].values())
+        assert {k: n for k, n in ev["violations"]["by_kind"].items() if n} == dict(Counter(v["kind"] for v in violations))
+        assert {k: n for k, n in ev["violations"]["by_state"].items() if n} == dict(Counter(v["state"] for v in violations))
+        decisions = [d for r in records for d in r["tpp_decisions"] if first_day.isoformat() <= d["date"] <= as_of]
+        tpp = ev["tpp"]
+        assert tpp["held"] == len({d["sitting_id"] for d in decisions}) == 1 and tpp["open"] == 0
+        assert {k: n for k, n in tpp["decisions"].items() if n} == dict(Counter(d["decision"] for d in decisions if d["violation_id"]))
+        assert {k: n for k, n in tpp["other_decisions"].items() if n} == dict(Counter(d["decision"] for d in decisions if not d["violation_id"]))
+        hours = [r["service_hours"] for r in records if r["service_hours"]]
+        for figure in ("ordered", "approved", "pending", "balance"):
+            assert ev["service_hours"][figure] == sum(h[figure] for h in hours), figure
+        assert ev["service_hours"]["clients"] == len(hours)
+        assert {k: n for k, n in ev["progress"]["risk"].items() if n} == dict(Counter(r["assessment"]["category"] if r["assessment"] else "none" for r in records))
+        assert ev["progress"]["plans"] == {"clients": len(records), "with_plan": sum(1 for r in records if r["plan"]),
+                                           "countersigned": sum(1 for r in records if r["plan"] and r["plan"]["status"] == "approved")}
+        rated = Counter(x["rating"] for r in records for g in r["goals"] for x in g["ratings"] if first_day.isoformat() <= x["at"][:10] <= as_of)
+        assert {k: ev["progress"]["total"][k] for k in rated} == dict(rated) and ev["progress"]["total"]["ratings"] == sum(rated.values())
+        lists = [x for cid in keys for x in (await ok(await http.get(f"/api/clients/{cid}/referrals")))["referrals"]]
+        assert {k: v["total"] for k, v in ev["referrals"]["by_kind"].items()} == dict(Counter(x["partner"]["kind"] for x in lists))
+        # The casework CSV holds the JSON's figures, row for row.
+        raw = await (await http.get(f"/api/reports/evaluation?{span}&format=csv&table=casework")).read()
+        rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+        assert rows[0] == ["section", "key", "count"]
+        cells = {(s, k): c for s, k, c in rows[1:]}
+        assert cells[("violations", "total")] == str(ev["violations"]["total"]) and cells[("tpp", "held")] == str(tpp["held"])
+        assert all(cells[("violation_state", k)] == str(n) for k, n in ev["violations"]["by_state"].items())
+        assert all(cells[("service_hours", k)] == str(n) for k, n in ev["service_hours"].items())
+    # The Kasie's office as a whole: what was made above.
+    ev = await ok(await kasie.get(f"/api/reports/evaluation?{span}"))
+    assert ev["service_hours"] == {"clients": 1, "ordered": 10, "approved": 4, "pending": 2, "balance": 6, "complete": 0, "approved_in_range": 4}
+    assert ev["violations"]["by_state"]["sidang_tpp"] == 1 and ev["violations"]["by_state"]["dicatat"] == 1
+    assert ev["progress"]["risk"] == {"rendah": 0, "sedang": 1, "tinggi": 0, "none": 1}
+
+    # Counted as of a day before any of it was entered (the month before last): none of it.
+    before = (today.replace(day=1) - timedelta(days=1)).replace(day=1) - timedelta(days=1)
+    past = await ok(await kasie.get(f"/api/reports/evaluation?from={before.strftime('%Y-%m')}&to={before.strftime('%Y-%m')}"))
+    assert past["as_of"] == before.isoformat()
+    assert past["violations"]["total"] == 0 and past["tpp"]["held"] == 0 and past["referrals"]["total"] == 0
+    assert past["service_hours"]["approved"] == 0 and past["service_hours"]["pending"] == 0
+    assert past["progress"]["plans"]["with_plan"] == 0 and past["progress"]["risk"]["sedang"] == 0
