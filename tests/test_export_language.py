@@ -17,7 +17,7 @@ from html import unescape
 from server.db.models import MET_WITH, TOPICS, Evidence, GuidanceSession, Outcome, SessionMode, SessionStatus
 from server.web.api.audit import CSV_COLUMNS
 from server.web.i18n import CATALOGUE_DIR
-from tests.clock import utc_now
+from tests.clock import OFFICE_TZ, utc_now
 from tests.foundation import database
 
 ID = json.loads((CATALOGUE_DIR / "id.json").read_text(encoding="utf-8"))
@@ -166,3 +166,31 @@ async def export_evaluation(http, table: str, lang: str) -> tuple[list[str], lis
     assert resp.status == 200
     rows = list(csv.reader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
     return rows[0], rows[1:]
+
+
+async def test_the_progress_referrals_and_casework_csv_read_in_indonesian_and_keep_codes_for_programs(client, office, sign_in, database_url):
+    """Issues 20 and 21: the evaluation's progress (ratings, risk, case plans),
+    referrals and casework (violations, sittings, hours) as CSV; with lang=id every
+    title and every code in words, with lang=en the codes programs read."""
+    await sign_in(client, "kasie")
+    c1 = office.clients["c1"].id
+    assert (await client.post(f"/api/clients/{c1}/violations", json={"kind": "pindah_alamat", "date": utc_now().astimezone(OFFICE_TZ).date().isoformat(),
+                                                                    "what_happened": "Pindah.", "evidence": "reported"})).status == 201
+    partner = await (await client.post("/api/partners", json={"name": "BLK Cakung", "kind": "blk_lpk"})).json()
+    assert (await client.post(f"/api/clients/{c1}/referrals", json={"partner_id": partner["id"], "purpose": "Pelatihan"})).status == 201
+    codes = {"need", "stage", "mode", "risk", "plan", "violation_kind", "violation_state", "tpp_decision", "service_hours", "sedang", "none", "with_plan",
+             "pindah_alamat", "dicatat", "pencabutan", "approved_in_range", "blk_lpk", "dirujuk"}
+    for table in ("progress", "referrals", "casework"):
+        header, rows = await export_evaluation(client, table, "id")
+        assert rows and not [h for h in header if "_" in h or h.isascii() and h.islower()], (table, header)
+        assert not {cell for row in rows for cell in row[:3]} & codes, (table, rows)
+        en_header, en_rows = await export_evaluation(client, table, "en")
+        assert len(en_rows) == len(rows) and en_header != header
+    _header, rows = await export_evaluation(client, "casework", "id")
+    assert [ID["evalcsv.group.violation_kind"], ID["violation.kind.pindah_alamat"], "1"] in rows
+    _header, rows = await export_evaluation(client, "progress", "id")
+    assert [ID["evalcsv.group.risk"], ID["eval.risk_none"], "", "", "", "", "", "", "2"] in rows  # two clients, neither assessed
+    _header, rows = await export_evaluation(client, "referrals", "id")
+    assert rows == [[str(partner["id"]), "BLK Cakung", ID["partner.kind.blk_lpk"], "1", "1", "0", "0", "0", "0", "0", "0"]]
+    _header, rows = await export_evaluation(client, "casework", "en")
+    assert ["violation_kind", "pindah_alamat", "1"] in rows  # codes, for programs
