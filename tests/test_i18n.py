@@ -43,8 +43,10 @@ from server.db.partners import (
     SentenceKind,
 )
 from server.domain.documents.letters import SIGNER_TITLES
+from server.domain.partners.counts import HOURS_FIGURES
 from server.domain.record.ledger import PERIOD_STATUSES, REPORTING_REASONS, STATE_ORDER
 from server.domain.violations.sittings import CASE_KINDS, OTHER_DECISIONS
+from server.web.api.evaluation import KEY_PREFIX, NONE_KEYS
 from server.web.i18n import CATALOGUE_DIR
 from server.web.pages.admin import SETTING_KEYS
 from server.web.pages.join_link import _STATUS as JOIN_REFUSALS
@@ -102,10 +104,15 @@ DYNAMIC_PREFIXES = {
     "portal.rating.": [r.value for r in GoalRating],
     "guidance.due.": ["none", "due", "ok"],
     "console.question.": ["open", "closed", "reflective"],
+    "eval.tpp_": ["held", "open", "cases"],
+    "eval.hours_": list(HOURS_FIGURES),
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS,
-                  "site.err_form", "site.err_invalid"]
+                  "site.err_form", "site.err_invalid",
+                  # The evaluation CSV's groups and the keys it names in words (server/web/api/evaluation.py).
+                  *(f"evalcsv.group.{g}" for g in (*KEY_PREFIX, "need", "total")), *NONE_KEYS.values(),
+                  *(f"evalcsv.plan_{k}" for k in ("clients", "with_plan", "countersigned")), "eval.violations_total"]
 
 LITERAL = re.compile(r"""\bt\(\s*(["'])([A-Za-z0-9_.\-]+)\1\s*[,)]""")
 BUILT = re.compile(r"""\bt\(\s*(["'])([A-Za-z0-9_.\-]+)\1\s*~""")

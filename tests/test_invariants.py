@@ -16,7 +16,8 @@ each other, never each against its own expectation:
   for a client with stages, follow each stage's interval;
 - the caseload, the audit's clients and the client's page show the same figures;
 - the evaluation over the whole history adds up to the records, and its areas
-  and PKs add up to its headline;
+  and PKs add up to its headline; each client of the range has one risk
+  category, and each violation and referral is counted once by each of its tables;
 - the audit log's CSV rows are its JSON rows;
 - a letter prints the record's figures, and a summons is issued only to the overdue;
 - a mobile-counseling day has no absentees before it is over, and its walk-ins are
@@ -337,6 +338,15 @@ async def check_views(office: Office, earliest: date) -> None:
     # Goal ratings: each counted once by need, by stage and by mode.
     for table in ("by_need", "by_stage", "by_mode"):
         assert sum(row["ratings"] for row in ev["progress"][table].values()) == ev["progress"]["total"]["ratings"], ev["progress"]
+    # Where the clients stand: each client of the range has one latest risk category (or none), as the areas count them.
+    clients_in_range = sum(a["clients"] for a in ev["areas"])
+    assert sum(ev["progress"]["risk"].values()) == ev["progress"]["plans"]["clients"] == clients_in_range
+    assert ev["progress"]["plans"]["countersigned"] <= ev["progress"]["plans"]["with_plan"] <= clients_in_range
+    # Casework: each violation once by kind and once by state; each referral once by partner and by kind.
+    v = ev["violations"]
+    assert sum(v["by_kind"].values()) == sum(v["by_state"].values()) == v["total"]
+    assert sum(ev["referrals"]["by_partner"][i]["total"] for i in range(len(ev["referrals"]["by_partner"]))) == ev["referrals"]["total"]
+    assert sum(k["total"] for k in ev["referrals"]["by_kind"].values()) == ev["referrals"]["total"]
 
     # The audit log: its CSV rows are its JSON rows.
     log = (await (await kasie.get("/api/audit/sessions?per_page=200&sort=scheduled_at")).json())["sessions"]
@@ -458,3 +468,5 @@ async def test_the_evaluations_referral_counts_add_up_to_the_referral_lists(clie
         listed = Counter(r["outcome"] or r["status"] for r in lists)
         assert {k: v for k, v in counted["by_result"].items() if v} == dict(listed)
         assert {p["partner_id"]: p["total"] for p in counted["by_partner"]} == dict(Counter(r["partner"]["id"] for r in lists))
+        assert {k: v["total"] for k, v in counted["by_kind"].items()} == dict(Counter(r["partner"]["kind"] for r in lists))
+        assert all(sum(v["by_result"].values()) == v["total"] for v in counted["by_kind"].values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from datetime import date, timedelta
 
@@ -127,7 +128,9 @@ async def test_the_evaluations_casework_is_what_the_clients_records_show(client,
     kasie, pk1, pk2 = await browser("kasie"), await browser("pk1"), await browser("pk2")
     c1, c2 = office.clients["c1"].id, office.clients["c2"].id
     today = office_today()
-    wib = lambda moment: moment.astimezone(OFFICE_TZ).isoformat(timespec="seconds")  # noqa: E731
+
+    def wib(moment) -> str:
+        return moment.astimezone(OFFICE_TZ).isoformat(timespec="seconds")
 
     # Klien c1: assessed (sedang), a countersigned plan, two sessions rating its goal; c2 never assessed.
     await ok(await pk1.post(f"/api/clients/{c1}/assessments", json={"date": today.isoformat(), "instrument": "rri", "category": "sedang", "needs": ["pekerjaan"]}), 201)
@@ -199,6 +202,13 @@ async def test_the_evaluations_casework_is_what_the_clients_records_show(client,
     assert ev["service_hours"] == {"clients": 1, "ordered": 10, "approved": 4, "pending": 2, "balance": 6, "complete": 0, "approved_in_range": 4}
     assert ev["violations"]["by_state"]["sidang_tpp"] == 1 and ev["violations"]["by_state"]["dicatat"] == 1
     assert ev["progress"]["risk"] == {"rendah": 0, "sedang": 1, "tinggi": 0, "none": 1}
+    # The page shows the API's figures.
+    html = await (await kasie.get(f"/evaluation?{span}")).text()
+    shown = dict(re.findall(r'<dd data-(?:tpp|hours|plan|decision)="(\w+)">([^<]*)<', html))
+    assert (shown["held"], shown["pencabutan"], shown["disetujui"], shown["approved"], shown["pending"], shown["ordered"], shown["with_plan"]) == (
+        "1", "1", "1", "4", "2", "10", "1")
+    assert re.findall(r'<td data-risk="(\w+)">(\d+)<', html) == [("rendah", "0"), ("sedang", "1"), ("tinggi", "0"), ("none", "1")]
+    assert re.findall(r'<td data-state="(\w+)">(\d+)<', html) == [(k, str(n)) for k, n in ev["violations"]["by_state"].items()]
 
     # Counted as of a day before any of it was entered (the month before last): none of it.
     before = (today.replace(day=1) - timedelta(days=1)).replace(day=1) - timedelta(days=1)

@@ -219,10 +219,10 @@ TEMPLATES = Path(__file__).resolve().parents[1] / "server" / "web" / "templates"
 # Security-Policy ("script-src 'self'; style-src 'self'", server/security/headers.py)
 # blocks each one, so a button wired that way does nothing in the browser.
 INLINE = {
-    "event handler": re.compile(r"<[^>]*\s(on[a-z]+)\s*=", re.I),
-    "javascript: URL": re.compile(r"""\b(?:href|src|action)\s*=\s*["']?\s*javascript:""", re.I),
-    "inline script": re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.I),
-    "style attribute": re.compile(r"<[^>]*\sstyle\s*=", re.I),
+    "event handler": re.compile(r"<[^>]*\s(on[a-z]+)\s*=", re.IGNORECASE),
+    "javascript: URL": re.compile(r"""\b(?:href|src|action)\s*=\s*["']?\s*javascript:""", re.IGNORECASE),
+    "inline script": re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.IGNORECASE),
+    "style attribute": re.compile(r"<[^>]*\sstyle\s*=", re.IGNORECASE),
 }
 
 

@@ -42,6 +42,7 @@ from server.domain.partners.sentences import hours_of
 
 RESULTS = ("dirujuk", "diterima", "berjalan", "ditolak", *(o.value for o in ReferralOutcome))
 KINDS = tuple(k.value for k in PartnerKind)
+HOURS_FIGURES = ("clients", "ordered", "approved", "pending", "balance", "complete", "approved_in_range")
 CHUNK = 500
 
 
