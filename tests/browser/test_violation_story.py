@@ -108,6 +108,10 @@ async def test_three_missed_periods_go_from_the_alert_to_a_decided_sitting(brows
     await expect(kasie.locator("#risalah-cases")).to_contain_text("Tiga kali tidak lapor")
     await expect(kasie.locator("#risalah-members")).to_contain_text("Dewi Lestari, S.Psi.")
     await kasie.screenshot(path=artifacts / "risalah-tpp.png", full_page=True)
+    # "Cetak" prints (print.js: the CSP runs no inline onclick); window.print counted, not opened.
+    await kasie.evaluate("() => { window.__printed = 0; window.print = () => { window.__printed += 1; }; }")
+    await kasie.get_by_role("button", name="Cetak").click()
+    assert await kasie.evaluate("() => window.__printed") == 1
     verify = await kasie.locator("article.surat p.muted").last.text_content()
     public = await (await browser.new_context()).new_page()
     await public.goto(verify.strip())
@@ -123,3 +127,12 @@ async def test_three_missed_periods_go_from_the_alert_to_a_decided_sitting(brows
     # Newest first: the two notifications of the sitting's close, then the path's own letters.
     await expect(letters).to_have_text([re.compile(p) for p in ("Pemberitahuan Pencabutan kepada Kejaksaan Negeri", "Pemberitahuan Pencabutan kepada Kanwil",
                                                                  "Berita Acara Pemeriksaan", "Surat Teguran II", "Surat Teguran I ")])
+
+    # --- the evaluation: the Kasie counts the violation at its keputusan and the sitting's decision ---
+    await kasie.goto("/evaluation")
+    row = kasie.locator('#table-violations tr[data-kind="tidak_wajib_lapor"]')
+    await expect(row).to_have_count(1)
+    await expect(kasie.locator('#table-violations td[data-state="keputusan"]')).to_have_text("1")
+    await expect(kasie.locator('#eval-tpp dd[data-tpp="held"]')).to_have_text("1")
+    await expect(kasie.locator('#eval-tpp dd[data-decision="pencabutan"]')).to_have_text("1")
+    await kasie.screenshot(path=artifacts / "evaluation-violations.png", full_page=True)
