@@ -135,7 +135,7 @@ def casework_rows(ev: Evaluation) -> tuple[list[str], list[list[Any]]]:
 
 
 # How the codes of the progress, referrals and casework tables read with lang=id:
-# the catalogue prefix per group or section ("" for a need, which is the office's own word).
+# the catalogue prefix per group or section (a need is the office's own word and stays).
 KEY_PREFIX = {"stage": "stage.", "mode": "mode.", "risk": "risk.", "plan": "evalcsv.plan_", "violations": "eval.violations_",
               "violation_kind": "violation.kind.", "violation_state": "violation.state.", "tpp": "eval.tpp_",
               "tpp_decision": "violation.decision.", "tpp_other_decision": "tpp.other_decision.", "service_hours": "eval.hours_"}
@@ -158,7 +158,8 @@ def eval_column_title(catalogue, lang: str, column: str) -> str:
 
 
 def named_key(name, group: str, key: str) -> str:
-    if not key:
+    """A progress or casework row's key in words; a need area is already the office's word."""
+    if not key or group == "need":
         return key
     if key == "none" and group in NONE_KEYS:
         return name("", NONE_KEYS[group])
