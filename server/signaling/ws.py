@@ -451,7 +451,9 @@ async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.Str
                 await rooms.lose(party)
                 break
             except (p.ProtocolError, Refusal) as exc:
-                errors += 1
+                # A person typing fast is no abuse: the chat's own rate refuses the
+                # line (nothing written), and the message rate above still closes a flood.
+                errors += exc.code != "chat-rate-limited"
                 metrics.signaling_refusals.labels(code=exc.code).inc()
                 await party.send(p.error(exc.code, exc.message))
                 if getattr(exc, "close", False) or errors >= MAX_ERRORS:
