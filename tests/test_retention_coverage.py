@@ -16,7 +16,6 @@ from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, sel
 from server.audit.chain import GENESIS, AuditLog, entry_hash
 from server.audit.personal_data import KEPT_TABLES, PERSONAL_DATA
 from server.audit.retention import apply_retention
-from server.db.chat import ChatMessage
 from server.db.casework import (
     AlertDecision,
     TppCase,
@@ -24,6 +23,7 @@ from server.db.casework import (
     Violation,
     ViolationStep,
 )
+from server.db.chat import ChatMessage
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.enums import (
     Agreement,

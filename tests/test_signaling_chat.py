@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.peers import CallPeer, open_join_link, party_http, sign_in, stage, start_video_session
+from tests.peers import (
+    CallPeer,
+    open_join_link,
+    party_http,
+    sign_in,
+    stage,
+    start_video_session,
+)
 from tests.test_scaleout import cluster, redis_env  # noqa: F401  (the two-process fixtures)
 
 
@@ -88,6 +95,10 @@ async def test_a_line_too_long_is_refused_and_the_socket_stays(aiohttp_server, s
         assert (await officer.next("chat"))["text"] == text
         assert (await client.next("chat-ack"))["ref"] == "max"
         assert [m["text"] for m in await chat_record(st.pk, st.session_id)] == [text]
+        # The session's page shows the line as text, never as markup.
+        async with st.pk.get(f"/sessions/{st.session_id}") as resp:
+            page = await resp.text()
+        assert "&lt;b&gt;Pak&lt;/b&gt; 🙏" in page and "<b>Pak</b>" not in page
 
 
 async def test_a_fast_typist_is_slowed_but_not_shown_out(aiohttp_server, settings, office):
@@ -130,7 +141,7 @@ async def test_a_line_to_an_officer_not_there_yet_is_kept_and_shown_later(aiohtt
 
 async def test_the_chat_of_a_session_is_not_anyone_elses(aiohttp_server, settings, office):
     async with stage(aiohttp_server, settings, office) as st:
-        officer, client = await st.officer_and_admitted_client()
+        _officer, client = await st.officer_and_admitted_client()
         await client.send({"type": "chat", "text": "rahasia", "ref": "c1"})
         await client.next("chat-ack")
         for username, status in (("pk2", 404), ("admin", 403)):
@@ -138,12 +149,15 @@ async def test_the_chat_of_a_session_is_not_anyone_elses(aiohttp_server, setting
             async with http.get(f"/api/sessions/{st.session_id}/chat") as resp:
                 assert resp.status == status
                 assert "rahasia" not in await resp.text()
+        # The admin may read the session's page, without its text line.
+        async with http.get(f"/sessions/{st.session_id}") as resp:
+            assert resp.status == 200 and "rahasia" not in await resp.text()
 
 
 @pytest.mark.slow
 @pytest.mark.redis
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_lines_cross_between_two_processes_on_redis(cluster, office):
+async def test_lines_cross_between_two_processes_on_redis(cluster, office):  # noqa: F811 (the fixture imported above)
     a, b = await cluster(), await cluster()
     async with party_http(a.base) as pk_http, party_http(b.base) as phone:
         await sign_in(pk_http, "pk1")

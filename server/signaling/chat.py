@@ -15,7 +15,7 @@ rooms are shared through Redis.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from server.domain.calls import chat as chat_log

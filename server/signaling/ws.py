@@ -45,8 +45,8 @@ from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
 from server.security.pending import PendingHandshakes
 from server.security.proxy import client_address
-from server.signaling import protocol as p
 from server.signaling import chat
+from server.signaling import protocol as p
 from server.signaling.abandoned import AbandonedSweep
 from server.signaling.ice import ice_servers
 from server.signaling.registry import (
