@@ -60,6 +60,9 @@ async def test_pk_tells_a_waiting_client_to_wait_and_the_client_answers_before_a
         assert (await officer.next("chat"))["text"] == "Suara Ibu putus-putus."
         await officer.send({"type": "chat", "text": "Saya telepon sebentar lagi.", "ref": "o2"})  # no device: the admitted client
         assert (await client.next("chat"))["text"] == "Saya telepon sebentar lagi."
+        # Acknowledged: each line is kept, its delivery written, before its sender hears of it.
+        assert (await client.next("chat-ack"))["ref"] == "c2"
+        assert (await officer.next("chat-ack"))["ref"] == "o2"
 
         # The record keeps every line, in the server's order, with who wrote it.
         record = await chat_record(st.pk, st.session_id)
@@ -75,6 +78,10 @@ async def test_pk_tells_a_waiting_client_to_wait_and_the_client_answers_before_a
         # The office's supervisor reads it too.
         kasie = await st.browser("kasie")
         assert await chat_record(kasie, st.session_id) == record
+        # Each reading is in the audit trail, as a record view is.
+        trail = await (await kasie.get("/api/audit/trail")).json()
+        views = [e for e in trail["entries"] if e["action"] == "chat.view"]
+        assert sorted((v["actor"], v["detail"]["lines"], v["target_id"]) for v in views) == [("kasie", 4, str(st.session_id)), ("pk1", 4, str(st.session_id))]
 
 
 async def test_a_line_too_long_is_refused_and_the_socket_stays(aiohttp_server, settings, office):

@@ -217,6 +217,8 @@ async def session_chat(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         session = await load_session(request, db, staff)
         lines = await chat_log.messages(db, session.id)
+    # What a client wrote is read as the record is: each reading is in the trail.
+    await request.app[audit_key].record("chat.view", actor=staff, target_type="session", target_id=session.id, detail={"lines": len(lines)})
     return web.json_response({"session_id": session.id, "messages": [chat_message_json(m, name, tz) for m, name in lines]})
 
 
