@@ -4,7 +4,8 @@ room or in the call, kept with the session as part of its record.
 
 Kept beside ``server.db.models`` (whose ``Base`` it shares) so that the model
 module stays small; ``server/db/__init__.py`` and the migrations' env import it.
-Migration 0020 creates it. Rows are written once and never changed.
+Migration 0020 creates it. A line's text is never changed; ``delivered`` is
+set once, after the relay.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ client write over the signaling socket, kept with the session.
 
 A message is committed before its sender is told it arrived (the ``chat-ack``,
 docs/signaling.md), so an acknowledged message is in the record whatever
-happens to the server after. Messages are never changed; retention removes
+happens to the server after. A line's text is never changed; retention removes
 them with their session (server/audit/personal_data.py). No HTTP and no
 WebSocket here: the signaling handler and the API call these functions.
 """
