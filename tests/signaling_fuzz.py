@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from server.signaling import protocol as p
 
-TYPES = ["join", "admit", "deny", "offer", "answer", "candidate", "media-state", "ping", "hangup", "record-offer", "record-stop"]
+TYPES = ["join", "admit", "deny", "offer", "answer", "candidate", "media-state", "ping", "hangup", "record-offer", "record-stop", "chat"]
 ICE = ["new", "checking", "connected", "completed", "disconnected", "failed", "closed"]
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False), st.text(max_size=40))
@@ -42,6 +42,9 @@ valid = st.one_of(
     st.builds(lambda party, sdp: {"type": "record-offer", "party": party, "sdp": sdp}, st.sampled_from(["officer", "client", "x"]), st.text(max_size=50)),
     st.just({"type": "record-stop"}),
     st.just({"type": "hangup"}),
+    # The text line: any text (blank, markup, over 1,000 characters), a ref or none, a device (the officer's) or none.
+    st.builds(lambda text, ref, d: {"type": "chat", "text": text, **({"ref": ref} if ref is not None else {}), **({"device": d} if d is not None else {})},
+              st.one_of(st.text(max_size=200), st.text(min_size=995, max_size=1010)), st.one_of(st.none(), st.text(max_size=70)), device),
 )
 # Right type, wrong fields; wrong or unknown types; not an object; not JSON at all.
 malformed_object = st.one_of(

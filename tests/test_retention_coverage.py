@@ -23,6 +23,7 @@ from server.db.casework import (
     Violation,
     ViolationStep,
 )
+from server.db.chat import ChatMessage
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.enums import (
     Agreement,
@@ -167,6 +168,10 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
             db.add(recording)
             await db.flush()
             rows["recording"] = recording.id
+            line = ChatMessage(session_id=sid, sender="client", device="3f9c0a1b2c3d4e5f", text="Pak, sinyal saya putus", delivered=True)
+            db.add(line)
+            await db.flush()
+            rows["chat_message"] = line.id
         # A client whose supervision ended before the period: gone with all that is theirs.
         gone = Client(office_id=office.id, officer_id=pk.id, register_number="REG-OLD", name="Klien Lama", category=ClientCategory.adult,
                       program=Program.pb, supervision_start=today - timedelta(days=900), supervision_end=today - timedelta(days=405),
@@ -307,7 +312,7 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
 MODELS = {m.__tablename__: m for m in (Client, GuidanceSession, SessionEvent, NoteVersion, Recording, Kendala, Letter, ReminderMark, NotifyOutbox,
                                          PortalLink, MobileInvitation, StaffSession, AuditEntry, Violation, ViolationStep, AlertDecision, TppSitting,
                                          TppCase, Referral, ReferralStep, ReferralReport, Sentence, ServiceHours, SiteLink, Assessment,
-                                         CasePlan, PlanGoal, GoalProgress)}
+                                         CasePlan, PlanGoal, GoalProgress, ChatMessage)}
 
 
 async def _present(database_url: str, rows: dict[str, int]) -> dict[str, bool]:

@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 WEBCLIENT = REPO / "webclient"
 CATALOGUES = {loc: json.loads((REPO / "server" / "web" / "i18n" / f"{loc}.json").read_text(encoding="utf-8")) for loc in ("id", "en")}
-PAGE_SCRIPTS = ["join.js", "console.js", "kendala.js"]
+PAGE_SCRIPTS = ["join.js", "console.js", "kendala.js", "chat.js"]
 
 # Keys the scripts build at run time: T(`call.quality_${level}`) and the like.
 DYNAMIC_KEYS = {
@@ -50,7 +50,7 @@ def used_keys() -> set[str]:
     ones they build at run time."""
     keys: set[str] = set()
     for name in PAGE_SCRIPTS:
-        keys |= set(re.findall(r"""["'`]((?:join|call|console|status|reach)\.[a-z_]+(?:\.[a-z\-]+)?)["'`]""", source(name)))
+        keys |= set(re.findall(r"""["'`]((?:join|call|console|status|reach|chat)\.[a-z_]+(?:\.[a-z\-]+)?)["'`]""", source(name)))
     for prefix, suffixes in DYNAMIC_KEYS.items():
         keys |= {prefix + s for s in suffixes}
     return keys
@@ -70,7 +70,10 @@ def test_pages_hand_the_scripts_the_strings_they_use():
     from server.web.pages.call import JOIN_SCRIPT_STRINGS
 
     console = ("console.", "call.", "join.err_", "status.", "reach.")
-    sent = {"join.js": JOIN_SCRIPT_STRINGS, "console.js": console, "kendala.js": JOIN_SCRIPT_STRINGS}
+    # chat.js serves both pages: each sends its strings.
+    console = (*console, "chat.")
+    sent = {"join.js": JOIN_SCRIPT_STRINGS, "console.js": console, "kendala.js": JOIN_SCRIPT_STRINGS, "chat.js": ("chat.",)}
+    assert "chat." in JOIN_SCRIPT_STRINGS
     for name, prefixes in sent.items():
         code = source(name)
         for key in re.findall(r"""\bT\(\s*["']([\w.\-]+)["']""", code):

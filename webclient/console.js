@@ -8,6 +8,7 @@ import { SignalingClient, signalingUrl } from "./signaling.js";
 import { Call } from "./call.js";
 import { reachEnabled } from "./reach.js";
 import { RecordingUplink } from "./recording.js";
+import { ChatPanel } from "./chat.js";
 import { classifyMediaError, openMedia } from "./devicecheck.js";
 import { $, show, tr, attachStream, setPressed } from "./ui.js";
 
@@ -447,7 +448,7 @@ sig.addEventListener("error", (e) => {
   // Rejoining a session that ended while this console was away (e.g. the server
   // ended a call everyone had left): the same as being told it ended.
   if (code === "session-closed") sessionOver();
-  else setBanner(message);
+  else if (code !== "chat-rate-limited" && code !== "too-large") setBanner(message); // the chat card says those
 });
 sig.addEventListener("reconnecting", () => {
   // Our own socket dropped: the server tells the client we left; rebuild on return.
@@ -455,6 +456,15 @@ sig.addEventListener("reconnecting", () => {
   setBanner(T("call.reconnecting"));
 });
 window.addEventListener("online", () => { if (!sig.stopped) sig.reconnectNow(); });
+
+// --- the text line (issue 22): to the device in the call, else the one waiting longest shown ---
+const chat = new ChatPanel({
+  root: /** @type {HTMLElement} */ ($("chat")), T, me: "officer",
+  device: () => (state.call ? state.callDevice : [...state.waiting.keys()].at(-1) || state.callDevice),
+});
+chat.attach(sig);
+// What was written before this console opened (a client who wrote from the waiting room).
+api("GET", `${API}/chat`).then((record) => record.messages.forEach((line) => chat.add(line))).catch(() => { /* the live lines still come */ });
 
 // --- start: camera first (so the first offer carries our tracks), then signaling ---
 (async () => {

@@ -43,6 +43,18 @@ function reachOn() {
   try { storage = sessionStorage; } catch { /* private mode */ }
   return reachEnabled(location, storage);
 }
+/**
+ * The text line (chat.js) comes with the waiting room too, not before: the
+ * first load stays small (issue 22).
+ * @type {Promise<import("./chat.js").ChatPanel> | null}
+ */
+let chatPanel = null;
+/** @param {SignalingClient} sig */
+function openChat(sig) {
+  chatPanel ??= import("./chat.js").then(({ ChatPanel }) =>
+    new ChatPanel({ root: /** @type {HTMLElement} */ ($("chat")), T, me: "client" }));
+  chatPanel.then((panel) => panel.attach(sig)).catch(() => { chatPanel = null; });
+}
 function loadCallCode() {
   callCode ??= Promise.all([import("./call.js")]); // call.js brings reach.js
   return callCode;
@@ -151,6 +163,7 @@ function enterWaitingRoom() {
   // With a call going, a new socket takes our place back (a change of network):
   // the call goes on by ICE restart, with no waiting room (issue #11).
   sig.canResume = () => state.admitted && !!state.call;
+  openChat(sig);
   sig.addEventListener("welcome", (e) => {
     state.iceServers = /** @type {CustomEvent} */ (e).detail.ice_servers || [];
     setBanner("");
@@ -198,6 +211,7 @@ function enterWaitingRoom() {
       finish("join.ended_title", "join.ended_while_away");
       return;
     }
+    if (code === "chat-rate-limited" || code === "too-large") return; // the chat card says it
     const key = `join.code.${code}`;
     const text = T(key) !== key ? T(key) : message;
     if (sig.stopped) finish("join.error_title", null, text);
@@ -403,4 +417,5 @@ function finish(titleKey, textKey, text) {
   /** @type {HTMLElement} */ ($("final-title")).textContent = T(titleKey);
   /** @type {HTMLElement} */ ($("final-text")).textContent = textKey ? T(textKey) : text || "";
   showStep("final");
+  show($("chat-form"), false); // the record keeps the lines; nobody reads new ones
 }

@@ -12,7 +12,8 @@ row of every table listed and checks that retention removes it.
 
 The periods (settings, docs/deploy.md):
 - the supervision record (sessions with their events, note versions,
-  recordings and the ratings of the case plan's goals given at them; kendala;
+  recordings, the text line beside the call and the ratings of the case
+  plan's goals given at them; kendala;
   the client with their letters, violations, referrals, sentence and hours,
   assessments and case plan; the sittings of the sidang TPP with their risalah):
   ``session_retention_days``, counted from the session's end, the kendala's
@@ -40,6 +41,7 @@ from server.db.casework import (
     Violation,
     ViolationStep,
 )
+from server.db.chat import ChatMessage
 from server.db.guidance import Assessment, CasePlan, GoalProgress, PlanGoal
 from server.db.models import (
     Client,
@@ -78,6 +80,7 @@ PERSONAL_DATA: dict[str, Kept] = {
     "session_event": Kept("as its session", SESSIONS),
     "note_version": Kept("as its session", SESSIONS),
     "recording": Kept("as its session", SESSIONS + " (the encrypted file too)"),
+    "chat_message": Kept("as its session", SESSIONS),
     "kendala": Kept("`BIMBING_SESSION_RETENTION_DAYS` after the client sent it", "`bimbing audit retention` (or with its client)"),
     "letter": Kept("as its client (a risalah, which has none: as its sitting)", "`bimbing audit retention`, with its client or sitting (`/v/{code}` then answers that it knows no such letter)"),
     "reminder_mark": Kept("`BIMBING_OUTREACH_RETENTION_DAYS` after it was marked sent", "`bimbing audit retention` (or with its session or client)"),
@@ -156,6 +159,8 @@ async def unlink_sessions(db: AsyncSession, chunk: list[int], removed: dict[str,
     """Before sessions go: what is theirs goes, what only points at them forgets them."""
     # The ratings of the case plan's goals given at them: the goal stays with its client.
     await _drop(db, removed, GoalProgress, GoalProgress.session_id.in_(chunk))
+    # The text line beside the call is part of the session's record.
+    await _drop(db, removed, ChatMessage, ChatMessage.session_id.in_(chunk))
     await _drop(db, removed, ReminderMark, ReminderMark.session_id.in_(chunk))
     await _drop(db, removed, NotifyOutbox, NotifyOutbox.session_id.in_(chunk))
     # A kendala belongs to the client; it only loses its link to the session (and to the one it moved to).

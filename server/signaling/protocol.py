@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from server.domain.calls.chat import MAX_CHAT_CHARS
+
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_SDP_CHARS = 32 * 1024
 MAX_CANDIDATE_CHARS = 1024
@@ -144,14 +146,28 @@ class RecordStop(Message):
     type: Literal["record-stop"]
 
 
+ChatRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class Chat(Message):
+    """A line of the text beside the call (issue 22), from the waiting room or
+    the call. ``ref`` is the sender's own name for it, echoed in ``chat-ack``;
+    ``device`` (officer only) names the client device it is for."""
+
+    type: Literal["chat"]
+    text: Annotated[str, Field(min_length=1, max_length=MAX_CHAT_CHARS)]
+    ref: ChatRef | None = None
+    device: Device | None = None
+
+
 PeerMessage = Annotated[
-    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop],
+    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop, Chat],
     Field(discriminator="type"),
 ]
 _peer_adapter: TypeAdapter[PeerMessage] = TypeAdapter(PeerMessage)
 PEER_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop)
+    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop, Chat)
 )
 RELAYED = (Offer, Answer, Candidate, Reach)
 OFFICER_ONLY = (Admit, Deny, End, RecordOffer, RecordStop)
@@ -176,6 +192,8 @@ def parse(frame: str | bytes) -> PeerMessage:
     except ValidationError as exc:
         errors = exc.errors()
         if any(err["type"] == "string_too_long" for err in errors):
+            if data["type"] == "chat":
+                raise ProtocolError("too-large", f"A chat message may be at most {MAX_CHAT_CHARS:,} characters.") from None
             raise ProtocolError("too-large", "A field is longer than allowed (sdp 32 KiB, candidate 1 KiB).") from None
         where = ", ".join(".".join(str(p) for p in err["loc"][1:]) or "message" for err in errors[:3])
         raise ProtocolError("bad-message", f"Invalid {data['type']} message ({where}).") from None
@@ -263,6 +281,30 @@ class Recording(Message):
     active: bool
 
 
+class RelayedChat(Message):
+    """A chat line as its recipient gets it: the server's ``id`` (the order the
+    server took the lines in), who wrote it, when the server took it, and for a
+    client's line which device wrote it."""
+
+    type: Literal["chat"] = "chat"
+    id: int
+    text: str
+    from_: Role = Field(alias="from")
+    at: str
+    device: str | None = None
+
+
+class ChatAck(Message):
+    """To the sender: the line is kept (committed) under ``id``; ``delivered``
+    says whether a socket held the recipient's place when it was relayed."""
+
+    type: Literal["chat-ack"] = "chat-ack"
+    id: int
+    ref: str | None = None
+    at: str
+    delivered: bool
+
+
 class RelayedOffer(Offer):
     from_: Role = Field(alias="from")
 
@@ -281,7 +323,7 @@ class RelayedReach(Reach):
 
 SERVER_MESSAGES = (
     Welcome, Waiting, ClientWaiting, Admitted, PeerJoined, PeerResumed, Denied, PeerLeft, SessionEnded, Pong, Error,
-    RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedReach, RecordAnswer, Recording,
+    RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedReach, RecordAnswer, Recording, RelayedChat, ChatAck,
 )
 SERVER_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0] for m in SERVER_MESSAGES  # type: ignore[union-attr]
@@ -290,7 +332,7 @@ SERVER_TYPES: frozenset[str] = frozenset(
 ERROR_CODES = (
     "bad-message", "too-large", "unknown-type", "not-joined", "already-joined", "unauthorized", "forbidden",
     "link-expired", "link-revoked", "session-closed", "room-full", "not-admitted", "no-peer", "rate-limited",
-    "replaced", "not-recorded", "record-failed", "unavailable", "signed-out",
+    "replaced", "not-recorded", "record-failed", "unavailable", "signed-out", "chat-rate-limited",
 )
 
 

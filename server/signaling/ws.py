@@ -45,6 +45,7 @@ from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
 from server.security.pending import PendingHandshakes
 from server.security.proxy import client_address
+from server.signaling import chat
 from server.signaling import protocol as p
 from server.signaling.abandoned import AbandonedSweep
 from server.signaling.ice import ice_servers
@@ -268,7 +269,7 @@ async def _lost_entering(request: web.Request, party: Party, exc: BaseException,
         )
 
 
-async def _dispatch(request: web.Request, party: Party, message) -> str | None:
+async def _dispatch(request: web.Request, party: Party, message, line: chat.ChatLine) -> str | None:
     """Handle one message. Returns why the loop should stop, or None."""
     rooms: RoomRegistry = request.app[rooms_key]
     calls: CallLog = request.app[calls_key]
@@ -289,6 +290,9 @@ async def _dispatch(request: web.Request, party: Party, message) -> str | None:
             current = room.officer if party.role == "officer" else room.client
             if message.inbound is not None and current is party:
                 await calls.media_counters(sid, party.role, message.inbound.model_dump(exclude_none=True))
+    # a line of text, in the waiting room or the call
+    elif isinstance(message, p.Chat):
+        await line.send(request, room, party, message)
     # relay offer / answer / candidate
     elif isinstance(message, p.RELAYED):
         await rooms.relay(room, party, message)
@@ -426,6 +430,7 @@ async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.Str
         return ws
     reason = "dropped"
     bucket = TokenBucket()
+    line = chat.ChatLine(TokenBucket(chat.RATE_PER_SECOND, chat.BURST).take)
     errors = 0
     try:
         async for frame in ws:
@@ -439,14 +444,16 @@ async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.Str
             try:
                 message = p.parse(frame.data)
                 metrics.message_received(message.type)
-                stop = await _dispatch(request, party, message)
+                stop = await _dispatch(request, party, message, line)
             except RedisError as exc:
                 rooms: RoomRegistry = request.app[rooms_key]
                 _warn_unavailable(rooms, party, exc)
                 await rooms.lose(party)
                 break
             except (p.ProtocolError, Refusal) as exc:
-                errors += 1
+                # A person typing fast is no abuse: the chat's own rate refuses the
+                # line (nothing written), and the message rate above still closes a flood.
+                errors += exc.code != "chat-rate-limited"
                 metrics.signaling_refusals.labels(code=exc.code).inc()
                 await party.send(p.error(exc.code, exc.message))
                 if getattr(exc, "close", False) or errors >= MAX_ERRORS:

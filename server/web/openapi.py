@@ -90,6 +90,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("PATCH", "/api/sessions/{id}"): Op("Notes, outcome, topics", body=SessionUpdate),
     ("POST", "/api/sessions/{id}/end"): Op("End the session"),
     ("GET", "/api/sessions/{id}/history"): Op("Versions of the notes"),
+    ("GET", "/api/sessions/{id}/chat"): Op("The text line of the call (PK and supervisors)"),
     ("POST", "/api/sessions/{id}/link"): Op("Revoke the join links and issue a new one"),
     ("DELETE", "/api/sessions/{id}/link"): Op("Revoke the join links"),
     ("GET", "/api/sessions/{id}/recordings"): Op("The session's recordings"),

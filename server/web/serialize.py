@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from server.db.chat import ChatMessage
 from server.db.models import Client, GuidanceSession, NoteVersion, SessionEvent, Staff
 from server.domain.record.ledger import Attendance, SessionJudge
 
@@ -97,6 +98,20 @@ def note_version_json(version: NoteVersion, tz: str, authors: dict[int, str] | N
         "author_id": version.author_id,
         "author": (authors or {}).get(version.author_id) if version.author_id else None,
         "created_at": iso(version.created_at, tz),
+    }
+
+
+def chat_message_json(message: ChatMessage, staff_name: str | None, tz: str) -> dict[str, Any]:
+    """A line of the call's text (server/domain/calls/chat.py); ``device`` is the
+    client device that wrote it or that it was sent to."""
+    return {
+        "id": message.id,
+        "from": message.sender,
+        "staff_name": staff_name,
+        "device": message.device,
+        "text": message.text,
+        "at": iso(message.sent_at, tz),
+        "delivered": message.delivered,
     }
 
 

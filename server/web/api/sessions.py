@@ -19,6 +19,7 @@ from server.db.models import (
     utcnow,
 )
 from server.domain.access import require_client, require_guidance, require_session
+from server.domain.calls import chat as chat_log
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.guidance import progress as progress_domain
 from server.domain.record import sessions as sessions_domain
@@ -27,7 +28,7 @@ from server.security.auth import current_staff
 from server.web.fields import Id, LocalDateTime, Notes, ShortText, Topics
 from server.web.ledger import judge_for
 from server.web.links import session_links
-from server.web.serialize import note_version_json, session_json
+from server.web.serialize import chat_message_json, note_version_json, session_json
 from server.web.validation import Body, int_param, parse_body
 
 routes = web.RouteTableDef()
@@ -204,6 +205,21 @@ async def session_history(request: web.Request) -> web.Response:
         ids = {v.author_id for v in versions if v.author_id}
         authors = {s.id: s.name for s in (await db.execute(select(Staff).where(Staff.id.in_(ids)))).scalars()} if ids else {}
     return web.json_response({"session_id": session.id, "versions": [note_version_json(v, tz, authors) for v in versions]})
+
+
+@routes.get("/api/sessions/{id}/chat")
+async def session_chat(request: web.Request) -> web.Response:
+    """The text line of the call, in the order the server took it: the session's
+    PK and the office's supervisors (a guidance record, not an admin's)."""
+    staff = current_staff(request)
+    require_guidance(staff)
+    tz = request.app[settings_key].timezone
+    async with request.app[db_key]() as db:
+        session = await load_session(request, db, staff)
+        lines = await chat_log.messages(db, session.id)
+    # What a client wrote is read as the record is: each reading is in the trail.
+    await request.app[audit_key].record("chat.view", actor=staff, target_type="session", target_id=session.id, detail={"lines": len(lines)})
+    return web.json_response({"session_id": session.id, "messages": [chat_message_json(m, name, tz) for m, name in lines]})
 
 
 @routes.post("/api/sessions/{id}/link")
