@@ -1,6 +1,7 @@
 """Letters about a client (surat keterangan, panggilan, selesai bimbingan, the
-laporan perkembangan klien): issue, list, revoke. The letter's print page and its public verification page
-are in server/web/pages/letters.py; docs/api.md is the contract."""
+laporan perkembangan klien): issue, list, revoke. The letter's print page and
+its public verification page are in server/web/pages/letters.py; docs/api.md
+is the contract."""
 
 from __future__ import annotations
 

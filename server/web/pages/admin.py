@@ -107,7 +107,7 @@ async def _settings_page(request: web.Request, me: Staff, error: str = "", form:
     }, status=status)
 
 
-# The form's whole-number fields, each with its range: (field, catalogue key of its label, range).
+# The form's whole-number fields and their ranges (a refusal's sentence is the catalogue's settings.error.<field>).
 FORM_RANGES = {"min_report_minutes": MIN_REPORT_MINUTES_RANGE, "tpp_quorum": TPP_QUORUM_RANGE, "reassessment_days": REASSESSMENT_RANGE,
                **{f"stage_{s}": INTERVAL_RANGE for s in STAGES}}
 
