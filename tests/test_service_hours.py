@@ -108,6 +108,10 @@ async def test_a_sentence_starts_after_its_verdict_and_no_hours_count_before_the
     early = await client.post(f"/api/clients/{c1.id}/service-hours", json={"date": _day(21), "hours": 2, "task": "Menyapu"})
     assert (early.status, (await early.json())["error"]) == (400, "hours-before-start")
     assert (await client.post(f"/api/clients/{c1.id}/service-hours", json={"date": _day(20), "hours": 2, "task": "Menyapu"})).status == 201
+    # A later start would leave those hours before it: refused until they are rejected.
+    moved = await client.put(f"/api/clients/{c1.id}/sentence", json={"kind": "pidana_kerja_sosial", "hours_ordered": 10, "placement": masjid,
+                                                                      "verdict_date": _day(30), "start_date": _day(10)})
+    assert (moved.status, (await moved.json())["error"]) == (409, "hours-before-start")
     # A supervision sentence runs term_months from its start: the day before the same date, twelve months on.
     resp = await client.put(f"/api/clients/{c1.id}/sentence", json={"kind": "pidana_pengawasan", "term_months": 12, "verdict_date": "2026-01-30",
                                                                      "start_date": "2026-01-31"})

@@ -7,7 +7,8 @@ conditions. One sentence per client; setting it again replaces it (audited by
 the caller with what changed). Each may carry the court's verdict date and the
 day it starts: the verdict not after today nor before 2 January 2026 (the code
 that makes these sentences), the start not before the verdict (a start needs
-the verdict it follows) and within the client's supervision. A pengawasan term
+the verdict it follows), within the client's supervision and not after hours
+already standing (409 ``hours-before-start``). A pengawasan term
 ends ``term_months`` after its start.
 
 Hours are entered per day, by the PK or by the site supervisor through their
@@ -114,6 +115,13 @@ async def set_sentence(db: AsyncSession, staff: Staff, client: Client, *, kind: 
     now = now or utcnow()
     values: dict = {"kind": kind, "hours_ordered": None, "placement_id": None, "site_supervisor": "", "max_hours_per_day": DEFAULT_MAX_HOURS_PER_DAY,
                     "term_months": None, "conditions": "", "verdict_date": verdict_date, "start_date": start_date}
+    if start_date is not None:
+        # Hours already standing before the new start would count for days the sentence had not begun.
+        early = await db.scalar(select(func.min(ServiceHours.date)).where(ServiceHours.client_id == client.id, ServiceHours.date < start_date,
+                                                                          ServiceHours.status != HoursStatus.rejected))
+        if early is not None:
+            raise DomainError(ErrorKind.conflict, "hours-before-start", f"Hours are entered for {early.isoformat()}, before that start; reject them first.",
+                              key="error.hours_before_new_start", params={"date": early.isoformat()})
     if kind == SentenceKind.pidana_kerja_sosial:
         partner = await usable_partner(db, client.office_id, placement or 0, "placement")
         approved = (await totals(db, client.id))[HoursStatus.approved]
