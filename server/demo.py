@@ -1,5 +1,7 @@
 """The demo office: Bapas Kelas I Jakarta Timur-Utara with its working area,
-a supervisor, an admin, two PKs and twenty clients with months of history.
+a supervisor, an admin, two PKs and twenty clients with months of history,
+their stages, and for most an assessment, a case plan and the goals rated at
+sessions (server/demo_guidance.py).
 
 Seeded once per database; the logins (random passwords) are kept beside the
 database so that every later ``bimbing demo`` prints the same ones.
@@ -40,6 +42,7 @@ from server.db.models import (
     Staff,
     evidence_for,
 )
+from server.demo_guidance import seed_guidance
 from server.domain.fieldwork.mobile_planner import CADENCE_KEY
 from server.domain.office.areas import JAKARTA_TIMUR_UTARA, read_area_file
 from server.security.passwords import hash_password
@@ -182,6 +185,8 @@ async def _seed(db, settings: Settings, n_clients: int, rng: random.Random) -> l
             day += timedelta(days=interval + rng.randint(-2, 2))
     await db.flush()
     await _field_work(db, office, staff, today, settings.timezone)
+    made = (await db.execute(select(Client).where(Client.office_id == office.id).order_by(Client.id))).scalars().all()
+    await seed_guidance(db, staff, list(made), today, settings.timezone, rng)
     return logins
 
 

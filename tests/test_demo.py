@@ -97,6 +97,18 @@ async def test_a_newcomer_starts_the_demo_and_signs_in_as_a_pk(demo, tmp_path):
         assert page.count('data-client-id="') == len(clients)
         assert clients[0]["name"] in page
 
+        # Guidance has a direction: clients in different stages, assessed, with a case plan whose goals are rated at sessions.
+        assert len({c["stage"] for c in clients} - {None}) >= 2, [c["stage"] for c in clients]
+        assert any(c["risk_category"] for c in clients)
+        records = []
+        for c in clients:
+            async with http.get(base + f"/api/clients/{c['id']}/record") as resp:
+                records.append(await resp.json())
+        assert all(len(r["stages"]) == 3 for r in records)
+        planned = [r for r in records if r["plan"]]
+        assert {r["plan"]["status"] for r in planned} >= {"approved"}
+        assert any(g["ratings"] for r in planned for g in r["goals"])
+
 
 async def test_the_demo_stops_cleanly_on_sigterm(demo):
     proc, port, _url, _logins = demo

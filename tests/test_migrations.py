@@ -363,8 +363,8 @@ async def test_0012_keeps_one_standing_check_in_per_client_and_day_and_takes_the
 
 
 async def test_0015_adds_stages_assessments_plans_and_progress_and_takes_them_away(database_url):
-    """Clients made before 0015 keep no stages (their one interval counts on);
-    the guidance tables come and go with the migration."""
+    """Clients made before 0015 keep no stages through it (their one interval
+    counts on; 0018 gives them theirs); the guidance tables come and go with the migration."""
     engine = make_engine(database_url)
     guidance_tables = {"assessment", "plan_goal", "case_plan", "goal_progress"}
     try:
@@ -373,11 +373,84 @@ async def test_0015_adds_stages_assessments_plans_and_progress_and_takes_them_aw
             assert not guidance_tables & await conn.run_sync(_tables)
             assert "stage_plan" not in await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("client")})
         office = await seed_office(database_url)
+        await upgrade(engine, "0015")
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM client WHERE stage_plan IS NOT NULL"))).scalar() == 0
         await upgrade(engine)
         async with engine.connect() as conn:
             assert guidance_tables <= await conn.run_sync(_tables)
-            assert (await conn.execute(text("SELECT count(*) FROM client WHERE stage_plan IS NOT NULL"))).scalar() == 0
             assert (await conn.execute(text("SELECT count(*) FROM client"))).scalar() == len(office.clients)
             assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+
+
+def _kept_client(office_id: int, officer_id: int, start, end, interval: int):
+    from server.db.models import Client, ClientCategory, Program
+
+    return Client(office_id=office_id, officer_id=officer_id, register_number="REG-lama", name="Klien Lama", category=ClientCategory.adult, program=Program.pb,
+                  supervision_start=start, supervision_end=end, reporting_interval_days=interval, kelurahan="Cakung Barat", phone="")
+
+
+@pytest.mark.clock
+async def test_0018_gives_clients_made_before_stages_their_stages_without_cutting_a_past_period_again(client, office, sign_in, database_url):
+    """A client kept on one interval before stages is in a stage after 0018,
+    shown by the record; every period begun by the migration's day stays the
+    period it was (same days, same status), and the stages still ahead take
+    the office's intervals (here 21, 45, 63), so the periods after follow them."""
+    from datetime import timedelta
+
+    from alembic.script import ScriptDirectory
+
+    from server.db.migrate import alembic_config
+    from server.db.models import Client, Office
+    from server.domain.record.ledger import period_list
+    from server.domain.record.rules import rules_of
+    from tests.clock import office_today
+    from tests.foundation import database
+
+    before = ScriptDirectory.from_config(alembic_config()).get_revision("0018").down_revision
+    engine = make_engine(database_url)
+    today = office_today()
+    start, end = today - timedelta(days=200), today + timedelta(days=160)  # 361 days: thirds begin on days 0, 120 and 240
+    try:
+        await downgrade(engine, before)
+        async with database(database_url) as db:
+            o = await db.get(Office, office.id)
+            o.settings = {**(o.settings or {}), "guidance": {"stage_intervals": {"awal": 21, "lanjutan": 45, "akhir": 63}}}
+            kept = _kept_client(office.id, office.staff["pk1"].id, start, end, 14)
+            db.add(kept)
+            await db.commit()
+            kept_id = kept.id
+            rules = rules_of(o, "Asia/Jakarta")
+            periods_before = period_list(kept, [], today, rules)
+        await upgrade(engine)
+        async with database(database_url) as db:
+            kept = await db.get(Client, kept_id)
+            # Begun stages on the client's own 14 days, from a boundary of its periods (day 126, the first on or after day 120).
+            assert [(s["stage"], s["start"], s["interval_days"]) for s in kept.stage_plan] == [
+                ("awal", start.isoformat(), 14), ("lanjutan", (start + timedelta(days=126)).isoformat(), 14),
+                ("akhir", (start + timedelta(days=240)).isoformat(), 63)]
+            assert period_list(kept, [], today, rules) == periods_before
+            # Asked as of the supervision's end (a pure question of the ledger): the akhir stage's periods are 63 days long.
+            last = [p for p in period_list(kept, [], end, rules) if p.start >= start + timedelta(days=240)]
+            assert [(p.end - p.start).days + 1 for p in last] == [63, 58]
+            # The seeded clients (60 days in of 361, on 14 days) are still in their first stage; the rest lies ahead on the office's intervals.
+            c1 = await db.get(Client, office.clients["c1"].id)
+            c1_start = c1.supervision_start
+            assert [(s["stage"], s["start"], s["interval_days"]) for s in c1.stage_plan] == [
+                ("awal", c1_start.isoformat(), 14), ("lanjutan", (c1_start + timedelta(days=120)).isoformat(), 45),
+                ("akhir", (c1_start + timedelta(days=240)).isoformat(), 63)]
+        await sign_in(client, "pk1")
+        record = await (await client.get(f"/api/clients/{kept_id}/record")).json()
+        assert record["stage"]["stage"] == "lanjutan" and [s["stage"] for s in record["stages"]] == ["awal", "lanjutan", "akhir"]
+        assert [(p["start"], p["end"], p["status"]) for p in record["periods"]] == [(p.start.isoformat(), p.end.isoformat(), p.status) for p in periods_before]
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_differences) == []
+        await downgrade(engine, before)
+        async with engine.connect() as conn:
+            assert "goal_id" not in await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("referral")})
+            assert not {"verdict_date", "start_date"} & await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("sentence")})
+        await upgrade(engine)
     finally:
         await engine.dispose()

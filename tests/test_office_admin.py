@@ -113,3 +113,30 @@ async def test_the_logo_is_checked_stored_under_a_server_name_and_served(client,
         o.settings = {**o.settings, "profile": {**o.settings["profile"], "logo_path": "../../../../etc/hostname"}}
         await db.commit()
     assert (await client.get("/office/logo")).status == 404
+
+
+async def test_the_admin_sets_the_tpp_quorum_and_guidance_settings_on_the_settings_page(client, office, sign_in, database_url):
+    await sign_in(client, "admin")
+    page = await (await client.get("/admin/settings")).text()
+    assert 'name="tpp_quorum"' in page and "Kuorum sidang TPP" in page and 'name="stage_lanjutan"' in page and "pekerjaan\nkeuangan" in page
+    token = csrf_token(page)
+    form = {"csrf_token": token, "min_report_minutes": "10", "tpp_quorum": "5", "stage_awal": "30", "stage_lanjutan": "45", "stage_akhir": "90",
+            "reassessment_days": "120", "needs": "pekerjaan\nkeluarga\n judi \n"}
+    resp = await client.post("/admin/settings/rules", data=form, allow_redirects=False)
+    assert (resp.status, resp.headers.get("Location")) == (302, "/admin/settings")
+    settings = await (await client.get("/api/office/settings")).json()
+    assert (settings["tpp_quorum"], settings["stage_intervals"], settings["reassessment_days"], settings["needs"]) == (
+        5, {"awal": 30, "lanjutan": 45, "akhir": 90}, 120, ["pekerjaan", "keluarga", "judi"])
+    [entry] = await audit_entries(database_url, "office.settings")
+    assert entry.detail["tpp_quorum"] == {"old": 3, "new": 5} and entry.detail["stage_intervals"]["new"]["lanjutan"] == 45
+
+    # Bad input: 400, the page again with a sentence in Indonesian naming the setting, and nothing saved (not even the valid fields beside it).
+    for bad, sentence in (({"tpp_quorum": "0"}, "Kuorum sidang TPP: bilangan bulat 1 sampai 50 anggota."),
+                          ({"tpp_quorum": "٥"}, "Kuorum sidang TPP"), ({"stage_akhir": "400"}, "Selang tahap akhir"),
+                          ({"reassessment_days": "abc"}, "Asesmen ulang"), ({"needs": "a\nA"}, "Bidang kebutuhan"), ({"needs": "  "}, "Bidang kebutuhan")):
+        refused = await client.post("/admin/settings/rules", data={**form, "min_report_minutes": "20", **bad}, allow_redirects=False)
+        text = await refused.text()
+        assert refused.status == 400 and 'id="rules-error"' in text and sentence in text, bad
+    assert await (await client.get("/api/office/settings")).json() == settings
+    # No token: refused before anything is read.
+    assert (await client.post("/admin/settings/rules", data={k: v for k, v in form.items() if k != "csrf_token"})).status == 403

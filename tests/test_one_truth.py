@@ -217,3 +217,28 @@ async def test_the_evaluations_casework_is_what_the_clients_records_show(client,
     assert past["violations"]["total"] == 0 and past["tpp"]["held"] == 0 and past["referrals"]["total"] == 0
     assert past["service_hours"]["approved"] == 0 and past["service_hours"]["pending"] == 0
     assert past["progress"]["plans"]["with_plan"] == 0 and past["progress"]["risk"]["sedang"] == 0
+
+
+async def test_the_issued_progress_report_counts_as_the_record_does(client, office, sign_in, database_url):
+    """The laporan perkembangan, issued as a letter, prints the ledger's periods:
+    the same counts and the same periods, each with the same status, as the record that day."""
+    from server.db.models import Letter
+    from tests.foundation import database
+
+    c1 = office.clients["c1"]
+    for days_ago, outcome in ((55, Outcome.attended), (40, Outcome.no_show), (26, Outcome.excused), (3, Outcome.attended)):
+        await add_session(database_url, c1, scheduled_at=utc_now() - timedelta(days=days_ago), outcome=outcome)
+    await sign_in(client, "pk1")
+    record = await record_of(client, c1.id)
+    made = await client.post(f"/api/clients/{c1.id}/letters", json={"kind": "perkembangan"})
+    assert made.status == 201, await made.text()
+    async with database(database_url) as db:
+        report = (await db.get(Letter, (await made.json())["id"])).printed["report"]
+    att = record["attendance"]
+    assert report["to"] == office_today().isoformat()
+    assert (report["attendance"]["periods_due"], report["attendance"]["periods_met"], report["attendance"]["periods"]) == (
+        att["periods_due"], att["periods_met"], att["periods"])
+    assert [(p["start"], p["end"], p["status"]) for p in report["periods"]] == [(p["start"], p["end"], p["status"]) for p in record["periods"]]
+    page = await (await client.get(f"/letters/{(await made.json())['id']}")).text()
+    summary = page.split('id="report-periods-summary"', 1)[1].split(">", 1)[0]
+    assert f'data-due="{att["periods_due"]}"' in summary and f'data-met="{att["periods"]["met"]}"' in summary

@@ -30,6 +30,16 @@ async def _partner(http, name: str = "BLK Jakarta Timur", kind: str = "blk_lpk")
     return await resp.json()
 
 
+async def _plan_goal(http, client_id: int) -> int:
+    """The client assessed and given a one-goal plan by their PK; the goal's id."""
+    today = office_today().isoformat()
+    assert (await http.post(f"/api/clients/{client_id}/assessments", json={"date": today, "category": "sedang", "needs": ["pekerjaan"]})).status == 201
+    resp = await http.put(f"/api/clients/{client_id}/plan", json={"goals": [{"need": "pekerjaan", "text": "Mendapat pekerjaan tetap", "steps": []}],
+                                                                  "agreement": "setuju"})
+    assert resp.status == 201, await resp.text()
+    return (await resp.json())["goals"][0]["id"]
+
+
 async def test_the_kasie_keeps_the_partners_and_each_office_sees_only_its_own(client, aiohttp_client, office, other_office, sign_in, database_url):
     await sign_in(client, "kasie")
     blk = await _partner(client)
@@ -59,10 +69,19 @@ async def test_a_referral_moves_step_by_step_and_an_illegal_step_is_refused(clie
     blk = await _partner(client)
     c1 = office.clients["c1"]
     pk = await _browser(aiohttp_client, client, sign_in, "pk1")
-    made = await pk.post(f"/api/clients/{c1.id}/referrals", json={"partner_id": blk["id"], "purpose": "Pelatihan las 3 bulan", "goal_ref": "Tujuan 2: kerja"})
+    goal_id = await _plan_goal(pk, c1.id)
+    # The goal is one of this client's plan, by its id: another client's goal, or none at all, is refused.
+    other_goal = await _plan_goal(await _browser(aiohttp_client, client, sign_in, "pk2"), office.clients["c2"].id)
+    for wrong in (other_goal, goal_id + 1000, "Tujuan 2: kerja"):
+        refused = await pk.post(f"/api/clients/{c1.id}/referrals", json={"partner_id": blk["id"], "purpose": "Pelatihan las", "goal_id": wrong})
+        assert refused.status == 400, wrong
+        if isinstance(wrong, int):
+            assert (await refused.json())["error"] == "unknown-goal"
+    made = await pk.post(f"/api/clients/{c1.id}/referrals", json={"partner_id": blk["id"], "purpose": "Pelatihan las 3 bulan", "goal_id": goal_id})
     assert made.status == 201, await made.text()
     ref = await made.json()
-    assert (ref["status"], ref["goal_ref"], ref["next"]) == ("dirujuk", "Tujuan 2: kerja", ["diterima", "ditolak"])
+    assert (ref["status"], ref["goal_id"], ref["goal"], ref["goal_ref"], ref["next"]) == (
+        "dirujuk", goal_id, {"id": goal_id, "need": "pekerjaan", "text": "Mendapat pekerjaan tetap"}, None, ["diterima", "ditolak"])
 
     async def step(http, body):
         return await http.post(f"/api/referrals/{ref['id']}/steps", json=body)
@@ -142,7 +161,7 @@ async def test_the_pages_add_a_partner_refer_set_the_sentence_and_approve_hours(
         resp = await client.post(path, data={"csrf_token": token, **data}, allow_redirects=False)
         assert resp.status == 302, (path, resp.status, await resp.text())
 
-    await post(f"/clients/{c1.id}/referrals", partner_id=str(partner_id), purpose="Pembinaan rohani", goal_ref="Tujuan 1")
+    await post(f"/clients/{c1.id}/referrals", partner_id=str(partner_id), purpose="Pembinaan rohani", goal_id="")
     referral = (await (await client.get(f"/api/clients/{c1.id}/referrals")).json())["referrals"][0]
     upload = aiohttp.FormData()
     upload.add_field("csrf_token", token)

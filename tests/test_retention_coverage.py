@@ -254,6 +254,10 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
             db.add(GoalProgress(client_id=client_id, session_id=session_id, goal_id=goal.id, rating=GoalRating.maju, note="Melamar kerja", rated_by_id=pk.id))
             await db.flush()
             rows["assessment"], rows["plan_goal"], rows["case_plan"] = assessment.id, goal.id, plan.id
+        # Each referral serves its client's goal (referral.goal_id): the gone client's referral must go before its goal.
+        for rows in (aged, fresh):
+            (await db.get(Referral, rows["referral"])).goal_id = rows["plan_goal"]
+        await db.flush()
         c1_old_rating = GoalProgress(client_id=c1.id, session_id=aged["guidance_session"], goal_id=fresh["plan_goal"], rating=GoalRating.tetap,
                                      note="Belum ada lowongan", rated_by_id=pk.id)
         db.add(c1_old_rating)

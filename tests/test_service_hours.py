@@ -85,8 +85,38 @@ async def test_hours_count_once_approved_within_the_rules_and_zero_drafts_the_le
     await _order(client, c1.id, masjid, hours=30, max_hours_per_day=10)
     assert (await enter(_day(4), 9)).status == 201
     pengawasan = await client.put(f"/api/clients/{c1.id}/sentence", json={"kind": "pidana_pengawasan", "term_months": 12, "conditions": "Tidak keluar kota"})
-    assert (await pengawasan.json()) == {"sentence": {"kind": "pidana_pengawasan", "term_months": 12, "conditions": "Tidak keluar kota"},
+    assert (await pengawasan.json()) == {"sentence": {"kind": "pidana_pengawasan", "term_months": 12, "conditions": "Tidak keluar kota",
+                                                      "verdict_date": None, "start_date": None, "end_date": None},
                                          "service_hours": None, "completion_letter_due": False}
+
+
+@pytest.mark.clock
+async def test_a_sentence_starts_after_its_verdict_and_no_hours_count_before_the_start(client, aiohttp_client, office, sign_in):
+    kasie = await _browser(aiohttp_client, client, sign_in, "kasie")
+    masjid = await _placement(kasie, "Masjid Al-Ikhlas Cakung")
+    c1 = office.clients["c1"]
+    await sign_in(client, "pk1")
+    end = (await (await client.get(f"/api/clients/{c1.id}")).json())["supervision_end"]
+    for dates, code in (({"verdict_date": _day(-1)}, "verdict-in-future"), ({"verdict_date": "2025-12-31"}, "verdict-before-code"),
+                        ({"start_date": _day(20)}, "invalid-body"), ({"verdict_date": _day(30), "start_date": _day(31)}, "start-before-verdict"),
+                        ({"verdict_date": _day(30), "start_date": "2999-01-01"}, "start-after-supervision")):
+        resp = await client.put(f"/api/clients/{c1.id}/sentence", json={"kind": "pidana_kerja_sosial", "hours_ordered": 10, "placement": masjid, **dates})
+        assert (resp.status, (await resp.json())["error"]) == (400, code), dates
+    assert (await (await client.get(f"/api/clients/{c1.id}/sentence")).json())["sentence"] is None  # nothing kept from a refusal
+    made = await _order(client, c1.id, masjid, verdict_date=_day(30), start_date=_day(20))
+    assert (made["sentence"]["verdict_date"], made["sentence"]["start_date"]) == (_day(30), _day(20))
+    early = await client.post(f"/api/clients/{c1.id}/service-hours", json={"date": _day(21), "hours": 2, "task": "Menyapu"})
+    assert (early.status, (await early.json())["error"]) == (400, "hours-before-start")
+    assert (await client.post(f"/api/clients/{c1.id}/service-hours", json={"date": _day(20), "hours": 2, "task": "Menyapu"})).status == 201
+    # A later start would leave those hours before it: refused until they are rejected.
+    moved = await client.put(f"/api/clients/{c1.id}/sentence", json={"kind": "pidana_kerja_sosial", "hours_ordered": 10, "placement": masjid,
+                                                                      "verdict_date": _day(30), "start_date": _day(10)})
+    assert (moved.status, (await moved.json())["error"]) == (409, "hours-before-start")
+    # A supervision sentence runs term_months from its start: the day before the same date, twelve months on.
+    resp = await client.put(f"/api/clients/{c1.id}/sentence", json={"kind": "pidana_pengawasan", "term_months": 12, "verdict_date": "2026-01-30",
+                                                                     "start_date": "2026-01-31"})
+    sentence = (await resp.json())["sentence"]
+    assert resp.status == 200 and sentence["end_date"] == "2027-01-30" and end >= sentence["start_date"]
 
 
 async def test_only_guidance_roles_of_the_clients_office_set_sentences_and_hours(client, aiohttp_client, office, other_office, sign_in):

@@ -187,10 +187,12 @@ async def remove_clients(db: AsyncSession, chunk: list[int], removed: dict[str, 
     files = list((await db.execute(select(ReferralReport.path).where(ReferralReport.referral_id.in_(referrals)))).scalars())
     for model in (ReferralReport, ReferralStep):
         await _drop(db, removed, model, model.referral_id.in_(referrals))
+    # Referrals before the plan's goals they serve (referral.goal_id, migration 0018).
+    await _drop(db, removed, Referral, Referral.client_id.in_(chunk))
     # The case plan: ratings before their goals, plans before the assessments they rest on.
     for model in (GoalProgress, PlanGoal, CasePlan, Assessment):
         await _drop(db, removed, model, model.client_id.in_(chunk))
-    for model in (Referral, Sentence, ServiceHours, Kendala, ReminderMark, NotifyOutbox, PortalLink, MobileInvitation, Letter):
+    for model in (Sentence, ServiceHours, Kendala, ReminderMark, NotifyOutbox, PortalLink, MobileInvitation, Letter):
         await _drop(db, removed, model, model.client_id.in_(chunk))
     await _drop(db, removed, Client, Client.id.in_(chunk))
     return files

@@ -122,6 +122,8 @@ class LetterKind(str, enum.Enum):
     selesai = "selesai"  # surat keterangan selesai bimbingan: supervision has ended
     # community service done: every hour ordered approved, for the Kejaksaan (issue 21)
     kerja_sosial_selesai = "kerja_sosial_selesai"
+    # laporan perkembangan klien: the client's progress over a period (issue 20), with what it printed kept
+    perkembangan = "perkembangan"
     # A violation's path (issue 21): issued by its steps and by a sitting's close, never by hand.
     teguran_1 = "teguran_1"  # surat teguran pertama
     teguran_2 = "teguran_2"  # surat teguran kedua

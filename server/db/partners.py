@@ -86,8 +86,9 @@ class Partner(Base):
 
 class Referral(Base):
     """A client referred to a partner (server/domain/partners/referrals.py).
-    ``goal_ref`` is a free reference to a goal of the case plan (a goal's id or
-    its words): the case plan is not tied to it by a key."""
+    ``goal_id`` is the goal of the client's case plan it serves, when there is
+    one (checked to be the client's own); ``goal_ref`` is the free reference of
+    referrals made before migration 0018, kept as they were written."""
 
     __tablename__ = "referral"
 
@@ -96,6 +97,7 @@ class Referral(Base):
     partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id"), index=True)
     purpose: Mapped[str] = mapped_column(Text)
     goal_ref: Mapped[str] = mapped_column(String(100), default="")
+    goal_id: Mapped[int | None] = mapped_column(ForeignKey("plan_goal.id"), index=True)
     status: Mapped[ReferralStatus] = mapped_column(_enum(ReferralStatus, "referral_status"), default=ReferralStatus.dirujuk)
     outcome: Mapped[ReferralOutcome | None] = mapped_column(_enum(ReferralOutcome, "referral_outcome"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -145,7 +147,9 @@ class Sentence(Base):
     """A client's sentence under UU 1/2023, one per client (``PUT`` replaces it).
     Kerja sosial: ``hours_ordered`` at the ``placement`` (a partner), a
     ``site_supervisor`` there, ``max_hours_per_day`` (8 unless the order says
-    otherwise). Pengawasan: ``term_months`` and the ``conditions``."""
+    otherwise). Pengawasan: ``term_months`` and the ``conditions``. Both: the
+    court's ``verdict_date`` and the ``start_date`` the sentence runs from (null
+    for sentences recorded before migration 0018)."""
 
     __tablename__ = "sentence"
 
@@ -158,6 +162,8 @@ class Sentence(Base):
     max_hours_per_day: Mapped[int] = mapped_column(Integer, default=8)
     term_months: Mapped[int | None] = mapped_column(Integer)
     conditions: Mapped[str] = mapped_column(Text, default="")
+    verdict_date: Mapped[date | None] = mapped_column(Date)
+    start_date: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 

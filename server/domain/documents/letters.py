@@ -60,12 +60,13 @@ from server.settings import Settings
 
 # Short codes printed in the number, as Indonesian offices abbreviate letter types.
 KIND_CODES = {LetterKind.keterangan: "SK", LetterKind.panggilan: "SP", LetterKind.selesai: "SKSB", LetterKind.kerja_sosial_selesai: "SKKS",
+              LetterKind.perkembangan: "LPK",
               # A violation's path and its sitting (server/domain/violations/).
               LetterKind.teguran_1: "ST-I", LetterKind.teguran_2: "ST-II", LetterKind.bap: "BAP", LetterKind.risalah_tpp: "RTPP",
               LetterKind.pencabutan_kanwil: "PCB-KW", LetterKind.pencabutan_kejari: "PCB-KJ"}
 # Letters a person issues by hand (``POST /api/clients/{id}/letters``); the rest
 # are issued by a violation's steps and a sitting's close, with the facts they print.
-HAND_KINDS = (LetterKind.keterangan, LetterKind.panggilan, LetterKind.selesai, LetterKind.kerja_sosial_selesai)
+HAND_KINDS = (LetterKind.keterangan, LetterKind.panggilan, LetterKind.selesai, LetterKind.kerja_sosial_selesai, LetterKind.perkembangan)
 ROMAN_MONTHS = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
 
 

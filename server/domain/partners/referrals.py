@@ -3,8 +3,9 @@
 A referral moves ``dirujuk`` → ``diterima`` | ``ditolak``, ``diterima`` →
 ``berjalan``, ``berjalan`` → ``selesai`` with an outcome; nothing else (409
 ``illegal-transition``). Each move is a ``ReferralStep`` by a named person and
-an audit entry (the caller's). ``goal_ref`` names a goal of the case plan when
-the PK gives one: a free reference, since the case plan is built apart.
+an audit entry (the caller's). ``goal_id`` names the goal of the client's case
+plan the referral serves, when the PK gives one: a goal of the plan as it
+stands (its latest version), of this client, or 400 ``unknown-goal``.
 
 The partner's report is a file kept as recordings are: sealed with a data key
 of its own under the recordings master key (server/media/crypto.py), named by
@@ -34,6 +35,7 @@ from server.db.partners import (
 )
 from server.domain.access import require_client, require_guidance
 from server.domain.errors import DomainError, ErrorKind, conflict, not_found
+from server.domain.guidance.plans import latest_plan
 from server.domain.partners.directory import usable_partner
 from server.media import crypto
 
@@ -52,11 +54,22 @@ MAX_REPORT_BYTES = 1_000_000
 REPORT_TYPES = {"application/pdf": (b"%PDF-", "pdf"), "image/jpeg": (b"\xff\xd8\xff", "jpg"), "image/png": (b"\x89PNG\r\n\x1a\n", "png")}
 
 
-async def create(db: AsyncSession, staff: Staff, client: Client, *, partner_id: int, purpose: str, goal_ref: str = "", now: datetime | None = None) -> Referral:
+async def plan_goals(db: AsyncSession, client_id: int) -> dict[int, dict]:
+    """The goals of the client's case plan as it stands (latest version), by id."""
+    plan = await latest_plan(db, client_id)
+    return {g["id"]: g for g in (plan.goals if plan else [])}
+
+
+async def create(db: AsyncSession, staff: Staff, client: Client, *, partner_id: int, purpose: str, goal_id: int | None = None,
+                 now: datetime | None = None) -> Referral:
     require_guidance(staff)
     partner = await usable_partner(db, client.office_id, partner_id, "partner_id")
+    if goal_id is not None and goal_id not in await plan_goals(db, client.id):
+        # Another client's goal is as unknown as none: the answer names neither.
+        raise DomainError(ErrorKind.invalid, "unknown-goal", "goal_id: not a goal of this client's case plan", fields={"goal_id": "not a goal of this client's case plan"},
+                          key="error.unknown_goal")
     now = now or utcnow()
-    referral = Referral(client_id=client.id, partner_id=partner.id, purpose=purpose, goal_ref=goal_ref, status=S.dirujuk,
+    referral = Referral(client_id=client.id, partner_id=partner.id, purpose=purpose, goal_id=goal_id, status=S.dirujuk,
                         created_at=now, created_by_id=staff.id, updated_at=now)
     db.add(referral)
     await db.flush()
@@ -162,12 +175,23 @@ def report_plaintext(directory: Path, master_key: bytes, report: ReferralReport)
     return crypto.decrypt_chunks(crypto.safe_path(directory, report.path), master_key)
 
 
-def referral_dict(r: Referral, tz_iso) -> dict:
-    """The referral as the API answers it; ``tz_iso`` formats a moment."""
+def goal_dict(goal_id: int | None, goals: dict[int, dict]) -> dict | None:
+    """The referral's goal as the plan words it now; a goal dropped from the plan since keeps its id alone."""
+    if goal_id is None:
+        return None
+    g = goals.get(goal_id)
+    return {"id": goal_id, "need": g["need"], "text": g["text"]} if g else {"id": goal_id, "need": None, "text": None}
+
+
+def referral_dict(r: Referral, tz_iso, goals: dict[int, dict] | None = None) -> dict:
+    """The referral as the API answers it; ``tz_iso`` formats a moment, ``goals``
+    are the client's plan goals (``plan_goals``) that word its goal."""
     return {
         "id": r.id, "client_id": r.client_id,
         "partner": {"id": r.partner.id, "name": r.partner.name, "kind": r.partner.kind.value},
-        "purpose": r.purpose, "goal_ref": r.goal_ref or None, "status": r.status.value,
+        "purpose": r.purpose, "goal_id": r.goal_id, "goal": goal_dict(r.goal_id, goals or {}),
+        # The free text of a referral made before goals were referred to by id (migration 0018); null since.
+        "goal_ref": r.goal_ref or None, "status": r.status.value,
         "outcome": r.outcome.value if r.outcome else None,
         "created_at": tz_iso(r.created_at), "updated_at": tz_iso(r.updated_at),
         "next": [s.value for s in NEXT[r.status]],

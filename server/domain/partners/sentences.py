@@ -4,12 +4,18 @@
 ``pidana_kerja_sosial``: hours ordered at a placement (a partner of the office),
 under a site supervisor there; ``pidana_pengawasan``: a term in months with its
 conditions. One sentence per client; setting it again replaces it (audited by
-the caller with what changed).
+the caller with what changed). Each may carry the court's verdict date and the
+day it starts: the verdict not after today nor before 2 January 2026 (the code
+that makes these sentences), the start not before the verdict (a start needs
+the verdict it follows), within the client's supervision and not after hours
+already standing (409 ``hours-before-start``). A pengawasan term
+ends ``term_months`` after its start.
 
 Hours are entered per day, by the PK or by the site supervisor through their
 link (server/domain/partners/site_links.py), and count only once the PK (or a
 supervisor) approves them. The rules an entry keeps: not in the future (the
-office's today), not before supervision began, at most ``max_hours_per_day``
+office's today), not before supervision began nor before the sentence's start
+(when it has one), at most ``max_hours_per_day``
 (8 unless the order says otherwise), in quarters of an hour, never beyond what
 the order leaves, and one standing entry per client and day: the database's
 partial unique index makes two devices entering the same day at once count
@@ -21,7 +27,7 @@ completion letter for the Kejaksaan (letter kind ``kerja_sosial_selesai``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +46,49 @@ from server.domain.errors import DomainError, ErrorKind, conflict, not_found
 from server.domain.partners.directory import usable_partner
 
 DEFAULT_MAX_HOURS_PER_DAY = 8
+# UU 1/2023, the criminal code that makes pidana kerja sosial and pidana pengawasan, is in force from this day.
+CODE_IN_FORCE = date(2026, 1, 2)
+
+
+def months_later(day: date, months: int) -> date:
+    """The same day ``months`` later, or the month's last day when it has none (31 Jan + 1 → 28/29 Feb)."""
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, d))
+        except ValueError:
+            continue
+    raise ValueError(day)
+
+
+def term_end(s: Sentence) -> date | None:
+    """The last day of a pengawasan term that has a start, else None."""
+    if s.kind != SentenceKind.pidana_pengawasan or s.start_date is None or not s.term_months:
+        return None
+    return months_later(s.start_date, s.term_months) - timedelta(days=1)
+
+
+def check_dates(client: Client, verdict_date: date | None, start_date: date | None, today: date) -> None:
+    """The verdict and start dates' rules (see the module's docstring), before anything is written."""
+    if verdict_date is not None:
+        if verdict_date > today:
+            raise DomainError(ErrorKind.invalid, "verdict-in-future", "verdict_date: the verdict cannot be a day still to come.",
+                              fields={"verdict_date": "in the future"}, key="error.verdict_in_future")
+        if verdict_date < CODE_IN_FORCE:
+            raise DomainError(ErrorKind.invalid, "verdict-before-code", f"verdict_date: these sentences exist from {CODE_IN_FORCE.isoformat()} (UU 1/2023).",
+                              fields={"verdict_date": "before the code in force"}, key="error.verdict_before_code")
+    if start_date is not None:
+        if verdict_date is None:
+            raise DomainError(ErrorKind.invalid, "invalid-body", "verdict_date: required with start_date (the start follows the verdict).",
+                              fields={"verdict_date": "required with start_date"}, key="error.start_needs_verdict")
+        if start_date < verdict_date:
+            raise DomainError(ErrorKind.invalid, "start-before-verdict", f"start_date: not before the verdict ({verdict_date.isoformat()}).",
+                              fields={"start_date": "before the verdict"}, key="error.start_before_verdict", params={"date": verdict_date.isoformat()})
+        if start_date > client.supervision_end:
+            raise DomainError(ErrorKind.invalid, "start-after-supervision", f"start_date: within the supervision (it ends on {client.supervision_end.isoformat()}).",
+                              fields={"start_date": "after the supervision"}, key="error.start_after_supervision",
+                              params={"date": client.supervision_end.isoformat()})
 
 
 def _minutes(hours: float) -> int:
@@ -58,12 +107,21 @@ async def sentence_of(db: AsyncSession, client_id: int) -> Sentence | None:
 
 async def set_sentence(db: AsyncSession, staff: Staff, client: Client, *, kind: SentenceKind, hours_ordered: int | None = None,
                        placement: int | None = None, site_supervisor: str = "", max_hours_per_day: int | None = None,
-                       term_months: int | None = None, conditions: str = "", now: datetime | None = None) -> tuple[Sentence, dict]:
+                       term_months: int | None = None, conditions: str = "", verdict_date: date | None = None, start_date: date | None = None,
+                       today: date, now: datetime | None = None) -> tuple[Sentence, dict]:
     """Record (or replace) the client's sentence; the sentence and what changed."""
     require_guidance(staff)
+    check_dates(client, verdict_date, start_date, today)
     now = now or utcnow()
     values: dict = {"kind": kind, "hours_ordered": None, "placement_id": None, "site_supervisor": "", "max_hours_per_day": DEFAULT_MAX_HOURS_PER_DAY,
-                    "term_months": None, "conditions": ""}
+                    "term_months": None, "conditions": "", "verdict_date": verdict_date, "start_date": start_date}
+    if start_date is not None:
+        # Hours already standing before the new start would count for days the sentence had not begun.
+        early = await db.scalar(select(func.min(ServiceHours.date)).where(ServiceHours.client_id == client.id, ServiceHours.date < start_date,
+                                                                          ServiceHours.status != HoursStatus.rejected))
+        if early is not None:
+            raise DomainError(ErrorKind.conflict, "hours-before-start", f"Hours are entered for {early.isoformat()}, before that start; reject them first.",
+                              key="error.hours_before_new_start", params={"date": early.isoformat()})
     if kind == SentenceKind.pidana_kerja_sosial:
         partner = await usable_partner(db, client.office_id, placement or 0, "placement")
         approved = (await totals(db, client.id))[HoursStatus.approved]
@@ -78,7 +136,7 @@ async def set_sentence(db: AsyncSession, staff: Staff, client: Client, *, kind: 
     changed: dict = {}
     if sentence is None:
         sentence = Sentence(client_id=client.id, updated_at=now, updated_by_id=staff.id, **values)
-        changed = {k: [None, v.value if isinstance(v, SentenceKind) else v] for k, v in values.items()}
+        changed = {k: [None, _plain(v)] for k, v in values.items()}
         try:
             async with db.begin_nested():
                 db.add(sentence)
@@ -90,11 +148,16 @@ async def set_sentence(db: AsyncSession, staff: Staff, client: Client, *, kind: 
     for field, value in values.items():
         old = getattr(sentence, field)
         if old != value:
-            changed[field] = [old.value if isinstance(old, SentenceKind) else old, value.value if isinstance(value, SentenceKind) else value]
+            changed[field] = [_plain(old), _plain(value)]
             setattr(sentence, field, value)
     sentence.updated_at, sentence.updated_by_id = now, staff.id
     await db.flush()
     return sentence, changed
+
+
+def _plain(v):
+    """A value as the audit trail's JSON holds it."""
+    return v.value if isinstance(v, SentenceKind) else v.isoformat() if isinstance(v, date) else v
 
 
 async def totals(db: AsyncSession, client_id: int) -> dict[HoursStatus, int]:
@@ -153,6 +216,9 @@ async def add_hours(db: AsyncSession, client: Client, *, day: date, hours: float
     if day < client.supervision_start:
         raise DomainError(ErrorKind.invalid, "hours-before-supervision", "date: before the client's supervision began.", fields={"date": "before supervision"},
                           key="error.hours_before_supervision")
+    if sentence.start_date is not None and day < sentence.start_date:
+        raise DomainError(ErrorKind.invalid, "hours-before-start", f"date: before the sentence began ({sentence.start_date.isoformat()}).",
+                          fields={"date": "before the sentence's start"}, key="error.hours_before_start", params={"date": sentence.start_date.isoformat()})
     if minutes <= 0 or minutes % 15 or abs(minutes - hours * 60) > 1e-6:
         raise DomainError(ErrorKind.invalid, "invalid-body", "hours: in quarters of an hour, more than zero.", fields={"hours": "quarters of an hour"},
                           key="error.hours_quarters")
@@ -215,10 +281,12 @@ async def decide(db: AsyncSession, staff: Staff, entry: ServiceHours, *, approve
 def sentence_dict(s: Sentence | None) -> dict | None:
     if s is None:
         return None
+    dates = {"verdict_date": s.verdict_date.isoformat() if s.verdict_date else None, "start_date": s.start_date.isoformat() if s.start_date else None}
     if s.kind == SentenceKind.pidana_kerja_sosial:
         return {"kind": s.kind.value, "hours_ordered": s.hours_ordered, "placement": s.placement_id,
-                "placement_name": s.placement.name if s.placement else None, "site_supervisor": s.site_supervisor, "max_hours_per_day": s.max_hours_per_day}
-    return {"kind": s.kind.value, "term_months": s.term_months, "conditions": s.conditions}
+                "placement_name": s.placement.name if s.placement else None, "site_supervisor": s.site_supervisor, "max_hours_per_day": s.max_hours_per_day, **dates}
+    end = term_end(s)
+    return {"kind": s.kind.value, "term_months": s.term_months, "conditions": s.conditions, **dates, "end_date": end.isoformat() if end else None}
 
 
 def entry_dict(e: ServiceHours, tz_iso) -> dict:

@@ -1,24 +1,28 @@
-"""Letters about a client (surat keterangan, panggilan, selesai bimbingan):
-issue, list, revoke. The letter's print page and its public verification page
-are in server/web/pages/letters.py; docs/api.md is the contract."""
+"""Letters about a client (surat keterangan, panggilan, selesai bimbingan, the
+laporan perkembangan klien): issue, list, revoke. The letter's print page and
+its public verification page are in server/web/pages/letters.py; docs/api.md
+is the contract."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, model_validator
 from sqlalchemy import select
 
 from server.audit.signing import SigningKeyError
 from server.db.models import Client, Letter, LetterKind, Role, Staff
 from server.domain.access import require_client, require_guidance
 from server.domain.documents.letters import HAND_KINDS, issue_letter, revocation_message, revocation_state, revoke_letter
+from server.domain.documents.progress_report import SUMMARY_MAX, report_facts, report_range
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.partners.sentences import completion_facts
 from server.keys import audit_key, db_key, letter_keys_key, settings_key
 from server.security.auth import current_staff
 from server.web.dates import today
+from server.web.ledger import rules_for
 from server.web.links import base_url
 from server.web.validation import Body, int_param, parse_body
 
@@ -30,6 +34,20 @@ class LetterCreate(Body):
     # Printed on the letter ("Alasan pemanggilan" on a summons, "Keperluan" otherwise);
     # a summons for a client who is not overdue is refused without one (409 not-overdue).
     reason: str | None = Field(default=None, max_length=500, description="printed on the letter; required for a panggilan when the client is not overdue")
+    # A laporan perkembangan's period and the PK's summary (only with kind perkembangan).
+    date_from: date | None = Field(default=None, alias="from", description="perkembangan: the report's first day (default: the supervision's start)")
+    date_to: date | None = Field(default=None, alias="to", description="perkembangan: the report's last day, not after today (default: today)")
+    summary: str | None = Field(default=None, max_length=SUMMARY_MAX, description="perkembangan: the PK's summary, printed")
+
+    @model_validator(mode="after")
+    def _report_fields(self):
+        given = [name for name, value in (("from", self.date_from), ("to", self.date_to), ("summary", self.summary)) if value is not None]
+        if given and self.kind != LetterKind.perkembangan:
+            raise ValueError(f"{', '.join(given)}: only for a laporan perkembangan (kind perkembangan)")
+        for d in (self.date_from, self.date_to):
+            if d is not None and not 1900 <= d.year <= 2999:
+                raise ValueError("dates from 1900 to 2999")
+        return self
 
 
 def verify_url(request: web.Request, letter: Letter) -> str:
@@ -65,6 +83,8 @@ def letter_json(request: web.Request, letter: Letter) -> dict[str, Any]:
         "reason": (letter.printed or {}).get("reason"),
         # The ledger's figures the letter printed, as of its issue date (null for letters issued before migration 0010).
         "attendance": (letter.printed or {}).get("attendance"),
+        # A laporan perkembangan's period (null for other letters).
+        "period": ({"from": report["from"], "to": report["to"]} if (report := (letter.printed or {}).get("report")) else None),
         "revoked": letter.revoked_at is not None,
         "revocation": revocation_json(request, letter),
         "verify_url": verify_url(request, letter),
@@ -72,8 +92,10 @@ def letter_json(request: web.Request, letter: Letter) -> dict[str, Any]:
     }
 
 
-async def create(request: web.Request, staff: Staff, client_id: int, kind: LetterKind, reason: str | None = None) -> Letter:
-    """Issue and audit a letter (shared with the client page's form)."""
+async def create(request: web.Request, staff: Staff, client_id: int, kind: LetterKind, reason: str | None = None,
+                 report: LetterCreate | None = None) -> Letter:
+    """Issue and audit a letter (shared with the client page's and the report page's forms);
+    ``report`` carries a laporan perkembangan's period and summary."""
     day = today(request)
     if kind not in HAND_KINDS:
         # Teguran, BAP, risalah and pencabutan letters are issued by a violation's steps and a sitting's close.
@@ -88,12 +110,17 @@ async def create(request: web.Request, staff: Staff, client_id: int, kind: Lette
         signer = letter_signer(request)
         # Community service done: only when every hour ordered is approved; the hours are printed.
         extra = {"service_hours": await completion_facts(db, client)} if kind == LetterKind.kerja_sosial_selesai else None
+        if kind == LetterKind.perkembangan:
+            # The report's facts, gathered once and kept with the letter: the issued report never changes after.
+            first, last = report_range(client, report and report.date_from, report and report.date_to, day)
+            rules = await rules_for(request, db, client.office_id)
+            extra = {"report": await report_facts(db, client, first, last, rules, request.app[settings_key].timezone, (report and report.summary) or "")}
         letter = await issue_letter(db, signer, staff, client, kind, day, request.app[settings_key].timezone, reason, extra)
         await db.commit()
     await request.app[audit_key].record(
         "letter.issue", actor=staff, target_type="letter", target_id=letter.id,
         detail={"client_id": letter.client_id, "kind": letter.kind.value, "number": letter.number, "key_id": letter.key_id, "signature": letter.signature,
-                "reason": letter.printed["reason"]},
+                "reason": letter.printed["reason"], **({"period": [r["from"], r["to"]]} if (r := letter.printed.get("report")) else {})},
     )
     return letter
 
@@ -138,7 +165,7 @@ async def create_letter(request: web.Request) -> web.Response:
     staff = current_staff(request)
     client_id = int_param(request, "id")
     body = await parse_body(request, LetterCreate)
-    letter = await create(request, staff, client_id, body.kind, body.reason)
+    letter = await create(request, staff, client_id, body.kind, body.reason, body)
     data = letter_json(request, letter)
     return web.json_response({"id": data["id"], "number": data["number"], "verify_url": data["verify_url"], "print_url": data["print_url"]}, status=201)
 

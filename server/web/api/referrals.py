@@ -31,7 +31,7 @@ routes = web.RouteTableDef()
 class ReferralCreate(Body):
     partner_id: Id
     purpose: str = Field(min_length=1, max_length=2000)
-    goal_ref: str = Field(default="", max_length=100, description="a goal of the case plan, when there is one (a free reference)")
+    goal_id: Id | None = Field(default=None, description="the goal of the client's case plan the referral serves, when there is one (400 unknown-goal when it is not one)")
 
 
 class ReferralStepBody(Body):
@@ -40,9 +40,9 @@ class ReferralStepBody(Body):
     outcome: ReferralOutcome | None = Field(default=None, description="required with to=selesai")
 
 
-def referral_json(request: web.Request, referral) -> dict:
+async def referral_json(request: web.Request, db, referral) -> dict:
     tz = request.app[settings_key].timezone
-    return referrals_domain.referral_dict(referral, partial(iso, tz=tz))
+    return referrals_domain.referral_dict(referral, partial(iso, tz=tz), await referrals_domain.plan_goals(db, referral.client_id))
 
 
 @routes.post("/api/clients/{id}/referrals")
@@ -55,9 +55,9 @@ async def create_referral(request: web.Request) -> web.Response:
         referral = await referrals_domain.create(db, staff, client, **body.model_dump())
         await db.commit()
         referral = await referrals_domain.reload(db, referral.id)
-        data = referral_json(request, referral)
+        data = await referral_json(request, db, referral)
     await request.app[audit_key].record("referral.create", actor=staff, target_type="referral", target_id=data["id"],
-                                        detail={"client_id": data["client_id"], "partner_id": data["partner"]["id"], "goal_ref": data["goal_ref"]})
+                                        detail={"client_id": data["client_id"], "partner_id": data["partner"]["id"], "goal_id": data["goal_id"]})
     return web.json_response(data, status=201)
 
 
@@ -67,7 +67,7 @@ async def list_referrals(request: web.Request) -> web.Response:
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, int_param(request, "id")))
         rows = await referrals_domain.for_client(db, client.id)
-        data = [referral_json(request, r) for r in rows]
+        data = [await referral_json(request, db, r) for r in rows]
     return web.json_response({"referrals": data})
 
 
@@ -76,7 +76,7 @@ async def get_referral(request: web.Request) -> web.Response:
     staff = current_staff(request)
     async with request.app[db_key]() as db:
         referral = await referrals_domain.get_referral(db, staff, int_param(request, "id"))
-        data = referral_json(request, referral)
+        data = await referral_json(request, db, referral)
     return web.json_response(data)
 
 
@@ -89,7 +89,7 @@ async def move(request: web.Request, referral_id: int, body: ReferralStepBody) -
         before = referral.status.value
         await referrals_domain.step(db, staff, referral, body.to, note=body.note, outcome=body.outcome)
         await db.commit()
-        data = referral_json(request, await referrals_domain.reload(db, referral_id))
+        data = await referral_json(request, db, await referrals_domain.reload(db, referral_id))
     await request.app[audit_key].record("referral.step", actor=staff, target_type="referral", target_id=referral_id,
                                         detail={"client_id": data["client_id"], "from": before, "to": data["status"], "outcome": data["outcome"], "note": body.note})
     return data

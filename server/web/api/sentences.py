@@ -25,7 +25,12 @@ from server.web.validation import Body, int_param, parse_body
 routes = web.RouteTableDef()
 
 
-class KerjaSosial(Body):
+class SentenceDates(Body):
+    verdict_date: date | None = Field(default=None, description="the court's verdict (tanggal putusan): not after today, not before 2026-01-02")
+    start_date: date | None = Field(default=None, description="the day the sentence begins: not before verdict_date (required with it), within the supervision")
+
+
+class KerjaSosial(SentenceDates):
     kind: Literal["pidana_kerja_sosial"]
     hours_ordered: int = Field(ge=1, le=10000)
     placement: Id = Field(description="the partner where the hours are worked")
@@ -33,7 +38,7 @@ class KerjaSosial(Body):
     max_hours_per_day: int = Field(default=8, ge=1, le=24, description="8 unless the order says otherwise")
 
 
-class Pengawasan(Body):
+class Pengawasan(SentenceDates):
     kind: Literal["pidana_pengawasan"]
     term_months: int = Field(ge=1, le=120)
     conditions: str = Field(default="", max_length=4000)
@@ -78,7 +83,7 @@ async def put_sentence(request: web.Request, client_id: int, body: KerjaSosial |
     fields["kind"] = SentenceKind(fields["kind"])
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, client_id))
-        _sentence, changed = await sentences_domain.set_sentence(db, staff, client, **fields)
+        _sentence, changed = await sentences_domain.set_sentence(db, staff, client, **fields, today=today(request))
         await db.commit()
         data = await sentence_and_hours(db, client.id)
     if changed:

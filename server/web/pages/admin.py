@@ -4,10 +4,13 @@ Settings come from the environment (docs/deploy.md), not from this page: a
 change to TURN or retention is an operator's act on the server, reviewed like
 any deployment, so the page shows what is in force and where to change it.
 Secrets are never shown, only whether they are set. The exceptions are the
-office's own settings, which the office sets in the app, audited: its reporting
-rule (``min_report_minutes``, server/domain/record/rules.py) and whether the
-gateway's reminders carry their full text (``reminder_full_text``,
-server/domain/outreach/wording.py).
+office's own settings, which the office sets in the app, audited, the very
+ones ``PUT /api/office/settings`` takes: its reporting rule
+(``min_report_minutes``) and the quorum of a sidang TPP (``tpp_quorum``,
+server/domain/record/rules.py), whether the gateway's reminders carry their
+full text (``reminder_full_text``, server/domain/outreach/wording.py), and
+guidance's stage intervals, reassessment period and need areas
+(server/domain/guidance/settings.py).
 """
 
 from __future__ import annotations
@@ -21,10 +24,22 @@ from sqlalchemy import select
 from server.db.ids import id_from_text
 from server.db.models import Office, Role, Staff
 from server.domain.access import require_role
-from server.domain.errors import DomainError, ErrorKind, invalid
+from server.domain.errors import DomainError, ErrorKind
+from server.domain.guidance.settings import (
+    INTERVAL_RANGE,
+    MAX_NEEDS,
+    NEED_LENGTH,
+    REASSESSMENT_RANGE,
+    STAGES,
+    guidance_settings,
+)
 from server.domain.office.staff import add_staff
 from server.domain.outreach.wording import full_text_on
-from server.domain.record.rules import MIN_REPORT_MINUTES_RANGE, rules_of
+from server.domain.record.rules import (
+    MIN_REPORT_MINUTES_RANGE,
+    TPP_QUORUM_RANGE,
+    rules_of,
+)
 from server.keys import audit_key, db_key, passwords_key, settings_key
 from server.security import auth
 from server.security.auth import current_staff
@@ -32,8 +47,9 @@ from server.security.passwords import MIN_LENGTH
 from server.web.api.office import change_office_settings
 from server.web.api.staff import StaffCreate, StaffUpdate
 from server.web.errors import http_status
-from server.web.forms import form_dict
 from server.web.format import duration
+from server.web.forms import form_dict
+from server.web.pages.page_errors import page_refusal
 from server.web.render import error_text, gettext_for, locale_of, render
 from server.web.staff_account import change_account
 from server.web.validation import int_param, page_errors
@@ -52,6 +68,11 @@ SETTING_KEYS = (
 async def settings_page(request: web.Request) -> web.Response:
     me = current_staff(request)
     require_role(me, Role.admin)
+    return await _settings_page(request, me)
+
+
+async def _settings_page(request: web.Request, me: Staff, error: str = "", form: dict | None = None, status: int = 200) -> web.Response:
+    """The settings page; after a refused form, with its sentence and what was typed."""
     settings = request.app[settings_key]
     async with request.app[db_key]() as db:
         office = await db.scalar(select(Office).where(Office.id == me.office_id))
@@ -79,26 +100,67 @@ async def settings_page(request: web.Request) -> web.Response:
         "settings.redis": "set" if settings.redis_url else "unset",
     }
     rows = [(key, values[key]) for key in SETTING_KEYS]
-    return render(request, "admin/settings.html", {"rows": rows, "turn_ok": settings.turn_enabled, "rules": rules_of(office, settings.timezone),
-                                                   "minutes_range": MIN_REPORT_MINUTES_RANGE, "reminder_full_text": full_text_on(office)})
+    guidance = guidance_settings(office)
+    return render(request, "admin/settings.html", {
+        "rows": rows, "turn_ok": settings.turn_enabled, "rules": rules_of(office, settings.timezone), "reminder_full_text": full_text_on(office),
+        "guidance": guidance, "ranges": FORM_RANGES, "stages": STAGES, "rules_error": error, "rules_form": form,
+    }, status=status)
+
+
+# The form's whole-number fields and their ranges (a refusal's sentence is the catalogue's settings.error.<field>).
+FORM_RANGES = {"min_report_minutes": MIN_REPORT_MINUTES_RANGE, "tpp_quorum": TPP_QUORUM_RANGE, "reassessment_days": REASSESSMENT_RANGE,
+               **{f"stage_{s}": INTERVAL_RANGE for s in STAGES}}
+
+
+def _rules_fields(form: dict) -> dict:
+    """The office settings the form sends, as ``change_office_settings`` takes them;
+    a field left empty (or not on the form) keeps its value. Raises a DomainError
+    naming the field in the page's words."""
+    fields: dict = {}
+    for name, (low, high) in FORM_RANGES.items():
+        text = str(form.get(name, "")).strip()
+        if not text and name != "min_report_minutes":
+            continue
+        # ASCII digits only: int() would also read "١٢" or "²" (issue #12's lesson).
+        if not re.fullmatch(r"[0-9]{1,4}", text) or not low <= int(text) <= high:
+            raise DomainError(ErrorKind.invalid, "setting-out-of-range", f"{name}: whole numbers from {low} to {high}", key=f"settings.error.{name}",
+                              params={"low": low, "high": high}, fields={name: f"{low} to {high}"})
+        if name.startswith("stage_"):
+            fields.setdefault("stage_intervals", {})[name.removeprefix("stage_")] = int(text)
+        else:
+            fields[name] = int(text)
+    needs = [line.strip() for line in str(form.get("needs", "")).splitlines() if line.strip()]
+    if "needs" in form:
+        if not 1 <= len(needs) <= MAX_NEEDS or any(len(n) > NEED_LENGTH for n in needs) or len({n.casefold() for n in needs}) != len(needs):
+            raise DomainError(ErrorKind.invalid, "setting-out-of-range", f"needs: 1 to {MAX_NEEDS} lines, each at most {NEED_LENGTH} characters, each once",
+                              key="settings.error.needs", params={"max": MAX_NEEDS, "length": NEED_LENGTH}, fields={"needs": "invalid"})
+        fields["needs"] = needs
+    # A checkbox: absent is off.
+    fields["reminder_full_text"] = form.get("reminder_full_text") == "on"
+    return fields
 
 
 @routes.post("/admin/settings/rules")
 async def office_rules_submit(request: web.Request) -> web.Response:
     """The office's own settings, from the settings page (as ``PUT /api/office/settings``):
-    the reporting rule, and the reminders' full text (a checkbox: absent is off)."""
+    the reporting rule, the TPP quorum, the reminders' full text, and guidance's
+    stage intervals, reassessment period and need areas (one per line). A refusal
+    shows the page again, at 400, with the sentence above the form and nothing saved."""
     me = current_staff(request)
     require_role(me, Role.admin, Role.supervisor)
-    form = form_dict(await request.post())
-    text = str(form.get("min_report_minutes", "")).strip()
-    # ASCII digits only: int() would also read "١٢" or "²" (issue #12's lesson).
-    if not re.fullmatch(r"[0-9]{1,3}", text):
-        raise invalid("min_report_minutes", "whole minutes")
-    async with request.app[db_key]() as db:
-        office = await db.scalar(select(Office).where(Office.id == me.office_id))
-        changed = change_office_settings(office, request.app[settings_key].timezone, min_report_minutes=int(text),
-                                         reminder_full_text=form.get("reminder_full_text") == "on")
-        await db.commit()
+    form = {k: v for k, v in form_dict(await request.post()).items() if isinstance(v, str)}
+    try:
+        fields = _rules_fields(form)
+        async with request.app[db_key]() as db:
+            office = await db.scalar(select(Office).where(Office.id == me.office_id))
+            # Validates every field before it changes any (the domain's rule); nothing is committed on a refusal.
+            changed = change_office_settings(office, request.app[settings_key].timezone, **fields)
+            await db.commit()
+    except DomainError as exc:
+        if exc.kind != ErrorKind.invalid or me.role != Role.admin:
+            raise
+        message, status = page_refusal(request, exc)
+        return await _settings_page(request, me, error=message, form=form, status=status)
     if changed:
         await request.app[audit_key].record("office.settings", actor=me, target_type="office", target_id=me.office_id,
                                             detail={k: {"old": old, "new": new} for k, (old, new) in changed.items()})

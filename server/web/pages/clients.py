@@ -134,7 +134,7 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
             "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "runs_guidance": runs_guidance(staff),
             # The client's link is their credential: shown to who runs their guidance, not to an admin.
             "portal": await portal_share(request, client) if runs_guidance(staff) else None,
-            "letters": letters, "letter_kinds": [k.value for k in HAND_KINDS if k != LetterKind.kerja_sosial_selesai], "letter_error": None, "letter_form": {},
+            "letters": letters, "letter_kinds": [k.value for k in HAND_KINDS if k not in (LetterKind.kerja_sosial_selesai, LetterKind.perkembangan)], "letter_error": None, "letter_form": {},
             "alerts": alerts, "violations": violations, "violation_kinds": [k.value for k in ViolationKind], "violation_path": [s.value for s in VIOLATION_PATH],
             "evidence_kinds": [e.value for e in Evidence], **partner_sections, **guidance}
 

@@ -18,6 +18,7 @@ from typing import Any
 import segno
 from aiohttp import web
 from markupsafe import Markup
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from server.db.models import GuidanceSession, Letter, LetterKind, Office, Outcome, Program, SessionStatus
@@ -28,7 +29,7 @@ from server.domain.office.profile import FIELDS as PROFILE_FIELDS
 from server.domain.office.profile import OfficeProfile, office_profile
 from server.keys import db_key, letter_keys_key, settings_key
 from server.security.auth import current_staff
-from server.web.api.letters import create, load_letter, revoke, verify_url
+from server.web.api.letters import LetterCreate, create, load_letter, revoke, verify_url
 from server.web.forms import form_dict
 from server.web.pages.clients import client_record_context
 from server.web.pages.page_errors import page_refusal
@@ -59,7 +60,15 @@ async def create_from_form(request: web.Request) -> web.Response:
             raise DomainError(ErrorKind.invalid, "invalid-body", "kind: unknown letter kind", key="error.letter_kind") from None
         if len(form.get("reason", "")) > REASON_MAX:
             raise DomainError(ErrorKind.invalid, "invalid-body", f"reason: at most {REASON_MAX} characters", key="error.letter_reason_long")
-        letter = await create(request, staff, client_id, kind, form.get("reason"))
+        report = None
+        if kind == LetterKind.perkembangan:
+            # The report page's form: its period and the PK's summary, read by the API's own model.
+            try:
+                report = LetterCreate.model_validate({"kind": kind.value, **{k: form[k] for k in ("from", "to", "summary") if form.get(k)}})
+            except ValidationError:
+                raise DomainError(ErrorKind.invalid, "invalid-body", "from/to/summary: ISO dates, from not after to; a summary of at most 4000 characters",
+                                  key="error.report_fields") from None
+        letter = await create(request, staff, client_id, kind, None if report else form.get("reason"), report)
     except DomainError as exc:
         if exc.kind in (ErrorKind.not_found, ErrorKind.forbidden):
             raise
@@ -124,6 +133,15 @@ def printed_view(letter: Letter, today_profile: OfficeProfile, client: Any) -> d
     }
 
 
+def _dated(report: dict[str, Any]) -> dict[str, Any]:
+    """The report's JSON with its days as dates, for the page's date formats."""
+    d = date.fromisoformat
+    return {**report, "stages": [{**s, "start": d(s["start"]), "end": d(s["end"])} for s in report["stages"]],
+            "periods": [{**p, "start": d(p["start"]), "end": d(p["end"])} for p in report["periods"]],
+            "assessments": [{**a, "date": d(a["date"])} for a in report["assessments"]],
+            "goals": [{**g, "ratings": [{**r, "date": d(r["date"])} for r in g["ratings"]]} for g in report["goals"]]}
+
+
 @routes.get("/letters/{id}")
 async def letter_page(request: web.Request) -> web.Response:
     staff = current_staff(request)
@@ -143,6 +161,12 @@ async def letter_page(request: web.Request) -> web.Response:
     url = verify_url(request, letter)
     ctx = {"letter": letter, "client": client, "attended": attended or 0, "verify_url": url, "qr": qr_svg(url)}
     ctx.update(printed_view(letter, profile, client))
+    report = (letter.printed or {}).get("report")
+    if letter.kind == LetterKind.perkembangan and report:
+        # The laporan perkembangan as issued: every section from what the letter printed and signed.
+        ctx.update(report=_dated(report), first=date.fromisoformat(report["from"]), last=date.fromisoformat(report["to"]),
+                   as_of=date.fromisoformat(report["attendance"]["as_of"]))
+        return render(request, "letters/progress_report.html", ctx)
     return render(request, "letters/letter.html", ctx)
 
 

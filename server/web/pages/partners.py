@@ -143,6 +143,8 @@ async def client_sections(db, staff: Staff, client: Client) -> dict:
     hours = await sentences_domain.summary(db, sentence)
     return {
         "referrals": await referrals_domain.for_client(db, client.id),
+        # The plan's goals as it stands: the referral form's choices, and the words of each referral's goal.
+        "plan_goals": await referrals_domain.plan_goals(db, client.id),
         "referral_next": referrals_domain.NEXT,
         "referral_outcomes": [o.value for o in ReferralOutcome],
         "partner_choices": await directory.office_partners(db, client.office_id, active_only=True),
@@ -159,14 +161,17 @@ async def referral_add(request: web.Request) -> web.Response:
     staff = current_staff(request)
     require_guidance(staff)
     client_id = int_param(request, "id")
-    body = _parse(referrals_api.ReferralCreate, await _form(request))
+    form = await _form(request)
+    if not form.get("goal_id"):
+        form.pop("goal_id", None)  # "—": no goal
+    body = _parse(referrals_api.ReferralCreate, form)
     async with request.app[db_key]() as db:
         client = require_client(staff, await db.get(Client, client_id))
         referral = await referrals_domain.create(db, staff, client, **body.model_dump())
         await db.commit()
         referral_id = referral.id
     await request.app[audit_key].record("referral.create", actor=staff, target_type="referral", target_id=referral_id,
-                                        detail={"client_id": client_id, "partner_id": body.partner_id, "goal_ref": body.goal_ref or None})
+                                        detail={"client_id": client_id, "partner_id": body.partner_id, "goal_id": body.goal_id})
     raise web.HTTPFound(f"/clients/{client_id}#referrals")
 
 
@@ -198,6 +203,8 @@ async def sentence_set(request: web.Request) -> web.Response:
     form = await _form(request)
     keep = ("kind", "hours_ordered", "placement", "site_supervisor", "max_hours_per_day") if form.get("kind") == "pidana_kerja_sosial" \
         else ("kind", "term_months", "conditions")
+    # A date left empty is no date.
+    keep += tuple(k for k in ("verdict_date", "start_date") if form.get(k))
     body = _parse(sentences_api.SentenceBody, {k: v for k, v in form.items() if k in keep})
     await sentences_api.put_sentence(request, client_id, body.root)
     raise web.HTTPFound(f"/clients/{client_id}#sentence")
