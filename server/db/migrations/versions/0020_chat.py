@@ -11,7 +11,7 @@ from alembic import op
 from server.db.models import UTCDateTime
 
 revision = '0020'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
