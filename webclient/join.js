@@ -21,6 +21,7 @@ const state = {
   admitted: false,
   /** @type {SoundMeter | null} */ meter: null,
   /** @type {SignalingClient | null} */ sig: null,
+  /** The socket whose events this page listens to (a pre-opened one is not yet). @type {SignalingClient | null} */ wiredSig: null,
   /** @type {Call | null} */ call: null,
   /** @type {RTCIceServer[]} */ iceServers: [],
   /** The device check found a slow link and chose sound only (not the client). */
@@ -44,9 +45,55 @@ function reachOn() {
   return reachEnabled(location, storage);
 }
 function loadCallCode() {
-  callCode ??= Promise.all([import("./call.js")]); // call.js brings reach.js
+  // On the join page call.js comes with reach.js inside it (server/web/callcode.py: one response, issue 25).
+  callCode ??= Promise.all([import("./call.js")]);
   return callCode;
 }
+
+/** The signaling socket, made once; opened ahead while the client checks camera and microphone (issue 25). */
+function signaling() {
+  if (state.sig) return state.sig;
+  const sig = new SignalingClient({ url: signalingUrl(location, data.session_id), role: "client" });
+  // The step the call starts on goes with `join`, so that the PK's first offer
+  // already fits a weak link: no second offer/answer before the first words.
+  sig.joinExtra = () => (state.weakLink && state.audioOnly && reachOn() ? { step: "audio" } : {});
+  state.sig = sig;
+  return sig;
+}
+
+/**
+ * Nothing the first words do not need comes before them (issue 25): the
+ * kendala form's code loads once the call is through, or as soon as the client
+ * opens the form. A form sent before it is there waits for it.
+ * @type {Promise<unknown> | null}
+ */
+let kendalaCode = null;
+let kendalaReady = false;
+function loadKendala() {
+  kendalaCode ??= import("./kendala.js").then(() => { kendalaReady = true; });
+  return kendalaCode;
+}
+const kendalaForm = /** @type {HTMLFormElement | null} */ ($("kendala-form"));
+kendalaForm?.addEventListener("submit", (e) => {
+  if (kendalaReady) return;
+  e.preventDefault();
+  loadKendala().then(() => kendalaForm.requestSubmit());
+});
+$("kendala-details")?.addEventListener("toggle", () => loadKendala());
+kendalaForm?.addEventListener("focusin", () => loadKendala(), { once: true });
+
+/** After the first words: the kendala code, and the call code kept on the phone for the next call. */
+let afterFirstWords = false;
+function firstWordsThrough() {
+  if (afterFirstWords) return;
+  afterFirstWords = true;
+  setTimeout(() => {
+    loadKendala().catch(() => { /* loaded again when the form is opened */ });
+    import("./keepcode.js").catch(() => { /* the next call loads the code again */ });
+  }, FIRST_WORDS_GRACE_MS);
+}
+/** How long after the call is connected the page waits before loading what the call does not need. */
+const FIRST_WORDS_GRACE_MS = 8000;
 
 const banner = /** @type {HTMLElement} */ ($("banner"));
 /** @param {string} text */
@@ -84,8 +131,10 @@ async function startCheck() {
   }
   show(weakNote, state.weakLink && box.checked);
   const wantAudioOnly = box.checked;
-  // The call code loads while the client looks at the preview (it is not needed before).
+  // The call code loads while the client looks at the preview (it is not needed before),
+  // and the signaling socket opens meanwhile: `join` goes out the moment they enter.
   loadCallCode().catch(() => { /* retried when the call starts */ });
+  signaling().preconnect();
   try {
     const opened = await openMedia({ audioOnly: wantAudioOnly });
     state.stream = opened.stream;
@@ -142,12 +191,12 @@ function enterWaitingRoom() {
   showStep("waiting");
   setWaiting("join.connecting", "");
   loadCallCode().catch(() => { /* retried when the call starts */ });
-  if (state.sig) {
-    state.sig.connect();
+  const sig = signaling();
+  if (state.wiredSig === sig) {
+    sig.connect();
     return;
   }
-  const sig = new SignalingClient({ url: signalingUrl(location, data.session_id), role: "client" });
-  state.sig = sig;
+  state.wiredSig = sig;
   // With a call going, a new socket takes our place back (a change of network):
   // the call goes on by ICE restart, with no waiting room (issue #11).
   sig.canResume = () => state.admitted && !!state.call;
@@ -272,6 +321,7 @@ async function startCall() {
     if (s === "connected" || s === "completed") {
       setStatus(T("call.connected"));
       setBanner("");
+      firstWordsThrough();
     } else if (s === "disconnected" || s === "failed") {
       setBanner(T("call.reconnecting"));
     } else if (s === "checking") {
@@ -404,3 +454,6 @@ function finish(titleKey, textKey, text) {
   /** @type {HTMLElement} */ ($("final-text")).textContent = textKey ? T(textKey) : text || "";
   showStep("final");
 }
+
+// Here and usable: the page's first tap works from now on.
+performance.mark?.("bimbing-join-ready");
