@@ -82,16 +82,35 @@ kendalaForm?.addEventListener("submit", (e) => {
 $("kendala-details")?.addEventListener("toggle", () => loadKendala());
 kendalaForm?.addEventListener("focusin", () => loadKendala(), { once: true });
 
-/** After the first words: the kendala code, and the call code kept on the phone for the next call. */
+/**
+ * What the call does not need (the kendala code, the call code kept on the phone
+ * for the next call) loads after the first words, and never while a call below
+ * full video lasts: at 32 kbit/s its 8 KB (with the service worker's own fetches)
+ * filled the link for 5 s and 23-49% of the PK's voice was concealed on the
+ * phone meanwhile (measured, docs/webclient.md). On a weak link it loads when the
+ * call ends, or once the call has stepped up to full video.
+ */
 let afterFirstWords = false;
+let laterLoaded = false;
+function loadLater() {
+  if (laterLoaded) return;
+  laterLoaded = true;
+  loadKendala().catch(() => { /* loaded again when the form is opened */ });
+  import("./keepcode.js").catch(() => { /* the next call loads the code again */ });
+}
+/** Load it now if the call can carry it: connected for a while, at full video, or over. */
+function maybeLoadLater() {
+  if (!state.call || (afterFirstWords && state.call.step === "full")) loadLater();
+}
 function firstWordsThrough() {
-  if (afterFirstWords) return;
-  afterFirstWords = true;
-  setTimeout(() => {
-    loadKendala().catch(() => { /* loaded again when the form is opened */ });
-    import("./keepcode.js").catch(() => { /* the next call loads the code again */ });
+  if (afterFirstWords || graceTimer) return;
+  graceTimer = setTimeout(() => {
+    afterFirstWords = true;
+    maybeLoadLater();
   }, FIRST_WORDS_GRACE_MS);
 }
+/** @type {ReturnType<typeof setTimeout> | null} */
+let graceTimer = null;
 /** How long after the call is connected the page waits before loading what the call does not need. */
 const FIRST_WORDS_GRACE_MS = 8000;
 
@@ -344,6 +363,7 @@ async function startCall() {
       applySaverView();
     }
     showStepNote(step);
+    maybeLoadLater();
   });
   applySaverView();
 }
@@ -453,6 +473,8 @@ function finish(titleKey, textKey, text) {
   /** @type {HTMLElement} */ ($("final-title")).textContent = T(titleKey);
   /** @type {HTMLElement} */ ($("final-text")).textContent = textKey ? T(textKey) : text || "";
   showStep("final");
+  // The call is over: what it did not need may come now (the call code kept for the next call).
+  if (afterFirstWords || graceTimer) loadLater();
 }
 
 // Here and usable: the page's first tap works from now on.

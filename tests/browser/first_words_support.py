@@ -292,10 +292,11 @@ async def first_words(pk_browser, phone: Phone, server: ReachServer, link: Shape
         pk_data, phone_data = await asyncio.gather(pk.evaluate(READ_PAGE), phone_page.evaluate(READ_PAGE))
         events = (await (await pk_ctx.request.get(f"/api/sessions/{session['id']}")).json())["events"]
         _collect(fw, pk_data, phone_data, events, sampler, rtt)
-        # a phone that called before keeps what the page left it (the service worker's code)
+        await pk_ctx.request.post(f"/api/sessions/{session['id']}/end", data={})
+        # a phone that called before keeps what the page left it (the service worker's code,
+        # registered once the call is over on a link too weak for video: webclient/join.js)
         if keep_for_next:
             await _settle_worker(phone_page)
-        await pk_ctx.request.post(f"/api/sessions/{session['id']}/end", data={})
         return fw
     finally:
         if admitter is not None and not admitter.done():
@@ -309,7 +310,7 @@ async def first_words(pk_browser, phone: Phone, server: ReachServer, link: Shape
 
 async def _settle_worker(page, timeout: float = 30.0) -> None:
     """Wait until the page's service worker (webclient/keepcode.js, registered a few
-    seconds after the call connects) is active and has stored the call code, so that
+    seconds after the call connects at full video, else when it ends) is active and has stored the call code, so that
     the next call finds it; a page that registers none waits out the timeout."""
     try:
         await page.wait_for_function(
