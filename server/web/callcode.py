@@ -69,7 +69,7 @@ def strip_js(source: str) -> str:
     """The module without comments, indentation or blank lines; line breaks stay
     where code had them (no automatic semicolon insertion changes)."""
     out: list[str] = []
-    i, n = 0, len(source)
+    n = len(source)
 
     def last_significant() -> str:
         for chunk in reversed(out):
