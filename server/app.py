@@ -36,6 +36,7 @@ from server.security.ratelimit import LinkOpenLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
 from server.static_files import webclient_dir
+from server.web import callcode
 from server.web import api, compression, pages
 from server.web import format as web_format
 from server.web.errors import error_middleware
@@ -82,6 +83,8 @@ def create_app(settings: Settings) -> web.Application:
     app[login_guard_key] = LoginGuard.from_settings(settings)
     app[letter_keys_key] = LetterKeys(settings)
     app[join_limiter_key] = LinkOpenLimiter(settings.join_opens_per_window, settings.join_opens_per_address, JOIN_WINDOW_SECONDS)
+    # The join page's code, stripped and versioned once (issue 25).
+    app[callcode.callcode_key] = callcode.CallCode(WEBCLIENT_DIR)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_password_workers)
     headers.setup(app)
@@ -100,5 +103,7 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_routes(module.routes)
     # Rooms and the call log: after the database ctx, which they use.
     signaling_ws.setup(app)
+    # Before /static/: its versioned addresses are not files.
+    app.router.add_routes(callcode.routes)
     app.router.add_static("/static/", WEBCLIENT_DIR, name="static", append_version=True)
     return app

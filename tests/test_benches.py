@@ -47,6 +47,8 @@ SMALLEST = {
                  ["| office, newest first | 200 |", "| append rate, entries/s"], {"postgres"}),
     "evaluation.py": (["--clients", "20", "--sessions", "200", "--repeat", "1", *RESULTS], "evaluation.md",
                       ["| SQLite |", "| PostgreSQL |"], {"postgres"}),
+    "first_words.py": (["--links", "64/0", "--visits", "first", "--timeout", "60", *RESULTS], "first_words.md",
+                       ["| 64 kbit/s | 0% | first |"], {"chromium", "shaping"}),
     "fuzz_signaling.py": (["--messages", "500", "--rooms", "2", "--chunk", "500", *RESULTS], "fuzz_signaling.md",
                           ["| bimbing serve | 500 |", "| PASS |"], set()),
     "join_to_connected.py": (["--reps", "1", "--warmup", "0", *RESULTS], "join_to_connected.md",
@@ -63,7 +65,8 @@ SMALLEST = {
 # What a bench may need, as the suite's tests reach it (a missing one fails under CI=true).
 NEEDS = {"postgres": require_postgres, "chromium": require_chromium, "shaping": require_shaping}
 # The benches that drive Chromium, and the test in tests/browser/ that runs each.
-IN_BROWSER_FOLDER = {"reach.py": ROOT / "tests" / "browser" / "test_reach_bench.py"}
+IN_BROWSER_FOLDER = {"reach.py": ROOT / "tests" / "browser" / "test_reach_bench.py",
+                     "first_words.py": ROOT / "tests" / "browser" / "test_first_words.py"}
 
 
 def scripts() -> list[str]:
@@ -111,3 +114,14 @@ def run_smallest(script: str, tmp_path: Path) -> None:
     missing = [row for row in rows if row not in text]
     assert missing == [] and "FAILED" not in text, (missing, text[-3000:])
     assert stated_runs() == before, "a bench run by the tests rewrote bench/results/"
+
+
+def test_the_readme_quotes_the_stated_first_words_run(tmp_path):
+    """bench/README.md's first_words table is what ``first_words.py --readme`` writes
+    from bench/results/first_words.md: generated from the stated run, never typed."""
+    from bench.first_words import readme
+
+    copy = tmp_path / "README.md"
+    copy.write_text((BENCH / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    readme(BENCH / "results" / "first_words.md", copy)
+    assert copy.read_text(encoding="utf-8") == (BENCH / "README.md").read_text(encoding="utf-8")

@@ -54,7 +54,8 @@ async def test_client_who_opens_the_link_gets_the_join_page_without_the_token_in
     assert data["session_id"] == session["id"]
     assert data["officer_name"] == office.staff["pk1"].name
     assert data["strings"]["join.waiting_text"].startswith("PK sudah diberi tahu")
-    assert "/static/join.js" in html and "<script>" not in html  # no inline script (CSP)
+    # the lean, versioned call code (server/web/callcode.py); no inline script (CSP)
+    assert re.search(r'<script type="module" src="/static/v/[0-9a-f]+/join.js">', html) and "<script>" not in html
     english = await client.get("/join?lang=en")
     assert "The PK has been told" in page_data(await english.text(), "join-data")["strings"]["join.waiting_text"]
 

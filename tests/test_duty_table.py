@@ -218,6 +218,8 @@ async def seed_casework(http: aiohttp.ClientSession, base: str, ids: dict, pk1_j
         plan = await pk1_json("PUT", f"/api/clients/{client}/plan", {"goals": [{"need": "pekerjaan", "text": "Mendapat pekerjaan"}], "agreement": "setuju"})
     got["goal"] = plan["goals"][0]["id"]
     got["alert"] = "tiga-kali-berturut-2000-01-03"
+    async with http.get(base + "/sw.js") as resp:
+        got["code_version"] = re.search(r"/static/v/(\w+)/", await resp.text())[1]
     return got
 
 

@@ -49,19 +49,21 @@ export class Call extends EventTarget {
   /**
    * @param {{signaling: SignalingClient, polite: boolean, iceServers?: RTCIceServer[],
    *          localStream?: MediaStream | null, audioOnly?: boolean, reach?: boolean,
-   *          weakLink?: boolean}} options
+   *          weakLink?: boolean, peerStep?: Step}} options
    * `reach`: Opus fitted to the link and the automatic steps (off: Chromium's defaults).
    * `weakLink`: the device check found a slow link, so the call starts in sound only
    * but may step up when the link allows (unlike a chosen "hemat kuota").
+   * `peerStep`: the step the other side starts on, when it said so before the first
+   * offer (a client on a weak link, in its `join`): the first offer fits it (issue 25).
    */
-  constructor({ signaling, polite, iceServers = [], localStream = null, audioOnly = false, reach = true, weakLink = false }) {
+  constructor({ signaling, polite, iceServers = [], localStream = null, audioOnly = false, reach = true, weakLink = false, peerStep = "full" }) {
     super();
     this.reach = reach;
     /** Sound only because the person asked for it: the steps never bring video back. */
     this.chosenAudioOnly = audioOnly && !weakLink;
     this.policy = new StepPolicy({ step: audioOnly ? "audio" : "full" });
-    /** @type {Step} */ this.peerStep = "full";
-    /** @type {Step} */ this.step = audioOnly ? "audio" : "full";
+    /** @type {Step} */ this.peerStep = peerStep;
+    /** @type {Step} */ this.step = leaner(audioOnly ? "audio" : "full", peerStep);
     /** Whether the last negotiation asked for lean Opus (see _tight). */
     this.negotiatedTight = false;
     /** The media-state the server last heard from us, and when ICE trouble began. */

@@ -273,12 +273,18 @@ $("admit")?.addEventListener("click", () => decide("admit"));
 $("deny")?.addEventListener("click", () => decide("deny"));
 
 // --- the call ------------------------------------------------------------------
-function startCall() {
+/** @param {string} [peerStep] the step the client starts on (`peer-joined`), when it said one */
+function startCall(peerStep) {
   endCall();
   let storage = null;
   try { storage = sessionStorage; } catch { /* private mode */ }
-  const call = new Call({ signaling: sig, polite: false, iceServers: state.iceServers, localStream: state.stream, reach: reachEnabled(location, storage) });
+  const reach = reachEnabled(location, storage);
+  // A client on a weak link starts in sound only and says so with its join: the first
+  // offer already asks for lean Opus, with no second offer before the first words (issue 25).
+  const call = new Call({ signaling: sig, polite: false, iceServers: state.iceServers, localStream: state.stream, reach,
+    peerStep: reach && peerStep === "audio" ? "audio" : "full" });
   state.call = call;
+  if (call.step !== "full") showStepNote(call.step);
   call.setMuted(state.muted);
   call.setCameraOff(state.cameraOff);
   setStatus(T("call.connecting"));
@@ -424,7 +430,7 @@ sig.addEventListener("client-waiting", (e) => {
 });
 sig.addEventListener("peer-joined", (e) => {
   if (/** @type {CustomEvent} */ (e).detail.role === "client") {
-    startCall();
+    startCall(/** @type {CustomEvent} */ (e).detail.step);
     /** @type {HTMLElement} */ ($("session-status")).textContent = T("status.active");
   }
 });

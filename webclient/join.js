@@ -21,6 +21,7 @@ const state = {
   admitted: false,
   /** @type {SoundMeter | null} */ meter: null,
   /** @type {SignalingClient | null} */ sig: null,
+  /** The socket whose events this page listens to (a pre-opened one is not yet). @type {SignalingClient | null} */ wiredSig: null,
   /** @type {Call | null} */ call: null,
   /** @type {RTCIceServer[]} */ iceServers: [],
   /** The device check found a slow link and chose sound only (not the client). */
@@ -56,9 +57,74 @@ function openChat(sig) {
   chatPanel.then((panel) => panel.attach(sig)).catch(() => { chatPanel = null; });
 }
 function loadCallCode() {
-  callCode ??= Promise.all([import("./call.js")]); // call.js brings reach.js
+  // On the join page call.js comes with reach.js inside it (server/web/callcode.py: one response, issue 25).
+  callCode ??= Promise.all([import("./call.js")]);
   return callCode;
 }
+
+/** The signaling socket, made once; opened ahead while the client checks camera and microphone (issue 25). */
+function signaling() {
+  if (state.sig) return state.sig;
+  const sig = new SignalingClient({ url: signalingUrl(location, data.session_id), role: "client" });
+  // The step the call starts on goes with `join`, so that the PK's first offer
+  // already fits a weak link: no second offer/answer before the first words.
+  sig.joinExtra = () => (state.weakLink && state.audioOnly && reachOn() ? { step: "audio" } : {});
+  state.sig = sig;
+  return sig;
+}
+
+/**
+ * Nothing the first words do not need comes before them (issue 25): the
+ * kendala form's code loads once the call is through, or as soon as the client
+ * opens the form. A form sent before it is there waits for it.
+ * @type {Promise<unknown> | null}
+ */
+let kendalaCode = null;
+let kendalaReady = false;
+function loadKendala() {
+  kendalaCode ??= import("./kendala.js").then(() => { kendalaReady = true; });
+  return kendalaCode;
+}
+const kendalaForm = /** @type {HTMLFormElement | null} */ ($("kendala-form"));
+kendalaForm?.addEventListener("submit", (e) => {
+  if (kendalaReady) return;
+  e.preventDefault();
+  loadKendala().then(() => kendalaForm.requestSubmit());
+});
+$("kendala-details")?.addEventListener("toggle", () => loadKendala());
+kendalaForm?.addEventListener("focusin", () => loadKendala(), { once: true });
+
+/**
+ * What the call does not need (the kendala code, the call code kept on the phone
+ * for the next call) loads after the first words, and never while a call below
+ * full video lasts: at 32 kbit/s its 8 KB (with the service worker's own fetches)
+ * filled the link for 5 s and 23-49% of the PK's voice was concealed on the
+ * phone meanwhile (measured, docs/webclient.md). On a weak link it loads when the
+ * call ends, or once the call has stepped up to full video.
+ */
+let afterFirstWords = false;
+let laterLoaded = false;
+function loadLater() {
+  if (laterLoaded) return;
+  laterLoaded = true;
+  loadKendala().catch(() => { /* loaded again when the form is opened */ });
+  import("./keepcode.js").catch(() => { /* the next call loads the code again */ });
+}
+/** Load it now if the call can carry it: connected for a while, at full video, or over. */
+function maybeLoadLater() {
+  if (!state.call || (afterFirstWords && state.call.step === "full")) loadLater();
+}
+function firstWordsThrough() {
+  if (afterFirstWords || graceTimer) return;
+  graceTimer = setTimeout(() => {
+    afterFirstWords = true;
+    maybeLoadLater();
+  }, FIRST_WORDS_GRACE_MS);
+}
+/** @type {ReturnType<typeof setTimeout> | null} */
+let graceTimer = null;
+/** How long after the call is connected the page waits before loading what the call does not need. */
+const FIRST_WORDS_GRACE_MS = 8000;
 
 const banner = /** @type {HTMLElement} */ ($("banner"));
 /** @param {string} text */
@@ -96,8 +162,10 @@ async function startCheck() {
   }
   show(weakNote, state.weakLink && box.checked);
   const wantAudioOnly = box.checked;
-  // The call code loads while the client looks at the preview (it is not needed before).
+  // The call code loads while the client looks at the preview (it is not needed before),
+  // and the signaling socket opens meanwhile: `join` goes out the moment they enter.
   loadCallCode().catch(() => { /* retried when the call starts */ });
+  signaling().preconnect();
   try {
     const opened = await openMedia({ audioOnly: wantAudioOnly });
     state.stream = opened.stream;
@@ -154,12 +222,12 @@ function enterWaitingRoom() {
   showStep("waiting");
   setWaiting("join.connecting", "");
   loadCallCode().catch(() => { /* retried when the call starts */ });
-  if (state.sig) {
-    state.sig.connect();
+  const sig = signaling();
+  if (state.wiredSig === sig) {
+    sig.connect();
     return;
   }
-  const sig = new SignalingClient({ url: signalingUrl(location, data.session_id), role: "client" });
-  state.sig = sig;
+  state.wiredSig = sig;
   // With a call going, a new socket takes our place back (a change of network):
   // the call goes on by ICE restart, with no waiting room (issue #11).
   sig.canResume = () => state.admitted && !!state.call;
@@ -286,6 +354,7 @@ async function startCall() {
     if (s === "connected" || s === "completed") {
       setStatus(T("call.connected"));
       setBanner("");
+      firstWordsThrough();
     } else if (s === "disconnected" || s === "failed") {
       setBanner(T("call.reconnecting"));
     } else if (s === "checking") {
@@ -308,6 +377,7 @@ async function startCall() {
       applySaverView();
     }
     showStepNote(step);
+    maybeLoadLater();
   });
   applySaverView();
 }
@@ -418,4 +488,9 @@ function finish(titleKey, textKey, text) {
   /** @type {HTMLElement} */ ($("final-text")).textContent = textKey ? T(textKey) : text || "";
   showStep("final");
   show($("chat-form"), false); // the record keeps the lines; nobody reads new ones
+  // The call is over: what it did not need may come now (the call code kept for the next call).
+  if (afterFirstWords || graceTimer) loadLater();
 }
+
+// Here and usable: the page's first tap works from now on.
+performance.mark?.("bimbing-join-ready");

@@ -42,6 +42,9 @@ const FINAL_MESSAGES = new Set(["denied", "session-ended"]);
 
 const MAX_MESSAGE_BYTES = 64 * 1024;
 
+/** A pre-opened socket older than this is not joined on: the server's join timeout (10 s) is near. */
+const WARM_MAX_MS = 8000;
+
 /**
  * The WebSocket URL for a session, same origin as the page (ws: or wss:).
  * @param {{protocol: string, host: string}} loc  usually `window.location`
@@ -95,11 +98,42 @@ export class SignalingClient extends EventTarget {
     this.abandoned = null;
     /** Set by a page with a live call: join with `resume` (take our place back). */
     this.canResume = () => false;
+    /** More fields for `join` (the client's starting step, docs/signaling.md). @type {() => Record<string, any>} */
+    this.joinExtra = () => ({});
+    /** A socket opened ahead of `connect()` (preconnect), not joined yet. @type {WebSocket | null} */
+    this.warm = null;
+    this.warmSince = 0;
   }
 
   /** True while the socket is open and the server has welcomed us. */
   get ready() {
     return !!this.ws && this.ws.readyState === 1 && !!this.welcome;
+  }
+
+  /**
+   * Open the socket ahead of `connect()`, without joining: the client's page does
+   * it while the client checks camera and microphone, so that `join` goes out the
+   * moment they enter, without a TCP and WebSocket handshake on a slow link
+   * (issue 25). The server closes a socket that has not joined within its join
+   * timeout (10 s): `connect()` then opens a fresh one.
+   */
+  preconnect() {
+    if (this.ws || this.warm || this.stopped) return;
+    const ws = new this.WebSocketImpl(this.url);
+    this.warm = ws;
+    this.warmSince = Date.now();
+    ws.onclose = () => { if (this.warm === ws) this.warm = null; };
+    ws.onerror = () => {};
+  }
+
+  /** The pre-opened socket if it is still worth joining on (open or opening, well within the join timeout). */
+  _takeWarm() {
+    const ws = this.warm;
+    this.warm = null;
+    if (!ws) return null;
+    if (ws.readyState <= 1 && Date.now() - this.warmSince < WARM_MAX_MS) return ws;
+    try { ws.close(1000, "stale"); } catch { /* already closing */ }
+    return null;
   }
 
   /** Open the connection (again). Safe to call repeatedly. */
@@ -110,13 +144,16 @@ export class SignalingClient extends EventTarget {
       this.retryTimer = null;
     }
     if (this.ws && (this.ws.readyState === 0 || this.ws.readyState === 1)) return;
-    const ws = new this.WebSocketImpl(this.url);
+    const ws = this._takeWarm() || new this.WebSocketImpl(this.url);
     this.ws = ws;
     this.welcome = null;
+    const join = () => {
+      this._sendRaw({ type: "join", role: this.role, ...(this.canResume() ? { resume: true } : {}), ...this.joinExtra() });
+      this._emit("open", {});
+    };
     ws.onopen = () => {
       if (ws !== this.ws) return;
-      this._sendRaw({ type: "join", role: this.role, ...(this.canResume() ? { resume: true } : {}) });
-      this._emit("open", {});
+      join();
     };
     ws.onmessage = (event) => {
       if (ws !== this.ws) return;
@@ -128,6 +165,7 @@ export class SignalingClient extends EventTarget {
     };
     // "error" is always followed by "close"; the close handler decides.
     ws.onerror = () => {};
+    if (ws.readyState === 1) join();
   }
 
   /**
@@ -277,6 +315,11 @@ export class SignalingClient extends EventTarget {
   /** @param {number} code @param {string} reason */
   _teardown(code, reason) {
     this._stopHeartbeat();
+    const warm = this.warm;
+    this.warm = null;
+    if (warm) {
+      try { warm.close(1000, reason); } catch { /* ignore */ }
+    }
     this._closeAbandoned();
     if (this.probeTimer) clearTimeout(this.probeTimer);
     this.probeTimer = null;

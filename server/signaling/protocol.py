@@ -48,6 +48,9 @@ class Join(Message):
     # take its place back: no waiting room, no new call, the peer connection goes
     # on by ICE restart (docs/signaling.md, "join").
     resume: bool = False
+    # The step a client's call starts on (a weak link: "audio"), passed to the
+    # officer in ``peer-joined`` so that its first offer fits it (issue 25).
+    step: Literal["full", "low", "audio"] | None = None
 
 
 class Admit(Message):
@@ -233,6 +236,8 @@ class PeerJoined(Message):
     type: Literal["peer-joined"] = "peer-joined"
     role: Role
     polite: bool
+    # To the officer: the step the client said it starts on (its ``join``), if any.
+    step: Literal["full", "low", "audio"] | None = None
 
 
 class PeerResumed(Message):
@@ -351,6 +356,8 @@ def dump(message: Message) -> str:
     if isinstance(message, RelayedCandidate) and message.candidate is not None:
         # Pass the browser's candidate init on as it came: no invented null fields.
         return json.dumps({"type": "candidate", "candidate": message.candidate.model_dump(exclude_none=True), "from": message.from_}, separators=(",", ":"))
+    if isinstance(message, PeerJoined) and message.step is None:
+        return message.model_dump_json(by_alias=True, exclude={"step"})
     if isinstance(message, Admitted) and not message.resumed:
         # An ordinary admission looks as it always did.
         return message.model_dump_json(by_alias=True, exclude={"resumed"})

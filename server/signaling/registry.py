@@ -83,6 +83,8 @@ class Party:
     label: str = ""
     staff_id: int | None = None
     admitted: bool = False
+    # The step a client said its call starts on (``join``), for the officer's ``peer-joined``.
+    step: str | None = None
     gone: bool = False
     # Closed with ``unavailable``: its place could not be kept (Redis down); its
     # handler logs it from the database alone (ws.py).

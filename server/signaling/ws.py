@@ -187,6 +187,8 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
         await _refuse(ws, exc.code, exc.message)
         return None
     party.socket = ws
+    if party.role == "client":
+        party.step = join.step
     if not rooms.available():
         await _refuse(ws, "unavailable", UNAVAILABLE_MESSAGE, CLOSE_UNAVAILABLE)
         return None

@@ -14,6 +14,9 @@ the response's length):
   no CSRF token. With staff signed in (a PK trying the link) the page carries
   the CSRF token of the logout form beside the reflected ``next=`` link, so it
   goes out uncompressed. No other page is compressed.
+
+The join page's versioned code (server/web/callcode.py) comes gzipped already
+(level 9, once at start-up): it is left as it is.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ async def compress_static(request: web.Request, handler) -> web.StreamResponse:
     """A middleware, not an ``on_response_prepare`` hook: aiohttp decides on
     compression before that hook runs."""
     response = await handler(request)
-    if (response.status == 200 and not response.prepared and _wanted(request)
+    if (response.status == 200 and not response.prepared and _wanted(request) and "Content-Encoding" not in response.headers
             and "gzip" in request.headers.get("Accept-Encoding", "").lower()):
         response.enable_compression(ContentCoding.gzip)
     return response

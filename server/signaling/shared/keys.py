@@ -76,6 +76,8 @@ class Holder(BaseModel):
     label: str = Field(default="", max_length=200)
     admitted: bool = False
     seq: int = 0
+    # The step a client said its call starts on (``join``; issue 25).
+    step: Literal["full", "low", "audio"] | None = None
 
 
 class Envelope(BaseModel):

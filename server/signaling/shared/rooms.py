@@ -162,7 +162,7 @@ class SharedRoomRegistry(RoomRegistry):
     def _me(self, party: Party, **changes) -> Holder:
         return Holder(
             conn=party.conn, proc=self.rbus.process_id, role=party.role, device=party.device,
-            staff_id=party.staff_id, label=party.label[:200], admitted=party.admitted, **changes,
+            staff_id=party.staff_id, label=party.label[:200], admitted=party.admitted, step=party.step, **changes,
         )
 
     # ---- messages -------------------------------------------------------------------
@@ -191,7 +191,7 @@ class SharedRoomRegistry(RoomRegistry):
     async def _introduce_shared(self, session_id: int, places: dict[str, Holder]) -> None:
         if "officer" in places and "client" in places:
             await self.tell_holder(session_id, places["client"], p.PeerJoined(role="officer", polite=True))
-            await self.tell_holder(session_id, places["officer"], p.PeerJoined(role="client", polite=False))
+            await self.tell_holder(session_id, places["officer"], p.PeerJoined(role="client", polite=False, step=places["client"].step))
 
     async def _replace_holder(self, session_id: int, holder: Holder) -> None:
         """Close the socket that held a place (error ``replaced``, close 4000),

@@ -30,6 +30,8 @@ from server.domain.record.ledger import attendance
 from server.keys import catalogue_key, db_key, settings_key
 from server.security import auth
 from server.security.joinpass import client_pass
+from server.security.headers import CONTENT_SECURITY_POLICY
+from server.web.callcode import callcode_key
 from server.web.dates import today
 from server.web.ledger import rules_for
 from server.web.links import session_links
@@ -63,22 +65,30 @@ JOIN_SCRIPT_STRINGS = (
 )
 
 
+def _join_render(request: web.Request, context: dict, status: int = 200) -> web.Response:
+    """The join page with its lean code (server/web/callcode.py): styles inline, allowed by their hash."""
+    code = request.app[callcode_key]
+    response = render(request, "call/join.html", {**context, "code": code}, status=status)
+    response.headers["Content-Security-Policy"] = code.content_security_policy(CONTENT_SECURITY_POLICY)
+    return response
+
+
 @routes.get("/join")
 async def join_page(request: web.Request) -> web.Response:
     """The client's page. It reads nothing from the URL: the pass cookie says
     which session this browser may join; the WebSocket checks it again."""
     grant = client_pass(request)
     if grant is None:
-        return render(request, "call/join.html", {"data": None, "problem": "join.no_pass"}, status=403)
+        return _join_render(request, {"data": None, "problem": "join.no_pass"}, status=403)
     async with request.app[db_key]() as db:
         session = await db.get(GuidanceSession, grant.session_id)
     if session is None or session.mode != SessionMode.video or session.link_version != grant.link_version:
-        return render(request, "call/join.html", {"data": None, "problem": "join.no_pass"}, status=403)
+        return _join_render(request, {"data": None, "problem": "join.no_pass"}, status=403)
     if session.status not in sessions_domain.OPEN_STATUSES:
         # A session moved at the client's request is cancelled: show them the answer.
         async with request.app[db_key]() as db:
             kendala = await kendala_domain.for_session(db, session.id)
-        return render(request, "call/join.html", {"data": None, "problem": "join.closed", "kendala": kendala}, status=410)
+        return _join_render(request, {"data": None, "problem": "join.closed", "kendala": kendala}, status=410)
     ctx = page_context(request)
     data = {
         "session_id": session.id,
@@ -88,7 +98,7 @@ async def join_page(request: web.Request) -> web.Response:
         "locale": ctx["locale"],
         "strings": _strings(request, *JOIN_SCRIPT_STRINGS),
     }
-    return render(request, "call/join.html", {"data": data, "kendala_kinds": [k.value for k in KendalaKind]})
+    return _join_render(request, {"data": data, "kendala_kinds": [k.value for k in KendalaKind]})
 
 
 async def _console_session(request: web.Request, db) -> GuidanceSession:

@@ -1,0 +1,89 @@
+"""First words on a poor link (issue 25): a client who taps the join link on a
+32 kbit/s link with 5% loss hears the PK, and is heard, soon enough not to hang
+up and call on WhatsApp instead.
+
+The call runs as bench/first_words.py runs it (tests/browser/first_words_support.py):
+the client's Chromium in a network namespace behind a shaped veth (tc tbf,
+400 ms queue, nftables random drop; PITFALLS 9), the client tapping each button
+the moment it works, the PK admitting at once; the clock stops when both pages
+have received 50 audio packets. Also here: the bench itself at its smallest size
+(tests/test_benches.py), beside the other browser tests.
+
+Needs root, ``ip``/``tc``/``nft`` and Chromium: elsewhere these skip, with
+CI=true they fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.first_words_support import first_words, idle_rtt, new_phone
+from tests.browser.reach_support import ReachServer, browser_args
+from tests.netshape import ShapedLink, require_shaping
+from tests.services import require_chromium
+from tests.test_benches import run_smallest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# Measured by bench/first_words.py at 32 kbit/s with 5% loss, first visit, on the
+# shared 2-core VM at load average 20-27: the code before issue 25 (c1de3fc) took
+# 19.2 s (and 18.9 s with half of this work), 17.3 s in the issue's own run; this
+# code 15.3 s (at load 25-27). This test itself, 2026-12-06 18:05 UTC at load
+# 8-12: 18.5 s on c1de3fc (fails), 11.1 s on this code; 20:32-20:56 UTC at load 9-17:
+# 16.7 and 16.6 s on main's code without issue 25 (525fdf9); 11.5, 11.3 and 14.9 s
+# on this code (11.4 s in the bench's run, bench/results/first_words.md). The old
+# code sits near its floor, set by its bytes (24 KB before the first tap: 17.2 s of
+# bytes and round trips at this rate), so a bound of 16.5 s failed it by only
+# 0.05 s; this code varies with the loss (a lost SYN or DTLS flight costs 1-3 s:
+# floor 11.7 s, 14.9 s measured once). The bound sits between the two: it fails
+# the old code by half a second at best and leaves this code a second over its
+# slowest run (15.3 s, the first version at load 25-27).
+FIRST_VISIT_BOUND_S = 16.0
+
+
+@pytest.fixture
+async def shaped(tmp_path):
+    require_shaping()
+    chromium = require_chromium()
+    link = ShapedLink(32, 5).open(chromium)
+    try:
+        server = ReachServer(link, tmp_path / "server").start()
+        try:
+            from playwright.async_api import async_playwright
+
+            async with async_playwright() as pw:
+                args = browser_args(server.url)
+                pk = await pw.chromium.launch(executable_path=chromium, headless=True, args=args)
+                phone = await pw.chromium.launch(executable_path=link.chromium_wrapper, headless=True, args=args)
+                try:
+                    yield link, server, pk, phone
+                finally:
+                    await phone.close()
+                    await pk.close()
+        finally:
+            server.stop()
+    finally:
+        link.close()
+
+
+async def test_a_first_visit_at_32_kbits_and_5_percent_loss_hears_each_other_within_the_bound(shaped):
+    link, server, pk_browser, phone_browser = shaped
+    phone = await new_phone(phone_browser, server.url)
+    lines: list[str] = []
+    try:
+        fw = await first_words(pk_browser, phone, server, link, visit="first", n=1, rtt=idle_rtt(link), timeout=60,
+                               console_lines=lines)
+    finally:
+        await phone.context.close()
+    for name, secs, down, up, floor, _, _ in fw.phases:
+        print(f"{name:30} {secs if secs is None else round(secs, 2)!s:>6} s  floor {floor if floor is None else round(floor, 2)!s:>6} s  "
+              f"down {down} B up {up} B")
+    print(f"link opened -> both hear each other: {fw.total} s (floor {fw.total_floor}); page bytes to ready {fw.page_bytes_ready}")
+    if fw.note:
+        print("\n".join(lines[-60:]))
+    assert fw.total is not None, fw.note
+    assert fw.total <= FIRST_VISIT_BOUND_S, f"{fw.total:.1f} s from the tap on the link to both hearing each other"
+
+
+def test_the_first_words_bench_runs_at_its_smallest_size(tmp_path):
+    run_smallest("first_words.py", tmp_path)
