@@ -43,6 +43,14 @@ export class ChatPanel {
     /** @type {Set<number>} */
     this.shown = new Set();
     this.input.maxLength = MAX_CHARS;
+    // The panel's styles come with it (chat.css), not in the join page's first response.
+    const css = root.dataset.css;
+    if (css && !document.querySelector(`link[href="${css}"]`)) {
+      const link = document.createElement("link");
+      link.rel = "stylesheet";
+      link.href = css;
+      document.head.append(link);
+    }
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.send(this.input.value);

@@ -37,7 +37,7 @@ from pathlib import Path
 from aiohttp import web
 
 # The client's scripts, in the order a call needs them.
-CALL_CODE = ("join.js", "ui.js", "signaling.js", "devicecheck.js", "call.js", "reach.js", "kendala.js", "keepcode.js")
+CALL_CODE = ("join.js", "ui.js", "signaling.js", "devicecheck.js", "chat.js", "call.js", "reach.js", "kendala.js", "keepcode.js")
 # Served as one file each, with the modules they import statically inlined before them:
 # on a slow lossy link every extra response is another TCP connection starting
 # its window into a queue of 1.6 KB (32 kbit/s x 400 ms), whose tail drops and
@@ -45,7 +45,7 @@ CALL_CODE = ("join.js", "ui.js", "signaling.js", "devicecheck.js", "call.js", "r
 # connections took 7.7 s at 32 kbit/s with 5% loss, for 8 KB).
 BUNDLES = {"join.js": ("ui.js", "signaling.js", "devicecheck.js"), "call.js": ("reach.js",)}
 # What the join page loads, for the service worker to keep.
-PAGE_CODE = ("join.js", "call.js", "kendala.js", "ui.js", "keepcode.js")
+PAGE_CODE = ("join.js", "chat.js", "call.js", "kendala.js", "ui.js", "keepcode.js")
 INLINE_STYLES = ("style.css", "call.css")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
