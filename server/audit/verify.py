@@ -4,11 +4,20 @@ One streamed pass over the entries in ``seq`` order checks every link and
 every hash, and collects the hashes at the seqs of the signed heads; then each
 head's signature is checked against the public key and its hash against the
 chain. The first problem (lowest seq) is what gets named.
+
+The pass reads the rows in batches straight from the driver (aiosqlite's
+``fetchmany``, an asyncpg cursor), with constant memory: through SQLAlchemy's
+async result every row cost a greenlet switch, and with its JSON and date
+processing that was most of the 20 s that 100,000 entries took (cProfile,
+bench/README.md "audit_trail.py").
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import AsyncIterator
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +28,10 @@ from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import AuditEntry, AuditHead
 from server.settings import Settings
 
-_COLUMNS = [getattr(AuditEntry, name) for name in ("id", "seq", "at", "actor_id", "actor", "action", "target_type", "target_id", "detail", "prev_hash", "hash")]
+_NAMES = ("id", "seq", "at", "actor_id", "actor", "action", "target_type", "target_id", "detail", "prev_hash", "hash")
+_COLUMNS = [getattr(AuditEntry, name) for name in _NAMES]
+_SQL = f"SELECT {', '.join(_NAMES)} FROM audit_entry ORDER BY seq"
+BATCH = 5000
 
 
 @dataclass
@@ -127,9 +139,10 @@ async def verify(db: AsyncSession, settings: Settings | None = None) -> VerifyRe
 
     live_heads = [h for h in signed if h.seq >= start_seq]
     walker = ChainWalker(start_seq, start_hash, watch={h.seq for h in live_heads})
-    result = await db.stream(select(*_COLUMNS).order_by(AuditEntry.seq).execution_options(yield_per=5000))
-    async for row in result:
-        walker.feed(row)
+    feed = walker.feed_values
+    async for rows in entry_batches(db):
+        for row in rows:
+            feed(*row)
 
     report = VerifyReport(walker.count, walker.first_break, last_seq=walker.last_seq, start_seq=start_seq, checkpoint=checkpoint_info)
     report.key_ids = sorted(keys)
@@ -155,6 +168,46 @@ async def verify(db: AsyncSession, settings: Settings | None = None) -> VerifyRe
             report.last_signed_seq = max(report.last_signed_seq or 0, head.seq)
     report.head_problems = sorted(problems, key=lambda b: b.seq)
     return report
+
+
+async def entry_batches(db: AsyncSession) -> AsyncIterator[list[tuple]]:
+    """Every entry in ``seq`` order as tuples of ``_NAMES``, ``BATCH`` at a time,
+    with ``at`` and ``detail`` as the chain encodes them (the text of ``at``, a dict)."""
+    conn = await db.connection()
+    dialect = conn.dialect.name
+    driver = (await conn.get_raw_connection()).driver_connection
+    if dialect == "sqlite":
+        cursor = await driver.execute(_SQL)
+        try:
+            while rows := await cursor.fetchmany(BATCH):
+                yield [(r[0], r[1], _sqlite_at(r[2]), r[3], r[4], r[5], r[6], r[7], _detail(r[8]), r[9], r[10]) for r in rows]
+        finally:
+            await cursor.close()
+    elif dialect == "postgresql":
+        # An asyncpg cursor lives in a transaction; the session's is open (the heads were read in it).
+        if not driver.is_in_transaction():
+            await conn.execute(select(1))
+        cursor = await driver.cursor(_SQL)
+        while rows := await cursor.fetch(BATCH):
+            yield [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _detail(r[8]), r[9], r[10]) for r in rows]
+    else:
+        result = await db.stream(select(*_COLUMNS).order_by(AuditEntry.seq).execution_options(yield_per=BATCH))
+        async for part in result.partitions():
+            yield [tuple(r) for r in part]
+
+
+def _sqlite_at(stored: str) -> str | datetime:
+    """SQLite keeps ``at`` as naive UTC text, ``2026-11-02 02:00:00.123456``: the
+    chain's text is the same digits with ``T`` and ``Z``. Any other shape (not
+    written by the app) is parsed, as SQLAlchemy would."""
+    if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
+        return f"{stored[:10]}T{stored[11:]}Z"
+    at = datetime.fromisoformat(stored)
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+
+
+def _detail(stored):
+    return json.loads(stored) if isinstance(stored, (str, bytes)) else stored
 
 
 async def verify_database(settings: Settings) -> VerifyReport:
