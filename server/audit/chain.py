@@ -48,12 +48,30 @@ def utc_text(at: datetime) -> str:
     """``at`` as the chain encodes it: UTC with microseconds, ``Z``."""
     if at.tzinfo is not timezone.utc:
         at = at.astimezone(timezone.utc)
+    if at.microsecond and at.year >= 1000:
+        return at.isoformat()[:-6] + "Z"  # the same text as below, faster; isoformat drops a zero fraction
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def by_definition(fields: dict[str, Any]) -> bytes:
     """The canonical encoding as docs/audit.md defines it (``at`` already text)."""
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _shaped(seq, at, actor_id, actor, action, target_type, target_id, detail_json: str, prev_hash) -> bytes | None:
+    """The canonical bytes with ``detail`` given as its canonical JSON text, or
+    None when a field is not of its column's type (then only the definition will do)."""
+    if (
+        type(seq) is int and (actor_id is None or type(actor_id) is int) and type(at) is str
+        and type(actor) is str and type(action) is str and type(target_type) is str and type(prev_hash) is str
+    ):
+        return (
+            _SHAPE % (
+                _text(action), _text(actor), "null" if actor_id is None else actor_id, _text(at), detail_json,
+                _text(prev_hash), seq, _text(target_id), _text(target_type),
+            )
+        ).encode()
+    return None
 
 
 def encode(seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash) -> bytes:
@@ -63,17 +81,34 @@ def encode(seq, at, actor_id, actor, action, target_type, target_id, detail, pre
         at = utc_text(at)
     target_id = str(target_id if target_id is not None else "")
     detail = detail or {}
-    if (
-        type(seq) is int and (actor_id is None or type(actor_id) is int) and type(at) is str
-        and type(actor) is str and type(action) is str and type(target_type) is str and type(prev_hash) is str
-    ):
-        return (
-            _SHAPE % (
-                _text(action), _text(actor), "null" if actor_id is None else actor_id, _text(at), _json(detail),
-                _text(prev_hash), seq, _text(target_id), _text(target_type),
-            )
-        ).encode()
+    shaped = _shaped(seq, at, actor_id, actor, action, target_type, target_id, _json(detail), prev_hash)
+    if shaped is not None:
+        return shaped
     return by_definition(dict(zip(FIELDS, (seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash))))
+
+
+def stored_matches(hash_: str, seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash) -> bool:
+    """Whether an entry's fields hash to ``hash_``; ``detail`` may be the stored
+    JSON text (the streamed verify's rows).
+
+    The app stores detail as the chain encodes it (``ChainJSON``), so the text
+    is hashed as it is first. That is sound: every other field is a JSON string,
+    an integer or null in a fixed shape, so reading the bytes from the front and
+    from the back fixes where detail starts and ends, and equal bytes mean equal
+    detail text. Text stored otherwise (before ``ChainJSON``, or edited) is
+    decoded and encoded as the definition says; text that is not JSON fails."""
+    if isinstance(at, datetime):
+        at = utc_text(at)
+    target_id = str(target_id if target_id is not None else "")
+    if isinstance(detail, str):
+        shaped = _shaped(seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash)
+        if shaped is not None and hashlib.sha256(shaped).hexdigest() == hash_:
+            return True
+        try:
+            detail = json.loads(detail)
+        except ValueError:
+            return False
+    return hashlib.sha256(encode(seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash)).hexdigest() == hash_
 
 
 def canonical(entry: Any) -> bytes:
@@ -116,7 +151,8 @@ class ChainWalker:
         self.feed_values(entry.id, *(getattr(entry, k) for k in FIELDS), entry.hash)
 
     def feed_values(self, id_, seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash, hash_) -> None:
-        """``feed`` from the column values (the streamed verify's rows)."""
+        """``feed`` from the column values (the streamed verify's rows: ``detail``
+        may be the stored JSON text, see ``stored_matches``)."""
         self.count += 1
         self.last_seq = seq
         if seq in self.watch:
@@ -129,7 +165,7 @@ class ChainWalker:
             self.first_break = Break(self.expected_seq, None, f"entry {self.expected_seq} is missing (next present is {seq})")
         elif prev_hash != self.prev_hash:
             self.first_break = Break(seq, id_, "does not link to the entry before it (removed or reordered)")
-        elif hashlib.sha256(encode(seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash)).hexdigest() != hash_:
+        elif not stored_matches(hash_, seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash):
             self.first_break = Break(seq, id_, "content does not match its hash (edited)")
         else:
             self.prev_hash = hash_
@@ -153,6 +189,15 @@ ATTEMPTS = 10
 # PostgreSQL: one advisory lock serialises the groups of every process
 # (``pg_advisory_xact_lock``, released at commit), so they queue instead of colliding.
 PG_LOCK = 0x6175_6469_74  # "audit"
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What ``record`` answers: where the entry landed in the chain."""
+
+    seq: int
+    hash: str
+    at: datetime
 
 
 @dataclass
@@ -205,9 +250,9 @@ class AuditLog:
         target_type: str = "",
         target_id: Any = "",
         detail: dict[str, Any] | None = None,
-    ) -> AuditEntry:
-        """Append an entry; returns once it is committed (the entry, with its
-        ``seq`` and ``hash``). Raises if its group could not be written."""
+    ) -> Appended:
+        """Append an entry; returns once it is committed. Raises if its group
+        could not be written (nothing of the group is then in the trail)."""
         if isinstance(actor, Staff):
             actor_id, actor_label = actor.id, actor.username
         else:
@@ -247,15 +292,15 @@ class AuditLog:
                 if not item.done.done():
                     item.done.set_result(entry)
 
-    async def _commit(self, group: list[_Pending]) -> list[AuditEntry]:
+    async def _commit(self, group: list[_Pending]) -> list[Appended]:
         for _attempt in range(ATTEMPTS):
             async with self._db() as db:
                 try:
                     if db.get_bind().dialect.name == "postgresql":
                         await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK})
                     seq, prev = await _next_link(db)
-                    entries, heads = self._link(group, seq, prev)
-                    await db.execute(insert(AuditEntry.__table__), [{k: getattr(e, k) for k in (*FIELDS, "hash")} for e in entries])
+                    rows, heads = self._link(group, seq, prev)
+                    await db.execute(insert(AuditEntry.__table__), rows)
                     db.add_all(heads)
                     await db.commit()
                 except IntegrityError:
@@ -268,22 +313,22 @@ class AuditLog:
                         raise
                     await db.rollback()
                     continue
-                return entries
+                return [Appended(row["seq"], row["hash"], row["at"]) for row in rows]
         raise RuntimeError(f"audit append failed after {ATTEMPTS} attempts")
 
-    def _link(self, group: list[_Pending], seq: int, prev: str) -> tuple[list[AuditEntry], list[AuditHead]]:
-        """The group's entries chained from ``(seq, prev)``, and the signed heads they reach."""
-        entries, heads = [], []
+    def _link(self, group: list[_Pending], seq: int, prev: str) -> tuple[list[dict[str, Any]], list[AuditHead]]:
+        """The group's rows chained from ``(seq, prev)``, and the signed heads they reach."""
+        rows, heads = [], []
         for item in group:
             h = hashlib.sha256(encode(seq, item.at, item.actor_id, item.actor, item.action, item.target_type, item.target_id, item.detail, prev)).hexdigest()
-            entries.append(AuditEntry(
-                seq=seq, at=item.at, actor_id=item.actor_id, actor=item.actor, action=item.action,
-                target_type=item.target_type, target_id=item.target_id, detail=item.detail, prev_hash=prev, hash=h,
-            ))
+            rows.append({
+                "seq": seq, "at": item.at, "actor_id": item.actor_id, "actor": item.actor, "action": item.action,
+                "target_type": item.target_type, "target_id": item.target_id, "detail": item.detail, "prev_hash": prev, "hash": h,
+            })
             if self.signer is not None and seq % self.sign_every == 0:
                 heads.append(self.signer.sign("head", seq, h, utcnow()))
             seq, prev = seq + 1, h
-        return entries, heads
+        return rows, heads
 
     async def sign_head(self) -> AuditHead | None:
         """Sign the current head now (``bimbing audit sign``, before a backup or an export).

@@ -14,7 +14,7 @@ bench/README.md "audit_trail.py").
 
 from __future__ import annotations
 
-import json
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import AsyncIterator
@@ -31,6 +31,10 @@ from server.settings import Settings
 _NAMES = ("id", "seq", "at", "actor_id", "actor", "action", "target_type", "target_id", "detail", "prev_hash", "hash")
 _COLUMNS = [getattr(AuditEntry, name) for name in _NAMES]
 _SQL = f"SELECT {', '.join(_NAMES)} FROM audit_entry ORDER BY seq"
+# On PostgreSQL the server writes ``at`` as the chain encodes it (UTC, microseconds,
+# Z), cheaper there than in Python, and detail is the text stored (asyncpg would
+# decode json into a dict): see chain.stored_matches.
+_PG_SQL = _SQL.replace(" at,", """ to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),""").replace(" detail,", " detail::text,")
 BATCH = 5000
 
 
@@ -171,43 +175,62 @@ async def verify(db: AsyncSession, settings: Settings | None = None) -> VerifyRe
 
 
 async def entry_batches(db: AsyncSession) -> AsyncIterator[list[tuple]]:
-    """Every entry in ``seq`` order as tuples of ``_NAMES``, ``BATCH`` at a time,
-    with ``at`` and ``detail`` as the chain encodes them (the text of ``at``, a dict)."""
+    """Every entry in ``seq`` order as tuples of ``_NAMES``, ``BATCH`` at a time;
+    ``detail`` is the stored JSON text and ``at`` the chain's text of it.
+
+    The next batch is already being fetched while the caller walks this one
+    (aiosqlite's thread, or PostgreSQL's process, works beside the walk)."""
     conn = await db.connection()
     dialect = conn.dialect.name
     driver = (await conn.get_raw_connection()).driver_connection
     if dialect == "sqlite":
         cursor = await driver.execute(_SQL)
         try:
-            while rows := await cursor.fetchmany(BATCH):
-                yield [(r[0], r[1], _sqlite_at(r[2]), r[3], r[4], r[5], r[6], r[7], _detail(r[8]), r[9], r[10]) for r in rows]
+            async for rows in _ahead(lambda: cursor.fetchmany(BATCH)):
+                yield [(r[0], r[1], _sqlite_at(r[2]), *r[3:]) for r in rows]
         finally:
             await cursor.close()
     elif dialect == "postgresql":
-        # An asyncpg cursor lives in a transaction; the session's is open (the heads were read in it).
+        # An asyncpg cursor lives in a transaction: the session's, opened if need be.
         if not driver.is_in_transaction():
             await conn.execute(select(1))
-        cursor = await driver.cursor(_SQL)
-        while rows := await cursor.fetch(BATCH):
-            yield [(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _detail(r[8]), r[9], r[10]) for r in rows]
+        cursor = await driver.cursor(_PG_SQL)
+        async for rows in _ahead(lambda: cursor.fetch(BATCH)):
+            yield rows
     else:
         result = await db.stream(select(*_COLUMNS).order_by(AuditEntry.seq).execution_options(yield_per=BATCH))
         async for part in result.partitions():
-            yield [tuple(r) for r in part]
+            yield part
+
+
+async def _ahead(fetch) -> AsyncIterator[list]:
+    """The batches ``fetch()`` returns until an empty one, each asked for before
+    the one before it is handed on."""
+    pending = asyncio.ensure_future(fetch())
+    try:
+        while rows := await pending:
+            pending = asyncio.ensure_future(fetch())
+            yield rows
+    finally:
+        # Left early: let the fetch under way finish, so that the connection stays usable.
+        if not pending.done():
+            await asyncio.wait([pending])
+        elif not pending.cancelled():
+            pending.exception()  # retrieved, so an error after an error is not logged as lost
 
 
 def _sqlite_at(stored: str) -> str | datetime:
     """SQLite keeps ``at`` as naive UTC text, ``2026-11-02 02:00:00.123456``: the
     chain's text is the same digits with ``T`` and ``Z``. Any other shape (not
-    written by the app) is parsed, as SQLAlchemy would."""
+    written by the app) is parsed, as SQLAlchemy would; text that is no time at
+    all is left as it is, and its entry fails its hash (edited)."""
     if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
         return f"{stored[:10]}T{stored[11:]}Z"
-    at = datetime.fromisoformat(stored)
+    try:
+        at = datetime.fromisoformat(stored)
+    except (TypeError, ValueError):
+        return stored
     return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
-
-
-def _detail(stored):
-    return json.loads(stored) if isinstance(stored, (str, bytes)) else stored
 
 
 async def verify_database(settings: Settings) -> VerifyReport:
