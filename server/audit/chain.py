@@ -257,7 +257,9 @@ class AuditLog:
             actor_id, actor_label = actor.id, actor.username
         else:
             actor_id, actor_label = None, actor or "system"
-        item = _Pending(utcnow(), actor_id, actor_label, action, target_type, str(target_id), detail or {}, asyncio.get_running_loop().create_future())
+        detail = detail or {}
+        _json(detail)  # a detail that is not JSON fails its own caller here, not the group it would join
+        item = _Pending(utcnow(), actor_id, actor_label, action, target_type, str(target_id), detail, asyncio.get_running_loop().create_future())
         self._queue.append(item)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write_queue())
