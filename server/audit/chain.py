@@ -289,7 +289,10 @@ class AuditLog:
             self.groups += 1
             for item in group:
                 for hook in self.on_append:
-                    hook(item.action)
+                    try:
+                        hook(item.action)
+                    except Exception:  # a counter's failure must not leave the group's callers unanswered
+                        log.exception("an audit append hook failed")
             for item, entry in zip(group, entries):
                 if not item.done.done():
                     item.done.set_result(entry)
