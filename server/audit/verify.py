@@ -219,12 +219,12 @@ async def _ahead(fetch) -> AsyncIterator[list]:
             pending.exception()  # retrieved, so an error after an error is not logged as lost
 
 
-def _sqlite_at(stored: str) -> str | datetime:
+def _sqlite_at(stored) -> str | datetime:
     """SQLite keeps ``at`` as naive UTC text, ``2026-11-02 02:00:00.123456``: the
     chain's text is the same digits with ``T`` and ``Z``. Any other shape (not
     written by the app) is parsed, as SQLAlchemy would; text that is no time at
     all is left as it is, and its entry fails its hash (edited)."""
-    if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
+    if type(stored) is str and len(stored) == 26 and stored[10] == " " and stored[19] == ".":
         return f"{stored[:10]}T{stored[11:]}Z"
     try:
         at = datetime.fromisoformat(stored)
