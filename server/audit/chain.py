@@ -84,7 +84,7 @@ def encode(seq, at, actor_id, actor, action, target_type, target_id, detail, pre
     shaped = _shaped(seq, at, actor_id, actor, action, target_type, target_id, _json(detail), prev_hash)
     if shaped is not None:
         return shaped
-    return by_definition(dict(zip(FIELDS, (seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash))))
+    return by_definition(dict(zip(FIELDS, (seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash), strict=True)))
 
 
 def stored_matches(hash_: str, seq, at, actor_id, actor, action, target_type, target_id, detail, prev_hash) -> bool:
@@ -293,7 +293,7 @@ class AuditLog:
                         hook(item.action)
                     except Exception:  # a counter's failure must not leave the group's callers unanswered
                         log.exception("an audit append hook failed")
-            for item, entry in zip(group, entries):
+            for item, entry in zip(group, entries, strict=True):
                 if not item.done.done():
                     item.done.set_result(entry)
 
