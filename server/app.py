@@ -58,6 +58,7 @@ async def _database(app: web.Application):
     app[audit_key] = audit = AuditLog.from_settings(app[db_key], settings)
     audit.on_append.append(lambda action: app[metrics_key].audit_appends.labels(action=action).inc())
     yield
+    await audit.close()  # a group still committing is written before the engine goes
     await engine.dispose()
 
 

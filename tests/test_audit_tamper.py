@@ -72,6 +72,11 @@ async def edit_an_action(settings):
     await sql(settings, "UPDATE audit_entry SET action = 'session.view' WHERE seq = 6")
 
 
+async def edit_a_time(settings):
+    # Shaped as each backend stores it; the chain hashes the instant (docs/audit.md).
+    await sql(settings, "UPDATE audit_entry SET at = '2026-01-01 00:00:00.000001' WHERE seq = 7")
+
+
 async def delete_a_row(settings):
     await sql(settings, "DELETE FROM audit_entry WHERE seq = 5")
 
@@ -110,6 +115,7 @@ async def truncate_past_a_signed_head(settings):
 TAMPERING = [
     (edit_a_note, 5),
     (edit_an_action, 6),
+    (edit_a_time, 7),
     (delete_a_row, 5),
     (reorder_two_rows, 5),
     (edit_a_signed_heads_hash, 8),

@@ -4,11 +4,20 @@ One streamed pass over the entries in ``seq`` order checks every link and
 every hash, and collects the hashes at the seqs of the signed heads; then each
 head's signature is checked against the public key and its hash against the
 chain. The first problem (lowest seq) is what gets named.
+
+The pass reads the rows in batches straight from the driver (aiosqlite's
+``fetchmany``, an asyncpg cursor), with constant memory: through SQLAlchemy's
+async result every row cost a greenlet switch, and with its JSON and date
+processing that was most of the 20 s that 100,000 entries took (cProfile,
+bench/README.md "audit_trail.py").
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import AsyncIterator
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +28,14 @@ from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import AuditEntry, AuditHead
 from server.settings import Settings
 
-_COLUMNS = [getattr(AuditEntry, name) for name in ("id", "seq", "at", "actor_id", "actor", "action", "target_type", "target_id", "detail", "prev_hash", "hash")]
+_NAMES = ("id", "seq", "at", "actor_id", "actor", "action", "target_type", "target_id", "detail", "prev_hash", "hash")
+_COLUMNS = [getattr(AuditEntry, name) for name in _NAMES]
+_SQL = f"SELECT {', '.join(_NAMES)} FROM audit_entry ORDER BY seq"
+# On PostgreSQL the server writes ``at`` as the chain encodes it (UTC, microseconds,
+# Z), cheaper there than in Python, and detail is the text stored (asyncpg would
+# decode json into a dict): see chain.stored_matches.
+_PG_SQL = _SQL.replace(" at,", """ to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),""").replace(" detail,", " detail::text,")
+BATCH = 5000
 
 
 @dataclass
@@ -127,9 +143,10 @@ async def verify(db: AsyncSession, settings: Settings | None = None) -> VerifyRe
 
     live_heads = [h for h in signed if h.seq >= start_seq]
     walker = ChainWalker(start_seq, start_hash, watch={h.seq for h in live_heads})
-    result = await db.stream(select(*_COLUMNS).order_by(AuditEntry.seq).execution_options(yield_per=5000))
-    async for row in result:
-        walker.feed(row)
+    feed = walker.feed_values
+    async for rows in entry_batches(db):
+        for row in rows:
+            feed(*row)
 
     report = VerifyReport(walker.count, walker.first_break, last_seq=walker.last_seq, start_seq=start_seq, checkpoint=checkpoint_info)
     report.key_ids = sorted(keys)
@@ -155,6 +172,65 @@ async def verify(db: AsyncSession, settings: Settings | None = None) -> VerifyRe
             report.last_signed_seq = max(report.last_signed_seq or 0, head.seq)
     report.head_problems = sorted(problems, key=lambda b: b.seq)
     return report
+
+
+async def entry_batches(db: AsyncSession) -> AsyncIterator[list[tuple]]:
+    """Every entry in ``seq`` order as tuples of ``_NAMES``, ``BATCH`` at a time;
+    ``detail`` is the stored JSON text and ``at`` the chain's text of it.
+
+    The next batch is already being fetched while the caller walks this one
+    (aiosqlite's thread, or PostgreSQL's process, works beside the walk)."""
+    conn = await db.connection()
+    dialect = conn.dialect.name
+    driver = (await conn.get_raw_connection()).driver_connection
+    if dialect == "sqlite":
+        cursor = await driver.execute(_SQL)
+        try:
+            async for rows in _ahead(lambda: cursor.fetchmany(BATCH)):
+                yield [(r[0], r[1], _sqlite_at(r[2]), *r[3:]) for r in rows]
+        finally:
+            await cursor.close()
+    elif dialect == "postgresql":
+        # An asyncpg cursor lives in a transaction: the session's, opened if need be.
+        if not driver.is_in_transaction():
+            await conn.execute(select(1))
+        cursor = await driver.cursor(_PG_SQL)
+        async for rows in _ahead(lambda: cursor.fetch(BATCH)):
+            yield rows
+    else:
+        result = await db.stream(select(*_COLUMNS).order_by(AuditEntry.seq).execution_options(yield_per=BATCH))
+        async for part in result.partitions():
+            yield part
+
+
+async def _ahead(fetch) -> AsyncIterator[list]:
+    """The batches ``fetch()`` returns until an empty one, each asked for before
+    the one before it is handed on."""
+    pending = asyncio.ensure_future(fetch())
+    try:
+        while rows := await pending:
+            pending = asyncio.ensure_future(fetch())
+            yield rows
+    finally:
+        # Left early: let the fetch under way finish, so that the connection stays usable.
+        if not pending.done():
+            await asyncio.wait([pending])
+        elif not pending.cancelled():
+            pending.exception()  # retrieved, so an error after an error is not logged as lost
+
+
+def _sqlite_at(stored) -> str | datetime:
+    """SQLite keeps ``at`` as naive UTC text, ``2026-11-02 02:00:00.123456``: the
+    chain's text is the same digits with ``T`` and ``Z``. Any other shape (not
+    written by the app) is parsed, as SQLAlchemy would; text that is no time at
+    all is left as it is, and its entry fails its hash (edited)."""
+    if type(stored) is str and len(stored) == 26 and stored[10] == " " and stored[19] == ".":
+        return f"{stored[:10]}T{stored[11:]}Z"
+    try:
+        at = datetime.fromisoformat(stored)
+    except (TypeError, ValueError):
+        return stored
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
 
 
 async def verify_database(settings: Settings) -> VerifyReport:

@@ -8,6 +8,7 @@ PostgreSQL) and shown in the office's time zone at the edges.
 from __future__ import annotations
 
 import enum
+import json
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -85,6 +86,21 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+class ChainJSON(TypeDecorator):
+    """JSON stored as the audit chain encodes it (keys sorted, no whitespace,
+    non-ASCII kept: ``server.audit.chain``), so that ``verify`` can hash the stored
+    text as it is instead of decoding and encoding it again. The column is JSON
+    on both backends, as before; values read back are the same dicts."""
+
+    impl = JSON
+    cache_ok = True
+    _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+    def bind_processor(self, dialect):
+        encode = self._encode
+        return lambda value: None if value is None else encode(value)
 
 
 class Base(DeclarativeBase):
@@ -368,7 +384,7 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str] = mapped_column(String(32), default="")
     target_id: Mapped[str] = mapped_column(String(64), default="")
-    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(ChainJSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
