@@ -31,7 +31,7 @@ from server.ops.metrics import Metrics
 from server.security import headers
 from server.security.auth import auth_middleware
 from server.security.login_guard import LoginGuard
-from server.security.passwords import PasswordWorkers
+from server.security.passwords import Passwords, PasswordWorkers
 from server.security.ratelimit import LinkOpenLimiter
 from server.settings import Settings
 from server.signaling import ws as signaling_ws
@@ -39,10 +39,11 @@ from server.static_files import webclient_dir
 from server.web import callcode
 from server.web import api, compression, pages
 from server.web import format as web_format
+from server.web.compiled_templates import PROCESS_CACHE
 from server.web.errors import error_middleware
 from server.web.i18n import Catalogue
-from server.web.pages.page_errors import page_refusal_middleware
 from server.web.pages.join_link import JOIN_WINDOW_SECONDS
+from server.web.pages.page_errors import page_refusal_middleware
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ async def _database(app: web.Application):
 
 
 async def _password_workers(app: web.Application):
-    workers = PasswordWorkers(app[settings_key].password_workers)
+    settings = app[settings_key]
+    workers = PasswordWorkers(settings.password_workers, Passwords.from_settings(settings))
     app[passwords_key] = workers
     yield
     workers.close()
@@ -97,6 +99,7 @@ def create_app(settings: Settings) -> web.Application:
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
+        bytecode_cache=PROCESS_CACHE,
     )
     web_format.install(env)
 

@@ -45,7 +45,7 @@ from server.db.models import (
 from server.demo_guidance import seed_guidance
 from server.domain.fieldwork.mobile_planner import CADENCE_KEY
 from server.domain.office.areas import JAKARTA_TIMUR_UTARA, read_area_file
-from server.security.passwords import hash_password
+from server.security.passwords import Passwords
 from server.settings import Settings
 
 OFFICE_NAME = "Bapas Kelas I Jakarta Timur-Utara"
@@ -124,9 +124,10 @@ async def _seed(db, settings: Settings, n_clients: int, rng: random.Random) -> l
 
     logins = []
     staff: dict[str, Staff] = {}
+    passwords = Passwords.from_settings(settings)
     for username, name, role in STAFF:
         password = secrets.token_urlsafe(9)
-        s = Staff(office_id=office.id, username=username, name=name, role=role, password_hash=hash_password(password))
+        s = Staff(office_id=office.id, username=username, name=name, role=role, password_hash=passwords.hash(password))
         db.add(s)
         staff[username] = s
         logins.append({"username": username, "password": password, "role": role.value, "name": name})

@@ -60,6 +60,11 @@ class Settings:
     login_window_seconds: int = 300
     # Threads that run Argon2 off the event loop (server/security/passwords.py).
     password_workers: int = 1
+    # Argon2id costs of new hashes: passes and memory (KiB). RFC 9106's second
+    # recommendation by default; production refuses less than OWASP's floor
+    # (server/security/passwords.py).
+    password_time_cost: int = 3
+    password_memory_kib: int = 64 * 1024
     # Openings of one client link (/j/ join link, /k/ own page) per 5 minutes, and of
     # any links from one address: clients behind one carrier NAT share an address,
     # so that bound is far higher (server/security/ratelimit.py, LinkOpenLimiter).
@@ -133,11 +138,11 @@ class Settings:
     def turn_enabled(self) -> bool:
         return bool(self.turn_urls and self.turn_secret)
 
-    def with_(self, **changes) -> "Settings":
+    def with_(self, **changes) -> Settings:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, demo: bool = False) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
         env = os.environ if env is None else env
 
         def get(name: str, default: str | None = None) -> str | None:
@@ -199,6 +204,7 @@ class Settings:
                 parse_master_key(recording_key)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
+        password_time_cost, password_memory_kib = _password_costs(get_int("PASSWORD_TIME_COST", 3), get_int("PASSWORD_MEMORY_KIB", 64 * 1024), production)
         notify_url, notify_token = _notify_url(get("NOTIFY_URL")), _header_value("NOTIFY_TOKEN", get("NOTIFY_TOKEN"))
         notify_token_header = _header_name("NOTIFY_TOKEN_HEADER", get("NOTIFY_TOKEN_HEADER", "Authorization") or "Authorization")
         if notify_url and notify_token and notify_token_header.lower() == "authorization" and "@" in notify_url.split("://", 1)[1].split("/", 1)[0]:
@@ -228,6 +234,8 @@ class Settings:
             login_user_max_failures=max(get_int("LOGIN_USER_MAX_FAILURES", 50), 1),
             login_window_seconds=max(get_int("LOGIN_WINDOW_SECONDS", 300), 1),
             password_workers=max(get_int("PASSWORD_WORKERS", 1), 1),
+            password_time_cost=password_time_cost,
+            password_memory_kib=password_memory_kib,
             join_opens_per_window=max(get_int("JOIN_OPENS_PER_WINDOW", 30), 1),
             join_opens_per_address=max(get_int("JOIN_OPENS_PER_ADDRESS", 600), 1),
             min_video_minutes=get_int("MIN_VIDEO_MINUTES", 5),
@@ -263,6 +271,22 @@ class Settings:
             if signing_key or not production
             else None,
         )
+
+
+def _password_costs(time_cost: int, memory_kib: int, production: bool) -> tuple[int, int]:
+    from server.security.passwords import (
+        PRODUCTION_MIN_MEMORY_KIB,
+        PRODUCTION_MIN_TIME_COST,
+    )
+
+    if time_cost < 1 or memory_kib < 8:
+        raise ConfigError(f"{ENV_PREFIX}PASSWORD_TIME_COST must be at least 1 and {ENV_PREFIX}PASSWORD_MEMORY_KIB at least 8, got {time_cost} and {memory_kib}")
+    if production and (time_cost < PRODUCTION_MIN_TIME_COST or memory_kib < PRODUCTION_MIN_MEMORY_KIB):
+        raise ConfigError(
+            f"{ENV_PREFIX}PASSWORD_TIME_COST {time_cost} and {ENV_PREFIX}PASSWORD_MEMORY_KIB {memory_kib} are below what production accepts "
+            f"(at least {PRODUCTION_MIN_TIME_COST} passes and {PRODUCTION_MIN_MEMORY_KIB} KiB; the default is 3 and 65536)"
+        )
+    return time_cost, memory_kib
 
 
 def _notify_url(raw: str | None) -> str | None:

@@ -9,7 +9,7 @@ from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import Office, Role
 from server.domain.errors import DomainError
 from server.domain.office.staff import add_staff
-from server.security.passwords import hash_password
+from server.security.passwords import Passwords
 from server.settings import Settings
 
 DEFAULT_OFFICE = "Bapas"
@@ -31,7 +31,7 @@ async def add_user(settings: Settings, *, username: str, role: str, name: str, p
             # A command of its own, not the web process: hashing here blocks nobody.
             # The domain refuses a taken username (nothing is committed then).
             try:
-                staff = await add_staff(db, office.id, username, name, Role(role), hash_password(password))
+                staff = await add_staff(db, office.id, username, name, Role(role), Passwords.from_settings(settings).hash(password))
             except DomainError as exc:
                 raise ValueError(exc.message) from None
             await db.commit()

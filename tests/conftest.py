@@ -23,7 +23,7 @@ from server.app import create_app
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.migrate import upgrade
 from server.db.models import Client, ClientCategory, Office, Program, Role, Staff
-from server.security.passwords import hash_password
+from server.security.passwords import Passwords
 from server.settings import Settings
 from tests.clock import office_today, seconds_to_office_midnight, utc_now
 from tests.services import require_postgres
@@ -32,8 +32,23 @@ from tests.services import require_postgres
 pytest_plugins = ["tests.parallel"]
 
 PASSWORD = "correct horse battery"
-# Hashing with full Argon2 parameters for every test user would dominate the run.
-_HASH = hash_password(PASSWORD)
+# The suite's staff sign in with Argon2id at its least costs (1 pass, 8 KiB): the
+# same code verifies them, but a sign-in costs microseconds instead of 0.1-0.2 s
+# of CPU, which over the suite's thousands of sign-ins (and the fuzzers' guesses,
+# each verified against the dummy hash) was a third of the CPU of the run
+# (tests/README.md, "Measured"). The servers the tests start inherit the costs
+# (FAST_PASSWORDS_ENV in their environment). What the costs themselves must do is proven at full cost:
+# the defaults and production's floor (test_auth.py), the event loop kept free
+# while hashes run (test_login_guard.py, test_staff_admin.py), bench/login_burst.py.
+FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_kib": 8}
+FAST_PASSWORDS_ENV = {"BIMBING_PASSWORD_TIME_COST": "1", "BIMBING_PASSWORD_MEMORY_KIB": "8"}
+
+
+def fast_hash(password: str) -> str:
+    return Passwords(FAST_PASSWORDS["password_time_cost"], FAST_PASSWORDS["password_memory_kib"]).hash(password)
+
+
+_HASH = fast_hash(PASSWORD)
 
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -170,6 +185,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         recordings_dir=tmp_path / "recordings",
         audit_signing_key_path=tmp_path / "data" / "audit-signing.key",
+        **FAST_PASSWORDS,
     )
 
 

@@ -48,9 +48,9 @@ from sqlalchemy.engine import make_url
 
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import Office, Role, Staff
-from server.security.passwords import hash_password
 from server.web.openapi import OPERATIONS
 from tests.clock import office_today
+from tests.conftest import FAST_PASSWORDS_ENV, fast_hash
 from tests.services import require_postgres, wait_healthy_process, wait_port_file
 
 EXAMPLES = {
@@ -106,7 +106,7 @@ class Live:
     def __init__(self, root: Path, backend: str, database_url: str):
         self.root, self.backend, self.examples = root, backend, EXAMPLES[backend]
         self.log = root / "serve.log"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
         self.env.update(
             BIMBING_DATABASE_URL=database_url,
             BIMBING_DATA_DIR=str(root / "data"),
@@ -141,14 +141,14 @@ class Live:
 
     async def _seed(self) -> None:
         """Staff the fuzzer may deactivate or demote by guessing small ids first, then
-        the three it signs in as (one hash for all: Argon2 per user is slow here)."""
+        the three it signs in as (the suite's one hash for all, at its least costs: tests/conftest.py)."""
         engine = make_engine(self.env["BIMBING_DATABASE_URL"])
         try:
             async with make_sessionmaker(engine)() as db:
                 office = Office(name="Bapas Fuzz")
                 db.add(office)
                 await db.flush()
-                password_hash = hash_password(PASSWORD)
+                password_hash = fast_hash(PASSWORD)
                 names = [(f"spare{n}", Role.pk) for n in range(6)] + [(u, Role(r)) for r, u in ROLES.items()]
                 rows = [Staff(office_id=office.id, username=username, name=username.title(), role=role, password_hash=password_hash) for username, role in names]
                 db.add_all(rows)

@@ -13,6 +13,8 @@ from server.app import create_app
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import Staff
 from server.security.auth import COOKIE
+from server.security.passwords import Passwords
+from server.settings import ConfigError, Settings
 from tests.conftest import PASSWORD
 
 
@@ -223,7 +225,7 @@ async def test_a_rename_keeps_the_sign_in(client, office, sign_in, aiohttp_clien
     assert me.status == 200 and (await me.json())["name"] == "Nama Baru"
 
 
-async def test_a_password_hashed_by_an_earlier_release_is_hashed_again_at_sign_in(client, office, database_url):
+async def test_a_password_hashed_by_an_earlier_release_is_hashed_again_at_sign_in(client, settings, office, database_url):
     # Earlier releases hashed in argon2-cffi's default four lanes; a sign-in
     # with the right password moves the account to the current parameters.
     old = PasswordHasher(parallelism=4).hash(PASSWORD)
@@ -239,3 +241,41 @@ async def test_a_password_hashed_by_an_earlier_release_is_hashed_again_at_sign_i
         await engine.dispose()
     assert stored != old and ",p=1$" in stored
     assert PasswordHasher().verify(stored, PASSWORD)
+    assert not Passwords.from_settings(settings).needs_rehash(stored)
+
+
+# ---- the costs of a hash ----------------------------------------------------------
+# The suite signs in at Argon2id's least costs (tests/conftest.py, FAST_PASSWORDS);
+# what a deployment hashes with is proven here.
+
+PRODUCTION_ENV = {"BIMBING_ENV": "production", "BIMBING_SECRET_KEY": "k" * 48, "BIMBING_PUBLIC_URL": "https://bimbing.example",
+                  "BIMBING_RECORDING_KEY": "A" * 43 + "=", "BIMBING_AUDIT_SIGNING_KEY": "/dev/null"}
+
+
+def test_a_deployment_hashes_at_rfc_9106_costs_and_production_refuses_less_than_owasps_floor():
+    assert (Settings().password_time_cost, Settings().password_memory_kib) == (3, 65536)
+    defaults = Settings.from_env(PRODUCTION_ENV)
+    assert (defaults.password_time_cost, defaults.password_memory_kib) == (3, 65536)
+    assert "$m=65536,t=3,p=1$" in Passwords.from_settings(defaults).hash(PASSWORD)
+    for weak in ({"BIMBING_PASSWORD_TIME_COST": "1"}, {"BIMBING_PASSWORD_MEMORY_KIB": "8"}, {"BIMBING_PASSWORD_MEMORY_KIB": str(19 * 1024 - 1)}):
+        with pytest.raises(ConfigError, match="below what production accepts"):
+            Settings.from_env(PRODUCTION_ENV | weak)
+    # OWASP's floor itself is accepted; outside production only Argon2's own minimum holds.
+    floor = Settings.from_env(PRODUCTION_ENV | {"BIMBING_PASSWORD_TIME_COST": "2", "BIMBING_PASSWORD_MEMORY_KIB": str(19 * 1024)})
+    assert (floor.password_time_cost, floor.password_memory_kib) == (2, 19 * 1024)
+    with pytest.raises(ConfigError, match="at least 8"):
+        Settings.from_env({"BIMBING_SECRET_KEY": "k" * 48, "BIMBING_PASSWORD_MEMORY_KIB": "7"})
+
+
+async def test_a_hash_at_other_costs_is_redone_at_the_deployments_costs_at_sign_in(aiohttp_client, settings, office, database_url):
+    """The suite's own accounts carry hashes at the least costs: a server at the
+    default costs moves such an account to them at its first sign-in."""
+    http = await app_client(aiohttp_client, settings, password_time_cost=3, password_memory_kib=65536)
+    assert (await http.post("/api/login", json={"username": "pk1", "password": PASSWORD})).status == 200
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            stored = (await db.execute(select(Staff.password_hash).where(Staff.username == "pk1"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert "$m=65536,t=3,p=1$" in stored and Passwords().verify(stored, PASSWORD)

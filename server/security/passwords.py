@@ -26,27 +26,43 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 # as much per guess; it only makes one hash slower to finish alone. Hashes
 # made with other parameters are redone at the next successful sign-in
 # (``needs_rehash``).
-_hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
-
-# Verifying against this keeps a login for an unknown username as slow as a real one.
-_DUMMY_HASH = _hasher.hash("bimbing-dummy-password")
+TIME_COST = 3
+MEMORY_KIB = 64 * 1024
+# In production nothing below OWASP's floor for Argon2id (19 MiB, 2 passes) is
+# accepted (server/settings.py). Lower costs exist for the test suite, where
+# every sign-in of 1,800 tests paid ~0.1-0.2 s of CPU for a hash nobody attacks.
+PRODUCTION_MIN_TIME_COST = 2
+PRODUCTION_MIN_MEMORY_KIB = 19 * 1024
 
 MIN_LENGTH = 8
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+class Passwords:
+    """Argon2id at the configured costs: hashing, verifying, and whether a stored
+    hash (which carries its own costs) should be redone at these."""
 
+    def __init__(self, time_cost: int = TIME_COST, memory_kib: int = MEMORY_KIB):
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+        self._dummy: str | None = None
 
-def verify_password(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    @classmethod
+    def from_settings(cls, settings) -> Passwords:
+        return cls(settings.password_time_cost, settings.password_memory_kib)
 
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
 
-def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        # Verifying against a dummy keeps a login for an unknown username as slow as a real one.
+        if self._dummy is None:
+            self._dummy = self._hasher.hash("bimbing-dummy-password")
+        try:
+            return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
 
 
 class PasswordWorkers:
@@ -61,15 +77,19 @@ class PasswordWorkers:
     # both want it, so a burst of sign-ins slows sign-ins, not calls.
     NICE = 10
 
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int = 1, passwords: Passwords | None = None):
         self.workers = max(1, workers)
+        self.passwords = passwords or Passwords()
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="argon2", initializer=_lower_priority, initargs=(self.NICE,))
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, verify_password, password_hash, password)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.passwords.verify, password_hash, password)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, hash_password, password)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.passwords.hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self.passwords.needs_rehash(password_hash)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -11,7 +11,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.services import STARTUP_TIMEOUT, require_chromium, wait_healthy_process, wait_port_file
+from tests.conftest import FAST_PASSWORDS_ENV
+from tests.services import (
+    STARTUP_TIMEOUT,
+    require_chromium,
+    wait_healthy_process,
+    wait_port_file,
+)
 
 BIMBING = Path(sys.executable).with_name("bimbing")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -26,7 +32,7 @@ class DemoServer:
 
 
 def start_demo(data_dir: Path, timeout: float = STARTUP_TIMEOUT) -> DemoServer:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
     env.update(BIMBING_DATA_DIR=str(data_dir), BIMBING_AUDIT_SIGN_EVERY="10")
     log = data_dir.parent / "demo-server.log"
     command = [str(BIMBING)] if BIMBING.exists() else [sys.executable, "-m", "server"]

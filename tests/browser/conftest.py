@@ -16,9 +16,13 @@ from pathlib import Path
 import pytest
 
 from server.media.ice_filter import server_networks
-
-from tests.conftest import sqlite_copy
-from tests.services import STARTUP_TIMEOUT, require_chromium, wait_healthy_process, wait_port_file
+from tests.conftest import FAST_PASSWORDS_ENV, sqlite_copy
+from tests.services import (
+    STARTUP_TIMEOUT,
+    require_chromium,
+    wait_healthy_process,
+    wait_port_file,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -60,7 +64,7 @@ def live_server(tmp_path_factory, sqlite_template) -> LiveServer:
     ``bimbing db upgrade`` itself), ``bimbing user add`` (password on stdin), then
     ``bimbing serve`` on a port the system picks, as an office would run it."""
     root = tmp_path_factory.mktemp("live")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
     env.update(
         BIMBING_DATABASE_URL=sqlite_copy(sqlite_template, root / "bimbing.db"),
         BIMBING_DATA_DIR=str(root / "data"),

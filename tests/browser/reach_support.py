@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.conftest import FAST_PASSWORDS_ENV
 from tests.netshape import ShapedLink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,11 +89,11 @@ class ReachServer:
     def url(self) -> str:
         return f"http://{self.link.host_addr}:{self.port}"
 
-    def start(self) -> "ReachServer":
+    def start(self) -> ReachServer:
         from tests.services import wait_healthy_process, wait_port_file
 
         self.root.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
         env.update(
             BIMBING_DATABASE_URL=f"sqlite+aiosqlite:///{self.root / 'bimbing.db'}",
             BIMBING_DATA_DIR=str(self.root / "data"),

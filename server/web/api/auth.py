@@ -12,7 +12,7 @@ from server.db.models import Staff, utcnow
 from server.domain.errors import DomainError, ErrorKind
 from server.keys import audit_key, db_key, login_guard_key, metrics_key, passwords_key
 from server.security import auth
-from server.security.passwords import MIN_LENGTH, needs_rehash
+from server.security.passwords import MIN_LENGTH
 from server.security.proxy import client_address
 from server.web.serialize import staff_json
 from server.web.staff_account import change_own_password
@@ -42,7 +42,7 @@ async def authenticate(request: web.Request, username: str, password: str) -> St
     # stall /healthz and the call log with them (bench/login_burst.py).
     ok = await workers.verify(staff.password_hash if staff else None, password) and staff is not None and staff.active
     if ok:
-        new_hash = await workers.hash(password) if needs_rehash(staff.password_hash) else None
+        new_hash = await workers.hash(password) if workers.needs_rehash(staff.password_hash) else None
         async with request.app[db_key]() as db:
             values = {"last_login_at": utcnow(), **({"password_hash": new_hash} if new_hash else {})}
             await db.execute(update(Staff).where(Staff.id == staff.id).values(**values))
