@@ -71,3 +71,34 @@ def test_the_readme_gives_the_two_commands():
     assert "make demo" in readme and "make test" in readme
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_glossary_is_linked_and_its_links_and_calls_exist():
+    glossary = (DOCS / "glossary.md").read_text(encoding="utf-8")
+    assert "(docs/glossary.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(glossary.md)" in (DOCS / "api.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([\w.]+\.md)(?:#([\w-]+))?\)", glossary)
+    assert links
+    for name, anchor in links:
+        target = DOCS / name
+        assert target.exists(), name
+        if anchor:
+            headings = {github_anchor(h) for h in re.findall(r"^#+ (.+)$", target.read_text(encoding="utf-8"), re.MULTILINE)}
+            assert anchor in headings, f"{name}#{anchor}"
+    # Every call and page the glossary names exists, and so does each part of a page it points to (#id), so a
+    # renamed call or section cannot leave the glossary behind.
+    routes = {r.split(" ", 1)[1] for r in app_routes()}
+    templates = "\n".join(f.read_text(encoding="utf-8") for f in (ROOT / "server" / "web" / "templates").rglob("*.html"))
+    named = re.findall(r"`(?:[A-Z/]+ )?(/(?:api|v|klien|lapangan|clients|tpp-sittings|partners|referral-reports|caseload|reminders|evaluation|sessions)[^`?\s]*)", glossary)
+    assert len(named) > 20
+    for named_path in named:
+        path, _, fragment = named_path.partition("#")
+        assert path in routes, named_path
+        assert not fragment or f'id="{fragment}"' in templates, named_path
+    for fragment in re.findall(r"`#([\w-]+)`", glossary):
+        assert f'id="{fragment}"' in templates, fragment
