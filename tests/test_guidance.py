@@ -344,3 +344,33 @@ async def test_the_pk_assesses_and_plans_on_the_clients_page_and_the_kasie_count
     # Without the token the form is refused.
     resp = await kasie.post(f"/clients/{c1}/plan/approve", data={"version": "1"}, allow_redirects=False)
     assert resp.status == 403
+
+
+async def test_a_new_stage_calls_for_a_reassessment_and_a_mobile_session_rates_the_goals_too(client, office, sign_in):
+    """Two lines of issue 20 not told above: a reassessment is due at each stage change, not only after
+    ``reassessment_days``; and a mobile-counseling session carries progress like the other modes. The
+    caseload page shows the latest category beside the name."""
+    today = office_today()
+    await sign_in(client, "pk1")
+    # 301 days in thirds from 100 days ago: the lanjutan begins today; assessed ten days ago, in the awal.
+    body = {k: v for k, v in CLIENT_BODY.items() if k != "reporting_interval_days"}
+    body.update(supervision_start=(today - timedelta(days=100)).isoformat(), supervision_end=(today + timedelta(days=200)).isoformat())
+    cid = (await (await client.post("/api/clients", json=body)).json())["id"]
+    assessed = today - timedelta(days=10)
+    resp = await client.post(f"/api/clients/{cid}/assessments", json={"date": assessed.isoformat(), "category": "rendah", "needs": ["pekerjaan"]})
+    assert resp.status == 201, await resp.text()
+    due = (await (await client.get(f"/api/clients/{cid}/assessments")).json())["due"]
+    assert due == {"state": "due", "reason": "stage", "since": today.isoformat()}  # 170 days before the interval would ask
+    caseload = {c["id"]: c for c in (await (await client.get("/api/clients")).json())["clients"]}
+    assert caseload[cid]["assessment_due"]["state"] == "due" and caseload[cid]["risk_category"] == "rendah"
+    assert re.search(rf'href="/clients/{cid}">[^<]*</a>.*?data-risk="rendah"', await (await client.get("/caseload")).text())
+    # Assessed again today, in the lanjutan: nothing due until the next stage or the interval.
+    await client.post(f"/api/clients/{cid}/assessments", json={"date": today.isoformat(), "category": "rendah", "needs": ["pekerjaan"]})
+    assert (await (await client.get(f"/api/clients/{cid}/assessments")).json())["due"]["state"] == "ok"
+
+    plan = await (await client.put(f"/api/clients/{cid}/plan", json={"goals": [{"need": "pekerjaan", "text": "Bekerja"}], "agreement": "setuju"})).json()
+    goal_id = plan["goals"][0]["id"]
+    status, mobile = await session_at(client, cid, 3, "mobile", [{"goal_id": goal_id, "rating": "maju", "note": "Di layanan bergerak"}])
+    assert status == 201, mobile
+    (line,) = (await record_of(client, cid))["goals"]
+    assert [(r["mode"], r["rating"]) for r in line["ratings"]] == [("mobile", "maju")]
