@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.db.partners import ServiceHours
+from tests.audit_support import audit_entries
 from tests.clock import office_today
 from tests.foundation import database
 
@@ -44,7 +45,7 @@ def _day(days_ago: int) -> str:
 
 
 @pytest.mark.clock
-async def test_hours_count_once_approved_within_the_rules_and_zero_drafts_the_letter(client, aiohttp_client, office, sign_in):
+async def test_hours_count_once_approved_within_the_rules_and_zero_drafts_the_letter(client, aiohttp_client, office, sign_in, database_url):
     kasie = await _browser(aiohttp_client, client, sign_in, "kasie")
     masjid = await _placement(kasie, "Masjid Al-Ikhlas Cakung")
     c1 = office.clients["c1"]
@@ -88,6 +89,11 @@ async def test_hours_count_once_approved_within_the_rules_and_zero_drafts_the_le
     assert (await pengawasan.json()) == {"sentence": {"kind": "pidana_pengawasan", "term_months": 12, "conditions": "Tidak keluar kota",
                                                       "verdict_date": None, "start_date": None, "end_date": None},
                                          "service_hours": None, "completion_letter_due": False}
+    # Each step that changed the sentence or its hours is audited, by whom; the refused ones changed nothing.
+    trail = [(e.action, e.actor) for e in await audit_entries(database_url) if e.action.split(".")[0] in ("sentence", "service_hours")]
+    assert trail == [("sentence.set", "pk1"), ("service_hours.enter", "pk1"), ("service_hours.approve", "pk1"), ("service_hours.enter", "pk1"),
+                     ("service_hours.approve", "pk1"), ("sentence.hours_complete", "pk1"), ("sentence.set", "pk1"), ("service_hours.enter", "pk1"),
+                     ("sentence.set", "pk1")]
 
 
 @pytest.mark.clock
@@ -182,7 +188,7 @@ async def test_two_devices_entering_the_same_day_at_once_count_it_once(client, a
 
 
 @pytest.mark.clock
-async def test_a_site_link_reaches_only_its_placements_clients_and_revoking_holds_at_once(client, aiohttp_client, office, sign_in):
+async def test_a_site_link_reaches_only_its_placements_clients_and_revoking_holds_at_once(client, aiohttp_client, office, sign_in, database_url):
     kasie = await _browser(aiohttp_client, client, sign_in, "kasie")
     masjid, panti = await _placement(kasie, "Masjid Al-Ikhlas Cakung"), await _placement(kasie, "Panti Werdha Cipayung")
     c1, c2 = office.clients["c1"], office.clients["c2"]
@@ -214,3 +220,6 @@ async def test_a_site_link_reaches_only_its_placements_clients_and_revoking_hold
     assert (await phone.get(path, allow_redirects=False)).status == 410
     pk2 = await _browser(aiohttp_client, client, sign_in, "pk2")
     assert (await (await pk2.get(f"/api/partners/{masjid}/site-links")).json())["site_links"][0]["live"] is False
+    # The link's life is audited: issued and revoked by the Kasie, opened and used by the site supervisor.
+    trail = [(e.action, e.actor) for e in await audit_entries(database_url) if e.action in ("site_link.issue", "site_link.open", "service_hours.enter", "site_link.revoke")]
+    assert trail == [("site_link.issue", "kasie"), ("site_link.open", "site_supervisor"), ("service_hours.enter", "site_supervisor"), ("site_link.revoke", "kasie")]

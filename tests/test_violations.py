@@ -179,6 +179,9 @@ async def test_a_violation_walks_its_path_to_a_sitting_which_needs_a_quorum_and_
     closed = await json_of(await client.post(f"/api/tpp-sittings/{sid}/close"))
     assert closed["status"] == "closed" and closed["risalah"]["number"]
     assert (await client.post(f"/api/tpp-sittings/{sid}/close")).status == 409
+    # The sitting's steps are audited, by the Kasie; the refused ones (no quorum, undecided, a wrong decision) are not.
+    assert [(e.action, e.actor) for e in await audit_entries(database_url) if e.action.startswith("tpp.")] == [
+        ("tpp.open", "kasie"), ("tpp.decide", "kasie"), ("tpp.decide", "kasie"), ("tpp.close", "kasie")]
 
     # The risalah prints with the letterhead and a QR code, and verifies; so do the two pencabutan letters.
     risalah = await (await client.get(closed["risalah"]["print_url"])).text()
