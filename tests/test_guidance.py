@@ -221,6 +221,8 @@ async def test_assessment_plan_countersignature_and_progress_at_sessions(client,
     shown = re.findall(r'class="goal" data-goal-id="(\d+)"', console)
     assert shown == [str(ids[1]), str(second["goals"][2]["id"])]
     assert "Bagaimana hubungan Anda dengan keluarga" in console  # the keluarga goal's open question
+    keluarga = console.split(f'data-goal-id="{ids[1]}"', 1)[1].split('class="goal"', 1)[0]
+    assert re.findall(r'<li data-kind="(\w+)">', keluarga) == ["open", "closed", "reflective"]  # one question of each kind
 
     # The client's own page: the goals of the countersigned version, in plain words, without the risk category.
     path = urlsplit((await (await client.post(f"/api/clients/{c1}/portal-link")).json())["url"]).path
