@@ -63,6 +63,7 @@ from bench.common import (  # noqa: E402
     print_table,
     raise_nofile,
     read_gc_log,
+    read_stalls,
     results_option,
     seed_video_sessions,
     stop_process,
@@ -394,6 +395,9 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
             note(f"- bimbing at {n} rooms, server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
                   f"longest {max(gen2, default=0) * 1000:.0f} ms, total {sum(t for _, t in collections_) * 1000:.0f} ms "
                   f"in collections over 5 ms or gen 2")
+            stalls = sorted(read_stalls(server.gc_log, t0, time.perf_counter()), reverse=True)
+            note(f"- bimbing at {n} rooms, server loop callbacks over 20 ms during the latency phase: {len(stalls)}"
+                 + (f", longest {stalls[0][0] * 1000:.0f} ms ({stalls[0][1]})" if stalls else ""))
         return Result(name, n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other), links_s=links_s, setup_cpu_s=setup_cpu)
     finally:
         if stop_load is not None:
