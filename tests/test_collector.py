@@ -4,7 +4,7 @@ With 1,000 rooms open one full collection walked every room's objects and
 stopped the event loop for 638 ms (bench/relay.py --gc-log). The server freezes
 what start-up loaded and what every full collection leaves alive, so the next
 full collection walks only what is newer; frozen objects are handed back to the
-collector once they have doubled, so cycles that died frozen are freed.
+collector once an hour, so cycles that died frozen are freed.
 
 Each story runs in a process of its own: freezing is process-wide, and the
 test worker's collector must stay as every other test expects it."""
@@ -33,8 +33,7 @@ def test_a_full_collection_walks_only_what_was_made_since_the_last_one():
         import gc
         from server.ops.collector import keep_survivors_frozen
 
-        # Growth allowed far beyond this story: no hand-back in the middle of it.
-        keep_survivors_frozen(growth=100.0)
+        keep_survivors_frozen()
         assert len(gc.get_objects()) < 1000, len(gc.get_objects())
 
         class Room:
@@ -52,39 +51,36 @@ def test_a_full_collection_walks_only_what_was_made_since_the_last_one():
     assert frozen > 20_000
 
 
-def test_cycles_that_die_frozen_are_freed_once_the_frozen_set_doubles():
+def test_cycles_that_die_frozen_are_freed_at_the_next_hand_back():
     out = run(
         """
         import gc, weakref
         from server.ops.collector import keep_survivors_frozen
 
-        freezer = keep_survivors_frozen(growth=2.0)
-        start = gc.get_freeze_count()
+        freezer = keep_survivors_frozen()
 
         class Room:
             def __init__(self):
                 self.me = self
 
-        first = [Room() for _ in range(5_000)]
-        gc.collect()  # frozen alive
-        probe = weakref.ref(first[0])
-        del first     # the calls end: cycles, dead while frozen
-        highest = 0
-        for _ in range(40):
-            batch = [Room() for _ in range(5_000)]
-            gc.collect()
-            del batch
-            highest = max(highest, gc.get_freeze_count())
+        rooms = [Room() for _ in range(5_000)]
+        gc.collect()  # frozen while the calls are open
+        probe = weakref.ref(rooms[0])
+        frozen_open = gc.get_freeze_count()
+        del rooms     # the calls end: dead cycles, out of the collector's reach
         gc.collect()
-        print(start, highest, freezer.handed_back, probe() is None)
+        kept = probe() is not None
+        freezer.every = 0  # the hour is up
+        gc.collect()  # hands the frozen objects back
+        gc.collect()  # walks them all: the dead cycles are freed, the living frozen again
+        print(kept, probe() is None, freezer.handed_back, frozen_open - gc.get_freeze_count())
         """
     )
-    start, highest, handed_back, freed = out.split()
-    assert int(handed_back) >= 1
+    kept, freed, handed_back, released = out.split()
+    assert kept == "True", "dead frozen cycles are expected to wait for the hand-back"
     assert freed == "True", "a cycle that died frozen was never freed"
-    # Dead cycles hold at most about the growth factor over what is alive
-    # (start-up's objects and one batch of 5,000 rooms' worth).
-    assert int(highest) < 2.0 * (int(start) + 2 * 5_000) + 5_000, (start, highest)
+    assert int(handed_back) >= 1
+    assert int(released) >= 5_000
 
 
 def test_installing_it_twice_installs_one_callback():

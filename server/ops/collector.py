@@ -13,53 +13,54 @@ hours. :func:`keep_survivors_frozen` moves the survivors of every full
 collection into the permanent generation (``gc.freeze()``), which no later
 collection walks: the next full collection walks only what was created since,
 so each one is short. The cost: a reference cycle that becomes garbage after it
-was frozen is not freed until the frozen objects are handed back to the
-collector (``gc.unfreeze()``). That happens whenever the frozen set has grown
-to ``UNFREEZE_GROWTH`` times its size at the last hand-back: the memory such
-cycles hold stays within that factor of what is alive, at the price of one
-full-heap collection each time (rare: the frozen set must double).
+was frozen (a closed call's socket and tasks) is not freed until the frozen
+objects are handed back to the collector (``gc.unfreeze()``). That happens
+once every ``HAND_BACK_SECONDS``: the next full collection frees those cycles
+and walks everything once, one pause as long as before, once an hour.
+
+Not on growth: the frozen set also grows with the rooms, alive; a hand-back
+when it had doubled came at 800 rooms in a ramp to 1,000 and put a 365 ms pause
+into the relay run that followed (bench/relay.py --gc-log).
 """
 
 from __future__ import annotations
 
 import gc
+import time
 
-# Frozen objects may grow to this multiple of the count at the last hand-back
-# before they are all given back to the collector.
-UNFREEZE_GROWTH = 2.0
+# How often the frozen objects go back to the collector, so that cycles that died
+# frozen are freed: memory held by them is at most an hour's closed calls.
+HAND_BACK_SECONDS = 3600.0
 
 
 class SurvivorFreezer:
     """The ``gc.callbacks`` entry: after each full collection, freeze its survivors."""
 
-    def __init__(self, growth: float = UNFREEZE_GROWTH) -> None:
-        self.growth = growth
-        self.baseline = gc.get_freeze_count()
+    def __init__(self, every: float = HAND_BACK_SECONDS) -> None:
+        self.every = every
+        self.last_hand_back = time.monotonic()
         self.frozen = 0  # full collections whose survivors were frozen
         self.handed_back = 0  # times the frozen objects went back to the collector
-        self._rebase = False
 
     def __call__(self, phase: str, info: dict) -> None:
         if phase != "stop" or info["generation"] != 2:
             return
+        now = time.monotonic()
+        if now - self.last_hand_back >= self.every:
+            # Cycles that died frozen are only found by a collection that walks
+            # them: hand everything back; the next full collection frees them and
+            # freezes what is still alive. (gc.collect() here would do nothing:
+            # the collector runs no collection from inside its callbacks.)
+            gc.unfreeze()
+            self.handed_back += 1
+            self.last_hand_back = now
+            return
         # The collection has finished when "stop" is called: moving lists now is safe.
         gc.freeze()
         self.frozen += 1
-        count = gc.get_freeze_count()
-        if self._rebase:
-            # The first full collection after a hand-back freed the dead cycles:
-            # what it froze is what is alive now.
-            self.baseline, self._rebase = count, False
-        elif count > self.growth * max(self.baseline, 1):
-            # Cycles that died frozen are only found by a collection that walks
-            # them: hand everything back; the next full collection frees them and
-            # freezes what is still alive.
-            gc.unfreeze()
-            self.handed_back += 1
-            self._rebase = True
 
 
-def keep_survivors_frozen(growth: float = UNFREEZE_GROWTH) -> SurvivorFreezer:
+def keep_survivors_frozen(every: float = HAND_BACK_SECONDS) -> SurvivorFreezer:
     """After start-up: freeze what is loaded now and, from then on, what every
     full collection leaves alive. Returns the installed callback (one per process)."""
     for callback in gc.callbacks:
@@ -67,6 +68,6 @@ def keep_survivors_frozen(growth: float = UNFREEZE_GROWTH) -> SurvivorFreezer:
             return callback
     gc.collect()
     gc.freeze()
-    freezer = SurvivorFreezer(growth)
+    freezer = SurvivorFreezer(every)
     gc.callbacks.append(freezer)
     return freezer
