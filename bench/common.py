@@ -221,6 +221,10 @@ class BimbingServer:
             "BIMBING_DATA_DIR": str(self.dir / "data"),
             "BIMBING_SECRET_KEY": self.secret,
             **BENCH_LIMITS,
+            # The server of this tree: `bimbing` imports `server` through the venv's
+            # install, which may be another checkout's (a worktree sharing a venv
+            # measured main's code). admission.py --base passes its own.
+            "PYTHONPATH": str(ROOT),
             **env,
         }
         self.proc: asyncio.subprocess.Process | None = None
@@ -233,7 +237,7 @@ class BimbingServer:
             site.mkdir()
             (site / "sitecustomize.py").write_text(GC_LOGGER)
             self.gc_log = self.dir / "gc.log"
-            self.env["PYTHONPATH"] = str(site)
+            self.env["PYTHONPATH"] = os.pathsep.join([str(site), self.env["PYTHONPATH"]])
             self.env["BENCH_GC_LOG"] = str(self.gc_log)
 
     @property
