@@ -1,7 +1,7 @@
 """The garbage collector kept off the relay's tail (server/ops/collector.py, issue 24).
 
 With 1,000 rooms open one full collection walked every room's objects and
-stopped the event loop for 638 ms (bench/relay.py --gc-log). The server freezes
+stopped the event loop for 587 ms (bench/results/relay.md). The server freezes
 what start-up loaded and what every full collection leaves alive, so the next
 full collection walks only what is newer; frozen objects are handed back to the
 collector once an hour, so cycles that died frozen are freed.

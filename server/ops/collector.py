@@ -3,9 +3,10 @@
 
 A full (generation 2) collection walks every container object the collector
 tracks, with the event loop, and so every call's signaling, standing still. With
-1,000 rooms open that heap is large, and one full collection stopped the loop
-for 638 ms in the middle of a relay run (bench/relay.py --gc-log): the relay's
-p99 was that collection.
+1,000 rooms open that heap is large: one full collection stopped the loop for
+587 ms while they opened (bench/results/relay.md, the "base" server), and one
+landing in a relay run was that run's p99 (bench/README.md, issue 24). With the
+survivors frozen, the longest in the same run took 46 ms.
 
 What survives a full collection is, by definition, alive at that moment; most
 of it (the rooms, their sockets, the loaded code) stays alive for minutes or
