@@ -128,6 +128,24 @@ def _gc(phase, info):
     if info["generation"] == 2 or took > 0.005:
         _out.write(f"{time.perf_counter():.3f} {info['generation']} {took:.4f} {info['collected']}\\n")
 gc.callbacks.append(_gc)
+
+# The loop's slow callbacks (over 20 ms), what ran and for how long: a stall that
+# is no collection is named here (one line per callback, after the GC lines' clock).
+import asyncio.events as _events
+_stalls = open(os.environ["BENCH_GC_LOG"] + ".stalls", "a", buffering=1)
+_handle_run = _events.Handle._run
+def _timed_run(self):
+    t = time.perf_counter()
+    _handle_run(self)
+    took = time.perf_counter() - t
+    if took > 0.02:
+        cb = self._callback
+        what = getattr(cb, "__qualname__", None) or repr(cb)[:120]
+        task = getattr(cb, "__self__", None)
+        if task is not None and hasattr(task, "get_coro"):
+            what += " " + getattr(task.get_coro(), "__qualname__", "?")
+        _stalls.write(f"{time.perf_counter():.3f} {took:.4f} {what}\\n")
+_events.Handle._run = _timed_run
 """
 
 
@@ -143,6 +161,20 @@ def read_gc_log(path: Path | None, since: float, until: float) -> list[tuple[int
     return out
 
 
+def read_stalls(path: Path | None, since: float, until: float) -> list[tuple[float, str]]:
+    """(seconds, what ran) of the server's loop callbacks over 20 ms between two
+    perf_counter stamps (logged beside the collections by --gc-log)."""
+    stalls = Path(f"{path}.stalls") if path is not None else None
+    if stalls is None or not stalls.exists():
+        return []
+    out = []
+    for line in stalls.read_text().splitlines():
+        at, took, what = line.split(" ", 2)
+        if since <= float(at) <= until:
+            out.append((float(took), what))
+    return out
+
+
 # The server's limits a bench lifts, set explicitly whatever the server's defaults:
 # every party of a bench comes from 127.0.0.1, where in the field each is a phone
 # or a desk of its own. Every other BIMBING_ variable is removed from the server's
@@ -152,6 +184,9 @@ def read_gc_log(path: Path | None, since: float, until: float) -> list[tuple[int
 BENCH_LIMITS = {
     # Each room's client opens its join link from the one address.
     "BIMBING_JOIN_OPENS_PER_WINDOW": "1000000",
+    # ...and all of them from one address (600 per window by default since issue 23:
+    # relay.py failed at 1,000 rooms with 429 on the 601st link).
+    "BIMBING_JOIN_OPENS_PER_ADDRESS": "1000000",
     # Sockets not yet joined, per address and in all: a bench opens up to
     # 2 x --concurrency at once (relay.py, admission.py: 50 rooms at a time).
     "BIMBING_WS_PENDING_PER_ADDRESS": "100000",
@@ -186,6 +221,10 @@ class BimbingServer:
             "BIMBING_DATA_DIR": str(self.dir / "data"),
             "BIMBING_SECRET_KEY": self.secret,
             **BENCH_LIMITS,
+            # The server of this tree: `bimbing` imports `server` through the venv's
+            # install, which may be another checkout's (a worktree sharing a venv
+            # measured main's code). admission.py --base passes its own.
+            "PYTHONPATH": str(ROOT),
             **env,
         }
         self.proc: asyncio.subprocess.Process | None = None
@@ -198,7 +237,7 @@ class BimbingServer:
             site.mkdir()
             (site / "sitecustomize.py").write_text(GC_LOGGER)
             self.gc_log = self.dir / "gc.log"
-            self.env["PYTHONPATH"] = str(site)
+            self.env["PYTHONPATH"] = os.pathsep.join([str(site), self.env["PYTHONPATH"]])
             self.env["BENCH_GC_LOG"] = str(self.gc_log)
 
     @property

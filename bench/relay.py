@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import collections
 import json
+import shutil
 import signal
 import sys
 import time
@@ -63,6 +64,7 @@ from bench.common import (  # noqa: E402
     print_table,
     raise_nofile,
     read_gc_log,
+    read_stalls,
     results_option,
     seed_video_sessions,
     stop_process,
@@ -284,6 +286,12 @@ async def latency_phase(pairs, per_room: int, rate: float, make) -> tuple[Sink, 
 PROFILE_DIR: list[Path] = []
 
 
+def _py_spy() -> str:
+    """py-spy beside this Python, else the one on PATH (a shared venv may lack it)."""
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else (shutil.which("py-spy") or str(beside))
+
+
 async def start_profile(server, name: str):
     """With --profile DIR: py-spy samples the server (100 Hz) into DIR/<name>.txt
     (collapsed stacks, the input of flamegraph tools), until stop_profile."""
@@ -291,7 +299,7 @@ async def start_profile(server, name: str):
         return None
     out = PROFILE_DIR[0] / f"{name}.txt"
     proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server.proc.pid), "--rate", "100",
+        _py_spy(), "record", "--pid", str(server.proc.pid), "--rate", "100",
         "--format", "raw", "--output", str(out), "--nonblocking",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
@@ -358,9 +366,17 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
             await expect(client, "admitted", f"client {sid}")
             await expect(client, "peer-joined", f"client {sid}")
             await expect(officer, "peer-joined", f"officer {sid}")
+            # Read until the latency phase: aiohttp answers the server's heartbeat
+            # pings only while a socket is read, and a setup longer than the
+            # heartbeat timeout (20 s; 28 s at load 7.5) had the server close the
+            # first rooms ('Cannot write to closing transport').
+            keepalive.extend(asyncio.create_task(reader(ws, idle)) for ws in (officer, client))
+
+        idle = Sink()
+        keepalive: list[asyncio.Task] = []
 
         profiler = await start_profile(server, f"setup-{n}")
-        t = time.perf_counter()
+        t = setup_t0 = time.perf_counter()
         setup_cpu0 = server.cpu_seconds()
         await bounded(concurrency, [open_room(sid, jp) for sid, jp in passes])
         setup_s = time.perf_counter() - t
@@ -370,18 +386,15 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
         rss_after = server.rss()
         print(f"  bimbing: {n} rooms admitted in {setup_s:.1f} s", flush=True)
 
-        if load is not None:
-            # aiohttp answers the server's heartbeat pings only while a socket is read:
-            # a load that took longer than the heartbeat timeout (20 s) to start had
-            # the server close the idle rooms (recording_load.py at load 11).
-            idle = Sink()
-            keepalive = [asyncio.create_task(reader(ws, idle)) for pair in pairs for ws in pair]
-            try:
+        try:
+            if load is not None:
+                # Still read while the load starts: one that took longer than the heartbeat
+                # timeout to start had the server close the idle rooms (recording_load.py at load 11).
                 stop_load = await load(server)
-            finally:
-                for task in keepalive:
-                    task.cancel()
-                await asyncio.gather(*keepalive, return_exceptions=True)
+        finally:
+            for task in keepalive:
+                task.cancel()
+            await asyncio.gather(*keepalive, return_exceptions=True)
         cpu0 = server.cpu_seconds()
         t0 = time.perf_counter()
         profiler = await start_profile(server, f"relay-{n}")
@@ -389,11 +402,18 @@ async def run_bimbing(n: int, per_room: int, rate: float, concurrency: int, gc_l
         await stop_profile(profiler)
         cpu = server.cpu_seconds() - cpu0
         if gc_log:
+            setup_full = [t for g, t in read_gc_log(server.gc_log, setup_t0, t0) if g == 2]
+            note(f"- {name.split(':')[0]} at {n} rooms, server GC while the rooms opened: {len(setup_full)} full (gen 2) collections, "
+                 f"longest {max(setup_full, default=0) * 1000:.0f} ms, total {sum(setup_full) * 1000:.0f} ms")
             collections_ = read_gc_log(server.gc_log, t0, time.perf_counter())
             gen2 = [t for g, t in collections_ if g == 2]
-            note(f"- bimbing at {n} rooms, server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
-                  f"longest {max(gen2, default=0) * 1000:.0f} ms, total {sum(t for _, t in collections_) * 1000:.0f} ms "
-                  f"in collections over 5 ms or gen 2")
+            young = [t for g, t in collections_ if g != 2]
+            note(f"- {name.split(':')[0]} at {n} rooms, server GC during the latency phase: {len(gen2)} full (gen 2) collections, "
+                  f"longest {max(gen2, default=0) * 1000:.0f} ms; {len(young)} younger ones over 5 ms, longest "
+                  f"{max(young, default=0) * 1000:.0f} ms; total {sum(t for _, t in collections_) * 1000:.0f} ms")
+            stalls = sorted(read_stalls(server.gc_log, t0, time.perf_counter()), reverse=True)
+            note(f"- {name.split(':')[0]} at {n} rooms, server loop callbacks over 20 ms during the latency phase: {len(stalls)}"
+                 + (f", longest {stalls[0][0] * 1000:.0f} ms ({stalls[0][1]})" if stalls else ""))
         return Result(name, n, setup_s, rss_before, rss_after, sink.latencies, sent, took, cpu, dict(sink.other), links_s=links_s, setup_cpu_s=setup_cpu)
     finally:
         if stop_load is not None:
@@ -476,12 +496,16 @@ def report(results: list[Result], per_room: int, rate: float, keep: bool = True)
             print(f"  {r.name} @ {r.rooms}: other messages received: {r.other}")
 
 
-async def main(rooms: list[int], per_room: int, rate: float, concurrency: int, gc_log: bool) -> int:
+async def main(rooms: list[int], per_room: int, rate: float, concurrency: int, gc_log: bool, base: str | None = None) -> int:
     """0 when the server admitted every room and relayed every message at every size."""
     limit = raise_nofile()
     print(f"# signaling relay, rooms {rooms}, {machine()}, open-file limit {limit}")
     results: list[Result] = []
     failures: list[str] = []
+    # --base: another checkout's server first, then this tree's, then the bare relay: one run, one load.
+    servers = ([(f"bimbing server (base {Path(base).name}): relay, one-way", {"PYTHONPATH": str(Path(base).resolve())})] if base else []) + [
+        ("bimbing server: relay, one-way", {})
+    ]
     for n in rooms:
         if 2 * n + 200 > limit:
             failures.append(f"{n} rooms: needs ~{2 * n + 200} open files, the limit is {limit}")
@@ -489,13 +513,14 @@ async def main(rooms: list[int], per_room: int, rate: float, concurrency: int, g
             continue
         print(f"\n## {n} rooms", flush=True)
         batch = []
-        try:
-            batch.append(await run_bimbing(n, per_room, rate, concurrency, gc_log))
-            if len(batch[0].latencies) < batch[0].sent:
-                failures.append(f"{n} rooms: {batch[0].sent - len(batch[0].latencies)} of {batch[0].sent} messages not relayed")
-        except Exception as exc:  # report what limited it, measure the rest, fail at the end
-            failures.append(f"{n} rooms: {type(exc).__name__}: {exc}")
-            print(f"  bimbing at {failures[-1]}", flush=True)
+        for name, env in servers:
+            try:
+                batch.append(await run_bimbing(n, per_room, rate, concurrency, gc_log, env=env, name=name))
+                if len(batch[-1].latencies) < batch[-1].sent:
+                    failures.append(f"{n} rooms: {batch[-1].sent - len(batch[-1].latencies)} of {batch[-1].sent} messages not relayed")
+            except Exception as exc:  # report what limited it, measure the rest, fail at the end
+                failures.append(f"{n} rooms ({name}): {type(exc).__name__}: {exc}")
+                print(f"  bimbing at {failures[-1]}", flush=True)
         batch.extend(await run_baseline(n, per_room, rate, concurrency))
         report(batch, per_room, rate, keep=False)
         results.extend(batch)
@@ -517,6 +542,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=1000.0, help="aggregate messages per second (default 1000)")
     parser.add_argument("--concurrency", type=int, default=50, help="rooms being set up at once (default 50)")
     parser.add_argument("--gc-log", action="store_true", help="diagnostic: log the server's slow garbage collections")
+    parser.add_argument("--base", metavar="DIR", help="also run the server of another checkout (DIR/server) first, in the same run")
     parser.add_argument("--profile", metavar="DIR", help="diagnostic: py-spy samples of the server's setup and relay phases into DIR")
     results_option(parser)
     args = parser.parse_args()
@@ -532,4 +558,4 @@ if __name__ == "__main__":
     if args.profile:
         PROFILE_DIR.append(Path(args.profile))
         PROFILE_DIR[0].mkdir(parents=True, exist_ok=True)
-    sys.exit(asyncio.run(main(sizes, args.messages_per_room, args.rate, args.concurrency, args.gc_log)))
+    sys.exit(asyncio.run(main(sizes, args.messages_per_room, args.rate, args.concurrency, args.gc_log, args.base)))
