@@ -43,6 +43,7 @@ from aiortc.sdp import candidate_from_sdp
 from av import VideoFrame
 
 from server.app import create_app
+from server.media.recorder import CLOSE_TIMEOUT, STOP_TIMEOUT
 
 CONNECTED = ("connected", "completed")
 
@@ -387,7 +388,10 @@ class CallPeer:
 
     async def end(self) -> None:
         await self.send({"type": "end"})
-        await self.next("session-ended")
+        # The server closes a recorded call's files before it says the session ended
+        # (server/signaling/ws.py), and allows itself STOP_TIMEOUT for that: on a
+        # loaded machine two recordings took longer than the 10 s other messages get.
+        await self.next("session-ended", STOP_TIMEOUT + CLOSE_TIMEOUT)
 
     async def hangup(self) -> None:
         await self.send({"type": "hangup"})
