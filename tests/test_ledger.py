@@ -23,7 +23,9 @@ from server.domain.record.ledger import (
     SessionJudge,
     attendance,
     caseload_sort_key,
+    ledger_of,
     period_list,
+    session_day,
     stage_starts,
     verdict,
 )
@@ -31,6 +33,7 @@ from server.domain.errors import DomainError
 from server.domain.guidance.stages import current_stage, default_stage_plan, move_stage
 from server.domain.record.rules import Rules
 from server.domain.record.session_digest import day_number
+from server.domain.violations.alerts import RUN_LENGTH, runs_of
 
 WIB = ZoneInfo("Asia/Jakarta")
 START, END, EVERY = date(2026, 1, 1), date(2026, 6, 30), 14
@@ -272,6 +275,32 @@ def test_the_statuses_always_sum_to_the_periods_due_and_the_standing_agrees(hist
         assert (periods[-1].status == "open" and len(periods) > 1 and periods[-2].status == "missed") == (att.state == "overdue")
     # Nothing after the day counted to counts, and the last report is never after it.
     assert att.last_attended is None or att.last_attended <= as_of
+    # Each status from first principles, apart from the ledger's running sums: a session
+    # that meets reporting, else an excused absence, within the period by the day counted to.
+    counted = [s for s in sessions if s.status != SessionStatus.cancelled and session_day(s, RULES.tz) <= as_of]
+    met_days = [session_day(s, RULES.tz) for s in counted if verdict(s, as_of, RULES) is None]
+    excused_days = [session_day(s, RULES.tz) for s in counted if s.outcome == Outcome.excused]
+    for p in periods:
+        seen_to = min(p.end, as_of)
+        expected = ("met" if any(p.start <= day <= seen_to for day in met_days) else
+                    "excused" if any(p.start <= day <= seen_to for day in excused_days) else
+                    "missed" if p.end < as_of else "open")
+        assert p.status == expected, (p, met_days, excused_days)
+    # A ledger asked about a later day first (the evaluation asks one ledger about many
+    # days) answers the same about this one.
+    asked_later = ledger_of(client, sessions, as_of, RULES)
+    asked_later.counts(n + 400)
+    assert asked_later.counts(n) == att.periods and asked_later.statuses(n) == [p.status for p in periods]
+    # The runs of missed periods a PK is alerted to are the runs in the periods' table.
+    statuses = "".join("x" if p.status == "missed" else "." for p in periods)
+    expected_runs = []
+    for i, p in enumerate(periods):
+        if statuses[i] == "x" and (i == 0 or statuses[i - 1] != "x"):
+            length = len(statuses[i:]) - len(statuses[i:].lstrip("x"))
+            if length >= RUN_LENGTH:
+                expected_runs.append((p.start, periods[i + length - 1].end, length))
+    client.id, client.officer_id = 1, 1
+    assert [(r.first_day, r.last_day, r.periods) for r in runs_of(client, sessions, as_of, RULES)] == expected_runs
 
 
 # --- stages: the periods follow each stage's interval ----------------------------------

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, Iterable
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable, NamedTuple
 from zoneinfo import ZoneInfo
 
 from server.db.models import (
@@ -52,6 +52,7 @@ from server.domain.record.rules import Rules
 from server.domain.record.session_digest import day_number, from_day_number
 
 DUE_SOON_DAYS = 3
+ONE_DAY = timedelta(days=1)
 PERIOD_STATUSES = ("met", "excused", "missed", "open")
 REPORTING_REASONS = ("cancelled", "future", "not_attended", "too_short")
 # Calls whose length the ledger weighs; a meeting in person (office, home visit,
@@ -126,8 +127,9 @@ class SessionJudge:
         return Judgement(reason is None, reason, late, entered_on)
 
 
-@dataclass(frozen=True)
-class Period:
+class Period(NamedTuple):
+    """One reporting period (a tuple: a client's table may hold thousands of them)."""
+
     index: int
     start: date
     end: date  # the last day of the period
@@ -165,10 +167,13 @@ class Ledger:
 
     A period that ended before ``n`` has the same status whatever ``n`` is, so
     those are worked out once (``_final``, with the runs of missed periods they
-    make); only the period holding ``n`` is looked at afresh. The evaluation asks
-    every client at every month's end, and this keeps each question a lookup."""
+    make and running counts of each status), and only as far as a question
+    reaches: a supervision to 2099 cut into days costs nothing beyond today.
+    Only the period holding ``n`` is looked at afresh. The evaluation asks every
+    client at every month's end, and this keeps each question a lookup."""
 
-    __slots__ = ("start", "end", "interval", "meetings", "excuses", "_finals", "_runs", "_seg_days", "_seg_ends", "_seg_intervals", "_seg_first")
+    __slots__ = ("start", "end", "interval", "meetings", "excuses", "_finals", "_runs", "_met_before", "_excused_before",
+                 "_seg_days", "_seg_ends", "_seg_intervals", "_seg_first")
 
     def __init__(self, start: date, end: date, interval: int, meeting_days: Iterable[int], excused_days: Iterable[int] = (),
                  stages: Iterable[tuple[date, int]] = ()):
@@ -176,8 +181,13 @@ class Ledger:
         self.interval = max(interval, 1)
         self.meetings = sorted({d for d in meeting_days if self.start <= d <= self.end})
         self.excuses = sorted({d for d in excused_days if self.start <= d <= self.end})
-        self._finals: list[str] | None = None
+        # Worked out from period 0 on, as far as asked (``_finals_to``): each ended
+        # period's status, the missed periods in a row up to it, and how many periods
+        # before it were met and excused (``_met_before[i]``: among periods 0..i-1).
+        self._finals: list[str] = []
         self._runs: list[int] = []
+        self._met_before: list[int] = [0]
+        self._excused_before: list[int] = [0]
         # Segments: the first from the start on ``interval``, then one per later stage
         # that begins inside the supervision (a later start replaces an earlier one of
         # the same day; a stage beginning before the one before it is ignored).
@@ -223,17 +233,44 @@ class Ledger:
         i = bisect_left(days, low)
         return i < len(days) and days[i] <= high
 
+    def _finals_to(self, i: int) -> None:
+        """Work out the final statuses of periods up to ``i``, going on from where
+        the last question stopped: one walk over the periods in order, with the
+        meetings and excuses each passed once."""
+        finals = self._finals
+        k = len(finals)
+        if k > i:
+            return
+        runs, met_before, excused_before = self._runs, self._met_before, self._excused_before
+        meetings, excuses = self.meetings, self.excuses
+        first = self.bounds(k)[0]
+        m, e = bisect_left(meetings, first), bisect_left(excuses, first)
+        run, met, excused = (runs[-1] if runs else 0), met_before[-1], excused_before[-1]
+        j = bisect_right(self._seg_first, k) - 1
+        while k <= i:
+            if j + 1 < len(self._seg_first) and k >= self._seg_first[j + 1]:
+                j += 1
+            first = self._seg_days[j] + (k - self._seg_first[j]) * self._seg_intervals[j]
+            last = min(first + self._seg_intervals[j] - 1, self._seg_ends[j])
+            while m < len(meetings) and meetings[m] < first:
+                m += 1
+            while e < len(excuses) and excuses[e] < first:
+                e += 1
+            if m < len(meetings) and meetings[m] <= last:
+                status, run, met = "met", 0, met + 1
+            elif e < len(excuses) and excuses[e] <= last:
+                status, run, excused = "excused", 0, excused + 1
+            else:
+                status, run = "missed", run + 1
+            finals.append(status)
+            runs.append(run)
+            met_before.append(met)
+            excused_before.append(excused)
+            k += 1
+
     def _final(self, i: int) -> str:
         """The status of period ``i`` once it has ended."""
-        if self._finals is None:
-            finals, runs, run = [], [], 0
-            for k in range(self.due(self.end)):
-                first, last = self.bounds(k)
-                s = "met" if self._any_between(self.meetings, first, last) else ("excused" if self._any_between(self.excuses, first, last) else "missed")
-                run = run + 1 if s == "missed" else 0
-                finals.append(s)
-                runs.append(run)
-            self._finals, self._runs = finals, runs
+        self._finals_to(i)
         return self._finals[i]
 
     def status(self, i: int, n: int) -> str:
@@ -246,23 +283,70 @@ class Ledger:
             return "excused"
         return "open"
 
+    def _ended(self, n: int) -> tuple[int, int]:
+        """(periods begun by day ``n``, how many of them had ended before it): all
+        but the last, and the last too once ``n`` is past its end."""
+        due = self.due(n)
+        if due == 0:
+            return 0, 0
+        return due, (due if self.bounds(due - 1)[1] < n else due - 1)
+
     def statuses(self, n: int, first_period: int = 0) -> list[str]:
-        return [self.status(i, n) for i in range(first_period, self.due(n))]
+        due, ended = self._ended(n)
+        if ended > first_period:
+            self._finals_to(ended - 1)
+        out = self._finals[first_period:ended]
+        return out + [self.status(i, n) for i in range(max(first_period, ended), due)]
 
     def counts(self, n: int) -> dict[str, int]:
-        return count_statuses(self.statuses(n))
+        return self._counts_between(0, n)
 
     def counts_begun_between(self, low: int, high: int, n: int) -> dict[str, int]:
         """The statuses, as of ``n``, of the periods that began from day ``low`` to
         day ``high`` (both included; ``high`` at most ``n``)."""
         first = self.due(low - 1)
-        return count_statuses(self.status(i, n) for i in range(first, self.due(min(high, n))))
+        return self._counts_between(first, n, self.due(min(high, n)))
+
+    def _counts_between(self, first: int, n: int, stop: int | None = None) -> dict[str, int]:
+        """The statuses as of ``n`` of periods ``first`` to ``stop`` - 1 (to every
+        period begun by ``n`` without ``stop``), from the running counts."""
+        due, ended = self._ended(n)
+        stop = due if stop is None else min(stop, due)
+        counts = dict.fromkeys(PERIOD_STATUSES, 0)
+        if stop <= first:
+            return counts
+        upto = min(stop, ended)
+        if upto > first:
+            self._finals_to(upto - 1)
+            met = self._met_before[upto] - self._met_before[first]
+            excused = self._excused_before[upto] - self._excused_before[first]
+            counts["met"], counts["excused"], counts["missed"] = met, excused, upto - first - met - excused
+        for i in range(max(first, upto), stop):
+            counts[self.status(i, n)] += 1
+        return counts
 
     def periods(self, n: int) -> list[Period]:
+        statuses = self.statuses(n)
         out = []
-        for i in range(self.due(n)):
-            first, last = self.bounds(i)
-            out.append(Period(i, from_day_number(first), from_day_number(last), self.status(i, n)))
+        start = from_day_number(self.start)
+        for i, status in enumerate(statuses):
+            # Periods tile the supervision: each begins the day after the one before ends.
+            end = from_day_number(self.bounds(i)[1])
+            out.append(Period(i, start, end, status))
+            start = end + ONE_DAY
+        return out
+
+    def missed_runs(self, n: int, length: int) -> list[tuple[int, int]]:
+        """(first, last) period of every run of ``length`` or more periods missed
+        one after another, as of day ``n`` (only ended periods are missed)."""
+        _, ended = self._ended(n)
+        if ended == 0:
+            return []
+        self._finals_to(ended - 1)
+        runs, out = self._runs, []
+        for i in range(ended):
+            if runs[i] and (i + 1 == ended or runs[i + 1] == 0) and runs[i] >= length:
+                out.append((i - runs[i] + 1, i))
         return out
 
     # --- the client's standing ---------------------------------------------------

@@ -31,8 +31,9 @@ from server.db.casework import AlertDecision, Violation
 from server.db.models import Client, Evidence, GuidanceSession, Staff, ViolationKind
 from server.domain.access import require_guidance, scope_clients
 from server.domain.errors import DomainError, ErrorKind, invalid, not_found
-from server.domain.record.ledger import Period, period_list
+from server.domain.record.ledger import ledger_of
 from server.domain.record.rules import Rules, office_rules
+from server.domain.record.session_digest import day_number, from_day_number
 from server.domain.violations.path import record_violation
 
 ALERT_KIND = "tiga-kali-berturut"
@@ -66,30 +67,18 @@ class MissedRun:
         }
 
 
-def missed_runs(periods: Iterable[Period]) -> list[list[Period]]:
-    """The runs of ``RUN_LENGTH`` or more ``missed`` periods in a row."""
-    runs, run = [], []
-    for p in [*periods, None]:
-        if p is not None and p.status == "missed":
-            run.append(p)
-            continue
-        if len(run) >= RUN_LENGTH:
-            runs.append(run)
-        run = []
-    return runs
-
-
 def alert_key(first_day: date) -> str:
     return f"{ALERT_KIND}-{first_day.isoformat()}"
 
 
 def runs_of(client: Any, sessions: Iterable[Any], as_of: date, rules: Rules) -> list[MissedRun]:
     """Every run of three or more missed periods of ``client`` as of ``as_of``, answered or not."""
+    ledger = ledger_of(client, sessions, as_of, rules)
     out = []
-    for run in missed_runs(period_list(client, sessions, as_of, rules)):
-        third = run[RUN_LENGTH - 1]
-        out.append(MissedRun(alert_key(run[0].start), client.id, client.officer_id, run[0].start, run[-1].end,
-                             third.end + timedelta(days=1), len(run)))
+    for first, last in ledger.missed_runs(day_number(as_of), RUN_LENGTH):
+        start, end = from_day_number(ledger.bounds(first)[0]), from_day_number(ledger.bounds(last)[1])
+        third_end = from_day_number(ledger.bounds(first + RUN_LENGTH - 1)[1])
+        out.append(MissedRun(alert_key(start), client.id, client.officer_id, start, end, third_end + timedelta(days=1), last - first + 1))
     return out
 
 
