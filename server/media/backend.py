@@ -19,10 +19,14 @@ import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from server.media import crypto
-from server.media.recorder import PartyFile, SessionRecorder, probe
+
+if TYPE_CHECKING:
+    # The media stack is imported where a recording is made, not by every web
+    # process that only reaches its recorders over HTTP (about a second of CPU at start).
+    from server.media.recorder import PartyFile, SessionRecorder
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ class LocalRecorders:
         return len(self._live)
 
     async def start(self, session_id: int, party: str, offer_sdp: str, ice_servers: list[dict[str, Any]]) -> Started:
-        from server.media.recorder import RecorderError
+        from server.media.recorder import RecorderError, SessionRecorder
 
         self.master_key()  # no key, no recording: fail before anything is written
         recorder = SessionRecorder(session_id, party, self.directory, ice_servers, allow_networks=self.allow_networks)  # type: ignore[arg-type]
@@ -117,6 +121,8 @@ class LocalRecorders:
 
     def _seal(self, entry: PartyFile) -> Outcome:
         """Blocking (a thread): check what the plaintext holds, encrypt it, delete it."""
+        from server.media.recorder import probe
+
         part = entry.part_path
         try:
             if not part.exists() or part.stat().st_size == 0:

@@ -45,6 +45,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from server.media.crypto import recording_name, safe_path
+from server.media.formats import EXTENSION
 from server.media.ice_filter import filter_offer, parse_networks
 from server.media.writer import Mp4Writer
 
@@ -52,11 +53,6 @@ log = logging.getLogger(__name__)
 
 Party = Literal["officer", "client"]
 PARTIES: tuple[Party, ...] = ("officer", "client")
-CONTENT_TYPE = "video/mp4"
-# A party that sends no video on purpose (audio-only "hemat kuota", no camera):
-# the upload offers no video, and the file is AAC in MP4 with no video stream.
-AUDIO_CONTENT_TYPE = "audio/mp4"
-EXTENSION = "mp4"
 CLOSE_TIMEOUT = 5.0
 # Closing the file writes what the worker still holds; on a starved machine that
 # takes seconds, and giving up early would lose the whole recording.

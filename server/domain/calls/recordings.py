@@ -32,7 +32,7 @@ from server.db.models import (
 from server.domain.record.sessions import OPEN_STATUSES, add_event
 from server.media import crypto
 from server.media.backend import LocalRecorders, Recorders, RecorderUnavailable
-from server.media.recorder import AUDIO_CONTENT_TYPE, CONTENT_TYPE
+from server.media.formats import AUDIO_CONTENT_TYPE, CONTENT_TYPE
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
