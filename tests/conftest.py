@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import secrets
 import shutil
 import sqlite3
@@ -42,6 +43,18 @@ PASSWORD = "correct horse battery"
 # while hashes run (test_login_guard.py, test_staff_admin.py), bench/login_burst.py.
 FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_kib": 8}
 FAST_PASSWORDS_ENV = {"BIMBING_PASSWORD_TIME_COST": "1", "BIMBING_PASSWORD_MEMORY_KIB": "8"}
+
+
+def server_env(**settings: str) -> dict[str, str]:
+    """The environment of a Bimbing process a test starts: this one's, without the
+    ``BIMBING_`` settings of whoever runs the suite, sign-ins at the suite's least
+    costs, and no recorder process (``serve`` starts one beside itself by default,
+    a process start of about a second of CPU that a test which records nothing
+    pays for nothing), then ``settings``. A test whose subject is the recorder
+    process, or that records as production does, passes
+    ``BIMBING_RECORDER_PROCESSES="1"``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")}
+    return env | FAST_PASSWORDS_ENV | {"BIMBING_RECORDER_PROCESSES": "0"} | settings
 
 
 def fast_hash(password: str) -> str:

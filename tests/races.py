@@ -15,7 +15,6 @@ first. No sleeps: the test waits on the answers.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import FAST_PASSWORDS_ENV, PASSWORD
+from tests.conftest import PASSWORD, server_env
 from tests.services import wait_healthy_process, wait_port_file
 
 PARALLEL = 20
@@ -59,7 +58,7 @@ class RaceServer:
     def __init__(self, root: Path, backend: str, database_url: str):
         self.root, self.backend, self.database_url = root, backend, database_url
         self.log = root / "serve.log"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
+        self.env = server_env()
         self.env.update(
             BIMBING_DATABASE_URL=database_url,
             BIMBING_DATA_DIR=str(root / "data"),

@@ -50,7 +50,7 @@ from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import Office, Role, Staff
 from server.web.openapi import OPERATIONS
 from tests.clock import office_today
-from tests.conftest import FAST_PASSWORDS_ENV, fast_hash
+from tests.conftest import fast_hash, server_env
 from tests.services import require_postgres, wait_healthy_process, wait_port_file
 
 EXAMPLES = {
@@ -106,7 +106,7 @@ class Live:
     def __init__(self, root: Path, backend: str, database_url: str):
         self.root, self.backend, self.examples = root, backend, EXAMPLES[backend]
         self.log = root / "serve.log"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
+        self.env = server_env()
         self.env.update(
             BIMBING_DATABASE_URL=database_url,
             BIMBING_DATA_DIR=str(root / "data"),

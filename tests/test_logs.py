@@ -21,7 +21,7 @@ NOTE = "Klien bercerita tentang utang kepada rentenir di Cakung"
 
 
 async def test_a_real_run_logs_each_request_and_event_and_no_secret(tmp_path, settings, office):
-    server = ServerProcess(tmp_path, settings, BIMBING_LOG_FORMAT="json", BIMBING_RECORDER_PROCESSES="0")
+    server = ServerProcess(tmp_path, settings, BIMBING_LOG_FORMAT="json")
     await server.start()
     try:
         async with party_http(server.base) as pk, party_http(server.base) as phone:

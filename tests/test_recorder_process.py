@@ -69,7 +69,7 @@ async def test_the_recorder_process_seals_when_the_officer_leaves_or_the_server_
 
 
 async def test_serve_starts_a_recorder_that_dies_with_it(tmp_path, settings, office):
-    server = ServerProcess(tmp_path, settings, BIMBING_RECORDINGS_DIR=str(settings.recordings_dir))
+    server = ServerProcess(tmp_path, settings, BIMBING_RECORDINGS_DIR=str(settings.recordings_dir), BIMBING_RECORDER_PROCESSES="1")
     await server.start()
     try:
         children = psutil.Process(server.proc.pid).children()

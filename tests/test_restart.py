@@ -5,7 +5,6 @@ the session is resumed when both parties come back in time, or closed as
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import GuidanceSession
+from tests.conftest import server_env
 from tests.peers import MEDIA_SETTLE, CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
 from tests.services import STARTUP_TIMEOUT, await_port_file
 
@@ -37,14 +37,13 @@ class ServerProcess:
         self.port = 0
         self.log = tmp_path / f"server-{ServerProcess._started}.log"
         self.port_file = self.log.with_suffix(".port")
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")},
-            "BIMBING_DATABASE_URL": settings.database_url,
-            "BIMBING_DATA_DIR": str(tmp_path / "data"),
-            "BIMBING_SECRET_KEY": settings.secret_key,
-            "BIMBING_HEARTBEAT_SECONDS": "1",
+        self.env = server_env(
+            BIMBING_DATABASE_URL=settings.database_url,
+            BIMBING_DATA_DIR=str(tmp_path / "data"),
+            BIMBING_SECRET_KEY=settings.secret_key,
+            BIMBING_HEARTBEAT_SECONDS="1",
             **env,
-        }
+        )
         self.proc: asyncio.subprocess.Process | None = None
 
     @property

@@ -98,7 +98,7 @@ async def test_events_are_committed_when_awaited_and_heartbeats_within_the_delay
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_killed_between_a_heartbeat_and_its_flush_the_heartbeat_is_lost_and_nothing_else(tmp_path, settings, office, database_url):
     # A 30 s flush window: the heartbeat below is certainly still pending at the kill.
-    server = ServerProcess(tmp_path, settings, BIMBING_WRITE_FLUSH_MS="30000", BIMBING_RECORDER_PROCESSES="0", BIMBING_METRICS_TOKEN=TOKEN)
+    server = ServerProcess(tmp_path, settings, BIMBING_WRITE_FLUSH_MS="30000", BIMBING_METRICS_TOKEN=TOKEN)
     await server.start()
     try:
         async with party_http(server.base) as pk, party_http(server.base) as phone:

@@ -5,13 +5,12 @@ Kept apart from conftest.py on purpose (the call tests own that)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import FAST_PASSWORDS_ENV
+from tests.conftest import server_env
 from tests.services import (
     STARTUP_TIMEOUT,
     require_chromium,
@@ -32,7 +31,7 @@ class DemoServer:
 
 
 def start_demo(data_dir: Path, timeout: float = STARTUP_TIMEOUT) -> DemoServer:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
+    env = server_env()
     env.update(BIMBING_DATA_DIR=str(data_dir), BIMBING_AUDIT_SIGN_EVERY="10")
     log = data_dir.parent / "demo-server.log"
     command = [str(BIMBING)] if BIMBING.exists() else [sys.executable, "-m", "server"]

@@ -6,7 +6,6 @@ its own loop here."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from server.media.ice_filter import server_networks
-from tests.conftest import FAST_PASSWORDS_ENV, sqlite_copy
+from tests.conftest import server_env, sqlite_copy
 from tests.services import (
     STARTUP_TIMEOUT,
     require_chromium,
@@ -59,12 +58,13 @@ def _bimbing(env: dict, *args: str, stdin: str | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory, sqlite_template) -> LiveServer:
+def live_server(request, tmp_path_factory, sqlite_template) -> LiveServer:
     """A migrated database (a copy of the suite's template: test_cli.py tests
     ``bimbing db upgrade`` itself), ``bimbing user add`` (password on stdin), then
-    ``bimbing serve`` on a port the system picks, as an office would run it."""
+    ``bimbing serve`` on a port the system picks, as an office would run it; with
+    its recorder process where the module records (``RECORDER_PROCESS = True``)."""
     root = tmp_path_factory.mktemp("live")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
+    env = server_env(BIMBING_RECORDER_PROCESSES="1" if getattr(request.module, "RECORDER_PROCESS", False) else "0")
     env.update(
         BIMBING_DATABASE_URL=sqlite_copy(sqlite_template, root / "bimbing.db"),
         BIMBING_DATA_DIR=str(root / "data"),

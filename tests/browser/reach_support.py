@@ -15,7 +15,6 @@ byte counter (what really went on the wire, headers included).
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import FAST_PASSWORDS_ENV
+from tests.conftest import server_env
 from tests.netshape import ShapedLink
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,7 +92,7 @@ class ReachServer:
         from tests.services import wait_healthy_process, wait_port_file
 
         self.root.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
+        env = server_env()
         env.update(
             BIMBING_DATABASE_URL=f"sqlite+aiosqlite:///{self.root / 'bimbing.db'}",
             BIMBING_DATA_DIR=str(self.root / "data"),

@@ -6,7 +6,6 @@ goals without the risk category. Real ``bimbing serve``, real Chromium."""
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from datetime import timedelta
@@ -17,7 +16,7 @@ from playwright.async_api import expect
 from tests.browser.conftest import PK_PASSWORD, PK_USERNAME, _bimbing
 from tests.browser.test_video_call import watch_for_errors
 from tests.clock import OFFICE_TZ, office_today, utc_now
-from tests.conftest import FAST_PASSWORDS_ENV
+from tests.conftest import server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
@@ -40,7 +39,7 @@ async def test_a_pk_plans_with_the_client_the_kasie_countersigns_and_sessions_ra
     errors: list[str] = []
     # The Kasie's account, added to the live server's database as an office would (bimbing user add).
     root = live_server.log.parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
+    env = server_env()
     env.update(BIMBING_DATABASE_URL=f"sqlite+aiosqlite:///{root / 'bimbing.db'}", BIMBING_DATA_DIR=str(root / "data"),
                BIMBING_RECORDINGS_DIR=str(root / "recordings"), BIMBING_SECRET_KEY=secrets.token_urlsafe(48))
     _bimbing(env, "user", "add", "--username", KASIE_USERNAME, "--role", "supervisor", "--name", "Kasie Bimbingan", stdin=KASIE_PASSWORD + "\n")

@@ -27,6 +27,8 @@ from tests.browser.test_video_call import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# Recorded as production records: in the recorder process `serve` starts beside itself.
+RECORDER_PROCESS = True
 
 
 def server_cpu_seconds(pid: int) -> float | None:

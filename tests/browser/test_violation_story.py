@@ -5,7 +5,6 @@ the letters and the risalah show it. Real server, real Chromium."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import PK_PASSWORD, PK_USERNAME, REPO
 from tests.clock import office_today
-from tests.conftest import FAST_PASSWORDS_ENV
+from tests.conftest import server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.clock]
 
@@ -24,7 +23,7 @@ KASIE, OTHER_PK, PASSWORD = "kasie.budi", "pk.dewi", "kata sandi kasie yang panj
 
 
 def add_staff(live_server, username: str, role: str, name: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIMBING_")} | FAST_PASSWORDS_ENV
+    env = server_env()
     env["BIMBING_DATABASE_URL"] = f"sqlite+aiosqlite:///{live_server.log.parent / 'bimbing.db'}"
     done = subprocess.run([sys.executable, "-m", "server", "user", "add", "--username", username, "--role", role, "--name", name],
                           input=PASSWORD + "\n", env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
