@@ -13,7 +13,6 @@ import re
 from sqlalchemy import select, update
 
 from server.db.models import AuditEntry
-
 from server.db.signing import SessionDocument
 from server.domain.documents import signing
 from tests.foundation import database
