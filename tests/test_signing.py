@@ -6,6 +6,7 @@ Real server, real WebSockets, both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -278,3 +279,27 @@ async def test_a_document_pushed_to_nobody_is_kept_and_pushed_again(aiohttp_serv
         async with st.pk.post(f"/api/sessions/{st.session_id}/documents/{document['id']}/push") as resp:
             assert resp.status == 200 and (await resp.json())["delivered"] is True
         assert (await client.next("document"))["id"] == document["id"]
+
+
+async def test_signatures_and_pushes_at_once_leave_one_signature_and_distinct_versions(aiohttp_server, settings, office):
+    """Check, then write, is a race (PITFALLS 11): the document's row is held while
+    it is signed, the client's while a version is counted."""
+    async with stage(aiohttp_server, settings, office) as st:
+        await st.officer_and_admitted_client()
+        pushed = await asyncio.gather(*(st.pk.post(f"/api/sessions/{st.session_id}/documents", json={"kind": "surat_pernyataan"}) for _ in range(8)))
+        assert [r.status for r in pushed] == [201] * 8
+        versions = sorted([(await r.json())["version"] for r in pushed])
+        assert versions == list(range(1, 9))
+        target = (await pushed[0].json())["id"]
+
+        async def one(n: int):
+            body = {"name": f"Penanda {n}", "revision": 1, "signature": drawn()}
+            async with st.phone.post(f"/api/join/documents/{target}/sign", json=body) as resp:
+                return resp.status, await resp.json()
+
+        answers = await asyncio.gather(*(one(n) for n in range(10)))
+        assert sorted(status for status, _ in answers) == [201] + [409] * 9
+        [winner] = [body["signed_name"] for status, body in answers if status == 201]
+        async with st.pk.get(f"/api/sessions/{st.session_id}/documents/{target}") as resp:
+            kept = await resp.json()
+        assert (kept["signed_name"], kept["integrity"]) == (winner, "signed")

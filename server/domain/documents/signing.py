@@ -49,6 +49,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.signing import HeadSigner, key_id_of
+from server.db.locks import hold
 from server.db.models import Client, GuidanceSession, Office, Staff, utcnow
 from server.db.signing import SessionDocument
 from server.domain.errors import DomainError, ErrorKind
@@ -142,6 +143,9 @@ async def create_document(db: AsyncSession, staff: Staff, session: GuidanceSessi
     officer = await db.get(Staff, session.officer_id)
     particulars = particulars_of(client, officer, office, day)
     for _attempt in range(5):
+        # The client's row held while the next version is counted and written: two
+        # pushes at once take the next numbers one after the other (PITFALLS 11).
+        await hold(db, Client, [client.id])
         version = 1 + (await db.scalar(
             select(func.coalesce(func.max(SessionDocument.version), 0)).where(SessionDocument.client_id == client.id, SessionDocument.kind == kind)
         ) or 0)
@@ -306,6 +310,14 @@ async def find_by_code(db: AsyncSession, code: str, public: Ed25519PublicKey | N
         return None
     state = integrity(document, public)
     return (document, state) if state in ("signed", "countersigned") else None
+
+
+async def held(db: AsyncSession, document_id: int) -> SessionDocument | None:
+    """The document, locked until the transaction ends, read again: its state is
+    checked and changed as one step, so two signatures at once leave one (the
+    other finds it signed) and a correction never lands on a signed text."""
+    rows = await hold(db, SessionDocument, [document_id])
+    return rows[0] if rows else None
 
 
 async def session_documents(db: AsyncSession, session_id: int) -> list[SessionDocument]:

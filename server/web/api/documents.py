@@ -102,9 +102,11 @@ async def _staff_session(request: web.Request, db, staff: Staff) -> GuidanceSess
     return require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
 
 
-async def _staff_document(request: web.Request, db, staff: Staff) -> SessionDocument:
+async def _staff_document(request: web.Request, db, staff: Staff, *, lock: bool = False) -> SessionDocument:
+    """The session's document (404 otherwise); ``lock`` holds its row for a change."""
     session = await _staff_session(request, db, staff)
-    document = await db.get(SessionDocument, int_param(request, "doc_id"))
+    document_id = int_param(request, "doc_id")
+    document = await (signing.held(db, document_id) if lock else db.get(SessionDocument, document_id))
     if document is None or document.session_id != session.id:
         raise not_found("document")
     return document
@@ -160,7 +162,7 @@ async def update_document(request: web.Request) -> web.Response:
         await _staff_document(request, db, staff)
     body = await parse_body(request, DocumentUpdate)
     async with request.app[db_key]() as db:
-        document = await _staff_document(request, db, staff)
+        document = await _staff_document(request, db, staff, lock=True)
         signing.update_body(document, body.body)
         await db.commit()
         data = document_json(request, document)
@@ -187,7 +189,7 @@ async def countersign_document(request: web.Request) -> web.Response:
     staff = current_staff(request)
     require_guidance(staff)
     async with request.app[db_key]() as db:
-        document = await _staff_document(request, db, staff)
+        document = await _staff_document(request, db, staff, lock=True)
         signing.countersign(document, letter_signer(request), staff)
         await db.commit()
         data = document_json(request, document)
@@ -200,7 +202,7 @@ async def countersign_document(request: web.Request) -> web.Response:
 # --- the client -------------------------------------------------------------
 
 
-async def _client_document(request: web.Request, db) -> tuple[Any, SessionDocument]:
+async def _client_document(request: web.Request, db, *, lock: bool = False) -> tuple[Any, SessionDocument]:
     try:
         grant = read_pass(request)
     except PassError as exc:
@@ -208,7 +210,8 @@ async def _client_document(request: web.Request, db) -> tuple[Any, SessionDocume
     session = await db.get(GuidanceSession, grant.session_id)
     if session is None or session.mode != SessionMode.video or session.link_version != grant.link_version:
         raise DomainError(ErrorKind.forbidden, "link-revoked", "This link is no longer valid; ask your PK for a new one.")
-    document = await db.get(SessionDocument, int_param(request, "doc_id"))
+    document_id = int_param(request, "doc_id")
+    document = await (signing.held(db, document_id) if lock else db.get(SessionDocument, document_id))
     # Only a document of the pass's own session: any other is unknown to this client.
     if document is None or document.session_id != session.id:
         raise not_found("document")
@@ -233,7 +236,7 @@ async def client_signs(request: web.Request) -> web.Response:
     body = await parse_body(request, DocumentSign)
     drawn = signing.check_signature(body.signature.width, body.signature.height, body.signature.strokes)
     async with request.app[db_key]() as db:
-        (grant, session), document = await _client_document(request, db)
+        (grant, session), document = await _client_document(request, db, lock=True)
         if session.status not in OPEN_STATUSES:
             raise DomainError(ErrorKind.conflict, "session-closed", "This session is over; the document can no longer be signed here.",
                               key="error.document_session_closed")
