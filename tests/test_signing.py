@@ -104,6 +104,10 @@ async def test_the_client_signs_a_kontrak_in_the_call_and_the_pk_countersigns(ai
             printed = await resp.text()
         assert 'class="kop"' in printed and c1.name in printed and "<path d=\"M" in printed and "<svg" in printed
         assert 'data-state="countersigned"' in printed and record["content_hash"] in printed
+        # The session's page lists it with its state, linked to the print page.
+        async with st.pk.get(f"/sessions/{st.session_id}") as resp:
+            session_page = await resp.text()
+        assert f'href="/documents/{document["id"]}"' in session_page and 'data-status="countersigned"' in session_page
 
         # Every change of the record is in the audit trail, in order, the signature's facts with it.
         async with database(database_url) as db:
