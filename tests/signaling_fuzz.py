@@ -21,7 +21,10 @@ from hypothesis import strategies as st
 
 from server.signaling import protocol as p
 
-TYPES = ["join", "admit", "deny", "offer", "answer", "candidate", "media-state", "ping", "hangup", "record-offer", "record-stop", "chat"]
+TYPES = ["join", "admit", "deny", "offer", "answer", "candidate", "media-state", "ping", "hangup", "record-offer", "record-stop", "chat",
+         "document-seen",
+         # Server-to-peer only: a peer that sends them is refused (unknown-type).
+         "document", "document-signed"]
 ICE = ["new", "checking", "connected", "completed", "disconnected", "failed", "closed"]
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False), st.text(max_size=40))
@@ -45,6 +48,11 @@ valid = st.one_of(
     # The text line: any text (blank, markup, over 1,000 characters), a ref or none, a device (the officer's) or none.
     st.builds(lambda text, ref, d: {"type": "chat", "text": text, **({"ref": ref} if ref is not None else {}), **({"device": d} if d is not None else {})},
               st.one_of(st.text(max_size=200), st.text(min_size=995, max_size=1010)), st.one_of(st.none(), st.text(max_size=70)), device),
+    # Signing in the call: the client's "I opened it", for a document of its room, of another room, of none, or no id at all;
+    # and the server's own messages sent back at it.
+    st.builds(lambda i: {"type": "document-seen", "id": i}, st.one_of(st.integers(1, 8), st.integers(-5, 2**60), st.text(max_size=5), st.none())),
+    st.builds(lambda i: {"type": "document", "id": i, "kind": "kontrak_bimbingan", "title": "X", "revision": 1}, st.integers(1, 8)),
+    st.builds(lambda i: {"type": "document-signed", "id": i, "signed_at": "2026-01-01T00:00:00+07:00"}, st.integers(1, 8)),
 )
 # Right type, wrong fields; wrong or unknown types; not an object; not JSON at all.
 malformed_object = st.one_of(

@@ -159,6 +159,16 @@ async def seed(database_url: str, office, http: aiohttp.ClientSession, base: str
             assert resp.status == 303 and name in resp.cookies, (path, resp.status)
             passes[name] = resp.cookies[name].value
     ids["passes"] = passes
+    # Documents to sign in that video session (issue 22): pending ones, and one the client signed.
+    ids["v_doc"] = video["id"]
+    for key in ("doc", "doc_edit", "doc_sign", "doc_signed"):
+        ids[key] = (await pk1_json("POST", f"/api/sessions/{video['id']}/documents", {"kind": "kontrak_bimbingan"}))["id"]
+    signature = {"width": 300, "height": 150, "strokes": [[[10, 10], [60, 40], [120, 20]]]}
+    async with http.post(base + f"/api/join/documents/{ids['doc_signed']}/sign", json={"name": "Klien", "revision": 1, "signature": signature},
+                         headers={"Cookie": f"{joinpass.COOKIE}={passes[joinpass.COOKIE]}"}) as resp:
+        assert resp.status == 201, await resp.text()
+    signed = await pk1_json("GET", f"/api/sessions/{video['id']}/documents/{ids['doc_signed']}")
+    ids["doc_code"] = signed["verify_url"].rsplit("/v/", 1)[1]
     # A reminder of c14 (pk1's, overdue), whom no row touches: marked by the API, then the form.
     reminders = (await pk1_json("GET", "/api/reminders"))["reminders"]
     ids["reminder"] = next(r["id"] for r in reminders if r["client_id"] == ids["c14"])

@@ -106,6 +106,9 @@ DYNAMIC_PREFIXES = {
     "console.question.": ["open", "closed", "reflective"],
     "eval.tpp_": ["held", "open", "cases"],
     "eval.hours_": list(HOURS_FIGURES),
+    # Documents signed in a call (server/domain/documents/signing.py).
+    "document.state.": ["pending", "signed", "countersigned", "broken"],
+    "verify.document_": ["signed", "countersigned"],
 }
 # Keys chosen in Python and handed to a template as a variable.
 KEYS_FROM_CODE = ["login.failed", "login.too_many", "portal.err_form", "portal.err_invalid", "portal.err_too_many", *SETTING_KEYS,

@@ -24,6 +24,7 @@ from server.db.casework import (
     ViolationStep,
 )
 from server.db.chat import ChatMessage
+from server.db.signing import SessionDocument
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.enums import (
     Agreement,
@@ -172,6 +173,12 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
             db.add(line)
             await db.flush()
             rows["chat_message"] = line.id
+            signed = SessionDocument(office_id=office.id, session_id=sid, client_id=c1.id, kind="kontrak_bimbingan", version=1 if key == "aged" else 2,
+                                     revision=1, title="KONTRAK BIMBINGAN", body="Teks.", particulars={"nama": c1.name}, status="pending",
+                                     code=secrets.token_urlsafe(18), created_by_id=pk.id)
+            db.add(signed)
+            await db.flush()
+            rows["session_document"] = signed.id
         # A client whose supervision ended before the period: gone with all that is theirs.
         gone = Client(office_id=office.id, officer_id=pk.id, register_number="REG-OLD", name="Klien Lama", category=ClientCategory.adult,
                       program=Program.pb, supervision_start=today - timedelta(days=900), supervision_end=today - timedelta(days=405),
@@ -316,7 +323,7 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
 MODELS = {m.__tablename__: m for m in (Client, GuidanceSession, SessionEvent, NoteVersion, Recording, Kendala, Letter, ReminderMark, NotifyOutbox,
                                          PortalLink, MobileInvitation, StaffSession, AuditEntry, Violation, ViolationStep, AlertDecision, TppSitting,
                                          TppCase, Referral, ReferralStep, ReferralReport, Sentence, ServiceHours, SiteLink, Assessment,
-                                         CasePlan, PlanGoal, GoalProgress, ChatMessage)}
+                                         CasePlan, PlanGoal, GoalProgress, ChatMessage, SessionDocument)}
 
 
 async def _present(database_url: str, rows: dict[str, int]) -> dict[str, bool]:

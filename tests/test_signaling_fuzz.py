@@ -46,6 +46,10 @@ async def test_fuzzed_signaling_leaves_no_error_and_a_usable_room(aiohttp_server
             session = await start_video_session(pk, office.clients["c1"].id)
             assert (await open_join_link(phone, session["client_join_url"])).status == 303
             sessions.append(session["id"])
+            # A document to sign in each room (issue 22): the fuzz's document-seen ids 1-8 name these, of its room or another.
+            for kind in ("kontrak_bimbingan", "surat_pernyataan"):
+                async with pk.post(f"/api/sessions/{session['id']}/documents", json={"kind": kind}) as resp:
+                    assert resp.status == 201, await resp.text()
         rooms = []
         for sid, phone in zip(sessions, phones):
             officer, client = Party(pk, base, sid, "officer"), Party(phone, base, sid, "client")

@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 WEBCLIENT = REPO / "webclient"
 CATALOGUES = {loc: json.loads((REPO / "server" / "web" / "i18n" / f"{loc}.json").read_text(encoding="utf-8")) for loc in ("id", "en")}
-PAGE_SCRIPTS = ["join.js", "console.js", "kendala.js", "chat.js"]
+PAGE_SCRIPTS = ["join.js", "console.js", "kendala.js", "chat.js", "signing.js", "documents.js"]
 
 # Keys the scripts build at run time: T(`call.quality_${level}`) and the like.
 DYNAMIC_KEYS = {
@@ -23,6 +23,7 @@ DYNAMIC_KEYS = {
     "kendala.kind.": ["work_shift", "transport_cost", "illness", "family", "other"],
     "kendala.status.": ["open", "accepted", "declined"],
     "reach.step_": ["low", "audio"],
+    "console.document_state_": ["pending", "signed", "countersigned"],
 }
 
 
@@ -50,7 +51,7 @@ def used_keys() -> set[str]:
     ones they build at run time."""
     keys: set[str] = set()
     for name in PAGE_SCRIPTS:
-        keys |= set(re.findall(r"""["'`]((?:join|call|console|status|reach|chat)\.[a-z_]+(?:\.[a-z\-]+)?)["'`]""", source(name)))
+        keys |= set(re.findall(r"""["'`]((?:join|call|console|status|reach|chat|signing)\.[a-z_]+(?:\.[a-z\-]+)?)["'`]""", source(name)))
     for prefix, suffixes in DYNAMIC_KEYS.items():
         keys |= {prefix + s for s in suffixes}
     return keys
@@ -72,7 +73,9 @@ def test_pages_hand_the_scripts_the_strings_they_use():
     console = ("console.", "call.", "join.err_", "status.", "reach.")
     # chat.js serves both pages: each sends its strings.
     console = (*console, "chat.")
-    sent = {"join.js": JOIN_SCRIPT_STRINGS, "console.js": console, "kendala.js": JOIN_SCRIPT_STRINGS, "chat.js": ("chat.",)}
+    # signing.js gets its strings with the document (GET /api/join/documents/{id}: the "signing." subset).
+    sent = {"join.js": JOIN_SCRIPT_STRINGS, "console.js": console, "kendala.js": JOIN_SCRIPT_STRINGS, "chat.js": ("chat.",),
+            "signing.js": ("signing.",), "documents.js": console}
     assert "chat." in JOIN_SCRIPT_STRINGS
     for name, prefixes in sent.items():
         code = source(name)

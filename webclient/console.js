@@ -9,6 +9,7 @@ import { Call } from "./call.js";
 import { reachEnabled } from "./reach.js";
 import { RecordingUplink } from "./recording.js";
 import { ChatPanel } from "./chat.js";
+import { DocumentsPanel } from "./documents.js";
 import { classifyMediaError, openMedia } from "./devicecheck.js";
 import { $, show, tr, attachStream, setPressed } from "./ui.js";
 
@@ -469,6 +470,7 @@ const chat = new ChatPanel({
   device: () => (state.call ? state.callDevice : [...state.waiting.keys()].at(-1) || state.callDevice),
 });
 chat.attach(sig);
+new DocumentsPanel({ root: /** @type {HTMLElement} */ ($("documents")), T, api, base: API }).attach(sig);
 // What was written before this console opened (a client who wrote from the waiting room).
 api("GET", `${API}/chat`).then((record) => record.messages.forEach((line) => chat.add(line))).catch(() => { /* the live lines still come */ });
 

@@ -56,6 +56,17 @@ function openChat(sig) {
     new ChatPanel({ root: /** @type {HTMLElement} */ ($("chat")), T, me: "client" }));
   chatPanel.then((panel) => panel.attach(sig)).catch(() => { chatPanel = null; });
 }
+/**
+ * The signing panel (signing.js, its styles and texts) loads only when the PK
+ * pushes a document to sign (issue 22): most calls never need it.
+ * @type {Promise<typeof import("./signing.js")> | null}
+ */
+let signingCode = null;
+/** @param {{id: number, revision: number}} pushed @param {SignalingClient} sig */
+function openDocument(pushed, sig) {
+  signingCode ??= import("./signing.js");
+  signingCode.then(({ showDocument }) => showDocument(pushed, sig)).catch(() => { signingCode = null; });
+}
 function loadCallCode() {
   // On the join page call.js comes with reach.js inside it (server/web/callcode.py: one response, issue 25).
   callCode ??= Promise.all([import("./call.js")]);
@@ -232,6 +243,7 @@ function enterWaitingRoom() {
   // the call goes on by ICE restart, with no waiting room (issue #11).
   sig.canResume = () => state.admitted && !!state.call;
   openChat(sig);
+  sig.addEventListener("document", (e) => openDocument(/** @type {CustomEvent} */ (e).detail, sig));
   sig.addEventListener("welcome", (e) => {
     state.iceServers = /** @type {CustomEvent} */ (e).detail.ice_servers || [];
     setBanner("");

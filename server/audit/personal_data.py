@@ -42,6 +42,7 @@ from server.db.casework import (
     ViolationStep,
 )
 from server.db.chat import ChatMessage
+from server.db.signing import SessionDocument
 from server.db.guidance import Assessment, CasePlan, GoalProgress, PlanGoal
 from server.db.models import (
     Client,
@@ -81,6 +82,7 @@ PERSONAL_DATA: dict[str, Kept] = {
     "note_version": Kept("as its session", SESSIONS),
     "recording": Kept("as its session", SESSIONS + " (the encrypted file too)"),
     "chat_message": Kept("as its session", SESSIONS),
+    "session_document": Kept("as its session", SESSIONS + " (`/v/{code}` then answers that it knows no such document)"),
     "kendala": Kept("`BIMBING_SESSION_RETENTION_DAYS` after the client sent it", "`bimbing audit retention` (or with its client)"),
     "letter": Kept("as its client (a risalah, which has none: as its sitting)", "`bimbing audit retention`, with its client or sitting (`/v/{code}` then answers that it knows no such letter)"),
     "reminder_mark": Kept("`BIMBING_OUTREACH_RETENTION_DAYS` after it was marked sent", "`bimbing audit retention` (or with its session or client)"),
@@ -161,6 +163,8 @@ async def unlink_sessions(db: AsyncSession, chunk: list[int], removed: dict[str,
     await _drop(db, removed, GoalProgress, GoalProgress.session_id.in_(chunk))
     # The text line beside the call is part of the session's record.
     await _drop(db, removed, ChatMessage, ChatMessage.session_id.in_(chunk))
+    # So are the documents signed in the call.
+    await _drop(db, removed, SessionDocument, SessionDocument.session_id.in_(chunk))
     await _drop(db, removed, ReminderMark, ReminderMark.session_id.in_(chunk))
     await _drop(db, removed, NotifyOutbox, NotifyOutbox.session_id.in_(chunk))
     # A kendala belongs to the client; it only loses its link to the session (and to the one it moved to).

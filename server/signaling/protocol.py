@@ -163,14 +163,25 @@ class Chat(Message):
     device: Device | None = None
 
 
+DocumentId = Annotated[int, Field(ge=1, le=2**53)]
+
+
+class DocumentSeen(Message):
+    """The client opened a document the PK pushed (``document``) and is reading
+    it: relayed to the officer, so the console can say so. Client only."""
+
+    type: Literal["document-seen"]
+    id: DocumentId
+
+
 PeerMessage = Annotated[
-    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop, Chat],
+    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop, Chat, DocumentSeen],
     Field(discriminator="type"),
 ]
 _peer_adapter: TypeAdapter[PeerMessage] = TypeAdapter(PeerMessage)
 PEER_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop, Chat)
+    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop, Chat, DocumentSeen)
 )
 RELAYED = (Offer, Answer, Candidate, Reach)
 OFFICER_ONLY = (Admit, Deny, End, RecordOffer, RecordStop)
@@ -310,6 +321,35 @@ class ChatAck(Message):
     delivered: bool
 
 
+class DocumentPushed(Message):
+    """To the admitted client: the PK put a document on their screen to read
+    and sign (``POST /api/sessions/{id}/documents``, docs/api.md). The text
+    itself comes over HTTP (``GET /api/join/documents/{id}``); ``revision``
+    changes when the PK corrects a pending text."""
+
+    type: Literal["document"] = "document"
+    id: int
+    kind: Literal["kontrak_bimbingan", "surat_pernyataan"]
+    title: str
+    revision: int
+
+
+class DocumentSigned(Message):
+    """To the officer: the client signed the document (the PK may countersign)."""
+
+    type: Literal["document-signed"] = "document-signed"
+    id: int
+    signed_at: str
+
+
+class DocumentSeenByClient(Message):
+    """To the officer: the client opened the document (their ``document-seen``)."""
+
+    type: Literal["document-seen"] = "document-seen"
+    id: int
+    from_: Role = Field(alias="from")
+
+
 class RelayedOffer(Offer):
     from_: Role = Field(alias="from")
 
@@ -329,6 +369,7 @@ class RelayedReach(Reach):
 SERVER_MESSAGES = (
     Welcome, Waiting, ClientWaiting, Admitted, PeerJoined, PeerResumed, Denied, PeerLeft, SessionEnded, Pong, Error,
     RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedReach, RecordAnswer, Recording, RelayedChat, ChatAck,
+    DocumentPushed, DocumentSigned, DocumentSeenByClient,
 )
 SERVER_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0] for m in SERVER_MESSAGES  # type: ignore[union-attr]
@@ -338,6 +379,7 @@ ERROR_CODES = (
     "bad-message", "too-large", "unknown-type", "not-joined", "already-joined", "unauthorized", "forbidden",
     "link-expired", "link-revoked", "session-closed", "room-full", "not-admitted", "no-peer", "rate-limited",
     "replaced", "not-recorded", "record-failed", "unavailable", "signed-out", "chat-rate-limited",
+    "no-document",
 )
 
 

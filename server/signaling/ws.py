@@ -48,6 +48,7 @@ from server.security.proxy import client_address
 from server.signaling import chat
 from server.signaling import protocol as p
 from server.signaling.abandoned import AbandonedSweep
+from server.signaling.documents import documents_seen
 from server.signaling.ice import ice_servers
 from server.signaling.registry import (
     CLOSE_UNAVAILABLE,
@@ -295,6 +296,9 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
     # a line of text, in the waiting room or the call
     elif isinstance(message, p.Chat):
         await line.send(request, room, party, message)
+    # the client opened a pushed document: tell the officer
+    elif isinstance(message, p.DocumentSeen):
+        await documents_seen(request, room, party, message)
     # relay offer / answer / candidate
     elif isinstance(message, p.RELAYED):
         await rooms.relay(room, party, message)

@@ -23,6 +23,7 @@ from server.db.ids import MAX_ID
 from server.web.api.audit import AnomalyQuery, RangeQuery, SessionLogQuery, TrailQuery
 from server.web.api.auth import LoginBody, PasswordChange
 from server.web.api.clients import ClientCreate
+from server.web.api.documents import DocumentCreate, DocumentSign, DocumentUpdate
 from server.web.api.evaluation import EvaluationQuery
 from server.web.api.field_sessions import SessionComplete
 from server.web.api.guidance import (
@@ -91,6 +92,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/sessions/{id}/end"): Op("End the session"),
     ("GET", "/api/sessions/{id}/history"): Op("Versions of the notes"),
     ("GET", "/api/sessions/{id}/chat"): Op("The text line of the call (PK and supervisors)"),
+    # documents signed in the call (issue 22)
+    ("POST", "/api/sessions/{id}/documents"): Op("Push a document from an office template to the client in the call", body=DocumentCreate, created=True),
+    ("GET", "/api/sessions/{id}/documents"): Op("The session's documents"),
+    ("GET", "/api/sessions/{id}/documents/{doc_id}"): Op("One document, with its integrity"),
+    ("PATCH", "/api/sessions/{id}/documents/{doc_id}"): Op("Correct a pending document's text (409 once signed)", body=DocumentUpdate),
+    ("POST", "/api/sessions/{id}/documents/{doc_id}/push"): Op("Put a pending document on the client's screen again"),
+    ("POST", "/api/sessions/{id}/documents/{doc_id}/countersign"): Op("The PK countersigns a signed document"),
+    ("GET", "/api/join/documents/{doc_id}"): Op("The client reads a pushed document (join pass)", public=True),
+    ("POST", "/api/join/documents/{doc_id}/sign"): Op("The client signs a pushed document (join pass)", body=DocumentSign, public=True, created=True),
     ("POST", "/api/sessions/{id}/link"): Op("Revoke the join links and issue a new one"),
     ("DELETE", "/api/sessions/{id}/link"): Op("Revoke the join links"),
     ("GET", "/api/sessions/{id}/recordings"): Op("The session's recordings"),

@@ -6,6 +6,7 @@ from server.web.api import (
     audit,
     auth,
     clients,
+    documents,
     field_sessions,
     guidance,
     evaluation,
@@ -30,4 +31,4 @@ from server.web.api import (
     violations,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office, partners, referrals, sentences, violations, tpp, guidance)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office, partners, referrals, sentences, violations, tpp, guidance, documents)

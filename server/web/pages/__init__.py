@@ -8,6 +8,7 @@ from server.web.pages import (
     auth,
     call,
     clients,
+    documents,
     evaluation,
     field_sessions,
     guidance,
@@ -26,4 +27,4 @@ from server.web.pages import (
     violations,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, partners, site, violations, guidance)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, partners, site, violations, guidance, documents)

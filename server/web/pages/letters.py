@@ -22,7 +22,9 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from server.db.models import GuidanceSession, Letter, LetterKind, Office, Outcome, Program, SessionStatus
-from server.domain.documents.letters import REASON_MAX, find_by_code, revocation_message, revocation_state
+from server.db.signing import SessionDocument
+from server.domain.documents.letters import REASON_MAX, find_by_code, initials, revocation_message, revocation_state
+from server.domain.documents.signing import find_by_code as find_document
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.office.logo import logo_file
 from server.domain.office.profile import FIELDS as PROFILE_FIELDS
@@ -185,11 +187,24 @@ async def letter_logo(request: web.Request) -> web.StreamResponse:
     return web.Response(body=path.read_bytes(), content_type=content_type, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
+def document_verify_context(document: SessionDocument, state: str) -> dict[str, Any]:
+    """What the public page shows of a signed document: its kind and version, the
+    client's initials, the office, when it was signed and countersigned, and the
+    hashes; never its text, the signature or a name in full."""
+    particulars = document.particulars or {}
+    return {"document": document, "state": state, "client_initials": initials(str(particulars.get("nama", ""))),
+            "office_name": str((particulars.get("kop") or {}).get("name", ""))}
+
+
 @routes.get("/v/{code}")
 async def verify_page(request: web.Request) -> web.Response:
     code = request.match_info["code"]
     async with request.app[db_key]() as db:
         letter = await find_by_code(db, code, request.app[letter_keys_key].public())
+        # The same page confirms a document signed in a call (its code is of the same kind).
+        found = await find_document(db, code, request.app[letter_keys_key].public()) if letter is None else None
+    if found is not None:
+        return render(request, "documents/verify.html", document_verify_context(*found))
     if letter is None:
         return render(request, "letters/verify.html", {"letter": None}, status=404)
     # The revocation is shown with its signed statement, so that it can be checked offline.
