@@ -29,8 +29,8 @@ from server.settings import Settings
 from tests.clock import office_today, seconds_to_office_midnight, utc_now
 from tests.services import require_postgres
 
-# Groups and the solo lock for parallel runs (tests/README.md, "How the suite runs").
-pytest_plugins = ["tests.parallel"]
+# Groups and the solo lock for parallel runs, and where their time goes (tests/README.md, "How the suite runs").
+pytest_plugins = ["tests.parallel", "tests.timeline"]
 
 PASSWORD = "correct horse battery"
 # The suite's staff sign in with Argon2id at its least costs (1 pass, 8 KiB): the
