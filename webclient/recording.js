@@ -68,6 +68,20 @@ export class RecordingUplink extends EventTarget {
     await Promise.all(parties.map((party) => this._upload(party, streams[party])));
   }
 
+  /**
+   * After the console's socket was resumed (its network changed): the uploads
+   * whose path is gone go again; those still connected stay (one file each).
+   * @param {{officer?: MediaStream | null, client?: MediaStream | null}} streams
+   */
+  async revive(streams) {
+    const parties = /** @type {Party[]} */ (["officer", "client"]);
+    const dead = parties.filter((party) => {
+      const ice = this.pcs.get(party)?.iceConnectionState;
+      return ice && ice !== "connected" && ice !== "completed";
+    });
+    if (!this.stopped) await Promise.all(dead.map((party) => this._upload(party, streams[party])));
+  }
+
   /** @param {Party} party @param {MediaStream | null | undefined} stream */
   async _upload(party, stream) {
     if (!stream || !stream.getTracks().length) return;

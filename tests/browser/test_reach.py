@@ -254,6 +254,69 @@ async def test_a_change_of_network_continues_the_call_by_ice_restart(shaped, bro
         await call.close()
 
 
+@pytest.fixture
+async def officer_inside(shaped):
+    """The other way round: the PK's Chromium in the namespace (a laptop on the
+    office Wi-Fi that moves to a phone's hotspot), the client's on this machine."""
+    link, server, chromium = shaped
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        args = browser_args(server.url)
+        pk = await pw.chromium.launch(executable_path=link.chromium_wrapper, headless=True, args=args)
+        phone = await pw.chromium.launch(executable_path=chromium, headless=True, args=args)
+        try:
+            yield pk, phone
+        finally:
+            await phone.close()
+            await pk.close()
+
+
+async def test_the_officers_change_of_network_continues_the_call_by_ice_restart(shaped, officer_inside):
+    """The officer moves too (issue 22): the console's address changes mid-call.
+    Its socket resumes its place, it restarts ICE on the same peer connections,
+    and the client's page never leaves the call: no waiting room, no new call."""
+    link, server, _ = shaped
+    link.shape(512, 0)
+    lines: list[str] = []
+    call = await start_call(*officer_inside, server, console_lines=lines, n=5)
+    try:
+        await wait_first_audio(call, timeout=60)
+        before = await events_once(call, lambda k: "media_connected" in k, 20)
+        assert "media_connected" in before, before
+        pk_before, phone_before = await call.pk.evaluate(PEER_IDENTITY), await call.phone.evaluate(PEER_IDENTITY)
+
+        old = link.client_addr
+        moved = time.monotonic()
+        new = link.move_client()
+        print(f"officer moved {old} -> {new}")
+        back = await audio_back_after(call, moved, timeout=20)
+        print(f"audio back both ways {back:.1f} s after the officer's change of network")
+
+        pk_after, phone_after = await call.pk.evaluate(PEER_IDENTITY), await call.phone.evaluate(PEER_IDENTITY)
+        # the same peer connections on both sides, with new ICE credentials: an ICE restart
+        assert (pk_after["count"], phone_after["count"]) == (pk_before["count"], phone_before["count"]), (pk_after, phone_after)
+        assert phone_after["ufrag"] != phone_before["ufrag"], (phone_before, phone_after)
+        assert pk_after["ufrag"] != pk_before["ufrag"], (pk_before, pk_after)
+        # the client stayed in the call screen all along
+        assert await call.phone.locator("#step-call").is_visible()
+
+        after = await events_once(call, lambda k: "officer_resumed" in k[len(before):] and reopened(k[len(before):]), MEDIA_SETTLE)
+        gap = after[len(before):]
+        print(f"events after the officer's change ({time.monotonic() - moved:.1f} s after it):", gap)
+        assert after.count("client_waiting") == 1 and after.count("admitted") == 1, after
+        assert after.count("officer_joined") == 1, after
+        assert "officer_left" not in gap and "client_left" not in gap, gap
+        assert "officer_resumed" in gap, gap
+        assert gap.count("disconnected") <= 1, gap
+        assert reopened(gap), gap
+    except BaseException:
+        print("\n".join(lines[-80:]))
+        raise
+    finally:
+        await call.close()
+
+
 async def step_of(page) -> tuple[str | None, str, bool]:
     """The step a page shows: its ``data-step``, its text, whether it is shown."""
     note = page.locator("#reach-step")
