@@ -84,6 +84,8 @@ class ReachServer:
     root: Path
     port: int = 0
     proc: subprocess.Popen | None = None
+    # More settings (BIMBING_TURN_URLS, ...), as the environment gives them.
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -101,6 +103,7 @@ class ReachServer:
             BIMBING_SECRET_KEY=secrets.token_urlsafe(48),
             BIMBING_JOIN_OPENS_PER_WINDOW="100000",
         )
+        env.update(self.env)
         for args, stdin in ((("db", "upgrade"), None),
                             (("user", "add", "--username", PK_USERNAME, "--role", "pk", "--name", "PK Uji"), PK_PASSWORD + "\n")):
             done = subprocess.run([sys.executable, "-m", "server", *args], input=stdin, env=env, cwd=REPO,
