@@ -24,6 +24,7 @@ import ipaddress
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -93,11 +94,25 @@ class TurnServer:
     spki: str = ""
     proc: subprocess.Popen | None = None
 
-    def start(self, binary: str = TURNSERVER) -> "TurnServer":
+    def start(self, binary: str = TURNSERVER, attempts: int = 3) -> "TurnServer":
+        """turnserver cannot bind port 0 and say which port it got (tests/README.md,
+        "Servers on port 0"): the ports are chosen just before, and a start whose
+        port another process took meanwhile is tried again on others. The listener
+        counts as ours only once a TLS handshake shows our own certificate."""
         self.root.mkdir(parents=True, exist_ok=True)
         cert, key, self.spki = self_signed(self.host, self.root)
-        self.tls_port = 443 if _bindable(self.host, 443) else _free_port(self.host)
-        self.port = _free_port(self.host)
+        for attempt in range(attempts):
+            self.tls_port = 443 if attempt == 0 and _bindable(self.host, 443) else _free_port(self.host)
+            self.port = _free_port(self.host)
+            try:
+                return self._start(binary, cert, key)
+            except RuntimeError:
+                self.stop()
+                if attempt == attempts - 1:
+                    raise
+        return self
+
+    def _start(self, binary: str, cert: Path, key: Path) -> "TurnServer":
         self.log = self.root / "turnserver.log"
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen([
@@ -108,16 +123,17 @@ class TurnServer:
                 f"--cert={cert}", f"--pkey={key}", "--no-dtls",
                 f"--userdb={self.root / 'turndb'}", f"--pidfile={self.root / 'turnserver.pid'}",
             ], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        tls = ssl.create_default_context(cafile=str(cert))
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"turnserver exited ({self.proc.returncode}): {self.log.read_text()[-2000:]}")
             try:
-                with socket.create_connection((self.host, self.tls_port), timeout=1):
+                with socket.create_connection((self.host, self.tls_port), timeout=1) as raw, tls.wrap_socket(raw, server_hostname=self.host):
                     break
-            except OSError:
+            except (OSError, ssl.SSLError):
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"turnserver did not listen within {STARTUP_TIMEOUT} s: {self.log.read_text()[-2000:]}") from None
+                    raise RuntimeError(f"turnserver did not answer TLS within {STARTUP_TIMEOUT} s: {self.log.read_text()[-2000:]}") from None
                 time.sleep(0.1)
         return self
 
