@@ -30,8 +30,6 @@ const state = {
   muted: false,
   cameraOff: false,
   ended: false,
-  /** Our socket was resumed under the call: revive the recorder's uploads once it is up again. */
-  resumed: false,
   joinUrl: data.join_url,
 };
 
@@ -342,14 +340,7 @@ function showStepNote(step) {
 
 /** Once a recorded call is connected: our own tracks and the client's, to the server. @param {Call} call */
 function startRecording(call) {
-  if (!data.record) return;
-  if (state.recorder?.pcs.size) {
-    // Back after our own resume: uploads bound to our old address are sent again
-    // (the recorder seals each party's file first; it has no ICE restart).
-    if (state.resumed) state.recorder.revive({ officer: state.stream, client: clientStream(call) });
-    state.resumed = false;
-    return;
-  }
+  if (!data.record || state.recorder?.pcs.size) return;
   if (!state.recorder) {
     const recorder = new RecordingUplink({ signaling: sig, iceServers: state.iceServers });
     recorder.addEventListener("state", (e) => show($("recording-badge"), /** @type {CustomEvent} */ (e).detail.active));
@@ -423,7 +414,8 @@ sig.addEventListener("welcome", (e) => {
   if (state.call && w.resumed) {
     // Our place was kept: the same call goes on; we restart ICE (our address changed).
     state.call.resync();
-    state.resumed = true;
+    // The uploads to the recorder are bound to our old address too, and it has no ICE restart.
+    if (data.record) state.recorder?.revive({ officer: state.stream, client: clientStream(state.call) });
   } else if (state.call) {
     // The server had already seen us go: the client was told, a new call follows `peer-joined`.
     endCall();

@@ -69,17 +69,24 @@ export class RecordingUplink extends EventTarget {
   }
 
   /**
-   * After the console's socket was resumed (its network changed): the uploads
-   * whose path is gone go again; those still connected stay (one file each).
+   * After the console's socket was resumed (its network changed): an upload whose
+   * path is gone goes again, now or as soon as its ICE notices (a few seconds);
+   * the recorder seals that party's file first. One still connected stays.
    * @param {{officer?: MediaStream | null, client?: MediaStream | null}} streams
    */
-  async revive(streams) {
-    const parties = /** @type {Party[]} */ (["officer", "client"]);
-    const dead = parties.filter((party) => {
-      const ice = this.pcs.get(party)?.iceConnectionState;
-      return ice && ice !== "connected" && ice !== "completed";
-    });
-    if (!this.stopped) await Promise.all(dead.map((party) => this._upload(party, streams[party])));
+  revive(streams) {
+    for (const party of /** @type {Party[]} */ (["officer", "client"])) {
+      const pc = this.pcs.get(party);
+      if (!pc || this.stopped) continue;
+      const lost = () => pc.iceConnectionState === "disconnected" || pc.iceConnectionState === "failed" || pc.iceConnectionState === "closed";
+      const again = () => {
+        pc.removeEventListener("iceconnectionstatechange", watch);
+        if (!this.stopped && this.pcs.get(party) === pc) this._upload(party, streams[party]).catch((err) => this._emit("failed", { message: String(err) }));
+      };
+      const watch = () => { if (lost()) again(); };
+      if (lost()) again();
+      else pc.addEventListener("iceconnectionstatechange", watch);
+    }
   }
 
   /** @param {Party} party @param {MediaStream | null | undefined} stream */

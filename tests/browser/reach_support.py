@@ -160,7 +160,7 @@ class ShapedCall:
 
 
 async def start_call(pk_browser, phone_browser, server: ReachServer, *, tuned: bool = True, audio_only: bool = False,
-                     console_lines: list[str] | None = None, n: int = 0) -> ShapedCall:
+                     console_lines: list[str] | None = None, n: int = 0, record: bool = False) -> ShapedCall:
     """The PK (signed in through the API) opens a video session's console; the
     client taps the link on a phone inside the namespace, passes the device check
     and waits; the PK admits at once. Returns once both pages have a peer connection."""
@@ -186,7 +186,7 @@ async def start_call(pk_browser, phone_browser, server: ReachServer, *, tuned: b
             "kelurahan": "Pulau Tidung"})
         assert r.ok, await r.text()
         client = await r.json()
-        r = await api.post("/api/sessions", data={"client_id": client["id"], "mode": "video", "record": False})
+        r = await api.post("/api/sessions", data={"client_id": client["id"], "mode": "video", "record": record})
         assert r.ok, await r.text()
         session = await r.json()
         call.session_id = session["id"]
