@@ -223,8 +223,8 @@ class Settings:
             default_locale=get("LOCALE", "id"),
             public_url=public_url,
             trust_proxy=get_bool("TRUST_PROXY", False),
-            stun_urls=get_list("STUN_URLS"),
-            turn_urls=get_list("TURN_URLS"),
+            stun_urls=_ice_urls("STUN_URLS", get_list("STUN_URLS"), ("stun", "stuns")),
+            turn_urls=_ice_urls("TURN_URLS", get_list("TURN_URLS"), ("turn", "turns")),
             turn_secret=get("TURN_SECRET"),
             turn_ttl_seconds=min(get_int("TURN_TTL_SECONDS", 3600), 3600),
             join_opens_before_minutes=get_int("JOIN_OPENS_BEFORE_MINUTES", 60),
@@ -334,6 +334,26 @@ def _networks(values: tuple[str, ...]) -> tuple[str, ...]:
             ipaddress.ip_network(value, strict=False)
         except ValueError:
             raise ConfigError(f"{ENV_PREFIX}RECORDER_ALLOW_NETWORKS: {value!r} is not a network like 192.168.1.0/24") from None
+    return values
+
+
+# RFC 7064 / 7065 as browsers parse them: scheme, host (a name, IPv4 or [IPv6]),
+# an optional port, and for TURN an optional transport.
+_ICE_URL = re.compile(r"^(?P<scheme>stuns?|turns?):(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?"
+                      r"(?:\?transport=(?P<transport>udp|tcp))?$")
+
+
+def _ice_urls(name: str, values: tuple[str, ...], schemes: tuple[str, ...]) -> tuple[str, ...]:
+    """STUN or TURN URLs, refused at start-up if malformed: a browser given one
+    throws in ``new RTCPeerConnection`` and no call would start at all."""
+    for value in values:
+        match = _ICE_URL.match(value)
+        port = match and match["port"]
+        if (not match or match["scheme"] not in schemes or (port is not None and not 0 < int(port) < 65536)
+                or (match["transport"] and match["scheme"].startswith("stun"))):
+            example = "turns:turn.bapas.example:443?transport=tcp" if "turn" in schemes else "stun:turn.bapas.example:3478"
+            raise ConfigError(f"{ENV_PREFIX}{name}: {value!r} is not a {' or '.join(s + ':' for s in schemes)} URL "
+                              f"(e.g. {example}; docs/deploy.md, \"TLS and TURN\")")
     return values
 
 

@@ -168,6 +168,23 @@ class ShapedLink:
                 nft("add", "rule", "inet", table, "out", "oifname", ifname, "numgen", "random", "mod", "1000",
                     "<", str(int(round(loss_pct * 10))), "drop")
 
+    def only_tcp_to(self, *ports: int) -> None:
+        """A network that lets nothing out but TCP to ``ports`` on the host end (a
+        hotel or office firewall that allows only TCP 443): every UDP datagram the
+        namespace sends is dropped, and so is TCP to any other port (or from any
+        listening port of the namespace: no direct ICE-TCP path either). In a chain
+        of its own, so ``shape()`` leaves it be."""
+        table = f"{PREFIX}{self.tag}c"
+        allowed = "{ " + ", ".join(str(p) for p in ports) + " }"
+        self._ns("nft", "add", "chain", "inet", table, "only", "{ type filter hook output priority 1 ; }")
+        self._ns("nft", "add", "rule", "inet", table, "only", "oifname", self.ns_if, "meta", "l4proto", "udp", "counter", "drop")
+        self._ns("nft", "add", "rule", "inet", table, "only", "oifname", self.ns_if, "tcp", "dport", "!=", allowed, "drop")
+
+    def dropped_udp_packets(self) -> int:
+        """UDP datagrams the namespace tried to send and ``only_tcp_to`` dropped."""
+        out = self._ns("nft", "list", "chain", "inet", f"{PREFIX}{self.tag}c", "only").stdout
+        return sum(int(line.split("packets")[1].split()[0]) for line in out.splitlines() if "udp" in line and "packets" in line)
+
     def set_up(self, up: bool) -> None:
         """Outage: the host-side veth down (nothing passes either way), then up again."""
         _run("ip", "link", "set", self.host_if, "up" if up else "down")

@@ -168,6 +168,8 @@ class CallPeer:
         self.headers = dict(headers or {})
         self.reports: list[dict] = []  # every inbound report sent, in order
         self._reporter: asyncio.Task | None = None
+        # Sockets left silent by move_socket(), closed with the peer.
+        self._silent: list[aiohttp.ClientWebSocketResponse | None] = []
 
     # ---- signaling -----------------------------------------------------
 
@@ -397,6 +399,23 @@ class CallPeer:
         await self.send({"type": "hangup"})
         await self.close()
 
+    async def move_socket(self, timeout: float = 10.0) -> dict:
+        """A change of network under the call: the old socket goes silent, never
+        closed (its address went away: no FIN reaches the server), and a new one
+        joins with ``resume``. The peer connection stays; its media reports go on
+        over the new socket. Returns the new ``welcome``."""
+        old, tasks = self.ws, self._tasks
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._silent.append(old)
+        self.ws, self._tasks, self._outbox = None, [], asyncio.Queue()
+        welcome = await self.join(timeout, resume=True)
+        if self.ice_connected and self.report_every:
+            self._reporter = asyncio.create_task(self._report_media(), name=f"{self.role}-media-report")
+            self._tasks.append(self._reporter)
+        return welcome
+
     async def drop(self) -> None:
         """A phone losing its network: the socket and the media just stop."""
         if self.ws is not None and not self.ws.closed:
@@ -415,6 +434,11 @@ class CallPeer:
                 await asyncio.wait_for(self.ws.close(), 3)
             except (asyncio.TimeoutError, ConnectionError, RuntimeError):
                 pass
+        for ws in self._silent:
+            transport = ws._conn.transport if ws is not None and ws._conn is not None else None
+            if transport is not None:
+                transport.abort()
+        self._silent = []
         for task in self._tasks + self._media_tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._media_tasks, return_exceptions=True)

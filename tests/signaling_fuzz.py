@@ -41,7 +41,7 @@ valid = st.one_of(
     st.builds(lambda s: {"type": "media-state", "state": s}, st.sampled_from(ICE)),
     st.builds(lambda d: {"type": "admit", **({"device": d} if d is not None else {})}, device),
     st.builds(lambda d: {"type": "deny", **({"device": d} if d is not None else {})}, device),
-    st.builds(lambda r: {"type": "join", "role": r}, st.sampled_from(["officer", "client"])),
+    st.builds(lambda r, resume: {"type": "join", "role": r, "resume": resume}, st.sampled_from(["officer", "client"]), st.booleans()),
     st.builds(lambda party, sdp: {"type": "record-offer", "party": party, "sdp": sdp}, st.sampled_from(["officer", "client", "x"]), st.text(max_size=50)),
     st.just({"type": "record-stop"}),
     st.just({"type": "hangup"}),
@@ -157,7 +157,10 @@ class Party:
         self.connects += 1
         self._pings = self._pongs = 0
         self.reader = asyncio.create_task(self._read(self.ws))
-        await self.ws.send_str(json.dumps({"type": "join", "role": self.role}))
+        # Every other rejoin asks to resume, as a page does under a call (the officer's
+        # and the client's place taken back, or an ordinary join when there is none).
+        resume = {"resume": True} if self.connects % 2 == 0 else {}
+        await self.ws.send_str(json.dumps({"type": "join", "role": self.role, **resume}))
 
     async def _read(self, ws) -> None:
         try:

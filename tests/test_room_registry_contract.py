@@ -96,12 +96,12 @@ class World:
 
         return logged
 
-    async def officer(self, staff_id: int = 1, registry: RoomRegistry | None = None) -> tuple[Party, RecordingSocket]:
+    async def officer(self, staff_id: int = 1, registry: RoomRegistry | None = None, resume: bool = False) -> tuple[Party, RecordingSocket]:
         rooms = registry or self.officer_side
         socket = RecordingSocket()
         party = Party(SID, "officer", socket, staff_id=staff_id, label=f"pk{staff_id}")
         welcome = p.Welcome(role="officer", session_id=SID, device=None, ice_servers=[], heartbeat_seconds=15, peer_present=False)
-        await rooms.enter_officer(rooms.room(SID), party, welcome, self.logger())
+        await rooms.enter_officer(rooms.room(SID), party, welcome, self.logger(), resume=resume)
         return party, socket
 
     async def client(self, device: str = PHONE, known: set[str] | None = None, registry: RoomRegistry | None = None, resume: bool = False):
@@ -266,6 +266,53 @@ async def test_resume_without_a_place_to_take_back_is_an_ordinary_join(world):
     _, stranger, entry = await world.client(device=TABLET, resume=True)
     assert entry.placed == "waiting"
     await stranger.next("waiting")
+
+
+async def test_the_officer_resuming_takes_its_place_back_and_the_call_goes_on(world):
+    """The officer's console changed network under a live call: its socket died
+    unnoticed and it joins again with ``resume`` (with two processes: through the
+    client's one). It takes its place back; the client hears ``peer-resumed``,
+    not ``peer-left``/``peer-joined``, and stays in the call; who waits is said again."""
+    officer, o, client, c = await world.in_call()
+    _, tablet, _ = await world.client(device=TABLET)
+    await o.next("client-waiting")
+    new_officer, new = await world.officer(registry=world.client_side, resume=True)
+    assert (await o.next("error"))["code"] == "replaced"
+    assert await o.closed_with() == CLOSE_REPLACED
+    welcome = await new.next("welcome")
+    assert welcome["resumed"] is True and welcome["peer_present"] is True
+    assert (await new.next("client-waiting"))["device"] == TABLET
+    assert await c.next("peer-resumed") == {"type": "peer-resumed", "role": "officer"}
+    assert new.types() == ["welcome", "client-waiting"]
+    assert c.types() == ["welcome", "waiting", "admitted", "peer-joined", "peer-resumed"]
+    assert not c.closed
+    assert world.log == ["officer", "waiting", "admitted", "waiting", "resumed"]
+    # Relay goes from the new socket to the client; the old one holds no place.
+    await world.client_side.relay(world.client_side.room(SID), client, p.parse('{"type": "answer", "sdp": "v=0\\r\\n"}'))
+    assert (await new.next("answer"))["from"] == "client"
+    assert await world.officer_side.leave(officer, "dropped", world.logger()) is False
+    assert "peer-left" not in c.types()
+
+
+async def test_the_officer_resuming_with_nobody_in_the_call_joins_as_ever(world):
+    """No call to go on (the client left, or was never admitted): ``resume`` asks
+    for nothing more than any join; a client admitted later is introduced as ever."""
+    _, o = await world.officer()
+    _, c, _ = await world.client()
+    await o.next("client-waiting")
+    _, new = await world.officer(resume=True)
+    assert (await o.next("error"))["code"] == "replaced"
+    welcome = await new.next("welcome")
+    assert "resumed" not in welcome
+    assert (await new.next("client-waiting"))["device"] == PHONE
+    assert world.log == ["officer", "waiting", "officer"]
+    await world.admit(PHONE)
+    await new.next("peer-joined")
+    await c.next("peer-joined")
+    # Another staff member cannot take the place by asking to resume.
+    with pytest.raises(Refusal) as refused:
+        await world.officer(staff_id=2, resume=True)
+    assert refused.value.code == "room-full"
 
 
 async def test_a_waiting_device_connecting_again_replaces_its_waiting_connection(world):

@@ -106,6 +106,30 @@ async def test_a_phone_whose_network_changed_resumes_its_place_without_a_new_adm
         assert "peer-left" not in [m["type"] for m in officer.received]
 
 
+async def test_an_officer_whose_network_changed_resumes_its_place_and_the_client_stays_in_the_call(aiohttp_server, settings, office):
+    """The console's old socket is still open on the server (its address went away
+    without a FIN); it joins again with ``resume``: the client is told
+    ``peer-resumed``, not sent anywhere, and the log shows one call."""
+    async with stage(aiohttp_server, settings, office) as st:
+        officer, client = await st.officer_and_admitted_client()
+        again = st.peer(st.pk, "officer")
+        welcome = await again.join(resume=True)
+        assert welcome["resumed"] is True and welcome["peer_present"] is True
+        assert (await officer.next("error"))["code"] == "replaced"
+        assert await officer.wait_closed() == 4000
+        assert await client.next("peer-resumed") == {"type": "peer-resumed", "role": "officer"}
+        # the ICE restart's offer and answer go through the new socket
+        await offer_answer_works(again, client)
+        assert not client.closed
+        assert not {"peer-left", "peer-joined", "waiting"} & set(client.types()[client.types().index("peer-resumed"):])
+        record = await session_json(st.pk, st.session_id)
+        kinds = [e["kind"] for e in record["events"]]
+        assert kinds.count("admitted") == 1 and kinds.count("officer_joined") == 1, kinds
+        assert kinds[-1] == "officer_resumed" and "officer_left" not in kinds, kinds
+        assert record["events"][-1]["detail"]["staff"] == "pk1"
+        assert record["status"] == "active"
+
+
 async def test_the_link_opened_on_a_second_device_waits_for_the_officer(aiohttp_server, settings, office):
     async with stage(aiohttp_server, settings, office) as st:
         officer, first = await st.officer_and_admitted_client()

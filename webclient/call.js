@@ -25,8 +25,9 @@
  * reconnects with `resume`, so the server gives the client its place back
  * without the waiting room and tells the officer `peer-resumed`. ICE restarts
  * are made by the officer only (impolite: its offer wins any glare anyway): on
- * `failed`, on a confirmed stall, and on `peer-resumed`, when an offer it sent
- * into the dead socket is sent again. The page calls `resync()` after its own
+ * `failed`, on a confirmed stall, on the client's `peer-resumed` and after its
+ * own socket was resumed (the officer moves too), when an offer it sent into
+ * the dead socket is sent again. Either page calls `resync()` after its own
  * socket was resumed, since what it said on the dead one may be lost.
  */
 
@@ -199,19 +200,15 @@ export class Call extends EventTarget {
       return;
     }
     if (message.type === "peer-resumed") {
-      // The client's socket died and came back: its address probably changed, so
-      // its old ICE path is gone too. An offer of ours that went into the dead
-      // socket goes again, with the candidates gathered since; else restart ICE,
-      // unless the old path carries media again (a mere outage, now over).
-      if (this.polite) return;
-      if (pc.signalingState === "have-local-offer") {
-        this._sendDescription();
-        return;
-      }
-      await this._countPackets();
-      const ice = pc.iceConnectionState;
-      const flowing = (ice === "connected" || ice === "completed") && Date.now() - this.lastPacketAt < STALL_MS;
-      if (!flowing) pc.restartIce();
+      // The other side's socket died and came back: its address probably changed,
+      // so its old ICE path is gone too. The officer restarts ICE (the client
+      // waits for its offer).
+      if (!this.polite) await this._restartAfterResume();
+      return;
+    }
+    if (message.type === "resumed") {
+      // Our own socket was resumed (the officer's console changed network).
+      if (!this.polite) await this._restartAfterResume();
       return;
     }
     if (message.type === "candidate") {
@@ -243,6 +240,23 @@ export class Call extends EventTarget {
       await pc.setLocalDescription();
       this._sendDescription();
     }
+  }
+
+  /**
+   * After either side's socket was resumed: an offer of ours that went into a
+   * dead socket goes again, with the candidates gathered since; else restart
+   * ICE, unless the old path carries media again (a mere outage, now over).
+   */
+  async _restartAfterResume() {
+    const pc = this.pc;
+    if (pc.signalingState === "have-local-offer") {
+      this._sendDescription();
+      return;
+    }
+    await this._countPackets();
+    const ice = pc.iceConnectionState;
+    const flowing = (ice === "connected" || ice === "completed") && Date.now() - this.lastPacketAt < STALL_MS;
+    if (!flowing) pc.restartIce();
   }
 
   /** Lean Opus is asked for below full video (reach.js: tuneOpus): the small layer needs the room too. */
@@ -386,9 +400,12 @@ export class Call extends EventTarget {
   /**
    * Our signaling socket was replaced by a resumed one: say again what the
    * server may have missed (our ICE state, our step), sent into the dead socket.
+   * The officer's side then restarts ICE as for the client's `peer-resumed`
+   * (its own address probably changed), in turn with the signals.
    */
   resync() {
     if (this.closed) return;
+    this.receive({ type: "resumed" });
     const state = this.pc.iceConnectionState;
     const was = this.reported;
     this.reported = "";

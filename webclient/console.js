@@ -405,10 +405,22 @@ $("camera")?.addEventListener("click", () => {
 
 // --- signaling -------------------------------------------------------------------
 const sig = new SignalingClient({ url: signalingUrl(location, data.session_id), role: "officer" });
+// With a call going, a new socket takes our place back (the console changed
+// network): the call goes on by ICE restart and the client never leaves it (issue 22).
+sig.canResume = () => !!state.call && !state.ended;
 sig.addEventListener("welcome", (e) => {
   const w = /** @type {CustomEvent} */ (e).detail;
   state.iceServers = w.ice_servers || [];
   setBanner("");
+  if (state.call && w.resumed) {
+    // Our place was kept: the same call goes on; we restart ICE (our address changed).
+    state.call.resync();
+    // The uploads to the recorder are bound to our old address too, and it has no ICE restart.
+    if (data.record) state.recorder?.revive({ officer: state.stream, client: clientStream(state.call) });
+  } else if (state.call) {
+    // The server had already seen us go: the client was told, a new call follows `peer-joined`.
+    endCall();
+  }
   // (Re)joined: the server now sends a client-waiting for each device that
   // waits, so whoever waited while we were away and left is no longer shown.
   state.waiting.clear();
@@ -458,11 +470,14 @@ sig.addEventListener("error", (e) => {
   else if (code !== "chat-rate-limited" && code !== "too-large") setBanner(message); // the chat card says those
 });
 sig.addEventListener("reconnecting", () => {
-  // Our own socket dropped: the server tells the client we left; rebuild on return.
-  endCall();
+  // Our own socket dropped. The call is kept for a resume; if the server no longer
+  // holds our place it says so in `welcome` (not resumed) and the call starts anew.
+  if (!sig.canResume()) endCall();
   setBanner(T("call.reconnecting"));
 });
 window.addEventListener("online", () => { if (!sig.stopped) sig.reconnectNow(); });
+// A new network type (Wi-Fi <-> cellular, a laptop's tethering): is our socket still alive?
+/** @type {any} */ (navigator).connection?.addEventListener?.("change", () => { if (navigator.onLine) sig.checkAlive(); });
 
 // --- the text line (issue 22): to the device in the call, else the one waiting longest shown ---
 const chat = new ChatPanel({

@@ -68,6 +68,27 @@ export class RecordingUplink extends EventTarget {
     await Promise.all(parties.map((party) => this._upload(party, streams[party])));
   }
 
+  /**
+   * After the console's socket was resumed (its network changed): an upload whose
+   * path is gone goes again, now or as soon as its ICE notices (a few seconds);
+   * the recorder seals that party's file first. One still connected stays.
+   * @param {{officer?: MediaStream | null, client?: MediaStream | null}} streams
+   */
+  revive(streams) {
+    for (const party of /** @type {Party[]} */ (["officer", "client"])) {
+      const pc = this.pcs.get(party);
+      if (!pc || this.stopped) continue;
+      const lost = () => pc.iceConnectionState === "disconnected" || pc.iceConnectionState === "failed" || pc.iceConnectionState === "closed";
+      const again = () => {
+        pc.removeEventListener("iceconnectionstatechange", watch);
+        if (!this.stopped && this.pcs.get(party) === pc) this._upload(party, streams[party]).catch((err) => this._emit("failed", { message: String(err) }));
+      };
+      const watch = () => { if (lost()) again(); };
+      if (lost()) again();
+      else pc.addEventListener("iceconnectionstatechange", watch);
+    }
+  }
+
   /** @param {Party} party @param {MediaStream | null | undefined} stream */
   async _upload(party, stream) {
     if (!stream || !stream.getTracks().length) return;

@@ -44,9 +44,9 @@ class Message(BaseModel):
 class Join(Message):
     type: Literal["join"]
     role: Role
-    # A client whose socket died under a live call (a change of network) asks to
-    # take its place back: no waiting room, no new call, the peer connection goes
-    # on by ICE restart (docs/signaling.md, "join").
+    # A party whose socket died under a live call (a change of network) asks to
+    # take its place back: for the client no waiting room, for either no new
+    # call; the peer connection goes on by ICE restart (docs/signaling.md, "join").
     resume: bool = False
     # The step a client's call starts on (a weak link: "audio"), passed to the
     # officer in ``peer-joined`` so that its first offer fits it (issue 25).
@@ -224,6 +224,8 @@ class Welcome(Message):
     ice_servers: list[dict[str, Any]]
     heartbeat_seconds: int
     peer_present: bool
+    # To the officer whose ``join`` with ``resume`` took its place back: keep the call.
+    resumed: bool = False
 
 
 class Waiting(Message):
@@ -252,8 +254,9 @@ class PeerJoined(Message):
 
 
 class PeerResumed(Message):
-    """To the officer: the client's socket came back (``join`` with ``resume``)
-    and its peer connection goes on; the officer makes the ICE restart offer."""
+    """To the other party: this one's socket came back (``join`` with ``resume``)
+    and its peer connection goes on; the officer makes the ICE restart offer
+    (on the client's ``peer-resumed``, or on its own resumed ``welcome``)."""
 
     type: Literal["peer-resumed"] = "peer-resumed"
     role: Role
@@ -400,6 +403,8 @@ def dump(message: Message) -> str:
         return json.dumps({"type": "candidate", "candidate": message.candidate.model_dump(exclude_none=True), "from": message.from_}, separators=(",", ":"))
     if isinstance(message, PeerJoined) and message.step is None:
         return message.model_dump_json(by_alias=True, exclude={"step"})
+    if isinstance(message, Welcome) and not message.resumed:
+        return message.model_dump_json(by_alias=True, exclude={"resumed"})
     if isinstance(message, Admitted) and not message.resumed:
         # An ordinary admission looks as it always did.
         return message.model_dump_json(by_alias=True, exclude={"resumed"})

@@ -22,6 +22,8 @@ Admission rules (docs/signaling.md §5):
   connection still holds the client's place takes that place over in silence:
   no ``admitted`` in the log, no ``peer-left``/``peer-joined``, only
   ``peer-resumed`` to the officer (a change of network: the call goes on);
+  the officer likewise, while a client is in the call: ``welcome`` with
+  ``resumed`` to it, ``peer-resumed`` to the client;
 * offer/answer/candidate go only between the officer and the admitted client.
 
 No SQL here: the handler checks credentials and writes the log through the
@@ -185,11 +187,15 @@ class RoomRegistry(ABC):
     # ---- the rules (one implementation each) ------------------------------------
 
     @abstractmethod
-    async def enter_officer(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger) -> Party | None:
+    async def enter_officer(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger, resume: bool = False) -> Party | None:
         """Take the officer's place: ``welcome``, then a ``client-waiting`` per
         waiting device, then ``peer-joined`` to both if the client is in. The
         same staff member replaces their old connection (returned; it gets
-        ``replaced``, 4000); another staff member is refused ``room-full``."""
+        ``replaced``, 4000); another staff member is refused ``room-full``.
+        With ``resume``, the same staff member whose old connection still holds
+        the place while a client is in the call takes it over: ``welcome`` with
+        ``resumed``, the ``client-waiting`` as ever, ``peer-resumed`` to the
+        client and no ``peer-left``/``peer-joined``; ``logged("resumed", old)``."""
 
     @abstractmethod
     async def enter_client(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger, resume: bool = False) -> ClientEntry:

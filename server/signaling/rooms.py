@@ -37,11 +37,22 @@ class LocalRoomRegistry(RoomRegistry):
 
     # ---- entering -------------------------------------------------------------
 
-    async def enter_officer(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger) -> Party | None:
+    async def enter_officer(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger, resume: bool = False) -> Party | None:
         async with self.entering(room) as room:
             old = room.officer
             if old is not None and not old.gone and old.staff_id != party.staff_id:
                 raise Refusal("room-full", "Another staff member is already the officer in this call.", close=True)
+            if resume and old is not None and room.client is not None:
+                # The same call goes on over a new socket: the client is not told it left.
+                await logged("resumed", old)
+                await self._replace(old)
+                room.officer = party
+                self._subscribe(party)
+                await party.send(welcome.model_copy(update={"peer_present": True, "resumed": True}))
+                for waiting in room.waiting.values():
+                    await party.send(p.ClientWaiting(device=waiting.device or "", label=waiting.label))
+                await self._to(room.session_id, "client", p.PeerResumed(role="officer"))
+                return old
             # The log is written before anyone is told, so its order is the order of events.
             await logged("officer", old)
             if old is not None:

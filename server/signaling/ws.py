@@ -198,7 +198,13 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
     entered = {"logged": False, "admitted": party.role == "officer", "open": True}
 
     if party.role == "officer":
-        async def logged(_what, old):
+        async def logged(what, old):
+            if what == "resumed":
+                # As for the client's resume: the call goes on (ICE restart), its media
+                # interval is judged by the counters, the old socket's leaving closes nothing.
+                entered["open"] = await calls.officer_resumed(session_id, party.label, **_device_facts(request))
+                entered["logged"] = True
+                return
             if old is not None:
                 await calls.party_gone(session_id, "officer", "replaced")
             entered["open"] = await calls.officer_joined(session_id, party.label, **_device_facts(request))
@@ -207,7 +213,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
 
         room = rooms.room(session_id)
         try:
-            await rooms.enter_officer(room, party, welcome, logged)
+            await rooms.enter_officer(room, party, welcome, logged, resume=join.resume)
         except Refusal as exc:
             await _refuse(ws, exc.code, exc.message)
             return None

@@ -83,6 +83,8 @@ class ReachServer:
     root: Path
     port: int = 0
     proc: subprocess.Popen | None = None
+    # More settings (BIMBING_TURN_URLS, ...), as the environment gives them.
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -100,6 +102,7 @@ class ReachServer:
             BIMBING_SECRET_KEY=secrets.token_urlsafe(48),
             BIMBING_JOIN_OPENS_PER_WINDOW="100000",
         )
+        env.update(self.env)
         for args, stdin in ((("db", "upgrade"), None),
                             (("user", "add", "--username", PK_USERNAME, "--role", "pk", "--name", "PK Uji"), PK_PASSWORD + "\n")):
             done = subprocess.run([sys.executable, "-m", "server", *args], input=stdin, env=env, cwd=REPO,
@@ -156,7 +159,7 @@ class ShapedCall:
 
 
 async def start_call(pk_browser, phone_browser, server: ReachServer, *, tuned: bool = True, audio_only: bool = False,
-                     console_lines: list[str] | None = None, n: int = 0) -> ShapedCall:
+                     console_lines: list[str] | None = None, n: int = 0, record: bool = False) -> ShapedCall:
     """The PK (signed in through the API) opens a video session's console; the
     client taps the link on a phone inside the namespace, passes the device check
     and waits; the PK admits at once. Returns once both pages have a peer connection."""
@@ -182,7 +185,7 @@ async def start_call(pk_browser, phone_browser, server: ReachServer, *, tuned: b
             "kelurahan": "Pulau Tidung"})
         assert r.ok, await r.text()
         client = await r.json()
-        r = await api.post("/api/sessions", data={"client_id": client["id"], "mode": "video", "record": False})
+        r = await api.post("/api/sessions", data={"client_id": client["id"], "mode": "video", "record": record})
         assert r.ok, await r.text()
         session = await r.json()
         call.session_id = session["id"]

@@ -19,6 +19,7 @@ from datetime import datetime
 import pytest
 
 from tests.browser.reach_support import (
+    AUDIO_COUNTERS,
     FRAMES,
     ReachServer,
     audio_back_after,
@@ -247,6 +248,156 @@ async def test_a_change_of_network_continues_the_call_by_ice_restart(shaped, bro
             opened = next(datetime.fromisoformat(e["at"]) for e in events if e["kind"] == "reconnected")
             print(f"not counted: {(opened - closed).total_seconds():.1f} s")
             assert (opened - closed).total_seconds() >= back - 5
+    except BaseException:
+        print("\n".join(lines[-80:]))
+        raise
+    finally:
+        await call.close()
+
+
+@pytest.fixture
+async def officer_inside(shaped):
+    """The other way round: the PK's Chromium in the namespace (a laptop on the
+    office Wi-Fi that moves to a phone's hotspot), the client's on this machine."""
+    link, server, chromium = shaped
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        args = browser_args(server.url)
+        pk = await pw.chromium.launch(executable_path=link.chromium_wrapper, headless=True, args=args)
+        phone = await pw.chromium.launch(executable_path=chromium, headless=True, args=args)
+        try:
+            yield pk, phone
+        finally:
+            await phone.close()
+            await pk.close()
+
+
+async def test_the_officers_change_of_network_continues_the_call_by_ice_restart(shaped, officer_inside):
+    """The officer moves too (issue 22): the console's address changes mid-call.
+    Its socket resumes its place, it restarts ICE on the same peer connections,
+    and the client's page never leaves the call: no waiting room, no new call."""
+    link, server, _ = shaped
+    link.shape(512, 0)
+    lines: list[str] = []
+    call = await start_call(*officer_inside, server, console_lines=lines, n=5)
+    try:
+        await wait_first_audio(call, timeout=60)
+        before = await events_once(call, lambda k: "media_connected" in k, 20)
+        assert "media_connected" in before, before
+        pk_before, phone_before = await call.pk.evaluate(PEER_IDENTITY), await call.phone.evaluate(PEER_IDENTITY)
+
+        old = link.client_addr
+        moved = time.monotonic()
+        new = link.move_client()
+        print(f"officer moved {old} -> {new}")
+        back = await audio_back_after(call, moved, timeout=20)
+        print(f"audio back both ways {back:.1f} s after the officer's change of network")
+
+        pk_after, phone_after = await call.pk.evaluate(PEER_IDENTITY), await call.phone.evaluate(PEER_IDENTITY)
+        # the same peer connections on both sides, with new ICE credentials: an ICE restart
+        assert (pk_after["count"], phone_after["count"]) == (pk_before["count"], phone_before["count"]), (pk_after, phone_after)
+        assert phone_after["ufrag"] != phone_before["ufrag"], (phone_before, phone_after)
+        assert pk_after["ufrag"] != pk_before["ufrag"], (pk_before, pk_after)
+        # the client stayed in the call screen all along
+        assert await call.phone.locator("#step-call").is_visible()
+
+        after = await events_once(call, lambda k: "officer_resumed" in k[len(before):] and reopened(k[len(before):]), MEDIA_SETTLE)
+        gap = after[len(before):]
+        print(f"events after the officer's change ({time.monotonic() - moved:.1f} s after it):", gap)
+        assert after.count("client_waiting") == 1 and after.count("admitted") == 1, after
+        assert after.count("officer_joined") == 1, after
+        assert "officer_left" not in gap and "client_left" not in gap, gap
+        assert "officer_resumed" in gap, gap
+        assert gap.count("disconnected") <= 1, gap
+        assert reopened(gap), gap
+    except BaseException:
+        print("\n".join(lines[-80:]))
+        raise
+    finally:
+        await call.close()
+
+
+# Video packets each of the console's uploads to the recorder has sent (its peer
+# connections after the call's own).
+UPLOADED = """
+async () => Promise.all((window.__peerConnections || []).slice(1).filter((pc) => pc.connectionState !== "closed").map(async (pc) => {
+  let packets = 0;
+  (await pc.getStats()).forEach((s) => { if (s.type === "outbound-rtp" && s.kind === "video") packets += s.packetsSent || 0; });
+  return packets;
+}))
+"""
+
+
+async def test_a_recorded_call_keeps_recording_after_the_officers_change_of_network(shaped, officer_inside):
+    """The console's uploads to the server's recorder are bound to its old address
+    too, and the recorder (aiortc) has no ICE restart: after the resume each upload
+    goes again once its ICE notices, and the recorder seals the first file of each
+    party and records on in a second one. Nothing is lost but the gap itself."""
+    link, server, _ = shaped
+    link.shape(4000, 0)
+    lines: list[str] = []
+    call = await start_call(*officer_inside, server, console_lines=lines, n=6, record=True)
+
+    def started(events) -> int:
+        return sum(1 for e in events if e["kind"] == "recording_started")
+
+    async def events_until(done, timeout: float) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        events = (await call.session())["events"]
+        while not done(events) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            events = (await call.session())["events"]
+        return events
+
+    # The call is each page's first peer connection here: the uploads come after it.
+    first_pc = AUDIO_COUNTERS.replace(".at(-1)", "[0]")
+
+    async def audio_rises(since: float, timeout: float) -> float:
+        """Seconds after ``since`` until both pages' call receives audio packets, rising."""
+        before = await asyncio.gather(call.pk.evaluate(first_pc), call.phone.evaluate(first_pc))
+        while time.monotonic() < since + timeout:
+            await asyncio.sleep(0.5)
+            now = await asyncio.gather(call.pk.evaluate(first_pc), call.phone.evaluate(first_pc))
+            if all(b["packets"] - a["packets"] >= 3 for a, b in zip(before, now)):
+                return time.monotonic() - since
+            before = now
+        raise TimeoutError(f"no audio both ways within {timeout} s: {now}")
+
+    try:
+        await audio_rises(time.monotonic(), 60)
+        before = await events_until(lambda ev: started(ev) >= 2, MEDIA_SETTLE)
+        assert started(before) == 2, [e["kind"] for e in before]
+        # Both uploads carry video to the recorder before the move (a file whose
+        # offered video never came is sealed as failed, rightly).
+        deadline = time.monotonic() + MEDIA_SETTLE
+        while (sent := await call.pk.evaluate(UPLOADED)) and min(sent) < 100 and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        assert len(sent) == 2 and min(sent) >= 100, sent
+        moved = time.monotonic()
+        link.move_client()
+        back = await audio_rises(moved, 20)
+        after = await events_until(lambda ev: started(ev) >= 4, MEDIA_SETTLE)
+        print(f"audio back {back:.1f} s after the move; uploads again {time.monotonic() - moved:.1f} s after it")
+        kinds_after = [e["kind"] for e in after[len(before):]]
+        assert started(after) == 4, kinds_after
+        assert "officer_resumed" in kinds_after and "officer_left" not in kinds_after, kinds_after
+        parties = sorted(e["detail"]["party"] for e in after[len(before):] if e["kind"] == "recording_started")
+        assert parties == ["client", "officer"], parties
+        # ten seconds more of the call on the new uploads, then the end
+        await asyncio.sleep(10)
+        r = await call.pk.request.post(f"/api/sessions/{call.session_id}/end")
+        assert r.ok, await r.text()
+        deadline = time.monotonic() + 60
+        while True:
+            recs = (await (await call.pk.request.get(f"/api/sessions/{call.session_id}/recordings")).json())["recordings"]
+            if len(recs) == 4 and all(x["status"] != "recording" for x in recs) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        print("recordings:", [(x["party"], x["status"], x.get("duration_seconds"), x.get("has_video"), x.get("problem")) for x in recs])
+        # two files per party, each sealed with its video (the first up to the move, the second after it)
+        assert sorted((x["party"], x["status"]) for x in recs) == [("client", "ready")] * 2 + [("officer", "ready")] * 2, recs
+        assert all(x["has_video"] for x in recs), recs
     except BaseException:
         print("\n".join(lines[-80:]))
         raise

@@ -185,6 +185,11 @@ class CallLog:
         network): not an admission, and the call's media is judged as before."""
         return await self._log(session_id, "client_resumed", "client", device=device, **facts)
 
+    async def officer_resumed(self, session_id: int, staff_username: str, **facts: str) -> bool:
+        """The officer's new socket took its place over under a live call (a change
+        of network): the same call, its media judged as before."""
+        return await self._log(session_id, "officer_resumed", "officer", staff=staff_username, **facts)
+
     async def denied(self, session_id: int, device: str) -> None:
         await self._log(session_id, "denied", "officer", device=device)
 

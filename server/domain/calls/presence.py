@@ -30,7 +30,7 @@ def _in_room(events) -> tuple[bool, str | None, set[str]]:
         detail = event.detail or {}
         device = detail.get("device")
         kind = event.kind
-        if kind == "officer_joined":
+        if kind in ("officer_joined", "officer_resumed"):
             officer = True
         elif kind == "officer_left":
             officer = False

@@ -277,7 +277,7 @@ class SharedRoomRegistry(RoomRegistry):
 
     # ---- entering -------------------------------------------------------------------
 
-    async def enter_officer(self, room, party, welcome, logged):
+    async def enter_officer(self, room, party, welcome, logged, resume=False):
         sid = room.session_id
         party.conn = uuid.uuid4().hex
         try:
@@ -286,6 +286,19 @@ class SharedRoomRegistry(RoomRegistry):
                 old = places.get("officer")
                 if old is not None and old.staff_id != party.staff_id and await self.rbus.alive(old.proc):
                     raise Refusal("room-full", "Another staff member is already the officer in this call.", close=True)
+                if resume and old is not None and old.staff_id == party.staff_id and "client" in places:
+                    # The same call goes on over a new socket: the client is not told it left.
+                    await logged("resumed", old)
+                    await self._replace_holder(sid, old)
+                    await self._attach(room, party)
+                    room.officer = party
+                    places["officer"] = self._me(party)
+                    await self._put(sid, "places", "officer", places["officer"])
+                    await party.send(welcome.model_copy(update={"peer_present": True, "resumed": True}))
+                    for waiting in (await self.waiting(sid)).values():
+                        await party.send(p.ClientWaiting(device=waiting.device or "", label=waiting.label))
+                    await self.tell_holder(sid, places["client"], p.PeerResumed(role="officer"))
+                    return old
                 await logged("officer", old)
                 if old is not None:
                     await self._replace_holder(sid, old)
