@@ -45,7 +45,8 @@ def shaped(tmp_path_factory):
     chromium = require_chromium()
     link = ShapedLink(32, 5).open(chromium)
     try:
-        server = ReachServer(link, tmp_path_factory.mktemp("reach")).start()
+        # With its recorder process, as production records (a recorded call moves networks below).
+        server = ReachServer(link, tmp_path_factory.mktemp("reach"), env={"BIMBING_RECORDER_PROCESSES": "1"}).start()
         try:
             yield link, server, chromium
         finally:
