@@ -9,6 +9,7 @@ from server.db.engine import make_engine
 from server.db.models import Base
 import server.db.casework  # noqa: F401,E402 (its tables join Base.metadata)
 import server.db.chat  # noqa: F401,E402 (its table joins Base.metadata)
+import server.db.guests  # noqa: F401,E402 (its tables join Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

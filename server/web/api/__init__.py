@@ -7,6 +7,7 @@ from server.web.api import (
     auth,
     clients,
     field_sessions,
+    guests,
     guidance,
     evaluation,
     health,
@@ -30,4 +31,4 @@ from server.web.api import (
     violations,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office, partners, referrals, sentences, violations, tpp, guidance)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office, partners, referrals, sentences, violations, tpp, guidance, guests)

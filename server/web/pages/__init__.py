@@ -10,6 +10,7 @@ from server.web.pages import (
     clients,
     evaluation,
     field_sessions,
+    guest_link,
     guidance,
     home_visits,
     join_link,
@@ -26,4 +27,4 @@ from server.web.pages import (
     violations,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, partners, site, violations, guidance)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, partners, site, violations, guidance, guest_link)
