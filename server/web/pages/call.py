@@ -61,7 +61,7 @@ JOIN_SCRIPT_STRINGS = (
     "join.code.", "join.connecting", "join.denied_", "join.ended_", "join.err_", "join.error_title", "join.fell_back",
     "join.heard", "join.kendala_err_", "join.kendala_new_time", "join.kendala_proposed", "join.kendala_reply",
     "join.kendala_sen", "join.waiting_", "call.", "kendala.kind.", "kendala.status.", "reach.step_",
-    "chat.",
+    "chat.", "guest.tile", "guest.role.",
 )
 
 
@@ -144,7 +144,7 @@ async def console_page(request: web.Request) -> web.Response:
         # The console uploads the call to the server's recorder only when this is set.
         "record": session.record,
         "locale": ctx["locale"],
-        "strings": _strings(request, "console.", "call.", "join.err_", "status.", "reach.", "chat."),
+        "strings": _strings(request, "console.", "call.", "join.err_", "status.", "reach.", "chat.", "guest."),
     }
     return render(request, "call/console.html", {
         "s": session,

@@ -23,6 +23,7 @@ from server.domain.access import (
     runs_guidance,
 )
 from server.domain.calls import chat as chat_log
+from server.domain.calls import guests as guests_domain
 from server.domain.calls.recordings import may_play, session_recordings
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.fieldwork.field_sessions import FINISHING_OUTCOMES
@@ -95,6 +96,8 @@ async def session_page_context(request: web.Request, staff: Staff, session_id: i
         recordings = await session_recordings(db, session.id) if may_play(staff, session) else None
         # The text line of a video call: the PK and supervisors, as GET /api/sessions/{id}/chat (issue 22).
         chat = await chat_log.messages(db, session.id) if session.mode == SessionMode.video and runs_guidance(staff) else None
+        # Who else attended, from when to when (issue 22): as GET /api/sessions/{id} lists them.
+        guests = await guests_domain.guests(db, session.id) if session.mode == SessionMode.video else []
         follow_ups = list((await db.execute(select(GuidanceSession.id).where(GuidanceSession.follows_session_id == session.id))).scalars())
         # The goals of the client's plan, and the ratings given at this session (issue 20).
         rated = {p.goal_id: p for p in await progress_domain.session_progress(db, session.id)}
@@ -102,7 +105,8 @@ async def session_page_context(request: web.Request, staff: Staff, session_id: i
     return {"goal_lines": goals, "rated": rated, "ratings": [r.value for r in GoalRating], "progress_error": None,
             "s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS, "recordings": recordings,
             "finishing_outcomes": FINISHING_OUTCOMES, "met_with_values": MET_WITH, "follow_ups": follow_ups,
-            "complete_error": None, "complete_form": {}, "chat": chat, **outcome_choices(request, session)}
+            "complete_error": None, "complete_form": {}, "chat": chat, "guests": guests,
+            "guest_names": {f"guest:{x.guest.id}": x.guest.name for x in guests}, **outcome_choices(request, session)}
 
 
 @routes.get("/sessions/{id}")
