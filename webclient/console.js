@@ -501,7 +501,7 @@ function toMesh(message) {
   if (meshEarly) return meshEarly.push(message);
   meshEarly = [message];
   Promise.all([import("./guestmesh.js"), import("./guesttiles.js")]).then(([{ GuestMesh }, { Tiles }]) => {
-    const tiles = new Tiles(/** @type {HTMLElement} */ ($("tiles")), T);
+    const tiles = new Tiles(/** @type {HTMLElement} */ (document.querySelector("#call .stage")), T);
     mesh = new GuestMesh({ signaling: sig, Call, me: "officer", iceServers: () => state.iceServers, localStream: () => state.stream });
     mesh.addEventListener("stream", (/** @type {any} */ e) => tiles.show(e.detail.address, e.detail.stream, e.detail.label));
     mesh.addEventListener("gone", (/** @type {any} */ e) => tiles.remove(e.detail.address));

@@ -79,7 +79,7 @@ function toMesh(message) {
   if (meshEarly) return meshEarly.push(message);
   meshEarly = [message];
   Promise.all([import("./guestmesh.js"), import("./guesttiles.js"), loadCallCode()]).then(([{ GuestMesh }, { Tiles }, [{ Call }]]) => {
-    const tiles = new Tiles(/** @type {HTMLElement} */ ($("tiles")), T);
+    const tiles = new Tiles(/** @type {HTMLElement} */ (document.querySelector("#step-call .stage")), T);
     mesh = new GuestMesh({ signaling: /** @type {SignalingClient} */ (state.sig), Call, me: isGuest ? "guest" : "client",
       iceServers: () => state.iceServers, localStream: () => state.stream });
     mesh.addEventListener("stream", (/** @type {any} */ e) => {

@@ -348,12 +348,6 @@ class RoomRegistry(ABC):
     # the shared registry cannot place them yet and says so.
     supports_guests = True
 
-    async def revoke_guest(self, session_id: int, guest_id: int) -> int:
-        """A guest's link was revoked: close its socket with ``link-revoked``."""
-        from server.signaling import guests
-
-        return await guests.revoke(self, session_id, guest_id)
-
     async def _revoke(self, party: Party) -> None:
         party.revoked = True
         await party.send(p.error("link-revoked", REVOKED_MESSAGE))

@@ -25,9 +25,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import lazyload
 
 from server.db.ids import id_from_text
-from server.db.guests import SessionGuest
 from server.db.models import GuidanceSession, Role, SessionMode, Staff
-from server.domain.calls import guests as guests_domain
 from server.domain.calls.call_log import CallLog, device_label, is_open, network_of
 from server.domain.calls.recordings import RecordingRefused, RecordingService
 from server.keys import (
@@ -42,12 +40,12 @@ from server.keys import (
 )
 from server.ops.metrics import Metrics
 from server.recorders.client import RemoteRecorders, recorder_token
-from server.security import guestpass, joinpass
+from server.security import joinpass
 from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
 from server.security.pending import PendingHandshakes
 from server.security.proxy import client_address
-from server.signaling import chat, guests
+from server.signaling import chat, guest_socket
 from server.signaling import protocol as p
 from server.signaling.abandoned import AbandonedSweep
 from server.signaling.ice import ice_servers
@@ -125,7 +123,7 @@ async def _credential(request: web.Request, session_id: int, role: str) -> tuple
     settings = request.app[settings_key]
     grant = None
     if role == "guest":
-        return await _guest_credential(request, session_id)
+        return await guest_socket.credential(request, session_id)
     if role == "client":
         try:
             grant = joinpass.read_pass(request)
@@ -164,56 +162,6 @@ async def _credential(request: web.Request, session_id: int, role: str) -> tuple
     return party, welcome
 
 
-async def _guest_credential(request: web.Request, session_id: int) -> tuple[Party, p.Welcome]:
-    """A guest's pass (its own cookie), checked again against its link's row: revoked,
-    expired or a closed session is refused as on the guest's page."""
-    settings = request.app[settings_key]
-    try:
-        grant = guestpass.read_pass(request)
-    except guestpass.GuestPassError as exc:
-        raise Refusal(exc.code, exc.message) from None
-    if grant.session_id != session_id:
-        raise Refusal("forbidden", "Your link is for another session.")
-    async with request.app[db_key]() as db:
-        guest = await db.get(SessionGuest, grant.guest_id)
-        session = await db.get(GuidanceSession, session_id, options=[lazyload("*")])
-    code = guests_domain.refusal(guest, session, settings.join_expires_after_hours)
-    if code is not None or guest is None or guest.session_id != session_id:
-        messages = {"link-revoked": "This link was revoked; ask the PK for a new one.", "link-expired": "This link has expired.",
-                    "session-closed": "This session is not open."}
-        raise Refusal(code if code in messages else "forbidden", messages.get(code or "", "Your link is for another session."))
-    party = Party(session_id, "guest", None, label=guest.name, guest_id=guest.id, guest_role=guest.role)  # type: ignore[arg-type]
-    welcome = p.Welcome(
-        role="guest", session_id=session_id, device=None, ice_servers=ice_servers(settings, f"guest-{session_id}-{guest.id}"),
-        heartbeat_seconds=settings.heartbeat_seconds, peer_present=False,
-    )
-    return party, welcome
-
-
-async def _enter_guest(request: web.Request, ws: web.WebSocketResponse, party: Party, welcome: p.Welcome) -> Party | None:
-    rooms: RoomRegistry = request.app[rooms_key]
-    if not rooms.supports_guests:
-        await _refuse(ws, "unavailable", "Guests cannot join on this server setup yet.", CLOSE_UNAVAILABLE)
-        return None
-
-    async def logged(placed, _old, guest):
-        if placed == "admitted":
-            await _guest_stay_begins(request, guest)
-
-    try:
-        await guests.enter(rooms, rooms.room(party.session_id), party, welcome, logged)
-    except Refusal as exc:
-        await _refuse(ws, exc.code, exc.message)
-        return None
-    return party
-
-
-async def _guest_stay_begins(request: web.Request, guest: Party) -> None:
-    """The guest is in the call: its attendance row opens (the record's from-to)."""
-    async with request.app[db_key]() as db:
-        guest.stay_id = await guests_domain.joined(db, guest.guest_id or 0, guest.session_id)
-
-
 async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: int, spoke=lambda: None) -> Party | None:
     """The first message must be ``join``; check it and take a place."""
     rooms = request.app[rooms_key]
@@ -237,12 +185,12 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
         return None
     try:
         party, welcome = await _credential(request, session_id, join.role)
+        party.socket = ws
+        if party.role == "guest":  # a third person's place (issue 22)
+            return await guest_socket.enter(request, party, welcome)
     except Refusal as exc:
-        await _refuse(ws, exc.code, exc.message)
+        await _refuse(ws, exc.code, exc.message, CLOSE_UNAVAILABLE if exc.code == "unavailable" else CLOSE_REFUSED)
         return None
-    party.socket = ws
-    if party.role == "guest":
-        return await _enter_guest(request, ws, party, welcome)
     if party.role == "client":
         party.step = join.step
     if not rooms.available():
@@ -340,7 +288,7 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
     if isinstance(message, p.OFFICER_ONLY) and party.role != "officer":
         raise Refusal("forbidden", "Only the officer may do that.")
     if party.role == "guest":
-        return await _dispatch_guest(request, room, party, message, line)
+        return await guest_socket.dispatch(request, room, party, message, line)
 
     # handle heartbeat
     if isinstance(message, p.Ping):
@@ -353,9 +301,9 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
     # a line of text, in the waiting room or the call
     elif isinstance(message, p.Chat):
         await line.send(request, room, party, message)
-    # a guest's own peer connections (issue 22)
-    elif isinstance(message, p.GuestSignal):
-        await guests.relay(rooms, room, party, message)
+    # a guest's signals, or the officer admits or denies a waiting guest (issue 22)
+    elif isinstance(message, p.GuestSignal) or isinstance(message, (p.Admit, p.Deny)) and message.guest is not None:
+        await guest_socket.from_call(request, room, party, message)
     # relay offer / answer / candidate
     elif isinstance(message, p.RELAYED):
         await rooms.relay(room, party, message)
@@ -364,17 +312,6 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
         if party.role == "officer" and room.officer is party or party.role == "client" and room.client is party:
             _count_connected(request, room, party, message.state)
             await calls.media_state(sid, party.role, message.state, stalled_seconds=message.stalled_ms / 1000)
-    # the officer admits or denies a waiting guest
-    elif isinstance(message, (p.Admit, p.Deny)) and message.guest is not None:
-        if room.officer is not party:
-            raise Refusal("replaced", "This connection was replaced.")
-        if isinstance(message, p.Deny):
-            await guests.deny(rooms, room, message.guest)
-        else:
-            async def log_guest(_what, _old, guest):
-                await _guest_stay_begins(request, guest)
-
-            await guests.admit(rooms, room, message.guest, log_guest)
     # the officer admits or denies a waiting device
     elif isinstance(message, p.Admit):
         async def log_admit(_what, displaced, admitted):
@@ -417,28 +354,6 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
         await calls.end(sid, "officer")
         await rooms.session_ended(sid)
         return "ended"
-    return None
-
-
-async def _dispatch_guest(request: web.Request, room, party: Party, message, line: chat.ChatLine) -> str | None:
-    """A guest's messages: its heartbeat (its media evidence once admitted), its
-    text line, its own peer connections' signals, and leaving. The officer-client
-    call's messages are not a guest's to send."""
-    if isinstance(message, p.Ping):
-        await party.send(p.Pong())
-        if party.admitted and party.stay_id is not None and message.inbound is not None:
-            async with request.app[db_key]() as db:
-                await guests_domain.counters(db, party.stay_id, message.inbound.model_dump(exclude_none=True))
-    elif isinstance(message, p.Chat):
-        await line.send(request, room, party, message)
-    elif isinstance(message, p.GuestSignal):
-        await guests.relay(request.app[rooms_key], room, party, message)
-    elif isinstance(message, p.Hangup):
-        return "hangup"
-    elif isinstance(message, p.MediaState):
-        pass  # the call's duration is the officer's and the client's; a guest's stay has its own evidence
-    else:
-        raise Refusal("forbidden", "A guest may not send that; use guest-signal.")
     return None
 
 
@@ -576,7 +491,7 @@ async def _leave(request: web.Request, party: Party, reason: str) -> None:
     if party.revoked:
         reason = "link-revoked"
     if party.role == "guest":
-        await _leave_guest(request, party, reason)
+        await guest_socket.leave(request, party, reason)
         return
     was_admitted = party.role == "officer" or party.admitted
     if party.lost:
@@ -607,17 +522,6 @@ async def _leave(request: web.Request, party: Party, reason: str) -> None:
             party.lost = True
             rooms.forget_local(party)
             await _leave_lost(request, party, was_admitted)
-
-
-async def _leave_guest(request: web.Request, party: Party, reason: str) -> None:
-    """A guest's socket ended: its stay closes (whatever the room knew of it) and the others are told."""
-    if not party.gone:
-        await guests.leave(request.app[rooms_key], party, reason)
-    else:
-        await party.close(1000)
-    if party.stay_id is not None:
-        async with request.app[db_key]() as db:
-            await guests_domain.left(db, party.stay_id, reason)
 
 
 async def _leave_lost(request: web.Request, party: Party, was_admitted: bool) -> None:

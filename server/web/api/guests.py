@@ -16,6 +16,7 @@ from server.domain.access import require_guidance
 from server.domain.calls import guests as guests_domain
 from server.keys import audit_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
+from server.signaling import guests as guest_rooms
 from server.web.api.sessions import load_session
 from server.web.fields import Name
 from server.web.links import base_url
@@ -72,5 +73,5 @@ async def revoke_guest(request: web.Request) -> web.Response:
     if changed:
         await request.app[audit_key].record("guest.revoke", actor=staff, target_type="session", target_id=session.id, detail={"guest": guest_id})
     # At once: the guest's socket, waiting or in the call, is closed with link-revoked.
-    closed = await request.app[rooms_key].revoke_guest(session.id, guest_id)
+    closed = await guest_rooms.revoke(request.app[rooms_key], session.id, guest_id)
     return web.json_response({"revoked": True, "closed": closed})

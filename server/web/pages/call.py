@@ -61,7 +61,7 @@ JOIN_SCRIPT_STRINGS = (
     "join.code.", "join.connecting", "join.denied_", "join.ended_", "join.err_", "join.error_title", "join.fell_back",
     "join.heard", "join.kendala_err_", "join.kendala_new_time", "join.kendala_proposed", "join.kendala_reply",
     "join.kendala_sen", "join.waiting_", "call.", "kendala.kind.", "kendala.status.", "reach.step_",
-    "chat.", "guest.tile", "guest.role.",
+    "chat.",
 )
 
 

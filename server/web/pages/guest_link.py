@@ -69,6 +69,7 @@ async def guest_page(request: web.Request) -> web.Response:
         "scheduled_local": ctx["local"](session.scheduled_at),  # type: ignore[union-attr]
         "record": session.record,  # type: ignore[union-attr]
         "locale": ctx["locale"],
-        "strings": _strings(request, *JOIN_SCRIPT_STRINGS),
+        # The tiles' captions (guesttiles.js): only the guest's page carries them; a client's tile shows the name.
+        "strings": _strings(request, *JOIN_SCRIPT_STRINGS, "guest.tile", "guest.role."),
     }
     return _join_render(request, {"data": data, "kendala_kinds": [k.value for k in KendalaKind]})
