@@ -13,7 +13,8 @@ import pytest
 
 from server.app import create_app
 from tests.conftest import seed_office
-from tests.peers import party_http, session_json, sign_in, stage, start_video_session, until
+from tests.peers import CallPeer, admitted_call, party_http, session_json, sign_in, stage, start_video_session, until
+from tests.test_scaleout import cluster, redis_env  # noqa: F401  (the several-process fixtures)
 
 
 async def issue(http, session_id: int, role: str = "penjamin", name: str = "Ibu Sari (penjamin)") -> tuple[int, dict]:
@@ -260,3 +261,32 @@ async def test_a_guest_pass_opens_nothing_else(aiohttp_server, settings, office)
         await officer.send({"type": "deny", "guest": body["id"]})
         await guest.next("denied")
         assert await guest.wait_closed() == 1000
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_with_several_processes_a_guest_is_refused_unavailable_and_the_call_goes_on(cluster, office):  # noqa: F811
+    """A guest's place lives in one process's memory (docs/deploy.md): on Redis it is
+    refused plainly (unavailable, 1013), and the two-party call is untouched."""
+    a = await cluster()
+    async with party_http(a.base) as pk, party_http(a.base) as phone, party_http(a.base) as guest_http:
+        await sign_in(pk, "pk1")
+        session = await start_video_session(pk, office.clients["c1"].id)
+        sid = session["id"]
+        assert (await open_guest_link(phone, session["client_join_url"])).status == 303
+        _, body = await issue(pk, sid)
+        assert (await open_guest_link(guest_http, body["join_url"])).status == 303
+        officer, client = CallPeer(pk, sid, "officer", webrtc=False), CallPeer(phone, sid, "client", webrtc=False)
+        guest = CallPeer(guest_http, sid, "guest", webrtc=False)
+        try:
+            await admitted_call(officer, client)
+            await guest.connect()
+            await guest.send({"type": "join", "role": "guest"})
+            assert (await guest.next("error"))["code"] == "unavailable"
+            assert await guest.wait_closed() == 1013
+            assert "guest-waiting" not in officer.types()
+            assert (await officer.ping())["type"] == "pong" and (await client.ping())["type"] == "pong"
+        finally:
+            for peer in (guest, client, officer):
+                await peer.close()
