@@ -75,6 +75,11 @@ async def test_a_three_party_call_carries_media_every_way_and_the_record_lists_t
             await officer.end()
             kinds = [e["kind"] for e in (await session_json(pk, sid))["events"]]
             assert "guest" not in " ".join(kinds)  # the call's log is the officer's and the client's, as before
+            # The client's record page names who else was in the call.
+            async with pk.get(f"/clients/{office.clients['c1'].id}") as resp:
+                assert resp.status == 200
+                page = await resp.text()
+            assert f'data-guest="{issued["id"]}">Penerjemah: Pak Made (penerjemah)</small>' in page
         finally:
             for peer in (guest, client, officer):
                 await peer.close()

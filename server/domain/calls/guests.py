@@ -110,6 +110,20 @@ async def guests(db: AsyncSession, session_id: int) -> list[GuestLine]:
     return [GuestLine(g, [s for s in stays if s.guest_id == g.id]) for g in rows]
 
 
+async def attended(db: AsyncSession, session_ids: list[int]) -> dict[int, list[SessionGuest]]:
+    """For a client's record: the guests who were in each of these sessions' calls (a stay at least)."""
+    if not session_ids:
+        return {}
+    rows = (await db.scalars(
+        select(SessionGuest).where(SessionGuest.session_id.in_(session_ids), SessionGuest.id.in_(select(GuestAttendance.guest_id)))
+        .order_by(SessionGuest.id)
+    )).all()
+    found: dict[int, list[SessionGuest]] = {}
+    for guest in rows:
+        found.setdefault(guest.session_id, []).append(guest)
+    return found
+
+
 # ---- attendance (the signaling handler's side) -------------------------------------
 
 
