@@ -16,8 +16,8 @@ Roles:
 - ``admin``: the office's admin: accounts and settings, never guidance
   (403 ``no-guidance-role``).
 - ``other_office``: the Kasie of another office.
-There is no guest link in Bimbing: a client's two links are the join link and
-the personal link, both roles above.
+A guest's link (issue 22, a third person in a call) gives a pass for its own
+page and socket only; tests/test_guests.py walks the routes with that pass.
 
 A cell is ``ok`` (a 2xx, or a redirect that is not to the sign-in page),
 ``login`` (a page's redirect to /login), or ``STATUS code``: the JSON's
@@ -161,6 +161,9 @@ ROWS: list[Duty] = [
     Duty("push document again", "POST", "/api/sessions/{id}/documents/{doc_id}/push", "/api/sessions/{v_doc}/documents/{doc}/push"),
     Duty("countersign document", "POST", "/api/sessions/{id}/documents/{doc_id}/countersign", "/api/sessions/{v_doc}/documents/{doc_signed}/countersign"),
     Duty("print document", "GET", "/documents/{id}", "/documents/{doc_signed}"),
+    Duty("issue guest link", "POST", "/api/sessions/{id}/guests", "/api/sessions/{v1}/guests", {"role": "penjamin", "name": "Penjamin {tag}"}),
+    Duty("guest links", "GET", "/api/sessions/{id}/guests", "/api/sessions/{v1}/guests"),
+    Duty("revoke guest link", "DELETE", "/api/sessions/{id}/guests/{guest_id}", "/api/sessions/{v1}/guests/{guest_revoke}"),
     Duty("reissue join link", "POST", "/api/sessions/{id}/link", "/api/sessions/{v1}/link"),
     Duty("revoke join link", "DELETE", "/api/sessions/{id}/link", "/api/sessions/{v1}/link"),
     Duty("phone fallback", "POST", "/api/sessions/{id}/phone-fallback", "/api/sessions/{v_api}/phone-fallback"),
@@ -323,6 +326,8 @@ ROWS: list[Duty] = [
     Duty("service worker", "GET", "/sw.js"),
     Duty("open join link", "GET", "/j/{token}", "/j/{join_token}"),
     Duty("join page", "GET", "/join"),
+    Duty("open guest link", "GET", "/g/{token}", "/g/{guest_token}"),
+    Duty("guest page", "GET", "/guest"),
     Duty("open personal link", "GET", "/k/{token}", "/k/{portal_token}"),
     Duty("portal page", "GET", "/klien"),
     Duty("portal: report kendala", "POST", "/klien/kendala", body={"session_id": "{s_future}", "kind": "illness", "message": "Demam.", "requested_at": ""}, send="portal"),
@@ -399,6 +404,9 @@ EXPECT: dict[str, str] = {
     "push document again":                   "401 | 401 | 401 | ok | 404 | ok | G | 404",
     "countersign document":                  "401 | 401 | 401 | ok | 404 | ok | G | 404",
     "print document":                        "login | login | login | ok | 404 | ok | ok | 404",
+    "issue guest link":                      "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "guest links":                           "401 | 401 | 401 | ok | 404 | ok | G | 404",
+    "revoke guest link":                     "401 | 401 | 401 | ok | 404 | ok | G | 404",
     "reissue join link":                     "401 | 401 | 401 | ok | 404 | ok | G | 404",
     "revoke join link":                      "401 | 401 | 401 | ok | 404 | ok | G | 404",
     "phone fallback":                        "401 | 401 | 401 | ok | 404 | ok | G | 404",
@@ -547,6 +555,8 @@ EXPECT: dict[str, str] = {
     "service worker":                        "ok | ok | ok | ok | ok | ok | ok | ok",
     "open join link":                        "ok | ok | ok | ok | ok | ok | ok | ok",
     "join page":                             "403 - | ok | 403 - | 403 - | 403 - | 403 - | 403 - | 403 -",
+    "open guest link":                       "ok | ok | ok | ok | ok | ok | ok | ok",
+    "guest page":                            "403 - | 403 - | 403 - | 403 - | 403 - | 403 - | 403 - | 403 -",
     "open personal link":                    "ok | ok | ok | ok | ok | ok | ok | ok",
     "portal page":                           "404 - | 404 - | ok | 404 - | 404 - | 404 - | 404 - | 404 -",
     "portal: report kendala":                "404 - | 404 - | ok | 403 csrf | 403 csrf | 403 csrf | 403 csrf | 403 csrf",

@@ -132,6 +132,31 @@ async def close_pc(pc: RTCPeerConnection, timeout: float = 5.0) -> None:
         pass
 
 
+@dataclass(eq=False)
+class GuestLink:
+    """One peer connection between a guest and another party, and the frames it brought."""
+
+    address: str
+    pc: RTCPeerConnection
+    video_frames: int = 0
+    audio_frames: int = 0
+
+    async def count(self, track) -> None:
+        try:
+            while True:
+                await track.recv()
+                if track.kind == "video":
+                    self.video_frames += 1
+                else:
+                    self.audio_frames += 1
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+
+    async def wait_frames(self, video: int = 10, audio: int = 10, timeout: float = 15.0) -> None:
+        await until(lambda: self.video_frames >= video and self.audio_frames >= audio, timeout,
+                    what=f"{video} video and {audio} audio frames on the link to {self.address}")
+
+
 class CallPeer:
     """One party: a signaling WebSocket plus (once in a call) a peer connection."""
 
@@ -170,6 +195,8 @@ class CallPeer:
         self._reporter: asyncio.Task | None = None
         # Sockets left silent by move_socket(), closed with the peer.
         self._silent: list[aiohttp.ClientWebSocketResponse | None] = []
+        # A guest's own peer connections and theirs to a guest, by the other's address (issue 22).
+        self.links: dict[str, GuestLink] = {}
 
     # ---- signaling -----------------------------------------------------
 
@@ -218,7 +245,7 @@ class CallPeer:
             message = json.loads(frame.data)
             self.received.append(message)
             self._arrived.set()
-            if self.webrtc and message["type"] in ("offer", "answer", "candidate", "peer-joined", "peer-left"):
+            if self.webrtc and message["type"] in ("offer", "answer", "candidate", "peer-joined", "peer-left", "guest-signal"):
                 await self._signals.put(message)
         self.close_code = self.ws.close_code
         self._arrived.set()
@@ -271,6 +298,9 @@ class CallPeer:
 
     async def _handle(self, message: dict) -> None:
         kind = message["type"]
+        if kind == "guest-signal" or (kind in ("peer-joined", "peer-left") and (self.role == "guest" or message.get("role") == "guest")):
+            await self._handle_link(message)
+            return
         if kind == "peer-joined":
             await self._new_pc()
             if self.role == "officer":
@@ -293,6 +323,65 @@ class CallPeer:
             candidate = candidate_from_sdp(init["candidate"].removeprefix("candidate:"))
             candidate.sdpMid, candidate.sdpMLineIndex = init.get("sdpMid"), init.get("sdpMLineIndex")
             await self.pc.addIceCandidate(candidate)
+
+    # ---- a guest's peer connections (issue 22), one per other party ----------------
+
+    async def _new_link(self, address: str) -> GuestLink:
+        old = self.links.pop(address, None)
+        if old is not None:
+            await close_pc(old.pc)
+        link = self.links[address] = GuestLink(address, RTCPeerConnection(self._configuration()))
+        if self.send_media:
+            link.pc.addTrack(Tone())
+            link.pc.addTrack(SmallVideo())
+
+        @link.pc.on("track")
+        def _track(track):
+            self._media_tasks.append(asyncio.create_task(link.count(track)))
+
+        if self.role == "guest" and self.report_every and (self._reporter is None or self._reporter.done()):
+            self._reporter = asyncio.create_task(self._report_links(), name="guest-media-report")
+            self._tasks.append(self._reporter)
+        return link
+
+    async def _handle_link(self, message: dict) -> None:
+        kind = message["type"]
+        if kind in ("peer-joined", "peer-left"):
+            address = f"guest:{message['guest']}" if message["role"] == "guest" else message["role"]
+            if kind == "peer-left":
+                link = self.links.pop(address, None)
+                if link is not None:
+                    await close_pc(link.pc)
+                return
+            link = await self._new_link(address)
+            if not message["polite"]:
+                # handle peer-joined: the impolite side of this pair makes the offer
+                await link.pc.setLocalDescription(await link.pc.createOffer())
+                await self.send({"type": "guest-signal", "to": address, "signal": {"type": "offer", "sdp": link.pc.localDescription.sdp}})
+            return
+        address, signal = message["from"], message["signal"]
+        link = self.links.get(address)
+        if signal["type"] == "offer":
+            link = link or await self._new_link(address)
+            await link.pc.setRemoteDescription(RTCSessionDescription(sdp=signal["sdp"], type="offer"))
+            await link.pc.setLocalDescription(await link.pc.createAnswer())
+            await self.send({"type": "guest-signal", "to": address, "signal": {"type": "answer", "sdp": link.pc.localDescription.sdp}})
+        elif signal["type"] == "answer" and link is not None:
+            await link.pc.setRemoteDescription(RTCSessionDescription(sdp=signal["sdp"], type="answer"))
+
+    async def _report_links(self) -> None:
+        """A guest's heartbeat with what its links received, as its page sends it (its stay's evidence)."""
+        while not self.closed:
+            counters: dict[str, dict[str, int]] = {}
+            for link in list(self.links.values()):
+                for receiver in link.pc.getReceivers():
+                    for stat in (await receiver.getStats()).values():
+                        if getattr(stat, "type", None) == "inbound-rtp":
+                            counters.setdefault(stat.kind, {"packets": 0})["packets"] += stat.packetsReceived
+            if counters:
+                self.reports.append(counters)
+                await self.send({"type": "ping", "inbound": counters})
+            await asyncio.sleep(self.report_every or 0.5)
 
     def _configuration(self) -> RTCConfiguration:
         servers = [
@@ -429,6 +518,8 @@ class CallPeer:
     async def close(self) -> None:
         if self.pc is not None:
             await close_pc(self.pc)
+        for link in list(self.links.values()):
+            await close_pc(link.pc)
         if self.ws is not None and not self.ws.closed:
             try:
                 await asyncio.wait_for(self.ws.close(), 3)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from server.signaling import protocol as p
 
 TYPES = ["join", "admit", "deny", "offer", "answer", "candidate", "media-state", "ping", "hangup", "record-offer", "record-stop", "chat",
-         "document-seen",
+         "document-seen", "guest-signal",
          # Server-to-peer only: a peer that sends them is refused (unknown-type).
          "document", "document-signed"]
 ICE = ["new", "checking", "connected", "completed", "disconnected", "failed", "closed"]
@@ -41,7 +41,13 @@ valid = st.one_of(
     st.builds(lambda s: {"type": "media-state", "state": s}, st.sampled_from(ICE)),
     st.builds(lambda d: {"type": "admit", **({"device": d} if d is not None else {})}, device),
     st.builds(lambda d: {"type": "deny", **({"device": d} if d is not None else {})}, device),
-    st.builds(lambda r, resume: {"type": "join", "role": r, "resume": resume}, st.sampled_from(["officer", "client"]), st.booleans()),
+    st.builds(lambda r, resume: {"type": "join", "role": r, "resume": resume}, st.sampled_from(["officer", "client", "guest"]), st.booleans()),
+    # A third person (issue 22): admitted or denied by guest id (its own, a stranger's, nonsense),
+    # and the signals of its own peer connections, to anyone (named right or not).
+    st.builds(lambda t, g: {"type": t, "guest": g}, st.sampled_from(["admit", "deny"]), st.one_of(st.integers(-2, 40), st.text(max_size=8))),
+    st.builds(lambda to, kind, sdp: {"type": "guest-signal", "to": to, "signal": {"type": kind, "sdp": sdp} if kind != "candidate" else {"type": kind, "candidate": None}},
+              st.one_of(st.sampled_from(["officer", "client", "guest:1", "guest:2", "guest:0", "guest:99"]), st.text(max_size=12)),
+              st.sampled_from(["offer", "answer", "candidate", "reach", "chat"]), st.text(max_size=80)),
     st.builds(lambda party, sdp: {"type": "record-offer", "party": party, "sdp": sdp}, st.sampled_from(["officer", "client", "x"]), st.text(max_size=50)),
     st.just({"type": "record-stop"}),
     st.just({"type": "hangup"}),
@@ -69,7 +75,7 @@ frame = st.one_of(
     st.just("x" * (p.MAX_MESSAGE_BYTES + 10)),
 ).filter(lambda f: not (isinstance(f, str) and '"type": "end"' in f))
 # One message: who sends it, and the frame.
-message = st.tuples(st.sampled_from(["officer", "client"]), frame)
+message = st.tuples(st.sampled_from(["officer", "client", "guest"]), frame)
 
 # Messages per hypothesis example. Hypothesis spends most of its time per
 # example, not per value: one ``.example()`` per message cost ~10 ms on a loaded
@@ -227,8 +233,10 @@ class Party:
             await self.reader
 
 
-async def play(officer: Party, client: Party, batch: list[tuple[str, str | bytes]]) -> None:
+async def play(officer: Party, client: Party, batch: list[tuple[str, str | bytes]], guest: Party | None = None) -> None:
+    """Each frame from its party; a guest's from the client's side when the room has no guest."""
+    parties = {"officer": officer, "client": client, "guest": guest or client}
     for who, data in batch:
-        await (officer if who == "officer" else client).send(data)
-    for party in (officer, client):
+        await parties[who].send(data)
+    for party in {id(x): x for x in parties.values()}.values():
         await party.settle()

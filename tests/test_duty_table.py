@@ -153,6 +153,10 @@ async def seed(database_url: str, office, http: aiohttp.ClientSession, base: str
     ids["portal_token"] = urlsplit(portal["url"]).path.rsplit("/", 1)[1]
     video = await pk1_json("POST", "/api/sessions", {"client_id": ids["c10"], "mode": "video"})
     ids["join_token"] = urlsplit(video["client_join_url"]).path.rsplit("/", 1)[1]
+    # Guest links (issue 22): one of c10's call to open (no row closes it), one of v1 for the revoke row.
+    guest = await pk1_json("POST", f"/api/sessions/{video['id']}/guests", {"role": "penjamin", "name": "Penjamin Uji"})
+    ids["guest_token"] = urlsplit(guest["join_url"]).path.rsplit("/", 1)[1]
+    ids["guest_revoke"] = (await pk1_json("POST", f"/api/sessions/{ids['v1']}/guests", {"role": "pendamping", "name": "Pendamping Uji"}))["id"]
     passes = {}
     for name, path in ((joinpass.COOKIE, f"/j/{ids['join_token']}"), (portalpass.COOKIE, f"/k/{ids['portal_token']}")):
         async with http.get(base + path, allow_redirects=False) as resp:

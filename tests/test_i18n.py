@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from server.db.guests import GUEST_ROLES
 from server.db.models import (
     MET_WITH,
     TOPICS,
@@ -67,6 +68,7 @@ DYNAMIC_PREFIXES = {
     "role.": [r.value for r in Role],
     "join_error.": list(JOIN_REFUSALS),
     "kendala.kind.": [k.value for k in KendalaKind],
+    "guest.role.": list(GUEST_ROLES),
     "kendala.status.": [s.value for s in KendalaStatus],
     "evidence.": [e.value for e in Evidence],
     "portal.err_": ["invalid_token", "link_revoked", "link_expired", "too_many"],

@@ -25,6 +25,7 @@ from server.db.casework import (
 )
 from server.db.chat import ChatMessage
 from server.db.signing import SessionDocument
+from server.db.guests import GuestAttendance, SessionGuest
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.enums import (
     Agreement,
@@ -179,6 +180,14 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
             db.add(signed)
             await db.flush()
             rows["session_document"] = signed.id
+            guest = SessionGuest(session_id=sid, role="penjamin", name="Ibu Penjamin", token_hash=f"{sid:064x}", issued_by=pk.id)
+            db.add(guest)
+            await db.flush()
+            rows["session_guest"] = guest.id
+            stay = GuestAttendance(guest_id=guest.id, session_id=sid)
+            db.add(stay)
+            await db.flush()
+            rows["guest_attendance"] = stay.id
         # A client whose supervision ended before the period: gone with all that is theirs.
         gone = Client(office_id=office.id, officer_id=pk.id, register_number="REG-OLD", name="Klien Lama", category=ClientCategory.adult,
                       program=Program.pb, supervision_start=today - timedelta(days=900), supervision_end=today - timedelta(days=405),
@@ -323,7 +332,7 @@ async def _aged_and_fresh(settings, office, now) -> tuple[dict[str, int], dict[s
 MODELS = {m.__tablename__: m for m in (Client, GuidanceSession, SessionEvent, NoteVersion, Recording, Kendala, Letter, ReminderMark, NotifyOutbox,
                                          PortalLink, MobileInvitation, StaffSession, AuditEntry, Violation, ViolationStep, AlertDecision, TppSitting,
                                          TppCase, Referral, ReferralStep, ReferralReport, Sentence, ServiceHours, SiteLink, Assessment,
-                                         CasePlan, PlanGoal, GoalProgress, ChatMessage, SessionDocument)}
+                                         CasePlan, PlanGoal, GoalProgress, ChatMessage, SessionDocument, SessionGuest, GuestAttendance)}
 
 
 async def _present(database_url: str, rows: dict[str, int]) -> dict[str, bool]:

@@ -73,9 +73,13 @@ def test_pages_hand_the_scripts_the_strings_they_use():
     console = ("console.", "call.", "join.err_", "status.", "reach.")
     # chat.js serves both pages: each sends its strings.
     console = (*console, "chat.")
+    # The guest's tiles and the console's guest rows (issue 22): the console sends "guest.", the join page its tiles' keys.
+    console = (*console, "guest.")
     # signing.js gets its strings with the document (GET /api/join/documents/{id}: the "signing." subset).
     sent = {"join.js": JOIN_SCRIPT_STRINGS, "console.js": console, "kendala.js": JOIN_SCRIPT_STRINGS, "chat.js": ("chat.",),
-            "signing.js": ("signing.",), "documents.js": console}
+            "signing.js": ("signing.",), "documents.js": console,
+            # the guest's page sends the tiles' captions besides (a client's tile shows the name alone)
+            "guesttiles.js": (*JOIN_SCRIPT_STRINGS, "guest.tile", "guest.role.")}
     assert "chat." in JOIN_SCRIPT_STRINGS
     for name, prefixes in sent.items():
         code = source(name)

@@ -23,7 +23,7 @@ const LINE_ERRORS = new Set(["chat-rate-limited", "too-large"]);
 export class ChatPanel {
   /**
    * @param {{root: HTMLElement, T: (key: string, params?: Record<string, string | number>) => string,
-   *          me: "officer" | "client", device?: () => (string | null)}} options
+   *          me: "officer" | "client" | "guest", device?: () => (string | null)}} options
    *   `device`: for the officer, the client device a line is for (the one waiting or in the call).
    */
   constructor({ root, T, me, device }) {
@@ -137,7 +137,9 @@ export class ChatPanel {
     li.dataset.from = line.from;
     const who = document.createElement("span");
     who.className = "chat-who";
-    who.textContent = line.from === this.me ? this.T("chat.me") : this.T(line.from === "officer" ? "chat.officer" : "chat.client");
+    // A guest's line (issue 22) is shown under the name its link was issued to.
+    who.textContent = line.from === this.me ? this.T("chat.me")
+      : line.from === "guest" ? /** @type {any} */ (line).name || "" : this.T(line.from === "officer" ? "chat.officer" : "chat.client");
     const text = document.createElement("span");
     text.className = "chat-text";
     text.textContent = line.text;

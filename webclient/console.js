@@ -479,6 +479,124 @@ window.addEventListener("online", () => { if (!sig.stopped) sig.reconnectNow(); 
 // A new network type (Wi-Fi <-> cellular, a laptop's tethering): is our socket still alive?
 /** @type {any} */ (navigator).connection?.addEventListener?.("change", () => { if (navigator.onLine) sig.checkAlive(); });
 
+// --- a third person by link (issue 22): issue links, admit the waiting, a tile each ---
+/** Guests in the waiting room: guest id -> its link's role and name. @type {Map<number, {role: string, name: string}>} */
+const guestsWaiting = new Map();
+function renderGuestsWaiting() {
+  const list = /** @type {HTMLElement} */ ($("guest-waiting-list"));
+  list.replaceChildren();
+  for (const [id, g] of guestsWaiting) {
+    const li = document.createElement("li");
+    li.className = "row";
+    li.dataset.guest = String(id);
+    const who = document.createElement("strong");
+    who.textContent = T("console.guest_waiting", { role: T(`guest.role.${g.role}`), name: g.name });
+    const admit = document.createElement("button");
+    admit.type = "button";
+    admit.className = "primary admit-guest";
+    admit.textContent = T("console.admit_guest");
+    admit.addEventListener("click", () => { if (sig.send({ type: "admit", guest: id })) { guestsWaiting.delete(id); renderGuestsWaiting(); } });
+    const deny = document.createElement("button");
+    deny.type = "button";
+    deny.className = "danger";
+    deny.textContent = T("console.deny_guest");
+    deny.addEventListener("click", () => { if (sig.send({ type: "deny", guest: id })) { guestsWaiting.delete(id); renderGuestsWaiting(); } });
+    li.append(who, admit, deny);
+    list.append(li);
+  }
+  show($("guest-notice"), guestsWaiting.size > 0);
+}
+
+/** The guest mesh (guestmesh.js) and its tiles, loaded on the first message about a guest. @type {any} */
+let mesh = null;
+/** @type {any[] | null} */
+let meshEarly = null;
+/** @param {any} message */
+function toMesh(message) {
+  if (mesh) return mesh.receive(message);
+  if (meshEarly) return meshEarly.push(message);
+  meshEarly = [message];
+  Promise.all([import("./guestmesh.js"), import("./guesttiles.js")]).then(([{ GuestMesh }, { Tiles }]) => {
+    const tiles = new Tiles(/** @type {HTMLElement} */ (document.querySelector("#call .stage")), T);
+    mesh = new GuestMesh({ signaling: sig, Call, me: "officer", iceServers: () => state.iceServers, localStream: () => state.stream });
+    mesh.addEventListener("stream", (/** @type {any} */ e) => tiles.show(e.detail.address, e.detail.stream, e.detail.label));
+    mesh.addEventListener("gone", (/** @type {any} */ e) => tiles.remove(e.detail.address));
+    for (const early of meshEarly || []) mesh.receive(early);
+    meshEarly = null;
+  }).catch(() => { meshEarly = null; });
+}
+sig.addEventListener("welcome", () => {
+  // (Re)joined: the server sends a guest-waiting for each guest that still waits.
+  guestsWaiting.clear();
+  renderGuestsWaiting();
+});
+sig.addEventListener("guest-waiting", (e) => {
+  const { guest, role, name } = /** @type {CustomEvent} */ (e).detail;
+  guestsWaiting.set(guest, { role, name });
+  renderGuestsWaiting();
+  notifyWaiting();
+});
+sig.addEventListener("peer-joined", (e) => { if (/** @type {CustomEvent} */ (e).detail.role === "guest") toMesh(/** @type {CustomEvent} */ (e).detail); });
+sig.addEventListener("guest-signal", (e) => toMesh(/** @type {CustomEvent} */ (e).detail));
+sig.addEventListener("peer-left", (e) => {
+  const left = /** @type {CustomEvent} */ (e).detail;
+  if (left.role !== "guest") return;
+  if (guestsWaiting.delete(left.guest)) renderGuestsWaiting();
+  if (mesh || meshEarly) toMesh(left);
+});
+sig.addEventListener("reconnecting", () => {
+  // The server shows our guests out of our pairs; on return they meet us again.
+  mesh?.closeAll();
+});
+
+const guestStatus = /** @type {HTMLElement} */ ($("guest-status"));
+/** @param {{id: number, role: string, name: string, revoked_at: string | null}} g @param {string} [url] */
+function showGuestLink(g, url) {
+  const li = document.createElement("li");
+  li.dataset.guest = String(g.id);
+  const who = document.createElement("span");
+  who.textContent = `${T(`guest.role.${g.role}`)}: ${g.name}`;
+  li.append(who);
+  if (url) {
+    // Shown once: the server keeps only the link's hash.
+    const input = document.createElement("input");
+    input.readOnly = true;
+    input.value = url;
+    input.className = "guest-url";
+    li.append(input);
+  }
+  if (!g.revoked_at) {
+    const revoke = document.createElement("button");
+    revoke.type = "button";
+    revoke.className = "danger";
+    revoke.textContent = T("console.guest_revoke");
+    revoke.addEventListener("click", async () => {
+      try {
+        await api("DELETE", `${API}/guests/${g.id}`);
+        revoke.remove();
+        li.querySelector("input")?.remove();
+      } catch (err) {
+        guestStatus.textContent = /** @type {Error} */ (err).message;
+      }
+    });
+    li.append(revoke);
+  }
+  /** @type {HTMLElement} */ ($("guest-links")).append(li);
+}
+$("guest-form")?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const role = /** @type {HTMLSelectElement} */ ($("guest-role")).value;
+  const name = /** @type {HTMLInputElement} */ ($("guest-name")).value.trim();
+  try {
+    const g = await api("POST", `${API}/guests`, { role, name });
+    showGuestLink(g, g.join_url);
+    guestStatus.textContent = "";
+  } catch (err) {
+    guestStatus.textContent = /** @type {Error} */ (err).message;
+  }
+});
+api("GET", `${API}/guests`).then((list) => list.guests.forEach((/** @type {any} */ g) => showGuestLink(g))).catch(() => { /* issued ones show as they are made */ });
+
 // --- the text line (issue 22): to the device in the call, else the one waiting longest shown ---
 const chat = new ChatPanel({
   root: /** @type {HTMLElement} */ ($("chat")), T, me: "officer",

@@ -11,6 +11,8 @@ import { $, show, showStep, tr, attachStream, setPressed } from "./ui.js";
 
 const data = JSON.parse(/** @type {HTMLElement} */ ($("join-data")).textContent || "{}");
 const T = tr(data.strings);
+/** The same page serves a third person by link (issue 22, /guest): no call of its own with the PK, a mesh. */
+const isGuest = data.role === "guest";
 
 /** Page state, in one place. */
 const state = {
@@ -53,7 +55,7 @@ let chatPanel = null;
 /** @param {SignalingClient} sig */
 function openChat(sig) {
   chatPanel ??= import("./chat.js").then(({ ChatPanel }) =>
-    new ChatPanel({ root: /** @type {HTMLElement} */ ($("chat")), T, me: "client" }));
+    new ChatPanel({ root: /** @type {HTMLElement} */ ($("chat")), T, me: isGuest ? "guest" : "client" }));
   chatPanel.then((panel) => panel.attach(sig)).catch(() => { chatPanel = null; });
 }
 /**
@@ -73,10 +75,48 @@ function loadCallCode() {
   return callCode;
 }
 
+/**
+ * A third person in the call (issue 22): the pairs with a guest (or, on a guest's
+ * page, with the PK and the client) run in guestmesh.js, fetched with its tiles
+ * on the first message about them, never before: a two-party call loads nothing more.
+ * @type {any}
+ */
+let mesh = null;
+/** Messages that came while the mesh code loads. @type {any[] | null} */
+let meshEarly = null;
+/** @param {any} message */
+function toMesh(message) {
+  if (mesh) return mesh.receive(message);
+  if (meshEarly) return meshEarly.push(message);
+  meshEarly = [message];
+  Promise.all([import("./guestmesh.js"), import("./guesttiles.js"), loadCallCode()]).then(([{ GuestMesh }, { Tiles }, [{ Call }]]) => {
+    const tiles = new Tiles(/** @type {HTMLElement} */ (document.querySelector("#step-call .stage")), T);
+    mesh = new GuestMesh({ signaling: /** @type {SignalingClient} */ (state.sig), Call, me: isGuest ? "guest" : "client",
+      iceServers: () => state.iceServers, localStream: () => state.stream });
+    mesh.addEventListener("stream", (/** @type {any} */ e) => {
+      const { address, stream, label } = e.detail;
+      // A guest sees the PK large, as the client does; everyone else in a tile.
+      if (isGuest && address === "officer") attachStream(/** @type {HTMLVideoElement} */ ($("remote")), stream);
+      else tiles.show(address, stream, label);
+    });
+    mesh.addEventListener("ice-state", (/** @type {any} */ e) => {
+      if (isGuest && e.detail.address === "officer" && e.detail.state === "connected") setStatus(T("call.connected"));
+    });
+    mesh.addEventListener("gone", (/** @type {any} */ e) => tiles.remove(e.detail.address));
+    for (const early of meshEarly || []) mesh.receive(early);
+    meshEarly = null;
+  }).catch(() => { meshEarly = null; });
+}
+function closeMesh() {
+  mesh?.closeAll();
+  mesh = null;
+  meshEarly = null;
+}
+
 /** The signaling socket, made once; opened ahead while the client checks camera and microphone (issue 25). */
 function signaling() {
   if (state.sig) return state.sig;
-  const sig = new SignalingClient({ url: signalingUrl(location, data.session_id), role: "client" });
+  const sig = new SignalingClient({ url: signalingUrl(location, data.session_id), role: isGuest ? "guest" : "client" });
   // The step the call starts on goes with `join`, so that the PK's first offer
   // already fits a weak link: no second offer/answer before the first words.
   sig.joinExtra = () => (state.weakLink && state.audioOnly && reachOn() ? { step: "audio" } : {});
@@ -269,11 +309,16 @@ function enterWaitingRoom() {
     if (!state.call) setStatus(T("call.officer_away"));
   });
   sig.addEventListener("peer-joined", (e) => {
+    const joined = /** @type {CustomEvent} */ (e).detail;
+    if (isGuest || joined.role === "guest") return toMesh(joined);
     // Both of us are in the call: a fresh peer connection each time, on both sides.
-    if (/** @type {CustomEvent} */ (e).detail.role === "officer") startCall();
+    if (joined.role === "officer") startCall();
   });
+  sig.addEventListener("guest-signal", (e) => toMesh(/** @type {CustomEvent} */ (e).detail));
   sig.addEventListener("peer-left", (e) => {
-    if (/** @type {CustomEvent} */ (e).detail.role !== "officer") return;
+    const left = /** @type {CustomEvent} */ (e).detail;
+    if ((isGuest || left.role === "guest") && (mesh || meshEarly)) toMesh(left);
+    if (left.role !== "officer") return;
     endCall();
     setStatus(T("call.officer_left"));
   });
@@ -431,6 +476,7 @@ function applySaverView() {
 $("mute")?.addEventListener("click", () => {
   state.muted = !state.muted;
   state.call?.setMuted(state.muted);
+  mesh?.setMuted(state.muted);
   setPressed($("mute"), state.muted, T(state.muted ? "call.unmute" : "call.mute"));
 });
 $("camera")?.addEventListener("click", () => {
@@ -452,6 +498,7 @@ $("saver")?.addEventListener("click", async () => {
 });
 $("hangup")?.addEventListener("click", () => {
   endCall();
+  closeMesh();
   state.admitted = false;
   state.sig?.close(true);
   state.sig = null;
@@ -492,6 +539,7 @@ window.addEventListener("online", () => {
  */
 function finish(titleKey, textKey, text) {
   endCall();
+  closeMesh();
   state.meter?.stop();
   stopStream(state.stream);
   state.stream = null;

@@ -12,7 +12,7 @@ row of every table listed and checks that retention removes it.
 
 The periods (settings, docs/deploy.md):
 - the supervision record (sessions with their events, note versions,
-  recordings, the text line beside the call and the ratings of the case
+  recordings, the text line beside the call, its guests and the ratings of the case
   plan's goals given at them; kendala;
   the client with their letters, violations, referrals, sentence and hours,
   assessments and case plan; the sittings of the sidang TPP with their risalah):
@@ -43,6 +43,7 @@ from server.db.casework import (
 )
 from server.db.chat import ChatMessage
 from server.db.signing import SessionDocument
+from server.db.guests import GuestAttendance, SessionGuest
 from server.db.guidance import Assessment, CasePlan, GoalProgress, PlanGoal
 from server.db.models import (
     Client,
@@ -83,6 +84,8 @@ PERSONAL_DATA: dict[str, Kept] = {
     "recording": Kept("as its session", SESSIONS + " (the encrypted file too)"),
     "chat_message": Kept("as its session", SESSIONS),
     "session_document": Kept("as its session", SESSIONS + " (`/v/{code}` then answers that it knows no such document)"),
+    "session_guest": Kept("as its session", SESSIONS),
+    "guest_attendance": Kept("as its session", SESSIONS),
     "kendala": Kept("`BIMBING_SESSION_RETENTION_DAYS` after the client sent it", "`bimbing audit retention` (or with its client)"),
     "letter": Kept("as its client (a risalah, which has none: as its sitting)", "`bimbing audit retention`, with its client or sitting (`/v/{code}` then answers that it knows no such letter)"),
     "reminder_mark": Kept("`BIMBING_OUTREACH_RETENTION_DAYS` after it was marked sent", "`bimbing audit retention` (or with its session or client)"),
@@ -165,6 +168,9 @@ async def unlink_sessions(db: AsyncSession, chunk: list[int], removed: dict[str,
     await _drop(db, removed, ChatMessage, ChatMessage.session_id.in_(chunk))
     # So are the documents signed in the call.
     await _drop(db, removed, SessionDocument, SessionDocument.session_id.in_(chunk))
+    # So are the guests it had, and their attendance.
+    await _drop(db, removed, GuestAttendance, GuestAttendance.session_id.in_(chunk))
+    await _drop(db, removed, SessionGuest, SessionGuest.session_id.in_(chunk))
     await _drop(db, removed, ReminderMark, ReminderMark.session_id.in_(chunk))
     await _drop(db, removed, NotifyOutbox, NotifyOutbox.session_id.in_(chunk))
     # A kendala belongs to the client; it only loses its link to the session (and to the one it moved to).

@@ -27,11 +27,12 @@ COOKIE = "bimbing_session"
 STATIC_PREFIX = "/static/"
 # /v/: a letter's verification page, opened by whoever holds the letter (its QR code).
 # /p/: a site supervisor's link (server/web/pages/site.py), which checks its own cookie on /lapangan.
-PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/k/", "/v/", "/p/")
+# /g/ and /guest: a guest's link and page (issue 22), which check the guest's own cookie.
+PUBLIC_PREFIXES = (STATIC_PREFIX, "/j/", "/join", "/ws/", "/api/join/", "/k/", "/v/", "/p/", "/g/")
 # /metrics checks its own token or address (server/web/api/metrics.py); /sw.js is the
 # service worker that keeps the call code on a client's phone (server/web/callcode.py).
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/login", "/api/login", "/favicon.ico", "/lang", "/api/openapi.json", "/klien", "/klien/kendala",
-                          "/lapangan", "/lapangan/jam", "/sw.js"})
+                          "/lapangan", "/lapangan/jam", "/sw.js", "/guest"})
 
 # What a staff member whose password an admin reset may still reach.
 PASSWORD_PAGE = "/account/password"

@@ -22,7 +22,12 @@ MAX_CANDIDATE_CHARS = 1024
 # between this and MAX_MESSAGE_BYTES the peer gets a polite ``too-large``.
 TRANSPORT_MAX_BYTES = 256 * 1024
 
-Role = Literal["officer", "client"]
+Role = Literal["officer", "client", "guest"]
+# The two parties of the call itself (the recorder records these; a guest is a third, issue 22).
+CallRole = Literal["officer", "client"]
+GuestId = Annotated[int, Field(ge=1, le=2**53)]
+# Where a guest's signal goes: the officer, the admitted client, or a guest by id.
+Address = Annotated[str, Field(max_length=32, pattern=r"^(officer|client|guest:[1-9][0-9]{0,15})$")]
 IceState = Literal["new", "checking", "connected", "completed", "disconnected", "failed", "closed"]
 Device = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -56,11 +61,14 @@ class Join(Message):
 class Admit(Message):
     type: Literal["admit"]
     device: Device | None = None
+    # A waiting guest (issue 22), admitted on its own, apart from the client's devices.
+    guest: GuestId | None = None
 
 
 class Deny(Message):
     type: Literal["deny"]
     device: Device | None = None
+    guest: GuestId | None = None
 
 
 class Offer(Message):
@@ -141,7 +149,7 @@ class RecordOffer(Message):
     never has to tell two videos of one connection apart."""
 
     type: Literal["record-offer"]
-    party: Role
+    party: CallRole
     sdp: Annotated[str, Field(max_length=MAX_SDP_CHARS)]
 
 
@@ -174,14 +182,27 @@ class DocumentSeen(Message):
     id: DocumentId
 
 
+Signal = Annotated[Union[Offer, Answer, Candidate, Reach], Field(discriminator="type")]
+
+
+class GuestSignal(Message):
+    """Offer/answer/candidate/reach on a guest's own peer connections (issue 22):
+    a guest's to the officer or the client, theirs to a guest (``to``). Wrapped,
+    so that the call between the officer and the client never sees them."""
+
+    type: Literal["guest-signal"]
+    to: Address
+    signal: Signal
+
+
 PeerMessage = Annotated[
-    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop, Chat, DocumentSeen],
+    Union[Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop, Chat, DocumentSeen, GuestSignal],
     Field(discriminator="type"),
 ]
 _peer_adapter: TypeAdapter[PeerMessage] = TypeAdapter(PeerMessage)
 PEER_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
-    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop, Chat, DocumentSeen)
+    for m in (Join, Admit, Deny, Offer, Answer, Candidate, MediaState, Reach, Ping, Hangup, End, RecordOffer, RecordStop, Chat, DocumentSeen, GuestSignal)
 )
 RELAYED = (Offer, Answer, Candidate, Reach)
 OFFICER_ONLY = (Admit, Deny, End, RecordOffer, RecordStop)
@@ -238,6 +259,16 @@ class ClientWaiting(Message):
     label: str
 
 
+class GuestWaiting(Message):
+    """To the officer: a guest waits to be admitted (issue 22), with the name and
+    role the PK gave its link."""
+
+    type: Literal["guest-waiting"] = "guest-waiting"
+    guest: int
+    role: str
+    name: str
+
+
 class Admitted(Message):
     type: Literal["admitted"] = "admitted"
     polite: bool = True
@@ -251,6 +282,10 @@ class PeerJoined(Message):
     polite: bool
     # To the officer: the step the client said it starts on (its ``join``), if any.
     step: Literal["full", "low", "audio"] | None = None
+    # A guest (role "guest"), or to a guest: which one, its name and capacity.
+    guest: int | None = None
+    name: str | None = None
+    guest_role: str | None = None
 
 
 class PeerResumed(Message):
@@ -271,6 +306,7 @@ class PeerLeft(Message):
     role: Role
     reason: Literal["hangup", "dropped", "replaced", "denied", "link-revoked", "timeout"]
     device: str | None = None
+    guest: int | None = None
 
 
 class SessionEnded(Message):
@@ -289,7 +325,7 @@ class Error(Message):
 
 class RecordAnswer(Message):
     type: Literal["record-answer"] = "record-answer"
-    party: Role
+    party: CallRole
     sdp: str
 
 
@@ -311,6 +347,9 @@ class RelayedChat(Message):
     from_: Role = Field(alias="from")
     at: str
     device: str | None = None
+    # A guest's line: which guest, and its name.
+    guest: int | None = None
+    name: str | None = None
 
 
 class ChatAck(Message):
@@ -353,6 +392,12 @@ class DocumentSeenByClient(Message):
     from_: Role = Field(alias="from")
 
 
+class RelayedGuestSignal(Message):
+    type: Literal["guest-signal"] = "guest-signal"
+    from_: Address = Field(alias="from")
+    signal: Signal
+
+
 class RelayedOffer(Offer):
     from_: Role = Field(alias="from")
 
@@ -373,6 +418,7 @@ SERVER_MESSAGES = (
     Welcome, Waiting, ClientWaiting, Admitted, PeerJoined, PeerResumed, Denied, PeerLeft, SessionEnded, Pong, Error,
     RelayedOffer, RelayedAnswer, RelayedCandidate, RelayedReach, RecordAnswer, Recording, RelayedChat, ChatAck,
     DocumentPushed, DocumentSigned, DocumentSeenByClient,
+    GuestWaiting, RelayedGuestSignal,
 )
 SERVER_TYPES: frozenset[str] = frozenset(
     m.model_fields["type"].annotation.__args__[0] for m in SERVER_MESSAGES  # type: ignore[union-attr]
@@ -401,8 +447,13 @@ def dump(message: Message) -> str:
     if isinstance(message, RelayedCandidate) and message.candidate is not None:
         # Pass the browser's candidate init on as it came: no invented null fields.
         return json.dumps({"type": "candidate", "candidate": message.candidate.model_dump(exclude_none=True), "from": message.from_}, separators=(",", ":"))
-    if isinstance(message, PeerJoined) and message.step is None:
-        return message.model_dump_json(by_alias=True, exclude={"step"})
+    if isinstance(message, (PeerJoined, PeerLeft, RelayedChat)):
+        # The guest's fields only when there is a guest: a two-party call's messages look as they always did.
+        unset = {k for k in ("step", "guest", "name", "guest_role") if k in type(message).model_fields and getattr(message, k) is None}
+        return message.model_dump_json(by_alias=True, exclude=unset)
+    if isinstance(message, RelayedGuestSignal) and isinstance(message.signal, Candidate) and message.signal.candidate is not None:
+        signal = {"type": "candidate", "candidate": message.signal.candidate.model_dump(exclude_none=True)}
+        return json.dumps({"type": "guest-signal", "from": message.from_, "signal": signal}, separators=(",", ":"))
     if isinstance(message, Welcome) and not message.resumed:
         return message.model_dump_json(by_alias=True, exclude={"resumed"})
     if isinstance(message, Admitted) and not message.resumed:

@@ -79,7 +79,7 @@ class Refusal(Exception):
 @dataclass(eq=False)
 class Party:
     session_id: int
-    role: Literal["officer", "client"]
+    role: Literal["officer", "client", "guest"]
     socket: Socket
     device: str | None = None
     label: str = ""
@@ -95,6 +95,10 @@ class Party:
     revoked: bool = False
     # This connection's id when rooms are shared between processes (shared/rooms.py).
     conn: str = ""
+    # A guest (issue 22): its link's id, capacity and name, and its open stay's row.
+    guest_id: int | None = None
+    guest_role: str = ""
+    stay_id: int | None = None
     # For the join->connected histogram (ws.py): when it took its place (officer
     # joined, client admitted; monotonic), whether its media reports connected,
     # and whether this pair was already counted.
@@ -106,6 +110,8 @@ class Party:
 
     @property
     def address(self) -> str:
+        if self.role == "guest":
+            return f"guest:{self.guest_id}"
         return self.role if self.role == "officer" else f"device:{self.device}"
 
     async def send(self, message: p.Message) -> None:
@@ -148,6 +154,10 @@ class Room:
     waiting: "OrderedDict[str, Party]" = field(default_factory=OrderedDict)
     admitted_devices: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Guests (issue 22), waiting or admitted (``Party.admitted``), by guest id; and
+    # the guests admitted once, let back in directly after a dropped connection.
+    guests: dict[int, Party] = field(default_factory=dict)
+    admitted_guests: set[int] = field(default_factory=set)
 
     def remove(self, party: Party) -> None:
         """Free whatever place ``party`` holds (officer, client or waiting)."""
@@ -157,9 +167,14 @@ class Room:
             self.client = None
         if self.waiting.get(party.device or "") is party:
             del self.waiting[party.device or ""]
+        if party.guest_id is not None and self.guests.get(party.guest_id) is party:
+            del self.guests[party.guest_id]
 
     def parties(self) -> list[Party]:
-        return [x for x in (self.officer, self.client, *self.waiting.values()) if x is not None]
+        return [x for x in (self.officer, self.client, *self.waiting.values(), *self.guests.values()) if x is not None]
+
+    def admitted_guest_parties(self) -> list[Party]:
+        return [x for x in self.guests.values() if x.admitted]
 
 
 # Writes the log entry for a step, under the room's lock: (what, replaced party, subject party).
@@ -334,6 +349,10 @@ class RoomRegistry(ABC):
         clients = [x for x in room.parties() if x.role == "client"] if room else []
         await asyncio.gather(*(self._revoke(x) for x in clients))
         return len(clients)
+
+    # Guests (issue 22) are held by this process's room (server/signaling/guests.py);
+    # the shared registry cannot place them yet and says so.
+    supports_guests = True
 
     async def _revoke(self, party: Party) -> None:
         party.revoked = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
+from server.signaling import guests
 from server.signaling import protocol as p
 from server.signaling.bus import LocalBus
 from server.signaling.registry import ClientEntry, Logger, Party, Refusal, Room, RoomRegistry
@@ -52,6 +53,10 @@ class LocalRoomRegistry(RoomRegistry):
                 for waiting in room.waiting.values():
                     await party.send(p.ClientWaiting(device=waiting.device or "", label=waiting.label))
                 await self._to(room.session_id, "client", p.PeerResumed(role="officer"))
+                # The guests' pairs with the officer are not resumed: the console drops them when its
+                # socket goes, so the guests are told it left and meet it again (and it hears who waits).
+                await guests.tell_guests(room, p.PeerLeft(role="officer", reason="replaced"))
+                await guests.newcomer(self, room, "officer")
                 return old
             # The log is written before anyone is told, so its order is the order of events.
             await logged("officer", old)
@@ -59,12 +64,14 @@ class LocalRoomRegistry(RoomRegistry):
                 await self._replace(old)
                 if room.client:
                     await self._to(room.session_id, "client", p.PeerLeft(role="officer", reason="replaced"))
+                await guests.tell_guests(room, p.PeerLeft(role="officer", reason="replaced"))
             room.officer = party
             self._subscribe(party)
             await party.send(welcome.model_copy(update={"peer_present": room.client is not None}))
             for waiting in room.waiting.values():
                 await party.send(p.ClientWaiting(device=waiting.device or "", label=waiting.label))
             await self._introduce(room)
+            await guests.newcomer(self, room, "officer")
             return old
 
     async def enter_client(self, room: Room, party: Party, welcome: p.Welcome, logged: Logger, resume: bool = False) -> ClientEntry:
@@ -100,6 +107,7 @@ class LocalRoomRegistry(RoomRegistry):
                 self._subscribe(party)
                 await party.send(p.Admitted(polite=True))
                 await self._introduce(room)
+                await guests.newcomer(self, room, "client")
                 return ClientEntry("admitted", replaced)
             room.waiting[device] = party
             self._subscribe(party)
@@ -128,12 +136,14 @@ class LocalRoomRegistry(RoomRegistry):
                 room.client = None
                 await self._replace(displaced)
                 await self._to(room.session_id, "officer", p.PeerLeft(role="client", reason="replaced", device=displaced.device))
+                await guests.tell_guests(room, p.PeerLeft(role="client", reason="replaced"))
             party.admitted = True
             room.client = party
             room.admitted_devices.add(party.device or "")
             party._unsubscribe.append(self.bus.subscribe(party.session_id, "client", party.send_frame))
             await party.send(p.Admitted(polite=True))
             await self._introduce(room)
+            await guests.newcomer(self, room, "client")
             return party, displaced
 
     async def deny(self, room: Room, device: str | None, logged: Logger) -> Party:
@@ -172,6 +182,9 @@ class LocalRoomRegistry(RoomRegistry):
                 if tell is not None:
                     device = None if party.role == "officer" else party.device
                     await self._to(room.session_id, tell, p.PeerLeft(role=party.role, reason=reason, device=device))
+                if place in ("officer", "client"):
+                    # The guests lose their peer connection to it too (issue 22).
+                    await guests.tell_guests(room, p.PeerLeft(role=party.role, reason=reason))
                 if not room.parties():
                     # Admitted devices are remembered in the session log, not here.
                     self._rooms.pop(party.session_id, None)

@@ -45,7 +45,7 @@ from server.security.auth import staff_request_key
 from server.security.csrf import request_origin
 from server.security.pending import PendingHandshakes
 from server.security.proxy import client_address
-from server.signaling import chat
+from server.signaling import chat, guest_socket
 from server.signaling import protocol as p
 from server.signaling.abandoned import AbandonedSweep
 from server.signaling.documents import documents_seen
@@ -123,6 +123,8 @@ async def _credential(request: web.Request, session_id: int, role: str) -> tuple
     """Check the credential for the role: the place it entitles to, or Refusal."""
     settings = request.app[settings_key]
     grant = None
+    if role == "guest":
+        return await guest_socket.credential(request, session_id)
     if role == "client":
         try:
             grant = joinpass.read_pass(request)
@@ -184,10 +186,12 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
         return None
     try:
         party, welcome = await _credential(request, session_id, join.role)
+        party.socket = ws
+        if party.role == "guest":  # a third person's place (issue 22)
+            return await guest_socket.enter(request, party, welcome)
     except Refusal as exc:
-        await _refuse(ws, exc.code, exc.message)
+        await _refuse(ws, exc.code, exc.message, CLOSE_UNAVAILABLE if exc.code == "unavailable" else CLOSE_REFUSED)
         return None
-    party.socket = ws
     if party.role == "client":
         party.step = join.step
     if not rooms.available():
@@ -290,6 +294,8 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
         raise Refusal("already-joined", "This connection has already joined.")
     if isinstance(message, p.OFFICER_ONLY) and party.role != "officer":
         raise Refusal("forbidden", "Only the officer may do that.")
+    if party.role == "guest":
+        return await guest_socket.dispatch(request, room, party, message, line)
 
     # handle heartbeat
     if isinstance(message, p.Ping):
@@ -305,6 +311,9 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
     # the client opened a pushed document: tell the officer
     elif isinstance(message, p.DocumentSeen):
         await documents_seen(request, room, party, message)
+    # a guest's signals, or the officer admits or denies a waiting guest (issue 22)
+    elif isinstance(message, p.GuestSignal) or isinstance(message, (p.Admit, p.Deny)) and message.guest is not None:
+        await guest_socket.from_call(request, room, party, message)
     # relay offer / answer / candidate
     elif isinstance(message, p.RELAYED):
         await rooms.relay(room, party, message)
@@ -491,6 +500,9 @@ async def _leave(request: web.Request, party: Party, reason: str) -> None:
     rooms: RoomRegistry = request.app[rooms_key]
     if party.revoked:
         reason = "link-revoked"
+    if party.role == "guest":
+        await guest_socket.leave(request, party, reason)
+        return
     was_admitted = party.role == "officer" or party.admitted
     if party.lost:
         await _leave_lost(request, party, was_admitted)

@@ -37,7 +37,9 @@ from pathlib import Path
 from aiohttp import web
 
 # The client's scripts, in the order a call needs them.
-CALL_CODE = ("join.js", "ui.js", "signaling.js", "devicecheck.js", "chat.js", "call.js", "reach.js", "kendala.js", "keepcode.js", "signing.js")
+CALL_CODE = ("join.js", "ui.js", "signaling.js", "devicecheck.js", "chat.js", "call.js", "reach.js", "kendala.js", "keepcode.js", "signing.js",
+             # A third person (issue 22): fetched only when a guest is involved.
+             "guestmesh.js", "guesttiles.js")
 # Served as one file each, with the modules they import statically inlined before them:
 # on a slow lossy link every extra response is another TCP connection starting
 # its window into a queue of 1.6 KB (32 kbit/s x 400 ms), whose tail drops and

@@ -47,6 +47,7 @@ from server.web.api.office import OfficeSettingsUpdate
 from server.web.api.partners import PartnerCreate, PartnerUpdate, SiteLinkCreate
 from server.web.api.referrals import ReferralCreate, ReferralStepBody
 from server.web.api.sentences import HoursDecision, HoursEntry, SentenceBody
+from server.web.api.guests import GuestCreate
 from server.web.api.sessions import SessionCreate, SessionUpdate
 from server.web.api.staff import StaffCreate, StaffUpdate
 from server.web.api.tpp import CaseDecision, SittingCreate
@@ -101,6 +102,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/api/sessions/{id}/documents/{doc_id}/countersign"): Op("The PK countersigns a signed document"),
     ("GET", "/api/join/documents/{doc_id}"): Op("The client reads a pushed document (join pass)", public=True),
     ("POST", "/api/join/documents/{doc_id}/sign"): Op("The client signs a pushed document (join pass)", body=DocumentSign, public=True, created=True),
+    ("POST", "/api/sessions/{id}/guests"): Op("Issue a guest link: a third person in the call", body=GuestCreate, created=True),
+    ("GET", "/api/sessions/{id}/guests"): Op("The session's guests, with who attended from when to when"),
+    ("DELETE", "/api/sessions/{id}/guests/{guest_id}"): Op("Revoke a guest link (closes the guest's live connection)"),
     ("POST", "/api/sessions/{id}/link"): Op("Revoke the join links and issue a new one"),
     ("DELETE", "/api/sessions/{id}/link"): Op("Revoke the join links"),
     ("GET", "/api/sessions/{id}/recordings"): Op("The session's recordings"),

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.db.chat import ChatMessage
+from server.db.guests import GuestAttendance, SessionGuest
 from server.db.models import Client, GuidanceSession, NoteVersion, SessionEvent, Staff
 from server.domain.record.ledger import Attendance, SessionJudge
 
@@ -112,6 +113,29 @@ def chat_message_json(message: ChatMessage, staff_name: str | None, tz: str) -> 
         "text": message.text,
         "at": iso(message.sent_at, tz),
         "delivered": message.delivered,
+    }
+
+
+def guest_json(guest: SessionGuest, stays: list[GuestAttendance], tz: str) -> dict[str, Any]:
+    """A guest of a call (server/domain/calls/guests.py): who, in which role,
+    the link's issue and revocation, and each stay from when to when with its
+    media evidence (the inbound packets its page reported, first and last rising)."""
+    return {
+        "id": guest.id,
+        "role": guest.role,
+        "name": guest.name,
+        "issued_at": iso(guest.issued_at, tz),
+        "revoked_at": iso(guest.revoked_at, tz),
+        "attended": [
+            {
+                "from": iso(s.joined_at, tz),
+                "to": iso(s.left_at, tz),
+                "left_reason": s.left_reason,
+                "media": {"audio_packets": s.audio_packets, "video_packets": s.video_packets,
+                          "from": iso(s.media_from, tz), "to": iso(s.media_to, tz)},
+            }
+            for s in stays
+        ],
     }
 
 

@@ -10,6 +10,7 @@ from server.db.models import Base
 import server.db.casework  # noqa: F401,E402 (its tables join Base.metadata)
 import server.db.chat  # noqa: F401,E402 (its table joins Base.metadata)
 import server.db.signing  # noqa: F401,E402 (its table joins Base.metadata)
+import server.db.guests  # noqa: F401,E402 (its tables join Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

@@ -45,6 +45,10 @@ class SharedRoomRegistry(RoomRegistry):
     process's sockets (ws.py checks ``room.officer is party`` on it); the places
     themselves are in Redis."""
 
+    # A guest's place lives in one process's memory (server/signaling/guests.py):
+    # with several processes a guest is refused ``unavailable`` (docs/deploy.md).
+    supports_guests = False
+
     def __init__(self, bus: RedisBus):
         super().__init__(bus)
         self.rbus = bus

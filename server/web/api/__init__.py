@@ -8,6 +8,7 @@ from server.web.api import (
     clients,
     documents,
     field_sessions,
+    guests,
     guidance,
     evaluation,
     health,
@@ -31,4 +32,4 @@ from server.web.api import (
     violations,
 )
 
-MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office, partners, referrals, sentences, violations, tpp, guidance, documents)
+MODULES = (health, auth, clients, sessions, staff, audit, kendala, recordings, openapi, portal, reminders, notify, field_sessions, mobile_events, home_visits, areas, metrics, letters, evaluation, office, partners, referrals, sentences, violations, tpp, guidance, documents, guests)

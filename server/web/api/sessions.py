@@ -20,6 +20,7 @@ from server.db.models import (
 )
 from server.domain.access import require_client, require_guidance, require_session
 from server.domain.calls import chat as chat_log
+from server.domain.calls import guests as guests_domain
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.guidance import progress as progress_domain
 from server.domain.record import sessions as sessions_domain
@@ -28,7 +29,7 @@ from server.security.auth import current_staff
 from server.web.fields import Id, LocalDateTime, Notes, ShortText, Topics
 from server.web.ledger import judge_for
 from server.web.links import session_links
-from server.web.serialize import chat_message_json, note_version_json, session_json
+from server.web.serialize import chat_message_json, guest_json, note_version_json, session_json
 from server.web.validation import Body, int_param, parse_body
 
 routes = web.RouteTableDef()
@@ -129,7 +130,10 @@ async def get_session(request: web.Request) -> web.Response:
         session = await load_session(request, db, staff)
         judge = await judge_for(request, db, session.office_id)
         progress = await _progress_json(db, session.id)
-    return web.json_response(dict(session_json(session, request.app[settings_key].timezone, judge=judge), progress=progress))
+        # Who else attended, from when to when (issue 22): part of the session's record.
+        guests = await guests_domain.guests(db, session.id)
+    tz = request.app[settings_key].timezone
+    return web.json_response(dict(session_json(session, tz, judge=judge), progress=progress, guests=[guest_json(x.guest, x.stays, tz) for x in guests]))
 
 
 @routes.patch("/api/sessions/{id}")

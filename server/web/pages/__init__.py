@@ -11,6 +11,7 @@ from server.web.pages import (
     documents,
     evaluation,
     field_sessions,
+    guest_link,
     guidance,
     home_visits,
     join_link,
@@ -27,4 +28,4 @@ from server.web.pages import (
     violations,
 )
 
-MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, partners, site, violations, guidance, documents)
+MODULES = (auth, clients, sessions, call, join_link, kendala, portal, reminders, audit, admin, account, notify, field_sessions, mobile_events, home_visits, office, letters, evaluation, partners, site, violations, guidance, documents, guest_link)

@@ -144,7 +144,7 @@ async def console_page(request: web.Request) -> web.Response:
         # The console uploads the call to the server's recorder only when this is set.
         "record": session.record,
         "locale": ctx["locale"],
-        "strings": _strings(request, "console.", "call.", "join.err_", "status.", "reach.", "chat."),
+        "strings": _strings(request, "console.", "call.", "join.err_", "status.", "reach.", "chat.", "guest."),
     }
     return render(request, "call/console.html", {
         "s": session,

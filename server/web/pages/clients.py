@@ -21,6 +21,7 @@ from server.db.models import (
     Staff,
     ViolationKind,
 )
+from server.domain.calls import guests as guests_domain
 from server.domain.access import require_client, runs_guidance
 from server.domain.documents.letters import HAND_KINDS
 from server.domain.errors import DomainError
@@ -124,12 +125,14 @@ async def client_record_context(request: web.Request, staff: Staff, client_id: i
         alerts = alerts_domain.pending(client, sessions, judge.as_of, judge.rules, await alerts_domain.answered(db, [client.id]))
         violations = await client_violations(db, client.id)
         guidance = await guidance_context(db, client, judge.as_of)
+        # Who else was in each call (issue 22): a guest by link, with role and name.
+        guests = await guests_domain.attended(db, [s.id for s in sessions if s.mode == SessionMode.video])
     from server.web.pages.portal import (
         portal_share,  # the portal module builds on call.py's helpers
     )
 
     guidance["goal_charts"] = goal_charts(request, client, guidance["goal_lines"], guidance["stages"])
-    return {"client": client, "sessions": sessions, "att": attendance(client, sessions, judge.as_of, judge.rules),
+    return {"client": client, "sessions": sessions, "guests_by_session": guests, "att": attendance(client, sessions, judge.as_of, judge.rules),
             "periods": period_list(client, sessions, judge.as_of, judge.rules), "judged": {s.id: judge.judge(s) for s in sessions}, "rules": judge.rules,
             "kendala": kendala, "kendala_errors": {}, "kendala_form": {}, "runs_guidance": runs_guidance(staff),
             # The client's link is their credential: shown to who runs their guidance, not to an admin.

@@ -24,6 +24,7 @@ from server.domain.access import (
 )
 from server.domain.calls import chat as chat_log
 from server.domain.documents import signing as signing_domain
+from server.domain.calls import guests as guests_domain
 from server.domain.calls.recordings import may_play, session_recordings
 from server.domain.errors import DomainError, ErrorKind
 from server.domain.fieldwork.field_sessions import FINISHING_OUTCOMES
@@ -98,6 +99,8 @@ async def session_page_context(request: web.Request, staff: Staff, session_id: i
         chat = await chat_log.messages(db, session.id) if session.mode == SessionMode.video and runs_guidance(staff) else None
         # The documents signed in the call (issue 22): whoever may read the session, as the API's list.
         documents = await signing_domain.session_documents(db, session.id) if session.mode == SessionMode.video else []
+        # Who else attended, from when to when (issue 22): as GET /api/sessions/{id} lists them.
+        guests = await guests_domain.guests(db, session.id) if session.mode == SessionMode.video else []
         follow_ups = list((await db.execute(select(GuidanceSession.id).where(GuidanceSession.follows_session_id == session.id))).scalars())
         # The goals of the client's plan, and the ratings given at this session (issue 20).
         rated = {p.goal_id: p for p in await progress_domain.session_progress(db, session.id)}
@@ -105,7 +108,8 @@ async def session_page_context(request: web.Request, staff: Staff, session_id: i
     return {"goal_lines": goals, "rated": rated, "ratings": [r.value for r in GoalRating], "progress_error": None,
             "s": session, "versions": versions, "authors": authors, "outcomes": list(Outcome), "topics": TOPICS, "recordings": recordings,
             "finishing_outcomes": FINISHING_OUTCOMES, "met_with_values": MET_WITH, "follow_ups": follow_ups,
-            "complete_error": None, "complete_form": {}, "chat": chat, "documents": documents, **outcome_choices(request, session)}
+            "complete_error": None, "complete_form": {}, "chat": chat, "documents": documents, "guests": guests,
+            "guest_names": {f"guest:{x.guest.id}": x.guest.name for x in guests}, **outcome_choices(request, session)}
 
 
 @routes.get("/sessions/{id}")

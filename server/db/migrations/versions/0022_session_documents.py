@@ -1,7 +1,7 @@
 """session_document: documents signed in a call
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 
 Issue 22, signing in the call. A new table only: nothing existing changes.
 """
@@ -11,7 +11,7 @@ from alembic import op
 from server.db.models import UTCDateTime
 
 revision = '0022'
-down_revision = '0020'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
