@@ -42,13 +42,13 @@ from server.ops.metrics import Metrics
 from server.recorders.client import RemoteRecorders, recorder_token
 from server.security import joinpass
 from server.security.auth import staff_request_key
-from server.security.csrf import request_origin
 from server.security.pending import PendingHandshakes
 from server.security.proxy import client_address
 from server.signaling import chat, guest_socket
 from server.signaling import protocol as p
 from server.signaling.abandoned import AbandonedSweep
 from server.signaling.documents import documents_seen
+from server.signaling.gate import TokenBucket, origin_allowed
 from server.signaling.ice import ice_servers
 from server.signaling.registry import (
     CLOSE_UNAVAILABLE,
@@ -65,41 +65,7 @@ routes = web.RouteTableDef()
 
 JOIN_TIMEOUT = 10.0
 MAX_ERRORS = 10
-RATE_PER_SECOND = 50.0
-RATE_BURST = 100.0
 CLOSE_REFUSED = 1008
-
-
-class TokenBucket:
-    """``rate`` messages per second on average, up to ``burst`` at once."""
-
-    def __init__(self, rate: float = RATE_PER_SECOND, burst: float = RATE_BURST):
-        self.rate, self.burst = rate, burst
-        self.tokens, self.stamp = burst, time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-def origin_allowed(request: web.Request) -> bool:
-    # Browsers send cookies with a cross-site WebSocket handshake and WebSockets
-    # have no CORS, so without this any page could open a socket as the PK
-    # (cross-site WebSocket hijacking, OWASP WebSocket Security Cheat Sheet).
-    # Non-browser clients send no Origin, and carry no victim's cookies either.
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    allowed = {request_origin(request)}
-    public_url = request.app[settings_key].public_url
-    if public_url:
-        allowed.add(public_url.rstrip("/"))
-    return origin.rstrip("/") in allowed
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int = CLOSE_REFUSED) -> None:
