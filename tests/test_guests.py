@@ -15,6 +15,7 @@ from server.app import create_app
 from tests.conftest import seed_office
 from tests.peers import CallPeer, admitted_call, party_http, session_json, sign_in, stage, start_video_session, until
 from tests.test_scaleout import cluster, redis_env  # noqa: F401  (the several-process fixtures)
+from tests.test_signing import drawn
 
 
 async def issue(http, session_id: int, role: str = "penjamin", name: str = "Ibu Sari (penjamin)") -> tuple[int, dict]:
@@ -261,6 +262,70 @@ async def test_a_guest_pass_opens_nothing_else(aiohttp_server, settings, office)
         await officer.send({"type": "deny", "guest": body["id"]})
         await guest.next("denied")
         assert await guest.wait_closed() == 1000
+
+
+
+async def _admitted_guest(st, officer, client):
+    """A guest issued, opened and admitted into the officer's and client's call; it meets both."""
+    _, body = await issue(st.pk, st.session_id)
+    guest_http = await st.browser()
+    assert (await open_guest_link(guest_http, body["join_url"])).status == 303
+    guest = st.peer(guest_http, "guest")
+    await guest.join()
+    await guest.next("waiting")
+    await officer.next("guest-waiting")
+    await officer.send({"type": "admit", "guest": body["id"]})
+    await guest.next("admitted")
+    await guest.next("peer-joined")
+    await guest.next("peer-joined")
+    await officer.next("peer-joined")
+    return body, guest_http, guest
+
+
+async def test_a_guest_is_never_pushed_a_document_and_its_pass_cannot_read_or_sign_one(aiohttp_server, settings, office):
+    """Signing in the call is the client's alone (issue 22): the guest's socket hears no
+    ``document``, may not say ``document-seen``, and its pass is refused on the join routes."""
+    async with stage(aiohttp_server, settings, office) as st:
+        officer, client = await st.officer_and_admitted_client()
+        _, guest_http, guest = await _admitted_guest(st, officer, client)
+        async with st.pk.post(f"/api/sessions/{st.session_id}/documents", json={"kind": "kontrak_bimbingan"}) as resp:
+            assert resp.status == 201, await resp.text()
+            document = await resp.json()
+        assert (await client.next("document"))["id"] == document["id"]
+        # The guest's "I opened it" is refused; a line after it shows the guest's socket got no document before.
+        await guest.send({"type": "document-seen", "id": document["id"]})
+        assert (await guest.next("error"))["code"] == "forbidden"
+        assert "document" not in guest.types() and "document-seen" not in officer.types()
+        # The guest's cookie is no join pass: it reads nothing and signs nothing.
+        async with guest_http.get(f"/api/join/documents/{document['id']}") as resp:
+            assert resp.status == 401, await resp.text()
+        async with guest_http.post(f"/api/join/documents/{document['id']}/sign",
+                                   json={"name": "Ibu Sari", "signature": drawn(), "revision": 1}) as resp:
+            assert resp.status == 401, await resp.text()
+        async with st.pk.get(f"/api/sessions/{st.session_id}/documents/{document['id']}") as resp:
+            assert (await resp.json())["status"] == "pending"
+
+
+async def test_an_officer_resuming_its_place_meets_the_admitted_guest_again(aiohttp_server, settings, office):
+    """The officer's console changes network under a three-party call: the client's call is
+    resumed, and the guest (whose pair the console dropped) is shown out and in again."""
+    async with stage(aiohttp_server, settings, office) as st:
+        officer, client = await st.officer_and_admitted_client()
+        body, _, guest = await _admitted_guest(st, officer, client)
+        welcome = await officer.move_socket()
+        assert welcome["resumed"] is True
+        assert await client.next("peer-resumed") == {"type": "peer-resumed", "role": "officer"}
+        assert (await guest.next("peer-left"))["role"] == "officer"
+        again = await guest.next("peer-joined")
+        assert (again["role"], again["polite"]) == ("officer", True)
+        met = await officer.next("peer-joined")
+        assert (met["role"], met["guest"], met["polite"]) == ("guest", body["id"], False)
+        # The pair works on the new socket: a signal each way.
+        await guest.send({"type": "guest-signal", "to": "officer", "signal": {"type": "answer", "sdp": "v=0\r\n"}})
+        assert (await officer.next("guest-signal"))["from"] == f"guest:{body['id']}"
+        await officer.send({"type": "guest-signal", "to": f"guest:{body['id']}", "signal": {"type": "offer", "sdp": "v=0\r\n"}})
+        assert (await guest.next("guest-signal"))["from"] == "officer"
+        assert "peer-left" not in client.types()
 
 
 @pytest.mark.slow
