@@ -72,6 +72,8 @@ CLOSE_REFUSED = 1008
 class TokenBucket:
     """``rate`` messages per second on average, up to ``burst`` at once."""
 
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
     def __init__(self, rate: float = RATE_PER_SECOND, burst: float = RATE_BURST):
         self.rate, self.burst = rate, burst
         self.tokens, self.stamp = burst, time.monotonic()
@@ -187,6 +189,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
         await _refuse(ws, exc.code, exc.message)
         return None
     party.socket = ws
+    party.transport = request.transport
     if party.role == "client":
         party.step = join.step
     if not rooms.available():
@@ -271,8 +274,8 @@ async def _lost_entering(request: web.Request, party: Party, exc: BaseException,
         )
 
 
-async def _dispatch(request: web.Request, party: Party, message, line: chat.ChatLine) -> str | None:
-    """Handle one message. Returns why the loop should stop, or None."""
+async def _dispatch(request: web.Request, party: Party, message, line: chat.ChatLine, frame: str) -> str | None:
+    """Handle one message (``frame`` as it came). Returns why the loop should stop, or None."""
     rooms: RoomRegistry = request.app[rooms_key]
     calls: CallLog = request.app[calls_key]
     sid = party.session_id
@@ -297,7 +300,7 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
         await line.send(request, room, party, message)
     # relay offer / answer / candidate
     elif isinstance(message, p.RELAYED):
-        await rooms.relay(room, party, message)
+        await rooms.relay(room, party, frame)
     # stamp this side's ICE state
     elif isinstance(message, p.MediaState):
         if party.role == "officer" and room.officer is party or party.role == "client" and room.client is party:
@@ -366,12 +369,32 @@ async def _tell_recording(rooms: RoomRegistry, session_id: int, active: bool) ->
         await rooms.tell(session_id, address, p.Recording(active=active))
 
 
+# aiohttp's response keeps some 30 attributes in its instance __dict__; CPython
+# shares one key layout between instances only up to 30 keys, and the server's
+# heartbeat sets a few more (``_pong_response_cb``, ``_ping_task``): each socket then
+# got a dict of its own at its first heartbeat, 1.35 KiB (tracemalloc at 300 rooms,
+# issue 24). The attributes aiohttp declares on the class with a default, set once
+# the socket is open, live in slots here instead; each starts at aiohttp's default.
+_LATE_ATTRIBUTES = tuple(
+    name for name in ("_ws_protocol", "_writer", "_reader", "_parser", "_closed", "_closing", "_conn_lost", "_close_code",
+                      "_loop", "_waiting", "_close_wait", "_exception", "_heartbeat_when", "_heartbeat_cb",
+                      "_pong_response_cb", "_ping_task", "_need_heartbeat_reset", "_heartbeat_reset_handle")
+    if name in vars(web.WebSocketResponse)
+)
+
+
 class _SignalingSocket(web.WebSocketResponse):
     """Remembers the close code this side sent: aiohttp's ``close_code`` becomes
     the code the peer echoes back, which says nothing of why we closed."""
 
-    sent_close_code: int | None = None
-    metrics: "Metrics | None" = None
+    __slots__ = ("sent_close_code", "metrics", *_LATE_ATTRIBUTES)
+
+    def __init__(self, **kwargs) -> None:
+        for name in _LATE_ATTRIBUTES:
+            setattr(self, name, getattr(web.WebSocketResponse, name))
+        super().__init__(**kwargs)
+        self.sent_close_code: int | None = None
+        self.metrics: Metrics | None = None
 
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
         # aiohttp answers a peer's close frame by calling close() with 1000 after
@@ -446,7 +469,7 @@ async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.Str
             try:
                 message = p.parse(frame.data)
                 metrics.message_received(message.type)
-                stop = await _dispatch(request, party, message, line)
+                stop = await _dispatch(request, party, message, line, frame.data)
             except RedisError as exc:
                 rooms: RoomRegistry = request.app[rooms_key]
                 _warn_unavailable(rooms, party, exc)
