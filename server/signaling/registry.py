@@ -143,7 +143,7 @@ class Party:
         transport = self.transport
         if transport is None or len(frame) > SEND_AT_ONCE_CHARS or transport.is_closing():
             return False
-        low, high = transport.get_write_limits()
+        low, high = transport.get_write_buffer_limits()
         buffered = transport.get_write_buffer_size()
         # 4 bytes a character at most in UTF-8, and a frame header of at most 14.
         return buffered <= low and buffered + 4 * len(frame) + 14 <= high
