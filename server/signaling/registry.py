@@ -106,7 +106,8 @@ class Party:
     counted: bool = False
     # The socket's transport (ws.py sets it), to tell a send that cannot wait.
     transport: asyncio.WriteTransport | None = None
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Made at the first send that may wait (most never do): a lock each was 0.2 KiB a socket.
+    _lock: asyncio.Lock | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -120,7 +121,7 @@ class Party:
         if self.gone or self.socket.closed:
             return
         try:
-            if not self._lock.locked() and self._written_at_once(frame):
+            if (self._lock is None or not self._lock.locked()) and self._written_at_once(frame):
                 # Nobody else is writing and the frame fits the transport's buffer:
                 # aiohttp writes it without waiting, so no timeout is needed; a timer
                 # per send was a tenth of the relay's CPU (bench/README.md, issue 24).
@@ -129,6 +130,8 @@ class Party:
             # One writer at a time per socket, and a slow reader cannot hold the room up.
             # asyncio.timeout, not wait_for: on 3.11 wait_for wraps every send in a
             # task of its own, 12.6% of the relay's samples (bench/README.md).
+            if self._lock is None:
+                self._lock = asyncio.Lock()
             async with self._lock, asyncio.timeout(SEND_TIMEOUT):
                 await self.socket.send_str(frame)
         except (asyncio.TimeoutError, ConnectionError, RuntimeError) as exc:
