@@ -373,7 +373,7 @@ def relayed(frame: str, sender: Role) -> str:
     plus ``"from"``. ``frame`` must be one :func:`parse` accepted as an offer,
     answer, candidate or reach: a JSON object (so it ends in ``}``) with at least
     ``type`` (so a member goes before the new one) and no ``from`` (unknown
-    fields are refused). Not parsed and written again: that was half the server's
+    fields are refused). Not parsed and written again: that was a quarter of the server's
     CPU per relayed message (bench/README.md, issue 24)."""
     body = frame.rstrip(" \t\r\n")
     return f'{body[:-1]},"from":"{sender}"}}'
@@ -385,9 +385,6 @@ def error(code: str, message: str) -> Error:
 
 
 def dump(message: Message) -> str:
-    if isinstance(message, RelayedCandidate) and message.candidate is not None:
-        # Pass the browser's candidate init on as it came: no invented null fields.
-        return json.dumps({"type": "candidate", "candidate": message.candidate.model_dump(exclude_none=True), "from": message.from_}, separators=(",", ":"))
     if isinstance(message, PeerJoined) and message.step is None:
         return message.model_dump_json(by_alias=True, exclude={"step"})
     if isinstance(message, Admitted) and not message.resumed:
