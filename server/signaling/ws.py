@@ -38,7 +38,6 @@ from server.keys import (
     rooms_key,
     settings_key,
 )
-from server.ops.metrics import Metrics
 from server.recorders.client import RemoteRecorders, recorder_token
 from server.security import joinpass
 from server.security.auth import staff_request_key
@@ -56,6 +55,7 @@ from server.signaling.registry import (
     Refusal,
     RoomRegistry,
 )
+from server.signaling.websocket import SignalingSocket
 from server.signaling.state import open_state
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def origin_allowed(request: web.Request) -> bool:
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int = CLOSE_REFUSED) -> None:
-    if isinstance(ws, _SignalingSocket) and ws.metrics is not None:
+    if isinstance(ws, SignalingSocket) and ws.metrics is not None:
         ws.metrics.signaling_refusals.labels(code=code).inc()
     try:
         await ws.send_str(p.dump(p.error(code, message)))
@@ -369,48 +369,13 @@ async def _tell_recording(rooms: RoomRegistry, session_id: int, active: bool) ->
         await rooms.tell(session_id, address, p.Recording(active=active))
 
 
-# aiohttp's response keeps some 30 attributes in its instance __dict__; CPython
-# shares one key layout between instances only up to 30 keys, and the server's
-# heartbeat sets a few more (``_pong_response_cb``, ``_ping_task``): each socket then
-# got a dict of its own at its first heartbeat, 1.35 KiB (tracemalloc at 300 rooms,
-# issue 24). The attributes aiohttp declares on the class with a default, set once
-# the socket is open, live in slots here instead; each starts at aiohttp's default.
-_LATE_ATTRIBUTES = tuple(
-    name for name in ("_ws_protocol", "_writer", "_reader", "_parser", "_closed", "_closing", "_conn_lost", "_close_code",
-                      "_loop", "_waiting", "_close_wait", "_exception", "_heartbeat_when", "_heartbeat_cb",
-                      "_pong_response_cb", "_ping_task", "_need_heartbeat_reset", "_heartbeat_reset_handle")
-    if name in vars(web.WebSocketResponse)
-)
-
-
-class _SignalingSocket(web.WebSocketResponse):
-    """Remembers the close code this side sent: aiohttp's ``close_code`` becomes
-    the code the peer echoes back, which says nothing of why we closed."""
-
-    __slots__ = ("sent_close_code", "metrics", *_LATE_ATTRIBUTES)
-
-    def __init__(self, **kwargs) -> None:
-        for name in _LATE_ATTRIBUTES:
-            setattr(self, name, getattr(web.WebSocketResponse, name))
-        super().__init__(**kwargs)
-        self.sent_close_code: int | None = None
-        self.metrics: Metrics | None = None
-
-    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
-        # aiohttp answers a peer's close frame by calling close() with 1000 after
-        # marking the socket closing (_closing): that close is the peer's, not ours.
-        if not self.closed and not self._closing and self.sent_close_code is None:
-            self.sent_close_code = code
-        return await super().close(code=code, message=message, drain=drain)
-
-
 @routes.get("/ws/sessions/{id}")
 async def signaling(request: web.Request) -> web.StreamResponse:
     # Server-side heartbeat: a WebSocket ping every 2/3 of the timeout, and the
     # connection closed when no pong comes within half that period, so a
     # half-open socket (a phone gone without a FIN) is found within the timeout.
     timeout = request.app[settings_key].heartbeat_timeout_seconds
-    ws = _SignalingSocket(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True, heartbeat=timeout * 2 / 3)
+    ws = SignalingSocket(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True, heartbeat=timeout * 2 / 3)
     ws.metrics = request.app[metrics_key]
     try:
         return await _signaling(request, ws)
