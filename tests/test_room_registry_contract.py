@@ -176,9 +176,9 @@ async def test_a_client_waits_until_the_officer_admits_then_both_are_introduced(
     assert world.log == ["officer", "waiting", "admitted"]
 
     # Offer and answer go between the two, marked with who sent them.
-    await world.officer_side.relay(world.officer_side.room(SID), officer, p.parse('{"type": "offer", "sdp": "v=0\\r\\n"}'))
+    await world.officer_side.relay(world.officer_side.room(SID), officer, '{"type": "offer", "sdp": "v=0\\r\\n"}')
     assert (await c.next("offer"))["from"] == "officer"
-    await world.client_side.relay(world.client_side.room(SID), client, p.parse('{"type": "answer", "sdp": "v=0\\r\\n"}'))
+    await world.client_side.relay(world.client_side.room(SID), client, '{"type": "answer", "sdp": "v=0\\r\\n"}')
     assert (await o.next("answer"))["from"] == "client"
 
 
@@ -196,7 +196,7 @@ async def test_a_waiting_client_may_not_relay(world):
     client, c, _ = await world.client()
     await c.next("waiting")
     with pytest.raises(Refusal) as refused:
-        await world.client_side.relay(world.client_side.room(SID), client, p.parse('{"type": "offer", "sdp": "v=0\\r\\n"}'))
+        await world.client_side.relay(world.client_side.room(SID), client, '{"type": "offer", "sdp": "v=0\\r\\n"}')
     assert refused.value.code == "not-admitted"
 
 
@@ -245,7 +245,7 @@ async def test_the_client_resuming_takes_its_place_back_and_the_call_goes_on(wor
     assert o.types() == ["welcome", "client-waiting", "peer-joined", "peer-resumed"]
     assert world.log == ["officer", "waiting", "admitted", "resumed"]
     # Relay goes to the new socket; the old one holds no place.
-    await world.officer_side.relay(world.officer_side.room(SID), officer, p.parse('{"type": "offer", "sdp": "v=0\\r\\n"}'))
+    await world.officer_side.relay(world.officer_side.room(SID), officer, '{"type": "offer", "sdp": "v=0\\r\\n"}')
     assert (await new.next("offer"))["from"] == "officer"
     assert await world.client_side.leave(old, "dropped", world.logger()) is False
     assert "peer-left" not in o.types()
@@ -288,7 +288,7 @@ async def test_the_officer_resuming_takes_its_place_back_and_the_call_goes_on(wo
     assert not c.closed
     assert world.log == ["officer", "waiting", "admitted", "waiting", "resumed"]
     # Relay goes from the new socket to the client; the old one holds no place.
-    await world.client_side.relay(world.client_side.room(SID), client, p.parse('{"type": "answer", "sdp": "v=0\\r\\n"}'))
+    await world.client_side.relay(world.client_side.room(SID), client, '{"type": "answer", "sdp": "v=0\\r\\n"}')
     assert (await new.next("answer"))["from"] == "client"
     assert await world.officer_side.leave(officer, "dropped", world.logger()) is False
     assert "peer-left" not in c.types()
@@ -414,7 +414,7 @@ async def test_a_client_that_hangs_up_leaves_and_the_officer_is_told(world):
     assert await world.client_side.leave(client, "hangup", world.logger()) is False
     # And the officer has nobody to send an offer to.
     with pytest.raises(Refusal) as refused:
-        await world.officer_side.relay(world.officer_side.room(SID), officer, p.parse('{"type": "offer", "sdp": "v=0\\r\\n"}'))
+        await world.officer_side.relay(world.officer_side.room(SID), officer, '{"type": "offer", "sdp": "v=0\\r\\n"}')
     assert refused.value.code == "no-peer"
 
 
@@ -527,5 +527,5 @@ async def test_an_officer_back_while_the_old_socket_leaves_shares_the_room_with_
     assert entry.placed == "admitted"
     assert await c.next("peer-joined") == {"type": "peer-joined", "role": "officer", "polite": True}
     assert (await o.next("peer-joined"))["role"] == "client"
-    await world.officer_side.relay(world.officer_side.room(SID), new, p.parse('{"type": "offer", "sdp": "v=0\\r\\n"}'))
+    await world.officer_side.relay(world.officer_side.room(SID), new, '{"type": "offer", "sdp": "v=0\\r\\n"}')
     assert (await c.next("offer"))["from"] == "officer"

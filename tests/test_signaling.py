@@ -200,3 +200,29 @@ async def test_a_socket_from_another_site_is_refused_before_the_upgrade(aiohttp_
         # Our own origin is fine.
         officer = st.peer(st.pk, "officer", origin=st.base)
         assert (await officer.join())["role"] == "officer"
+
+
+async def test_relayed_messages_reach_the_other_party_as_the_sender_wrote_them_plus_from(aiohttp_server, settings, office):
+    async with stage(aiohttp_server, settings, office) as st:
+        officer, client = st.peer(st.pk, "officer"), st.peer(st.phone, "client")
+        await officer.join()
+        await client.join()
+        await officer.admit((await officer.next("client-waiting"))["device"])
+        await client.next("peer-joined")
+        await officer.next("peer-joined")
+        # Spacing and a null the sender wrote come through; nothing is added but "from".
+        await officer.send_raw('{ "type" : "candidate",\n "candidate": {"candidate": "candidate:1 1 udp 1 10.0.0.1 9 typ host", "sdpMid": null} }\n')
+        assert await client.next("candidate") == {
+            "type": "candidate", "candidate": {"candidate": "candidate:1 1 udp 1 10.0.0.1 9 typ host", "sdpMid": None}, "from": "officer",
+        }
+        # An offer of 20,000 characters (not ASCII): the send that keeps the lock and the timeout.
+        sdp = "v=0\r\n" + "a=x-ü\r\n" * 2857
+        await client.send({"type": "offer", "sdp": sdp})
+        assert await officer.next("offer") == {"type": "offer", "sdp": sdp, "from": "client"}
+        await client.send({"type": "reach", "step": "audio"})
+        assert await officer.next("reach") == {"type": "reach", "step": "audio", "from": "client"}
+        # A refused frame is answered as before and relays nothing.
+        await officer.send_raw('{"type": "candidate", "candidate": null, "from": "client"}')
+        assert (await officer.next("error"))["code"] == "bad-message"
+        await officer.send({"type": "candidate", "candidate": None})
+        assert await client.next("candidate") == {"type": "candidate", "candidate": None, "from": "officer"}

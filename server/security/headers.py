@@ -51,6 +51,11 @@ async def _on_prepare(request: web.BaseRequest, response: web.StreamResponse) ->
 def apply(request: web.BaseRequest, response: web.StreamResponse) -> None:
     h = response.headers
     h["Server"] = SERVER_NAME
+    if response.status == 101:
+        # A WebSocket handshake: no document and nothing cacheable follows, so none
+        # of the headers below mean anything; and the response, headers included,
+        # lives as long as its socket: 1.7 KiB each (tracemalloc, issue 24).
+        return
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "no-referrer")
     h.setdefault("X-Frame-Options", "DENY")

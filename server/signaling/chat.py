@@ -32,6 +32,8 @@ BURST = 5.0
 class ChatLine:
     """One connection's side of the text line (its own rate)."""
 
+    __slots__ = ("_take",)
+
     def __init__(self, take: Callable[[], bool]):
         self._take = take
 

@@ -17,6 +17,9 @@ RATE_BURST = 100.0
 class TokenBucket:
     """``rate`` messages per second on average, up to ``burst`` at once."""
 
+    # Two per socket (messages, chat lines): no __dict__ each (memory per connection, issue 24).
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
     def __init__(self, rate: float = RATE_PER_SECOND, burst: float = RATE_BURST):
         self.rate, self.burst = rate, burst
         self.tokens, self.stamp = burst, time.monotonic()

@@ -48,6 +48,9 @@ from server.signaling.bus import Bus
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 5.0
+# A frame up to this many characters is compressed (permessage-deflate) in the
+# loop by aiohttp; a larger one in a thread, which a send waits for.
+SEND_AT_ONCE_CHARS = 4 * 1024
 CLOSE_TIMEOUT = 2.0
 CLOSE_REPLACED = 4000
 # A client whose join link was revoked or reissued: policy violation (RFC 6455 1008).
@@ -76,7 +79,9 @@ class Refusal(Exception):
         self.close = close
 
 
-@dataclass(eq=False)
+# Slotted: one Party per socket, a Room per call; without a __dict__ each is a
+# few hundred bytes smaller (memory per connection, issue 24).
+@dataclass(eq=False, slots=True)
 class Party:
     session_id: int
     role: Literal["officer", "client", "guest"]
@@ -105,7 +110,10 @@ class Party:
     placed_at: float = 0.0
     media_up: bool = False
     counted: bool = False
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The socket's transport (ws.py sets it), to tell a send that cannot wait.
+    transport: asyncio.WriteTransport | None = None
+    # Made at the first send that may wait (most never do): a lock each was 0.2 KiB a socket.
+    _lock: asyncio.Lock | None = None
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -121,15 +129,35 @@ class Party:
         if self.gone or self.socket.closed:
             return
         try:
+            if (self._lock is None or not self._lock.locked()) and self._written_at_once(frame):
+                # Nobody else is writing and the frame fits the transport's buffer:
+                # aiohttp writes it without waiting, so no timeout is needed; a timer
+                # per send was a tenth of the relay's CPU (bench/README.md, issue 24).
+                await self.socket.send_str(frame)
+                return
             # One writer at a time per socket, and a slow reader cannot hold the room up.
             # asyncio.timeout, not wait_for: on 3.11 wait_for wraps every send in a
             # task of its own, 12.6% of the relay's samples (bench/README.md).
+            if self._lock is None:
+                self._lock = asyncio.Lock()
             async with self._lock, asyncio.timeout(SEND_TIMEOUT):
                 await self.socket.send_str(frame)
         except (asyncio.TimeoutError, ConnectionError, RuntimeError) as exc:
             # Its handler notices the closed socket and leaves the room the usual way.
             log.info("dropping %s of session %s: send failed (%s)", self.role, self.session_id, type(exc).__name__)
             await self.close(1011)
+
+    def _written_at_once(self, frame: str) -> bool:
+        """Whether aiohttp's ``send_str`` returns without waiting: the writer waits
+        only for a paused transport (its buffer above the high-water mark, until it
+        drains below the low one) or to compress a frame over 16 KiB elsewhere."""
+        transport = self.transport
+        if transport is None or len(frame) > SEND_AT_ONCE_CHARS or transport.is_closing():
+            return False
+        low, high = transport.get_write_buffer_limits()
+        buffered = transport.get_write_buffer_size()
+        # 4 bytes a character at most in UTF-8, and a frame header of at most 14.
+        return buffered <= low and buffered + 4 * len(frame) + 14 <= high
 
     async def close(self, code: int = 1000) -> None:
         for unsubscribe in self._unsubscribe:
@@ -143,7 +171,7 @@ class Party:
                 pass
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Room:
     """This process's sockets in one session's room (with Redis, the places
     themselves are in Redis; ws.py checks ``room.officer is party`` on this)."""
@@ -249,9 +277,12 @@ class RoomRegistry(ABC):
         ``session_ended``, which also shows out whoever came in just after."""
 
     @abstractmethod
+    async def _to_frame(self, session_id: int, address: str, frame: str) -> bool:
+        """Deliver one serialised message to whoever holds ``address`` ("officer",
+        "client", "device:<id>") now, wherever its socket is; False when nobody does."""
+
     async def _to(self, session_id: int, address: str, message: p.Message) -> bool:
-        """Deliver to whoever holds ``address`` ("officer", "client", "device:<id>")
-        now, wherever its socket is; False when nobody does."""
+        return await self._to_frame(session_id, address, p.dump(message))
 
     # ---- this process's sockets (the same for both) -------------------------------
 
@@ -308,14 +339,16 @@ class RoomRegistry(ABC):
         """A server message to whoever holds ``address`` ("officer", "client") now."""
         return await self._to(session_id, address, message)
 
-    async def relay(self, room: Room, sender: Party, message: p.Offer | p.Answer | p.Candidate | p.Reach) -> None:
-        """offer/answer/candidate/reach between the officer and the admitted client only."""
+    async def relay(self, room: Room, sender: Party, frame: str) -> None:
+        """offer/answer/candidate/reach between the officer and the admitted client
+        only: ``frame`` is the sender's, as :func:`~server.signaling.protocol.parse`
+        accepted it."""
         if sender.role == "client" and (not sender.admitted or room.client is not sender):
             raise Refusal("not-admitted", "You are still in the waiting room.")
         if sender.role == "officer" and room.officer is not sender:
             raise Refusal("replaced", "This connection was replaced.")
         target = "client" if sender.role == "officer" else "officer"
-        if not await self._to(room.session_id, target, p.relayed(message, sender.role)):
+        if not await self._to_frame(room.session_id, target, p.relayed(frame, sender.role)):
             raise Refusal("no-peer", "The other party is not connected.")
 
     async def lose(self, party: Party) -> None:

@@ -22,8 +22,8 @@ class LocalRoomRegistry(RoomRegistry):
     def __init__(self, bus: LocalBus | None = None):
         super().__init__(bus or LocalBus())
 
-    async def _to(self, session_id: int, address: str, message: p.Message) -> bool:
-        return await self.bus.publish(session_id, address, p.dump(message))
+    async def _to_frame(self, session_id: int, address: str, frame: str) -> bool:
+        return await self.bus.publish(session_id, address, frame)
 
     def _subscribe(self, party: Party) -> None:
         party._unsubscribe.append(self.bus.subscribe(party.session_id, party.address, party.send_frame))

@@ -38,7 +38,6 @@ from server.keys import (
     rooms_key,
     settings_key,
 )
-from server.ops.metrics import Metrics
 from server.recorders.client import RemoteRecorders, recorder_token
 from server.security import joinpass
 from server.security.auth import staff_request_key
@@ -57,6 +56,7 @@ from server.signaling.registry import (
     Refusal,
     RoomRegistry,
 )
+from server.signaling.websocket import SignalingSocket
 from server.signaling.state import open_state
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ CLOSE_REFUSED = 1008
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int = CLOSE_REFUSED) -> None:
-    if isinstance(ws, _SignalingSocket) and ws.metrics is not None:
+    if isinstance(ws, SignalingSocket) and ws.metrics is not None:
         ws.metrics.signaling_refusals.labels(code=code).inc()
     try:
         await ws.send_str(p.dump(p.error(code, message)))
@@ -153,6 +153,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
     try:
         party, welcome = await _credential(request, session_id, join.role)
         party.socket = ws
+        party.transport = request.transport
         if party.role == "guest":  # a third person's place (issue 22)
             return await guest_socket.enter(request, party, welcome)
     except Refusal as exc:
@@ -248,8 +249,8 @@ async def _lost_entering(request: web.Request, party: Party, exc: BaseException,
         )
 
 
-async def _dispatch(request: web.Request, party: Party, message, line: chat.ChatLine) -> str | None:
-    """Handle one message. Returns why the loop should stop, or None."""
+async def _dispatch(request: web.Request, party: Party, message, line: chat.ChatLine, frame: str) -> str | None:
+    """Handle one message (``frame`` as it came). Returns why the loop should stop, or None."""
     rooms: RoomRegistry = request.app[rooms_key]
     calls: CallLog = request.app[calls_key]
     sid = party.session_id
@@ -282,7 +283,7 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
         await guest_socket.from_call(request, room, party, message)
     # relay offer / answer / candidate
     elif isinstance(message, p.RELAYED):
-        await rooms.relay(room, party, message)
+        await rooms.relay(room, party, frame)
     # stamp this side's ICE state
     elif isinstance(message, p.MediaState):
         if party.role == "officer" and room.officer is party or party.role == "client" and room.client is party:
@@ -351,28 +352,13 @@ async def _tell_recording(rooms: RoomRegistry, session_id: int, active: bool) ->
         await rooms.tell(session_id, address, p.Recording(active=active))
 
 
-class _SignalingSocket(web.WebSocketResponse):
-    """Remembers the close code this side sent: aiohttp's ``close_code`` becomes
-    the code the peer echoes back, which says nothing of why we closed."""
-
-    sent_close_code: int | None = None
-    metrics: "Metrics | None" = None
-
-    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
-        # aiohttp answers a peer's close frame by calling close() with 1000 after
-        # marking the socket closing (_closing): that close is the peer's, not ours.
-        if not self.closed and not self._closing and self.sent_close_code is None:
-            self.sent_close_code = code
-        return await super().close(code=code, message=message, drain=drain)
-
-
 @routes.get("/ws/sessions/{id}")
 async def signaling(request: web.Request) -> web.StreamResponse:
     # Server-side heartbeat: a WebSocket ping every 2/3 of the timeout, and the
     # connection closed when no pong comes within half that period, so a
     # half-open socket (a phone gone without a FIN) is found within the timeout.
     timeout = request.app[settings_key].heartbeat_timeout_seconds
-    ws = _SignalingSocket(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True, heartbeat=timeout * 2 / 3)
+    ws = SignalingSocket(max_msg_size=p.TRANSPORT_MAX_BYTES, autoping=True, heartbeat=timeout * 2 / 3)
     ws.metrics = request.app[metrics_key]
     try:
         return await _signaling(request, ws)
@@ -431,7 +417,7 @@ async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.Str
             try:
                 message = p.parse(frame.data)
                 metrics.message_received(message.type)
-                stop = await _dispatch(request, party, message, line)
+                stop = await _dispatch(request, party, message, line, frame.data)
             except RedisError as exc:
                 rooms: RoomRegistry = request.app[rooms_key]
                 _warn_unavailable(rooms, party, exc)

@@ -180,7 +180,7 @@ class SharedRoomRegistry(RoomRegistry):
             return False
         return await self._envelope(session_id, holder.conn, "frame", p.dump(message))
 
-    async def _to(self, session_id: int, address: str, message: p.Message) -> bool:
+    async def _to_frame(self, session_id: int, address: str, frame: str) -> bool:
         sid = session_id
         if address in ("officer", "client"):
             holder = (await self.places(sid)).get(address)
@@ -190,7 +190,9 @@ class SharedRoomRegistry(RoomRegistry):
             client = (await self.places(sid)).get("client")
             if holder is None and client is not None and client.device == device:
                 holder = client
-        return await self.tell_holder(sid, holder, message)
+        if holder is None:
+            return False
+        return await self._envelope(sid, holder.conn, "frame", frame)
 
     async def _introduce_shared(self, session_id: int, places: dict[str, Holder]) -> None:
         if "officer" in places and "client" in places:
