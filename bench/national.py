@@ -71,6 +71,9 @@ class Outcome:
     sent: int = 0
     rss_mib: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # Messages read in the latency phase that were no relayed candidate, by type (an
+    # ``error`` is the server refusing a relay, e.g. ``no-peer``).
+    other: dict = field(default_factory=dict)
 
 
 def second_process(first: BimbingServer) -> BimbingServer:
@@ -167,6 +170,7 @@ async def run(name: str, rooms: int, concurrency: int, per_room: int, rate: floa
         admitted_pairs = [p for p in pairs if not p[0].closed and not p[1].closed]
         sink, out.sent, _took = await latency_phase(admitted_pairs, per_room, rate, candidate_frame)
         out.latencies = sink.latencies
+        out.other = dict(sink.other)
         print(f"  {name}: {len(out.latencies)}/{out.sent} messages relayed", flush=True)
         return out
     finally:
@@ -215,6 +219,8 @@ async def main(rooms: int, concurrency: int, per_room: int, rate: float) -> int:
         if r.sent and len(r.latencies) < r.sent:
             failures.append(f"{r.name}: {r.sent - len(r.latencies)} of {r.sent} messages not relayed")
         failures.extend(f"{r.name}: {f}" for f in r.failures)
+        if r.other:
+            note(f"- {r.name}: other messages read while relaying: {r.other}")
     print()
     print_table(
         ["", "rooms", "admitted", "rooms admitted/s", "server CPU ms/room", "links/s", "relay p50", "p99", "max", "sent/lost", "RSS MiB"],

@@ -119,7 +119,7 @@ class Settings:
     write_flush_ms: int = 1000
     # Database connections each of the two pools (writes; autocommit reads) keeps open
     # per process, and a quarter more under a burst (server/db/engine.py).
-    db_pool_size: int = 16
+    db_pool_size: int = 8
     # /metrics answers only a bearer token or listed addresses; closed (404) with neither.
     metrics_token: str | None = None
     metrics_allow: tuple[str, ...] = ()
@@ -261,7 +261,7 @@ class Settings:
             notify_poll_seconds=max(1, get_int("NOTIFY_POLL_SECONDS", 30)),
             notify_max_attempts=max(1, get_int("NOTIFY_MAX_ATTEMPTS", 8)),
             write_flush_ms=min(max(1, get_int("WRITE_FLUSH_MS", 1000)), 60_000),
-            db_pool_size=min(max(1, get_int("DB_POOL_SIZE", 16)), 200),
+            db_pool_size=min(max(1, get_int("DB_POOL_SIZE", 8)), 200),
             metrics_token=get("METRICS_TOKEN"),
             metrics_allow=get_list("METRICS_ALLOW"),
             log_format=_log_format(get("LOG_FORMAT", "text") or "text"),

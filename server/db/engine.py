@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 # may open under a burst (closed again on their return). Kept, not opened per use:
 # with SQLAlchemy's default of 5 kept, at 20 joins in flight a seventh of the loop's
 # samples were asyncpg connecting again (py-spy, bench/README.md "Joining at
-# national scale"). Two pools per process: at most 2 x 1.25 x this connections.
-POOL_SIZE = 16
+# national scale"). Two pools per process: at most 2 x 1.25 x this connections
+# (20 by default; one pool of 5 + 10 was 15), within PostgreSQL's default 100
+# for a few processes (docs/deploy.md, "Sizing a national deployment").
+POOL_SIZE = 8
 
 
 def make_engine(database_url: str, *, pool_size: int = POOL_SIZE, **kwargs) -> AsyncEngine:
