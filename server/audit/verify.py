@@ -11,15 +11,15 @@ async result every row cost a greenlet switch, and with its JSON and date
 processing that was most of the 20 s that 100,000 entries took (cProfile,
 bench/README.md "audit_trail.py").
 
-``GET /api/audit/verify`` runs it with :func:`verify_off_loop`: in a process of
-its own (spawned for the one verify, with its own connection), so the walk's
-CPU (a million entries take seconds) never holds the loop that relays every
-call's signaling. A thread was not enough: the walk, aiosqlite's thread and
+``GET /api/audit/verify`` runs it with :func:`verify_off_loop`: past
+``ON_LOOP_ENTRIES`` in a process of its own (spawned for the one verify, with
+its own connection), so the walk's CPU (a million entries take seconds) never
+holds the loop that relays every call's signaling. A thread was not enough: the walk, aiosqlite's thread and
 the loop contend for one interpreter lock, and the loop stood still 100-270 ms
 at a time during a verify of 60,000 entries (tests/test_audit_verify_loop.py).
 The walk also yields every ``YIELD_EVERY`` entries, for a caller that runs it
-on its loop (the CLI, or an in-memory SQLite database that another process
-would not see).
+on its loop (the CLI, a short trail, or an in-memory SQLite database that
+another process would not see).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import AsyncIterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.chain import GENESIS, Break, ChainWalker
@@ -49,6 +49,9 @@ _SQL = f"SELECT {', '.join(_NAMES)} FROM audit_entry ORDER BY seq"
 _PG_SQL = _SQL.replace(" at,", """ to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),""").replace(" detail,", " detail::text,")
 BATCH = 5000
 YIELD_EVERY = 200
+# Up to this many entries (about a quarter second of walking, in slices of a few
+# ms) ``verify_off_loop`` walks on the loop: a spawned process costs more to start.
+ON_LOOP_ENTRIES = 10_000
 
 
 @dataclass
@@ -255,6 +258,11 @@ async def verify_off_loop(settings: Settings, db: AsyncSession) -> VerifyReport:
     connection sees."""
     url = settings.database_url
     if url.startswith("sqlite") and url.split(":///", 1)[-1] in ("", ":memory:"):
+        return await verify(db, settings)
+    # A short trail is walked here, yielding every YIELD_EVERY entries (a few ms each):
+    # a process of its own costs a second or more of CPU to start, more than the walk.
+    low, high = (await db.execute(select(func.min(AuditEntry.seq), func.max(AuditEntry.seq)))).one()
+    if high is None or high - low < ON_LOOP_ENTRIES:
         return await verify(db, settings)
     # Spawned, not forked: a fork would copy this process's loop, threads and sockets.
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
