@@ -19,12 +19,14 @@ creating the peer connections to both connected.
 
     .venv/bin/python bench/join_to_connected.py               # 10 repetitions
     .venv/bin/python bench/join_to_connected.py --reps 30 --warmup 2
+    .venv/bin/python bench/join_to_connected.py --base /tmp/base   # also the server/ in /tmp/base, interleaved
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -185,40 +187,60 @@ def summary(values: list[float]) -> list[str]:
     return [ms(statistics.median(values)), ms(percentile(values, 90)), ms(min(values)), ms(max(values))]
 
 
-async def main(reps: int, warmup: int, keep: bool) -> None:
+async def main(reps: int, warmup: int, keep: bool, base: str | None = None) -> None:
     print(f"# join link -> ICE connected, {reps} repetitions (+{warmup} warm-up), {machine()}")
-    server = BimbingServer(keep=keep)
+    # --base: another checkout's server/ first on the server's path, measured in the same
+    # run, interleaved with this tree's and the direct handover (one load for all three).
+    variants = ([("base", {"PYTHONPATH": os.path.abspath(base)})] if base else []) + [("", {})]
+    servers: list[tuple[str, BimbingServer]] = []
+    https = []
     try:
-        server.setup()
-        await server.start()
-        seeded = await seed_video_sessions(server, reps + warmup)
-        rows: list[dict[str, float]] = []
-        baseline: list[float] = []
-        async with party_http(server.base) as pk_http:
+        plans = []
+        for name, env in variants:
+            server = BimbingServer(keep=keep, **env)
+            servers.append((name, server))
+            server.setup()
+            await server.start()
+            seeded = await seed_video_sessions(server, reps + warmup)
+            pk_http = party_http(server.base)
+            https.append(pk_http)
             await sign_in(pk_http, PK_USERNAME, PK_PASSWORD)
-            for i, s in enumerate(seeded):
-                # Interleaved so both see the same machine load.
-                figures = await through_server(server, pk_http, s.session_id, s.token)
-                base = await direct_handover()
-                if i >= warmup:
-                    rows.append(figures)
-                    baseline.append(base)
+            plans.append((name, server, pk_http, seeded))
+        rows: dict[str, list[dict[str, float]]] = {name: [] for name, _ in variants}
+        baseline: list[float] = []
+        for i in range(reps + warmup):
+            # Interleaved so all see the same machine load.
+            measured = {name: await through_server(server, pk_http, seeded[i].session_id, seeded[i].token) for name, server, pk_http, seeded in plans}
+            base_took = await direct_handover()
+            if i >= warmup:
+                for name, figures in measured.items():
+                    rows[name].append(figures)
+                baseline.append(base_took)
         print()
         print("all figures in ms; 'through server' starts at GET /j/{token}, 'baseline' at creating the two peer connections")
-        table = [[phase, *summary([r[phase] for r in rows])] for phase in ("link->waiting", "waiting->admitted", "admitted->connected", "total")]
-        table[-1][0] = "through server: link -> connected"
-        for row in table[:-1]:
-            row[0] = "  split: " + row[0]
-        table.insert(0, table.pop())
+        table = []
+        for name, _env in variants:
+            label = f"through server ({name}): link -> connected" if name else "through server: link -> connected"
+            part = [[phase, *summary([r[phase] for r in rows[name]])] for phase in ("link->waiting", "waiting->admitted", "admitted->connected", "total")]
+            part[-1][0] = label
+            for row in part[:-1]:
+                row[0] = "  split: " + row[0]
+            part.insert(0, part.pop())
+            table.extend(part)
         table.append(["baseline: direct handover, no server", *summary(baseline)])
         print_table(["", "median", "p90", "min", "max"], table, caption=f"All figures in ms, {reps} repetitions (+{warmup} warm-up); 'through server' starts at GET /j/{{token}}, 'baseline' at creating the two peer connections.")
-        overhead = statistics.median([r["total"] for r in rows]) - statistics.median(baseline)
-        negotiation = statistics.median([r["admitted->connected"] for r in rows]) - statistics.median(baseline)
         print()
-        note(f"Server path minus baseline (medians): link->connected {ms(overhead)} ms; admitted->connected {ms(negotiation)} ms.")
+        for name, _env in variants:
+            overhead = statistics.median([r["total"] for r in rows[name]]) - statistics.median(baseline)
+            negotiation = statistics.median([r["admitted->connected"] for r in rows[name]]) - statistics.median(baseline)
+            who = f" ({name})" if name else ""
+            note(f"Server path{who} minus baseline (medians): link->connected {ms(overhead)} ms; admitted->connected {ms(negotiation)} ms.")
         write_results("join_to_connected", "Join link -> both peers ICE connected", "bench/join_to_connected.py " + " ".join(sys.argv[1:]))
     finally:
-        await server.stop()
+        for pk_http in https:
+            await pk_http.close()
+        for _name, server in servers:
+            await server.stop()
 
 
 if __name__ == "__main__":
@@ -226,9 +248,10 @@ if __name__ == "__main__":
     parser.add_argument("--reps", type=int, default=10, help="measured repetitions (default 10)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured repetitions first (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the tmp folder (database, server log)")
+    parser.add_argument("--base", metavar="DIR", help="also the server of another checkout (DIR/server), interleaved in the same run")
     results_option(parser)
     args = parser.parse_args()
     use_results_dir(args)
     if not 1 <= args.reps <= 1000 or not 0 <= args.warmup <= 10:
         parser.error("--reps must be 1..1000, --warmup 0..10")
-    asyncio.run(main(args.reps, args.warmup, args.keep))
+    asyncio.run(main(args.reps, args.warmup, args.keep, args.base))

@@ -11,12 +11,13 @@ import jinja2
 from aiohttp import web
 
 from server.audit.chain import AuditLog
-from server.db.engine import make_engine, make_sessionmaker
+from server.db.engine import make_engine, make_read_engine, make_sessionmaker
 from server.domain.documents.letters import LetterKeys
 from server.keys import (
     audit_key,
     catalogue_key,
     db_key,
+    db_read_key,
     engine_key,
     join_limiter_key,
     letter_keys_key,
@@ -53,14 +54,18 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "web" / "templates"
 
 async def _database(app: web.Application):
     settings = app[settings_key]
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    read_engine = make_read_engine(settings.database_url, pool_size=settings.db_pool_size)
     app[engine_key] = engine
     app[db_key] = make_sessionmaker(engine)
+    app[db_read_key] = make_sessionmaker(read_engine) if read_engine is not None else app[db_key]
     app[audit_key] = audit = AuditLog.from_settings(app[db_key], settings)
     audit.on_append.append(lambda action: app[metrics_key].audit_appends.labels(action=action).inc())
     yield
     await audit.close()  # a group still committing is written before the engine goes
     await engine.dispose()
+    if read_engine is not None:
+        await read_engine.dispose()
 
 
 async def _password_workers(app: web.Application):

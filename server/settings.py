@@ -115,8 +115,11 @@ class Settings:
     notify_poll_seconds: float = 30
     notify_max_attempts: int = 8
     # Heartbeat stamps are committed in groups at most this long after they arrive
-    # (server/domain/calls/writebatch.py); call events are awaited, gathered for 20 ms at most.
+    # (server/domain/calls/writebatch.py); call events are awaited, in the next group commit.
     write_flush_ms: int = 1000
+    # Database connections each of the two pools (writes; autocommit reads) keeps open
+    # per process, and a quarter more under a burst (server/db/engine.py).
+    db_pool_size: int = 8
     # /metrics answers only a bearer token or listed addresses; closed (404) with neither.
     metrics_token: str | None = None
     metrics_allow: tuple[str, ...] = ()
@@ -258,6 +261,7 @@ class Settings:
             notify_poll_seconds=max(1, get_int("NOTIFY_POLL_SECONDS", 30)),
             notify_max_attempts=max(1, get_int("NOTIFY_MAX_ATTEMPTS", 8)),
             write_flush_ms=min(max(1, get_int("WRITE_FLUSH_MS", 1000)), 60_000),
+            db_pool_size=min(max(1, get_int("DB_POOL_SIZE", 8)), 200),
             metrics_token=get("METRICS_TOKEN"),
             metrics_allow=get_list("METRICS_ALLOW"),
             log_format=_log_format(get("LOG_FORMAT", "text") or "text"),

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.netshape import require_shaping
-from tests.services import require_chromium, require_postgres
+from tests.services import require_chromium, require_postgres, require_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -60,13 +60,16 @@ SMALLEST = {
                        ["| `/healthz` | during |", "| relay one-way | during |"], set()),
     "reach.py": (["--rates", "128", "--losses", "0", "--settle", "1", "--window", "2", "--outage", "2", "--out", "{out}/reach.md"], "reach.md",
                  ["| 128 kbit/s | 0% | baseline |", "| 128 kbit/s | 0% | tuned |"], {"chromium", "shaping"}),
+    # Every room's officer on one process and its client on the other, through Redis.
+    "national.py": (["--rooms", "60", "--concurrency", "60", "--messages-per-room", "1", *RESULTS], "national.md",
+                    ["| two processes, Redis | 60 | 60 |", "| one process, no Redis | 60 | 60 |"], {"postgres", "redis"}),
     "recording_load.py": (["--calls", "1", "--rooms", "2", "--messages-per-room", "2", "--rate", "50", *RESULTS], "recording_load.md",
                           ["| 1 | in web process |", "| 1 | recorder process |"], set()),
     "relay.py": (["--rooms", "60", "--concurrency", "60", "--messages-per-room", "1", "--rate", "500", *RESULTS], "relay.md",
                  ["| bimbing server: relay, one-way | 60 |", "| baseline: bare relay, one-way | 60 |"], set()),
 }
 # What a bench may need, as the suite's tests reach it (a missing one fails under CI=true).
-NEEDS = {"postgres": require_postgres, "chromium": require_chromium, "shaping": require_shaping}
+NEEDS = {"postgres": require_postgres, "redis": require_redis, "chromium": require_chromium, "shaping": require_shaping}
 # The benches that drive Chromium, and the test in tests/browser/ that runs each.
 IN_BROWSER_FOLDER = {"reach.py": ROOT / "tests" / "browser" / "test_reach_bench.py",
                      "first_words.py": ROOT / "tests" / "browser" / "test_first_words.py"}
@@ -91,7 +94,7 @@ def test_every_bench_has_its_smallest_run_here():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", [pytest.param(name, marks=[pytest.mark.postgres] if "postgres" in needs else [])
+@pytest.mark.parametrize("script", [pytest.param(name, marks=[getattr(pytest.mark, n) for n in ("postgres", "redis") if n in needs])
                                     for name, (*_, needs) in SMALLEST.items() if name not in IN_BROWSER_FOLDER])
 def test_the_bench_runs_at_its_smallest_size(script, tmp_path):
     run_smallest(script, tmp_path)

@@ -10,16 +10,28 @@ The pass reads the rows in batches straight from the driver (aiosqlite's
 async result every row cost a greenlet switch, and with its JSON and date
 processing that was most of the 20 s that 100,000 entries took (cProfile,
 bench/README.md "audit_trail.py").
+
+``GET /api/audit/verify`` runs it with :func:`verify_off_loop`: past
+``ON_LOOP_ENTRIES`` in a process of its own (spawned for the one verify, with
+its own connection), so the walk's CPU (a million entries take seconds) never
+holds the loop that relays every call's signaling. A thread was not enough: the walk, aiosqlite's thread and
+the loop contend for one interpreter lock, and the loop stood still 100-270 ms
+at a time during a verify of 60,000 entries (tests/test_audit_verify_loop.py).
+The walk also yields every ``YIELD_EVERY`` entries, for a caller that runs it
+on its loop (the CLI, a short trail, or an in-memory SQLite database that
+another process would not see).
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import AsyncIterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.chain import GENESIS, Break, ChainWalker
@@ -36,6 +48,10 @@ _SQL = f"SELECT {', '.join(_NAMES)} FROM audit_entry ORDER BY seq"
 # decode json into a dict): see chain.stored_matches.
 _PG_SQL = _SQL.replace(" at,", """ to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),""").replace(" detail,", " detail::text,")
 BATCH = 5000
+YIELD_EVERY = 200
+# Up to this many entries (about a quarter second of walking, in slices of a few
+# ms) ``verify_off_loop`` walks on the loop: a spawned process costs more to start.
+ON_LOOP_ENTRIES = 10_000
 
 
 @dataclass
@@ -145,8 +161,10 @@ async def verify(db: AsyncSession, settings: Settings | None = None) -> VerifyRe
     walker = ChainWalker(start_seq, start_hash, watch={h.seq for h in live_heads})
     feed = walker.feed_values
     async for rows in entry_batches(db):
-        for row in rows:
-            feed(*row)
+        for start in range(0, len(rows), YIELD_EVERY):
+            for row in rows[start:start + YIELD_EVERY]:
+                feed(*row)
+            await asyncio.sleep(0)
 
     report = VerifyReport(walker.count, walker.first_break, last_seq=walker.last_seq, start_seq=start_seq, checkpoint=checkpoint_info)
     report.key_ids = sorted(keys)
@@ -231,6 +249,31 @@ def _sqlite_at(stored) -> str | datetime:
     except (TypeError, ValueError):
         return stored
     return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+
+
+async def verify_off_loop(settings: Settings, db: AsyncSession) -> VerifyReport:
+    """``verify`` in a child process with its own loop and engine (its own
+    connection), awaited here without holding this loop. ``db`` is used, on
+    this loop, only for an in-memory SQLite database, which only the app's own
+    connection sees."""
+    url = settings.database_url
+    if url.startswith("sqlite") and url.split(":///", 1)[-1] in ("", ":memory:"):
+        return await verify(db, settings)
+    # A short trail is walked here, yielding every YIELD_EVERY entries (a few ms each):
+    # a process of its own costs a second or more of CPU to start, more than the walk.
+    low, high = (await db.execute(select(func.min(AuditEntry.seq), func.max(AuditEntry.seq)))).one()
+    if high is None or high - low < ON_LOOP_ENTRIES:
+        return await verify(db, settings)
+    # Spawned, not forked: a fork would copy this process's loop, threads and sockets.
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, _verify_in_child, settings)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _verify_in_child(settings: Settings) -> VerifyReport:
+    return asyncio.run(verify_database(settings))
 
 
 async def verify_database(settings: Settings) -> VerifyReport:

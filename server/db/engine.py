@@ -9,12 +9,24 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-def make_engine(database_url: str, **kwargs) -> AsyncEngine:
+# Connections each pool keeps open (BIMBING_DB_POOL_SIZE), and a quarter more it
+# may open under a burst (closed again on their return). Kept, not opened per use:
+# with SQLAlchemy's default of 5 kept, at 20 joins in flight a seventh of the loop's
+# samples were asyncpg connecting again (py-spy, bench/README.md "Joining at
+# national scale"). Two pools per process: at most 2 x 1.25 x this connections
+# (20 by default; one pool of 5 + 10 was 15), within PostgreSQL's default 100
+# for a few processes (docs/deploy.md, "Sizing a national deployment").
+POOL_SIZE = 8
+
+
+def make_engine(database_url: str, *, pool_size: int = POOL_SIZE, **kwargs) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         path = database_url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             _create_private(Path(path))
+        if path and path != ":memory:":
+            kwargs.update(pool_size=pool_size, max_overflow=_overflow(pool_size))
         engine = create_async_engine(database_url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -28,7 +40,23 @@ def make_engine(database_url: str, **kwargs) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(database_url, pool_pre_ping=True, **kwargs)
+    return create_async_engine(database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=_overflow(pool_size), **kwargs)
+
+
+def _overflow(pool_size: int) -> int:
+    return max(1, pool_size // 4)
+
+
+def make_read_engine(database_url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine | None:
+    """A second pool for the short reads of every request and join (who is signed
+    in, the session a join names), in autocommit: on PostgreSQL such a read was
+    six round trips through the main pool (its pre-ping BEGIN, ``;``, ROLLBACK,
+    then BEGIN, the SELECT, ROLLBACK) and is two here (``;``, the SELECT).
+    Nothing is written through it. None for an in-memory SQLite database, which
+    a second engine would not see: the main sessionmaker reads then."""
+    if database_url.startswith("sqlite") and database_url.split(":///", 1)[-1] in ("", ":memory:"):
+        return None
+    return make_engine(database_url, pool_size=pool_size, isolation_level="AUTOCOMMIT")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 
 from server.db.models import Staff, StaffSession, utcnow
 from server.domain.errors import DomainError, ErrorKind
-from server.keys import db_key, settings_key
+from server.keys import db_key, db_read_key, settings_key
 from server.security.csrf import SAFE_METHODS, api_media_refusal, cross_site_reason, page_token_ok
 from server.security.proxy import is_https
 
@@ -109,7 +109,8 @@ async def end_staff_sessions(db, staff_id: int) -> int:
 async def staff_for_token(request: web.Request, token: str | None) -> Staff | None:
     if not token or len(token) > 100:
         return None
-    async with request.app[db_key]() as db:
+    # Every request asks this: an autocommit read on its own pool (server/db/engine.py).
+    async with request.app[db_read_key]() as db:
         row = (
             await db.execute(select(StaffSession).where(StaffSession.token_hash == _hash(token)))
         ).scalar_one_or_none()

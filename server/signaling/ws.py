@@ -22,16 +22,15 @@ import time
 
 from aiohttp import WSMsgType, web
 from redis.exceptions import RedisError
-from sqlalchemy.orm import lazyload
-
 from server.db.ids import id_from_text
-from server.db.models import GuidanceSession, Role, SessionMode, Staff
-from server.domain.calls.call_log import CallLog, device_label, is_open, network_of
+from server.db.models import Role, SessionMode, Staff
+from server.domain.calls.call_log import CallLog, JoinFacts, device_label, is_open, join_facts, network_of
 from server.domain.calls.recordings import RecordingRefused, RecordingService
 from server.keys import (
     audit_key,
     calls_key,
     db_key,
+    db_read_key,
     metrics_key,
     pending_ws_key,
     recordings_key,
@@ -78,19 +77,21 @@ async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code
         pass
 
 
-def _may_lead(staff: Staff, session: GuidanceSession) -> bool:
+def _may_lead(staff: Staff, session: JoinFacts) -> bool:
     """The session's own PK, or a supervisor of its office."""
     if staff.office_id != session.office_id:
         return False
     return staff.id == session.officer_id or staff.role == Role.supervisor
 
 
-async def _credential(request: web.Request, session_id: int, role: str) -> tuple[Party, p.Welcome]:
-    """Check the credential for the role: the place it entitles to, or Refusal."""
+async def _credential(request: web.Request, session_id: int, role: str) -> tuple[Party, p.Welcome, frozenset[str]]:
+    """Check the credential for the role: the place it entitles to, or Refusal;
+    with the devices admitted before (a client's join)."""
     settings = request.app[settings_key]
     grant = None
     if role == "guest":
-        return await guest_socket.credential(request, session_id)
+        party, welcome = await guest_socket.credential(request, session_id)
+        return party, welcome, frozenset()
     if role == "client":
         try:
             grant = joinpass.read_pass(request)
@@ -102,10 +103,11 @@ async def _credential(request: web.Request, session_id: int, role: str) -> tuple
         staff = request.get(staff_request_key)
         if staff is None:
             raise Refusal("unauthorized", "Sign in as staff first.")
-    async with request.app[db_key]() as db:
+    async with request.app[db_read_key]() as db:
         # Columns only: the client, officer and every event would be loaded for
-        # nothing on each join (bench/README.md, "Signaling that stays fast").
-        session = await db.get(GuidanceSession, session_id, options=[lazyload("*")])
+        # nothing on each join (bench/README.md, "Signaling that stays fast"); the
+        # link version is read here, at every join, so a revoked link's pass is refused.
+        session = await join_facts(db, session_id, devices=role == "client")
     if role == "officer" and (session is None or not _may_lead(staff, session)):
         raise Refusal("forbidden", "You may not lead this session.")
     if session is None or session.mode != SessionMode.video or not is_open(session):
@@ -126,7 +128,7 @@ async def _credential(request: web.Request, session_id: int, role: str) -> tuple
         heartbeat_seconds=settings.heartbeat_seconds,
         peer_present=False,
     )
-    return party, welcome
+    return party, welcome, session.admitted_devices
 
 
 async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: int, spoke=lambda: None) -> Party | None:
@@ -151,7 +153,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
         await _refuse(ws, "not-joined", "The first message must be a valid join.")
         return None
     try:
-        party, welcome = await _credential(request, session_id, join.role)
+        party, welcome, known_devices = await _credential(request, session_id, join.role)
         party.socket = ws
         party.transport = request.transport
         if party.role == "guest":  # a third person's place (issue 22)
@@ -208,7 +210,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
                 entered["open"] = await calls.client_waiting(session_id, party.device or "", party.label, **_device_facts(request))
             entered.update(logged=True, admitted=placed == "admitted")
 
-        room = rooms.room(session_id, known_devices=await calls.known_devices(session_id))
+        room = rooms.room(session_id, known_devices=set(known_devices))
         try:
             await rooms.enter_client(room, party, welcome, logged, resume=join.resume)
         except RedisError as exc:

@@ -94,6 +94,46 @@ def same_network(events) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class JoinFacts:
+    """What a join checks of its session, read in one go (``join_facts``)."""
+
+    office_id: int
+    officer_id: int
+    mode: SessionMode
+    status: SessionStatus
+    link_version: int
+    # Devices the officer admitted before (from the log, so across restarts).
+    admitted_devices: frozenset[str] = frozenset()
+
+
+async def join_facts(db: AsyncSession, session_id: int, *, devices: bool) -> JoinFacts | None:
+    """The session's columns a join needs and, for a client, the devices admitted
+    before: plain column reads on one connection (the join path's only reads;
+    each ORM load and connection checkout here cost the loop time every other
+    call's messages wait for, bench/README.md "Joining at national scale")."""
+    row = (
+        await db.execute(
+            select(
+                GuidanceSession.office_id,
+                GuidanceSession.officer_id,
+                GuidanceSession.mode,
+                GuidanceSession.status,
+                GuidanceSession.link_version,
+            ).where(GuidanceSession.id == session_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    known: frozenset[str] = frozenset()
+    if devices:
+        details = (
+            await db.execute(select(SessionEvent.detail).where(SessionEvent.session_id == session_id, SessionEvent.kind == "admitted"))
+        ).scalars()
+        known = frozenset(str(d.get("device")) for d in details if d and d.get("device"))
+    return JoinFacts(*row, admitted_devices=known)
+
+
 def log_link_opened(db: AsyncSession, session: GuidanceSession, *, device: str, label: str) -> None:
     add_event(db, session, "link_opened", "client", device=device, label=label)
 

@@ -214,23 +214,43 @@ class RedisBus:
         confirmed the subscription, so no frame published after it is lost."""
         key = (session_id, address)
         channel = self.channel(session_id, address)
+        # The lock covers sending SUBSCRIBE, not waiting for Redis to confirm it:
+        # held across the round trip it made every join of this process wait for
+        # every other join's subscription, one after another (issue 24: two
+        # processes admitted 3 rooms a second, the officer's welcome 1.4 s late).
         async with self._channel_lock:
             self._subscribers[key] = deliver
-            if channel not in self._subscribed:
-                future = self._confirm[channel] = asyncio.get_running_loop().create_future()
-                try:
-                    await self._pubsub.subscribe(channel)
-                    await asyncio.wait_for(future, SUBSCRIBE_TIMEOUT)
-                except asyncio.TimeoutError:
-                    # Unconfirmed: as good as a Redis that does not answer.
-                    self._subscribers.pop(key, None)
-                    raise RedisConnectionError(f"no confirmation of SUBSCRIBE {channel} within {SUBSCRIBE_TIMEOUT}s") from None
-                except BaseException:
-                    self._subscribers.pop(key, None)
-                    raise
-                finally:
-                    self._confirm.pop(channel, None)
+            if channel in self._subscribed:
+                future = None
+            else:
+                future = self._confirm.get(channel)
+                if future is None:
+                    future = self._confirm[channel] = asyncio.get_running_loop().create_future()
+                    try:
+                        await self._pubsub.subscribe(channel)
+                    except BaseException:
+                        self._confirm.pop(channel, None)
+                        self._subscribers.pop(key, None)
+                        raise
+        if future is not None:
+            try:
+                # Shielded: another join may be waiting for the same confirmation.
+                await asyncio.wait_for(asyncio.shield(future), SUBSCRIBE_TIMEOUT)
+            except asyncio.TimeoutError:
+                # Unconfirmed: as good as a Redis that does not answer.
+                self._subscribers.pop(key, None)
+                if self._confirm.get(channel) is future:
+                    del self._confirm[channel]
+                raise RedisConnectionError(f"no confirmation of SUBSCRIBE {channel} within {SUBSCRIBE_TIMEOUT}s") from None
+            except BaseException:
+                self._subscribers.pop(key, None)
+                raise
+            if self._confirm.get(channel) is future:
+                del self._confirm[channel]
                 self._subscribed.add(channel)
+                if key not in self._subscribers:
+                    # Unsubscribed while Redis confirmed it: drop it now.
+                    self._spawn(self._drop_channel(key, channel))
 
         def unsubscribe() -> None:
             # Only the current holder may unsubscribe (as in LocalBus).

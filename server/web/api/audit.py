@@ -20,7 +20,7 @@ from aiohttp import web
 from pydantic import Field, ValidationError, model_validator
 from sqlalchemy import and_, or_, select
 
-from server.audit.verify import verify
+from server.audit.verify import verify_off_loop
 from server.db.ids import MAX_ID
 from server.db.models import (
     AuditEntry,
@@ -380,7 +380,8 @@ async def audit_verify(request: web.Request) -> web.Response:
     staff = current_staff(request)
     require_role(staff, Role.supervisor, Role.admin)
     async with request.app[db_key]() as db:
-        report = await verify(db, request.app[settings_key])
+        # Off the loop: a long trail must not stop every call's signaling (issue 24).
+        report = await verify_off_loop(request.app[settings_key], db)
     await request.app[audit_key].record("audit.verify", actor=staff, detail={"ok": report.ok, "entries": report.entries})
     return web.json_response(report.as_dict())
 
