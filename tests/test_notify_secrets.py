@@ -186,14 +186,16 @@ async def test_each_office_sees_its_own_outbox_and_no_other(aiohttp_client, sett
         assert all(r.key in page for r in own_rows) and not any(r.key in page for r in rows if r.client_id in foreign), who
 
 
-async def test_the_gateway_gets_neutral_words_unless_the_office_chose_the_full_text(aiohttp_client, settings, office, other_office, database_url, gateway_server, sign_in):
+async def test_the_gateway_gets_neutral_words_unless_the_office_chose_the_full_text(client, aiohttp_client, settings, office, other_office, database_url, gateway_server, sign_in):
+    # The other office's supervisor turns the full text on before the sender starts (its
+    # clients' overdue reminders are due at once, and a reminder's text is fixed when it is
+    # queued); this office leaves the default.
+    await sign_in(client, "x_kasie")
+    resp = await client.put("/api/office/settings", json={"reminder_full_text": True})
+    assert resp.status == 200 and await resp.json() == {**OFFICE_SETTINGS, "reminder_full_text": True}
     gateway = FailingGateway()
     port = await gateway_server(gateway)
-    http = await _sender(aiohttp_client, settings, f"http://127.0.0.1:{port}/ok")
-    # The other office's supervisor turns the full text on; this office leaves the default.
-    await sign_in(http, "x_kasie")
-    resp = await http.put("/api/office/settings", json={"reminder_full_text": True})
-    assert resp.status == 200 and await resp.json() == {**OFFICE_SETTINGS, "reminder_full_text": True}
+    await _sender(aiohttp_client, settings, f"http://127.0.0.1:{port}/ok")
     await _due_reminders(database_url, office, other_office)
     ours = {c.id for c in office.clients.values()}
     every = ours | {c.id for c in other_office.clients.values()}
