@@ -29,7 +29,11 @@ export class DocumentsPanel {
   /** @param {import("./signaling.js").SignalingClient} sig */
   attach(sig) {
     sig.addEventListener("document-seen", (e) => {
-      const doc = this.byId(/** @type {CustomEvent} */ (e).detail.id);
+      const id = /** @type {CustomEvent} */ (e).detail.id;
+      // The client may open a document before this console has the answer to its
+      // push (a loaded phone is quick, a loaded server slow): push() looks here too.
+      this.seen.add(id);
+      const doc = this.byId(id);
       if (doc) this.status.textContent = this.T("console.document_seen", { title: doc.title });
     });
     sig.addEventListener("document-signed", () => {
@@ -40,6 +44,9 @@ export class DocumentsPanel {
 
   /** @type {any[]} */
   documents = [];
+
+  /** Ids of the documents the client said it opened. @type {Set<number>} */
+  seen = new Set();
 
   /** @param {number} id */
   byId(id) {
@@ -59,7 +66,9 @@ export class DocumentsPanel {
   async push(kind) {
     try {
       const doc = await this.api("POST", `${this.base}/documents`, { kind });
-      this.status.textContent = this.T(doc.delivered ? "console.document_pushed" : "console.document_not_delivered", { title: doc.title, version: doc.version });
+      if (!this.byId(doc.id)) this.documents.push(doc);
+      const said = this.seen.has(doc.id) ? "console.document_seen" : doc.delivered ? "console.document_pushed" : "console.document_not_delivered";
+      this.status.textContent = this.T(said, { title: doc.title, version: doc.version });
     } catch (err) {
       this.status.textContent = this.T("console.document_failed", { message: /** @type {Error} */ (err).message });
     }
