@@ -44,6 +44,8 @@ if [ "${CLOCK_FILES_ONLY:-}" = 1 ]; then clock_files; exit 0; fi
 mapfile -t files < <(clock_files)
 
 command -v faketime >/dev/null || { echo "faketime is missing: apt-get install -y faketime" >&2; exit 1; }
+# The suite's timeline (tests/timeline.py) is of real times; these runs' clocks are faked.
+unset TEST_TIMELINE
 
 # The runs are independent (each its own faked clock, its own SQLite files), so
 # they run side by side, CLOCK_JOBS at a time; each one's output is shown whole,
