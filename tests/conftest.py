@@ -26,6 +26,7 @@ from server.db.migrate import upgrade
 from server.db.models import Client, ClientCategory, Office, Program, Role, Staff
 from server.security.passwords import Passwords
 from server.settings import Settings
+from tests import pg_reuse
 from tests.clock import office_today, seconds_to_office_midnight, utc_now
 from tests.services import require_postgres
 
@@ -141,6 +142,58 @@ def postgres_template() -> str:
         _apart(_drop_pg_database(base, name))
 
 
+class PostgresDatabases:
+    """This worker's copies of the template, each emptied after its test and
+    reused (tests/pg_reuse.py says why and when one is dropped instead)."""
+
+    def __init__(self, base_url: str, template: str):
+        url = make_url(base_url)
+        self.base_url, self.template = base_url, template
+        self.connect = {"user": url.username or "postgres", "host": url.host, "port": url.port or 5432, "password": url.password}
+        self.free: list[str] = []
+        self.shape: pg_reuse.Shape | None = None
+        self.made = self.reused = self.dropped = 0
+
+    def url(self, name: str) -> str:
+        return make_url(self.base_url).set(database=name).render_as_string(hide_password=False)
+
+    async def take(self) -> tuple[str, str]:
+        if self.free:
+            name = self.free.pop()
+            self.reused += 1
+            return self.url(name), name
+        url, name = await _create_pg_database(self.base_url, template=self.template)
+        self.made += 1
+        if self.shape is None:  # read off a copy: a template must have no connection when copied
+            conn = await pg_reuse.connect(self.connect, name)
+            try:
+                self.shape = await pg_reuse.Shape.of(conn)
+            finally:
+                await conn.close()
+        return url, name
+
+    async def give_back(self, name: str) -> None:
+        assert self.shape is not None
+        if await pg_reuse.reset(self.connect, name, self.shape):
+            self.free.append(name)
+        else:
+            self.dropped += 1
+            await _drop_pg_database(self.base_url, name)
+
+    async def drop_all(self) -> None:
+        while self.free:
+            await _drop_pg_database(self.base_url, self.free.pop())
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_template):
+    databases = PostgresDatabases(require_postgres(), postgres_template)
+    try:
+        yield databases
+    finally:
+        _apart(databases.drop_all())
+
+
 def sqlite_copy(template: Path, path: Path) -> str:
     """The URL of a copy of the migrated SQLite ``template`` at ``path`` (its mode, 0600, kept)."""
     shutil.copy(template, path)
@@ -176,18 +229,18 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(params=BACKENDS)
 async def database_url(request, tmp_path: Path):
     """A database migrated to head, on each backend: a copy of this process's
-    migrated template (tests/README.md, "How the suite runs").
+    migrated template (on PostgreSQL one emptied after an earlier test and
+    reused: tests/pg_reuse.py; tests/README.md, "How the suite runs").
     tests/test_migrations.py migrates empty databases itself."""
     if request.param == "sqlite":
         yield sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path / "test.db")
         return
-    template = request.getfixturevalue("postgres_template")
-    base = require_postgres()
-    url, name = await _create_pg_database(base, template=template)
+    databases = request.getfixturevalue("postgres_databases")
+    url, name = await databases.take()
     try:
         yield url
     finally:
-        await _drop_pg_database(base, name)
+        await databases.give_back(name)
 
 
 @pytest.fixture
