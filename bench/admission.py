@@ -15,7 +15,6 @@ bench/relay.py, which pairs the same sockets with no rules and no log.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine, print_table, raise_nofile, results_option, use_results_dir, write_results  # noqa: E402
+from bench.common import bench_parser, machine, parse_bench_args, print_table, raise_nofile, write_results  # noqa: E402
 from bench.relay import run_baseline, run_bimbing  # noqa: E402
 
 
@@ -54,15 +53,13 @@ async def main(rooms: int, databases: list[str], base: str | None, repeat: int, 
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--rooms", type=int, default=500)
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--base", help="a folder holding another server/ (and webclient/) to compare with")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=50)
-    results_option(parser)
-    args = parser.parse_args()
-    use_results_dir(args)
+    args = parse_bench_args(parser)
     dbs = [d for d in args.databases.split(",") if d in ("sqlite", "postgres")]
     if not dbs or not 1 <= args.rooms <= 5000 or not 1 <= args.repeat <= 10:
         parser.error("--databases sqlite,postgres; --rooms 1..5000; --repeat 1..10")

@@ -15,7 +15,6 @@ throwaway database; the baseline drops the indexes in it after the indexed run.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import sqlite3
@@ -32,7 +31,7 @@ import asyncpg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.common import print_table, results_option, use_results_dir, write_results  # noqa: E402
+from bench.common import bench_parser, parse_bench_args, print_table, write_results  # noqa: E402
 from server.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
 from server.db.models import Staff  # noqa: E402
@@ -234,13 +233,11 @@ async def drop_indexes(url: str) -> None:
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated session counts (add 1000000 for the full run)")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=9, help="timed runs per query (after one warm-up)")
-    results_option(parser)
-    args = parser.parse_args()
-    use_results_dir(args)
+    args = parse_bench_args(parser)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     backends = [b for b in args.backends.split(",") if b]
     workdir = Path(tempfile.mkdtemp(prefix="bimbing-bench-"))

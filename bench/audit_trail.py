@@ -23,7 +23,6 @@ batches with nothing checked (``server.audit.verify.entry_batches``).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import sys
@@ -39,7 +38,7 @@ from sqlalchemy import insert  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.audit import drop_database, fresh_database, sqlite_value  # noqa: E402
-from bench.common import note, percentile, print_table, results_option, use_results_dir, write_results  # noqa: E402
+from bench.common import bench_parser, note, parse_bench_args, percentile, print_table, write_results  # noqa: E402
 from server.audit.chain import GENESIS, AuditLog, encode  # noqa: E402
 from server.audit.signing import HeadSigner  # noqa: E402
 from server.audit.verify import entry_batches, verify  # noqa: E402
@@ -212,14 +211,12 @@ async def verify_times(url: str, key: Path) -> tuple[float, float, object]:
 
 async def main() -> int:
     """0 when every trail verified intact with every head."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--callers", default="1,64", help="comma-separated numbers of callers appending at once")
     parser.add_argument("--appends", type=int, default=2000, help="entries appended per measurement (a tenth for a lone caller)")
     parser.add_argument("--verify-entries", type=int, default=100_000)
-    results_option(parser)
-    args = parser.parse_args()
-    use_results_dir(args)
+    args = parse_bench_args(parser)
     backends = [b for b in args.backends.split(",") if b]
     callers = [int(c) for c in args.callers.split(",") if c]
     workdir = Path(tempfile.mkdtemp(prefix="bimbing-bench-"))

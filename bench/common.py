@@ -1,13 +1,15 @@
 """Shared helpers for the signaling benchmarks (bench/join_to_connected.py,
 bench/relay.py): a real ``bimbing serve`` subprocess on a port the system picks, with a
 throw-away SQLite database, bulk seeding of video sessions, join tokens minted
-with the server's own code and secret, percentiles and a plain table.
+with the server's own code and secret, percentiles and a plain table, and the
+command line every bench shares (``bench_parser``, ``parse_bench_args``).
 
 Everything talks to 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import resource
@@ -382,16 +384,20 @@ def ms(seconds: float) -> str:
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def results_option(parser) -> None:
-    """``--results-dir``: where write_results puts <name>.md (tests/test_benches.py
-    gives a temporary folder, so a CI run never rewrites the stated runs)."""
-    parser.add_argument("--results-dir", type=Path, default=None, help=f"write the results here instead of {RESULTS_DIR.relative_to(ROOT)}/")
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A bench's command line, with its module docstring (as written) for ``--help``."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def use_results_dir(args) -> None:
+def parse_bench_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The bench's own options and ``--results-dir``: where write_results puts <name>.md
+    (tests/test_benches.py gives a temporary folder, so a CI run never rewrites the stated runs)."""
     global RESULTS_DIR
-    if getattr(args, "results_dir", None) is not None:
+    parser.add_argument("--results-dir", type=Path, default=None, help=f"write the results here instead of {RESULTS_DIR.relative_to(ROOT)}/")
+    args = parser.parse_args()
+    if args.results_dir is not None:
         RESULTS_DIR = args.results_dir.resolve()
+    return args
 
 
 # Every table printed in this run, as markdown, for write_results.

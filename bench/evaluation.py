@@ -23,7 +23,6 @@ throwaway database.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import sqlite3
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg  # noqa: E402
 from audit import drop_database, fresh_database, sqlite_value  # noqa: E402
-from common import machine, percentile, print_table, results_option, use_results_dir, write_results  # noqa: E402
+from common import bench_parser, machine, parse_bench_args, percentile, print_table, write_results  # noqa: E402
 from sqlalchemy import event, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -259,15 +258,13 @@ def table(results: dict[str, dict[str, list]], args) -> str:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here too")
-    results_option(parser)
-    args = parser.parse_args()
-    use_results_dir(args)
+    args = parse_bench_args(parser)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):

@@ -26,7 +26,6 @@ Needs root (namespaces, tc, nftables) and /usr/bin/chromium.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import re
 import subprocess
@@ -169,14 +168,12 @@ async def run(args) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.bench_parser(__doc__)
     parser.add_argument("--links", default="24/10,32/5,64/2", help="rate kbit/s / loss %%, comma-separated")
     parser.add_argument("--visits", default="first,repeat", help="first (nothing cached) and/or repeat (the same phone again)")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds allowed per call")
     parser.add_argument("--readme", action="store_true", help="write bench/README.md's block from bench/results/first_words.md and exit")
-    common.results_option(parser)
-    args = parser.parse_args()
-    common.use_results_dir(args)
+    args = common.parse_bench_args(parser)
     if args.readme:
         readme(common.RESULTS_DIR / "first_words.md", Path(__file__).with_name("README.md"))
         return 0

@@ -18,7 +18,6 @@ The result goes to bench/results/fuzz_signaling.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import secrets
 import sys
@@ -30,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp  # noqa: E402
 
-from bench.common import PK_PASSWORD, PK_USERNAME, BimbingServer, machine, note, print_table, results_option, seed_video_sessions, use_results_dir, write_results  # noqa: E402
+from bench.common import PK_PASSWORD, PK_USERNAME, BimbingServer, bench_parser, machine, note, parse_bench_args, print_table, seed_video_sessions, write_results  # noqa: E402
 from tests.peers import CallPeer, offer_answer_works  # noqa: E402
 from tests.signaling_fuzz import WINDOW, Party, play  # noqa: E402
 from tests.signaling_fuzz import draw_messages  # noqa: E402
@@ -123,15 +122,13 @@ async def run(total: int, rooms: int, chunk: int, seed: int, command: str, keep:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--rooms", type=int, default=8)
     parser.add_argument("--chunk", type=int, default=20_000, help="messages drawn by hypothesis at a time")
     parser.add_argument("--seed", type=int, default=None, help="repeat a run's draw (printed at its start)")
     parser.add_argument("--keep", action="store_true", help="keep the server's folder (database, log) and print where")
-    results_option(parser)
-    args = parser.parse_args()
-    use_results_dir(args)
+    args = parse_bench_args(parser)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     command = "bench/fuzz_signaling.py " + " ".join(sys.argv[1:])
     sys.exit(asyncio.run(run(args.messages, args.rooms, args.chunk, seed, command.strip(), args.keep)))

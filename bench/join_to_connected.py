@@ -24,7 +24,6 @@ creating the peer connections to both connected.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -38,14 +37,14 @@ from bench.common import (  # noqa: E402
     PK_PASSWORD,
     PK_USERNAME,
     BimbingServer,
+    bench_parser,
     machine,
     ms,
     note,
+    parse_bench_args,
     percentile,
     print_table,
-    results_option,
     seed_video_sessions,
-    use_results_dir,
     write_results,
 )
 from aiortc import RTCConfiguration, RTCPeerConnection  # noqa: E402
@@ -199,8 +198,7 @@ async def main(reps: int, warmup: int, keep: bool, base: str | None = None) -> N
         for name, env in variants:
             server = BimbingServer(keep=keep, **env)
             servers.append((name, server))
-            server.setup()
-            await server.start()
+            await server.setup_and_start()
             seeded = await seed_video_sessions(server, reps + warmup)
             pk_http = party_http(server.base)
             https.append(pk_http)
@@ -244,14 +242,12 @@ async def main(reps: int, warmup: int, keep: bool, base: str | None = None) -> N
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--reps", type=int, default=10, help="measured repetitions (default 10)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured repetitions first (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the tmp folder (database, server log)")
     parser.add_argument("--base", metavar="DIR", help="also the server of another checkout (DIR/server), interleaved in the same run")
-    results_option(parser)
-    args = parser.parse_args()
-    use_results_dir(args)
+    args = parse_bench_args(parser)
     if not 1 <= args.reps <= 1000 or not 0 <= args.warmup <= 10:
         parser.error("--reps must be 1..1000, --warmup 0..10")
     asyncio.run(main(args.reps, args.warmup, args.keep, args.base))

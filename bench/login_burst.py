@@ -25,7 +25,6 @@ the code before the fix:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import json
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp  # noqa: E402
 from aiohttp import WSMsgType  # noqa: E402
 
-from bench.common import PK_PASSWORD, PK_USERNAME, BimbingServer, machine, ms, percentile, seed_video_sessions  # noqa: E402
+from bench.common import PK_PASSWORD, PK_USERNAME, BimbingServer, bench_parser, machine, ms, percentile, seed_video_sessions  # noqa: E402
 
 MARK = "t="
 
@@ -180,7 +179,7 @@ async def run(args) -> tuple[str, list[str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--parallel", type=int, default=20)
     parser.add_argument("--relay-rate", type=float, default=20.0)

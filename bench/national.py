@@ -23,7 +23,6 @@ summed), relay one-way p50/p99/max, messages lost, RSS per process.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import secrets
@@ -41,15 +40,15 @@ from bench.common import (  # noqa: E402
     PK_PASSWORD,
     PK_USERNAME,
     BimbingServer,
+    bench_parser,
     machine,
     ms,
     note,
+    parse_bench_args,
     percentile,
     print_table,
     raise_nofile,
-    results_option,
     seed_video_sessions,
-    use_results_dir,
     write_results,
 )
 from bench.relay import Sink, bounded, candidate_frame, expect, latency_phase, reader  # noqa: E402
@@ -238,14 +237,12 @@ async def main(rooms: int, concurrency: int, per_room: int, rate: float) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--rooms", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=50, help="rooms being opened at once (default 50)")
     parser.add_argument("--messages-per-room", type=int, default=2)
     parser.add_argument("--rate", type=float, default=1000.0, help="aggregate messages per second (default 1000)")
-    results_option(parser)
-    args = parser.parse_args()
-    use_results_dir(args)
+    args = parse_bench_args(parser)
     if not 1 <= args.rooms <= 20000 or not 1 <= args.concurrency <= 1000 or not 1 <= args.messages_per_room <= 100 or not 1 <= args.rate <= 100000:
         parser.error("--rooms 1..20000, --concurrency 1..1000, --messages-per-room 1..100, --rate 1..100000")
     sys.exit(asyncio.run(main(args.rooms, args.concurrency, args.messages_per_room, args.rate)))

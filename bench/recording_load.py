@@ -19,7 +19,6 @@ does not share this process's event loop with the latency measurement.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -33,15 +32,15 @@ import psutil  # noqa: E402
 from bench.common import (  # noqa: E402
     PK_PASSWORD,
     PK_USERNAME,
+    bench_parser,
     machine,
     ms,
     note,
+    parse_bench_args,
     percentile,
     print_table,
     raise_nofile,
-    results_option,
     seed_video_sessions,
-    use_results_dir,
     write_results,
 )
 from bench.relay import run_bimbing  # noqa: E402
@@ -190,15 +189,13 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--loader":
         asyncio.run(loader(sys.argv[2]))
         sys.exit(0)
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--calls", default="0,2,4", help="comma-separated counts of recorded calls (default 0,2,4)")
     parser.add_argument("--rooms", type=int, default=100, help="signaling-only rooms measured (default 100)")
     parser.add_argument("--messages-per-room", type=int, default=20)
     parser.add_argument("--rate", type=float, default=200.0, help="aggregate messages per second (default 200)")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved rounds of every configuration (default 1)")
-    results_option(parser)
-    args = parser.parse_args()
-    use_results_dir(args)
+    args = parse_bench_args(parser)
     counts = [int(c) for c in args.calls.split(",") if c.strip()]
     if not counts or any(not 0 <= c <= 8 for c in counts) or not 1 <= args.rooms <= 2000:
         parser.error("--calls: 0..8 each; --rooms: 1..2000")

@@ -34,7 +34,6 @@ where the server and this process share the cores.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import json
@@ -56,19 +55,19 @@ from bench.common import (  # noqa: E402
     PK_USERNAME,
     BimbingServer,
     _raise_nofile_in_child,
+    bench_parser,
     free_port,
     machine,
     ms,
-    percentile,
     note,
+    parse_bench_args,
+    percentile,
     print_table,
     raise_nofile,
     read_gc_log,
     read_stalls,
-    results_option,
     seed_video_sessions,
     stop_process,
-    use_results_dir,
     wait_http,
     write_results,
 )
@@ -536,7 +535,7 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--baseline-server":
         web.run_app(baseline_app(), host="127.0.0.1", port=int(sys.argv[2]), print=None, access_log=None)
         sys.exit(0)
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--rooms", default="100,1000,5000", help="comma-separated room counts (default 100,1000,5000)")
     parser.add_argument("--messages-per-room", type=int, default=10)
     parser.add_argument("--rate", type=float, default=1000.0, help="aggregate messages per second (default 1000)")
@@ -544,9 +543,7 @@ if __name__ == "__main__":
     parser.add_argument("--gc-log", action="store_true", help="diagnostic: log the server's slow garbage collections")
     parser.add_argument("--base", metavar="DIR", help="also run the server of another checkout (DIR/server) first, in the same run")
     parser.add_argument("--profile", metavar="DIR", help="diagnostic: py-spy samples of the server's setup and relay phases into DIR")
-    results_option(parser)
-    args = parser.parse_args()
-    use_results_dir(args)
+    args = parse_bench_args(parser)
     try:
         sizes = [int(x) for x in args.rooms.split(",") if x.strip()]
     except ValueError:

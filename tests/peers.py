@@ -132,6 +132,20 @@ async def close_pc(pc: RTCPeerConnection, timeout: float = 5.0) -> None:
         pass
 
 
+async def count_frames(track, into) -> None:
+    """Count a received track's frames onto ``into.video_frames`` or
+    ``into.audio_frames`` until the track ends or the task is cancelled."""
+    try:
+        while True:
+            await track.recv()
+            if track.kind == "video":
+                into.video_frames += 1
+            else:
+                into.audio_frames += 1
+    except (MediaStreamError, asyncio.CancelledError):
+        pass
+
+
 @dataclass(eq=False)
 class GuestLink:
     """One peer connection between a guest and another party, and the frames it brought."""
@@ -142,15 +156,7 @@ class GuestLink:
     audio_frames: int = 0
 
     async def count(self, track) -> None:
-        try:
-            while True:
-                await track.recv()
-                if track.kind == "video":
-                    self.video_frames += 1
-                else:
-                    self.audio_frames += 1
-        except (MediaStreamError, asyncio.CancelledError):
-            pass
+        await count_frames(track, self)
 
     async def wait_frames(self, video: int = 10, audio: int = 10, timeout: float = 15.0) -> None:
         await until(lambda: self.video_frames >= video and self.audio_frames >= audio, timeout,
@@ -437,15 +443,7 @@ class CallPeer:
             await asyncio.sleep(self.report_every)
 
     async def _count(self, track) -> None:
-        try:
-            while True:
-                await track.recv()
-                if track.kind == "video":
-                    self.video_frames += 1
-                else:
-                    self.audio_frames += 1
-        except (MediaStreamError, asyncio.CancelledError):
-            pass
+        await count_frames(track, self)
 
     # ---- what a test does ---------------------------------------------------------
 
@@ -552,6 +550,70 @@ async def connected_call(officer: CallPeer, client: CallPeer, timeout: float = 1
     await client.next("admitted", timeout)
     await officer.wait_connected(timeout)
     await client.wait_connected(timeout)
+
+
+
+async def event_kinds(http: aiohttp.ClientSession, session_id: int) -> list[str]:
+    """The kinds of the session's call log, in order (``GET /api/sessions/{id}``)."""
+    return [e["kind"] for e in (await session_json(http, session_id))["events"]]
+
+
+async def has_event(http: aiohttp.ClientSession, session_id: int, kind: str) -> bool:
+    return kind in await event_kinds(http, session_id)
+
+
+# ---- a live call with media ---------------------------------------------------------
+
+
+@dataclass
+class MediaCall:
+    pk: aiohttp.ClientSession
+    phone: aiohttp.ClientSession
+    session_id: int
+    peers: list[CallPeer] = field(default_factory=list)
+
+    @property
+    def officer(self) -> CallPeer:
+        return self.peers[0]
+
+    @property
+    def client(self) -> CallPeer:
+        return self.peers[1]
+
+    def peer(self, http: aiohttp.ClientSession, role: str) -> CallPeer:
+        """Another real peer of this session (a phone coming back), closed with the call."""
+        peer = CallPeer(http, self.session_id, role)
+        self.peers.append(peer)
+        return peer
+
+    async def close_peers(self) -> None:
+        """Close every peer (again on the way out: closing is idempotent)."""
+        for peer in self.peers:
+            await peer.close()
+
+
+@asynccontextmanager
+async def media_call(aiohttp_server, settings, office, client: str = "c1"):
+    """A live call through a real server: pk1 signed in, a video session for
+    ``client``, the phone through its join link, both real aiortc peers joined,
+    the client admitted, both ICE connected and the call's interval open in the
+    log (``media_connected``). Peers and both browsers are closed on the way out."""
+    server = await aiohttp_server(create_app(settings))
+    base = str(server.make_url("/"))
+    async with party_http(base) as pk, party_http(base) as phone:
+        await sign_in(pk, "pk1")
+        session = await start_video_session(pk, office.clients[client].id)
+        await open_join_link(phone, session["client_join_url"])
+        call = MediaCall(pk, phone, session["id"])
+        officer, client_peer = call.peer(pk, "officer"), call.peer(phone, "client")
+        try:
+            await officer.join()
+            await client_peer.join()
+            await connected_call(officer, client_peer)
+            await until(lambda: has_event(pk, call.session_id, "media_connected"), timeout=MEDIA_SETTLE, what="the call's interval open")
+            yield call
+        finally:
+            await call.close_peers()
 
 
 # ---- a stage for signaling tests without media ------------------------------------

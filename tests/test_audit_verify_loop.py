@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from datetime import timedelta
 
@@ -51,7 +52,18 @@ async def seed_trail(settings, n: int) -> None:
         await engine.dispose()
 
 
-async def test_the_walk_runs_in_no_thread_of_the_server_and_its_loop_keeps_answering(settings, office, client, sign_in):
+async def walk_started(caplog, verifying: asyncio.Task, timeout: float = 60.0) -> None:
+    """Until the server says the verify's walk has left for its process (its log line):
+    from then on the verify is under way, and the loop is free to answer."""
+    deadline = time.monotonic() + timeout
+    while not any(r.name == "server.audit.verify" and "in a process of its own" in r.getMessage() for r in caplog.records):
+        assert not verifying.done(), "the verify answered without handing its walk to a process"
+        assert time.monotonic() < deadline, f"no verify walk started within {timeout:.0f} s"
+        await asyncio.sleep(0.01)
+
+
+async def test_the_walk_runs_in_no_thread_of_the_server_and_its_loop_keeps_answering(settings, office, client, sign_in, caplog):
+    caplog.set_level(logging.INFO, logger="server.audit.verify")
     await seed_trail(settings, ENTRIES)
     # The reference: the same walk on this loop, as the route did before issue 24.
     engine = make_engine(settings.database_url)
@@ -67,7 +79,7 @@ async def test_the_walk_runs_in_no_thread_of_the_server_and_its_loop_keeps_answe
     await sign_in(client, "kasie")
     cpu = time.process_time()
     verifying = asyncio.create_task(client.get("/api/audit/verify"))
-    await asyncio.sleep(0.05)
+    await walk_started(caplog, verifying)
     # The loop that serves the verify answers another request while it runs.
     health = await client.get("/healthz")
     answered_meanwhile = not verifying.done()

@@ -7,61 +7,41 @@ import time
 
 import pytest
 
-from server.app import create_app
-from tests.peers import MEDIA_SETTLE, CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
+from tests.peers import MEDIA_SETTLE, has_event, media_call, session_json, until
 
 pytestmark = pytest.mark.slow
-
-
-async def _kinds(http, session_id: int) -> list[str]:
-    return [e["kind"] for e in (await session_json(http, session_id))["events"]]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_dropped_phone_rejoins_and_the_duration_is_the_sum_of_both_intervals(aiohttp_server, settings, office):
     wall_start = time.monotonic()
-    server = await aiohttp_server(create_app(settings))
-    base = str(server.make_url("/"))
-    async with party_http(base) as pk_http, party_http(base) as phone:
-        await sign_in(pk_http, "pk1")
-        session = await start_video_session(pk_http, office.clients["c1"].id)
-        sid = session["id"]
-        await open_join_link(phone, session["client_join_url"])
-        officer = CallPeer(pk_http, sid, "officer")
-        client = CallPeer(phone, sid, "client")
-        rejoined = CallPeer(phone, sid, "client")
-        try:
-            await officer.join()
-            await client.join()
-            await connected_call(officer, client)
-            await until(lambda: _has(pk_http, sid, "media_connected"), timeout=MEDIA_SETTLE, what="first interval open")
-            first_from = time.monotonic()
-            await client.wait_frames(video=10, audio=10)
-            first_observed = time.monotonic() - first_from
+    async with media_call(aiohttp_server, settings, office) as call:
+        officer, client, pk_http, sid = call.officer, call.client, call.pk, call.session_id
+        rejoined = call.peer(call.phone, "client")
+        first_from = time.monotonic()
+        await client.wait_frames(video=10, audio=10)
+        first_observed = time.monotonic() - first_from
 
-            # The phone loses its network: socket and media stop at once.
-            await client.drop()
-            assert (await officer.next("peer-left"))["reason"] == "dropped"
-            await until(lambda: _has(pk_http, sid, "client_left"), what="the drop logged")
+        # The phone loses its network: socket and media stop at once.
+        await client.drop()
+        assert (await officer.next("peer-left"))["reason"] == "dropped"
+        await until(lambda: has_event(pk_http, sid, "client_left"), what="the drop logged")
 
-            # It comes back with the same pass: let in directly, no waiting room.
-            welcome = await rejoined.join()
-            assert welcome["device"] == client.welcome["device"]
-            await rejoined.next("admitted")
-            await officer.next("peer-joined")
-            await officer.wait_connected()
-            await rejoined.wait_connected()
-            await until(lambda: _has(pk_http, sid, "reconnected"), timeout=MEDIA_SETTLE, what="second interval open")
-            second_from = time.monotonic()
-            frames_before = officer.video_frames
-            await rejoined.wait_frames(video=10, audio=10)
-            await until(lambda: officer.video_frames >= frames_before + 10, what="officer sees the client again")
-            second_observed = time.monotonic() - second_from
-            await officer.end()
-        finally:
-            await officer.close()
-            await client.close()
-            await rejoined.close()
+        # It comes back with the same pass: let in directly, no waiting room.
+        welcome = await rejoined.join()
+        assert welcome["device"] == client.welcome["device"]
+        await rejoined.next("admitted")
+        await officer.next("peer-joined")
+        await officer.wait_connected()
+        await rejoined.wait_connected()
+        await until(lambda: has_event(pk_http, sid, "reconnected"), timeout=MEDIA_SETTLE, what="second interval open")
+        second_from = time.monotonic()
+        frames_before = officer.video_frames
+        await rejoined.wait_frames(video=10, audio=10)
+        await until(lambda: officer.video_frames >= frames_before + 10, what="officer sees the client again")
+        second_observed = time.monotonic() - second_from
+        await officer.end()
+        await call.close_peers()
         wall = time.monotonic() - wall_start
         record = await session_json(pk_http, sid)
 
@@ -82,6 +62,3 @@ async def test_dropped_phone_rejoins_and_the_duration_is_the_sum_of_both_interva
     assert record["duration_seconds"] == round(sum(intervals))
     assert record["status"] == "ended"
 
-
-async def _has(http, sid, kind) -> bool:
-    return kind in await _kinds(http, sid)

@@ -25,6 +25,7 @@ another process would not see).
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from server.audit.signing import CHECKPOINT, load_public_keys, signature_ok
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.models import AuditEntry, AuditHead
 from server.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _NAMES = ("id", "seq", "at", "actor_id", "actor", "action", "target_type", "target_id", "detail", "prev_hash", "hash")
 _COLUMNS = [getattr(AuditEntry, name) for name in _NAMES]
@@ -264,6 +267,9 @@ async def verify_off_loop(settings: Settings, db: AsyncSession) -> VerifyReport:
     low, high = (await db.execute(select(func.min(AuditEntry.seq), func.max(AuditEntry.seq)))).one()
     if high is None or high - low < ON_LOOP_ENTRIES:
         return await verify(db, settings)
+    # Said as the walk leaves: an operator sees why a process appeared (and a test
+    # sees the verify under way, tests/test_audit_verify_loop.py).
+    log.info("audit verify: %d entries, walked in a process of its own", high - low + 1)
     # Spawned, not forked: a fork would copy this process's loop, threads and sockets.
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     try:

@@ -3,10 +3,11 @@ or a surat pernyataan to the client's screen, the client signs it with their
 join pass, the PK countersigns. docs/api.md "Documents signed in a call" is
 the contract; server/domain/documents/signing.py holds the rules.
 
-Staff routes take the session as any session route does: its own PK or a
-supervisor of the office acts (an admin reads, as for records; another PK's
-session is a 404). The client's two routes live under ``/api/join/`` (public
-in server/security/auth.py), check the ``bimbing_join`` pass and the session's
+Staff routes take the session as any session route does (``load_session`` in
+server/web/api/sessions.py): its own PK or a supervisor of the office acts
+(an admin reads, as for records; another PK's session is a 404). The
+client's two routes live under ``/api/join/`` (public in
+server/security/auth.py), check the ``bimbing_join`` pass and the session's
 current ``link_version`` as kendala do, and reach only a document of the
 pass's own session.
 
@@ -26,7 +27,7 @@ from pydantic import Field, StringConstraints
 
 from server.db.models import GuidanceSession, SessionMode, Staff
 from server.db.signing import SessionDocument
-from server.domain.access import require_guidance, require_session
+from server.domain.access import require_guidance
 from server.domain.documents import signing
 from server.domain.errors import DomainError, ErrorKind, not_found
 from server.domain.record.sessions import OPEN_STATUSES
@@ -36,6 +37,7 @@ from server.security.joinpass import PassError, read_pass
 from server.security.proxy import client_address
 from server.signaling import documents as pushing
 from server.web.api.letters import letter_signer
+from server.web.api.sessions import load_session
 from server.web.dates import today
 from server.web.links import base_url
 from server.web.render import locale_of
@@ -98,13 +100,9 @@ def document_json(request: web.Request, document: SessionDocument, *, for_client
     return data
 
 
-async def _staff_session(request: web.Request, db, staff: Staff) -> GuidanceSession:
-    return require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
-
-
 async def _staff_document(request: web.Request, db, staff: Staff, *, lock: bool = False) -> SessionDocument:
     """The session's document (404 otherwise); ``lock`` holds its row for a change."""
-    session = await _staff_session(request, db, staff)
+    session = await load_session(request, db, staff)
     document_id = int_param(request, "doc_id")
     document = await (signing.held(db, document_id) if lock else db.get(SessionDocument, document_id))
     if document is None or document.session_id != session.id:
@@ -121,7 +119,7 @@ async def create_document(request: web.Request) -> web.Response:
     staff = current_staff(request)
     require_guidance(staff)
     async with request.app[db_key]() as db:
-        session = await _staff_session(request, db, staff)
+        session = await load_session(request, db, staff)
     body = await parse_body(request, DocumentCreate)
     if session.mode != SessionMode.video or session.status not in OPEN_STATUSES:
         raise DomainError(ErrorKind.conflict, "session-closed", "Documents are pushed in an open video session.", key="error.document_session_closed")
@@ -138,7 +136,7 @@ async def create_document(request: web.Request) -> web.Response:
 async def list_documents(request: web.Request) -> web.Response:
     staff = current_staff(request)
     async with request.app[db_key]() as db:
-        session = await _staff_session(request, db, staff)
+        session = await load_session(request, db, staff)
         data = [document_json(request, d) for d in await signing.session_documents(db, session.id)]
     return web.json_response({"session_id": session.id, "documents": data})
 

@@ -12,6 +12,7 @@ from server.domain.fieldwork import field_sessions
 from server.domain.record import sessions as sessions_domain
 from server.keys import audit_key, calls_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
+from server.web.api.sessions import load_session
 from server.web.fields import Notes, ShortText, Topics
 from server.web.ledger import judge_for
 from server.web.serialize import session_json
@@ -41,7 +42,7 @@ async def complete_session(request: web.Request) -> web.Response:
     staff = current_staff(request)
     body = await parse_body(request, SessionComplete)
     async with request.app[db_key]() as db:
-        session = require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
+        session = await load_session(request, db, staff)
         field_sessions.complete_session(session, staff, db, **complete_kwargs(body))
         await db.commit()
         session_id = session.id

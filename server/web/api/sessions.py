@@ -79,6 +79,8 @@ class SessionUpdate(Body):
 
 
 async def load_session(request: web.Request, db, staff: Staff) -> GuidanceSession:
+    """The session of an ``/api/sessions/{id}/...`` route, if this staff member may see it (404
+    otherwise): the one lookup every route under a session shares (guests, documents, complete)."""
     session_id = int_param(request, "id")
     return require_session(staff, await db.get(GuidanceSession, session_id))
 
