@@ -27,7 +27,7 @@ from server.keys import (
     settings_key,
 )
 from server.notify import notify_ctx
-from server.ops.logs import request_log_middleware
+from server.web.request_log import request_log_middleware
 from server.ops.metrics import Metrics
 from server.security import headers
 from server.security.auth import auth_middleware

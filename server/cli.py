@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import click
-from aiohttp import web
 
 from server.ops.collector import keep_survivors_frozen
 from server.settings import ConfigError, Settings
@@ -69,6 +68,9 @@ def _write_port_file(path: Path, port: int) -> None:
 
 
 def _run(settings: Settings, host: str, port: int, ssl_ctx, banner=None, port_file: Path | None = None) -> None:
+    # The web stack is imported by the commands that serve, not by every command.
+    from aiohttp import web
+
     from server.app import create_app
 
     if port_file is not None:
@@ -141,6 +143,8 @@ def serve(host: str, port: int, port_file: Path | None, tls: bool, cert: str | N
 def recorder(host: str, port: int, watch_parent: int | None) -> None:
     """Run a recorder process: it receives the consoles' uploads and writes sealed files."""
     import signal
+
+    from aiohttp import web
 
     from server.recorders.service import create_recorder_app
     from server.recorders.client import recorder_token

@@ -10,9 +10,11 @@ all three. Nor does a URL's user information or query, wherever the URL comes
 from (a configured gateway's key, a library's exception): both formatters pass
 every line through server/security/redact.py.
 
-The ids travel in context variables, set by :func:`request_log_middleware` (and
-by the signaling handler for a socket's session); :class:`ContextFilter` copies
-them onto every record, so a line logged deep in the domain carries them too.
+The ids travel in context variables, set by the request log's middleware
+(server/web/request_log.py) and by the signaling handler for a socket's session;
+:class:`ContextFilter` copies them onto every record, so a line logged deep in
+the domain carries them too. This module imports no web framework: every
+``bimbing`` command configures its logs here, most of them serve nothing.
 """
 
 from __future__ import annotations
@@ -20,22 +22,13 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import secrets
-import time
 from datetime import datetime, timezone
 
-from aiohttp import web
-
-from server.keys import metrics_key
 from server.security.redact import redact_urls
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 session_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("session_id", default=None)
 
-access_log = logging.getLogger("bimbing.access")
-# Routes whose {id} is a guidance session's id.
-_TOKEN_PREFIXES = ("/j/", "/api/join/")
-_SESSION_ROUTES = ("/api/sessions/{id}", "/ws/sessions/{id}", "/sessions/{id}")
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(session_part)s] %(message)s"
 
@@ -92,61 +85,3 @@ def configure(log_format: str = "text", level: int = logging.INFO) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-
-
-def route_label(request: web.Request) -> str:
-    """The route's template (``/j/{token}``), never the path that filled it; a
-    static file or an unmatched path as requested, without its query string."""
-    info = request.match_info
-    resource = getattr(getattr(info, "route", None), "resource", None)
-    if resource is not None and "filename" not in info:
-        return resource.canonical
-    path = request.rel_url.path
-    # An unmatched path under a token route may still hold a token.
-    if path.startswith(_TOKEN_PREFIXES):
-        return "/" + path.split("/")[1] + "/..."
-    return path[:200]
-
-
-def session_of(request: web.Request) -> int | None:
-    label = route_label(request)
-    if any(label.startswith(prefix) for prefix in _SESSION_ROUTES):
-        try:
-            return int(request.match_info["id"])
-        except (KeyError, ValueError):
-            return None
-    return None
-
-
-def new_request_id() -> str:
-    return secrets.token_hex(8)
-
-
-@web.middleware
-async def request_log_middleware(request: web.Request, handler):
-    """First middleware: an id for the request, then one line when it is answered."""
-    rid = new_request_id()
-    request_id_var.set(rid)
-    session_id_var.set(session_of(request))
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        response.headers.setdefault("X-Request-Id", rid)
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        label = route_label(request)
-        # Static files are many per page and tell nothing about the office's work.
-        if not label.startswith("/static"):
-            ms = round((time.perf_counter() - started) * 1000, 1)
-            access_log.info(
-                "%s %s %s %.1fms", request.method, label, status, ms,
-                extra={"method": request.method, "route": label, "status": status, "ms": ms},
-            )
-        metrics = request.app.get(metrics_key)
-        if metrics is not None:
-            metrics.requests.labels(method=request.method, status=f"{status // 100}xx").inc()

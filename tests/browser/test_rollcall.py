@@ -129,7 +129,7 @@ async def test_offline_roll_call_sends_three_checkins_once_back_online(browser, 
 
 # The day below runs from 00:00 to 23:59 office time: the story must not cross its end.
 END_MARGIN_SECONDS = 120
-# The request log names a route by its template (server/ops/logs.py).
+# The request log names a route by its template (server/web/request_log.py).
 ROLLCALL_LOGGED = "GET /mobile-events/{id}/rollcall "
 REGISTRATIONS = "navigator.serviceWorker.getRegistrations().then((r) => r.length)"
 
