@@ -165,14 +165,17 @@ class Ledger:
     is found by arithmetic within its segment, so a long supervision cut into
     short periods costs no list of them.
 
-    A period that ended before ``n`` has the same status whatever ``n`` is, so
-    those are worked out once (``_final``, with the runs of missed periods they
-    make and running counts of each status), and only as far as a question
-    reaches: a supervision to 2099 cut into days costs nothing beyond today.
-    Only the period holding ``n`` is looked at afresh. The evaluation asks every
-    client at every month's end, and this keeps each question a lookup."""
+    A period that ended before ``n`` has the same status whatever ``n`` is:
+    ``met`` when a meeting falls in it, else ``excused`` when an excuse does,
+    else ``missed``. So the ledger keeps only the periods a meeting or an excuse
+    marks (found by arithmetic from their days, with running counts of each
+    status) and every question about ended periods is a search among those: a
+    supervision to 2099 cut into days costs what its meetings cost, not its
+    periods. Only the period holding ``n`` is looked at afresh. The evaluation
+    asks every client at every month's end, and this keeps each question a
+    lookup."""
 
-    __slots__ = ("start", "end", "interval", "meetings", "excuses", "_finals", "_runs", "_met_before", "_excused_before",
+    __slots__ = ("start", "end", "interval", "meetings", "excuses", "_marked", "_met_upto", "_excused_upto",
                  "_seg_days", "_seg_ends", "_seg_intervals", "_seg_first")
 
     def __init__(self, start: date, end: date, interval: int, meeting_days: Iterable[int], excused_days: Iterable[int] = (),
@@ -181,13 +184,6 @@ class Ledger:
         self.interval = max(interval, 1)
         self.meetings = sorted({d for d in meeting_days if self.start <= d <= self.end})
         self.excuses = sorted({d for d in excused_days if self.start <= d <= self.end})
-        # Worked out from period 0 on, as far as asked (``_finals_to``): each ended
-        # period's status, the missed periods in a row up to it, and how many periods
-        # before it were met and excused (``_met_before[i]``: among periods 0..i-1).
-        self._finals: list[str] = []
-        self._runs: list[int] = []
-        self._met_before: list[int] = [0]
-        self._excused_before: list[int] = [0]
         # Segments: the first from the start on ``interval``, then one per later stage
         # that begins inside the supervision (a later start replaces an earlier one of
         # the same day; a stage beginning before the one before it is ignored).
@@ -208,6 +204,15 @@ class Ledger:
             firsts.append(k)
             k += (last - d) // every + 1
         self._seg_first = firsts
+        # The periods a meeting or an excuse marks, in order, and how many of the
+        # marked before each (``_met_upto[k]``: among ``_marked[:k]``) are met and excused.
+        met = {self.period_of(d) for d in self.meetings}
+        excused = {self.period_of(d) for d in self.excuses} - met
+        self._marked = sorted(met | excused)
+        self._met_upto, self._excused_upto = [0], [0]
+        for i in self._marked:
+            self._met_upto.append(self._met_upto[-1] + (i in met))
+            self._excused_upto.append(self._excused_upto[-1] + (i in excused))
 
     # --- periods -----------------------------------------------------------------
 
@@ -233,45 +238,12 @@ class Ledger:
         i = bisect_left(days, low)
         return i < len(days) and days[i] <= high
 
-    def _finals_to(self, i: int) -> None:
-        """Work out the final statuses of periods up to ``i``, going on from where
-        the last question stopped: one walk over the periods in order, with the
-        meetings and excuses each passed once."""
-        finals = self._finals
-        k = len(finals)
-        if k > i:
-            return
-        runs, met_before, excused_before = self._runs, self._met_before, self._excused_before
-        meetings, excuses = self.meetings, self.excuses
-        first = self.bounds(k)[0]
-        m, e = bisect_left(meetings, first), bisect_left(excuses, first)
-        run, met, excused = (runs[-1] if runs else 0), met_before[-1], excused_before[-1]
-        j = bisect_right(self._seg_first, k) - 1
-        while k <= i:
-            if j + 1 < len(self._seg_first) and k >= self._seg_first[j + 1]:
-                j += 1
-            first = self._seg_days[j] + (k - self._seg_first[j]) * self._seg_intervals[j]
-            last = min(first + self._seg_intervals[j] - 1, self._seg_ends[j])
-            while m < len(meetings) and meetings[m] < first:
-                m += 1
-            while e < len(excuses) and excuses[e] < first:
-                e += 1
-            if m < len(meetings) and meetings[m] <= last:
-                status, run, met = "met", 0, met + 1
-            elif e < len(excuses) and excuses[e] <= last:
-                status, run, excused = "excused", 0, excused + 1
-            else:
-                status, run = "missed", run + 1
-            finals.append(status)
-            runs.append(run)
-            met_before.append(met)
-            excused_before.append(excused)
-            k += 1
-
     def _final(self, i: int) -> str:
         """The status of period ``i`` once it has ended."""
-        self._finals_to(i)
-        return self._finals[i]
+        k = bisect_left(self._marked, i)
+        if k < len(self._marked) and self._marked[k] == i:
+            return "met" if self._met_upto[k + 1] > self._met_upto[k] else "excused"
+        return "missed"
 
     def status(self, i: int, n: int) -> str:
         first, last = self.bounds(i)
@@ -293,9 +265,9 @@ class Ledger:
 
     def statuses(self, n: int, first_period: int = 0) -> list[str]:
         due, ended = self._ended(n)
-        if ended > first_period:
-            self._finals_to(ended - 1)
-        out = self._finals[first_period:ended]
+        out = ["missed"] * max(ended - first_period, 0)
+        for k in range(bisect_left(self._marked, first_period), bisect_left(self._marked, ended)):
+            out[self._marked[k] - first_period] = self._final(self._marked[k])
         return out + [self.status(i, n) for i in range(max(first_period, ended), due)]
 
     def counts(self, n: int) -> dict[str, int]:
@@ -317,9 +289,9 @@ class Ledger:
             return counts
         upto = min(stop, ended)
         if upto > first:
-            self._finals_to(upto - 1)
-            met = self._met_before[upto] - self._met_before[first]
-            excused = self._excused_before[upto] - self._excused_before[first]
+            low, high = bisect_left(self._marked, first), bisect_left(self._marked, upto)
+            met = self._met_upto[high] - self._met_upto[low]
+            excused = self._excused_upto[high] - self._excused_upto[low]
             counts["met"], counts["excused"], counts["missed"] = met, excused, upto - first - met - excused
         for i in range(max(first, upto), stop):
             counts[self.status(i, n)] += 1
@@ -340,13 +312,11 @@ class Ledger:
         """(first, last) period of every run of ``length`` or more periods missed
         one after another, as of day ``n`` (only ended periods are missed)."""
         _, ended = self._ended(n)
-        if ended == 0:
-            return []
-        self._finals_to(ended - 1)
-        runs, out = self._runs, []
-        for i in range(ended):
-            if runs[i] and (i + 1 == ended or runs[i + 1] == 0) and runs[i] >= length:
-                out.append((i - runs[i] + 1, i))
+        out, before = [], -1  # the marked period before the run
+        for marked in [*self._marked[:bisect_left(self._marked, ended)], ended]:
+            if marked - before - 1 >= max(length, 1):
+                out.append((before + 1, marked - 1))
+            before = marked
         return out
 
     # --- the client's standing ---------------------------------------------------
@@ -384,8 +354,8 @@ class Ledger:
         """Ended periods missed one after another, up to period ``last``."""
         if last < 0:
             return 0
-        self._final(last)
-        return self._runs[last]
+        k = bisect_right(self._marked, last)
+        return last - (self._marked[k - 1] if k else -1)
 
 
 # --- a client's record from its session rows ----------------------------------------
