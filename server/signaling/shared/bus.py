@@ -59,6 +59,11 @@ log = logging.getLogger(__name__)
 # verdict on Redis (the watch's, COMMAND_TIMEOUT of wall clock): a backstop, so
 # that nothing waits for ever. Under it a loop seconds late still reads its replies.
 COMMAND_BACKSTOP = 30.0
+# Connections for the loop's commands. More commands than this in flight wait
+# for one (up to COMMAND_BACKSTOP) instead of failing: redis-py's default pool
+# raised "Too many connections" past 100, and a process 1 s behind relaying
+# 1,000 messages a second has that many in flight (issue 24).
+POOL_SIZE = 256
 HEALTH_TIMEOUT = 1.0
 # What may follow "room:<id>:" in a channel name: a party's place, one
 # connection, or the whole room (the "session ended" broadcast).
@@ -76,9 +81,11 @@ class RedisBus:
             return Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(RedisConnectionError, ConnectionError))
 
         # Commands (and PUBLISH) share a pool; text in, text out.
-        self.redis: redis.Redis = redis.from_url(
-            url, decode_responses=True, retry=retry(), socket_timeout=COMMAND_BACKSTOP, socket_connect_timeout=COMMAND_BACKSTOP
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=COMMAND_BACKSTOP, decode_responses=True, retry=retry(),
+            socket_timeout=COMMAND_BACKSTOP, socket_connect_timeout=COMMAND_BACKSTOP,
         )
+        self.redis: redis.Redis = redis.Redis.from_pool(pool)
         # The subscriber connection reads bytes: a frame that is not UTF-8 is dropped
         # here rather than breaking the reader.
         self._sub_client: redis.Redis = redis.from_url(url, decode_responses=False, retry=retry(), socket_connect_timeout=COMMAND_BACKSTOP)

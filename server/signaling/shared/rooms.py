@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import AsyncIterator, Awaitable, Callable
 
 from pydantic import ValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from server.signaling import protocol as p
 from server.signaling.registry import ClientEntry, Party, Refusal, Room, RoomRegistry
@@ -73,10 +73,17 @@ class SharedRoomRegistry(RoomRegistry):
         self._stale: set[int] = set()
         # Sessions this process is ending: its own "ended" broadcast is not news to it.
         self._ending: set[int] = set()
+        # One tidy-up at a time, another after it if asked meanwhile: one per lost
+        # socket, each over every stale session, was most of two processes' CPU
+        # after a burst of losses (py-spy, issue 24).
+        self._cleaning = False
+        self._clean_again = False
         bus.on_down.append(self._redis_down)
         bus.on_up.append(self._redis_up)
         bus.on_broadcast.append(self._on_broadcast)
         self._relay_script = self.redis.register_script(RELAY_SCRIPT)
+        # Relayed frames of this turn of the loop, sent to Redis in one pipeline.
+        self._outbox: list[tuple[str, str, str, str, asyncio.Future]] = []
 
     # ---- Redis unavailable ---------------------------------------------------------
 
@@ -113,6 +120,20 @@ class SharedRoomRegistry(RoomRegistry):
         await self._clean_stale()
 
     async def _clean_stale(self) -> None:
+        if self._cleaning:
+            self._clean_again = True
+            return
+        self._cleaning = True
+        try:
+            while True:
+                self._clean_again = False
+                await self._clean_stale_once()
+                if not self._clean_again:
+                    return
+        finally:
+            self._cleaning = False
+
+    async def _clean_stale_once(self) -> None:
         for sid in list(self._stale):
             try:
                 roles = await self._clear_lost_places(sid)
@@ -187,20 +208,47 @@ class SharedRoomRegistry(RoomRegistry):
     async def _envelope(self, session_id: int, conn: str, op: str, frame: str | None = None) -> bool:
         return await self.rbus.publish(session_id, f"conn:{conn}", envelope(op, frame))
 
-    async def _to_place(self, session_id: int, role: str, frame: str) -> bool:
-        """``frame`` to whoever holds ``role``'s place, in one round trip: Redis
-        reads the holder and publishes to its connection (RELAY_SCRIPT). The way
-        of every relayed message: HGETALL, two holders read with pydantic, then
-        PUBLISH was two round trips and most of a relay's CPU (issue 24)."""
-        heard = await self._relay_script(
-            keys=[self._k(session_id, "places")], args=[role, self.rbus.channel(session_id, "conn:"), envelope("frame", frame)]
-        )
-        return int(heard) > 0
-
     async def tell_holder(self, session_id: int, holder: Holder | None, message: p.Message) -> bool:
         if holder is None:
             return False
         return await self._envelope(session_id, holder.conn, "frame", p.dump(message))
+
+    async def _to_place(self, session_id: int, role: str, frame: str) -> bool:
+        """``frame`` to whoever holds ``role``'s place: Redis reads the holder and
+        publishes to its connection (RELAY_SCRIPT), for every frame relayed in
+        this turn of the loop in one pipeline. The way of every relayed message
+        had been HGETALL, two holders read with pydantic, then PUBLISH: two round
+        trips, a pooled connection each, most of a relay's CPU (issue 24). The
+        order holds: a pipeline runs in order, and one turn's pipeline is sent
+        before the next turn's."""
+        future = asyncio.get_running_loop().create_future()
+        self._outbox.append((self._k(session_id, "places"), role, self.rbus.channel(session_id, "conn:"), envelope("frame", frame), future))
+        if len(self._outbox) == 1:
+            self.rbus._spawn(self._send_outbox())
+        return int(await future) > 0
+
+    async def _send_outbox(self) -> None:
+        batch, self._outbox = self._outbox, []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key, role, head, body, _ in batch:
+                    pipe.evalsha(self._relay_script.sha, 1, key, role, head, body)
+                results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            results = [exc] * len(batch)
+        for (key, role, head, body, future), result in zip(batch, results):
+            if isinstance(result, NoScriptError):
+                # Redis does not know the script yet (first use, or it restarted): it is loaded here.
+                try:
+                    result = await self._relay_script(keys=[key], args=[role, head, body])
+                except (RedisError, OSError) as exc:
+                    result = exc
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
     async def _to_frame(self, session_id: int, address: str, frame: str) -> bool:
         sid = session_id
