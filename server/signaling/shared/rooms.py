@@ -140,7 +140,7 @@ class SharedRoomRegistry(RoomRegistry):
                 self._stale.discard(sid)
                 if roles and self.on_places_lost is not None:
                     await self.on_places_lost(sid, roles)
-            except (RedisError, OSError, RuntimeError) as exc:
+            except (RedisError, OSError) as exc:
                 # Tried again when Redis is back.
                 log.debug("cannot clear the places of session %s yet: %s", sid, exc)
 
