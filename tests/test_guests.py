@@ -83,7 +83,7 @@ async def test_revoking_a_guest_link_answers_410_and_closes_the_live_guest(aioht
         # Its own peer connections' signals go wrapped, to the one named; the call's never reach it.
         await guest.send({"type": "guest-signal", "to": "client", "signal": {"type": "offer", "sdp": "v=0\r\n"}})
         relayed = await client.next("guest-signal")
-        assert relayed == {"type": "guest-signal", "from": f"guest:{body['id']}", "signal": {"type": "offer", "sdp": "v=0\r\n"}}
+        assert relayed == {"type": "guest-signal", "to": "client", "from": f"guest:{body['id']}", "signal": {"type": "offer", "sdp": "v=0\r\n"}}
         await officer.send({"type": "guest-signal", "to": f"guest:{body['id']}", "signal": {"type": "offer", "sdp": "v=0\r\n"}})
         assert (await guest.next("guest-signal"))["from"] == "officer"
         await officer.send({"type": "offer", "sdp": "v=0\r\n"})

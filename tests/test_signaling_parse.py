@@ -112,3 +112,25 @@ def test_a_relayed_frame_is_the_senders_object_plus_from_and_valid_as_the_server
     # Nothing invented: the fields the sender left out stay out (no nulls added).
     relayed = RELAYED_MODELS[obj["type"]].model_validate_json(out, strict=True)
     assert relayed.from_ == sender
+
+
+guest_signals = st.builds(
+    lambda to, signal: {"type": "guest-signal", "to": to, "signal": signal},
+    st.sampled_from(["officer", "client", "guest:12"]),
+    relayed_objects,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(obj=guest_signals, how=st.sampled_from(["plain", "spaced", "unicode"]), sender=st.sampled_from(["officer", "client", "guest:7"]))
+def test_a_relayed_guest_signal_is_the_senders_object_plus_from_as_offers_are(obj, how, sender):
+    """A guest's signals were parsed and written again (json.dumps); now they go as
+    the sender wrote them, like offer/answer/candidate (issue 24)."""
+    frame = _respell(obj, how)
+    assert isinstance(p.parse(frame), p.GuestSignal)
+    out = p.relayed(frame, sender)
+    assert json.loads(out) == {**obj, "from": sender}
+    # The sender's own text, untouched, with `from` as the last member.
+    assert out.startswith(frame.rstrip(" \t\r\n")[:-1])
+    relayed = p.RelayedGuestSignal.model_validate_json(out, strict=True)
+    assert relayed.from_ == sender and relayed.to == obj["to"]

@@ -65,11 +65,11 @@ async def enter(request: web.Request, party: Party, welcome: p.Welcome) -> Party
     return party
 
 
-async def from_call(request: web.Request, room, party: Party, message: p.GuestSignal | p.Admit | p.Deny) -> None:
+async def from_call(request: web.Request, room, party: Party, message: p.GuestSignal | p.Admit | p.Deny, frame: str) -> None:
     """The officer's or the client's side: a signal to a guest, or the officer admitting or denying one."""
     rooms: RoomRegistry = request.app[rooms_key]
     if isinstance(message, p.GuestSignal):
-        await guests.relay(rooms, room, party, message)
+        await guests.relay(rooms, room, party, message, frame)
         return
     if room.officer is not party:
         raise Refusal("replaced", "This connection was replaced.")
@@ -79,7 +79,7 @@ async def from_call(request: web.Request, room, party: Party, message: p.GuestSi
         await guests.admit(rooms, room, message.guest or 0, stay_begins(request))
 
 
-async def dispatch(request: web.Request, room, party: Party, message, line: chat.ChatLine) -> str | None:
+async def dispatch(request: web.Request, room, party: Party, message, line: chat.ChatLine, frame: str) -> str | None:
     """A guest's messages: its heartbeat (its media evidence once admitted), its
     text line, its own peer connections' signals, and leaving. The officer-client
     call's messages are not a guest's to send."""
@@ -91,7 +91,7 @@ async def dispatch(request: web.Request, room, party: Party, message, line: chat
     elif isinstance(message, p.Chat):
         await line.send(request, room, party, message)
     elif isinstance(message, p.GuestSignal):
-        await guests.relay(request.app[rooms_key], room, party, message)
+        await guests.relay(request.app[rooms_key], room, party, message, frame)
     elif isinstance(message, p.Hangup):
         return "hangup"
     elif isinstance(message, p.MediaState):

@@ -159,8 +159,10 @@ async def revoke(rooms: RoomRegistry, session_id: int, guest_id: int) -> int:
     return 1
 
 
-async def relay(rooms: RoomRegistry, room: Room, sender: Party, message: p.GuestSignal) -> None:
-    """A guest's signal to the officer or the client, or theirs to an admitted guest."""
+async def relay(rooms: RoomRegistry, room: Room, sender: Party, message: p.GuestSignal, frame: str) -> None:
+    """A guest's signal to the officer or the client, or theirs to an admitted guest:
+    ``frame``, the sender's text as :func:`~server.signaling.protocol.parse` accepted
+    it, plus ``from`` (as offers are relayed: not parsed and written again)."""
     if sender.role == "guest":
         if not sender.admitted or room.guests.get(sender.guest_id or 0) is not sender:
             raise Refusal("not-admitted", "You are still in the waiting room.")
@@ -176,4 +178,4 @@ async def relay(rooms: RoomRegistry, room: Room, sender: Party, message: p.Guest
             target = guest if guest is not None and guest.admitted else None
     if target is None:
         raise Refusal("no-peer", "The other party is not connected.")
-    await target.send(p.RelayedGuestSignal.model_validate({"from": sender.address if sender.role == "guest" else sender.role, "signal": message.signal}))
+    await target.send_frame(p.relayed(frame, sender.address if sender.role == "guest" else sender.role))

@@ -420,9 +420,12 @@ class DocumentSeenByClient(Message):
 
 
 class RelayedGuestSignal(Message):
+    """The sender's ``guest-signal`` as it came (``to`` is the receiver), plus ``from``."""
+
     type: Literal["guest-signal"] = "guest-signal"
-    from_: Address = Field(alias="from")
+    to: Address
     signal: Signal
+    from_: Address = Field(alias="from")
 
 
 class RelayedOffer(Offer):
@@ -459,10 +462,10 @@ ERROR_CODES = (
 )
 
 
-def relayed(frame: str, sender: Role) -> str:
+def relayed(frame: str, sender: str) -> str:
     """The frame as the other party receives it: the sender's object as it came,
-    plus ``"from"``. ``frame`` must be one :func:`parse` accepted as an offer,
-    answer, candidate or reach: a JSON object (so it ends in ``}``) with at least
+    plus ``"from"`` (a role, or ``guest:<id>``). ``frame`` must be one :func:`parse`
+    accepted as an offer, answer, candidate, reach or guest-signal: a JSON object (so it ends in ``}``) with at least
     ``type`` (so a member goes before the new one) and no ``from`` (unknown
     fields are refused). Not parsed and written again: that was a quarter of the server's
     CPU per relayed message (bench/README.md, issue 24)."""
@@ -480,9 +483,6 @@ def dump(message: Message) -> str:
         # The guest's fields only when there is a guest: a two-party call's messages look as they always did.
         unset = {k for k in ("step", "guest", "name", "guest_role") if k in type(message).model_fields and getattr(message, k) is None}
         return message.model_dump_json(by_alias=True, exclude=unset)
-    if isinstance(message, RelayedGuestSignal) and isinstance(message.signal, Candidate) and message.signal.candidate is not None:
-        signal = {"type": "candidate", "candidate": message.signal.candidate.model_dump(exclude_none=True)}
-        return json.dumps({"type": "guest-signal", "from": message.from_, "signal": signal}, separators=(",", ":"))
     if isinstance(message, Welcome) and not message.resumed:
         return message.model_dump_json(by_alias=True, exclude={"resumed"})
     if isinstance(message, Admitted) and not message.resumed:

@@ -264,7 +264,7 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
     if isinstance(message, p.OFFICER_ONLY) and party.role != "officer":
         raise Refusal("forbidden", "Only the officer may do that.")
     if party.role == "guest":
-        return await guest_socket.dispatch(request, room, party, message, line)
+        return await guest_socket.dispatch(request, room, party, message, line, frame)
 
     # handle heartbeat
     if isinstance(message, p.Ping):
@@ -282,7 +282,7 @@ async def _dispatch(request: web.Request, party: Party, message, line: chat.Chat
         await documents_seen(request, room, party, message)
     # a guest's signals, or the officer admits or denies a waiting guest (issue 22)
     elif isinstance(message, p.GuestSignal) or isinstance(message, (p.Admit, p.Deny)) and message.guest is not None:
-        await guest_socket.from_call(request, room, party, message)
+        await guest_socket.from_call(request, room, party, message, frame)
     # relay offer / answer / candidate
     elif isinstance(message, p.RELAYED):
         await rooms.relay(room, party, frame)

@@ -21,12 +21,15 @@ The join page's versioned code (server/web/callcode.py) comes gzipped already
 
 from __future__ import annotations
 
+from typing import Awaitable
+
 from aiohttp import web
 from aiohttp.web import ContentCoding
 
 from server.security.auth import staff_request_key
 
 STATIC_PREFIX = "/static/"
+WEBSOCKET_PREFIX = "/ws/"
 COMPRESSIBLE = (".js", ".css", ".svg", ".json")
 PAGES = frozenset({"/join"})
 
@@ -38,9 +41,17 @@ def _wanted(request: web.Request) -> bool:
 
 
 @web.middleware
-async def compress_static(request: web.Request, handler) -> web.StreamResponse:
+def compress_static(request: web.Request, handler) -> Awaitable[web.StreamResponse]:
     """A middleware, not an ``on_response_prepare`` hook: aiohttp decides on
-    compression before that hook runs."""
+    compression before that hook runs. A signaling socket (``/ws/``) is handed on
+    without being awaited here: a middleware that awaits it keeps its coroutine
+    frame for the socket's whole life, per connection (issue 24)."""
+    if request.path.startswith(WEBSOCKET_PREFIX):
+        return handler(request)
+    return _compress_static(request, handler)
+
+
+async def _compress_static(request: web.Request, handler) -> web.StreamResponse:
     response = await handler(request)
     if (response.status == 200 and not response.prepared and _wanted(request) and "Content-Encoding" not in response.headers
             and "gzip" in request.headers.get("Accept-Encoding", "").lower()):

@@ -5,9 +5,12 @@ process and the client on another (no sticky sessions). What one process alone
 kept in memory moves to Redis; the log stays in the database. One module per
 concern, each readable on its own:
 
-* ``bus.py``: Redis pub/sub as a :class:`~server.signaling.bus.Bus`, and this
-  process's liveness key (notices when Redis goes away and comes back);
-* ``keys.py``: key names, lifetimes, the stored holder and envelope, the locks;
+* ``bus.py``: Redis pub/sub as a :class:`~server.signaling.bus.Bus` (notices
+  when Redis goes away and comes back);
+* ``watch.py``: this process's liveness key and the verdict on Redis, from a
+  thread of its own (a late event loop is not a dead Redis);
+* ``keys.py``: key names, lifetimes, the stored holder and envelope, the locks,
+  the relay's one Lua script;
 * ``rooms.py``: :class:`SharedRoomRegistry`, the room registry's rules
   (:class:`~server.signaling.registry.RoomRegistry`) over places in Redis;
 * ``calls.py``: :class:`SharedCallLog`, CallLog with its per-call state in Redis;

@@ -18,6 +18,13 @@ liveness refresh does), logs one warning, marks itself down (``up`` False,
 sockets with ``unavailable``, since every subscription they relied on is gone.
 When a liveness refresh succeeds again it logs one line and runs ``on_up``.
 
+The liveness refresh, and with it the verdict that Redis does not answer, runs
+in a thread of its own (shared/watch.py): a loop running seconds behind must not
+take its own lateness for a dead Redis (issue 24). For the same reason the
+commands of the loop itself have only a long backstop timeout
+(``COMMAND_BACKSTOP``); what fails them sooner is that verdict (``mark_down``
+drops their connections).
+
 One more channel, ``<prefix>:all``, reaches every process: what no single room
 owns (a staff member signed out everywhere: each process closes its own sockets
 of theirs). :meth:`RedisBus.broadcast` publishes there; ``on_broadcast`` hears it.
@@ -42,15 +49,21 @@ from server.db.ids import id_from_text
 from server.db.models import utcnow
 from server.signaling.bus import Deliver
 from server.signaling.protocol import TRANSPORT_MAX_BYTES
+from server.signaling.shared.watch import COMMAND_TIMEOUT, PROCESS_TTL, RedisWatch
+
+__all__ = ["COMMAND_TIMEOUT", "PROCESS_TTL", "RedisBus"]
 
 log = logging.getLogger(__name__)
 
-# A process that has not refreshed its key for this long is dead.
-PROCESS_TTL = 10
-BEAT_EVERY = 3.0
-SUBSCRIBE_TIMEOUT = 5.0
-# A Redis that does not answer within this long counts as down.
-COMMAND_TIMEOUT = 5.0
+# What the loop's own commands and SUBSCRIBE confirmations wait at most. Not the
+# verdict on Redis (the watch's, COMMAND_TIMEOUT of wall clock): a backstop, so
+# that nothing waits for ever. Under it a loop seconds late still reads its replies.
+COMMAND_BACKSTOP = 30.0
+# Connections for the loop's commands. More commands than this in flight wait
+# for one (up to COMMAND_BACKSTOP) instead of failing: redis-py's default pool
+# raised "Too many connections" past 100, and a process 1 s behind relaying
+# 1,000 messages a second has that many in flight (issue 24).
+POOL_SIZE = 256
 HEALTH_TIMEOUT = 1.0
 # What may follow "room:<id>:" in a channel name: a party's place, one
 # connection, or the whole room (the "session ended" broadcast).
@@ -63,16 +76,19 @@ class RedisBus:
         self.process_id = uuid.uuid4().hex
         # A few quick retries, not redis-py's default of several seconds: a Redis
         # that is down should be reported as such at once (docs/deploy.md).
+        # A timeout is not retried: after COMMAND_BACKSTOP the command has waited long enough.
         def retry() -> Retry:
-            return Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+            return Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(RedisConnectionError, ConnectionError))
 
         # Commands (and PUBLISH) share a pool; text in, text out.
-        self.redis: redis.Redis = redis.from_url(
-            url, decode_responses=True, retry=retry(), socket_timeout=COMMAND_TIMEOUT, socket_connect_timeout=COMMAND_TIMEOUT
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=COMMAND_BACKSTOP, decode_responses=True, retry=retry(),
+            socket_timeout=COMMAND_BACKSTOP, socket_connect_timeout=COMMAND_BACKSTOP,
         )
+        self.redis: redis.Redis = redis.Redis.from_pool(pool)
         # The subscriber connection reads bytes: a frame that is not UTF-8 is dropped
         # here rather than breaking the reader.
-        self._sub_client: redis.Redis = redis.from_url(url, decode_responses=False, retry=retry(), socket_connect_timeout=COMMAND_TIMEOUT)
+        self._sub_client: redis.Redis = redis.from_url(url, decode_responses=False, retry=retry(), socket_connect_timeout=COMMAND_BACKSTOP)
         self._pubsub = self._sub_client.pubsub(ignore_subscribe_messages=False)
         self._subscribers: dict[tuple[int, str], Deliver] = {}
         self._subscribed: set[str] = set()
@@ -81,10 +97,14 @@ class RedisBus:
         self._channel_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
         self._reader: asyncio.Task | None = None
-        self._beat: asyncio.Task | None = None
-        # Whether Redis was reachable at the last try, and since when it is not.
+        # Whether Redis was reachable at the last try, and since when it is not;
+        # how many times it went down (a check begun before the last outage
+        # cannot end it).
         self.up = True
         self.down_since: datetime | None = None
+        self.outages = 0
+        self.watch = RedisWatch(
+            url, self.process_key(self.process_id), self.key("procs"), self.process_id, lambda: self.outages, lambda: self.up)
         self.on_down: list[Callable[[], Awaitable[None]]] = []
         self.on_up: list[Callable[[], Awaitable[None]]] = []
         # Called with each frame published on ``<prefix>:all`` (this process's own too).
@@ -123,16 +143,12 @@ class RedisBus:
         await self.redis.set(self.process_key(self.process_id), "1", ex=PROCESS_TTL)
         await self.redis.sadd(self.key("procs"), self.process_id)
 
-    async def _keep_alive(self) -> None:
-        while True:
-            # Every BEAT_EVERY seconds; every half second while Redis is down, to see it back soon.
-            await asyncio.sleep(BEAT_EVERY if self.up else 0.5)
-            try:
-                await self._announce()
-            except (RedisError, OSError) as exc:
-                self.mark_down(exc)
-            else:
-                self._mark_up()
+    def _watched(self, failure: BaseException | None, outages: int) -> None:
+        """The watch's verdict (shared/watch.py), on the loop."""
+        if failure is not None:
+            self.mark_down(failure)
+        elif outages == self.outages:
+            self._mark_up()
 
     # ---- reachability -------------------------------------------------------------
 
@@ -143,6 +159,9 @@ class RedisBus:
             return
         self.up = False
         self.down_since = utcnow()
+        self.outages += 1
+        # The loop's commands still waiting for a reply fail now, not at COMMAND_BACKSTOP.
+        self._spawn(self.redis.connection_pool.disconnect())
         log.warning("Redis unavailable (%s: %s): closing this process's signaling connections until it is back", type(exc).__name__, exc)
         for callback in self.on_down:
             self._spawn(callback())
@@ -182,13 +201,14 @@ class RedisBus:
         # unused); redis-py subscribes to both again after a reconnection.
         await self._pubsub.subscribe(self.key("proc", self.process_id, "ctl"), self._all)
         self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
-        self._beat = asyncio.create_task(self._keep_alive(), name="redis-bus-alive")
+        self.watch.start(self._watched)
 
     async def close(self) -> None:
-        for task in (self._reader, self._beat, *self._tasks):
+        await self.watch.stop()
+        for task in (self._reader, *self._tasks):
             if task is not None:
                 task.cancel()
-        await asyncio.gather(*(t for t in (self._reader, self._beat, *self._tasks) if t is not None), return_exceptions=True)
+        await asyncio.gather(*(t for t in (self._reader, *self._tasks) if t is not None), return_exceptions=True)
         try:
             # Gone at once, rather than after PROCESS_TTL: the others may take over now.
             await self.redis.delete(self.process_key(self.process_id))
@@ -235,13 +255,13 @@ class RedisBus:
         if future is not None:
             try:
                 # Shielded: another join may be waiting for the same confirmation.
-                await asyncio.wait_for(asyncio.shield(future), SUBSCRIBE_TIMEOUT)
+                await asyncio.wait_for(asyncio.shield(future), COMMAND_BACKSTOP)
             except asyncio.TimeoutError:
-                # Unconfirmed: as good as a Redis that does not answer.
+                # Unconfirmed (the watch would have said so sooner if Redis were gone).
                 self._subscribers.pop(key, None)
                 if self._confirm.get(channel) is future:
                     del self._confirm[channel]
-                raise RedisConnectionError(f"no confirmation of SUBSCRIBE {channel} within {SUBSCRIBE_TIMEOUT}s") from None
+                raise RedisConnectionError(f"no confirmation of SUBSCRIBE {channel} within {COMMAND_BACKSTOP}s") from None
             except BaseException:
                 self._subscribers.pop(key, None)
                 raise

@@ -19,11 +19,13 @@ docs/deploy.md, "Several processes"):
 
 Every change to a room or to a call's state happens under a Redis lock
 (``room:<id>:lock``, ``call:<id>:lock``; redis-py's lock, whose release is its
-own Lua compare-and-delete), taken in that order, never the reverse. There are
-no Lua scripts of ours.
+own Lua compare-and-delete), taken in that order, never the reverse. One Lua
+script is ours, :data:`RELAY_SCRIPT`: it changes nothing, it reads a place's
+holder and publishes to its connection in one round trip.
 
 Everything read from Redis crossed a process boundary and is validated before
-use: holders and envelopes by the pydantic models below, states by enumeration.
+use: holders by the pydantic model below, envelopes by :func:`read_envelope`,
+states by enumeration.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 from server.signaling import protocol as p
 from server.signaling.shared.bus import RedisBus
@@ -80,13 +82,42 @@ class Holder(BaseModel):
     step: Literal["full", "low", "audio"] | None = None
 
 
-class Envelope(BaseModel):
-    """What travels on a connection's channel: a frame for its socket, or a step
-    another process took for it (replaced, admitted, denied)."""
+# What travels on a connection's channel: a frame for its socket, or a step
+# another process took for it (replaced, admitted, denied, revoked); "ended" on
+# the room's channel.
+ENVELOPE_OPS = frozenset({"frame", "replace", "admitted", "denied", "ended", "revoked"})
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    op: Literal["frame", "replace", "admitted", "denied", "ended", "revoked"]
-    frame: str | None = Field(default=None, max_length=p.TRANSPORT_MAX_BYTES)
+
+def envelope(op: str, frame: str | None = None) -> str:
+    """``<op>``, or ``frame``, a newline and the frame as its socket gets it. Not
+    JSON: a frame is JSON already, and escaping it into an object and reading it
+    back was pydantic work on both processes for every relayed message (issue 24)."""
+    assert op in ENVELOPE_OPS and (frame is None) == (op != "frame"), op
+    return op if frame is None else f"{op}\n{frame}"
+
+
+def read_envelope(body: str) -> tuple[str, str | None] | None:
+    """``(op, frame)`` from a body read on a channel, or None if it is not one
+    :func:`envelope` wrote. The bus dropped bodies over TRANSPORT_MAX_BYTES."""
+    op, newline, frame = body.partition("\n")
+    if op not in ENVELOPE_OPS or bool(newline) != (op == "frame"):
+        return None
+    return (op, frame) if newline else (op, None)
+
+
+# KEYS[1] ``room:<id>:places``; ARGV: the role, the channel name up to the
+# connection id, the envelope. Publishes to the holder's connection and returns
+# how many processes heard it; -1 when nobody (valid) holds the place. The same
+# check as read_holder for what it uses: ``conn`` is 32 hex digits, ``role`` the role.
+RELAY_SCRIPT = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return -1 end
+local ok, holder = pcall(cjson.decode, raw)
+if not ok or type(holder) ~= 'table' or holder.role ~= ARGV[1] then return -1 end
+local conn = holder.conn
+if type(conn) ~= 'string' or #conn ~= 32 or string.find(conn, '[^0-9a-f]') then return -1 end
+return redis.call('PUBLISH', ARGV[2] .. conn, ARGV[3])
+"""
 
 
 class Notice(BaseModel):
@@ -111,10 +142,18 @@ def read_holder(raw: str | None, role: str) -> Holder | None:
     return holder if holder.role == role else None
 
 
+class StayedLocked(RedisError):
+    """A room's or call's lock was not free within LOCK_WAIT. A RedisError, so
+    that the step fails as any step Redis could not serve (ws.py: the party is
+    closed ``unavailable`` and logged from the database alone): as a bare
+    RuntimeError it escaped the handler, and a leave under load (2,000 sockets
+    closed at once over two processes, issue 24) was logged nowhere."""
+
+
 async def lock(bus: RedisBus, name: str):
     lock = bus.redis.lock(name, timeout=LOCK_TTL, sleep=0.01, blocking_timeout=LOCK_WAIT)
     if not await lock.acquire():
-        raise RuntimeError(f"{name} stayed locked for {LOCK_WAIT}s")
+        raise StayedLocked(f"{name} stayed locked for {LOCK_WAIT}s")
     return lock
 
 

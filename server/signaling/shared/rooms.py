@@ -30,12 +30,24 @@ from datetime import datetime
 from typing import AsyncIterator, Awaitable, Callable
 
 from pydantic import ValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from server.signaling import protocol as p
 from server.signaling.registry import ClientEntry, Party, Refusal, Room, RoomRegistry
 from server.signaling.shared.bus import RedisBus
-from server.signaling.shared.keys import KEY_TTL, Envelope, Holder, Notice, lock, process_rooms_key, read_holder, release, room_key
+from server.signaling.shared.keys import (
+    KEY_TTL,
+    RELAY_SCRIPT,
+    Holder,
+    Notice,
+    envelope,
+    lock,
+    process_rooms_key,
+    read_envelope,
+    read_holder,
+    release,
+    room_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +73,17 @@ class SharedRoomRegistry(RoomRegistry):
         self._stale: set[int] = set()
         # Sessions this process is ending: its own "ended" broadcast is not news to it.
         self._ending: set[int] = set()
+        # One tidy-up at a time, another after it if asked meanwhile: one per lost
+        # socket, each over every stale session, was most of two processes' CPU
+        # after a burst of losses (py-spy, issue 24).
+        self._cleaning = False
+        self._clean_again = False
         bus.on_down.append(self._redis_down)
         bus.on_up.append(self._redis_up)
         bus.on_broadcast.append(self._on_broadcast)
+        self._relay_script = self.redis.register_script(RELAY_SCRIPT)
+        # Relayed frames of this turn of the loop, sent to Redis in one pipeline.
+        self._outbox: list[tuple[str, str, str, str, asyncio.Future]] = []
 
     # ---- Redis unavailable ---------------------------------------------------------
 
@@ -100,13 +120,27 @@ class SharedRoomRegistry(RoomRegistry):
         await self._clean_stale()
 
     async def _clean_stale(self) -> None:
+        if self._cleaning:
+            self._clean_again = True
+            return
+        self._cleaning = True
+        try:
+            while True:
+                self._clean_again = False
+                await self._clean_stale_once()
+                if not self._clean_again:
+                    return
+        finally:
+            self._cleaning = False
+
+    async def _clean_stale_once(self) -> None:
         for sid in list(self._stale):
             try:
                 roles = await self._clear_lost_places(sid)
                 self._stale.discard(sid)
                 if roles and self.on_places_lost is not None:
                     await self.on_places_lost(sid, roles)
-            except (RedisError, OSError, RuntimeError) as exc:
+            except (RedisError, OSError) as exc:
                 # Tried again when Redis is back.
                 log.debug("cannot clear the places of session %s yet: %s", sid, exc)
 
@@ -172,24 +206,59 @@ class SharedRoomRegistry(RoomRegistry):
     # ---- messages -------------------------------------------------------------------
 
     async def _envelope(self, session_id: int, conn: str, op: str, frame: str | None = None) -> bool:
-        body = Envelope(op=op, frame=frame).model_dump_json(exclude_none=True)  # type: ignore[arg-type]
-        return await self.rbus.publish(session_id, f"conn:{conn}", body)
+        return await self.rbus.publish(session_id, f"conn:{conn}", envelope(op, frame))
 
     async def tell_holder(self, session_id: int, holder: Holder | None, message: p.Message) -> bool:
         if holder is None:
             return False
         return await self._envelope(session_id, holder.conn, "frame", p.dump(message))
 
+    async def _to_place(self, session_id: int, role: str, frame: str) -> bool:
+        """``frame`` to whoever holds ``role``'s place: Redis reads the holder and
+        publishes to its connection (RELAY_SCRIPT), for every frame relayed in
+        this turn of the loop in one pipeline. The way of every relayed message
+        had been HGETALL, two holders read with pydantic, then PUBLISH: two round
+        trips, a pooled connection each, most of a relay's CPU (issue 24). The
+        order holds: a pipeline runs in order, and one turn's pipeline is sent
+        before the next turn's."""
+        future = asyncio.get_running_loop().create_future()
+        self._outbox.append((self._k(session_id, "places"), role, self.rbus.channel(session_id, "conn:"), envelope("frame", frame), future))
+        if len(self._outbox) == 1:
+            self.rbus._spawn(self._send_outbox())
+        return int(await future) > 0
+
+    async def _send_outbox(self) -> None:
+        batch, self._outbox = self._outbox, []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key, role, head, body, _ in batch:
+                    pipe.evalsha(self._relay_script.sha, 1, key, role, head, body)
+                results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            results = [exc] * len(batch)
+        for (key, role, head, body, future), result in zip(batch, results):
+            if isinstance(result, NoScriptError):
+                # Redis does not know the script yet (first use, or it restarted): it is loaded here.
+                try:
+                    result = await self._relay_script(keys=[key], args=[role, head, body])
+                except (RedisError, OSError) as exc:
+                    result = exc
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
     async def _to_frame(self, session_id: int, address: str, frame: str) -> bool:
         sid = session_id
         if address in ("officer", "client"):
-            holder = (await self.places(sid)).get(address)
-        else:
-            device = address.removeprefix("device:")
-            holder = (await self.waiting(sid)).get(device)
-            client = (await self.places(sid)).get("client")
-            if holder is None and client is not None and client.device == device:
-                holder = client
+            return await self._to_place(sid, address, frame)
+        device = address.removeprefix("device:")
+        holder = (await self.waiting(sid)).get(device)
+        client = (await self.places(sid)).get("client")
+        if holder is None and client is not None and client.device == device:
+            holder = client
         if holder is None:
             return False
         return await self._envelope(sid, holder.conn, "frame", frame)
@@ -244,27 +313,28 @@ class SharedRoomRegistry(RoomRegistry):
             await self.redis.srem(process_rooms_key(self.rbus, self.rbus.process_id), str(session_id))
 
     async def _on_envelope(self, party: Party, body: str) -> None:
-        try:
-            envelope = Envelope.model_validate_json(body)
-        except (ValidationError, ValueError):
+        read = read_envelope(body)
+        if read is None:
             log.warning("ignoring an invalid envelope for session %s", party.session_id)
             return
+        op, frame = read
+        if op == "frame" and frame is not None:
+            await party.send_frame(frame)
+            return
         room = self._rooms.get(party.session_id)
-        if envelope.op == "frame" and envelope.frame is not None:
-            await party.send_frame(envelope.frame)
-        elif envelope.op == "replace":
+        if op == "replace":
             self._detach(party)
             await self._replace(party)
             await self._drop_room_if_empty(party.session_id)
-        elif envelope.op == "admitted" and room is not None and room.waiting.get(party.device or "") is party:
+        elif op == "admitted" and room is not None and room.waiting.get(party.device or "") is party:
             del room.waiting[party.device or ""]
             party.admitted = True
             room.client = party
             room.admitted_devices.add(party.device or "")
             await party.send(p.Admitted(polite=True))
-        elif envelope.op == "revoked":
+        elif op == "revoked":
             await self._revoke(party)
-        elif envelope.op == "denied":
+        elif op == "denied":
             self._detach(party)
             await party.send(p.Denied())
             party.gone = True
@@ -272,12 +342,8 @@ class SharedRoomRegistry(RoomRegistry):
             await self._drop_room_if_empty(party.session_id)
 
     async def _on_room(self, session_id: int, body: str) -> None:
-        try:
-            envelope = Envelope.model_validate_json(body)
-        except (ValidationError, ValueError):
-            return
         # Not when this process ended it: session_ended ends ours and runs on_ended once.
-        if envelope.op == "ended" and session_id in self._rooms and session_id not in self._ending:
+        if read_envelope(body) == ("ended", None) and session_id in self._rooms and session_id not in self._ending:
             await self._end_locally(session_id)
             await self._run_on_ended(session_id)
 
@@ -515,7 +581,7 @@ class SharedRoomRegistry(RoomRegistry):
         self._ending.add(session_id)
         try:
             try:
-                await self.rbus.publish(session_id, "room", Envelope(op="ended").model_dump_json(exclude_none=True))
+                await self.rbus.publish(session_id, "room", envelope("ended"))
                 await self.forget_places(session_id, admitted=True)
             except RedisError as exc:
                 log.warning("cannot tell other processes that session %s ended: %s", session_id, exc)

@@ -11,6 +11,7 @@ a refused Surat Keterangan Selesai showed a text/plain 409).
 
 from __future__ import annotations
 
+from typing import Awaitable
 from urllib.parse import urlparse
 
 from aiohttp import web
@@ -79,10 +80,18 @@ def _is_staff_page(request: web.Request) -> bool:
 
 
 @web.middleware
-async def page_refusal_middleware(request: web.Request, handler):
+def page_refusal_middleware(request: web.Request, handler) -> Awaitable[web.StreamResponse]:
     """Inside the sign-in check (server/app.py): a refusal the handler raised
     becomes the layout's refusal page; the API and the client's pages are left
-    to their own answers (JSON, or their own pages)."""
+    to their own answers (JSON, or their own pages). A signaling socket is no
+    page: handed on without being awaited here, so that no frame of this
+    middleware lives as long as the socket (issue 24)."""
+    if request.path.startswith("/ws/"):
+        return handler(request)
+    return _refusal_page_for(request, handler)
+
+
+async def _refusal_page_for(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except DomainError as exc:
