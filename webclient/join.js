@@ -52,12 +52,57 @@ function reachOn() {
  * @type {Promise<import("./chat.js").ChatPanel> | null}
  */
 let chatPanel = null;
-/** @param {SignalingClient} sig */
-function openChat(sig) {
+/** @param {SignalingClient} sig @param {any[]} [early] lines that came before it loaded */
+function openChat(sig, early = []) {
   chatPanel ??= import("./chat.js").then(({ ChatPanel }) =>
     new ChatPanel({ root: /** @type {HTMLElement} */ ($("chat")), T, me: isGuest ? "guest" : "client" }));
-  chatPanel.then((panel) => panel.attach(sig)).catch(() => { chatPanel = null; });
+  chatPanel.then((panel) => {
+    panel.attach(sig);
+    for (const line of early) panel.add(line);
+  }).catch(() => { chatPanel = null; });
 }
+/**
+ * On a weak link the text line waits (issue 25): loaded with the waiting room,
+ * chat.js and chat.css (2.3 KB and two more answers) came in the middle of the
+ * join, the offer and the DTLS handshake, a second at 24 kbit/s with 10% loss
+ * (measured, docs/webclient.md). It comes once the client has waited
+ * CHAT_WAIT_MS without being admitted, or once the first words are through;
+ * the PK's lines that arrive before it are kept and shown then.
+ * @type {(() => void) | null}
+ */
+let chatLater = null;
+/** @type {ReturnType<typeof setTimeout> | null} */
+let chatTimer = null;
+const CHAT_WAIT_MS = 5000;
+/** @param {SignalingClient} sig */
+function openChatWhenCalm(sig) {
+  if (!(state.weakLink && state.audioOnly)) return openChat(sig);
+  /** @type {any[]} */
+  const early = [];
+  /** @param {Event} e */
+  const keep = (e) => early.push(/** @type {CustomEvent} */ (e).detail);
+  sig.addEventListener("chat", keep);
+  chatLater = () => {
+    chatLater = null;
+    if (chatTimer) clearTimeout(chatTimer);
+    chatTimer = null;
+    openChat(sig, early);
+    // the panel listens from now on; the lines kept so far are in `early`
+    chatPanel?.finally(() => sig.removeEventListener("chat", keep));
+  };
+  waitThenChat();
+}
+/** A wait in the waiting room that lasts: the text line comes (if it is still held back). */
+function waitThenChat() {
+  if (chatLater && !chatTimer) chatTimer = setTimeout(() => chatLater?.(), CHAT_WAIT_MS);
+}
+/** Admitted: the text line waits for the first words, or CHAT_CALL_WAIT_MS if the call does not connect. */
+function holdChat() {
+  if (!chatLater) return;
+  if (chatTimer) clearTimeout(chatTimer);
+  chatTimer = setTimeout(() => chatLater?.(), CHAT_CALL_WAIT_MS);
+}
+const CHAT_CALL_WAIT_MS = 20000;
 /**
  * The signing panel (signing.js, its styles and texts) loads only when the PK
  * pushes a document to sign (issue 22): most calls never need it.
@@ -169,6 +214,7 @@ function firstWordsThrough() {
   if (afterFirstWords || graceTimer) return;
   graceTimer = setTimeout(() => {
     afterFirstWords = true;
+    chatLater?.();
     maybeLoadLater();
   }, FIRST_WORDS_GRACE_MS);
 }
@@ -282,7 +328,7 @@ function enterWaitingRoom() {
   // With a call going, a new socket takes our place back (a change of network):
   // the call goes on by ICE restart, with no waiting room (issue #11).
   sig.canResume = () => state.admitted && !!state.call;
-  openChat(sig);
+  openChatWhenCalm(sig);
   sig.addEventListener("document", (e) => openDocument(/** @type {CustomEvent} */ (e).detail, sig));
   sig.addEventListener("welcome", (e) => {
     state.iceServers = /** @type {CustomEvent} */ (e).detail.ice_servers || [];
@@ -293,6 +339,7 @@ function enterWaitingRoom() {
     state.admitted = false;
     showStep("waiting");
     setWaiting("join.waiting_title", "join.waiting_text");
+    waitThenChat();
   });
   sig.addEventListener("admitted", (e) => {
     if (/** @type {CustomEvent} */ (e).detail.resumed && state.call) {
@@ -303,6 +350,7 @@ function enterWaitingRoom() {
     // A fresh admission: a call still held from before the drop is over.
     endCall();
     state.admitted = true;
+    holdChat();
     showCallScreen();
     // The peer connection starts on "peer-joined", which follows at once when
     // the PK is connected (or when they come back after a drop).
@@ -547,6 +595,7 @@ function finish(titleKey, textKey, text) {
   /** @type {HTMLElement} */ ($("final-title")).textContent = T(titleKey);
   /** @type {HTMLElement} */ ($("final-text")).textContent = textKey ? T(textKey) : text || "";
   showStep("final");
+  chatLater?.(); // the lines of the call, for the client to read back
   show($("chat-form"), false); // the record keeps the lines; nobody reads new ones
   // The call is over: what it did not need may come now (the call code kept for the next call).
   if (afterFirstWords || graceTimer) loadLater();
