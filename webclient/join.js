@@ -66,14 +66,16 @@ function openChat(sig, early = []) {
  * chat.js and chat.css (2.3 KB and two more answers) came in the middle of the
  * join, the offer and the DTLS handshake, a second at 24 kbit/s with 10% loss
  * (measured, docs/webclient.md). It comes once the client has waited
- * CHAT_WAIT_MS without being admitted, or once the first words are through;
- * the PK's lines that arrive before it are kept and shown then.
+ * CHAT_WAIT_MS in the waiting room (from the server's `waiting`, not from the
+ * tap: the join itself can take seconds on such a link), once the first words
+ * are through, or CHAT_CALL_WAIT_MS after admission if the call does not
+ * connect; the PK's lines that arrive before it are kept and shown then.
  * @type {(() => void) | null}
  */
 let chatLater = null;
 /** @type {ReturnType<typeof setTimeout> | null} */
 let chatTimer = null;
-const CHAT_WAIT_MS = 5000;
+const CHAT_WAIT_MS = 10000;
 /** @param {SignalingClient} sig */
 function openChatWhenCalm(sig) {
   if (!(state.weakLink && state.audioOnly)) return openChat(sig);
@@ -90,7 +92,6 @@ function openChatWhenCalm(sig) {
     // the panel listens from now on; the lines kept so far are in `early`
     chatPanel?.finally(() => sig.removeEventListener("chat", keep));
   };
-  waitThenChat();
 }
 /** A wait in the waiting room that lasts: the text line comes (if it is still held back). */
 function waitThenChat() {

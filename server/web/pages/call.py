@@ -66,9 +66,10 @@ JOIN_SCRIPT_STRINGS = (
 
 
 def _join_render(request: web.Request, context: dict, status: int = 200) -> web.Response:
-    """The join page with its lean code (server/web/callcode.py): styles inline, allowed by their hash."""
+    """The join page with its lean code (server/web/callcode.py): styles inline, allowed by their hash,
+    or linked when the phone's service worker keeps them."""
     code = request.app[callcode_key]
-    response = render(request, "call/join.html", {**context, "code": code}, status=status)
+    response = render(request, "call/join.html", {**context, "code": code, "styles_kept": code.styles_kept(request)}, status=status)
     response.headers["Content-Security-Policy"] = code.content_security_policy(CONTENT_SECURITY_POLICY)
     return response
 
