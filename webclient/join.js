@@ -251,7 +251,7 @@ async function startCheck() {
   const box = /** @type {HTMLInputElement} */ ($("audio-only"));
   const weakNote = /** @type {HTMLElement} */ ($("weak-link"));
   if (!state.weakLink && !box.dataset.touched && reachOn()) {
-    const kbps = measuredLinkKbps([...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]);
+    const kbps = linkKbps();
     weakNote.dataset.kbps = String(kbps ?? "");
     if (linkLooksWeak(kbps, /** @type {any} */ (navigator).connection)) {
       state.weakLink = true;
@@ -295,6 +295,34 @@ async function startCheck() {
     // No WebAudio (very old browser): the check still passes, without a meter.
   }
   enter.disabled = false;
+}
+
+/** Responses smaller than this say little of the link's rate: most of one arrives within the link's burst allowance. */
+const MEASURE_MIN_BYTES = 6000;
+const LINK_KEY = "bimbing-link-kbps";
+/** How long a phone's last measured rate stands in for one it could not measure. */
+const LINK_MEMORY_MS = 12 * 3600 * 1000;
+/**
+ * The link's rate from this page's own downloads of MEASURE_MIN_BYTES or more
+ * (issue 25: a phone that keeps the code loads only the 4.5 KB join page, which
+ * measured a 64 kbit/s link as fast enough for video); without one, the rate
+ * this phone measured last (a number, nothing personal), if recent. Null when
+ * nothing tells.
+ * @returns {number | null} kbit/s
+ */
+function linkKbps() {
+  const entries = [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
+    .filter((e) => (/** @type {PerformanceResourceTiming} */ (e).transferSize || 0) >= MEASURE_MIN_BYTES);
+  const kbps = measuredLinkKbps(entries);
+  try {
+    if (kbps != null) {
+      localStorage.setItem(LINK_KEY, JSON.stringify({ kbps, at: Date.now() }));
+    } else {
+      const kept = JSON.parse(localStorage.getItem(LINK_KEY) || "null");
+      if (kept && typeof kept.kbps === "number" && Date.now() - kept.at < LINK_MEMORY_MS) return kept.kbps;
+    }
+  } catch { /* no storage (private mode): no memory */ }
+  return kbps;
 }
 
 /** @param {string} titleKey @param {string} textKey */
