@@ -189,3 +189,27 @@ async def test_a_phone_that_keeps_the_code_gets_the_join_page_without_its_styles
     assert "style-src 'self'" in page.headers["Content-Security-Policy"]
     lean = await client.get("/join", headers=GZIP, auto_decompress=False)
     assert len(await lean.read()) < inline_size - 2500
+
+
+async def test_a_phone_that_keeps_the_code_gets_the_join_pages_strings_from_it(client, sign_in, office):
+    """Its scripts' strings too (85 of them, 1.9 KB gzipped): strings.{locale}.js, in the
+    version and in the worker's list, run before join.js; the page's JSON carries none."""
+    code: CallCode = client.app[callcode_key]
+    worker = await (await client.get("/sw.js")).text()
+    for locale in ("id", "en"):
+        assert code.url(f"strings.{locale}.js") in worker
+    js = await client.get(code.url("strings.id.js"))
+    assert js.status == 200 and js.content_type == "text/javascript"
+    body = await js.text()
+    assert body.startswith("globalThis.bimbingJoinStrings = {") and '"join.connecting"' in body
+    session = await start_video_session(client, sign_in, office)
+    client.session.cookie_jar.clear()
+    token_path = "/j/" + session["client_join_url"].rsplit("/j/", 1)[1]
+    assert (await client.get(token_path, allow_redirects=False)).status == 303
+    first = await (await client.get("/join")).text()
+    assert '"strings"' in first and "strings.id.js" not in first
+    client.session.cookie_jar.update_cookies({CODE_COOKIE: code.version})
+    kept = await (await client.get("/join")).text()
+    assert '"strings"' not in kept
+    at = kept.index(f'<script type="module" src="/static/v/{code.version}/strings.id.js">')
+    assert at < kept.index(f'<script type="module" src="/static/v/{code.version}/join.js">')

@@ -10,7 +10,8 @@ import { classifyMediaError, linkLooksWeak, measuredLinkKbps, openMedia, reachEn
 import { $, show, showStep, tr, attachStream, setPressed } from "./ui.js";
 
 const data = JSON.parse(/** @type {HTMLElement} */ ($("join-data")).textContent || "{}");
-const T = tr(data.strings);
+// The strings come in the page, or (a phone that keeps the code) from strings.{locale}.js, run before this.
+const T = tr(data.strings || /** @type {any} */ (globalThis).bimbingJoinStrings || {});
 /** The same page serves a third person by link (issue 22, /guest): no call of its own with the PK, a mesh. */
 const isGuest = data.role === "guest";
 
