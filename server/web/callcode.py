@@ -15,7 +15,8 @@ gets the same code without them:
   page, so that its first response renders by itself; the page's
   Content-Security-Policy allows that one ``<style>`` by its hash. A phone whose
   service worker keeps this version (cookie ``bimbing_code``) gets them as
-  ``join.css`` from its own cache instead.
+  ``join.css`` from its own cache instead, and its scripts' strings as
+  ``strings.{locale}.js``: a 2.9 KB page instead of 7.3 KB.
 - ``GET /sw.js`` is the service worker the join page and the client's own page
   (``/klien``) register: it keeps this version's call code in the phone's cache
   (webclient's files only, nothing personal) so a second call sends almost
