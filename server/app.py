@@ -92,7 +92,7 @@ def create_app(settings: Settings) -> web.Application:
     app[letter_keys_key] = LetterKeys(settings)
     app[join_limiter_key] = LinkOpenLimiter(settings.join_opens_per_window, settings.join_opens_per_address, JOIN_WINDOW_SECONDS)
     # The join page's code, stripped and versioned once (issue 25).
-    app[callcode.callcode_key] = callcode.CallCode(WEBCLIENT_DIR)
+    app[callcode.callcode_key] = callcode.CallCode(WEBCLIENT_DIR, app[catalogue_key])
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_password_workers)
     headers.setup(app)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from server.security.headers import CONTENT_SECURITY_POLICY
-from server.web.callcode import BUNDLES, CALL_CODE, PAGE_CODE, CallCode, bundle, callcode_key, strip_css, strip_js
+from server.web.callcode import BUNDLES, CALL_CODE, CODE_COOKIE, PAGE_CODE, CallCode, bundle, callcode_key, strip_css, strip_js
 
 from tests.peers import stage
 from tests.test_call_pages import start_video_session
@@ -161,3 +161,55 @@ async def test_a_join_with_an_unknown_step_is_refused(aiohttp_server, settings, 
         await client.connect()
         await client.send({"type": "join", "role": "client", "step": "hd"})
         assert (await client.next("error"))["code"] == "not-joined"
+
+
+async def test_a_phone_that_keeps_the_code_gets_the_join_page_without_its_styles(client, sign_in, office):
+    """The service worker keeps join.css with the code (webclient/keepcode.js names the
+    version in a cookie): the page links it instead of carrying 2.9 KB of styles; a phone
+    that keeps an older version, or none, gets them inline as before."""
+    code: CallCode = client.app[callcode_key]
+    assert "join.css" in PAGE_CODE
+    css = await client.get(code.url("join.css"), headers=GZIP, auto_decompress=False)
+    assert css.status == 200 and css.content_type == "text/css" and css.headers["Content-Encoding"] == "gzip"
+    assert css.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert gzip.decompress(await css.read()).decode() == code.inline_css
+    session = await start_video_session(client, sign_in, office)
+    client.session.cookie_jar.clear()
+    token_path = "/j/" + session["client_join_url"].rsplit("/j/", 1)[1]
+    assert (await client.get(token_path, allow_redirects=False)).status == 303
+    inline = await client.get("/join", headers=GZIP, auto_decompress=False)
+    inline_size = len(await inline.read())
+    client.session.cookie_jar.update_cookies({CODE_COOKIE: "0000000000000000"})
+    assert "<style>" in await (await client.get("/join")).text()
+    client.session.cookie_jar.update_cookies({CODE_COOKIE: code.version})
+    page = await client.get("/join")
+    html = await page.text()
+    assert "<style>" not in html
+    assert f'<link rel="stylesheet" href="/static/v/{code.version}/join.css">' in html
+    assert "style-src 'self'" in page.headers["Content-Security-Policy"]
+    lean = await client.get("/join", headers=GZIP, auto_decompress=False)
+    assert len(await lean.read()) < inline_size - 2500
+
+
+async def test_a_phone_that_keeps_the_code_gets_the_join_pages_strings_from_it(client, sign_in, office):
+    """Its scripts' strings too (85 of them, 1.9 KB gzipped): strings.{locale}.js, in the
+    version and in the worker's list, run before join.js; the page's JSON carries none."""
+    code: CallCode = client.app[callcode_key]
+    worker = await (await client.get("/sw.js")).text()
+    for locale in ("id", "en"):
+        assert code.url(f"strings.{locale}.js") in worker
+    js = await client.get(code.url("strings.id.js"))
+    assert js.status == 200 and js.content_type == "text/javascript"
+    body = await js.text()
+    assert body.startswith("globalThis.bimbingJoinStrings = {") and '"join.connecting"' in body
+    session = await start_video_session(client, sign_in, office)
+    client.session.cookie_jar.clear()
+    token_path = "/j/" + session["client_join_url"].rsplit("/j/", 1)[1]
+    assert (await client.get(token_path, allow_redirects=False)).status == 303
+    first = await (await client.get("/join")).text()
+    assert '"strings"' in first and "strings.id.js" not in first
+    client.session.cookie_jar.update_cookies({CODE_COOKIE: code.version})
+    kept = await (await client.get("/join")).text()
+    assert '"strings"' not in kept
+    at = kept.index(f'<script type="module" src="/static/v/{code.version}/strings.id.js">')
+    assert at < kept.index(f'<script type="module" src="/static/v/{code.version}/join.js">')

@@ -10,7 +10,8 @@ import { classifyMediaError, linkLooksWeak, measuredLinkKbps, openMedia, reachEn
 import { $, show, showStep, tr, attachStream, setPressed } from "./ui.js";
 
 const data = JSON.parse(/** @type {HTMLElement} */ ($("join-data")).textContent || "{}");
-const T = tr(data.strings);
+// The strings come in the page, or (a phone that keeps the code) from strings.{locale}.js, run before this.
+const T = tr(data.strings || /** @type {any} */ (globalThis).bimbingJoinStrings || {});
 /** The same page serves a third person by link (issue 22, /guest): no call of its own with the PK, a mesh. */
 const isGuest = data.role === "guest";
 
@@ -52,12 +53,58 @@ function reachOn() {
  * @type {Promise<import("./chat.js").ChatPanel> | null}
  */
 let chatPanel = null;
-/** @param {SignalingClient} sig */
-function openChat(sig) {
+/** @param {SignalingClient} sig @param {any[]} [early] lines that came before it loaded */
+function openChat(sig, early = []) {
   chatPanel ??= import("./chat.js").then(({ ChatPanel }) =>
     new ChatPanel({ root: /** @type {HTMLElement} */ ($("chat")), T, me: isGuest ? "guest" : "client" }));
-  chatPanel.then((panel) => panel.attach(sig)).catch(() => { chatPanel = null; });
+  chatPanel.then((panel) => {
+    panel.attach(sig);
+    for (const line of early) panel.add(line);
+  }).catch(() => { chatPanel = null; });
 }
+/**
+ * On a weak link the text line waits (issue 25): loaded with the waiting room,
+ * chat.js and chat.css (2.3 KB and two more answers) came in the middle of the
+ * join, the offer and the DTLS handshake, a second at 24 kbit/s with 10% loss
+ * (measured, docs/webclient.md). It comes once the client has waited
+ * CHAT_WAIT_MS in the waiting room (from the server's `waiting`, not from the
+ * tap: the join itself can take seconds on such a link), once the first words
+ * are through, or CHAT_CALL_WAIT_MS after admission if the call does not
+ * connect; the PK's lines that arrive before it are kept and shown then.
+ * @type {(() => void) | null}
+ */
+let chatLater = null;
+/** @type {ReturnType<typeof setTimeout> | null} */
+let chatTimer = null;
+const CHAT_WAIT_MS = 10000;
+/** @param {SignalingClient} sig */
+function openChatWhenCalm(sig) {
+  if (!(state.weakLink && state.audioOnly)) return openChat(sig);
+  /** @type {any[]} */
+  const early = [];
+  /** @param {Event} e */
+  const keep = (e) => early.push(/** @type {CustomEvent} */ (e).detail);
+  sig.addEventListener("chat", keep);
+  chatLater = () => {
+    chatLater = null;
+    if (chatTimer) clearTimeout(chatTimer);
+    chatTimer = null;
+    openChat(sig, early);
+    // the panel listens from now on; the lines kept so far are in `early`
+    chatPanel?.finally(() => sig.removeEventListener("chat", keep));
+  };
+}
+/** A wait in the waiting room that lasts: the text line comes (if it is still held back). */
+function waitThenChat() {
+  if (chatLater && !chatTimer) chatTimer = setTimeout(() => chatLater?.(), CHAT_WAIT_MS);
+}
+/** Admitted: the text line waits for the first words, or CHAT_CALL_WAIT_MS if the call does not connect. */
+function holdChat() {
+  if (!chatLater) return;
+  if (chatTimer) clearTimeout(chatTimer);
+  chatTimer = setTimeout(() => chatLater?.(), CHAT_CALL_WAIT_MS);
+}
+const CHAT_CALL_WAIT_MS = 20000;
 /**
  * The signing panel (signing.js, its styles and texts) loads only when the PK
  * pushes a document to sign (issue 22): most calls never need it.
@@ -169,6 +216,7 @@ function firstWordsThrough() {
   if (afterFirstWords || graceTimer) return;
   graceTimer = setTimeout(() => {
     afterFirstWords = true;
+    chatLater?.();
     maybeLoadLater();
   }, FIRST_WORDS_GRACE_MS);
 }
@@ -204,7 +252,7 @@ async function startCheck() {
   const box = /** @type {HTMLInputElement} */ ($("audio-only"));
   const weakNote = /** @type {HTMLElement} */ ($("weak-link"));
   if (!state.weakLink && !box.dataset.touched && reachOn()) {
-    const kbps = measuredLinkKbps([...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]);
+    const kbps = linkKbps();
     weakNote.dataset.kbps = String(kbps ?? "");
     if (linkLooksWeak(kbps, /** @type {any} */ (navigator).connection)) {
       state.weakLink = true;
@@ -250,6 +298,34 @@ async function startCheck() {
   enter.disabled = false;
 }
 
+/** Responses smaller than this say little of the link's rate: most of one arrives within the link's burst allowance. */
+const MEASURE_MIN_BYTES = 6000;
+const LINK_KEY = "bimbing-link-kbps";
+/** How long a phone's last measured rate stands in for one it could not measure. */
+const LINK_MEMORY_MS = 12 * 3600 * 1000;
+/**
+ * The link's rate from this page's own downloads of MEASURE_MIN_BYTES or more
+ * (issue 25: a phone that keeps the code loads only the 4.5 KB join page, which
+ * measured a 64 kbit/s link as fast enough for video); without one, the rate
+ * this phone measured last (a number, nothing personal), if recent. Null when
+ * nothing tells.
+ * @returns {number | null} kbit/s
+ */
+function linkKbps() {
+  const entries = [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
+    .filter((e) => (/** @type {PerformanceResourceTiming} */ (e).transferSize || 0) >= MEASURE_MIN_BYTES);
+  const kbps = measuredLinkKbps(entries);
+  try {
+    if (kbps != null) {
+      localStorage.setItem(LINK_KEY, JSON.stringify({ kbps, at: Date.now() }));
+    } else {
+      const kept = JSON.parse(localStorage.getItem(LINK_KEY) || "null");
+      if (kept && typeof kept.kbps === "number" && Date.now() - kept.at < LINK_MEMORY_MS) return kept.kbps;
+    }
+  } catch { /* no storage (private mode): no memory */ }
+  return kbps;
+}
+
 /** @param {string} titleKey @param {string} textKey */
 function showHelp(titleKey, textKey) {
   /** @type {HTMLElement} */ ($("check-help-title")).textContent = T(titleKey);
@@ -282,7 +358,7 @@ function enterWaitingRoom() {
   // With a call going, a new socket takes our place back (a change of network):
   // the call goes on by ICE restart, with no waiting room (issue #11).
   sig.canResume = () => state.admitted && !!state.call;
-  openChat(sig);
+  openChatWhenCalm(sig);
   sig.addEventListener("document", (e) => openDocument(/** @type {CustomEvent} */ (e).detail, sig));
   sig.addEventListener("welcome", (e) => {
     state.iceServers = /** @type {CustomEvent} */ (e).detail.ice_servers || [];
@@ -293,6 +369,7 @@ function enterWaitingRoom() {
     state.admitted = false;
     showStep("waiting");
     setWaiting("join.waiting_title", "join.waiting_text");
+    waitThenChat();
   });
   sig.addEventListener("admitted", (e) => {
     if (/** @type {CustomEvent} */ (e).detail.resumed && state.call) {
@@ -303,6 +380,7 @@ function enterWaitingRoom() {
     // A fresh admission: a call still held from before the drop is over.
     endCall();
     state.admitted = true;
+    holdChat();
     showCallScreen();
     // The peer connection starts on "peer-joined", which follows at once when
     // the PK is connected (or when they come back after a drop).
@@ -547,6 +625,7 @@ function finish(titleKey, textKey, text) {
   /** @type {HTMLElement} */ ($("final-title")).textContent = T(titleKey);
   /** @type {HTMLElement} */ ($("final-text")).textContent = textKey ? T(textKey) : text || "";
   showStep("final");
+  chatLater?.(); // the lines of the call, for the client to read back
   show($("chat-form"), false); // the record keeps the lines; nobody reads new ones
   // The call is over: what it did not need may come now (the call code kept for the next call).
   if (afterFirstWords || graceTimer) loadLater();

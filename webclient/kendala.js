@@ -8,7 +8,8 @@
 import { $, show, tr } from "./ui.js";
 
 const data = JSON.parse(/** @type {HTMLElement} */ ($("join-data")).textContent || "{}");
-const T = tr(data.strings);
+// The strings come in the page, or (a phone that keeps the code) from strings.{locale}.js, run before this.
+const T = tr(data.strings || /** @type {any} */ (globalThis).bimbingJoinStrings || {});
 const API = "/api/join/kendala";
 // While an answer is pending, look again now and then (cheap GET; the page may stay open for hours).
 const POLL_MS = 30000;

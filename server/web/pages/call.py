@@ -31,7 +31,7 @@ from server.keys import catalogue_key, db_key, settings_key
 from server.security import auth
 from server.security.joinpass import client_pass
 from server.security.headers import CONTENT_SECURITY_POLICY
-from server.web.callcode import callcode_key
+from server.web.callcode import JOIN_SCRIPT_STRINGS, callcode_key
 from server.web.dates import today
 from server.web.ledger import rules_for
 from server.web.links import session_links
@@ -53,22 +53,14 @@ def _strings(request: web.Request, *prefixes: str) -> dict[str, str]:
     return strings
 
 
-# The strings the join page's scripts (join.js, kendala.js) show, by key prefix; the
-# template renders the rest itself. Only these travel in the page's JSON: on a
-# 32 kbit/s link every kilobyte is a quarter of a second (issue #11).
-# tests/test_webclient.py checks that every key the scripts use is covered.
-JOIN_SCRIPT_STRINGS = (
-    "join.code.", "join.connecting", "join.denied_", "join.ended_", "join.err_", "join.error_title", "join.fell_back",
-    "join.heard", "join.kendala_err_", "join.kendala_new_time", "join.kendala_proposed", "join.kendala_reply",
-    "join.kendala_sen", "join.waiting_", "call.", "kendala.kind.", "kendala.status.", "reach.step_",
-    "chat.",
-)
 
 
 def _join_render(request: web.Request, context: dict, status: int = 200) -> web.Response:
-    """The join page with its lean code (server/web/callcode.py): styles inline, allowed by their hash."""
+    """The join page with its lean code (server/web/callcode.py): styles inline, allowed by their hash,
+    or linked when the phone's service worker keeps them."""
     code = request.app[callcode_key]
-    response = render(request, "call/join.html", {**context, "code": code}, status=status)
+    response = render(request, "call/join.html", {"strings_url": None, **context, "code": code, "styles_kept": code.styles_kept(request)},
+                      status=status)
     response.headers["Content-Security-Policy"] = code.content_security_policy(CONTENT_SECURITY_POLICY)
     return response
 
@@ -90,15 +82,19 @@ async def join_page(request: web.Request) -> web.Response:
             kendala = await kendala_domain.for_session(db, session.id)
         return _join_render(request, {"data": None, "problem": "join.closed", "kendala": kendala}, status=410)
     ctx = page_context(request)
+    code = request.app[callcode_key]
     data = {
         "session_id": session.id,
         "officer_name": session.officer.name,
         "scheduled_local": ctx["local"](session.scheduled_at),
         "record": session.record,
         "locale": ctx["locale"],
-        "strings": _strings(request, *JOIN_SCRIPT_STRINGS),
     }
-    return _join_render(request, {"data": data, "kendala_kinds": [k.value for k in KendalaKind]})
+    # A phone that keeps this version's code keeps its strings too (strings.{locale}.js).
+    strings_url = code.strings_url(ctx["locale"]) if code.styles_kept(request) else None
+    if strings_url is None:
+        data["strings"] = _strings(request, *JOIN_SCRIPT_STRINGS)
+    return _join_render(request, {"data": data, "kendala_kinds": [k.value for k in KendalaKind], "strings_url": strings_url})
 
 
 async def _console_session(request: web.Request, db) -> GuidanceSession:
