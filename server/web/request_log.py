@@ -10,6 +10,7 @@ import time
 
 from aiohttp import web
 
+from server.db.ids import id_from_text
 from server.keys import metrics_key
 from server.ops.logs import request_id_var, session_id_var
 
@@ -36,10 +37,7 @@ def route_label(request: web.Request) -> str:
 def session_of(request: web.Request) -> int | None:
     label = route_label(request)
     if any(label.startswith(prefix) for prefix in _SESSION_ROUTES):
-        try:
-            return int(request.match_info["id"])
-        except (KeyError, ValueError):
-            return None
+        return id_from_text(request.match_info.get("id", ""))
     return None
 
 
