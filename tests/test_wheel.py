@@ -106,17 +106,23 @@ class _Assets(html.parser.HTMLParser):
             self.urls.append(attrs["src"])
 
 
+# How long one request may take: the server from the wheel signs in at production's
+# Argon2 costs (64 MiB, 3 passes) in password workers it starts on the first sign-in,
+# and a loaded CI machine (load 14 on two cores) took more than 10 s for that.
+REQUEST_TIMEOUT = 60
+
+
 def _json(opener, url: str, body: dict) -> dict:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
     try:
-        with opener.open(request, timeout=10) as resp:
+        with opener.open(request, timeout=REQUEST_TIMEOUT) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         pytest.fail(f"POST {url} answered {exc.code}: {exc.read().decode()}")
 
 
 def _get(opener, url: str) -> tuple[int, str, bytes]:
-    with opener.open(url, timeout=10) as resp:
+    with opener.open(url, timeout=REQUEST_TIMEOUT) as resp:
         return resp.status, resp.headers.get("Content-Type", ""), resp.read()
 
 
@@ -168,7 +174,7 @@ def test_bimbing_serve_from_the_wheel_serves_the_join_page_with_its_scripts_and_
         # ...and the client's phone opens the link and lands on the join page.
         phone = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         join_url = base + "/" + session["client_join_url"].split("/", 3)[3]
-        with phone.open(join_url, timeout=10) as resp:
+        with phone.open(join_url, timeout=REQUEST_TIMEOUT) as resp:
             assert (resp.status, resp.url) == (200, base + "/join")
             page = resp.read().decode()
         assets = _Assets()
