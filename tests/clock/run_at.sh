@@ -78,8 +78,8 @@ PY
     # The invariant test (tests/test_invariants.py) tries its generated histories in the
     # main run; under each faked clock its kept histories and two generated ones suffice
     # to show the hour changes nothing, at a sixth of the time.
-    # No clock file uses schemathesis or xdist: their plugins' loading was 2 CPU-s a run.
-    if BIMBING_INVARIANT_EXAMPLES=${BIMBING_INVARIANT_EXAMPLES:-2} faketime -f "$spec" "$PYTHON" -m pytest -q -p no:cacheprovider -p no:schemathesis -p no:xdist --basetemp "$basetemp" -m "$SELECTION" "${files[@]}" "$@"; then
+    # No clock file uses schemathesis: its plugin's loading was 2 CPU-s a run.
+    if BIMBING_INVARIANT_EXAMPLES=${BIMBING_INVARIANT_EXAMPLES:-2} faketime -f "$spec" "$PYTHON" -m pytest -q -p no:cacheprovider -p no:schemathesis --basetemp "$basetemp" -m "$SELECTION" "${files[@]}" "$@"; then
         echo "==> $when WIB: passed in $(( $(date +%s) - started )) s"
     else
         echo "==> $when WIB: FAILED in $(( $(date +%s) - started )) s"
