@@ -152,7 +152,7 @@ class PostgresDatabases:
         self.connect = {"user": url.username or "postgres", "host": url.host, "port": url.port or 5432, "password": url.password}
         self.free: list[str] = []
         self.shape: pg_reuse.Shape | None = None
-        self.made = self.reused = self.dropped = 0
+        self.reused = self.dropped = 0  # for tests/test_pg_reuse.py
 
     def url(self, name: str) -> str:
         return make_url(self.base_url).set(database=name).render_as_string(hide_password=False)
@@ -163,7 +163,6 @@ class PostgresDatabases:
             self.reused += 1
             return self.url(name), name
         url, name = await _create_pg_database(self.base_url, template=self.template)
-        self.made += 1
         if self.shape is None:  # read off a copy: a template must have no connection when copied
             conn = await pg_reuse.connect(self.connect, name)
             try:
