@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,24 @@ def require_redis() -> str:
     if not _port_open("127.0.0.1", 6379):
         unavailable("Redis", "nothing listens on 127.0.0.1:6379")
     return REDIS_URL
+
+
+def redis_test_prefix() -> str:
+    """A key prefix of one test's own on the shared Redis (tests run side by side)."""
+    return f"bimbing-test-{uuid.uuid4().hex[:12]}"
+
+
+async def drop_redis_keys(url: str, prefix: str) -> None:
+    """Remove every key under ``prefix``: what a test left on the shared Redis."""
+    import redis.asyncio as redis
+
+    client = redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 def require_redis_server() -> str:

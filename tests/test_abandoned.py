@@ -12,7 +12,6 @@ The limit is set to seconds here (fractional minutes are a documented setting)."
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -32,6 +31,7 @@ from tests.peers import (
     CallPeer,
     admitted_call,
     connected_call,
+    has_event,
     open_join_link,
     party_http,
     session_json,
@@ -40,7 +40,7 @@ from tests.peers import (
     start_video_session,
     until,
 )
-from tests.services import require_redis
+from tests.services import drop_redis_keys, redis_test_prefix, require_redis
 from tests.test_restart import ServerProcess
 
 # 3 seconds: long enough for a call to be set up, short enough to wait for.
@@ -97,7 +97,7 @@ async def test_a_call_both_parties_dropped_is_ended_as_abandoned_with_the_time_c
             await officer.join()
             await client.join()
             await connected_call(officer, client)
-            await until(lambda: _has(pk_http, sid, "media_connected"), timeout=MEDIA_SETTLE, what="the interval to open")
+            await until(lambda: has_event(pk_http, sid, "media_connected"), timeout=MEDIA_SETTLE, what="the interval to open")
             from_connected = time.monotonic()
             await client.wait_frames(video=10, audio=10)
             observed = time.monotonic() - from_connected
@@ -105,7 +105,7 @@ async def test_a_call_both_parties_dropped_is_ended_as_abandoned_with_the_time_c
             # Both lose their network and never come back; nobody presses End.
             await client.drop()
             assert (await officer.next("peer-left"))["reason"] == "dropped"
-            await until(lambda: _has(pk_http, sid, "client_left"), what="the client's drop logged")
+            await until(lambda: has_event(pk_http, sid, "client_left"), what="the client's drop logged")
             await officer.drop()
             dropped_by = time.monotonic()
             record = await until(lambda: status_is(kasie, sid, "ended"), timeout=30, interval=0.2, what="the session to be ended as abandoned")
@@ -162,7 +162,7 @@ async def test_quiet_parties_still_connected_and_a_session_nobody_was_admitted_t
         visitor = st.peer(pk, "officer", session_id=unjoined["id"])
         await visitor.join()
         await visitor.hangup()
-        await until(lambda: _has(pk, unjoined["id"], "officer_left"), what="the PK's leaving logged")
+        await until(lambda: has_event(pk, unjoined["id"], "officer_left"), what="the PK's leaving logged")
 
         # A third call everyone leaves afterwards: once the server has ended it, it
         # has looked at the two others too, with the limit passed for them as well.
@@ -200,7 +200,7 @@ async def test_a_call_left_before_a_crash_is_ended_as_abandoned_after_the_restar
                 await admitted_call(officer, client)
                 await client.hangup()
                 await officer.hangup()
-                await until(lambda: _has(pk_http, sid, "officer_left"), what="both leavings logged")
+                await until(lambda: has_event(pk_http, sid, "officer_left"), what="both leavings logged")
             finally:
                 await officer.close()
                 await client.close()
@@ -223,7 +223,8 @@ async def test_a_call_left_before_a_crash_is_ended_as_abandoned_after_the_restar
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_two_processes_end_a_call_everyone_left_once_and_not_while_a_party_stays_on_the_other(tmp_path, settings, office):
     url = require_redis()
-    env = {"BIMBING_REDIS_URL": url, "BIMBING_REDIS_PREFIX": f"bimbing-test-{uuid.uuid4().hex[:12]}", "BIMBING_ABANDONED_MINUTES": str(LIMIT_MINUTES)}
+    prefix = redis_test_prefix()
+    env = {"BIMBING_REDIS_URL": url, "BIMBING_REDIS_PREFIX": prefix, "BIMBING_ABANDONED_MINUTES": str(LIMIT_MINUTES)}
     a = ServerProcess(tmp_path, settings, **env)
     b = ServerProcess(tmp_path, settings, **env)
     await a.start()
@@ -247,7 +248,7 @@ async def test_two_processes_end_a_call_everyone_left_once_and_not_while_a_party
                     await admitted_call(w_officer, w_client)
                     await client.drop()
                     assert (await officer.next("peer-left"))["reason"] == "dropped"
-                    await until(lambda: _has(pk_http, sid, "client_left"), what="the client's drop logged")
+                    await until(lambda: has_event(pk_http, sid, "client_left"), what="the client's drop logged")
                     await w_client.hangup()
                     await w_officer.hangup()
                     await until(lambda: status_is(pk_http, witness["id"], "ended"), timeout=30, interval=0.2, what="the witness ended")
@@ -264,6 +265,7 @@ async def test_two_processes_end_a_call_everyone_left_once_and_not_while_a_party
     finally:
         await a.kill()
         await b.kill()
+        await drop_redis_keys(url, prefix)
 
     assert kinds(record) == ["created", "link_issued", "link_opened", "officer_joined", "client_waiting", "admitted", "client_left", "officer_left", "ended"]
     assert_ended_as_abandoned(record, last_party_left=record["events"][-2])
@@ -349,10 +351,6 @@ def _events(*steps: tuple) -> SimpleNamespace:
 )
 def test_who_the_log_shows_in_the_room(steps, left):
     assert everyone_left(_events(*steps)) is left
-
-
-async def _has(http, sid: int, kind: str) -> bool:
-    return kind in kinds(await session_json(http, sid))
 
 
 async def _closed(http, sid: int) -> dict | None:

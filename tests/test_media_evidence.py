@@ -19,6 +19,7 @@ from tests.peers import (
     MEDIA_SETTLE,
     CallPeer,
     connected_call,
+    has_event,
     open_join_link,
     party_http,
     session_json,
@@ -76,10 +77,6 @@ async def _call(aiohttp_server, settings, office, *, officer_kw=None, client_kw=
     await officer.join()
     await client.join()
     return session, pk_http, phone, officer, client
-
-
-async def _kinds(http, session_id) -> list[str]:
-    return [e["kind"] for e in (await session_json(http, session_id))["events"]]
 
 
 @SQLITE_ONLY
@@ -146,7 +143,7 @@ async def test_frozen_counters_close_the_interval_with_a_reason(aiohttp_server, 
     session, pk_http, phone, officer, client = await _call(aiohttp_server, settings, office, client_kw={"report": maybe_frozen})
     try:
         await connected_call(officer, client)
-        await until(lambda: _has(pk_http, session["id"], "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
+        await until(lambda: has_event(pk_http, session["id"], "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
         await client.wait_frames(video=10, audio=10)
         # From now on the client keeps saying the same numbers: its media "stopped".
         freeze["at"] = client.reports[-1]
@@ -170,7 +167,7 @@ async def test_a_socket_that_stops_answering_is_closed_as_timeout(aiohttp_server
     session, pk_http, phone, officer, client = await _call(aiohttp_server, settings, office)
     try:
         await connected_call(officer, client)
-        await until(lambda: _has(pk_http, session["id"], "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
+        await until(lambda: has_event(pk_http, session["id"], "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
         # Half-open: the phone neither reads nor closes (no FIN, no close frame), its media goes on.
         client._reporter.cancel()
         client.ws._conn.transport.pause_reading()
@@ -225,10 +222,6 @@ async def test_a_client_joining_from_the_officers_network_is_flagged(aiohttp_ser
 
 async def _events_of(http, session_id, kind):
     return [e for e in (await session_json(http, session_id))["events"] if e["kind"] == kind]
-
-
-async def _has(http, session_id, kind) -> bool:
-    return bool(await _events_of(http, session_id, kind))
 
 
 async def _record(settings, session_id) -> dict:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 
 import pytest
 import redis as sync_redis
@@ -21,7 +20,7 @@ import redis.asyncio as redis
 
 from server.signaling.shared.bus import COMMAND_TIMEOUT, RedisBus
 from tests.peers import until
-from tests.services import require_redis
+from tests.services import drop_redis_keys, redis_test_prefix, require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -32,18 +31,12 @@ STALL = COMMAND_TIMEOUT + 2
 @pytest.fixture
 async def bus():
     url = require_redis()
-    prefix = f"bimbing-test-{uuid.uuid4().hex[:12]}"
+    prefix = redis_test_prefix()
     bus = RedisBus(url, prefix)
     await bus.start()
     yield bus
     await bus.close()
-    client = redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await drop_redis_keys(url, prefix)
 
 
 async def test_a_loop_standing_still_longer_than_the_timeout_keeps_redis_up(bus):

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from dataclasses import dataclass, field
 
 import pytest
-import redis.asyncio as redis
 
 from server.signaling import protocol as p
 from server.signaling.registry import CLOSE_REPLACED, Party, Refusal, RoomRegistry
 from server.signaling.rooms import LocalRoomRegistry
 from server.signaling.shared import SharedRoomRegistry
 from server.signaling.shared.bus import RedisBus
-from tests.services import require_redis
+from tests.services import drop_redis_keys, redis_test_prefix, require_redis
 
 SID = 7
 PHONE, TABLET = "a1b2c3d4e5f60708", "0f1e2d3c4b5a6978"
@@ -137,7 +135,7 @@ async def world(request):
         await rooms.close_all()
         return
     url = require_redis()
-    prefix = f"bimbing-test-{uuid.uuid4().hex[:12]}"
+    prefix = redis_test_prefix()
     buses = [RedisBus(url, prefix) for _ in range(1 if request.param == "redis" else 2)]
     for bus in buses:
         await bus.start()
@@ -149,13 +147,7 @@ async def world(request):
             await rooms.close_all()
         for bus in buses:
             await bus.close()
-        client = redis.from_url(url)
-        try:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
+        await drop_redis_keys(url, prefix)
 
 
 async def test_a_client_waits_until_the_officer_admits_then_both_are_introduced(world):

@@ -6,14 +6,12 @@ or a new one starts while the call runs."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import aiohttp
 import pytest
-import redis.asyncio as redis
 
 from tests.peers import MEDIA_SETTLE, CallPeer, open_join_link, party_http, session_json, sign_in, start_video_session, until
-from tests.services import require_redis
+from tests.services import drop_redis_keys, redis_test_prefix, require_redis
 from tests.test_restart import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -23,15 +21,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.parametrize("data
 async def redis_env():
     """The real Redis, under a prefix of this test's own; its keys are removed after."""
     url = require_redis()
-    prefix = f"bimbing-test-{uuid.uuid4().hex[:12]}"
+    prefix = redis_test_prefix()
     yield {"BIMBING_REDIS_URL": url, "BIMBING_REDIS_PREFIX": prefix}
-    client = redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await drop_redis_keys(url, prefix)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from server.domain.calls.intervals import CLOSERS, OPENERS
 from tests.peers import (
     MEDIA_SETTLE,
     CallPeer,
+    has_event,
     open_join_link,
     party_http,
     report_media_arriving,
@@ -135,7 +136,7 @@ async def test_redis_down_closes_sockets_cleanly_and_the_service_recovers(tmp_pa
                 await officer.send({"type": "media-state", "state": "connected"})
                 await client.send({"type": "media-state", "state": "connected"})
                 await report_media_arriving(officer, client)
-                await until(lambda: _has(pk_http, sid, "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
+                await until(lambda: has_event(pk_http, sid, "media_connected"), timeout=MEDIA_SETTLE, what="media_connected")
 
                 # ---- Redis goes away --------------------------------------------
                 await private_redis.kill()
@@ -152,8 +153,8 @@ async def test_redis_down_closes_sockets_cleanly_and_the_service_recovers(tmp_pa
 
                 await until(degraded, timeout=15, what="/healthz to report redis false")
                 # The log closed the open interval and both parties, without Redis.
-                await until(lambda: _has(pk_http, sid, "client_left"), timeout=15, what="client_left")
-                await until(lambda: _has(pk_http, sid, "officer_left"), timeout=15, what="officer_left")
+                await until(lambda: has_event(pk_http, sid, "client_left"), timeout=15, what="client_left")
+                await until(lambda: has_event(pk_http, sid, "officer_left"), timeout=15, what="officer_left")
                 # A join meanwhile is refused the same way.
                 meanwhile = CallPeer(pk_http, sid, "officer", webrtc=False)
                 try:
@@ -188,7 +189,7 @@ async def test_redis_down_closes_sockets_cleanly_and_the_service_recovers(tmp_pa
                 await officer.send({"type": "media-state", "state": "connected"})
                 await client.send({"type": "media-state", "state": "connected"})
                 await report_media_arriving(officer, client)
-                await until(lambda: _has(pk_http, sid, "reconnected"), what="reconnected")
+                await until(lambda: has_event(pk_http, sid, "reconnected"), what="reconnected")
                 await officer.end()
                 await client.next("session-ended")
             finally:
@@ -230,10 +231,6 @@ async def test_redis_down_closes_sockets_cleanly_and_the_service_recovers(tmp_pa
     closes = [e["detail"]["seconds"] for e in got if e["kind"] == "disconnected"]
     assert len(closes) == 2
     assert record["duration_seconds"] == round(sum(closes))
-
-
-async def _has(http, sid, kind) -> bool:
-    return any(e["kind"] == kind for e in await events(http, sid))
 
 
 async def test_a_redis_that_stops_answering_counts_as_down_until_it_answers_again(tmp_path, settings, office, private_redis):

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from server.app import create_app
-from tests.peers import MEDIA_SETTLE, CallPeer, connected_call, open_join_link, party_http, session_json, sign_in, start_video_session, until
+from tests.peers import MEDIA_SETTLE, CallPeer, connected_call, has_event, open_join_link, party_http, session_json, sign_in, start_video_session, until
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ async def test_client_and_officer_see_and_hear_each_other_and_the_log_is_exact(a
 
             await connected_call(officer, client)
             # The server has stamped both sides connected: from here on the call counts.
-            await until(lambda: _has_event(pk_http, session["id"], "media_connected"), timeout=MEDIA_SETTLE, what="media_connected in the log")
+            await until(lambda: has_event(pk_http, session["id"], "media_connected"), timeout=MEDIA_SETTLE, what="media_connected in the log")
             observed_from = time.monotonic()
             await officer.wait_frames(video=20, audio=20)
             await client.wait_frames(video=20, audio=20)
@@ -82,8 +82,3 @@ async def test_client_and_officer_see_and_hear_each_other_and_the_log_is_exact(a
     # The officer offered, the client was polite.
     assert client.types()[:4] == ["welcome", "waiting", "admitted", "peer-joined"]
     assert "answer" in officer.types() and "offer" in client.types()
-
-
-async def _has_event(http, session_id: int, kind: str) -> bool:
-    record = await session_json(http, session_id)
-    return any(e["kind"] == kind for e in record["events"])

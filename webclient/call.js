@@ -357,10 +357,17 @@ export class Call extends EventTarget {
   _suspectOutage() {
     if (this.troubleTimer) return;
     this.troubleSince = Date.now();
-    this.troubleTimer = setInterval(async () => {
-      const state = this.pc.iceConnectionState;
-      if (state !== "disconnected" && state !== "failed") return this._report(state);
+    const timer = setInterval(async () => {
+      const before = this.pc.iceConnectionState;
+      if (before !== "disconnected" && before !== "failed") return this._report(before);
       await this._countPackets();
+      // Read again after the await: ICE may have come back while getStats() ran (it
+      // takes long on a loaded phone), and _report("connected") ended this watch.
+      // A stale "disconnected" sent after that would stand on the server for as long
+      // as ICE then stays connected: the call's time would not count (evidence lost).
+      const state = this.pc.iceConnectionState;
+      if (this.troubleTimer !== timer) return;
+      if (state !== "disconnected" && state !== "failed") return this._report(state);
       const now = Date.now();
       if (now - /** @type {number} */ (this.troubleSince) >= HICCUP_MS && now - this.lastPacketAt >= STALL_MS) {
         const since = this.troubleSince;
@@ -373,6 +380,7 @@ export class Call extends EventTarget {
         if (!this.polite) this.pc.restartIce();
       }
     }, 1000);
+    this.troubleTimer = timer;
   }
 
   _endTrouble() {

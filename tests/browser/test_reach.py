@@ -84,6 +84,17 @@ def kinds(session: dict) -> list[str]:
     return [e["kind"] for e in session["events"]]
 
 
+async def tell_failure(call, lines: list[str]) -> None:
+    """What a failed test leaves to read: the pages' last console lines and the
+    call log with each event's detail (which side closed an interval, and why)."""
+    print("\n".join(lines[-80:]))
+    try:
+        for event in (await call.session())["events"]:
+            print("event", event["at"], event["kind"], event.get("detail") or "")
+    except Exception as exc:  # the server may be what failed
+        print("no call log:", exc)
+
+
 async def events_once(call, done, timeout: float) -> list[str]:
     """The session's event kinds as soon as ``done(kinds)`` holds, or as they
     are at the deadline (the caller's assertions say what was missing)."""
@@ -266,7 +277,7 @@ async def test_a_change_of_network_continues_the_call_by_ice_restart(shaped, bro
             print(f"not counted: {(opened - closed).total_seconds():.1f} s")
             assert (opened - closed).total_seconds() >= back - 5
     except BaseException:
-        print("\n".join(lines[-80:]))
+        await tell_failure(call, lines)
         raise
     finally:
         await call.close()
@@ -329,7 +340,7 @@ async def test_the_officers_change_of_network_continues_the_call_by_ice_restart(
         assert gap.count("disconnected") <= 1, gap
         assert reopened(gap), gap
     except BaseException:
-        print("\n".join(lines[-80:]))
+        await tell_failure(call, lines)
         raise
     finally:
         await call.close()
@@ -416,7 +427,7 @@ async def test_a_recorded_call_keeps_recording_after_the_officers_change_of_netw
         assert sorted((x["party"], x["status"]) for x in recs) == [("client", "ready")] * 2 + [("officer", "ready")] * 2, recs
         assert all(x["has_video"] for x in recs), recs
     except BaseException:
-        print("\n".join(lines[-80:]))
+        await tell_failure(call, lines)
         raise
     finally:
         await call.close()

@@ -96,16 +96,24 @@ async def browsers(blocked):
 
 
 async def _flowing(call, timeout: float) -> tuple[dict, dict]:
-    """Both pages decode video and receive audio, rising over one sample."""
+    """Both pages decode video and receive audio, rising over one sample, on a
+    candidate pair each side's own check has confirmed. The side that did not
+    nominate the pair may use it as soon as the other side's nominating check
+    arrives, before the answer to its own check came back (the pair is then
+    ``in-progress``): through a relay over TLS on a loaded machine that answer
+    can come after the first media."""
     deadline = time.monotonic() + timeout
     before = await asyncio.gather(call.pk.evaluate(CALL_PATH), call.phone.evaluate(CALL_PATH))
     while time.monotonic() < deadline:
         await asyncio.sleep(0.3)
         now = await asyncio.gather(call.pk.evaluate(CALL_PATH), call.phone.evaluate(CALL_PATH))
-        if all(b and a and b["frames"] > a["frames"] and b["audioPackets"] > a["audioPackets"] for a, b in zip(before, now)):
+        if all(
+            b and a and b["frames"] > a["frames"] and b["audioPackets"] > a["audioPackets"] and (b["pair"] or {}).get("state") == "succeeded"
+            for a, b in zip(before, now)
+        ):
             return now[0], now[1]
         before = now
-    raise TimeoutError(f"no media both ways within {timeout} s: {before}")
+    raise TimeoutError(f"no media both ways on a confirmed path within {timeout} s: {before}")
 
 
 async def test_a_client_whose_network_allows_only_tcp_443_talks_through_turn_over_tls(blocked, browsers):
