@@ -4,7 +4,7 @@ join pass, the PK countersigns. docs/api.md "Documents signed in a call" is
 the contract; server/domain/documents/signing.py holds the rules.
 
 Staff routes take the session as any session route does (``load_session`` in
-server/web/api/sessions.py): its own PK or a supervisor of the office acts
+server/web/lookups.py): its own PK or a supervisor of the office acts
 (an admin reads, as for records; another PK's session is a 404). The
 client's two routes live under ``/api/join/`` (public in
 server/security/auth.py), check the ``bimbing_join`` pass and the session's
@@ -37,7 +37,7 @@ from server.security.joinpass import PassError, read_pass
 from server.security.proxy import client_address
 from server.signaling import documents as pushing
 from server.web.api.letters import letter_signer
-from server.web.api.sessions import load_session
+from server.web.lookups import load_session
 from server.web.dates import today
 from server.web.links import base_url
 from server.web.render import locale_of

@@ -12,7 +12,7 @@ from server.domain.fieldwork import field_sessions
 from server.domain.record import sessions as sessions_domain
 from server.keys import audit_key, calls_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
-from server.web.api.sessions import load_session
+from server.web.lookups import load_session
 from server.web.fields import Notes, ShortText, Topics
 from server.web.ledger import judge_for
 from server.web.serialize import session_json

@@ -17,7 +17,7 @@ from server.domain.calls import guests as guests_domain
 from server.keys import audit_key, db_key, rooms_key, settings_key
 from server.security.auth import current_staff
 from server.signaling import guests as guest_rooms
-from server.web.api.sessions import load_session
+from server.web.lookups import load_session
 from server.web.fields import Name
 from server.web.links import base_url
 from server.web.serialize import guest_json, iso

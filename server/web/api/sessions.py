@@ -18,7 +18,7 @@ from server.db.models import (
     Staff,
     utcnow,
 )
-from server.domain.access import require_client, require_guidance, require_session
+from server.domain.access import require_client, require_guidance
 from server.domain.calls import chat as chat_log
 from server.domain.calls import guests as guests_domain
 from server.domain.errors import DomainError, ErrorKind
@@ -29,8 +29,9 @@ from server.security.auth import current_staff
 from server.web.fields import Id, LocalDateTime, Notes, ShortText, Topics
 from server.web.ledger import judge_for
 from server.web.links import session_links
+from server.web.lookups import load_session
 from server.web.serialize import chat_message_json, guest_json, note_version_json, session_json
-from server.web.validation import Body, int_param, parse_body
+from server.web.validation import Body, parse_body
 
 routes = web.RouteTableDef()
 
@@ -76,13 +77,6 @@ class SessionUpdate(Body):
         if not self.model_fields_set:
             raise ValueError("give at least one of notes, outcome, topics, progress")
         return self
-
-
-async def load_session(request: web.Request, db, staff: Staff) -> GuidanceSession:
-    """The session of an ``/api/sessions/{id}/...`` route, if this staff member may see it (404
-    otherwise): the one lookup every route under a session shares (guests, documents, complete)."""
-    session_id = int_param(request, "id")
-    return require_session(staff, await db.get(GuidanceSession, session_id))
 
 
 @routes.post("/api/sessions")

@@ -19,7 +19,7 @@ from server.db.models import (
     Role,
     SessionMode,
 )
-from server.domain.access import require_role, require_session
+from server.domain.access import require_role
 from server.domain.guidance import progress as progress_domain
 from server.domain.guidance.questions import questions_for
 from server.domain.outreach import kendala as kendala_domain
@@ -35,9 +35,9 @@ from server.web.callcode import JOIN_SCRIPT_STRINGS, callcode_key
 from server.web.dates import today
 from server.web.ledger import rules_for
 from server.web.links import session_links
+from server.web.lookups import load_session
 from server.web.outcomes import outcome_choices
 from server.web.render import locale_of, page_context, render
-from server.web.validation import int_param
 
 routes = web.RouteTableDef()
 
@@ -102,7 +102,7 @@ async def _console_session(request: web.Request, db) -> GuidanceSession:
     # The PK who owns the client, or a supervisor of the office (require_session
     # scopes both); admins manage accounts and do not hold calls.
     require_role(staff, Role.pk, Role.supervisor)
-    return require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
+    return await load_session(request, db, staff)
 
 
 @routes.get("/sessions/{id}/call")

@@ -20,6 +20,7 @@ from server.web.api.field_sessions import (
     start_phone_fallback,
 )
 from server.web.forms import form_dict
+from server.web.lookups import load_session
 from server.web.pages.page_errors import page_refusal
 from server.web.pages.sessions import session_page_context
 from server.web.render import render
@@ -72,7 +73,7 @@ async def visit_report(request: web.Request) -> web.Response:
     """Laporan kunjungan rumah, for print (signature lines for the PK and the head)."""
     staff = auth.current_staff(request)
     async with request.app[db_key]() as db:
-        session = require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
+        session = await load_session(request, db, staff)
         office = await db.get(Office, session.office_id)
     if session.mode != SessionMode.home_visit:
         raise web.HTTPNotFound()

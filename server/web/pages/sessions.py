@@ -35,6 +35,7 @@ from server.security import auth
 from server.web.api.sessions import SessionCreate
 from server.web.errors import http_status
 from server.web.forms import form_dict
+from server.web.lookups import load_session
 from server.web.outcomes import outcome_choices
 from server.web.render import error_text, gettext_for, render
 from server.web.validation import int_param, page_errors
@@ -131,7 +132,7 @@ async def session_notes_submit(request: web.Request) -> web.Response:
     except ValueError:
         raise DomainError(ErrorKind.invalid, "invalid-body", "outcome: unknown value") from None
     async with request.app[db_key]() as db:
-        session = require_session(staff, await db.get(GuidanceSession, int_param(request, "id")))
+        session = await load_session(request, db, staff)
         try:
             version = await sessions_domain.update_notes(db, staff, session, notes=notes, outcome=outcome, topics=topics, clear_outcome=outcome is None)
         except DomainError as exc:
