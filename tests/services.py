@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis.asyncio as redis
 
 POSTGRES_URL = os.environ.get("BIMBING_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BIMBING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -51,8 +52,6 @@ def redis_test_prefix() -> str:
 
 async def drop_redis_keys(url: str, prefix: str) -> None:
     """Remove every key under ``prefix``: what a test left on the shared Redis."""
-    import redis.asyncio as redis
-
     client = redis.from_url(url)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
