@@ -63,10 +63,9 @@ JOIN_SCRIPT_STRINGS = (
 # What the join page loads, for the service worker to keep.
 PAGE_CODE = ("join.js", "chat.js", "call.js", "kendala.js", "ui.js", "keepcode.js", "join.css")
 INLINE_STYLES = ("style.css", "call.css")
-# The join page's styles as a file of their own (``join.css``, the inline ones):
-# on a phone whose service worker keeps this version's code (webclient/keepcode.js
-# sets this cookie to the version it found stored; nothing personal), the page
-# links them instead of carrying them, 2.9 of its 7.3 KB (issue 25).
+# Set by webclient/keepcode.js to the version the phone's service worker holds
+# (nothing personal): the join page then links ``join.css`` and ``strings.{locale}.js``
+# from that cache instead of carrying them, 2.9 KB instead of 7.3 (issue 25).
 CODE_COOKIE = "bimbing_code"
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -273,9 +272,7 @@ class CallCode:
         # kendala.js (globalThis.bimbingJoinStrings); in the version, so a new text is a new address.
         self.string_files: list[str] = []
         for locale in catalogue.messages if catalogue is not None else ():
-            strings: dict[str, str] = {}
-            for prefix in JOIN_SCRIPT_STRINGS:
-                strings.update(catalogue.subset(locale, prefix))
+            strings = catalogue.subset(locale, *JOIN_SCRIPT_STRINGS)
             body = f"globalThis.bimbingJoinStrings = {json.dumps(strings, ensure_ascii=False, sort_keys=True)};\n".encode()
             name = f"strings.{locale}.js"
             self.files[name] = LeanFile(body, gzip.compress(body, 9, mtime=0))
@@ -292,8 +289,8 @@ class CallCode:
         name = f"strings.{locale}.js"
         return self.url(name) if name in self.files else None
 
-    def styles_kept(self, request: web.Request) -> bool:
-        """The phone's service worker holds this version's code, join.css with it."""
+    def kept_by(self, request: web.Request) -> bool:
+        """The phone's service worker holds this version's code: join.css and the strings with it."""
         return request.cookies.get(CODE_COOKIE) == self.version
 
     def content_security_policy(self, base: str) -> str:

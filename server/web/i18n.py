@@ -23,9 +23,10 @@ class Catalogue:
         text = self.messages.get(locale, {}).get(key) or self.messages["id"].get(key) or key
         return text.format(**params) if params else text
 
-    def subset(self, locale: str, prefix: str) -> dict[str, str]:
-        base = {k: v for k, v in self.messages["id"].items() if k.startswith(prefix)}
-        base.update({k: v for k, v in self.messages.get(locale, {}).items() if k.startswith(prefix)})
+    def subset(self, locale: str, *prefixes: str) -> dict[str, str]:
+        """The strings whose keys start with any of ``prefixes``, in ``locale`` (Indonesian where it has none)."""
+        base = {k: v for k, v in self.messages["id"].items() if k.startswith(prefixes)}
+        base.update({k: v for k, v in self.messages.get(locale, {}).items() if k.startswith(prefixes)})
         return base
 
 

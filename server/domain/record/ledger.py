@@ -241,9 +241,11 @@ class Ledger:
     def _final(self, i: int) -> str:
         """The status of period ``i`` once it has ended."""
         k = bisect_left(self._marked, i)
-        if k < len(self._marked) and self._marked[k] == i:
-            return "met" if self._met_upto[k + 1] > self._met_upto[k] else "excused"
-        return "missed"
+        return self._marked_status(k) if k < len(self._marked) and self._marked[k] == i else "missed"
+
+    def _marked_status(self, k: int) -> str:
+        """The status of the ``k``-th marked period once it has ended."""
+        return "met" if self._met_upto[k + 1] > self._met_upto[k] else "excused"
 
     def status(self, i: int, n: int) -> str:
         first, last = self.bounds(i)
@@ -267,7 +269,7 @@ class Ledger:
         due, ended = self._ended(n)
         out = ["missed"] * max(ended - first_period, 0)
         for k in range(bisect_left(self._marked, first_period), bisect_left(self._marked, ended)):
-            out[self._marked[k] - first_period] = self._final(self._marked[k])
+            out[self._marked[k] - first_period] = self._marked_status(k)
         return out + [self.status(i, n) for i in range(max(first_period, ended), due)]
 
     def counts(self, n: int) -> dict[str, int]:

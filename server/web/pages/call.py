@@ -45,21 +45,14 @@ RECENT_SESSIONS = 5
 
 
 def _strings(request: web.Request, *prefixes: str) -> dict[str, str]:
-    catalogue = request.app[catalogue_key]
-    locale = locale_of(request)
-    strings: dict[str, str] = {}
-    for prefix in prefixes:
-        strings.update(catalogue.subset(locale, prefix))
-    return strings
-
-
+    return request.app[catalogue_key].subset(locale_of(request), *prefixes)
 
 
 def _join_render(request: web.Request, context: dict, status: int = 200) -> web.Response:
     """The join page with its lean code (server/web/callcode.py): styles inline, allowed by their hash,
     or linked when the phone's service worker keeps them."""
     code = request.app[callcode_key]
-    response = render(request, "call/join.html", {"strings_url": None, **context, "code": code, "styles_kept": code.styles_kept(request)},
+    response = render(request, "call/join.html", {"strings_url": None, **context, "code": code, "code_kept": code.kept_by(request)},
                       status=status)
     response.headers["Content-Security-Policy"] = code.content_security_policy(CONTENT_SECURITY_POLICY)
     return response
@@ -91,7 +84,7 @@ async def join_page(request: web.Request) -> web.Response:
         "locale": ctx["locale"],
     }
     # A phone that keeps this version's code keeps its strings too (strings.{locale}.js).
-    strings_url = code.strings_url(ctx["locale"]) if code.styles_kept(request) else None
+    strings_url = code.strings_url(ctx["locale"]) if code.kept_by(request) else None
     if strings_url is None:
         data["strings"] = _strings(request, *JOIN_SCRIPT_STRINGS)
     return _join_render(request, {"data": data, "kendala_kinds": [k.value for k in KendalaKind], "strings_url": strings_url})
