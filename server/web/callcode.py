@@ -30,6 +30,7 @@ expressions, comments), enough for the plain ES modules of ``webclient/``
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import hashlib
 import json
@@ -85,6 +86,10 @@ def _last_word(out: list[str]) -> str:
     return word
 
 
+# Every app a process builds strips the same sources (the suite builds one per test,
+# and the lexer was four fifths of building one): each source is stripped once, and
+# each body gzipped once, per process. Keyed by content, so an edited file is new.
+@functools.lru_cache(maxsize=128)
 def strip_js(source: str) -> str:
     """The module without comments, indentation or blank lines; line breaks stay
     where code had them (no automatic semicolon insertion changes)."""
@@ -251,6 +256,12 @@ class LeanFile:
     gzipped: bytes
 
 
+@functools.lru_cache(maxsize=128)
+def lean_file(body: bytes) -> LeanFile:
+    """``body`` with its gzipped form (level 9: compressed once, served many times)."""
+    return LeanFile(body, gzip.compress(body, 9, mtime=0))
+
+
 class CallCode:
     """The join page's code as it is served: read and stripped once, at start-up."""
 
@@ -260,14 +271,14 @@ class CallCode:
         for name in CALL_CODE:
             text = bundle(folder, name, BUNDLES[name]) if name in BUNDLES else strip_js((folder / name).read_text(encoding="utf-8"))
             body = text.encode()
-            self.files[name] = LeanFile(body, gzip.compress(body, 9, mtime=0))
+            self.files[name] = lean_file(body)
             digest.update(name.encode() + b"\0" + body)
         self.inline_css = "".join(strip_css((folder / name).read_text(encoding="utf-8")) for name in INLINE_STYLES)
         if "</" in self.inline_css:
             raise ValueError("a stylesheet inlined in the join page must not hold '</'")
         digest.update(self.inline_css.encode())
         css = self.inline_css.encode()
-        self.files["join.css"] = LeanFile(css, gzip.compress(css, 9, mtime=0))
+        self.files["join.css"] = lean_file(css)
         # The scripts' strings per language, as a module that hands them to join.js and
         # kendala.js (globalThis.bimbingJoinStrings); in the version, so a new text is a new address.
         self.string_files: list[str] = []
@@ -275,7 +286,7 @@ class CallCode:
             strings = catalogue.subset(locale, *JOIN_SCRIPT_STRINGS)
             body = f"globalThis.bimbingJoinStrings = {json.dumps(strings, ensure_ascii=False, sort_keys=True)};\n".encode()
             name = f"strings.{locale}.js"
-            self.files[name] = LeanFile(body, gzip.compress(body, 9, mtime=0))
+            self.files[name] = lean_file(body)
             self.string_files.append(name)
             digest.update(name.encode() + b"\0" + body)
         self.version = digest.hexdigest()[:16]
