@@ -11,6 +11,8 @@ DEMO_ARGS ?=
 # The suite runs in TEST_WORKERS processes (pytest-xdist); browser tests share one
 # of them (tests/README.md, "How the suite runs"). Measured on the 2-core machine.
 TEST_WORKERS ?= 6
+# More flags for installing Bimbing (CI: --no-compile, .ci/run says why).
+PIP_FLAGS ?=
 
 .PHONY: demo test clean
 
@@ -20,11 +22,11 @@ $(VENV)/bin/python:
 	$(PIP) install --upgrade pip
 
 $(VENV)/.installed-app: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -e .
+	$(PIP) install $(PIP_FLAGS) -e .
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -e '.[test]'
+	$(PIP) install $(PIP_FLAGS) -e '.[test]'
 	@touch $@ $(VENV)/.installed-app
 
 demo: $(VENV)/.installed-app
