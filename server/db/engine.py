@@ -62,15 +62,15 @@ def _make_engine(database_url: str, *, pool_size: int, **kwargs) -> AsyncEngine:
 # next finds. A deployment makes each kind of engine once: nothing changes there.
 _DIALECTS: dict[tuple, Dialect] = {}
 _STATEMENTS: dict[tuple, LRUCache] = {}
+# Statements kept per kind: SQLAlchemy's own default per engine (query_cache_size).
+STATEMENTS_KEPT = 500
 
 
 def _share_compiled_statements(engine: AsyncEngine, database_url: str, options: dict) -> None:
     url = make_url(database_url)
     kind = (url.drivername, url.host, url.port, tuple(sorted((k, repr(v)) for k, v in options.items())))
     sync = engine.sync_engine
-    if sync._compiled_cache is None:  # no caching asked for
-        return
-    sync.update_execution_options(compiled_cache=_STATEMENTS.setdefault(kind, LRUCache(sync._compiled_cache.capacity)))
+    sync.update_execution_options(compiled_cache=_STATEMENTS.setdefault(kind, LRUCache(STATEMENTS_KEPT)))
     dialect = _DIALECTS.get(kind)
     if dialect is not None:
         sync.dialect = dialect
