@@ -104,6 +104,10 @@ class Settings:
     # The server's own WebSocket ping: a connection that answers nothing for this long
     # is closed, and its connected interval with reason ``timeout``.
     heartbeat_timeout_seconds: float = 20
+    # An admitted client whose socket broke off (no close frame: a phone that lost its
+    # network, or no pong) keeps its place this long before it is logged as gone and
+    # the officer told: back on the network, the phone resumes the call (issue 25).
+    client_hold_seconds: float = 30
     # Optional SMS/WhatsApp gateway: reminders are POSTed there through an outbox (server/domain/outreach/notify.py).
     # A credential in its query or user part is sent as given but never logged or stored
     # (server/security/redact.py); the credential belongs in ``notify_token``, sent in the
@@ -254,6 +258,7 @@ class Settings:
             abandoned_minutes=_minutes("ABANDONED_MINUTES", get("ABANDONED_MINUTES"), 15.0),
             heartbeat_seconds=max(1, get_int("HEARTBEAT_SECONDS", 15)),
             heartbeat_timeout_seconds=max(2, get_int("HEARTBEAT_TIMEOUT_SECONDS", 20)),
+            client_hold_seconds=max(0, get_int("CLIENT_HOLD_SECONDS", 30)),
             notify_url=notify_url,
             notify_token=notify_token,
             notify_token_header=notify_token_header,

@@ -627,6 +627,8 @@ class Stage:
     phone: aiohttp.ClientSession
     browsers: list[aiohttp.ClientSession] = field(default_factory=list)
     peers: list[CallPeer] = field(default_factory=list)
+    # The server's app (in this process): for a test that waits on what the server noticed.
+    app: Any = None
 
     @property
     def session_id(self) -> int:
@@ -679,7 +681,7 @@ async def stage(aiohttp_server, settings, office, *, reissue: bool = False):
     base = str(server.make_url("/")).rstrip("/")
     pk = party_http(base)
     phone = party_http(base)
-    st = Stage(base, {}, pk, phone, [pk, phone])
+    st = Stage(base, {}, pk, phone, [pk, phone], app=server.app)
     try:
         await sign_in(pk, "pk1")
         st.session = await start_video_session(pk, office.clients["c1"].id)

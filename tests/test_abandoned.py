@@ -79,7 +79,9 @@ def assert_ended_as_abandoned(record: dict, last_party_left: dict) -> dict:
 
 @pytest.fixture
 def short_limit(settings) -> Settings:
-    return settings.with_(abandoned_minutes=LIMIT_MINUTES)
+    # The drops here are told at once, without the place held for the phone's return
+    # (test_client_hold.py holds it; the two processes below hold it for a second).
+    return settings.with_(abandoned_minutes=LIMIT_MINUTES, client_hold_seconds=0)
 
 
 @pytest.mark.slow
@@ -224,7 +226,9 @@ async def test_a_call_left_before_a_crash_is_ended_as_abandoned_after_the_restar
 async def test_two_processes_end_a_call_everyone_left_once_and_not_while_a_party_stays_on_the_other(tmp_path, settings, office):
     url = require_redis()
     prefix = redis_test_prefix()
-    env = {"BIMBING_REDIS_URL": url, "BIMBING_REDIS_PREFIX": prefix, "BIMBING_ABANDONED_MINUTES": str(LIMIT_MINUTES)}
+    # The client's place is held a second after its drop (test_client_hold.py), across processes too.
+    env = {"BIMBING_REDIS_URL": url, "BIMBING_REDIS_PREFIX": prefix, "BIMBING_ABANDONED_MINUTES": str(LIMIT_MINUTES),
+           "BIMBING_CLIENT_HOLD_SECONDS": "1"}
     a = ServerProcess(tmp_path, settings, **env)
     b = ServerProcess(tmp_path, settings, **env)
     await a.start()

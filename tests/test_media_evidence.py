@@ -163,7 +163,8 @@ async def test_frozen_counters_close_the_interval_with_a_reason(aiohttp_server, 
 
 @SQLITE_ONLY
 async def test_a_socket_that_stops_answering_is_closed_as_timeout(aiohttp_server, settings, office):
-    settings = settings.with_(heartbeat_timeout_seconds=2)
+    # The client's place is then held a second for its return (test_client_hold.py).
+    settings = settings.with_(heartbeat_timeout_seconds=2, client_hold_seconds=1)
     session, pk_http, phone, officer, client = await _call(aiohttp_server, settings, office)
     try:
         await connected_call(officer, client)
@@ -178,7 +179,7 @@ async def test_a_socket_that_stops_answering_is_closed_as_timeout(aiohttp_server
         assert left[0]["detail"]["reason"] == "timeout"
         closing = (await _events_of(pk_http, session["id"], "disconnected"))[0]
         assert closing["detail"]["reason"] == "timeout" and closing["detail"]["role"] == "client"
-        assert waited <= 2 * 1.5 + 2  # within the timeout (plus scheduling slack on a loaded box)
+        assert waited <= 2 * 1.5 + 1 + 2  # within the timeout and the hold (plus scheduling slack on a loaded box)
         peer_left = await officer.next("peer-left")
         assert peer_left["reason"] == "timeout"
         await officer.end()

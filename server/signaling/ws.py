@@ -47,6 +47,7 @@ from server.signaling import protocol as p
 from server.signaling.abandoned import AbandonedSweep
 from server.signaling.documents import documents_seen
 from server.signaling.gate import TokenBucket, origin_allowed
+from server.signaling.hold import hold_place
 from server.signaling.ice import ice_servers
 from server.signaling.registry import (
     CLOSE_UNAVAILABLE,
@@ -444,9 +445,16 @@ async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.Str
             # closes as ``timeout`` (checked here: aiohttp may cancel the handler when
             # it drops the transport, before the loop sees the error).
             reason = "timeout"
-        # Shielded: a cancelled handler (shutdown) must still leave the room and log it.
-        await asyncio.shield(_leave(request, party, reason))
+        # Shielded: a cancelled handler (shutdown; a lost connection, where aiohttp is told
+        # to cancel its handler) must still hold a client's place, then leave the room and
+        # log it. A shutdown closes the rooms first, which ends a hold at once.
+        await asyncio.shield(_hold_then_leave(request, party, ws, reason))
     return ws
+
+
+async def _hold_then_leave(request: web.Request, party: Party, ws: web.WebSocketResponse, reason: str) -> None:
+    await hold_place(request.app[rooms_key], party, ws, reason, request.app[settings_key].client_hold_seconds)
+    await _leave(request, party, reason)
 
 
 async def _leave(request: web.Request, party: Party, reason: str) -> None:

@@ -154,18 +154,18 @@ async def test_call_holds_at_32_kbits_and_5_percent_loss_and_comes_back_after_an
         # (the first loaded CI run of 2026-12-02 saw `client_resumed` but not yet
         # `reconnected` 10 s after the audio was back).
         after = await events_once(call, lambda k: "reconnected" in k[len(before):] or k[-1] == "media_connected", MEDIA_SETTLE)
-        # The outage is logged once as media lost, and closed again. The phone's
-        # socket died in the outage too; when the server learns that only after the
-        # media came back (a loaded run: its close arrives late), that close ends the
-        # interval once more, as the phone's leaving (dropped or replaced) and not
-        # as media lost: the phone's socket's end, not flapping.
+        # The outage is logged once, as media lost, and closed again. The phone's
+        # socket died in the outage too (Chromium gives it up; its end reaches the
+        # server as the link returns, just before the new socket's join): its place
+        # was held, so the phone resumed the same call, neither leaving nor admitted
+        # again (issue 25; it was `client_left`, `admitted` before the hold).
         events = (await call.session())["events"]
+        since = [(e["kind"], e["detail"].get("reason", "")) for e in events[len(before):]]
+        print("events after the outage:", since)
         closes = [e for e in events[len(before):] if e["kind"] == "disconnected"]
-        media_closes = [e for e in closes if e["detail"].get("reason") not in LEAVE_REASONS]
-        print("events after the outage:", [(e["kind"], e["detail"].get("reason", "")) for e in events[len(before):]])
-        assert len(media_closes) <= 1, closes
-        assert all(e["detail"].get("role") == "client" for e in closes if e not in media_closes), closes
-        assert after.count("disconnected") <= before.count("disconnected") + 2, after
+        assert len(closes) <= 1 and all(e["detail"].get("reason") not in LEAVE_REASONS for e in closes), closes
+        assert "client_resumed" in after[len(before):], since
+        assert not {"client_left", "admitted", "client_waiting"} & set(after[len(before):]), since
         assert after[-1] in ("reconnected", "media_connected") or "reconnected" in after, after
     except BaseException:
         print("\n".join(lines[-60:]))
