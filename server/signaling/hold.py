@@ -28,7 +28,7 @@ HOLD_POLL_SECONDS = 0.25
 CLOSE_NETWORK_CHANGE = 4000
 
 
-def broke_off(ws: object, reason: str) -> bool:
+def means_to_return(ws: SignalingSocket, reason: str) -> bool:
     """The socket ended without the phone meaning to leave: no pong (``timeout``),
     no close frame from either side, or the phone's own ``network change`` close:
     a second change of network while its first reconnect still waited closed the
@@ -36,17 +36,17 @@ def broke_off(ws: object, reason: str) -> bool:
     Chromium's ``online``, a second ``reconnectNow``)."""
     if reason == "timeout":
         return True
-    return reason == "dropped" and isinstance(ws, SignalingSocket) and (ws.broke_off or ws.peer_close_code == CLOSE_NETWORK_CHANGE)
+    return reason == "dropped" and (ws.broke_off or ws.peer_close_code == CLOSE_NETWORK_CHANGE)
 
 
-async def hold_place(rooms: RoomRegistry, party: Party, ws: object, reason: str, seconds: float) -> None:
+async def hold_place(rooms: RoomRegistry, party: Party, ws: SignalingSocket, reason: str, seconds: float) -> None:
     """Wait while an admitted client's place is held: until it was taken back (the
     party replaced by a ``join`` with ``resume``: ``gone``), the room was closed
     (a shutdown closes the rooms first) or ``seconds`` are up. Returns at once for
     anyone else, and for a socket closed on purpose."""
     if seconds <= 0 or party.role != "client" or not party.admitted or party.gone or party.lost or party.revoked:
         return
-    if not broke_off(ws, reason):
+    if not means_to_return(ws, reason):
         return
     deadline = time.monotonic() + seconds
     while not party.gone and rooms.get(party.session_id) is not None and time.monotonic() < deadline:

@@ -373,7 +373,7 @@ async def signaling(request: web.Request) -> web.StreamResponse:
             request.app[metrics_key].ws_closes.labels(code=str(int(code))).inc()
 
 
-async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.StreamResponse:
+async def _signaling(request: web.Request, ws: SignalingSocket) -> web.StreamResponse:
     metrics = request.app[metrics_key]
     # Refused before the upgrade: an id no database column holds failed after it (issue #12).
     session_id = id_from_text(request.match_info["id"])
@@ -452,7 +452,7 @@ async def _signaling(request: web.Request, ws: web.WebSocketResponse) -> web.Str
     return ws
 
 
-async def _hold_then_leave(request: web.Request, party: Party, ws: web.WebSocketResponse, reason: str) -> None:
+async def _hold_then_leave(request: web.Request, party: Party, ws: SignalingSocket, reason: str) -> None:
     await hold_place(request.app[rooms_key], party, ws, reason, request.app[settings_key].client_hold_seconds)
     await _leave(request, party, reason)
 
