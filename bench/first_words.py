@@ -63,11 +63,13 @@ def summary_row(fw) -> list[object]:
     usable = next((p[1] for p in fw.phases if p[0] == "page: first response usable"), None)
     return [f"{fw.rate} kbit/s", f"{fw.loss:g}%", fw.visit, sec(fw.total), sec(fw.total_floor), sec(usable),
             kb(fw.page_bytes_ready), kb(fw.page_bytes_total), fw.page_from_worker,
-            {True: "yes", False: "no", None: "–"}[fw.sound_only_start], fw.note or "ok"]
+            "–" if fw.page_kbps is None else fw.page_kbps, {True: "yes", False: "no", None: "–"}[fw.sound_only_start],
+            "–" if fw.ptimes is None else " / ".join("–" if t is None else str(t) for t in fw.ptimes), fw.note or "ok"]
 
 
 SUMMARY_HEAD = ["link", "loss", "visit", "link opened → 50 packets each way, s", "floor, s", "first response usable, s",
-                "page KB to ready", "page KB in all", "from the service worker", "sound-only start", "note"]
+                "page KB to ready", "page KB in all", "from the service worker", "rate the page measured, kbit/s", "sound-only start",
+                "Opus packets, ms (PK / phone)", "note"]
 
 
 def phase_rows(fw) -> list[list[object]]:

@@ -36,5 +36,7 @@ pending_ws_key: web.AppKey["PendingHandshakes"] = web.AppKey("pending_ws", "Pend
 rooms_key: web.AppKey["RoomRegistry"] = web.AppKey("rooms", "RoomRegistry")  # type: ignore[arg-type]
 calls_key: web.AppKey["CallLog"] = web.AppKey("calls", "CallLog")  # type: ignore[arg-type]
 metrics_key: web.AppKey["Metrics"] = web.AppKey("metrics", "Metrics")  # type: ignore[arg-type]
+# Sockets' leaves still running after their handlers ended (ws.py: shielded), awaited at shutdown.
+leaving_key: web.AppKey[set] = web.AppKey("leaving", set)
 recordings_key: web.AppKey["RecordingService"] = web.AppKey("recordings", "RecordingService")  # type: ignore[arg-type]
 letter_keys_key: web.AppKey["LetterKeys"] = web.AppKey("letter_keys", "LetterKeys")  # type: ignore[arg-type]

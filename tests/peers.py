@@ -43,6 +43,7 @@ from aiortc.sdp import candidate_from_sdp
 from av import VideoFrame
 
 from server.app import create_app
+from server.domain.calls import media_evidence
 from server.media.recorder import CLOSE_TIMEOUT, STOP_TIMEOUT
 
 CONNECTED = ("connected", "completed")
@@ -101,6 +102,11 @@ async def report_media_arriving(*peers, packets: int = 50) -> None:
     (docs/signaling.md §6)."""
     for peer in peers:
         await peer.send({"type": "ping", "inbound": {"audio": {"packets": packets, "bytes": packets * 80}}})
+
+
+# How long a test peer's real inbound counters must stay flat before it reports
+# them so (CallPeer._report_media): media that stopped, not a starved moment.
+FROZEN_AFTER = 2.0
 
 
 # From both peers ICE connected to the server opening the media interval: DTLS,
@@ -433,8 +439,20 @@ class CallPeer:
         return counters
 
     async def _report_media(self) -> None:
+        last = -1
         while not self.closed and self.pc is not None and self.pc.iceConnectionState in CONNECTED:
             counters = await self.inbound()
+            # The server reads one report whose packets did not rise as frozen media
+            # (server/domain/calls/media_evidence.py). A page reports once a heartbeat
+            # (15 s in production); this peer reports every half second, and on a
+            # starved CI machine this process's media stood still for longer than
+            # that (a crash test's call judged frozen before the crash). So flat
+            # counters go out only once they stayed flat for FROZEN_AFTER.
+            flat_since = time.monotonic()
+            while media_evidence.totals(counters)[0] <= last and time.monotonic() - flat_since < FROZEN_AFTER and self.ice_connected and not self.closed:
+                await asyncio.sleep(0.1)
+                counters = await self.inbound()
+            last = media_evidence.totals(counters)[0]
             if self.report is not None:
                 counters = self.report(counters)
             if counters is not None:

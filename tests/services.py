@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,23 @@ async def drop_redis_keys(url: str, prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@asynccontextmanager
+async def redis_bus():
+    """A started RedisBus (server/signaling/shared/bus.py) on the real Redis, under a
+    prefix of its own; closed, and its keys removed, after."""
+    from server.signaling.shared.bus import RedisBus
+
+    url = require_redis()
+    prefix = redis_test_prefix()
+    bus = RedisBus(url, prefix)
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+        await drop_redis_keys(url, prefix)
 
 
 def require_redis_server() -> str:

@@ -139,27 +139,31 @@ async def test_the_clients_own_page_registers_the_worker(client):
     assert keep.status == 200 and 'register("/sw.js"' in await keep.text()
 
 
-async def test_a_client_starting_in_sound_only_says_so_to_the_officer_in_peer_joined(aiohttp_server, settings, office):
+@pytest.mark.parametrize("start", [{"step": "audio"}, {"step": "audio", "ptime": 20}, {"step": "audio", "ptime": 60}])
+async def test_a_client_starting_in_sound_only_says_so_to_the_officer_in_peer_joined(aiohttp_server, settings, office, start):
+    """The step, and the Opus packet length a roomier weak link asks for, reach the
+    officer before its first offer; nothing of it goes back to the client."""
     async with stage(aiohttp_server, settings, office) as st:
         officer = st.peer(st.pk, "officer")
         await officer.join()
         client = st.peer(st.phone, "client")
         await client.connect()
-        await client.send({"type": "join", "role": "client", "step": "audio"})
+        await client.send({"type": "join", "role": "client", **start})
         await client.next("welcome")
         await client.next("waiting")
         waiting = await officer.next("client-waiting")
         await officer.admit(waiting["device"])
         assert await client.next("admitted") == {"type": "admitted", "polite": True}
         assert await client.next("peer-joined") == {"type": "peer-joined", "role": "officer", "polite": True}
-        assert await officer.next("peer-joined") == {"type": "peer-joined", "role": "client", "polite": False, "step": "audio"}
+        assert await officer.next("peer-joined") == {"type": "peer-joined", "role": "client", "polite": False, **start}
 
 
-async def test_a_join_with_an_unknown_step_is_refused(aiohttp_server, settings, office):
+@pytest.mark.parametrize("start", [{"step": "hd"}, {"step": "audio", "ptime": 30}, {"step": "audio", "ptime": "20"}])
+async def test_a_join_with_an_unknown_start_is_refused(aiohttp_server, settings, office, start):
     async with stage(aiohttp_server, settings, office) as st:
         client = st.peer(st.phone, "client")
         await client.connect()
-        await client.send({"type": "join", "role": "client", "step": "hd"})
+        await client.send({"type": "join", "role": "client", **start})
         assert (await client.next("error"))["code"] == "not-joined"
 
 

@@ -18,6 +18,7 @@ import pytest
 from server.media.ice_filter import server_networks
 from server.recorders.workers import READY_PREFIX
 from tests import test_recording as same
+from tests.test_recording import calls_closed  # noqa: F401  (autouse: what the borrowed tests open is closed)
 from tests.peers import until
 from tests.test_restart import ServerProcess
 

@@ -11,6 +11,7 @@ import os
 import resource
 from pathlib import Path
 
+import aiohttp
 import av
 import pytest
 
@@ -20,6 +21,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
 from server.app import create_app
+from server.keys import recordings_key
 from server.media import crypto
 from tests.peers import (
     CallPeer,
@@ -66,6 +68,65 @@ class SilentVideo(MediaStreamTrack):
         await asyncio.Event().wait()
 # Seconds of media to record: enough for a real file, cheap on a 2-core box.
 RECORD_FRAMES = 90  # at the generated 30 fps
+
+
+async def recorder_received(http: aiohttp.ClientSession, url: str) -> dict:
+    """What a recorder process's recordings have taken to write so far, and what
+    waits for them (its ``/healthz``)."""
+    async with http.get(f"{url}/healthz") as resp:
+        health = await resp.json()
+    return {**health["received"], "backlog": health["backlog"]}
+
+
+# A recorder that takes no frame for this long has stopped, not slowed.
+STALLED_AFTER = 30.0
+# ...and however it crawls, a test gives up after this long.
+TAKEN_WITHIN = 240.0
+
+
+async def until_taken(read, frames: int, parties: tuple[str, ...], kind: str) -> None:
+    """Until each party's recording has taken ``frames`` frames of ``kind`` to
+    write, as ``read(http)`` says (frames per party and kind, and the backlog
+    per party). On a starved machine the recorder runs seconds behind the call
+    (the client had 90 frames of the officer while the recorder process had 7; a
+    client's audio recording held 0.4 s when the officer had heard two), and what
+    it has not received when the call ends cannot be in the file: a test of the
+    file waits for the recorder, not for the wall clock. It waits as long as the
+    recorder goes on taking frames (two CI runs measured 50 of 90 in a minute,
+    still rising), and fails at once when they stand still for STALLED_AFTER:
+    its message gives the counts as they rose."""
+    loop = asyncio.get_running_loop()
+    began = moved = loop.time()
+    seen: tuple[int, ...] | None = None
+    rises: list[tuple[float, dict]] = []
+    what = f"the recorder to take {frames} {kind} frames of {' and '.join(parties)}"
+    async with aiohttp.ClientSession() as http:
+        while True:
+            counts = await read(http)
+            taken = tuple(counts[party][kind] for party in parties)
+            if all(n >= frames for n in taken):
+                return
+            now = loop.time()
+            if taken != seen:
+                seen, moved = taken, now
+                rises.append((round(now - began, 1), counts))
+            if now - moved > STALLED_AFTER or now - began > TAKEN_WITHIN:
+                stood = "stood still" if now - moved > STALLED_AFTER else "still rising"
+                shown = rises if len(rises) <= 8 else [*rises[:3], "...", *rises[-5:]]
+                raise AssertionError(f"waiting for {what}: {stood} after {now - began:.0f} s; taken, seconds in: {shown}")
+            await asyncio.sleep(0.1)
+
+
+async def until_recorded(app, settings, frames: int, parties: tuple[str, ...] = ("officer", "client"), kind: str = "video") -> None:
+    """:func:`until_taken`, from the recorder process this test's server uses, or from its own recorders."""
+
+    async def read(http):
+        if settings.recorder_urls:
+            return await recorder_received(http, settings.recorder_urls[0])
+        recorders = app[recordings_key].recorders
+        return {**recorders.received(), "backlog": recorders.backlog()}
+
+    await until_taken(read, frames, parties, kind)
 
 
 def _cpu() -> float:
@@ -128,6 +189,20 @@ class AudioOnlyClient(CallPeer):
         self.pc.addTrack(Tone())
 
 
+# What _call opened, closed after each test however it ended: a failed test's
+# sessions, left to the garbage collector, would be logged ("Unclosed client
+# session") in whichever test of the same worker runs next, and fail it.
+_opened: list = []
+
+
+@pytest.fixture(autouse=True)
+async def calls_closed():
+    """Closes what :func:`_call` opened (tests/test_recorder_process.py imports it too)."""
+    yield
+    while _opened:
+        await _opened.pop().close()
+
+
 async def _call(aiohttp_server, settings, office, *, record: bool, client_class: type[CallPeer] = CallPeer):
     # The peers and the server share this machine: its networks stand for the office
     # LAN the recorder must reach (server/media/ice_filter.py).
@@ -135,11 +210,13 @@ async def _call(aiohttp_server, settings, office, *, record: bool, client_class:
     server = await aiohttp_server(app)
     base = str(server.make_url("/")).rstrip("/")
     pk_http, phone = party_http(base), party_http(base)
+    _opened.extend((pk_http, phone))
     await sign_in(pk_http, "pk1")
     session = await start_video_session(pk_http, office.clients["c1"].id, record=record)
     await open_join_link(phone, session["client_join_url"])
     officer = RecordingOfficer(pk_http, session["id"], "officer")
     client = client_class(phone, session["id"], "client")
+    _opened.extend((officer, client))  # popped first: the peers close before their sessions
     await officer.join()
     await client.join()
     await connected_call(officer, client)
@@ -167,6 +244,7 @@ async def test_a_recorded_call_is_stored_encrypted_with_video_and_audio(aiohttp_
         await until(lambda: client.video_frames >= start_frames + RECORD_FRAMES, 30, what="a stretch of recorded call")
         cpu_recorded = _cpu() - cpu0
         media_seconds = RECORD_FRAMES / 30
+        await until_recorded(app, settings, RECORD_FRAMES)
         with capsys.disabled():
             print(f"\n[recording cost] call alone {cpu_plain / media_seconds:.2f} CPU-s/s, "
                   f"with recorder {cpu_recorded / media_seconds:.2f} CPU-s/s "
@@ -206,10 +284,10 @@ async def test_a_recorded_call_is_stored_encrypted_with_video_and_audio(aiohttp_
             audio = next(s for s in container.streams if s.type == "audio")
             frames = sum(1 for _ in container.decode(video))
         video_seconds = float(video.duration * video.time_base)
-        # The recorded stretch is RECORD_FRAMES of media plus the end handshake; the
-        # file must hold about that much video, not a few frames (PITFALLS 1).
+        # The recorder took RECORD_FRAMES of each party's video before the end: the
+        # file holds every one of them, not a few frames (PITFALLS 1).
         assert media_seconds * 0.6 <= video_seconds <= media_seconds + 30, video_seconds
-        assert frames >= RECORD_FRAMES * 0.5 and audio is not None
+        assert frames >= RECORD_FRAMES and audio is not None
         assert (video.codec_context.width, video.codec_context.height) == (160, 120)
         # Playback serves exactly the decrypted file, and is audited.
         async with pk_http.get(rec["url"]) as resp:
@@ -235,6 +313,9 @@ async def test_a_client_in_audio_only_mode_is_recorded_as_a_ready_audio_recordin
         start_audio, start_video = officer.audio_frames, client.video_frames
         # About two seconds of call: 20 ms audio frames, 30 fps video.
         await until(lambda: officer.audio_frames >= start_audio + 100 and client.video_frames >= start_video + 60, 30, what="a stretch of recorded call")
+        # ...and as much taken by the recorder: the client's sound, the officer's picture.
+        await until_recorded(app, settings, 100, parties=("client",), kind="audio")
+        await until_recorded(app, settings, 60, parties=("officer",))
         await officer.end()
         await client.next("session-ended")
     finally:
@@ -296,6 +377,7 @@ async def test_a_recording_survives_uneven_frame_times_and_a_client_who_leaves_f
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
         start = camera.sent
         await until(lambda: camera.sent >= start + RECORD_FRAMES, 30, what="a stretch of recorded call")
+        await until_recorded(app, settings, RECORD_FRAMES, parties=("officer",))
         # The client's tracks end first; the recorder keeps waiting for them until the stop.
         await client.close()
         await officer.next("peer-left")
@@ -311,9 +393,9 @@ async def test_a_recording_survives_uneven_frame_times_and_a_client_who_leaves_f
         video = container.streams.video[0]
         frames = sum(1 for _ in container.decode(video))
         seconds = float(video.duration * video.time_base)
-    # Every frame the officer sent while recording is in the file (a few may be
-    # lost to the network start and end; before the fix, none was readable).
-    assert frames >= RECORD_FRAMES * 0.8 and seconds >= RECORD_FRAMES / 30 * 0.8, (frames, seconds)
+    # The recorder had taken RECORD_FRAMES of the officer's video before the stop,
+    # whatever their times: every one is in the file (before the fix, none was readable).
+    assert frames >= RECORD_FRAMES and seconds >= RECORD_FRAMES / 30 * 0.8, (frames, seconds)
     assert not list(folder.glob("*.part"))
     await pk_http.close()
     await phone.close()
@@ -342,6 +424,9 @@ async def test_a_recording_whose_offered_video_never_arrives_is_still_failed(aio
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
         start = officer.audio_frames
         await until(lambda: officer.audio_frames >= start + 50, 20, what="a second of recorded call")
+        # The officer's side has its picture; the client's takes nothing, its sound
+        # waiting for a first picture that never comes.
+        await until_recorded(app, settings, 30, parties=("officer",))
         await officer.end()
     finally:
         await officer.close()
@@ -369,6 +454,8 @@ async def test_playback_permissions_and_audit(aiohttp_server, settings, office):
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
         start = client.video_frames
         await until(lambda: client.video_frames >= start + 30, 20, what="a second of recorded call")
+        # A ready recording needs a picture of each party: the recorder has taken one.
+        await until_recorded(app, settings, 1)
         await officer.send({"type": "record-stop"})
         await until(lambda: any(m["type"] == "recording" and m["active"] is False for m in client.received), what="the client told recording stopped")
         await officer.end()
@@ -443,6 +530,8 @@ async def test_the_recording_is_sealed_when_the_officer_leaves_or_the_server_sto
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
         start = client.video_frames
         await until(lambda: client.video_frames >= start + 30, 20, what="a second of recorded call")
+        # A ready recording needs a picture of each party: the recorder has taken one.
+        await until_recorded(app, settings, 1)
         if how == "dropped":
             await officer.drop()
         elif how == "hangup":

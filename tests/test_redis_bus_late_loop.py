@@ -18,9 +18,9 @@ import pytest
 import redis as sync_redis
 import redis.asyncio as redis
 
-from server.signaling.shared.bus import COMMAND_TIMEOUT, RedisBus
+from server.signaling.shared.bus import COMMAND_TIMEOUT
 from tests.peers import until
-from tests.services import drop_redis_keys, redis_test_prefix, require_redis
+from tests.services import redis_bus, require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -30,13 +30,8 @@ STALL = COMMAND_TIMEOUT + 2
 
 @pytest.fixture
 async def bus():
-    url = require_redis()
-    prefix = redis_test_prefix()
-    bus = RedisBus(url, prefix)
-    await bus.start()
-    yield bus
-    await bus.close()
-    await drop_redis_keys(url, prefix)
+    async with redis_bus() as bus:
+        yield bus
 
 
 async def test_a_loop_standing_still_longer_than_the_timeout_keeps_redis_up(bus):

@@ -102,10 +102,11 @@ class World:
         await rooms.enter_officer(rooms.room(SID), party, welcome, self.logger(), resume=resume)
         return party, socket
 
-    async def client(self, device: str = PHONE, known: set[str] | None = None, registry: RoomRegistry | None = None, resume: bool = False):
+    async def client(self, device: str = PHONE, known: set[str] | None = None, registry: RoomRegistry | None = None, resume: bool = False, **start):
+        """``start``: the step and Opus packet length the client's ``join`` said its call starts on."""
         rooms = registry or self.client_side
         socket = RecordingSocket()
-        party = Party(SID, "client", socket, device=device, label="Android Chrome")
+        party = Party(SID, "client", socket, device=device, label="Android Chrome", **start)
         welcome = p.Welcome(role="client", session_id=SID, device=device, ice_servers=[], heartbeat_seconds=15, peer_present=False)
         entry = await rooms.enter_client(rooms.room(SID, known_devices=known), party, welcome, self.logger(), resume=resume)
         return party, socket, entry
@@ -148,6 +149,17 @@ async def world(request):
         for bus in buses:
             await bus.close()
         await drop_redis_keys(url, prefix)
+
+
+async def test_the_start_a_client_joined_with_reaches_the_officer_in_peer_joined(world):
+    """A phone on a roomier weak link starts in sound only with 20 ms packets (issue
+    25): the officer hears of both before its first offer, wherever the client is held."""
+    officer, o = await world.officer()
+    client, c, _ = await world.client(step="audio", ptime=20)
+    await o.next("client-waiting")
+    await world.admit(PHONE)
+    assert await c.next("peer-joined") == {"type": "peer-joined", "role": "officer", "polite": True}
+    assert await o.next("peer-joined") == {"type": "peer-joined", "role": "client", "polite": False, "step": "audio", "ptime": 20}
 
 
 async def test_a_client_waits_until_the_officer_admits_then_both_are_introduced(world):

@@ -31,7 +31,7 @@
  * socket was resumed, since what it said on the dead one may be lost.
  */
 
-import { gradeQuality, HICCUP_MS, leaner, LOW_VIDEO, STALL_MS, StepPolicy, TIGHT_AUDIO_BITRATE, tuneOpus } from "./reach.js";
+import { gradeQuality, HICCUP_MS, leaner, LOW_VIDEO, STALL_MS, StepPolicy, TIGHT_AUDIO_BITRATE, TIGHT_PTIME, tuneOpus } from "./reach.js";
 
 /** @typedef {import("./signaling.js").SignalingClient} SignalingClient */
 /** @typedef {import("./reach.js").Step} Step */
@@ -50,14 +50,17 @@ export class Call extends EventTarget {
   /**
    * @param {{signaling: SignalingClient, polite: boolean, iceServers?: RTCIceServer[],
    *          localStream?: MediaStream | null, audioOnly?: boolean, reach?: boolean,
-   *          weakLink?: boolean, peerStep?: Step}} options
+   *          weakLink?: boolean, peerStep?: Step, startPtime?: number}} options
    * `reach`: Opus fitted to the link and the automatic steps (off: Chromium's defaults).
    * `weakLink`: the device check found a slow link, so the call starts in sound only
    * but may step up when the link allows (unlike a chosen "hemat kuota").
    * `peerStep`: the step the other side starts on, when it said so before the first
    * offer (a client on a weak link, in its `join`): the first offer fits it (issue 25).
+   * `startPtime`: the Opus packet length of that weak-link start, as the client's
+   * `join` said (devicecheck.js: startPtime); both sides must use the same, since
+   * each tunes what it receives. It holds until the call's step first changes.
    */
-  constructor({ signaling, polite, iceServers = [], localStream = null, audioOnly = false, reach = true, weakLink = false, peerStep = "full" }) {
+  constructor({ signaling, polite, iceServers = [], localStream = null, audioOnly = false, reach = true, weakLink = false, peerStep = "full", startPtime = TIGHT_PTIME }) {
     super();
     this.reach = reach;
     /** Sound only because the person asked for it: the steps never bring video back. */
@@ -65,8 +68,10 @@ export class Call extends EventTarget {
     this.policy = new StepPolicy({ step: audioOnly ? "audio" : "full" });
     /** @type {Step} */ this.peerStep = peerStep;
     /** @type {Step} */ this.step = leaner(audioOnly ? "audio" : "full", peerStep);
-    /** Whether the last negotiation asked for lean Opus (see _tight). */
+    /** Whether the last negotiation asked for lean Opus (see _tight), and in what packets. */
     this.negotiatedTight = false;
+    this.ptime = startPtime;
+    this.negotiatedPtime = startPtime;
     /** The media-state the server last heard from us, and when ICE trouble began. */
     this.reported = "";
     /** @type {number | null} */ this.troubleSince = null;
@@ -220,7 +225,7 @@ export class Call extends EventTarget {
       }
       return;
     }
-    const description = { type: message.type, sdp: this._tight() ? tuneOpus(message.sdp) : message.sdp };
+    const description = { type: message.type, sdp: this._tight() ? tuneOpus(message.sdp, { ptime: this.ptime }) : message.sdp };
     // handle offer or answer
     const readyForOffer = !this.makingOffer && (pc.signalingState === "stable" || this.settingRemoteAnswerPending);
     const offerCollision = description.type === "offer" && !readyForOffer;
@@ -269,7 +274,8 @@ export class Call extends EventTarget {
     const local = this.pc.localDescription;
     if (!local) return;
     this.negotiatedTight = this._tight();
-    this.signaling.send({ type: local.type, sdp: this.negotiatedTight ? tuneOpus(local.sdp) : local.sdp });
+    this.negotiatedPtime = this.ptime;
+    this.signaling.send({ type: local.type, sdp: this.negotiatedTight ? tuneOpus(local.sdp, { ptime: this.ptime }) : local.sdp });
   }
 
   /** Offer again (perfect negotiation copes with glare) so that a new Opus packet length applies. */
@@ -298,10 +304,13 @@ export class Call extends EventTarget {
     const step = leaner(this.policy.step, this.peerStep);
     if (step === this.step) return;
     this.step = step;
+    // A start's roomier packets were for the first words: any step goes to the
+    // proven lean length, on both sides alike (each side sees the same step change).
+    this.ptime = TIGHT_PTIME;
     this._emit("step", { step, mine: this.policy.step, peer: this.peerStep });
     await this._applyLayers();
     // The impolite side renegotiates for the new packet length; one offer tunes both ways.
-    if (!this.polite && this.negotiatedTight !== this._tight()) await this._renegotiate();
+    if (!this.polite && (this.negotiatedTight !== this._tight() || (this._tight() && this.negotiatedPtime !== this.ptime))) await this._renegotiate();
   }
 
   /** What we send, for the current step: the video layer and the Opus ceiling. */
@@ -389,6 +398,25 @@ export class Call extends EventTarget {
     this.troubleSince = null;
   }
 
+  /**
+   * After a resume, the stall we had reported (into the dead socket, perhaps),
+   * said again; unless packets arrive again: the outage is over and ICE has not
+   * said so yet. A stale `disconnected` would close the interval the server had
+   * just reopened on both sides' rising counters, and log one outage twice.
+   * Then ICE's return (or a stall that comes back) is reported as usual.
+   * @param {string} state
+   */
+  async _reportStallAgain(state) {
+    const before = this.lastPackets;
+    await this._countPackets();
+    if (this.closed || this.reported !== state || this.pc.iceConnectionState !== state) return;
+    if (this.lastPackets !== before) {
+      this._suspectOutage();
+      return;
+    }
+    this.signaling.send({ type: "media-state", state, stalled_ms: Math.min(60000, Math.max(0, Date.now() - this.lastPacketAt)) });
+  }
+
   /** Note when the inbound packet count last rose. */
   async _countPackets() {
     let packets = 0;
@@ -420,7 +448,7 @@ export class Call extends EventTarget {
     if (this.reach && (state === "disconnected" || state === "failed")) {
       if (was === state) {
         this.reported = state;
-        this.signaling.send({ type: "media-state", state, stalled_ms: Math.min(60000, Math.max(0, Date.now() - this.lastPacketAt)) });
+        this._reportStallAgain(state);
       } else {
         this._suspectOutage();
       }

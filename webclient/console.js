@@ -274,8 +274,11 @@ $("admit")?.addEventListener("click", () => decide("admit"));
 $("deny")?.addEventListener("click", () => decide("deny"));
 
 // --- the call ------------------------------------------------------------------
-/** @param {string} [peerStep] the step the client starts on (`peer-joined`), when it said one */
-function startCall(peerStep) {
+/**
+ * @param {string} [peerStep] the step the client starts on (`peer-joined`), when it said one
+ * @param {number} [peerPtime] the Opus packet length that start asked for (20 or 60 ms)
+ */
+function startCall(peerStep, peerPtime) {
   endCall();
   let storage = null;
   try { storage = sessionStorage; } catch { /* private mode */ }
@@ -283,7 +286,7 @@ function startCall(peerStep) {
   // A client on a weak link starts in sound only and says so with its join: the first
   // offer already asks for lean Opus, with no second offer before the first words (issue 25).
   const call = new Call({ signaling: sig, polite: false, iceServers: state.iceServers, localStream: state.stream, reach,
-    peerStep: reach && peerStep === "audio" ? "audio" : "full" });
+    peerStep: reach && peerStep === "audio" ? "audio" : "full", ...(reach && peerStep === "audio" && peerPtime ? { startPtime: peerPtime } : {}) });
   state.call = call;
   if (call.step !== "full") showStepNote(call.step);
   call.setMuted(state.muted);
@@ -443,7 +446,8 @@ sig.addEventListener("client-waiting", (e) => {
 });
 sig.addEventListener("peer-joined", (e) => {
   if (/** @type {CustomEvent} */ (e).detail.role === "client") {
-    startCall(/** @type {CustomEvent} */ (e).detail.step);
+    const { step, ptime } = /** @type {CustomEvent} */ (e).detail;
+    startCall(step, ptime);
     /** @type {HTMLElement} */ ($("session-status")).textContent = T("status.active");
   }
 });

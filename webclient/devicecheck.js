@@ -93,6 +93,18 @@ export function stopStream(stream) {
 /** Below this, the device check starts the call with sound only (issue #11). */
 export const WEAK_LINK_KBPS = 72;
 
+/**
+ * A weak link measured at least this fast starts its sound-only call with
+ * Chromium's 20 ms Opus packets (ROOMY_PTIME) instead of reach.js's TIGHT_PTIME
+ * (issue 25). Fifty packets, the first words, then take one second of sound
+ * instead of three. 12 kbit/s Opus in 20 ms packets is about 32 kbit/s on the
+ * wire with its headers (docs/webclient.md, "Reach"); the page's measure runs
+ * at 0.65-0.9 of the link's rate (42-56 measured at 64 kbit/s, 26 at 32), so
+ * this is a link of about 45 kbit/s or more.
+ */
+export const ROOMY_LINK_KBPS = 36;
+export const ROOMY_PTIME = 20;
+
 /** About one full TCP segment: what had already arrived when a response's first byte was stamped. */
 const FIRST_PACKET_BYTES = 1460;
 
@@ -127,6 +139,18 @@ export function measuredLinkKbps(entries) {
 export function linkLooksWeak(kbps, connection) {
   if (connection && (connection.effectiveType === "slow-2g" || connection.effectiveType === "2g")) return true;
   return kbps != null && kbps < WEAK_LINK_KBPS;
+}
+
+/**
+ * The Opus packet length (ms) a weak link's sound-only start asks for when the
+ * measured rate leaves room for the headers of short packets; null for the call's
+ * lean default (also when nothing was measured: a browser hint of "2g" says the
+ * link is thin).
+ * @param {number | null} kbps  measuredLinkKbps(...), or the one remembered
+ * @returns {number | null}
+ */
+export function startPtime(kbps) {
+  return kbps != null && kbps >= ROOMY_LINK_KBPS ? ROOMY_PTIME : null;
 }
 
 /**

@@ -6,7 +6,7 @@
  * textContent, never innerHTML.
  */
 import { SignalingClient, signalingUrl } from "./signaling.js";
-import { classifyMediaError, linkLooksWeak, measuredLinkKbps, openMedia, reachEnabled, SoundMeter, stopStream } from "./devicecheck.js";
+import { classifyMediaError, linkLooksWeak, measuredLinkKbps, openMedia, reachEnabled, SoundMeter, startPtime, stopStream } from "./devicecheck.js";
 import { $, show, showStep, tr, attachStream, setPressed } from "./ui.js";
 
 const data = JSON.parse(/** @type {HTMLElement} */ ($("join-data")).textContent || "{}");
@@ -29,6 +29,8 @@ const state = {
   /** @type {RTCIceServer[]} */ iceServers: [],
   /** The device check found a slow link and chose sound only (not the client). */
   weakLink: false,
+  /** That start's Opus packet length, from the link's measured rate (devicecheck.js: startPtime); null: the lean default. @type {number | null} */
+  startPtime: null,
   /** Bumped by every start and end of a call: a call that finished loading late is dropped. */
   callToken: 0,
 };
@@ -166,7 +168,7 @@ function signaling() {
   const sig = new SignalingClient({ url: signalingUrl(location, data.session_id), role: isGuest ? "guest" : "client" });
   // The step the call starts on goes with `join`, so that the PK's first offer
   // already fits a weak link: no second offer/answer before the first words.
-  sig.joinExtra = () => (state.weakLink && state.audioOnly && reachOn() ? { step: "audio" } : {});
+  sig.joinExtra = () => (state.weakLink && state.audioOnly && reachOn() ? { step: "audio", ...(state.startPtime ? { ptime: state.startPtime } : {}) } : {});
   state.sig = sig;
   return sig;
 }
@@ -256,6 +258,7 @@ async function startCheck() {
     weakNote.dataset.kbps = String(kbps ?? "");
     if (linkLooksWeak(kbps, /** @type {any} */ (navigator).connection)) {
       state.weakLink = true;
+      state.startPtime = startPtime(kbps);
       box.checked = true;
     }
   }
@@ -469,7 +472,7 @@ async function startCall() {
   if (token !== state.callToken || !state.sig) return; // ended (or restarted) meanwhile
   const [{ Call }] = code;
   const call = new Call({ signaling: sig, polite: true, iceServers: state.iceServers, localStream: state.stream, audioOnly: state.audioOnly,
-    reach: reachOn(), weakLink: state.weakLink && state.audioOnly });
+    reach: reachOn(), weakLink: state.weakLink && state.audioOnly, startPtime: (state.weakLink && state.startPtime) || undefined });
   state.call = call;
   for (const message of early) call.receive(message);
   showStepNote(call.step);

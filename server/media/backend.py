@@ -82,6 +82,34 @@ class LocalRecorders:
     def running(self) -> int:
         return len(self._live)
 
+    def received(self) -> dict[str, dict[str, int]]:
+        """Frames the live recordings have taken to write so far, per party and
+        kind. A recording that runs and receives nothing is the failure PITFALLS 1
+        warns of; on ``/healthz`` of a recorder process it shows while it lasts."""
+        from server.media.recorder import PARTIES
+
+        totals = {party: {"video": 0, "audio": 0} for party in PARTIES}
+        for file in self._files():
+            totals[file.party]["video"] += file.video_frames
+            totals[file.party]["audio"] += file.audio_frames
+        return totals
+
+    def backlog(self) -> dict[str, int]:
+        """Frames the live recordings have received and not yet taken to write,
+        per party: a recorder that falls behind the call (a starved machine) shows
+        it here while it lasts; a recording that stands still with no backlog
+        receives nothing."""
+        from server.media.recorder import PARTIES
+
+        totals = {party: 0 for party in PARTIES}
+        for file in self._files():
+            totals[file.party] += file.backlog
+        return totals
+
+    def _files(self) -> list[PartyFile]:
+        """The live recordings' files (a recorder whose offer was refused has none)."""
+        return [recorder.file for recorder in self._live.values() if recorder.file is not None]
+
     async def start(self, session_id: int, party: str, offer_sdp: str, ice_servers: list[dict[str, Any]]) -> Started:
         from server.media.recorder import RecorderError, SessionRecorder
 

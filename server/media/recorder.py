@@ -130,6 +130,11 @@ class PartyFile:
         return self.gate.audio_frames
 
     @property
+    def backlog(self) -> int:
+        """Frames received and not yet taken to write (aiortc's queues)."""
+        return sum(track.pending() for track in self.tracks)
+
+    @property
     def audio_only(self) -> bool:
         """The upload offered no video: an audio recording by design."""
         return not self.gate.expect_video

@@ -14,7 +14,9 @@ load (issue 7):
 - It encoded on the event loop: on a starved 2-core machine 640x480 x264 held
   the loop that also carries the call's signaling and RTP. Here one worker
   thread per file does all the encoding and muxing (PyAV releases the GIL),
-  in order, so the container is never touched from two threads.
+  in order, so the container is never touched from two threads. The frames
+  already received go to it together, so a starved loop (slow to turn) does
+  not leave the file behind the call.
 - One bad frame killed its track's task silently ("Task exception was never
   retrieved"), and one failing packet at stop left the file unclosed. Here a
   frame that cannot be written is dropped and logged, the flush writes what it
@@ -43,10 +45,12 @@ log = logging.getLogger(__name__)
 VIDEO_TIME_BASE = Fraction(1, 90000)  # RTP's video clock: no rounding of frame times
 VIDEO_RATE = 30  # a hint for the encoder's rate control, not the frames' times
 X264_OPTIONS = {"preset": "veryfast", "tune": "zerolatency"}
-# Frame-level write errors logged per stream; later ones are only counted.
 # At stop, how long frames already received may take to be written.
 DRAIN_LIMIT = 10.0
+# Frame-level write errors logged per stream; later ones are only counted.
 LOGGED_ERRORS = 3
+# Frames already received that go to the worker in one trip (one second of video).
+BATCH_FRAMES = 30
 
 
 def _pending(track: MediaStreamTrack) -> int:
@@ -107,18 +111,38 @@ class Mp4Writer:
     async def _run(self, entry: _Track) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if self._stopping:
+            if self._stopping and (entry.drain <= 0 or _pending(entry.track) == 0):
                 # Only what is already queued: a recv that would wait ends the track here.
-                if entry.drain <= 0 or _pending(entry.track) == 0:
-                    return
-                entry.drain -= 1
-            try:
-                frame = await entry.track.recv()
-            except MediaStreamError:
+                return
+            frames, ended = await self._take(entry)
+            for frame in frames:
+                self._retime(entry, frame)
+            # Awaited, one batch at a time: frames wait in aiortc's queue, not ours.
+            if frames:
+                await loop.run_in_executor(self._pool, self._write_all, entry, frames)
+            if ended:
                 return  # the track ended: the others go on, the file is closed at stop
-            self._retime(entry, frame)
-            # Awaited, one frame at a time: frames wait in aiortc's queue, not ours.
-            await loop.run_in_executor(self._pool, self._write, entry, frame)
+
+    async def _take(self, entry: _Track) -> tuple[list[Any], bool]:
+        """The next frame (waited for), with those already queued behind it, up to
+        BATCH_FRAMES (at a stop, up to what is left to drain); and whether the
+        track ended. Each trip to the worker costs a turn of the event loop: one
+        frame a trip, a loop standing still 100 ms a turn (a starved process) let
+        the file take 10 frames a second of the 80 a call sends, and it fell
+        further behind for as long as the call lasted."""
+        limit = max(1, entry.drain) if self._stopping else BATCH_FRAMES
+        frames: list[Any] = []
+        try:
+            frames.append(await entry.track.recv())
+            # Queued frames are taken without waiting (a non-empty queue does not suspend).
+            while len(frames) < limit and _pending(entry.track) > 0:
+                frames.append(await entry.track.recv())
+        except MediaStreamError:
+            return frames, True
+        finally:
+            if self._stopping:
+                entry.drain -= len(frames)
+        return frames, False
 
     @staticmethod
     def _retime(entry: _Track, frame: Any) -> None:
@@ -141,6 +165,11 @@ class Mp4Writer:
             elif entry.next_pts is not None and frame.pts < entry.next_pts:
                 frame.pts = entry.next_pts
             entry.next_pts = frame.pts + int(frame.samples * Fraction(1, frame.sample_rate) / frame.time_base)
+
+    def _write_all(self, entry: _Track, frames: list[Any]) -> None:
+        """In the worker thread: the batch, in order."""
+        for frame in frames:
+            self._write(entry, frame)
 
     def _write(self, entry: _Track, frame: Any) -> None:
         """In the worker thread: encode one frame and mux its packets."""

@@ -11,7 +11,7 @@ candidates.
 HTTP, every request with the bearer token (docs/deploy.md):
 ``POST /recordings`` (``session_id``, ``party``, ``sdp``, ``ice_servers``) ->
 201 ``{id, answer, name, audio_only}``; ``POST /recordings/{id}/stop`` -> the
-outcome; ``GET /healthz`` -> ``{status, recording}`` (no token needed).
+outcome; ``GET /healthz`` -> ``{status, recording, received, backlog}`` (no token needed).
 
 A recorder started by ``bimbing serve`` watches its parent: when the web process
 dies it seals what it holds and exits, never leaving plaintext behind.
@@ -71,7 +71,8 @@ async def _stop(request: web.Request) -> web.Response:
 
 
 async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "recording": request.app[recorders_key].running()})
+    recorders = request.app[recorders_key]
+    return web.json_response({"status": "ok", "recording": recorders.running(), "received": recorders.received(), "backlog": recorders.backlog()})
 
 
 async def _watch_parent(app: web.Application, parent: int):

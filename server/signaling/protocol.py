@@ -30,6 +30,9 @@ GuestId = Annotated[int, Field(ge=1, le=2**53)]
 Address = Annotated[str, Field(max_length=32, pattern=r"^(officer|client|guest:[1-9][0-9]{0,15})$")]
 IceState = Literal["new", "checking", "connected", "completed", "disconnected", "failed", "closed"]
 Device = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+# The Opus packet length (ms) a client's sound-only start asks for: 60 on a weak
+# link, 20 on one roomy enough for the headers of 20 ms packets (issue 25).
+StartPtime = Literal[20, 60]
 
 
 class ProtocolError(Exception):
@@ -56,6 +59,8 @@ class Join(Message):
     # The step a client's call starts on (a weak link: "audio"), passed to the
     # officer in ``peer-joined`` so that its first offer fits it (issue 25).
     step: Literal["full", "low", "audio"] | None = None
+    # ...and the Opus packet length that start asks for, passed on the same way.
+    ptime: StartPtime | None = None
 
 
 class Admit(Message):
@@ -307,8 +312,10 @@ class PeerJoined(Message):
     type: Literal["peer-joined"] = "peer-joined"
     role: Role
     polite: bool
-    # To the officer: the step the client said it starts on (its ``join``), if any.
+    # To the officer: the step the client said it starts on (its ``join``), if any,
+    # and the Opus packet length it asked for.
     step: Literal["full", "low", "audio"] | None = None
+    ptime: StartPtime | None = None
     # A guest (role "guest"), or to a guest: which one, its name and capacity.
     guest: int | None = None
     name: str | None = None
@@ -481,7 +488,7 @@ def error(code: str, message: str) -> Error:
 def dump(message: Message) -> str:
     if isinstance(message, (PeerJoined, PeerLeft, RelayedChat)):
         # The guest's fields only when there is a guest: a two-party call's messages look as they always did.
-        unset = {k for k in ("step", "guest", "name", "guest_role") if k in type(message).model_fields and getattr(message, k) is None}
+        unset = {k for k in ("step", "ptime", "guest", "name", "guest_role") if k in type(message).model_fields and getattr(message, k) is None}
         return message.model_dump_json(by_alias=True, exclude=unset)
     if isinstance(message, Welcome) and not message.resumed:
         return message.model_dump_json(by_alias=True, exclude={"resumed"})

@@ -90,8 +90,10 @@ class Party:
     label: str = ""
     staff_id: int | None = None
     admitted: bool = False
-    # The step a client said its call starts on (``join``), for the officer's ``peer-joined``.
+    # The step a client said its call starts on (``join``), for the officer's
+    # ``peer-joined``, with the Opus packet length it asked for.
     step: str | None = None
+    ptime: int | None = None
     gone: bool = False
     # Closed with ``unavailable``: its place could not be kept (Redis down); its
     # handler logs it from the database alone (ws.py).

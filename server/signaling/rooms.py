@@ -34,7 +34,7 @@ class LocalRoomRegistry(RoomRegistry):
         """Officer and admitted client both present: tell each (officer impolite)."""
         if room.officer and room.client:
             await self._to(room.session_id, "client", p.PeerJoined(role="officer", polite=True))
-            await self._to(room.session_id, "officer", p.PeerJoined(role="client", polite=False, step=room.client.step))
+            await self._to(room.session_id, "officer", p.PeerJoined(role="client", polite=False, step=room.client.step, ptime=room.client.ptime))
 
     # ---- entering -------------------------------------------------------------
 

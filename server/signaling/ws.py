@@ -31,6 +31,7 @@ from server.keys import (
     calls_key,
     db_key,
     db_read_key,
+    leaving_key,
     metrics_key,
     pending_ws_key,
     recordings_key,
@@ -65,6 +66,8 @@ routes = web.RouteTableDef()
 
 JOIN_TIMEOUT = 10.0
 MAX_ERRORS = 10
+# At shutdown, how long the leaves still running may take to be logged (the stop's own grace).
+LEAVE_GRACE = 10.0
 CLOSE_REFUSED = 1008
 
 
@@ -163,7 +166,7 @@ async def _enter(request: web.Request, ws: web.WebSocketResponse, session_id: in
         await _refuse(ws, exc.code, exc.message, CLOSE_UNAVAILABLE if exc.code == "unavailable" else CLOSE_REFUSED)
         return None
     if party.role == "client":
-        party.step = join.step
+        party.step, party.ptime = join.step, join.ptime
     if not rooms.available():
         await _refuse(ws, "unavailable", UNAVAILABLE_MESSAGE, CLOSE_UNAVAILABLE)
         return None
@@ -447,8 +450,13 @@ async def _signaling(request: web.Request, ws: SignalingSocket) -> web.StreamRes
             reason = "timeout"
         # Shielded: a cancelled handler (shutdown; a lost connection, where aiohttp is told
         # to cancel its handler) must still hold a client's place, then leave the room and
-        # log it. A shutdown closes the rooms first, which ends a hold at once.
-        await asyncio.shield(_hold_then_leave(request, party, ws, reason))
+        # log it. A shutdown closes the rooms first, which ends a hold at once, and waits
+        # for the leaves still running (_signaling_ctx) before the database goes.
+        leave = asyncio.ensure_future(_hold_then_leave(request, party, ws, reason))
+        leaving = request.app[leaving_key]
+        leaving.add(leave)
+        leave.add_done_callback(leaving.discard)
+        await asyncio.shield(leave)
     return ws
 
 
@@ -536,6 +544,12 @@ async def _signaling_ctx(app: web.Application):
     sweep = AbandonedSweep(calls, rooms, settings)
     sweep.start()
     yield
+    # The leaves that outlived their handlers (cancelled with their connection) are
+    # logged before the call log and the database close under them: unawaited, one
+    # was cut in its commit and its connection left unclosed (an aiosqlite thread
+    # then failed on the closed loop, "Event loop is closed").
+    if app[leaving_key]:
+        await asyncio.wait(set(app[leaving_key]), timeout=LEAVE_GRACE)
     await sweep.stop()
     await calls.close()
     await recordings.recorders.close()
@@ -566,6 +580,7 @@ def setup(app: web.Application) -> None:
     """Register the signaling endpoint and its state (after the database ctx)."""
     settings = app[settings_key]
     app[pending_ws_key] = PendingHandshakes(settings.ws_pending_per_address, settings.ws_pending_total)
+    app[leaving_key] = set()
     app.cleanup_ctx.append(_signaling_ctx)
     app.on_shutdown.append(_close_sockets)
     app.router.add_routes(routes)

@@ -4,6 +4,7 @@ answered, naming the route by its template, never the path that filled it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -41,6 +42,10 @@ def session_of(request: web.Request) -> int | None:
     return None
 
 
+# The status logged for a request whose handler was cancelled (nginx's "client closed request").
+CUT = 499
+
+
 def new_request_id() -> str:
     return secrets.token_hex(8)
 
@@ -60,6 +65,14 @@ async def request_log_middleware(request: web.Request, handler):
         return response
     except web.HTTPException as exc:
         status = exc.status
+        raise
+    except asyncio.CancelledError:
+        # Cut before it was answered: the connection went away (a phone's socket
+        # dropped, its handler cancelled) or the server stopped with it still
+        # running (a signaling socket past the shutdown's grace). Not a server
+        # error: logged and counted as nginx's 499, not as a 500. At 5,000 rooms
+        # a stop logged 538 sockets as 500s (bench/national.py).
+        status = CUT
         raise
     finally:
         label = route_label(request)

@@ -77,16 +77,19 @@ STAMPS = """
 })();
 """
 
-# The page's stamps, its paint times and what it loaded (bytes on the wire).
+# The page's stamps, its paint times, what it loaded (bytes on the wire) and the Opus
+# packet length its encoder was asked for (the remote description as the page set it).
 READ_PAGE = """
 () => {
   const t0 = performance.timeOrigin;
+  const pc = (window.__peerConnections || []).at(-1);
+  const ptime = /a=ptime:(\\d+)/.exec(pc && pc.currentRemoteDescription ? pc.currentRemoteDescription.sdp : "");
   const paint = {};
   for (const e of performance.getEntriesByType("paint")) paint[e.name] = t0 + e.startTime;
   const loaded = [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")].map((e) => ({
     name: new URL(e.name).pathname, bytes: e.transferSize || 0, start: t0 + e.startTime, end: t0 + e.responseEnd,
     sw: e.workerStart > 0 && e.transferSize === 0}));
-  return {marks: (window.__fw || {}).marks || {}, paint, loaded, origin: t0};
+  return {marks: (window.__fw || {}).marks || {}, paint, loaded, origin: t0, ptime: ptime ? Number(ptime[1]) : null};
 }
 """
 
@@ -182,6 +185,10 @@ class FirstWords:
     note: str = ""
     # the device check found the link weak and started the call in sound only
     sound_only_start: bool | None = None
+    # the link's rate as the page measured it from its own downloads (join.js: linkKbps)
+    page_kbps: int | None = None
+    # the Opus packet length (ms) each side sends in, as negotiated: (PK, phone)
+    ptimes: tuple | None = None
 
     def stamp(self, name: str) -> float | None:
         return self.stamps.get(name)
@@ -276,6 +283,8 @@ async def first_words(pk_browser, phone: Phone, server: ReachServer, link: Shape
         await phone_page.wait_for_selector("#enter:enabled", timeout=timeout * 1000)
         fw.stamps["enter_enabled"] = time.time()
         fw.sound_only_start = await phone_page.locator("#audio-only").is_checked()
+        measured = await phone_page.locator("#weak-link").get_attribute("data-kbps")
+        fw.page_kbps = int(measured) if measured and measured.isdigit() else None
         await phone_page.click("#enter")
 
         async def both_heard():
@@ -290,6 +299,7 @@ async def first_words(pk_browser, phone: Phone, server: ReachServer, link: Shape
         await admitter
         sampler.stop()
         pk_data, phone_data = await asyncio.gather(pk.evaluate(READ_PAGE), phone_page.evaluate(READ_PAGE))
+        fw.ptimes = (pk_data["ptime"], phone_data["ptime"])
         events = (await (await pk_ctx.request.get(f"/api/sessions/{session['id']}")).json())["events"]
         _collect(fw, pk_data, phone_data, events, sampler, rtt)
         await pk_ctx.request.post(f"/api/sessions/{session['id']}/end", data={})

@@ -155,17 +155,20 @@ async def test_call_holds_at_32_kbits_and_5_percent_loss_and_comes_back_after_an
         # `reconnected` 10 s after the audio was back).
         after = await events_once(call, lambda k: "reconnected" in k[len(before):] or k[-1] == "media_connected", MEDIA_SETTLE)
         # The outage is logged once, as media lost, and closed again. The phone's
-        # socket died in the outage too (Chromium gives it up; its end reaches the
+        # socket may die in the outage (Chromium gives it up; its end reaches the
         # server as the link returns, just before the new socket's join): its place
-        # was held, so the phone resumed the same call, neither leaving nor admitted
-        # again (issue 25; it was `client_left`, `admitted` before the hold).
+        # is held, so the phone resumes the same call (`client_resumed`), neither
+        # leaving nor admitted again (issue 25; it was `client_left`, `admitted`
+        # before the hold). Or the socket outlives the outage (a CI run of cb5e859:
+        # the phone's new sockets failed while the link was down, the old one went
+        # on) and the log holds the media's loss and return alone.
         events = (await call.session())["events"]
-        since = [(e["kind"], e["detail"].get("reason", "")) for e in events[len(before):]]
+        # With their times and sides: a failure here is read from this line alone.
+        since = [(e["kind"], e["at"][11:19], e["detail"].get("role", ""), e["detail"].get("reason", ""), e["detail"].get("seconds", "")) for e in events[len(before):]]
         print("events after the outage:", since)
         closes = [e for e in events[len(before):] if e["kind"] == "disconnected"]
         assert len(closes) <= 1 and all(e["detail"].get("reason") not in LEAVE_REASONS for e in closes), closes
-        assert "client_resumed" in after[len(before):], since
-        assert not {"client_left", "admitted", "client_waiting"} & set(after[len(before):]), since
+        assert set(after[len(before):]) <= {"disconnected", "client_resumed", "reconnected", "media_connected"}, since
         assert after[-1] in ("reconnected", "media_connected") or "reconnected" in after, after
     except BaseException:
         print("\n".join(lines[-60:]))

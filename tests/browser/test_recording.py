@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import av
+import psutil
 import pytest
 from playwright.async_api import expect
 
@@ -25,6 +26,7 @@ from tests.browser.test_video_call import (
     poll,
     watch_for_errors,
 )
+from tests.test_recording import recorder_received, until_taken
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # Recorded as production records: in the recorder process `serve` starts beside itself.
@@ -38,6 +40,16 @@ def server_cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+def recorder_url(server_pid: int) -> str:
+    """The recorder process ``bimbing serve`` started beside itself
+    (server/recorders/workers.py: ``server recorder --port P``)."""
+    for child in psutil.Process(server_pid).children():
+        command = child.cmdline()
+        if "recorder" in command and "--port" in command:
+            return f"http://127.0.0.1:{command[command.index('--port') + 1]}"
+    raise AssertionError(f"no recorder process beside the server (pid {server_pid})")
+
 
 # Video frames decoded by the call's own peer connection (the first one made:
 # the uploads to the recorder come after it and receive nothing).
@@ -118,6 +130,9 @@ async def test_a_recorded_call_in_two_browsers_yields_recordings_with_video(brow
         # A measurement for the log, not an assertion: the server only relays signaling
         # here, so its CPU is the recorder's (two parties, Chromium's fake 640x480 camera).
         print(f"[recording cost] server {(cpu1 - cpu0) / (wall1 - wall0):.2f} CPU-s per second of recorded call")
+    # ...and as much taken by the recorder, which the files are checked for below.
+    url = recorder_url(live_server.pid)
+    await until_taken(lambda http: recorder_received(http, url), 60, ("officer", "client"), "video")
     await pk.click("#end")
     await expect(phone.locator("#recorded")).to_be_hidden()
 
@@ -172,6 +187,9 @@ async def test_a_client_in_audio_only_mode_is_recorded_as_audio_and_the_console_
     first = await poll(lambda: pk.evaluate(CALL_AUDIO_PACKETS), lambda n: n > 0, what="the PK to receive the client's audio")
     await poll(lambda: pk.evaluate(CALL_AUDIO_PACKETS), lambda n: n >= first + 150, timeout=30, what="about three seconds of recorded call")
     assert await pk.evaluate("!document.getElementById('remote').paused"), "the hidden video element must keep playing the client's voice"
+    # ...and as much taken by the recorder: 100 of the client's 20 ms frames, two seconds.
+    url = recorder_url(live_server.pid)
+    await until_taken(lambda http: recorder_received(http, url), 100, ("client",), "audio")
 
     async def listing():
         return (await (await pk.request.get(f"/api/sessions/{session_id}/recordings")).json())["recordings"]

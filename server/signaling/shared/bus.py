@@ -103,8 +103,11 @@ class RedisBus:
         self.up = True
         self.down_since: datetime | None = None
         self.outages = 0
+        # The room and call locks this process holds now (keys.py: lock), renewed by the watch.
+        self.held_locks: dict[str, str] = {}
         self.watch = RedisWatch(
-            url, self.process_key(self.process_id), self.key("procs"), self.process_id, lambda: self.outages, lambda: self.up)
+            url, self.process_key(self.process_id), self.key("procs"), self.process_id, lambda: self.outages, lambda: self.up,
+            self.held_locks)
         self.on_down: list[Callable[[], Awaitable[None]]] = []
         self.on_up: list[Callable[[], Awaitable[None]]] = []
         # Called with each frame published on ``<prefix>:all`` (this process's own too).

@@ -94,7 +94,7 @@ class SharedCallLog(CallLog):
                 async with self.rbus.redis.pipeline(transaction=True) as pipe:
                     await pipe.hset(self._key(session_id), mapping=_dump_state(state)).expire(self._key(session_id), KEY_TTL).execute()
             finally:
-                await release(held)
+                await release(self.rbus, held)
 
     async def discard(self, session_id: int) -> None:
         self.forget(session_id)

@@ -39,11 +39,12 @@ from redis.exceptions import LockError, RedisError
 
 from server.signaling import protocol as p
 from server.signaling.shared.bus import RedisBus
+from server.signaling.shared.watch import LOCK_TTL
 
 log = logging.getLogger(__name__)
 
-# A lock outlives a process that died holding it by at most this long.
-LOCK_TTL = 30
+# A lock outlives a process that died holding it by at most LOCK_TTL (5 s): the
+# holder's watch thread renews it every second while the step runs (watch.py).
 LOCK_WAIT = 20
 # Room and call state a crash left behind disappears after two days at most.
 KEY_TTL = 2 * 24 * 3600
@@ -78,8 +79,9 @@ class Holder(BaseModel):
     label: str = Field(default="", max_length=200)
     admitted: bool = False
     seq: int = 0
-    # The step a client said its call starts on (``join``; issue 25).
+    # The step a client said its call starts on (``join``; issue 25), and its Opus packet length.
     step: Literal["full", "low", "audio"] | None = None
+    ptime: p.StartPtime | None = None
 
 
 # What travels on a connection's channel: a frame for its socket, or a step
@@ -151,15 +153,25 @@ class StayedLocked(RedisError):
 
 
 async def lock(bus: RedisBus, name: str):
+    """Take a room's or call's lock (waiting up to LOCK_WAIT), renewed by this
+    process's watch until :func:`release`."""
     lock = bus.redis.lock(name, timeout=LOCK_TTL, sleep=0.01, blocking_timeout=LOCK_WAIT)
     if not await lock.acquire():
         raise StayedLocked(f"{name} stayed locked for {LOCK_WAIT}s")
+    bus.held_locks[name] = _token(lock)
     return lock
 
 
-async def release(lock) -> None:
+def _token(lock) -> str:
+    token = lock.local.token
+    return token.decode() if isinstance(token, bytes) else token
+
+
+async def release(bus: RedisBus, lock) -> None:
+    if bus.held_locks.get(lock.name) == _token(lock):  # not a later holder's, after this one expired
+        del bus.held_locks[lock.name]
     try:
         await lock.release()
     except LockError:
-        # It expired (a step took longer than LOCK_TTL); someone else may hold it now.
+        # It expired (its process stood still for LOCK_TTL: no renewal); someone else may hold it now.
         log.warning("a Redis lock expired before it was released")

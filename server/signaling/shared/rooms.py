@@ -169,7 +169,7 @@ class SharedRoomRegistry(RoomRegistry):
         try:
             yield
         finally:
-            await release(held)
+            await release(self.rbus, held)
 
     async def places(self, session_id: int) -> dict[str, Holder]:
         raw = await self.redis.hgetall(self._k(session_id, "places"))
@@ -200,7 +200,7 @@ class SharedRoomRegistry(RoomRegistry):
     def _me(self, party: Party, **changes) -> Holder:
         return Holder(
             conn=party.conn, proc=self.rbus.process_id, role=party.role, device=party.device,
-            staff_id=party.staff_id, label=party.label[:200], admitted=party.admitted, step=party.step, **changes,
+            staff_id=party.staff_id, label=party.label[:200], admitted=party.admitted, step=party.step, ptime=party.ptime, **changes,
         )
 
     # ---- messages -------------------------------------------------------------------
@@ -266,7 +266,7 @@ class SharedRoomRegistry(RoomRegistry):
     async def _introduce_shared(self, session_id: int, places: dict[str, Holder]) -> None:
         if "officer" in places and "client" in places:
             await self.tell_holder(session_id, places["client"], p.PeerJoined(role="officer", polite=True))
-            await self.tell_holder(session_id, places["officer"], p.PeerJoined(role="client", polite=False, step=places["client"].step))
+            await self.tell_holder(session_id, places["officer"], p.PeerJoined(role="client", polite=False, step=places["client"].step, ptime=places["client"].ptime))
 
     async def _replace_holder(self, session_id: int, holder: Holder) -> None:
         """Close the socket that held a place (error ``replaced``, close 4000),

@@ -17,6 +17,15 @@ The liveness key says that the *process* works, so the thread refreshes it only
 while the loop still turns (``ticked`` within ``LOOP_STALLED`` seconds): a loop
 wedged for good stops the refreshes and the other processes take its places
 over ``PROCESS_TTL`` later, as for a process that died.
+
+The same beat renews the room and call locks the process holds (keys.py:
+``lock``): a lock expires ``LOCK_TTL`` after its last renewal, so one held by a
+process that died is free again within seconds, while a step that a late loop
+makes slow keeps its lock as long as it runs. With a fixed 30 s expiry instead,
+a process killed while it held a call's lock (a heartbeat's step, every half
+second) left the call locked past ``LOCK_WAIT``: the phone that rejoined
+through the other process waited 20 s and was refused ``unavailable`` (a CI
+run, tests/test_scaleout.py).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
 import redis
 from redis.backoff import NoBackoff
@@ -36,13 +45,26 @@ log = logging.getLogger(__name__)
 
 # A process that has not refreshed its key for this long is dead.
 PROCESS_TTL = 10
-BEAT_EVERY = 3.0
+# Once a second: the beat also renews the locks held (below), whose expiry after a
+# holder's death is what a rejoining phone may wait out.
+BEAT_EVERY = 1.0
 DOWN_BEAT_EVERY = 0.5
 # A Redis that does not answer within this long (wall clock) counts as down.
 COMMAND_TIMEOUT = 5.0
 # A loop that has not turned for this long is wedged, not late.
 LOOP_STALLED = 30.0
 TICK_EVERY = 0.5
+# A held lock is renewed at every beat to expire this long after (seconds): four
+# beats in a row may miss before a live holder loses it, and a Redis that does not
+# answer for this long counts as down (COMMAND_TIMEOUT), its steps failing anyway.
+LOCK_TTL = COMMAND_TIMEOUT
+# Renew a lock only while it is still the holder's (redis-py's lock keeps its token as the value).
+RENEW_SCRIPT = """
+if redis.call("get", KEYS[1]) == ARGV[1] then
+  return redis.call("pexpire", KEYS[1], ARGV[2])
+end
+return 0
+"""
 
 # Called on the loop with None (Redis answered) or the exception it raised, and
 # the number of outages the bus had counted when the check began.
@@ -50,9 +72,12 @@ Report = Callable[[BaseException | None, int], None]
 
 
 class RedisWatch:
-    def __init__(self, url: str, process_key: str, procs_key: str, process_id: str, outages: Callable[[], int], up: Callable[[], bool]):
+    def __init__(self, url: str, process_key: str, procs_key: str, process_id: str, outages: Callable[[], int], up: Callable[[], bool],
+                 held_locks: Mapping[str, str] | None = None):
         self.url, self.process_key, self.procs_key, self.process_id = url, process_key, procs_key, process_id
         self._outages, self._up = outages, up
+        # Lock name -> token, of the locks the loop holds now (written by the loop only).
+        self.held_locks = held_locks if held_locks is not None else {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ticker: asyncio.Task | None = None
@@ -94,6 +119,9 @@ class RedisWatch:
                     if time.monotonic() - self.ticked < LOOP_STALLED:
                         pipe = client.pipeline(transaction=False)
                         pipe.set(self.process_key, "1", ex=PROCESS_TTL).sadd(self.procs_key, self.process_id)
+                        # A copy: the loop may take or release one meanwhile (a copy is one step under the GIL).
+                        for name, token in self.held_locks.copy().items():
+                            pipe.eval(RENEW_SCRIPT, 1, name, token, int(LOCK_TTL * 1000))
                         pipe.execute()
                     else:
                         client.ping()
