@@ -28,7 +28,7 @@ import json
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -129,6 +129,47 @@ async def until(predicate, timeout: float = 10.0, interval: float = 0.05, what: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+# A count that has not moved for this long has stopped, not slowed...
+STALLED_AFTER = 30.0
+# ...and however it crawls, a wait gives up after this long.
+COUNTED_WITHIN = 240.0
+
+
+async def until_counted(read, goal: dict[str, int], what: str, explain: Callable[[], str] | None = None) -> None:
+    """Until each count ``read()`` (sync or async, counts by name) gives for a
+    name of ``goal`` has reached its value there. A starved machine slows a
+    call's media and its recording, it does not stop them: this waits as long
+    as each count short of its goal goes on rising, and fails when one stands
+    still for STALLED_AFTER (a stopped stream fails then, not after a bound
+    chosen for a quiet machine) or after COUNTED_WITHIN. The message gives what
+    ``read()`` said as the counts rose, and ``explain()``."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    seen: dict[str, int] = {}  # per name: its count when it last moved, and when
+    moved: dict[str, float] = {}
+    rises: list[tuple[float, Any]] = []
+    while True:
+        counts = read()
+        if asyncio.iscoroutine(counts):
+            counts = await counts
+        short = [name for name in goal if counts[name] < goal[name]]
+        if not short:
+            return
+        now = loop.time()
+        changed = [name for name in goal if seen.get(name) != counts[name]]
+        if changed:
+            rises.append((round(now - began, 1), counts))
+            for name in changed:
+                seen[name], moved[name] = counts[name], now
+        stalled = [name for name in short if now - moved[name] > STALLED_AFTER]
+        if stalled or now - began > COUNTED_WITHIN:
+            stood = f"{', '.join(stalled)} stood still" if stalled else "still rising"
+            shown = rises if len(rises) <= 8 else [*rises[:3], "...", *rises[-5:]]
+            raise AssertionError(f"waiting for {what} ({goal}): {stood} after {now - began:.0f} s; "
+                                 f"counts, seconds in: {shown}{'; ' + explain() if explain else ''}")
+        await asyncio.sleep(0.1)
 
 
 async def close_pc(pc: RTCPeerConnection, timeout: float = 5.0) -> None:

@@ -35,6 +35,7 @@ from tests.peers import (
     sign_in,
     start_video_session,
     until,
+    until_counted,
 )
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -78,12 +79,6 @@ async def recorder_received(http: aiohttp.ClientSession, url: str) -> dict:
     return {**health["received"], "backlog": health["backlog"]}
 
 
-# A recorder that takes no frame for this long has stopped, not slowed.
-STALLED_AFTER = 30.0
-# ...and however it crawls, a test gives up after this long.
-TAKEN_WITHIN = 240.0
-
-
 async def until_taken(read, frames: int, parties: tuple[str, ...], kind: str) -> None:
     """Until each party's recording has taken ``frames`` frames of ``kind`` to
     write, as ``read(http)`` says (frames per party and kind, and the backlog
@@ -91,30 +86,30 @@ async def until_taken(read, frames: int, parties: tuple[str, ...], kind: str) ->
     (the client had 90 frames of the officer while the recorder process had 7; a
     client's audio recording held 0.4 s when the officer had heard two), and what
     it has not received when the call ends cannot be in the file: a test of the
-    file waits for the recorder, not for the wall clock. It waits as long as the
-    recorder goes on taking frames (two CI runs measured 50 of 90 in a minute,
-    still rising), and fails at once when they stand still for STALLED_AFTER:
-    its message gives the counts as they rose."""
-    loop = asyncio.get_running_loop()
-    began = moved = loop.time()
-    seen: tuple[int, ...] | None = None
-    rises: list[tuple[float, dict]] = []
-    what = f"the recorder to take {frames} {kind} frames of {' and '.join(parties)}"
+    file waits for the recorder, not for the wall clock, as long as it goes on
+    taking frames (two CI runs measured 50 of 90 in a minute, still rising:
+    :func:`until_counted`)."""
+
+    async def taken(http) -> dict:
+        counts = await read(http)
+        return {**{f"{party} {kind}": counts[party][kind] for party in parties}, "received": counts}
+
     async with aiohttp.ClientSession() as http:
-        while True:
-            counts = await read(http)
-            taken = tuple(counts[party][kind] for party in parties)
-            if all(n >= frames for n in taken):
-                return
-            now = loop.time()
-            if taken != seen:
-                seen, moved = taken, now
-                rises.append((round(now - began, 1), counts))
-            if now - moved > STALLED_AFTER or now - began > TAKEN_WITHIN:
-                stood = "stood still" if now - moved > STALLED_AFTER else "still rising"
-                shown = rises if len(rises) <= 8 else [*rises[:3], "...", *rises[-5:]]
-                raise AssertionError(f"waiting for {what}: {stood} after {now - began:.0f} s; taken, seconds in: {shown}")
-            await asyncio.sleep(0.1)
+        await until_counted(lambda: taken(http), {f"{party} {kind}": frames for party in parties}, "the recorder to take them")
+
+
+async def call_goes_on(*stretch: tuple[CallPeer, str, int], what: str) -> None:
+    """Until each (peer, kind, frames) of ``stretch`` has received that many
+    more frames of that kind: a stretch of call, as long as its media flows
+    (:func:`until_counted`)."""
+    def counts() -> dict[str, int]:
+        return {f"{peer.role} {kind}": getattr(peer, f"{kind}_frames") for peer, kind, _ in stretch}
+
+    now = counts()
+    goal = {name: now[name] + frames for name, (_, _, frames) in zip(now, stretch)}
+    peers = {peer.role: peer for peer, _, _ in stretch}
+    await until_counted(counts, goal, what, explain=lambda: "; ".join(
+        f"{role}: ICE {peer.ice_states}, told {[m['type'] for m in peer.received[-12:]]}" for role, peer in peers.items()))
 
 
 async def until_recorded(app, settings, frames: int, parties: tuple[str, ...] = ("officer", "client"), kind: str = "video") -> None:
@@ -231,8 +226,8 @@ async def test_a_recorded_call_is_stored_encrypted_with_video_and_audio(aiohttp_
     try:
         await officer.wait_frames(video=10, audio=10)
         # The same stretch of call without and with the recorder: the difference is its cost.
-        start_frames, cpu0 = client.video_frames, _cpu()
-        await until(lambda: client.video_frames >= start_frames + RECORD_FRAMES, 30, what="a stretch of call without recording")
+        cpu0 = _cpu()
+        await call_goes_on((client, "video", RECORD_FRAMES), what="a stretch of call without recording")
         cpu_plain = _cpu() - cpu0
 
         reply = await officer.start_recording()
@@ -240,8 +235,8 @@ async def test_a_recorded_call_is_stored_encrypted_with_video_and_audio(aiohttp_
         assert (await client.next("recording"))["active"] is True
         assert (await officer.next("recording"))["active"] is True
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
-        start_frames, cpu0 = client.video_frames, _cpu()
-        await until(lambda: client.video_frames >= start_frames + RECORD_FRAMES, 30, what="a stretch of recorded call")
+        cpu0 = _cpu()
+        await call_goes_on((client, "video", RECORD_FRAMES), what="a stretch of recorded call")
         cpu_recorded = _cpu() - cpu0
         media_seconds = RECORD_FRAMES / 30
         await until_recorded(app, settings, RECORD_FRAMES)
@@ -312,9 +307,8 @@ async def test_a_client_in_audio_only_mode_is_recorded_as_a_ready_audio_recordin
         reply = await officer.start_recording(client_kinds=("audio",))
         assert reply["type"] == "record-answer", reply
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
-        start_audio, start_video = officer.audio_frames, client.video_frames
         # About two seconds of call: 20 ms audio frames, 30 fps video.
-        await until(lambda: officer.audio_frames >= start_audio + 100 and client.video_frames >= start_video + 60, 30, what="a stretch of recorded call")
+        await call_goes_on((officer, "audio", 100), (client, "video", 60), what="a stretch of recorded call")
         # ...and as much taken by the recorder: the client's sound, the officer's picture.
         await until_recorded(app, settings, 100, parties=("client",), kind="audio")
         await until_recorded(app, settings, 60, parties=("officer",))
@@ -425,8 +419,7 @@ async def test_a_recording_whose_offered_video_never_arrives_is_still_failed(aio
         officer.remote["video"] = SilentVideo()
         assert (await officer.start_recording())["type"] == "record-answer"
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
-        start = officer.audio_frames
-        await until(lambda: officer.audio_frames >= start + 50, 20, what="a second of recorded call")
+        await call_goes_on((officer, "audio", 50), what="a second of recorded call")
         # The officer's side has its picture; the client's takes nothing, its sound
         # waiting for a first picture that never comes.
         await until_recorded(app, settings, 30, parties=("officer",))
@@ -455,8 +448,7 @@ async def test_playback_permissions_and_audit(aiohttp_server, settings, office):
     try:
         assert (await officer.start_recording())["type"] == "record-answer"
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
-        start = client.video_frames
-        await until(lambda: client.video_frames >= start + 30, 20, what="a second of recorded call")
+        await call_goes_on((client, "video", 30), what="a second of recorded call")
         # A ready recording needs a picture of each party: the recorder has taken one.
         await until_recorded(app, settings, 1)
         await officer.send({"type": "record-stop"})
@@ -531,8 +523,7 @@ async def test_the_recording_is_sealed_when_the_officer_leaves_or_the_server_sto
     try:
         assert (await officer.start_recording())["type"] == "record-answer"
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
-        start = client.video_frames
-        await until(lambda: client.video_frames >= start + 30, 20, what="a second of recorded call")
+        await call_goes_on((client, "video", 30), what="a second of recorded call")
         # A ready recording needs a picture of each party: the recorder has taken one.
         await until_recorded(app, settings, 1)
         if how == "dropped":
