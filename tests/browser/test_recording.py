@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import psutil
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from server.media import crypto
 from tests.browser.conftest import PK_PASSWORD, PK_USERNAME
@@ -26,6 +26,7 @@ from tests.browser.test_video_call import (
     poll,
     watch_for_errors,
 )
+from tests.peers import until_counted
 from tests.test_recording import recorder_received, until_taken
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -40,6 +41,16 @@ def server_cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+def page_count(page: Page, script: str, name: str):
+    """A count the page gives (``script``), read as :func:`until_counted` reads
+    counts: a stretch of call is waited for as long as its media flows."""
+
+    async def read() -> dict[str, int]:
+        return {name: await page.evaluate(script)}
+
+    return read
+
 
 def recorder_url(server_pid: int) -> str:
     """The recorder process ``bimbing serve`` started beside itself
@@ -124,7 +135,7 @@ async def test_a_recorded_call_in_two_browsers_yields_recordings_with_video(brow
     # Some seconds of recorded call, measured in frames the PK's page decodes.
     first = await poll(lambda: pk.evaluate(CALL_FRAMES), lambda n: n > 0, what="the PK to decode video")
     cpu0, wall0 = server_cpu_seconds(live_server.pid), time.monotonic()
-    await poll(lambda: pk.evaluate(CALL_FRAMES), lambda n: n >= first + 60, timeout=30, what="about three seconds of recorded call")
+    await until_counted(page_count(pk, CALL_FRAMES, "video frames"), {"video frames": first + 60}, "about three seconds of recorded call")
     cpu1, wall1 = server_cpu_seconds(live_server.pid), time.monotonic()
     if cpu0 is not None and cpu1 is not None:
         # A measurement for the log, not an assertion: the server only relays signaling
@@ -186,7 +197,7 @@ async def test_a_client_in_audio_only_mode_is_recorded_as_audio_and_the_console_
     # No video either way in audio-only mode: some seconds of recorded call,
     # measured in the client's audio packets (20 ms each) the PK's page receives.
     first = await poll(lambda: pk.evaluate(CALL_AUDIO_PACKETS), lambda n: n > 0, what="the PK to receive the client's audio")
-    await poll(lambda: pk.evaluate(CALL_AUDIO_PACKETS), lambda n: n >= first + 150, timeout=30, what="about three seconds of recorded call")
+    await until_counted(page_count(pk, CALL_AUDIO_PACKETS, "audio packets"), {"audio packets": first + 150}, "about three seconds of recorded call")
     assert await pk.evaluate("!document.getElementById('remote').paused"), "the hidden video element must keep playing the client's voice"
     # ...and as much taken by the recorder: 100 of the client's 20 ms frames, two seconds.
     url = recorder_url(live_server.pid)
