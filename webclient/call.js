@@ -43,6 +43,36 @@ export const NORMAL_VIDEO_BITRATE = 600000;
 
 export { gradeQuality };
 
+/**
+ * A roomy start (20 ms packets, issue 25) is for the first words: the impolite
+ * side leaves it once it has received this many of the other side's packets
+ * (the issue's measure of being heard: a second of sound in them), and the
+ * other side's arrive in the same second. Soon, since the page's measure of
+ * the link can overshoot: 38 kbit/s read on a 32 kbit/s link on a loaded
+ * machine, where 20 ms packets filled the link within seconds and a quarter of
+ * the sound was concealed each way for as long as the call lasted. The offer
+ * that ends it waits behind them once the link is full (5-8 s, sent 3 s after
+ * the first packets), so it goes as soon as the first words allow.
+ */
+export const FIRST_WORDS_PACKETS = 50;
+/** ...or this long after its first packet, when loss or a filling queue holds them back... */
+export const FIRST_WORDS_MS = 1500;
+/** ...or this long after ICE connects, if the other side's sound does not come. */
+export const ROOMY_START_MS = 6000;
+/** How often the impolite side counts the other side's packets meanwhile. */
+const FIRST_WORDS_POLL_MS = 200;
+/** A roomy start's end put off by a negotiation under way is tried again this soon. */
+const RETRY_ROOMY_MS = 1000;
+
+/**
+ * The Opus packet length a description asks for (tuneOpus writes it), or null.
+ * @param {string} sdp
+ */
+function askedPtime(sdp) {
+  const found = /^a=ptime:(\d+)/m.exec(sdp);
+  return found ? Number(found[1]) : null;
+}
+
 /** The signaling messages a call handles (in order, one after the other). */
 const SIGNALS = ["offer", "answer", "candidate", "reach", "peer-resumed"];
 
@@ -58,7 +88,8 @@ export class Call extends EventTarget {
    * offer (a client on a weak link, in its `join`): the first offer fits it (issue 25).
    * `startPtime`: the Opus packet length of that weak-link start, as the client's
    * `join` said (devicecheck.js: startPtime); both sides must use the same, since
-   * each tunes what it receives. It holds until the call's step first changes.
+   * each tunes what it receives. It holds for the first words only
+   * (FIRST_WORDS_PACKETS), or until the call's step first changes.
    */
   constructor({ signaling, polite, iceServers = [], localStream = null, audioOnly = false, reach = true, weakLink = false, peerStep = "full", startPtime = TIGHT_PTIME }) {
     super();
@@ -72,6 +103,8 @@ export class Call extends EventTarget {
     this.negotiatedTight = false;
     this.ptime = startPtime;
     this.negotiatedPtime = startPtime;
+    /** Ends a roomy start (_awaitFirstWords, _leaveRoomyStart). @type {ReturnType<typeof setInterval> | null} */ this.roomyWatch = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */ this.roomyTimer = null;
     /** The media-state the server last heard from us, and when ICE trouble began. */
     this.reported = "";
     /** @type {number | null} */ this.troubleSince = null;
@@ -225,6 +258,8 @@ export class Call extends EventTarget {
       }
       return;
     }
+    // The impolite side left a roomy start (its offer asks for the lean length): so do we.
+    if (message.type === "offer" && this.ptime !== TIGHT_PTIME && askedPtime(message.sdp) === TIGHT_PTIME) this.ptime = TIGHT_PTIME;
     const description = { type: message.type, sdp: this._tight() ? tuneOpus(message.sdp, { ptime: this.ptime }) : message.sdp };
     // handle offer or answer
     const readyForOffer = !this.makingOffer && (pc.signalingState === "stable" || this.settingRemoteAnswerPending);
@@ -276,6 +311,43 @@ export class Call extends EventTarget {
     this.negotiatedTight = this._tight();
     this.negotiatedPtime = this.ptime;
     this.signaling.send({ type: local.type, sdp: this.negotiatedTight ? tuneOpus(local.sdp, { ptime: this.ptime }) : local.sdp });
+  }
+
+  /** Count the other side's sound until the first words (FIRST_WORDS_PACKETS), then leave the roomy start. */
+  _awaitFirstWords() {
+    const since = Date.now();
+    /** @type {number | null} */ let firstAt = null;
+    this.roomyWatch = setInterval(async () => {
+      let packets = 0;
+      try {
+        (await this.pc.getStats()).forEach((s) => {
+          if (s.type === "inbound-rtp" && s.kind === "audio") packets += s.packetsReceived || 0;
+        });
+      } catch {
+        /* closed meanwhile: the next turn stops */
+      }
+      const now = Date.now();
+      if (packets > 0 && firstAt === null) firstAt = now;
+      const heard = packets >= FIRST_WORDS_PACKETS || (firstAt !== null && now - firstAt >= FIRST_WORDS_MS) || now - since >= ROOMY_START_MS;
+      if (this.roomyWatch === null || (!heard && !this.closed)) return;
+      clearInterval(this.roomyWatch);
+      this.roomyWatch = null;
+      this._leaveRoomyStart();
+    }, FIRST_WORDS_POLL_MS);
+  }
+
+  /**
+   * The impolite side ends a roomy start and renegotiates to the proven lean
+   * length; the polite side follows its offer (receive). Tried again while a
+   * negotiation is under way.
+   */
+  async _leaveRoomyStart() {
+    this.roomyTimer = null;
+    if (this.closed) return;
+    this.ptime = TIGHT_PTIME;
+    if (!this._tight() || this.negotiatedPtime === this.ptime) return;
+    await this._renegotiate();
+    if (!this.closed && this.negotiatedPtime !== this.ptime) this.roomyTimer = setTimeout(() => this._leaveRoomyStart(), RETRY_ROOMY_MS);
   }
 
   /** Offer again (perfect negotiation copes with glare) so that a new Opus packet length applies. */
@@ -353,6 +425,7 @@ export class Call extends EventTarget {
     if (this.reach && (state === "connected" || state === "completed") && !this.reported.startsWith("co")) {
       this.signaling.send({ type: "reach", step: this.policy.step });
       this._applyLayers(); // the encodings exist now
+      if (!this.polite && this.ptime !== TIGHT_PTIME && !this.roomyWatch) this._awaitFirstWords();
     }
     this.reported = state;
     this.signaling.send({ type: "media-state", state });
@@ -640,6 +713,8 @@ export class Call extends EventTarget {
     if (this.closed) return;
     this.closed = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.roomyWatch) clearInterval(this.roomyWatch);
+    if (this.roomyTimer) clearTimeout(this.roomyTimer);
     this._endTrouble();
     for (const type of SIGNALS) this.signaling.removeEventListener(type, this._onSignal);
     try { this.pc.close(); } catch { /* ignore */ }

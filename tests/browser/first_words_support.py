@@ -69,7 +69,12 @@ STAMPS = """
         try {
           (await this.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "audio") packets += s.packetsReceived || 0; });
         } catch { return; }
-        if (packets > 0) mark("audio_1");
+        if (packets > 0 && !("audio_1" in fw.marks)) {
+          mark("audio_1");
+          // The packet length the call started in: a roomy start ends with the first words.
+          const asked = /a=ptime:(\\d+)/.exec(this.currentRemoteDescription ? this.currentRemoteDescription.sdp : "");
+          fw.startPtime = asked ? Number(asked[1]) : null;
+        }
         if (packets >= 50) { mark("audio_50"); clearInterval(poll); }
       }, 50);
     }
@@ -77,8 +82,18 @@ STAMPS = """
 })();
 """
 
+# The Opus packet length the page sends in now (the remote description as it set it).
+PTIME_NOW = """
+() => {
+  const pc = (window.__peerConnections || []).at(-1);
+  const asked = /a=ptime:(\\d+)/.exec(pc && pc.currentRemoteDescription ? pc.currentRemoteDescription.sdp : "");
+  return asked ? Number(asked[1]) : null;
+}
+"""
+
 # The page's stamps, its paint times, what it loaded (bytes on the wire) and the Opus
-# packet length its encoder was asked for (the remote description as the page set it).
+# packet length its encoder was asked for (the remote description as the page set it)
+# when its first packet arrived: the length the call started in.
 READ_PAGE = """
 () => {
   const t0 = performance.timeOrigin;
@@ -89,7 +104,8 @@ READ_PAGE = """
   const loaded = [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")].map((e) => ({
     name: new URL(e.name).pathname, bytes: e.transferSize || 0, start: t0 + e.startTime, end: t0 + e.responseEnd,
     sw: e.workerStart > 0 && e.transferSize === 0}));
-  return {marks: (window.__fw || {}).marks || {}, paint, loaded, origin: t0, ptime: ptime ? Number(ptime[1]) : null};
+  const started = (window.__fw || {}).startPtime;
+  return {marks: (window.__fw || {}).marks || {}, paint, loaded, origin: t0, ptime: started !== undefined ? started : ptime ? Number(ptime[1]) : null};
 }
 """
 
@@ -187,7 +203,7 @@ class FirstWords:
     sound_only_start: bool | None = None
     # the link's rate as the page measured it from its own downloads (join.js: linkKbps)
     page_kbps: int | None = None
-    # the Opus packet length (ms) each side sends in, as negotiated: (PK, phone)
+    # the Opus packet length (ms) each side started to send in, as negotiated: (PK, phone)
     ptimes: tuple | None = None
 
     def stamp(self, name: str) -> float | None:
@@ -236,11 +252,12 @@ async def _until(check, timeout: float, what: str, period: float = 0.05):
 
 async def first_words(pk_browser, phone: Phone, server: ReachServer, link: ShapedLink, *, visit: str, n: int,
                       rtt: float = 0.0, timeout: float = 90.0, console_lines: list[str] | None = None,
-                      keep_for_next: bool = False) -> FirstWords:
+                      keep_for_next: bool = False, then=None) -> FirstWords:
     """One call from the tap on the link until both pages have received 50 audio
     packets; the PK admits the moment the client waits. The phone's context is kept
     (its cache and service worker) for a next call; its page is closed, after the
-    service worker has stored the code when ``keep_for_next``."""
+    service worker has stored the code when ``keep_for_next``. ``then(pk, phone_page)``,
+    if given, runs on the call once both have heard each other, before it ends."""
     fw = FirstWords(link.rate_kbit, link.loss_pct, visit)
     pk_ctx = await pk_browser.new_context(base_url=server.url, locale="id-ID")
     await pk_ctx.grant_permissions(["camera", "microphone"], origin=server.url)
@@ -300,6 +317,8 @@ async def first_words(pk_browser, phone: Phone, server: ReachServer, link: Shape
         sampler.stop()
         pk_data, phone_data = await asyncio.gather(pk.evaluate(READ_PAGE), phone_page.evaluate(READ_PAGE))
         fw.ptimes = (pk_data["ptime"], phone_data["ptime"])
+        if then is not None and not fw.note:
+            await then(pk, phone_page)
         events = (await (await pk_ctx.request.get(f"/api/sessions/{session['id']}")).json())["events"]
         _collect(fw, pk_data, phone_data, events, sampler, rtt)
         await pk_ctx.request.post(f"/api/sessions/{session['id']}/end", data={})
