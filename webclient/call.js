@@ -318,14 +318,7 @@ export class Call extends EventTarget {
     const since = Date.now();
     /** @type {number | null} */ let firstAt = null;
     this.roomyWatch = setInterval(async () => {
-      let packets = 0;
-      try {
-        (await this.pc.getStats()).forEach((s) => {
-          if (s.type === "inbound-rtp" && s.kind === "audio") packets += s.packetsReceived || 0;
-        });
-      } catch {
-        /* closed meanwhile: the next turn stops */
-      }
+      const packets = (await this._inboundPackets("audio")) ?? 0; // null: closed meanwhile, and this turn stops
       const now = Date.now();
       if (packets > 0 && firstAt === null) firstAt = now;
       const heard = packets >= FIRST_WORDS_PACKETS || (firstAt !== null && now - firstAt >= FIRST_WORDS_MS) || now - since >= ROOMY_START_MS;
@@ -490,16 +483,28 @@ export class Call extends EventTarget {
     this.signaling.send({ type: "media-state", state, stalled_ms: Math.min(60000, Math.max(0, Date.now() - this.lastPacketAt)) });
   }
 
-  /** Note when the inbound packet count last rose. */
-  async _countPackets() {
+  /**
+   * The packets received so far (of one kind, or all), or null when the stats
+   * cannot be read (the connection closed meanwhile).
+   * @param {string} [kind]
+   * @returns {Promise<number | null>}
+   */
+  async _inboundPackets(kind) {
     let packets = 0;
     try {
       (await this.pc.getStats()).forEach((s) => {
-        if (s.type === "inbound-rtp") packets += s.packetsReceived || 0;
+        if (s.type === "inbound-rtp" && (!kind || s.kind === kind)) packets += s.packetsReceived || 0;
       });
     } catch {
-      return;
+      return null;
     }
+    return packets;
+  }
+
+  /** Note when the inbound packet count last rose. */
+  async _countPackets() {
+    const packets = await this._inboundPackets();
+    if (packets === null) return;
     if (packets !== this.lastPackets) {
       this.lastPackets = packets;
       this.lastPacketAt = Date.now();
