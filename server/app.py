@@ -12,6 +12,7 @@ from aiohttp import web
 
 from server.audit.chain import AuditLog
 from server.db.engine import make_engine, make_read_engine, make_sessionmaker
+from server.db.reads import Reader
 from server.domain.documents.letters import LetterKeys
 from server.keys import (
     audit_key,
@@ -58,7 +59,7 @@ async def _database(app: web.Application):
     read_engine = make_read_engine(settings.database_url, pool_size=settings.db_pool_size)
     app[engine_key] = engine
     app[db_key] = make_sessionmaker(engine)
-    app[db_read_key] = make_sessionmaker(read_engine) if read_engine is not None else app[db_key]
+    app[db_read_key] = Reader(read_engine or engine)
     app[audit_key] = audit = AuditLog.from_settings(app[db_key], settings)
     audit.on_append.append(lambda action: app[metrics_key].audit_appends.labels(action=action).inc())
     yield

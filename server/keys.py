@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from server.db.reads import Reader
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 settings_key = web.AppKey("settings", Settings)
 engine_key = web.AppKey("engine", AsyncEngine)
 db_key = web.AppKey("db", async_sessionmaker[AsyncSession])
-# Autocommit reads on their own pool (server/db/engine.py, make_read_engine): never for writes.
-db_read_key = web.AppKey("db_read", async_sessionmaker[AsyncSession])
+# Autocommit reads on their own pool (server/db/reads.py, engine.py's make_read_engine): never for writes.
+db_read_key = web.AppKey("db_read", Reader)
 audit_key: web.AppKey["AuditLog"] = web.AppKey("audit", "AuditLog")  # type: ignore[arg-type]
 join_limiter_key: web.AppKey["LinkOpenLimiter"] = web.AppKey("join_limiter", "LinkOpenLimiter")  # type: ignore[arg-type]
 login_guard_key: web.AppKey["LoginGuard"] = web.AppKey("login_guard", "LoginGuard")  # type: ignore[arg-type]

@@ -11,30 +11,34 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.util import LRUCache
 
 
-# Connections each pool keeps open (BIMBING_DB_POOL_SIZE), and a quarter more it
-# may open under a burst (closed again on their return). Kept, not opened per use:
-# with SQLAlchemy's default of 5 kept, at 20 joins in flight a seventh of the loop's
-# samples were asyncpg connecting again (py-spy, bench/README.md "Joining at
-# national scale"). Two pools per process: at most 2 x 1.25 x this connections
-# (20 by default; one pool of 5 + 10 was 15), within PostgreSQL's default 100
-# for a few processes (docs/deploy.md, "Sizing a national deployment").
+# Connections each pool keeps open (BIMBING_DB_POOL_SIZE); the write pool may open
+# a quarter more under a burst (closed again on their return), the read pool none.
+# Kept, not opened per use: with SQLAlchemy's default of 5 kept, at 20 joins in
+# flight a seventh of the loop's samples were asyncpg connecting again (py-spy,
+# bench/README.md "Joining at national scale"). Two pools per process: at most
+# 2.25 x this connections (18 by default; one pool of 5 + 10 was 15), within
+# PostgreSQL's default 100 for a few processes (docs/deploy.md, "Sizing a
+# national deployment").
 POOL_SIZE = 8
 
 
-def make_engine(database_url: str, *, pool_size: int = POOL_SIZE, **kwargs) -> AsyncEngine:
-    engine = _make_engine(database_url, pool_size=pool_size, **kwargs)
+def make_engine(database_url: str, *, pool_size: int = POOL_SIZE, pre_ping: bool = True, overflow: int | None = None, **kwargs) -> AsyncEngine:
+    """``overflow``: connections opened beyond ``pool_size`` under a burst (and
+    closed again on their return); a quarter of ``pool_size`` unless given."""
+    max_overflow = _overflow(pool_size) if overflow is None else overflow
+    engine = _make_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, pre_ping=pre_ping, **kwargs)
     _share_compiled_statements(engine, database_url, kwargs)
     return engine
 
 
-def _make_engine(database_url: str, *, pool_size: int, **kwargs) -> AsyncEngine:
+def _make_engine(database_url: str, *, pool_size: int, max_overflow: int, pre_ping: bool, **kwargs) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         path = database_url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             _create_private(Path(path))
         if path and path != ":memory:":
-            kwargs.update(pool_size=pool_size, max_overflow=_overflow(pool_size))
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
         engine = create_async_engine(database_url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -48,7 +52,7 @@ def _make_engine(database_url: str, *, pool_size: int, **kwargs) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(database_url, pool_pre_ping=True, pool_size=pool_size, max_overflow=_overflow(pool_size), **kwargs)
+    return create_async_engine(database_url, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=max_overflow, **kwargs)
 
 
 # Compiled statements, shared by the engines of one kind in a process. SQLAlchemy
@@ -90,12 +94,16 @@ def make_read_engine(database_url: str, *, pool_size: int = POOL_SIZE) -> AsyncE
     """A second pool for the short reads of every request and join (who is signed
     in, the session a join names), in autocommit: on PostgreSQL such a read was
     six round trips through the main pool (its pre-ping BEGIN, ``;``, ROLLBACK,
-    then BEGIN, the SELECT, ROLLBACK) and is two here (``;``, the SELECT).
+    then BEGIN, the SELECT, ROLLBACK) and is one here (the SELECT): no pre-ping,
+    a read on a dropped connection runs again (server/db/reads.py). No overflow:
+    under a burst a read (~0.2 ms) waits for one of the pool's connections; with
+    overflow at 20 joins in flight, 5.5% of the loop's samples were asyncpg
+    opening connections that were closed again on their return.
     Nothing is written through it. None for an in-memory SQLite database, which
-    a second engine would not see: the main sessionmaker reads then."""
+    a second engine would not see: the main engine reads then."""
     if database_url.startswith("sqlite") and database_url.split(":///", 1)[-1] in ("", ":memory:"):
         return None
-    return make_engine(database_url, pool_size=pool_size, isolation_level="AUTOCOMMIT")
+    return make_engine(database_url, pool_size=pool_size, pre_ping=False, overflow=0, isolation_level="AUTOCOMMIT")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

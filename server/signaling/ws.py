@@ -107,11 +107,10 @@ async def _credential(request: web.Request, session_id: int, role: str) -> tuple
         staff = request.get(staff_request_key)
         if staff is None:
             raise Refusal("unauthorized", "Sign in as staff first.")
-    async with request.app[db_read_key]() as db:
-        # Columns only: the client, officer and every event would be loaded for
-        # nothing on each join (bench/README.md, "Signaling that stays fast"); the
-        # link version is read here, at every join, so a revoked link's pass is refused.
-        session = await join_facts(db, session_id, devices=role == "client")
+    # Columns only: the client, officer and every event would be loaded for
+    # nothing on each join (bench/README.md, "Signaling that stays fast"); the
+    # link version is read here, at every join, so a revoked link's pass is refused.
+    session = await request.app[db_read_key].run(lambda db: join_facts(db, session_id, devices=role == "client"))
     if role == "officer" and (session is None or not _may_lead(staff, session)):
         raise Refusal("forbidden", "You may not lead this session.")
     if session is None or session.mode != SessionMode.video or not is_open(session):

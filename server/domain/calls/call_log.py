@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import AsyncIterator, Awaitable, Callable
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from server.db.models import (
     GuidanceSession,
@@ -107,29 +107,31 @@ class JoinFacts:
     admitted_devices: frozenset[str] = frozenset()
 
 
-async def join_facts(db: AsyncSession, session_id: int, *, devices: bool) -> JoinFacts | None:
+# Built once (server/db/reads.py: building and keying a statement on every join
+# was a tenth of a read's cost).
+_JOIN_FACTS = select(
+    GuidanceSession.office_id,
+    GuidanceSession.officer_id,
+    GuidanceSession.mode,
+    GuidanceSession.status,
+    GuidanceSession.link_version,
+).where(GuidanceSession.id == bindparam("session_id"))
+_ADMITTED_DETAILS = select(SessionEvent.detail).where(
+    SessionEvent.session_id == bindparam("session_id"), SessionEvent.kind == "admitted"
+)
+
+
+async def join_facts(db: AsyncConnection, session_id: int, *, devices: bool) -> JoinFacts | None:
     """The session's columns a join needs and, for a client, the devices admitted
     before: plain column reads on one connection (the join path's only reads;
     each ORM load and connection checkout here cost the loop time every other
     call's messages wait for, bench/README.md "Joining at national scale")."""
-    row = (
-        await db.execute(
-            select(
-                GuidanceSession.office_id,
-                GuidanceSession.officer_id,
-                GuidanceSession.mode,
-                GuidanceSession.status,
-                GuidanceSession.link_version,
-            ).where(GuidanceSession.id == session_id)
-        )
-    ).first()
+    row = (await db.execute(_JOIN_FACTS, {"session_id": session_id})).first()
     if row is None:
         return None
     known: frozenset[str] = frozenset()
     if devices:
-        details = (
-            await db.execute(select(SessionEvent.detail).where(SessionEvent.session_id == session_id, SessionEvent.kind == "admitted"))
-        ).scalars()
+        details = (await db.execute(_ADMITTED_DETAILS, {"session_id": session_id})).scalars()
         known = frozenset(str(d.get("device")) for d in details if d and d.get("device"))
     return JoinFacts(*row, admitted_devices=known)
 

@@ -1,0 +1,54 @@
+"""The short reads every request and every join makes (who is signed in, what a
+join's session allows), on their own pool, as Core statements.
+
+Why not the ORM session the rest of the server uses: on PostgreSQL one such read
+through an ``AsyncSession`` cost 407-463 µs of the event loop's CPU, the same
+statement built once and run on a plain connection 208-228 µs, and 162-170 µs
+without the pool's pre-ping (bench/README.md, "Joining at national scale").
+A join makes up to three of them, a staff request one, and at 20 joins in
+flight they were a quarter of the loop's time.
+
+Without the pre-ping a connection PostgreSQL has dropped (a restart, an idle
+timeout) is found dead when a read runs on it. The pool then discards it, and
+the read, which changes nothing, runs once more on a fresh connection
+(SQLAlchemy's "optimistic" disconnect handling). A second failure is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable, TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import make_transient_to_detached
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+
+class Reader:
+    """Runs read-only work on a connection of ``engine``; never for writes."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        try:
+            return await self._once(work)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return await self._once(work)
+
+    async def _once(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with self.engine.connect() as conn:
+            return await work(conn)
+
+
+def detached(model: type[M], columns: dict) -> M:
+    """An instance of ``model`` from a row of all its columns, as a closed ORM
+    session would leave it (detached): added to a session later it is updated,
+    never inserted again."""
+    instance = model(**columns)
+    make_transient_to_detached(instance)
+    return instance
