@@ -2,9 +2,10 @@
 join's session allows), on their own pool, as Core statements.
 
 Why not the ORM session the rest of the server uses: on PostgreSQL one such read
-through an ``AsyncSession`` cost 407-463 µs of the event loop's CPU, the same
-statement built once and run on a plain connection 208-228 µs, and 162-170 µs
-without the pool's pre-ping (bench/README.md, "Joining at national scale").
+cost the event loop 407-463 µs of CPU through an ``AsyncSession``, 295-335 µs
+with its statement built once, 208-228 µs on a plain connection and 162-170 µs
+without the pool's pre-ping (bench/README.md, "A join's reads on a plain
+connection").
 A join makes up to three of them, a staff request one, and at 20 joins in
 flight they were a quarter of the loop's time.
 
@@ -46,7 +47,7 @@ class Reader:
 
 
 def detached(model: type[M], columns: dict) -> M:
-    """An instance of ``model`` from a row of all its columns, as a closed ORM
+    """An instance of ``model`` from a row of all its column attributes, as a closed ORM
     session would leave it (detached): added to a session later it is updated,
     never inserted again."""
     instance = model(**columns)

@@ -107,8 +107,8 @@ class JoinFacts:
     admitted_devices: frozenset[str] = frozenset()
 
 
-# Built once (server/db/reads.py: building and keying a statement on every join
-# was a tenth of a read's cost).
+# Built once: building and keying them again for every join was a quarter of a
+# read's CPU (server/db/reads.py).
 _JOIN_FACTS = select(
     GuidanceSession.office_id,
     GuidanceSession.officer_id,
