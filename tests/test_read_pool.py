@@ -35,7 +35,7 @@ async def idle_read_connections(app) -> int:
     return app[db_read_key].engine.sync_engine.pool.checkedin()
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_an_officer_stays_signed_in_when_postgresql_drops_the_servers_connections(aiohttp_client, settings, office):
     app = create_app(settings)
     http = await aiohttp_client(app)
