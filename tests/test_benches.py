@@ -58,6 +58,8 @@ SMALLEST = {
                              ["| through server: link -> connected |", "| baseline: direct handover, no server |"], set()),
     "login_burst.py": (["--seconds", "1", "--parallel", "2", "--out", "{out}/login_burst.md"], "login_burst.md",
                        ["| `/healthz` | during |", "| relay one-way | during |"], set()),
+    "read_paths.py": (["--reads", "20", "--repeat", "1", *RESULTS], "read_paths.md",
+                      ["| 1 | sqlite | plain connection (the server) |", "| 1 | postgres | plain connection (the server) |"], {"postgres"}),
     "reach.py": (["--rates", "128", "--losses", "0", "--settle", "1", "--window", "2", "--outage", "2", "--out", "{out}/reach.md"], "reach.md",
                  ["| 128 kbit/s | 0% | baseline |", "| 128 kbit/s | 0% | tuned |"], {"chromium", "shaping"}),
     # Every room's officer on one process and its client on the other, through Redis.

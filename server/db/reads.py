@@ -1,11 +1,11 @@
 """The short reads every request and every join makes (who is signed in, what a
 join's session allows), on their own pool, as Core statements.
 
-Why not the ORM session the rest of the server uses: on PostgreSQL one such read
-cost the event loop 407-463 µs of CPU through an ``AsyncSession``, 295-335 µs
-with its statement built once, 208-228 µs on a plain connection and 162-170 µs
-without the pool's pre-ping (bench/README.md, "A join's reads on a plain
-connection").
+Why not the ORM session the rest of the server uses: on PostgreSQL a sign-in
+check cost the event loop 585-620 µs of CPU through an ``AsyncSession``,
+451-552 µs with its statement built once, 308-333 µs on a plain connection and
+259-266 µs as it runs here, without the pool's pre-ping (bench/read_paths.py;
+bench/README.md, "A join's reads on a plain connection").
 A join makes up to three of them, a staff request one, and at 20 joins in
 flight they were a quarter of the loop's time.
 

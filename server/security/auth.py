@@ -109,8 +109,8 @@ async def end_staff_sessions(db, staff_id: int) -> int:
 
 
 _STAFF_FIELDS = tuple(attr.key for attr in sa_inspect(Staff).column_attrs)
-# Built once: building and keying it again for every request was a quarter of
-# a read's CPU (server/db/reads.py).
+# Built once, not for every request (server/db/reads.py: what each way of
+# reading cost).
 _SIGNED_IN = (
     select(*(getattr(Staff, key).label(key) for key in _STAFF_FIELDS), StaffSession.expires_at.label("session_expires_at"))
     .join(StaffSession, StaffSession.staff_id == Staff.id)

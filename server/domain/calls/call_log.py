@@ -107,8 +107,8 @@ class JoinFacts:
     admitted_devices: frozenset[str] = frozenset()
 
 
-# Built once: building and keying them again for every join was a quarter of a
-# read's CPU (server/db/reads.py).
+# Built once, not for every join (server/db/reads.py: what each way of reading
+# cost).
 _JOIN_FACTS = select(
     GuidanceSession.office_id,
     GuidanceSession.officer_id,
