@@ -21,7 +21,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -31,49 +30,18 @@ import asyncpg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.common import bench_parser, parse_bench_args, print_table, write_results  # noqa: E402
+from bench.common import bench_parser, drop_database, fresh_database, parse_bench_args, print_table, write_results  # noqa: E402
 from server.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
 from server.db.models import Staff  # noqa: E402
 from server.domain.documents import reports  # noqa: E402
 
-PG_BASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TZ = "Asia/Jakarta"
 PKS = 40
 SESSIONS_PER_CLIENT = 40
 SESSION_INDEXES = ("ix_session_client_scheduled", "ix_session_officer_scheduled", "ix_session_office_scheduled", "ix_session_status", "ix_session_office_duration")
 MODES = ["video", "video", "video", "office", "office", "home_visit", "mobile"]
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
-
-
-# --- databases ------------------------------------------------------------------
-
-
-async def pg_admin(sql: str) -> None:
-    url = make_url(PG_BASE)
-    conn = await asyncpg.connect(user=url.username, host=url.host, port=url.port, database=url.database)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def fresh_database(backend: str, workdir: Path) -> tuple[str, str | None]:
-    if backend == "sqlite":
-        path = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
-        return f"sqlite+aiosqlite:///{path}", None
-    name = f"bimbing_bench_{uuid.uuid4().hex[:10]}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
-    return make_url(PG_BASE).set(database=name).render_as_string(hide_password=False), name
-
-
-async def drop_database(url: str, name: str | None) -> None:
-    if name:
-        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        path = Path(url.split(":///", 1)[1])
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 # --- seeding ----------------------------------------------------------------------

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -30,8 +31,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
 import psutil  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from server.db.engine import make_engine, make_sessionmaker  # noqa: E402
 from server.db.models import (  # noqa: E402
@@ -468,3 +471,35 @@ def machine() -> str:
     import platform
 
     return f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, aiohttp {aiohttp.__version__}, {datetime.now().strftime('%Y-%m-%d %H:%M')}, load average {os.getloadavg()[0]:.1f}"
+
+
+# --- throw-away databases (audit.py, read_paths.py) --------------------------------
+
+PG_BASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+async def pg_admin(sql: str) -> None:
+    url = make_url(PG_BASE)
+    conn = await asyncpg.connect(user=url.username, host=url.host, port=url.port, database=url.database)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def fresh_database(backend: str, workdir: Path) -> tuple[str, str | None]:
+    if backend == "sqlite":
+        path = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
+        return f"sqlite+aiosqlite:///{path}", None
+    name = f"bimbing_bench_{uuid.uuid4().hex[:10]}"
+    await pg_admin(f'CREATE DATABASE "{name}"')
+    return make_url(PG_BASE).set(database=name).render_as_string(hide_password=False), name
+
+
+async def drop_database(url: str, name: str | None) -> None:
+    if name:
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        path = Path(url.split(":///", 1)[1])
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)

@@ -34,11 +34,9 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg  # noqa: E402
 from sqlalchemy import select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.common import bench_parser, parse_bench_args, print_table, write_results  # noqa: E402
+from bench.common import bench_parser, drop_database, fresh_database, parse_bench_args, print_table, write_results  # noqa: E402
 from server.db.engine import make_engine, make_read_engine, make_sessionmaker  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
 from server.db.models import Office, Role, Staff, StaffSession, utcnow  # noqa: E402
@@ -46,17 +44,7 @@ from server.db.reads import Reader, detached  # noqa: E402
 from server.keys import db_read_key  # noqa: E402
 from server.security import auth  # noqa: E402
 
-PG_BASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 WARMUP = 100
-
-
-async def pg_admin(sql: str) -> None:
-    url = make_url(PG_BASE)
-    conn = await asyncpg.connect(user=url.username, host=url.host, port=url.port, database=url.database)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def seeded(url: str) -> str:
@@ -133,29 +121,22 @@ async def measure(read, reads: int) -> tuple[float, float]:
 async def main(reads: int, repeat: int, databases: list[str]) -> int:
     rows = []
     for database in databases:
-        tmp = tempfile.TemporaryDirectory(prefix="bimbing-reads-")
-        name = f"bimbing_reads_{secrets.token_hex(6)}"
-        if database == "postgres":
-            await pg_admin(f'CREATE DATABASE "{name}"')
-            url = PG_BASE.rsplit("/", 1)[0] + "/" + name
-        else:
-            url = f"sqlite+aiosqlite:///{tmp.name}/reads.db"
-        try:
-            token = await seeded(url)
-            engines, each = ways(url, token)
+        with tempfile.TemporaryDirectory(prefix="bimbing-reads-") as workdir:
+            url, name = await fresh_database(database, Path(workdir))
             try:
-                for round_ in range(1, repeat + 1):
-                    for label, read in each:
-                        cpu, wall = await measure(read, reads)
-                        rows.append([round_, database, label, f"{cpu:.0f}", f"{wall:.0f}"])
-                        print(f"  round {round_} {database} {label}: {cpu:.0f} µs CPU, {wall:.0f} µs wall", flush=True)
+                token = await seeded(url)
+                engines, each = ways(url, token)
+                try:
+                    for round_ in range(1, repeat + 1):
+                        for label, read in each:
+                            cpu, wall = await measure(read, reads)
+                            rows.append([round_, database, label, f"{cpu:.0f}", f"{wall:.0f}"])
+                            print(f"  round {round_} {database} {label}: {cpu:.0f} µs CPU, {wall:.0f} µs wall", flush=True)
+                finally:
+                    for engine in engines:
+                        await engine.dispose()
             finally:
-                for engine in engines:
-                    await engine.dispose()
-        finally:
-            if database == "postgres":
-                await pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
-            tmp.cleanup()
+                await drop_database(url, name)
     print()
     print_table(["round", "database", "read", "CPU µs per read", "wall µs per read"], rows,
                 f"{reads} sign-in checks a way, one after another, after {WARMUP} to warm up; each round runs every way once.")
