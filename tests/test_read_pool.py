@@ -49,7 +49,7 @@ async def test_an_officer_stays_signed_in_when_postgresql_drops_the_servers_conn
     again = await http.get("/api/me")
     assert again.status == 200, await again.text()
     assert (await again.json())["username"] == "pk1"
-    # A page that also writes (the main pool, pinged before use) works too.
+    # A request that reads through the main pool as well (pinged before use) is answered too.
     assert (await http.get("/api/clients")).status == 200
 
 
