@@ -24,6 +24,7 @@ closing a peer connection is shielded and bounded (PITFALLS 2).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from contextlib import asynccontextmanager
@@ -137,14 +138,14 @@ STALLED_AFTER = 30.0
 COUNTED_WITHIN = 240.0
 
 
-async def until_counted(read, goal: dict[str, int], what: str, explain: Callable[[], str] | None = None) -> None:
+async def until_counted(read, goal: dict[str, int], what: str, explain: Callable[[], Any] | None = None) -> None:
     """Until each count ``read()`` (sync or async, counts by name) gives for a
     name of ``goal`` has reached its value there. A starved machine slows a
     call's media and its recording, it does not stop them: this waits as long
     as each count short of its goal goes on rising, and fails when one stands
     still for STALLED_AFTER (a stopped stream fails then, not after a bound
     chosen for a quiet machine) or after COUNTED_WITHIN. The message gives what
-    ``read()`` said as the counts rose, and ``explain()``."""
+    ``read()`` said as the counts rose, and ``explain()`` (sync or async)."""
     loop = asyncio.get_running_loop()
     began = loop.time()
     seen: dict[str, int] = {}  # per name: its count when it last moved, and when
@@ -167,8 +168,11 @@ async def until_counted(read, goal: dict[str, int], what: str, explain: Callable
         if stalled or now - began > COUNTED_WITHIN:
             stood = f"{', '.join(stalled)} stood still" if stalled else "still rising"
             shown = rises if len(rises) <= 8 else [*rises[:3], "...", *rises[-5:]]
+            said = explain() if explain else None
+            if inspect.isawaitable(said):  # an explanation that asks peer connections (getStats)
+                said = await said
             raise AssertionError(f"waiting for {what} ({goal}): {stood} after {now - began:.0f} s; "
-                                 f"counts, seconds in: {shown}{'; ' + explain() if explain else ''}")
+                                 f"counts, seconds in: {shown}{'; ' + said if said else ''}")
         await asyncio.sleep(0.1)
 
 

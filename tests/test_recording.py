@@ -79,7 +79,7 @@ async def recorder_received(http: aiohttp.ClientSession, url: str) -> dict:
     return {**health["received"], "backlog": health["backlog"]}
 
 
-async def until_taken(read, frames: int, parties: tuple[str, ...], kind: str) -> None:
+async def until_taken(read, frames: int, parties: tuple[str, ...], kind: str, explain=None) -> None:
     """Until each party's recording has taken ``frames`` frames of ``kind`` to
     write, as ``read(http)`` says (frames per party and kind, and the backlog
     per party). On a starved machine the recorder runs seconds behind the call
@@ -95,7 +95,7 @@ async def until_taken(read, frames: int, parties: tuple[str, ...], kind: str) ->
         return {**{f"{party} {kind}": counts[party][kind] for party in parties}, "received": counts}
 
     async with aiohttp.ClientSession() as http:
-        await until_counted(lambda: taken(http), {f"{party} {kind}": frames for party in parties}, "the recorder to take them")
+        await until_counted(lambda: taken(http), {f"{party} {kind}": frames for party in parties}, "the recorder to take them", explain)
 
 
 async def call_goes_on(*stretch: tuple[CallPeer, str, int], what: str) -> None:
@@ -112,8 +112,10 @@ async def call_goes_on(*stretch: tuple[CallPeer, str, int], what: str) -> None:
         f"{role}: ICE {peer.ice_states}, told {[m['type'] for m in peer.received[-12:]]}" for role, peer in peers.items()))
 
 
-async def until_recorded(app, settings, frames: int, parties: tuple[str, ...] = ("officer", "client"), kind: str = "video") -> None:
-    """:func:`until_taken`, from the recorder process this test's server uses, or from its own recorders."""
+async def until_recorded(app, settings, frames: int, parties: tuple[str, ...] = ("officer", "client"), kind: str = "video", *, officer: "RecordingOfficer") -> None:
+    """:func:`until_taken`, from the recorder process this test's server uses, or
+    from its own recorders; a recording that stands still is told with what
+    each of ``officer``'s uploads had sent (:func:`uploads_sent`)."""
 
     async def read(http):
         if settings.recorder_urls:
@@ -121,7 +123,21 @@ async def until_recorded(app, settings, frames: int, parties: tuple[str, ...] = 
         recorders = app[recordings_key].recorders
         return {**recorders.received(), "backlog": recorders.backlog()}
 
-    await until_taken(read, frames, parties, kind)
+    await until_taken(read, frames, parties, kind, explain=lambda: uploads_sent(officer))
+
+
+async def uploads_sent(officer: "RecordingOfficer") -> str:
+    """Each upload's states and RTP packets sent per kind: a recording that
+    stands still with none received, beside an upload that sent packets, lost
+    them on the way in; beside one that sent none, the upload never sent
+    (a CI run at load 16 had the officer's own upload give the recorder nothing
+    for 30 s while both uploads said "connected")."""
+    said = []
+    for party, pc in zip(("officer", "client"), officer.uploads):
+        sent = {s.kind: s.packetsSent for s in (await pc.getStats()).values() if s.type == "outbound-rtp"}
+        tracks = {t.sender.track.kind: t.sender.track.readyState for t in pc.getTransceivers() if t.sender.track is not None}
+        said.append(f"{party} upload: {pc.connectionState}, ICE {pc.iceConnectionState}, RTP packets sent {sent}, tracks {tracks}")
+    return "; ".join(said)
 
 
 def _cpu() -> float:
@@ -240,7 +256,7 @@ async def test_a_recorded_call_is_stored_encrypted_with_video_and_audio(aiohttp_
         await call_goes_on((client, "video", RECORD_FRAMES), what="a stretch of recorded call")
         cpu_recorded = _cpu() - cpu0
         media_seconds = RECORD_FRAMES / 30
-        await until_recorded(app, settings, RECORD_FRAMES)
+        await until_recorded(app, settings, RECORD_FRAMES, officer=officer)
         with capsys.disabled():
             print(f"\n[recording cost] call alone {cpu_plain / media_seconds:.2f} CPU-s/s, "
                   f"with recorder {cpu_recorded / media_seconds:.2f} CPU-s/s "
@@ -315,8 +331,8 @@ async def test_a_client_in_audio_only_mode_is_recorded_as_a_ready_audio_recordin
         # About two seconds of call: 20 ms audio frames, 30 fps video.
         await call_goes_on((officer, "audio", 100), (client, "video", 60), what="a stretch of recorded call")
         # ...and as much taken by the recorder: the client's sound, the officer's picture.
-        await until_recorded(app, settings, 100, parties=("client",), kind="audio")
-        await until_recorded(app, settings, 60, parties=("officer",))
+        await until_recorded(app, settings, 100, parties=("client",), kind="audio", officer=officer)
+        await until_recorded(app, settings, 60, parties=("officer",), officer=officer)
         await officer.end()
         await client.next("session-ended")
     finally:
@@ -379,7 +395,7 @@ async def test_a_recording_survives_uneven_frame_times_and_a_client_who_leaves_f
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
         start = camera.sent
         await until(lambda: camera.sent >= start + RECORD_FRAMES, 30, what="a stretch of recorded call")
-        await until_recorded(app, settings, RECORD_FRAMES, parties=("officer",))
+        await until_recorded(app, settings, RECORD_FRAMES, parties=("officer",), officer=officer)
         # The client's tracks end first; the recorder keeps waiting for them until the stop.
         await client.close()
         await officer.next("peer-left")
@@ -427,7 +443,7 @@ async def test_a_recording_whose_offered_video_never_arrives_is_still_failed(aio
         await call_goes_on((officer, "audio", 50), what="a second of recorded call")
         # The officer's side has its picture; the client's takes nothing, its sound
         # waiting for a first picture that never comes.
-        await until_recorded(app, settings, 30, parties=("officer",))
+        await until_recorded(app, settings, 30, parties=("officer",), officer=officer)
         await officer.end()
     finally:
         await officer.close()
@@ -455,7 +471,7 @@ async def test_playback_permissions_and_audit(aiohttp_server, settings, office):
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
         await call_goes_on((client, "video", 30), what="a second of recorded call")
         # A ready recording needs a picture of each party: the recorder has taken one.
-        await until_recorded(app, settings, 1)
+        await until_recorded(app, settings, 1, officer=officer)
         await officer.send({"type": "record-stop"})
         await until(lambda: any(m["type"] == "recording" and m["active"] is False for m in client.received), what="the client told recording stopped")
         await officer.end()
@@ -530,7 +546,7 @@ async def test_the_recording_is_sealed_when_the_officer_leaves_or_the_server_sto
         await until(lambda: officer.uploading, 15, what="the upload to the recorder")
         await call_goes_on((client, "video", 30), what="a second of recorded call")
         # A ready recording needs a picture of each party: the recorder has taken one.
-        await until_recorded(app, settings, 1)
+        await until_recorded(app, settings, 1, officer=officer)
         if how == "dropped":
             await officer.drop()
         elif how == "hangup":
