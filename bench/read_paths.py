@@ -5,10 +5,10 @@ PostgreSQL, interleaved in rounds:
 - **ORM session** (the baseline, the way it was read before server/db/reads.py):
   ``select(StaffSession)`` with its staff joined, built at each read, in an
   ``AsyncSession`` of the read pool with the pool's pre-ping;
-- **ORM session, built once**: the statement ``staff_for_token`` runs now, still
-  in an ``AsyncSession`` with the pre-ping;
-- **plain connection, pre-ping**: that statement on a connection (``Reader``) of
-  a pool that pings each connection before use;
+- **ORM session, built once**: ``server.security.auth.signed_in_staff``, the read
+  ``staff_for_token`` runs now, in an ``AsyncSession`` with the pre-ping;
+- **plain connection, pre-ping**: that read on a connection (``Reader``) of a
+  pool that pings each connection before use;
 - **plain connection** (what the server does): ``server.security.auth.staff_for_token``
   itself, on the read pool the app makes (``make_read_engine``: no pre-ping).
 
@@ -40,7 +40,7 @@ from bench.common import bench_parser, drop_database, fresh_database, parse_benc
 from server.db.engine import make_engine, make_read_engine, make_sessionmaker  # noqa: E402
 from server.db.migrate import upgrade  # noqa: E402
 from server.db.models import Office, Role, Staff, StaffSession, utcnow  # noqa: E402
-from server.db.reads import Reader, detached  # noqa: E402
+from server.db.reads import Reader  # noqa: E402
 from server.keys import db_read_key  # noqa: E402
 from server.security import auth  # noqa: E402
 
@@ -81,17 +81,12 @@ def ways(url: str, token: str):
 
     async def orm_built_once():
         async with sessions() as db:
-            row = (await db.execute(auth._SIGNED_IN, {"token_hash": hashed})).mappings().first()
-            return detached(Staff, {key: row[key] for key in auth._STAFF_FIELDS}) if row is not None else None
+            return await auth.signed_in_staff(db, token)
 
     pinged_reader = Reader(pinged)
 
     async def plain_pinged():
-        async def signed_in(conn):
-            return (await conn.execute(auth._SIGNED_IN, {"token_hash": hashed})).mappings().first()
-
-        row = await pinged_reader.run(signed_in)
-        return detached(Staff, {key: row[key] for key in auth._STAFF_FIELDS}) if row is not None else None
+        return await pinged_reader.run(lambda db: auth.signed_in_staff(db, token))
 
     # The server's own read pool and function, as a request meets them.
     read_engine = make_read_engine(url)

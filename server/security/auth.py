@@ -122,12 +122,14 @@ async def staff_for_token(request: web.Request, token: str | None) -> Staff | No
     if not token or len(token) > 100:
         return None
     # Every request asks this: a read on its own pool (server/db/reads.py).
-    hashed = _hash(token)
+    return await request.app[db_read_key].run(lambda db: signed_in_staff(db, token))
 
-    async def signed_in(conn):
-        return (await conn.execute(_SIGNED_IN, {"token_hash": hashed})).mappings().first()
 
-    row = await request.app[db_read_key].run(signed_in)
+async def signed_in_staff(db, token: str) -> Staff | None:
+    """The staff member ``token`` signs in, on ``db``: a connection of the read
+    pool (or an ORM session: bench/read_paths.py compares the two). None if the
+    token matches no sign-in, or an expired one, or an inactive member's."""
+    row = (await db.execute(_SIGNED_IN, {"token_hash": _hash(token)})).mappings().first()
     if row is None or row["session_expires_at"] <= utcnow() or not row["active"]:
         return None
     return detached(Staff, {key: row[key] for key in _STAFF_FIELDS})

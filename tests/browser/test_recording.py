@@ -42,6 +42,7 @@ def server_cpu_seconds(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
 
+
 def page_count(page: Page, script: str, name: str):
     """A count the page gives (``script``), read as :func:`until_counted` reads
     counts: a stretch of call is waited for as long as its media flows."""
